@@ -1,0 +1,1 @@
+"""The API server: Kubernetes-compatible REST and watch over the etcd simulation."""

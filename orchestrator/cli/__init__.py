@@ -1,0 +1,1 @@
+"""labctl: the lab supervisor and an everyday kubectl-like CLI."""

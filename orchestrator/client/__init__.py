@@ -1,0 +1,1 @@
+"""Client side shared by every component: REST client, informers, work queue."""
