@@ -1,0 +1,114 @@
+"""The resources this orchestrator serves: one table that discovery, routing, storage keys and
+the CLI all read, so adding a kind is one row.
+
+Objects travel everywhere as plain JSON documents (``dict``) in Kubernetes shape; Pydantic
+models are used only at the API server boundary to validate and default them.
+
+A resource is named the Kubernetes way, ``<plural>.<group>`` (``pods``, ``deployments.apps``,
+``leases.coordination.k8s.io``): that string is the storage key prefix and the name of its
+Redis stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NewType
+
+GroupResource = NewType("GroupResource", str)
+"""``pods`` or ``deployments.apps``: a resource independent of its version."""
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    list_kind: str = field(default="")
+
+    @property
+    def group_resource(self) -> GroupResource:
+        return GroupResource(f"{self.plural}.{self.group}" if self.group else self.plural)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_version(self) -> str:
+        return self.api_version
+
+    @property
+    def list_kind_name(self) -> str:
+        return self.list_kind or f"{self.kind}List"
+
+    def path_prefix(self) -> str:
+        """``/api/v1`` or ``/apis/apps/v1``."""
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+    def collection_path(self, namespace: str | None) -> str:
+        if self.namespaced and namespace:
+            return f"{self.path_prefix()}/namespaces/{namespace}/{self.plural}"
+        return f"{self.path_prefix()}/{self.plural}"
+
+    def object_path(self, namespace: str | None, name: str) -> str:
+        return f"{self.collection_path(namespace)}/{name}"
+
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    ResourceInfo("", "v1", "namespaces", "namespace", "Namespace", False, ("ns",), (), ("status",)),
+    ResourceInfo("", "v1", "pods", "pod", "Pod", True, ("po",), ("all",), ("status", "binding", "log")),
+    ResourceInfo("", "v1", "nodes", "node", "Node", False, ("no",), (), ("status",)),
+    ResourceInfo("", "v1", "events", "event", "Event", True, ("ev",), ()),
+    ResourceInfo("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),
+                 ("status", "scale")),
+    ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),
+                 ("status", "scale")),
+    ResourceInfo("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),
+)
+
+_BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}
+_BY_GROUP_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
+_BY_API_VERSION_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
+
+
+def by_group_resource(group_resource: str) -> ResourceInfo:
+    try:
+        return _BY_GROUP_RESOURCE[GroupResource(group_resource)]
+    except KeyError:
+        raise KeyError(f"unknown resource {group_resource!r}") from None
+
+
+def lookup(group: str, plural: str) -> ResourceInfo | None:
+    return _BY_GROUP_PLURAL.get((group, plural))
+
+
+def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
+    return _BY_API_VERSION_KIND.get((api_version, kind))
+
+
+def resolve(name: str) -> ResourceInfo | None:
+    """What a person types: ``po``, ``pod``, ``pods``, ``deploy``, ``deployments.apps``, ``Pod``."""
+    wanted = name.lower()
+    for r in RESOURCES:
+        names = {r.plural, r.singular, r.kind.lower(), *r.short_names, r.group_resource}
+        if wanted in names:
+            return r
+    return None
+
+
+def groups() -> list[tuple[str, str]]:
+    """The (group, version) pairs served, core group first, in a stable order."""
+    seen: list[tuple[str, str]] = []
+    for r in RESOURCES:
+        if (r.group, r.version) not in seen:
+            seen.append((r.group, r.version))
+    return seen
