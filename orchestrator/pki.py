@@ -1,0 +1,235 @@
+"""The lab's credentials: a CA, the API server's serving certificate, bearer tokens, kubeconfigs.
+
+Why HTTPS on a laptop: kubectl never sends a bearer token to an `http://` server, so the API
+server serves TLS with a certificate from a private lab CA, and every kubeconfig carries that
+CA (`certificate-authority-data`) and a token (`users[].user.token`). Clients authenticate
+with bearer tokens only; there are no client certificates.
+
+Every function here is idempotent: run it on every `labctl up` and it reuses what exists,
+re-issuing the serving certificate only when its SANs changed, the CA changed, or it is about
+to expire. Keys and the token file are mode 0600.
+
+Kubernetes equivalent: cmd/kubeadm/app/phases/certs and phases/kubeconfig
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import ipaddress
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from orchestrator.labhome import LabHome, lab_identities
+
+VALIDITY = dt.timedelta(days=3650)
+# Re-issue a serving certificate this long before it expires.
+RENEW_BEFORE = dt.timedelta(days=30)
+DEFAULT_SANS = ("127.0.0.1", "::1", "localhost")
+
+SanEntry = x509.IPAddress | x509.DNSName
+
+
+def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
+    """Create the lab CA and the API server certificate (SANs: loopback, localhost, `extra_sans`)."""
+    home.ensure()
+    ca_key, ca_cert = _ensure_ca(home)
+    wanted = _san_entries([*DEFAULT_SANS, *extra_sans])
+    if home.apiserver_cert.exists() and home.apiserver_key.exists():
+        current = x509.load_pem_x509_certificate(home.apiserver_cert.read_bytes())
+        if _serving_cert_is_current(current, ca_cert=ca_cert, wanted=wanted):
+            return
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))  # tolerate small clock skew
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(sorted(wanted, key=str)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_private(home.apiserver_key, _key_pem(key))
+    home.apiserver_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _ensure_ca(home: LabHome) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    if home.ca_cert.exists() and home.ca_key.exists():
+        key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(
+                f"{home.ca_key} is not an ECDSA key: delete {home.pki_dir} to recreate the lab CA"
+            )
+        return key, x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labkit-ca")])
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(home.ca_key, _key_pem(key))
+    home.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def _serving_cert_is_current(
+    cert: x509.Certificate, *, ca_cert: x509.Certificate, wanted: set[SanEntry]
+) -> bool:
+    try:
+        have = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+        cert.verify_directly_issued_by(ca_cert)  # a recreated CA invalidates the old cert
+    except (x509.ExtensionNotFound, ValueError, TypeError, InvalidSignature):
+        return False
+    return have == wanted and cert.not_valid_after_utc - RENEW_BEFORE > _now()
+
+
+def _san_entries(names: Sequence[str]) -> set[SanEntry]:
+    entries: set[SanEntry] = set()
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        try:
+            entries.add(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.add(x509.DNSName(name))
+    return entries
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret so that it is never readable by others, not even for an instant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    path.chmod(0o600)  # os.open's mode does not apply to a file that already existed
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- bearer tokens ----------------------------------------------------------------------------
+
+
+def ensure_tokens(home: LabHome, *, nodes: int) -> dict[str, str]:
+    """Give every lab identity a token in tokens.csv; return {identity name: token}.
+
+    The file uses kube-apiserver's --token-auth-file format, one line per user:
+    `token,user,uid,"group1,group2"`. Existing tokens are kept (so running kubeconfigs
+    stay valid); identities added by a larger --nodes are appended.
+    """
+    home.ensure()
+    rows = read_token_file(home.token_file)
+    by_uid = {row[2]: row for row in rows if len(row) >= 3}
+    tokens: dict[str, str] = {}
+    changed = False
+    for identity in lab_identities(nodes=nodes):
+        row = by_uid.get(identity.uid)
+        if row is None:
+            row = [secrets.token_urlsafe(32), identity.user, identity.uid]
+            if identity.groups:
+                row.append(",".join(identity.groups))
+            rows.append(row)
+            changed = True
+        tokens[identity.name] = row[0]
+    if changed or not home.token_file.exists():
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        _write_private(home.token_file, out.getvalue().encode())
+    return tokens
+
+
+def read_token_file(path: Path) -> list[list[str]]:
+    """The rows of a static token file (token, user, uid[, groups]); [] if it does not exist."""
+    if not path.exists():
+        return []
+    return [row for row in csv.reader(io.StringIO(path.read_text())) if row and row[0].strip()]
+
+
+# --- kubeconfig -------------------------------------------------------------------------------
+
+
+def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, user: str) -> None:
+    """Write a kubeconfig with one cluster, one user (bearer token) and the current context `labkit`."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "labkit",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                },
+            }
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "labkit", "context": {"cluster": "labkit", "user": user}}],
+        "current-context": "labkit",
+        "preferences": {},
+    }
+    _write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
+
+
+def write_lab_kubeconfigs(home: LabHome, *, server: str, tokens: dict[str, str], nodes: int) -> None:
+    """The admin kubeconfig at home.kubeconfig, plus one per identity under kubeconfigs/."""
+    ca_pem = home.ca_cert.read_bytes()
+    for identity in lab_identities(nodes=nodes):
+        token = tokens[identity.name]
+        write_kubeconfig(
+            home.kubeconfig_for(identity.name), server=server, ca_pem=ca_pem, token=token, user=identity.user
+        )
+        if identity.name == "admin":
+            write_kubeconfig(home.kubeconfig, server=server, ca_pem=ca_pem, token=token, user=identity.user)
