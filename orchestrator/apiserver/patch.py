@@ -1,10 +1,8 @@
 """The three PATCH bodies the API server accepts, as pure functions over JSON dicts.
 
-| Content-Type                              | meaning                                  | function                |
-|-------------------------------------------|------------------------------------------|-------------------------|
-| `application/merge-patch+json`            | RFC 7386 JSON merge patch                | `merge_patch`           |
-| `application/json-patch+json`             | RFC 6902 list of operations              | `json_patch`            |
-| `application/strategic-merge-patch+json`  | Kubernetes strategic merge patch         | `strategic_merge_patch` |
+    application/merge-patch+json            RFC 7386 JSON merge patch     merge_patch
+    application/json-patch+json             RFC 6902 list of operations   json_patch
+    application/strategic-merge-patch+json  Kubernetes strategic merge    strategic_merge_patch
 
 `apply_patch` picks one by media type (parameters such as `; charset=utf-8` are ignored, as the
 Kubernetes handler does). Server-side apply (`application/apply-patch+yaml`) is refused with 415:
@@ -104,7 +102,9 @@ def apply_patch(obj: dict[str, Any], body: bytes, *, content_type: str, kind: st
         # Go decodes `null` into an empty patch map: nothing changes.
         patch = {}
     if not isinstance(patch, dict):
-        raise BadRequest(f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}")
+        raise BadRequest(
+            f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}"
+        )
     return strategic_merge_patch(obj, patch, kind=kind)
 
 
@@ -171,10 +171,19 @@ def json_patch(obj: dict[str, Any], ops: Any) -> dict[str, Any]:
         except jsonpatch.InvalidJsonPatch as err:
             # e.g. an `add` without `value`: only detected when the operation runs.
             raise BadRequest(f"invalid JSON patch: {err}") from None
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, LookupError, TypeError) as err:
-            raise Invalid(_REJECTED, causes=[Cause(field=str(op.get("path", "")), message=f"{op.get('op')}: {err}")]) from None
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpointer.JsonPointerException,
+            LookupError,
+            TypeError,
+        ) as err:
+            raise Invalid(
+                _REJECTED, causes=[Cause(field=str(op.get("path", "")), message=f"{op.get('op')}: {err}")]
+            ) from None
     if not isinstance(result, dict):
-        raise Invalid(_REJECTED, causes=[Cause(field="", message="the patched document is not a JSON object")])
+        raise Invalid(
+            _REJECTED, causes=[Cause(field="", message="the patched document is not a JSON object")]
+        )
     return result
 
 
@@ -486,7 +495,7 @@ def _check_element_types(*lists: list[Any]) -> None:
 
 
 def _directive_field(key: str, prefix: str, message: str) -> str:
-    field = key[len(prefix):]
+    field = key[len(prefix) :]
     if not field:
         raise BadRequest(message)
     return field
@@ -497,7 +506,11 @@ def _show(value: Any) -> str:
 
 
 def _normalize_element_order(
-    patch_items: list[Any], server_only: list[Any], *, patch_order: list[Any], server_order: list[Any],
+    patch_items: list[Any],
+    server_only: list[Any],
+    *,
+    patch_order: list[Any],
+    server_order: list[Any],
     key: str | None,
 ) -> list[Any]:
     """Order a merged list as upstream does.
@@ -541,7 +554,9 @@ def _sort_by(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
 # --------------------------------------------------------------------------- strategic merge: diff
 
 
-def create_two_way_merge_patch(original: dict[str, Any], modified: dict[str, Any], *, kind: str) -> dict[str, Any]:
+def create_two_way_merge_patch(
+    original: dict[str, Any], modified: dict[str, Any], *, kind: str
+) -> dict[str, Any]:
     """The strategic merge patch that turns `original` into `modified`, shaped as kubectl makes it.
 
     Changed and new keys carry their new value, removed keys `null`; merge lists carry only the
@@ -552,7 +567,9 @@ def create_two_way_merge_patch(original: dict[str, Any], modified: dict[str, Any
     return _diff_maps(original, modified, "", _MERGE_LISTS.get(kind, _DEFAULT_LISTS))
 
 
-def _diff_maps(original: dict[str, Any], modified: dict[str, Any], path: str, lists: dict[str, MergeList]) -> dict[str, Any]:
+def _diff_maps(
+    original: dict[str, Any], modified: dict[str, Any], path: str, lists: dict[str, MergeList]
+) -> dict[str, Any]:
     patch: dict[str, Any] = {key: None for key in original if key not in modified}
     for key, new in modified.items():
         field = _child(path, key)
