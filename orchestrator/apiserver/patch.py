@@ -217,11 +217,11 @@ _POD_SPEC: dict[str, MergeList] = {
     "topologySpreadConstraints": MergeList("topologyKey"),
     "schedulingGates": MergeList("name"),
     "resourceClaims": MergeList("name"),
+    **{name: MergeList("name") for name in ("containers", "initContainers", "ephemeralContainers")},
     **{
-        f"{containers}{suffix}": strategy
-        for containers in ("containers", "initContainers", "ephemeralContainers")
-        for suffix, strategy in [("", MergeList("name"))]
-        + [(f"[].{field}", s) for field, s in _CONTAINER.items()]
+        f"{name}[].{field}": strategy
+        for name in ("containers", "initContainers", "ephemeralContainers")
+        for field, strategy in _CONTAINER.items()
     },
 }
 
