@@ -1,0 +1,40 @@
+"""Pydantic models of the served kinds: type checks, unknown-field detection and OpenAPI schemas.
+
+Objects travel as plain dicts; these models are consulted at the API server boundary only.
+``model_for("apps/v1", "Deployment")`` finds the model of a kind; ``unknown_fields`` and ``prune``
+(from ``meta``) walk a raw dict alongside it.
+"""
+
+from __future__ import annotations
+
+from orchestrator.api.models.apps import Deployment, ReplicaSet, Scale
+from orchestrator.api.models.coordination import Lease
+from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
+from orchestrator.api.models.meta import (
+    DeleteOptions,
+    K8sModel,
+    ObjectMeta,
+    Status,
+    TypedModel,
+    prune,
+    unknown_fields,
+)
+
+KINDS: tuple[type[TypedModel], ...] = (Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease)
+
+_BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
+for _model in KINDS:
+    assert _model.gvk is not None
+    _group, _version, _kind = _model.gvk
+    _BY_API_VERSION_KIND[(f"{_group}/{_version}" if _group else _version, _kind)] = _model
+
+
+def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
+    """The model of a served kind, e.g. ``model_for("v1", "Pod")``; None when not modelled."""
+    return _BY_API_VERSION_KIND.get((api_version, kind))
+
+
+__all__ = [
+    "KINDS", "Binding", "DeleteOptions", "Deployment", "Event", "K8sModel", "Lease", "Namespace", "Node",
+    "ObjectMeta", "Pod", "ReplicaSet", "Scale", "Status", "TypedModel", "model_for", "prune", "unknown_fields",
+]
