@@ -41,6 +41,10 @@ DEFAULT_SANS = ("127.0.0.1", "::1", "localhost")
 SanEntry = x509.IPAddress | x509.DNSName
 
 
+class PkiError(Exception):
+    """The lab's PKI files cannot be used; the message says what to do."""
+
+
 def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
     """Create the lab CA and the API server certificate (SANs: loopback, localhost, `extra_sans`)."""
     home.ensure()
@@ -78,9 +82,7 @@ def _ensure_ca(home: LabHome) -> tuple[ec.EllipticCurvePrivateKey, x509.Certific
     if home.ca_cert.exists() and home.ca_key.exists():
         key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(
-                f"{home.ca_key} is not an ECDSA key: delete {home.pki_dir} to recreate the lab CA"
-            )
+            raise PkiError(f"{home.ca_key} is not an ECDSA key: delete {home.pki_dir} to recreate the lab CA")
         return key, x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labkit-ca")])

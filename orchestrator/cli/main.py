@@ -1,0 +1,146 @@
+"""labctl: start, inspect and stop a local lab cluster.
+
+    labctl up [--nodes N] [--runtime auto|docker|simulated] [--port P] [--san HOST]
+    labctl status        component, pid, address, healthy
+    labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
+    labctl down          stop everything; data, credentials and logs stay in the lab home
+    labctl version
+
+The lab home is $LABKIT_HOME (default ./.labkit). Set DATABASE_URL / REDIS_URL to use
+external servers instead of the embedded ones.
+
+Errors are one red line on stderr (plus a log tail when a server failed) and exit code 1,
+never a traceback: the expected failures are typed (EmbeddedServerError, SupervisorError,
+PkiError) and caught here, at the top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+import orchestrator
+from orchestrator.cli import render
+from orchestrator.cli.down import down as lab_down
+from orchestrator.cli.supervisor import Supervisor, SupervisorError
+from orchestrator.cli.up import RUNTIMES, Runtime
+from orchestrator.cli.up import up as lab_up
+from orchestrator.embedded.ports import EmbeddedServerError
+from orchestrator.labhome import LabSettings
+from orchestrator.pki import PkiError
+
+app = typer.Typer(
+    name="labctl",
+    help="Start, inspect and stop an Orchestrator Lab Kit cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def _cli_errors() -> Iterator[None]:
+    try:
+        yield
+    except (EmbeddedServerError, SupervisorError, PkiError) as e:
+        render.error(err, str(e))
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        render.error(err, "interrupted; run `labctl down` to stop what was started")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def up(
+    nodes: Annotated[int, typer.Option(min=0, max=1000, help="Number of nodes (node-1..node-N).")] = 1,
+    runtime: Annotated[
+        str, typer.Option(help="Container runtime of the nodes: auto, docker or simulated.")
+    ] = "auto",
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="API server port (default 6443 if free).")
+    ] = None,
+    san: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra host name or IP for the API server certificate (repeatable)."),
+    ] = None,
+) -> None:
+    """Start the lab cluster in the background (idempotent)."""
+    if runtime not in RUNTIMES:
+        render.error(err, f"unknown --runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        raise typer.Exit(1)
+    settings = LabSettings.from_env()
+    out.print(f"lab home [bold]{settings.home.root}[/bold]")
+    progress = render.RichProgress(out)
+    with _cli_errors():
+        try:
+            result = lab_up(
+                settings,
+                nodes=nodes,
+                runtime=_runtime(runtime),
+                port=port,
+                extra_sans=san or (),
+                progress=progress,
+            )
+        finally:
+            progress.close()
+    if result.was_already_up:
+        out.print("[cyan]lab is already up[/cyan]")
+    else:
+        out.print(f"[green]lab is up[/green]: API server https://127.0.0.1:{result.apiserver_port}")
+    out.print(f"export KUBECONFIG={result.kubeconfig}", soft_wrap=True)
+
+
+@app.command()
+def down() -> None:
+    """Stop every process of the lab; data, credentials and logs stay."""
+    settings = LabSettings.from_env()
+    with _cli_errors():
+        result = lab_down(settings, on_stop=lambda name: out.print(f"[green]✓[/green] stopped {name}"))
+    for stray in result.strays:
+        out.print(f"[yellow]! stopped stray lab process {stray}[/yellow]")
+    out.print("lab is down" if result.stopped or result.strays else "lab was not running")
+
+
+@app.command()
+def status() -> None:
+    """Show each component: pid, address, healthy."""
+    settings = LabSettings.from_env()
+    with _cli_errors():
+        rows = Supervisor(settings.home).status()
+    if not rows:
+        out.print(f"lab is not running (home {settings.home.root}); start it with `labctl up`")
+        return
+    out.print(render.status_table(rows))
+
+
+@app.command()
+def kubeconfig() -> None:
+    """Print the path of the admin kubeconfig."""
+    path = LabSettings.from_env().home.kubeconfig
+    if not path.exists():
+        render.error(err, f"no kubeconfig at {path}: run `labctl up` first")
+        raise typer.Exit(1)
+    print(path)  # plain print: meant for $(labctl kubeconfig), no wrapping or styling
+
+
+@app.command()
+def version() -> None:
+    """Print the labctl version."""
+    print(f"labctl {orchestrator.__version__}")
+
+
+def _runtime(value: str) -> Runtime:
+    for runtime in RUNTIMES:
+        if runtime == value:
+            return runtime
+    raise ValueError(value)
+
+
+if __name__ == "__main__":
+    app()

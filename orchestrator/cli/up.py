@@ -1,0 +1,264 @@
+"""`labctl up`: start a whole lab cluster as background processes, then return.
+
+Order, each step idempotent so `up` on a running lab changes nothing and `up` on a lab
+with a dead component restarts just that component:
+
+1. credentials: lab CA + API server certificate, tokens for every identity (pki.py);
+2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
+   DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
+3. the control plane: one `ComponentSpec` per component in `control_plane()`;
+4. kubeconfigs (admin + one per identity) pointing at https://127.0.0.1:<apiserver port>.
+
+Ports are remembered in run/state.json and reused when free, so kubeconfigs written by
+an earlier `up` keep working after `down` and `up`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
+from orchestrator.embedded.ports import LOOPBACK, RunningServer, free_port, port_is_free, require_free_port
+from orchestrator.embedded.postgres import check_database_url, start_postgres
+from orchestrator.embedded.redis import check_redis_url, start_redis
+from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.pki import ensure_pki, ensure_tokens, write_lab_kubeconfigs
+
+Runtime = Literal["auto", "docker", "simulated"]
+RUNTIMES: tuple[Runtime, ...] = ("auto", "docker", "simulated")
+# kube-apiserver's default --secure-port; used when free and no other port was asked for.
+DEFAULT_APISERVER_PORT = 6443
+
+Outcome = Literal["started", "running", "external", "skipped"]
+
+
+class UpProgress(Protocol):
+    """How `up` reports each component; the CLI renders it with rich, tests may just collect."""
+
+    def starting(self, name: str) -> None: ...
+
+    def done(self, name: str, outcome: Outcome, detail: str) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class LabContext:
+    """What component specs are built from."""
+
+    home: LabHome
+    database_url: str
+    redis_url: str
+    apiserver_port: int
+    nodes: int
+    runtime: Runtime
+
+
+@dataclass
+class UpResult:
+    apiserver_port: int
+    kubeconfig: str
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+
+    @property
+    def was_already_up(self) -> bool:
+        return not self.started
+
+
+def control_plane(ctx: LabContext) -> list[ComponentSpec]:
+    """The lab's own components, in start order. Adding one is one line here."""
+    home, port = ctx.home, ctx.apiserver_port
+    specs: list[ComponentSpec] = []
+    # The API server lands in a parallel change; until its entry point exists, the lab is
+    # just PostgreSQL and Redis.
+    if _module_exists("orchestrator.apiserver.__main__"):
+        specs.append(
+            ComponentSpec(
+                name="apiserver",
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "orchestrator.apiserver",
+                    "--database-url",
+                    ctx.database_url,
+                    "--redis-url",
+                    ctx.redis_url,
+                    "--bind-address",
+                    LOOPBACK,
+                    "--secure-port",
+                    str(port),
+                    "--tls-cert-file",
+                    str(home.apiserver_cert),
+                    "--tls-private-key-file",
+                    str(home.apiserver_key),
+                    "--token-auth-file",
+                    str(home.token_file),
+                ],  # fmt: skip
+                health=f"https://{LOOPBACK}:{port}/readyz",
+                depends_on=("postgres", "redis"),
+                address=f"{LOOPBACK}:{port}",
+            )
+        )
+    return specs
+
+
+def up(
+    settings: LabSettings,
+    *,
+    nodes: int = 1,
+    runtime: Runtime = "auto",
+    port: int | None = None,
+    extra_sans: Sequence[str] = (),
+    progress: UpProgress,
+) -> UpResult:
+    """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError."""
+    home = settings.home
+    home.ensure()
+    supervisor = Supervisor(home)
+    with supervisor.lock():
+        remembered = supervisor.lab
+        ports: dict[str, int] = dict(remembered.get("ports", {}))
+        sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
+        ensure_pki(home, extra_sans=sans)
+        tokens = ensure_tokens(home, nodes=nodes)
+        result = UpResult(apiserver_port=0, kubeconfig=str(home.kubeconfig))
+
+        database_url = _storage_server(
+            supervisor,
+            name="postgres",
+            env_var="DATABASE_URL",
+            external_url=settings.database_url,
+            check=check_database_url,
+            start=lambda p: start_postgres(home, port=p),
+            port=_reusable(ports.get("postgres")),
+            stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+            progress=progress,
+            result=result,
+        )
+        redis_url = _storage_server(
+            supervisor,
+            name="redis",
+            env_var="REDIS_URL",
+            external_url=settings.redis_url,
+            check=check_redis_url,
+            start=lambda p: start_redis(home, port=p),
+            port=_reusable(ports.get("redis")),
+            stop_signal=signal.SIGTERM,
+            progress=progress,
+            result=result,
+        )
+        for name in ("postgres", "redis"):
+            record = supervisor.record(name)
+            if record is not None and record.port is not None and not record.external:
+                ports[name] = record.port
+
+        api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))
+        ports["apiserver"] = api_port
+        result.apiserver_port = api_port
+        write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=nodes)
+
+        ctx = LabContext(
+            home=home,
+            database_url=database_url,
+            redis_url=redis_url,
+            apiserver_port=api_port,
+            nodes=nodes,
+            runtime=runtime,
+        )
+        specs = control_plane(ctx)
+        if not any(spec.name == "apiserver" for spec in specs):
+            progress.done("apiserver", "skipped", "orchestrator.apiserver is not built yet")
+        for spec in specs:
+            progress.starting(spec.name)
+            t0 = time.monotonic()
+            record, started = supervisor.start(spec)
+            if started:
+                result.started.append(spec.name)
+                progress.done(spec.name, "started", f"pid {record.pid}  {record.address}  {_since(t0)}")
+            else:
+                result.already_running.append(spec.name)
+                progress.done(spec.name, "running", f"pid {record.pid}  {record.address}")
+        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans))
+    return result
+
+
+def _storage_server(
+    supervisor: Supervisor,
+    *,
+    name: str,
+    env_var: str,
+    external_url: str | None,
+    check: CheckUrl,
+    start: StartServer,
+    port: int | None,
+    stop_signal: int,
+    progress: UpProgress,
+    result: UpResult,
+) -> str:
+    """Use the external server if a URL was given, else start (or keep) the embedded one."""
+    progress.starting(name)
+    if external_url:
+        server = check(external_url)
+        supervisor.adopt(server)
+        progress.done(name, "external", f"{server.address}  (from {env_var}, reachable)")
+        return server.url
+    t0 = time.monotonic()
+    server = start(port)
+    for note in server.notes:
+        progress.note(note)
+    supervisor.adopt(server, stop_signal=stop_signal)
+    if server.already_running:
+        result.already_running.append(name)
+        progress.done(name, "running", f"pid {server.pid}  {server.address}")
+    else:
+        result.started.append(name)
+        progress.done(name, "started", f"pid {server.pid}  {server.address}  {_since(t0)}")
+    return server.url
+
+
+class CheckUrl(Protocol):
+    def __call__(self, url: str, /) -> RunningServer: ...
+
+
+class StartServer(Protocol):
+    def __call__(self, port: int | None, /) -> RunningServer: ...
+
+
+def _apiserver_port(supervisor: Supervisor, *, requested: int | None, remembered: int | None) -> int:
+    record = supervisor.record("apiserver")
+    if record is not None and supervisor.is_running("apiserver") and record.port is not None:
+        if requested is not None and requested != record.port:
+            raise SupervisorError(
+                f"the API server already runs on port {record.port}: "
+                f"run `labctl down` first to move it to port {requested}"
+            )
+        return record.port
+    if requested is not None:
+        require_free_port(requested, what="the API server", hint="choose another with --port")
+        return requested
+    for candidate in (remembered, DEFAULT_APISERVER_PORT):
+        if candidate and port_is_free(candidate):
+            return candidate
+    return free_port()
+
+
+def _reusable(port: int | None) -> int | None:
+    return port if port and port_is_free(port) else None
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _since(t0: float) -> str:
+    return f"{time.monotonic() - t0:.1f}s"
