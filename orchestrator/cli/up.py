@@ -128,7 +128,10 @@ def up(
         sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
         ensure_pki(home, extra_sans=sans)
         tokens = ensure_tokens(home, nodes=nodes)
-        result = UpResult(apiserver_port=0, kubeconfig=str(home.kubeconfig))
+        # Chosen first so that a busy --port fails before anything starts.
+        api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))
+        ports["apiserver"] = api_port
+        result = UpResult(apiserver_port=api_port, kubeconfig=str(home.kubeconfig))
 
         database_url = _storage_server(
             supervisor,
@@ -159,9 +162,6 @@ def up(
             if record is not None and record.port is not None and not record.external:
                 ports[name] = record.port
 
-        api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))
-        ports["apiserver"] = api_port
-        result.apiserver_port = api_port
         write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=nodes)
 
         ctx = LabContext(
