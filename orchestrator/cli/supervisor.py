@@ -60,6 +60,7 @@ from orchestrator.labhome import LabHome
 # A health check: a callable answering "healthy?", an http(s) URL that must answer 2xx,
 # or None (healthy = the process runs and, if it has an address, accepts TCP connections).
 HealthCheck = Callable[[], bool] | str | None
+_SETTLE_SECONDS = 1.0
 
 
 class SupervisorError(Exception):
@@ -255,11 +256,16 @@ class Supervisor:
 
     def _wait_healthy(self, spec: ComponentSpec, record: ComponentRecord) -> None:
         log_file = Path(record.log_file) if record.log_file else None
-        deadline = time.monotonic() + spec.start_timeout
+        started = time.monotonic()
+        deadline = started + spec.start_timeout
+        # With nothing to probe, "healthy" can only mean "still running a moment later":
+        # a process that dies on a bad flag must not count as started.
+        settle = _SETTLE_SECONDS if spec.health is None and _port_of(spec.address) is None else 0.0
         while True:
             if not pid_alive(record.pid):
                 raise SupervisorError(with_log(f"{spec.name} exited while starting", log_file))
-            if self._healthy(spec.health, address=spec.address, pid=record.pid):
+            settled = time.monotonic() - started >= settle
+            if settled and self._healthy(spec.health, address=spec.address, pid=record.pid):
                 return
             if time.monotonic() > deadline:
                 raise SupervisorError(
