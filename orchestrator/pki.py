@@ -80,10 +80,16 @@ def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
 
 def _ensure_ca(home: LabHome) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     if home.ca_cert.exists() and home.ca_key.exists():
-        key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
+            cert = x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
+        except ValueError as err:
+            raise PkiError(
+                f"cannot read the lab CA in {home.pki_dir} (corrupt PEM): delete that directory to recreate it"
+            ) from err
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise PkiError(f"{home.ca_key} is not an ECDSA key: delete {home.pki_dir} to recreate the lab CA")
-        return key, x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
+        return key, cert
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labkit-ca")])
     now = _now()

@@ -8,11 +8,12 @@ import ssl
 import threading
 from pathlib import Path
 
+import pytest
 import yaml
 from cryptography import x509
 
 from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, ensure_tokens, read_token_file, write_kubeconfig
+from orchestrator.pki import PkiError, ensure_pki, ensure_tokens, read_token_file, write_kubeconfig
 
 
 def _sans(cert: x509.Certificate) -> set[str]:
@@ -136,3 +137,11 @@ def test_kubeconfig_carries_the_ca_the_token_and_a_current_context(tmp_path: Pat
     assert configuration.host == "https://127.0.0.1:6443"
     assert configuration.api_key["BearerToken"] == "Bearer tok"
     assert Path(configuration.ssl_ca_cert).read_bytes() == home.ca_cert.read_bytes()
+
+
+def test_a_corrupt_ca_key_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    home = LabHome(tmp_path)
+    ensure_pki(home)
+    home.ca_key.write_text("not a key")
+    with pytest.raises(PkiError, match="delete that directory to recreate it"):
+        ensure_pki(home)
