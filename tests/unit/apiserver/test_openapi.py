@@ -1,0 +1,139 @@
+"""The OpenAPI v3 documents have what kubectl apply, create and explain look for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+import pytest
+
+from orchestrator.api.errors import NotFound
+from orchestrator.api.resources import RESOURCES, groups
+from orchestrator.apiserver.openapi import (
+    group_version_bytes,
+    group_version_key,
+    openapi_v3_group_version,
+    openapi_v3_root,
+)
+
+GROUP_VERSIONS = groups()
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if "$ref" in node else []
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_root_lists_every_served_group_version_with_a_hash() -> None:
+    root = openapi_v3_root()
+    assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"}
+    url = root["paths"]["api/v1"]["serverRelativeURL"]
+    assert re.fullmatch(r"/openapi/v3/api/v1\?hash=[0-9A-F]{128}", url)
+
+
+def test_root_hash_is_the_upper_hex_sha512_of_the_served_bytes() -> None:
+    expected = hashlib.sha512(group_version_bytes("apps", "v1")).hexdigest().upper()
+    assert openapi_v3_root()["paths"]["apis/apps/v1"]["serverRelativeURL"].endswith(f"hash={expected}")
+
+
+def test_root_uses_the_given_hash_function() -> None:
+    root = openapi_v3_root(lambda group, version: f"{group or 'core'}-{version}")
+    assert root["paths"]["apis/apps/v1"] == {"serverRelativeURL": "/openapi/v3/apis/apps/v1?hash=apps-v1"}
+
+
+def test_documents_are_deterministic() -> None:
+    first = json.dumps(openapi_v3_group_version("", "v1"), sort_keys=True)
+    second = json.dumps(openapi_v3_group_version("", "v1"), sort_keys=True)
+    assert first == second
+
+
+@pytest.mark.parametrize("info", RESOURCES, ids=lambda r: r.group_resource)
+def test_every_kind_has_a_patch_operation_with_gvk_field_validation_and_strategic_merge(info: Any) -> None:
+    doc = openapi_v3_group_version(info.group, info.version)
+    wanted = {"group": info.group, "version": info.version, "kind": info.kind}
+    patches = [
+        item["patch"] for item in doc["paths"].values()
+        if "patch" in item and item["patch"]["x-kubernetes-group-version-kind"] == wanted
+    ]
+    assert patches, f"no patch operation for {info.kind}"
+    for op in patches:
+        assert op["x-kubernetes-action"] == "patch"
+        query = {p["name"] for p in op["parameters"] if p["in"] == "query"}
+        assert {"fieldValidation", "dryRun", "fieldManager"} <= query
+        assert "application/strategic-merge-patch+json" in op["requestBody"]["content"]
+
+
+@pytest.mark.parametrize("info", RESOURCES, ids=lambda r: r.group_resource)
+def test_collection_and_item_paths_carry_their_actions(info: Any) -> None:
+    doc = openapi_v3_group_version(info.group, info.version)
+    collection = info.collection_path("{namespace}" if info.namespaced else None)
+    actions = {verb: op["x-kubernetes-action"] for verb, op in doc["paths"][collection].items() if verb != "parameters"}
+    assert actions == {"get": "list", "post": "post", "delete": "deletecollection"}
+    item = doc["paths"][collection + "/{name}"]
+    assert {verb for verb in item if verb != "parameters"} == {"get", "put", "patch", "delete"}
+    assert {p["name"] for p in item["post" if "post" in item else "put"]["parameters"]} >= {"fieldValidation"}
+
+
+@pytest.mark.parametrize("group,version", GROUP_VERSIONS)
+def test_every_schema_reference_resolves(group: str, version: str) -> None:
+    doc = openapi_v3_group_version(group, version)
+    schemas = doc["components"]["schemas"]
+    for ref in _refs(doc):
+        assert ref.startswith("#/components/schemas/")
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+@pytest.mark.parametrize("info", RESOURCES, ids=lambda r: r.group_resource)
+def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
+    doc = openapi_v3_group_version(info.group, info.version)
+    package = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
+               "coordination.k8s.io": "io.k8s.api.coordination.v1"}[info.group]
+    schema = doc["components"]["schemas"][f"{package}.{info.kind}"]
+    assert schema["x-kubernetes-group-version-kind"] == [
+        {"group": info.group, "kind": info.kind, "version": info.version}
+    ]
+    assert {"apiVersion", "kind", "metadata"} <= set(schema["properties"])
+
+
+def test_merge_lists_carry_patch_merge_keys_for_strategic_merge() -> None:
+    schemas = openapi_v3_group_version("", "v1")["components"]["schemas"]
+    spec = schemas["io.k8s.api.core.v1.PodSpec"]["properties"]
+    container = schemas["io.k8s.api.core.v1.Container"]["properties"]
+    assert spec["containers"]["x-kubernetes-patch-merge-key"] == "name"
+    assert spec["containers"]["x-kubernetes-patch-strategy"] == "merge"
+    assert spec["volumes"]["x-kubernetes-patch-strategy"] == "merge,retainKeys"
+    assert container["ports"]["x-kubernetes-patch-merge-key"] == "containerPort"
+    assert container["env"]["x-kubernetes-patch-merge-key"] == "name"
+    assert spec["containers"]["items"] == {"$ref": "#/components/schemas/io.k8s.api.core.v1.Container"}
+
+
+def test_explain_can_follow_a_kind_to_its_fields_with_descriptions() -> None:
+    schemas = openapi_v3_group_version("apps", "v1")["components"]["schemas"]
+    deployment = schemas["io.k8s.api.apps.v1.Deployment"]
+    spec_ref = deployment["properties"]["spec"]["allOf"][0]["$ref"].removeprefix("#/components/schemas/")
+    replicas = schemas[spec_ref]["properties"]["replicas"]
+    assert replicas["type"] == "integer" and "Defaults to 1" in replicas["description"]
+    strategy = schemas["io.k8s.api.apps.v1.RollingUpdateDeployment"]["properties"]["maxSurge"]
+    assert strategy["allOf"] == [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString"}]
+
+
+def test_scale_subresource_patch_is_typed_as_autoscaling_scale() -> None:
+    doc = openapi_v3_group_version("apps", "v1")
+    op = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"]
+    assert op["x-kubernetes-group-version-kind"] == {"group": "autoscaling", "kind": "Scale", "version": "v1"}
+    assert "io.k8s.api.autoscaling.v1.Scale" in doc["components"]["schemas"]
+
+
+def test_unknown_group_version_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        openapi_v3_group_version("batch", "v1")
+
+
+def test_group_version_key_names_core_and_named_groups() -> None:
+    assert (group_version_key("", "v1"), group_version_key("apps", "v1")) == ("api/v1", "apis/apps/v1")
