@@ -1,0 +1,281 @@
+"""The watch cache: one Redis reader per resource, fanned out in memory to every watcher.
+
+A hundred ``kubectl get pods -w`` cost one ``XREAD`` on ``labkit:stream:pods``, not a hundred.
+Each reader keeps the most recent events in a ring buffer, so a watcher that starts a little
+in the past (the usual "list at R, then watch from R") is served from memory; one further back
+is served from the stream with XRANGE; one older than the compaction mark gets ``Expired``.
+
+Guarantees to a watcher from revision R: every change of the resource with revision > R,
+exactly once, in revision order — or an ``Expired`` error, never a silent gap:
+- joining is atomic: the backlog is copied from the buffer and the watcher registered with no
+  ``await`` in between, so no event can slip between "backlog" and "live";
+- a reader that loses Redis reconnects and continues from its last id; if Redis came back
+  emptied and rebuilt from a later revision than the reader had reached (the compaction mark
+  is above its position), every watcher of that resource gets ``Expired`` and must relist;
+- a watcher that cannot keep up (its queue is full) is ended with ``Expired`` as well
+  (Kubernetes closes such watchers too); it resumes from its last resourceVersion.
+
+Selectors are applied the Kubernetes way, with the previous state carried in each event: an
+object that starts matching arrives as ADDED, one that stops matching as DELETED.
+
+Kubernetes equivalent: k8s.io/apiserver/pkg/storage/cacher/cacher.go
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from orchestrator.api.errors import Expired, Unavailable
+from orchestrator.api.selectors import FieldSelector, LabelSelector
+from orchestrator.storage.streams import COMPACTED_KEY, WatchEvent, entry_id, stream_key
+
+log = logging.getLogger(__name__)
+
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def too_old(revision: int, compacted: int) -> Expired:
+    return Expired(f"too old resource version: {revision} ({compacted + 1})")
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    queue: asyncio.Queue[WatchEvent | BaseException]
+    closed: bool = False
+
+
+@dataclass(eq=False)
+class _StreamReader:
+    """Reads one resource's stream and hands each event to every subscriber."""
+
+    resource: str
+    redis: aioredis.Redis
+    buffer_size: int
+    position: int = 0  # the last revision read from the stream
+    floor: int = 0  # the buffer holds every event of this stream with revision > floor
+    buffer: deque[WatchEvent] = field(default_factory=deque)
+    subscribers: set[_Subscriber] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+    events_read: int = 0
+
+    async def start(self) -> None:
+        last = await self.redis.xrevrange(stream_key(self.resource), count=1)
+        compacted = int(await self.redis.get(COMPACTED_KEY) or 0)
+        self.position = WatchEvent.from_entry(*last[0]).revision if last else compacted
+        self.floor = self.position
+        self.task = asyncio.create_task(self._loop(), name=f"watchcache-reader-{self.resource}")
+
+    async def _loop(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                reply = await self.redis.xread({stream_key(self.resource): entry_id(self.position)}, block=5000, count=1000)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except _REDIS_DOWN as exc:
+                log.warning("watch cache %s: Redis unavailable (%s); retrying", self.resource, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                await self._check_gap()
+                continue
+            for _stream, entries in reply or []:
+                for eid, fields in entries:
+                    self._deliver(WatchEvent.from_entry(eid, fields))
+
+    async def _check_gap(self) -> None:
+        """After a Redis outage: if Redis was rebuilt from past our position, we missed events."""
+        with contextlib.suppress(*_REDIS_DOWN):
+            mark = await self.redis.get(COMPACTED_KEY)
+            if mark is not None and int(mark) > self.position:
+                log.warning("watch cache %s: Redis was rebuilt from revision %s, past our position %d; "
+                            "expiring %d watchers", self.resource, mark.decode(), self.position, len(self.subscribers))
+                self.expire_all(too_old(self.position, int(mark)))
+                self.position = self.floor = int(mark)
+                self.buffer.clear()
+
+    def _deliver(self, event: WatchEvent) -> None:
+        if event.revision <= self.position:
+            return  # a rebuilt stream replaying entries we already have
+        self.position = event.revision
+        self.events_read += 1
+        self.buffer.append(event)
+        if len(self.buffer) > self.buffer_size:
+            self.floor = self.buffer.popleft().revision
+        for sub in list(self.subscribers):
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._drop(sub, Expired("the watcher fell too far behind; watch again from the last resourceVersion"))
+
+    def _drop(self, sub: _Subscriber, error: BaseException) -> None:
+        self.subscribers.discard(sub)
+        sub.closed = True
+        # make room so the error is seen right after what was already queued
+        while sub.queue.full():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(error)
+
+    def expire_all(self, error: Expired) -> None:
+        for sub in list(self.subscribers):
+            self._drop(sub, error)
+
+
+class WatchCache:
+    """Watches over Redis Streams for every resource; one per API server process."""
+
+    def __init__(self, redis_url: str, *, buffer_size: int = 4096, queue_size: int = 2048,
+                 relay_wait_seconds: float = 10.0) -> None:
+        self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30,
+                                              max_connections=64, health_check_interval=0)
+        self._buffer_size = buffer_size
+        self._queue_size = queue_size
+        self._relay_wait = relay_wait_seconds
+        self._readers: dict[str, _StreamReader] = {}
+        self._starting: dict[str, asyncio.Lock] = {}
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
+    async def close(self) -> None:
+        for reader in self._readers.values():
+            reader.expire_all(Expired("the API server is shutting down; watch again"))
+            if reader.task is not None:
+                reader.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader.task
+        self._readers.clear()
+        await self._redis.aclose()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {
+            r: {"watchers": len(rd.subscribers), "position": rd.position, "buffered": len(rd.buffer),
+                "events_read": rd.events_read}
+            for r, rd in self._readers.items()
+        }
+
+    async def compacted_revision(self) -> int:
+        """The compaction mark; waits briefly for a relay to set it after Redis was emptied."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._relay_wait
+        while True:
+            try:
+                mark = await self._redis.get(COMPACTED_KEY)
+            except _REDIS_DOWN as exc:
+                raise Unavailable(f"Redis is unavailable: {exc}") from exc
+            if mark is not None:
+                return int(mark)
+            if loop.time() >= deadline:
+                raise Unavailable("the watch stream is not ready: no relay has published to Redis yet")
+            await asyncio.sleep(0.05)
+
+    async def _reader(self, resource: str) -> _StreamReader:
+        reader = self._readers.get(resource)
+        if reader is not None:
+            return reader
+        lock = self._starting.setdefault(resource, asyncio.Lock())
+        async with lock:
+            reader = self._readers.get(resource)
+            if reader is None:
+                reader = _StreamReader(resource, self._redis, self._buffer_size)
+                try:
+                    await reader.start()
+                except _REDIS_DOWN as exc:
+                    raise Unavailable(f"Redis is unavailable: {exc}") from exc
+                self._readers[resource] = reader
+        return reader
+
+    async def watch(
+        self,
+        resource: str,
+        *,
+        since: int,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> AsyncIterator[WatchEvent]:
+        """Every change of ``resource`` after revision ``since`` that matches, in order.
+
+        Raises Expired (at the start or later) when that history is no longer available."""
+        labels = label_selector or LabelSelector.parse(None)
+        fields = field_selector or FieldSelector.parse(None, group_resource=resource)
+
+        def matches(obj: dict[str, Any] | None) -> bool:
+            if obj is None:
+                return False
+            meta = obj.get("metadata") or {}
+            if namespace and meta.get("namespace") != namespace:
+                return False
+            return labels.matches(meta.get("labels")) and fields.matches(obj)
+
+        sub = await self._subscribe(resource, since)
+        reader = self._readers[resource]
+        try:
+            while True:
+                item = await sub.queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if item.revision <= since:
+                    continue
+                since = item.revision
+                out = _filter(item, matches)
+                if out is not None:
+                    yield out
+        finally:
+            reader.subscribers.discard(sub)
+
+    async def _subscribe(self, resource: str, since: int) -> _Subscriber:
+        reader = await self._reader(resource)
+        compacted = await self.compacted_revision()
+        if since < compacted:
+            raise too_old(since, compacted)
+        backlog: list[WatchEvent] = []
+        covered = since  # backlog holds every event in (since, covered]
+        while covered < reader.floor:
+            # Older than the ring buffer: read the gap from the stream itself.
+            upto = reader.floor
+            try:
+                entries = await self._redis.xrange(stream_key(resource), min=entry_id(covered + 1), max=entry_id(upto))
+                compacted = int(await self._redis.get(COMPACTED_KEY) or 0)
+            except _REDIS_DOWN as exc:
+                raise Unavailable(f"Redis is unavailable: {exc}") from exc
+            if since < compacted:
+                raise too_old(since, compacted)
+            backlog.extend(WatchEvent.from_entry(eid, f) for eid, f in entries)
+            covered = upto
+        # No await from here on: copy what the buffer adds and register, atomically.
+        backlog.extend(e for e in reader.buffer if e.revision > covered)
+        queue: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue(maxsize=max(self._queue_size, len(backlog) + 16))
+        for event in backlog:
+            queue.put_nowait(event)
+        sub = _Subscriber(queue)
+        reader.subscribers.add(sub)
+        return sub
+
+
+def _filter(event: WatchEvent, matches: Any) -> WatchEvent | None:
+    """Kubernetes' selector transitions: entering the selection is ADDED, leaving it DELETED."""
+    now = matches(event.object)
+    if event.type == "ADDED":
+        return event if now else None
+    if event.type == "DELETED":
+        return event if matches(event.prev if event.prev is not None else event.object) else None
+    before = matches(event.prev) if event.prev is not None else now
+    if now and before:
+        return event
+    if now:
+        return WatchEvent("ADDED", event.object, event.revision, event.prev)
+    if before:
+        return WatchEvent("DELETED", event.object, event.revision, event.prev)
+    return None
