@@ -71,9 +71,12 @@ def _coerce(value: str | int | float | Decimal) -> tuple[Decimal, Format]:
     if isinstance(value, float | Decimal):
         # A JSON number like 0.5 is read as its decimal text, as Kubernetes does.
         try:
-            return Decimal(str(value)), "DecimalSI"
+            number = Decimal(str(value))
         except InvalidOperation:
             raise ValueError(ERR_NUMERIC) from None
+        if not number.is_finite():
+            raise ValueError(ERR_NUMERIC)
+        return number, "DecimalSI"
     if isinstance(value, str):
         # JSON decoding trims surrounding spaces before parsing, as upstream UnmarshalJSON does.
         return _split(value.strip())

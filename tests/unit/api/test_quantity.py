@@ -70,6 +70,8 @@ def test_valid_quantities_parse_to_their_exact_value(text: str | int | float, va
         ("1iM", ERR_SUFFIX),
         (".", ERR_NUMERIC),
         (True, ERR_FORMAT_WRONG),
+        (float("nan"), ERR_NUMERIC),
+        (float("inf"), ERR_NUMERIC),
     ],
 )
 def test_invalid_quantities_raise_kubernetes_message(text: str, message: str) -> None:
