@@ -203,7 +203,9 @@ class Cache:
             else:
                 self._snapshot_infos[name] = info.clone()
         self._dirty.clear()
-        return Snapshot(list(self._snapshot_infos.values()), generation=self._generation)
+        return Snapshot(
+            list(self._snapshot_infos.values()), generation=self._generation, by_name=dict(self._snapshot_infos)
+        )
 
     def get_pod(self, key: str) -> Pod | None:
         state = self._pods.get(key)

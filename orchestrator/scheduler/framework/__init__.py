@@ -13,6 +13,8 @@ from orchestrator.scheduler.framework.interfaces import (
     MIN_NODE_SCORE,
     SKIP,
     SUCCESS,
+    BatchFilterExtension,
+    BatchScoreExtension,
     BindPlugin,
     Code,
     CycleState,
@@ -35,7 +37,7 @@ from orchestrator.scheduler.framework.interfaces import (
 from orchestrator.scheduler.framework.nodeinfo import NodeInfo, PodRequests, Snapshot, pod_key, pod_requests
 
 __all__ = [
-    "MAX_NODE_SCORE", "MIN_NODE_SCORE", "SKIP", "SUCCESS", "BindPlugin", "Code", "CycleState",
+    "MAX_NODE_SCORE", "MIN_NODE_SCORE", "SKIP", "SUCCESS", "BatchFilterExtension", "BatchScoreExtension", "BindPlugin", "Code", "CycleState",
     "FilterPlugin", "Handle", "NodeInfo", "Plugin", "PluginArgs", "Pod", "PodRequests",
     "PostFilterPlugin", "PostFilterResult", "PreFilterPlugin", "PreFilterResult", "PreScorePlugin",
     "ReservePlugin", "ScoreExtensions", "ScorePlugin", "Snapshot", "Status", "default_normalize_score",

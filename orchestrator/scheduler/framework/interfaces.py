@@ -213,6 +213,26 @@ class ScoreExtensions(Protocol):
 
 
 @runtime_checkable
+class BatchFilterExtension(Protocol):
+    def filter_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[Status]:
+        """Optional, on a FilterPlugin: `filter` for many nodes at once, returning exactly
+        `[filter(state, pod, n) for n in nodes]`, only faster.
+
+        Not an upstream extension point: Go runs Filter on 16 goroutines, while Python pays
+        ~0.3 us per method call, which at 1,000 nodes x 6 plugins is most of a cycle. A list
+        comprehension over precomputed NodeInfo numbers avoids that. Plugins without it are
+        called per node, so a student's plugin needs only `filter`."""
+        ...
+
+
+@runtime_checkable
+class BatchScoreExtension(Protocol):
+    def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
+        """Optional, on a ScorePlugin: `[score(state, pod, n) for n in nodes]`, only faster."""
+        ...
+
+
+@runtime_checkable
 class ReservePlugin(Plugin, Protocol):
     def reserve(self, state: CycleState, pod: Pod, node_name: str) -> Status:
         """Called after a node is chosen and before binding, to claim per-node state."""

@@ -138,6 +138,17 @@ def _parse_allocatable(node: dict[str, Any]) -> tuple[int, int, int]:
     return milli_cpu, memory, pods
 
 
+def zone_key(labels: dict[str, str]) -> str:
+    """"region:\\x00:zone" of a node, or "" without zone labels (upstream utilnode.GetZoneKey)."""
+    zone = labels.get("topology.kubernetes.io/zone") or labels.get("failure-domain.beta.kubernetes.io/zone") or ""
+    region = (
+        labels.get("topology.kubernetes.io/region") or labels.get("failure-domain.beta.kubernetes.io/region") or ""
+    )
+    if not zone and not region:
+        return ""
+    return f"{region}:\x00:{zone}"
+
+
 def _is_ready(node: dict[str, Any]) -> bool:
     for condition in (node.get("status") or {}).get("conditions") or ():
         if condition.get("type") == "Ready":
@@ -156,7 +167,7 @@ class NodeInfo:
         "node", "name", "labels", "taints", "unschedulable", "ready",
         "allocatable_milli_cpu", "allocatable_memory", "allowed_pod_number",
         "pods", "_requests", "requested_milli_cpu", "requested_memory",
-        "non_zero_milli_cpu", "non_zero_memory", "used_ports", "owner_counts", "generation",
+        "non_zero_milli_cpu", "non_zero_memory", "used_ports", "owner_counts", "generation", "zone",
     )
 
     def __init__(self, node: dict[str, Any] | None = None, *, name: str = "") -> None:
@@ -180,6 +191,7 @@ class NodeInfo:
             self.taints: tuple[dict[str, Any], ...] = ()
             self.unschedulable = False
             self.ready = False
+            self.zone = ""
             self.allocatable_milli_cpu = self.allocatable_memory = self.allowed_pod_number = 0
             return
         meta = node.get("metadata") or {}
@@ -189,6 +201,7 @@ class NodeInfo:
         self.taints = tuple(spec.get("taints") or ())
         self.unschedulable = bool(spec.get("unschedulable"))
         self.ready = _is_ready(node)
+        self.zone = zone_key(self.labels)
         self.allocatable_milli_cpu, self.allocatable_memory, self.allowed_pod_number = (
             _parse_allocatable(node)
         )
@@ -279,9 +292,11 @@ class Snapshot:
 
     __slots__ = ("node_infos", "_by_name", "generation")
 
-    def __init__(self, node_infos: list[NodeInfo], *, generation: int = 0) -> None:
+    def __init__(
+        self, node_infos: list[NodeInfo], *, generation: int = 0, by_name: dict[str, NodeInfo] | None = None
+    ) -> None:
         self.node_infos = node_infos
-        self._by_name = {ni.name: ni for ni in node_infos}
+        self._by_name = by_name if by_name is not None else {ni.name: ni for ni in node_infos}
         self.generation = generation
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -26,6 +26,8 @@ from orchestrator.scheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     MIN_NODE_SCORE,
     SUCCESS,
+    BatchFilterExtension,
+    BatchScoreExtension,
     BindPlugin,
     Code,
     CycleState,
@@ -47,6 +49,7 @@ MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 NO_NODES_AVAILABLE_MSG = "no nodes available to schedule pods"
 FILTERED_BY_PRE_FILTER_MSG = "node is filtered out by the prefilter result"
+MIN_FILTER_CHUNK = 32
 
 
 def num_feasible_nodes_to_find(percentage_of_nodes_to_score: int | None, num_all_nodes: int) -> int:
@@ -212,6 +215,8 @@ class Framework:
         self._normalizers = {
             p.name: p.normalize_score for p in self.score_plugins if isinstance(p, ScoreExtensions)
         }
+        self._batch_filters = [(p.name, _batch_filter(p)) for p in self.filter_plugins]
+        self._batch_scores = {p.name: _batch_score(p) for p in self.score_plugins}
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.rng = rng
         self.next_start_node_index = 0
@@ -278,8 +283,7 @@ class Framework:
             name = plugin.name
             if name in skip:
                 continue
-            score = plugin.score
-            raw = [score(state, pod, ni) for ni in nodes]
+            raw = self._batch_scores[name](state, pod, nodes)
             normalizer = self._normalizers.get(name)
             normalized = normalizer(state, pod, raw) if normalizer is not None else raw
             if normalized and (min(normalized) < MIN_NODE_SCORE or max(normalized) > MAX_NODE_SCORE):
@@ -290,9 +294,10 @@ class Framework:
                     plugin=name,
                 )
             weight = self.weights[name]
-            totals = table.totals
-            for i, value in enumerate(normalized):
-                totals[i] += value * weight
+            if weight == 1:
+                table.totals = [t + v for t, v in zip(table.totals, normalized, strict=True)]
+            else:
+                table.totals = [t + v * weight for t, v in zip(table.totals, normalized, strict=True)]
             table.plugins.append(name)
             table.weights.append(weight)
             table.raw.append(raw)
@@ -352,23 +357,48 @@ class Framework:
         n = len(nodes)
         to_find = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, n) if sample else n
         start = self.next_start_node_index % n if (sample and n) else 0
-        filters = [(p.name, p.filter) for p in self.filter_plugins if p.name not in state.skip_filter_plugins]
+        filters = [
+            (name, run) for name, run in self._batch_filters if name not in state.skip_filter_plugins
+        ]
         feasible: list[NodeInfo] = []
         processed = 0
-        for i in range(n):
-            node_info = nodes[(start + i) % n]
-            processed += 1
+        # Nodes are checked in chunks, each plugin over a whole chunk (see BatchFilterExtension),
+        # and the chunk is then read back in node order, so the outcome is the same as checking
+        # node by node and stopping at the `to_find`-th feasible node.
+        while processed < n and len(feasible) < to_find:
+            size = min(max(to_find - len(feasible), MIN_FILTER_CHUNK), n - processed)
+            chunk = [nodes[(start + processed + j) % n] for j in range(size)]
+            rejected: dict[str, Status] = {}
+            survivors = chunk
             for name, run in filters:
-                result = run(state, pod, node_info)
-                if result.code is not Code.SUCCESS:
-                    if result.code is Code.ERROR:
-                        return [], Diagnosis(statuses), result.with_plugin(name)
-                    statuses[node_info.name] = result.with_plugin(name)
+                if not survivors:
                     break
-            else:
-                feasible.append(node_info)
-                if len(feasible) >= to_find:
-                    break
+                results = run(state, pod, survivors)
+                if results.count(SUCCESS) == len(survivors):  # the usual case, counted in C
+                    continue
+                passed = []
+                for node_info, result in zip(survivors, results, strict=True):
+                    if result.code is Code.SUCCESS:
+                        passed.append(node_info)
+                    else:
+                        rejected[node_info.name] = result.with_plugin(name)
+                survivors = passed
+            if not rejected:
+                taken = chunk[: to_find - len(feasible)]
+                feasible.extend(taken)
+                processed += len(taken)
+                continue
+            for node_info in chunk:
+                processed += 1
+                result = rejected.get(node_info.name)
+                if result is None:
+                    feasible.append(node_info)
+                    if len(feasible) >= to_find:
+                        break
+                elif result.code is Code.ERROR:
+                    return [], Diagnosis(statuses), result
+                else:
+                    statuses[node_info.name] = result
         if sample and n:
             self.next_start_node_index = (start + processed) % n
         diagnosis = Diagnosis(
@@ -470,3 +500,21 @@ def _select_host(table: ScoreTable, rng: random.Random | None) -> str:
             if rng.randrange(tied) == 0:
                 best_index = i
     return table.nodes[best_index].name
+
+
+BatchFilter = Callable[[CycleState, Pod, Sequence[NodeInfo]], list[Status]]
+BatchScore = Callable[[CycleState, Pod, Sequence[NodeInfo]], list[int]]
+
+
+def _batch_filter(plugin: FilterPlugin) -> BatchFilter:
+    if isinstance(plugin, BatchFilterExtension):
+        return plugin.filter_nodes
+    run = plugin.filter
+    return lambda state, pod, nodes: [run(state, pod, ni) for ni in nodes]
+
+
+def _batch_score(plugin: ScorePlugin) -> BatchScore:
+    if isinstance(plugin, BatchScoreExtension):
+        return plugin.score_nodes
+    run = plugin.score
+    return lambda state, pod, nodes: [run(state, pod, ni) for ni in nodes]

@@ -34,6 +34,7 @@ from orchestrator.scheduler.framework.nodeinfo import NodeInfo
 
 NAME = "NodeAffinity"
 ERR_REASON_POD = "node(s) didn't match Pod's node affinity/selector"
+_REJECTED = Status.unresolvable(ERR_REASON_POD)
 _PRE_SCORE_KEY = "PreScore" + NAME
 
 
@@ -118,7 +119,10 @@ class NodeAffinity:
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
         if pod_matches_node(pod, node_info):
             return SUCCESS
-        return Status.unresolvable(ERR_REASON_POD)
+        return _REJECTED
+
+    def filter_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[Status]:
+        return [SUCCESS if pod_matches_node(pod, ni) else _REJECTED for ni in nodes]
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
         node_affinity = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}

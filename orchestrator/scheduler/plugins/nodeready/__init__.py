@@ -8,6 +8,8 @@ taint (as upstream DaemonSet pods do) is let through, keeping the upstream outco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from orchestrator.scheduler.framework.interfaces import SUCCESS, CycleState, Handle, PluginArgs, Pod, Status
 from orchestrator.scheduler.framework.nodeinfo import NodeInfo
 from orchestrator.scheduler.plugins.tainttoleration import tolerates_taint
@@ -15,6 +17,7 @@ from orchestrator.scheduler.plugins.tainttoleration import tolerates_taint
 NAME = "NodeReady"
 ERR_REASON_NOT_READY = "node(s) were not ready"
 NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+_REJECTED = Status.unresolvable(ERR_REASON_NOT_READY)
 
 
 class NodeReady:
@@ -29,4 +32,10 @@ class NodeReady:
         tolerations = (pod.get("spec") or {}).get("tolerations") or ()
         if any(tolerates_taint(t, NOT_READY_TAINT) for t in tolerations):
             return SUCCESS
-        return Status.unresolvable(ERR_REASON_NOT_READY)
+        return _REJECTED
+
+    def filter_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[Status]:
+        tolerations = (pod.get("spec") or {}).get("tolerations") or ()
+        if any(tolerates_taint(t, NOT_READY_TAINT) for t in tolerations):
+            return [SUCCESS] * len(nodes)
+        return [SUCCESS if ni.ready else _REJECTED for ni in nodes]

@@ -12,6 +12,7 @@ Kubernetes equivalent: pkg/scheduler/framework/plugins/noderesources/balanced_al
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from orchestrator.scheduler.framework.interfaces import MAX_NODE_SCORE, CycleState, Handle, PluginArgs, Pod
 from orchestrator.scheduler.framework.nodeinfo import NodeInfo
@@ -26,6 +27,24 @@ class BalancedAllocation:
     def __init__(self, args: PluginArgs | None = None, handle: Handle | None = None) -> None:
         # Upstream ignores the weights here: balance is about the spread of fractions.
         self.resources = [name for name, _ in parse_resources(args or {}, plugin=NAME)]
+
+    def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
+        if self.resources != ["cpu", "memory"]:
+            return [self.score(state, pod, ni) for ni in nodes]
+        req = requests_for(state, pod)
+        pod_cpu, pod_memory = req.milli_cpu, req.memory
+        scores: list[int] = []
+        for ni in nodes:
+            if not ni.allocatable_milli_cpu or not ni.allocatable_memory:
+                scores.append(self.score(state, pod, ni))
+                continue
+            cpu = (ni.requested_milli_cpu + pod_cpu) / ni.allocatable_milli_cpu
+            memory = (ni.requested_memory + pod_memory) / ni.allocatable_memory
+            cpu = cpu if cpu < 1.0 else 1.0
+            memory = memory if memory < 1.0 else 1.0
+            difference = cpu - memory if cpu > memory else memory - cpu
+            scores.append(int((1 - difference / 2) * MAX_NODE_SCORE))
+        return scores
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         req = requests_for(state, pod)

@@ -34,19 +34,7 @@ from orchestrator.scheduler.framework.nodeinfo import NodeInfo, controller_uid
 
 NAME = "SelectorSpread"
 ZONE_WEIGHTING = 2.0 / 3.0
-ZONE_LABEL = "topology.kubernetes.io/zone"
-REGION_LABEL = "topology.kubernetes.io/region"
 _STATE_KEY = "PreScore" + NAME
-
-
-def zone_key(node_info: NodeInfo) -> str:
-    """"region:zone", or "" for a node without zone labels (upstream utilnode.GetZoneKey)."""
-    labels = node_info.labels
-    zone = labels.get(ZONE_LABEL) or labels.get("failure-domain.beta.kubernetes.io/zone") or ""
-    region = labels.get(REGION_LABEL) or labels.get("failure-domain.beta.kubernetes.io/region") or ""
-    if not zone and not region:
-        return ""
-    return f"{region}:\x00:{zone}"
 
 
 class SelectorSpread:
@@ -59,12 +47,16 @@ class SelectorSpread:
         uid = controller_uid(pod)
         if uid is None:
             return SKIP
-        state.write(_STATE_KEY, (uid, [zone_key(ni) for ni in nodes]))
+        state.write(_STATE_KEY, (uid, [ni.zone for ni in nodes]))
         return SUCCESS
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         uid, _ = state.read(_STATE_KEY)
         return node_info.owner_counts.get(uid, 0)
+
+    def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
+        uid, _ = state.read(_STATE_KEY)
+        return [ni.owner_counts.get(uid, 0) for ni in nodes]
 
     def normalize_score(self, state: CycleState, pod: Pod, scores: list[int]) -> list[int]:
         _, zones = state.read(_STATE_KEY)
@@ -74,15 +66,20 @@ class SelectorSpread:
             if zone:
                 by_zone[zone] = by_zone.get(zone, 0) + count
         max_by_zone = max(by_zone.values(), default=0)
-        normalized: list[int] = []
-        for zone, count in zip(zones, scores, strict=True):
-            score = float(MAX_NODE_SCORE)
-            if max_by_node > 0:
-                score = MAX_NODE_SCORE * (max_by_node - count) / max_by_node
-            if by_zone and zone:
-                zone_score = float(MAX_NODE_SCORE)
-                if max_by_zone > 0:
-                    zone_score = MAX_NODE_SCORE * (max_by_zone - by_zone[zone]) / max_by_zone
-                score = score * (1.0 - ZONE_WEIGHTING) + ZONE_WEIGHTING * zone_score
-            normalized.append(int(score))
-        return normalized
+        if not by_zone:
+            if max_by_node == 0:
+                return [MAX_NODE_SCORE] * len(scores)
+            return [MAX_NODE_SCORE * (max_by_node - count) // max_by_node for count in scores]
+        zone_scores = {
+            zone: MAX_NODE_SCORE * (max_by_zone - total) / max_by_zone if max_by_zone else float(MAX_NODE_SCORE)
+            for zone, total in by_zone.items()
+        }
+        # The score depends only on (count, zone), and few such pairs exist: compute each once.
+        memo: dict[tuple[int, str], int] = {}
+        for pair in set(zip(scores, zones, strict=True)):
+            count, zone = pair
+            score = MAX_NODE_SCORE * (max_by_node - count) / max_by_node if max_by_node else float(MAX_NODE_SCORE)
+            if zone:
+                score = score * (1.0 - ZONE_WEIGHTING) + ZONE_WEIGHTING * zone_scores[zone]
+            memo[pair] = int(score)
+        return [memo[pair] for pair in zip(scores, zones, strict=True)]

@@ -68,6 +68,9 @@ class TaintToleration:
                 )
         return SUCCESS
 
+    def filter_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[Status]:
+        return [self.filter(state, pod, ni) if ni.taints else SUCCESS for ni in nodes]
+
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
         # Only tolerations that can apply to PreferNoSchedule (an empty effect means all effects).
         tolerations = [
@@ -87,6 +90,9 @@ class TaintToleration:
             for taint in node_info.taints
             if taint.get("effect") == "PreferNoSchedule" and not _tolerated(tolerations, taint)
         )
+
+    def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
+        return [self.score(state, pod, ni) if ni.taints else 0 for ni in nodes]
 
     def normalize_score(self, state: CycleState, pod: Pod, scores: list[int]) -> list[int]:
         return default_normalize_score(scores, reverse=True)

@@ -41,8 +41,9 @@ def test_node_name_fits_only_the_named_node():
     )
 
 
-def test_pod_without_node_name_fits_any_node():
-    assert run_filter(NodeName(), make_pod("p"), NodeInfo(make_node("n1"))).is_success()
+def test_pod_without_node_name_skips_the_node_name_filter():
+    assert run_filter(NodeName(), make_pod("p"), NodeInfo(make_node("n1"))).is_skip()
+    assert NodeName().filter(CycleState(), make_pod("p"), NodeInfo(make_node("n1"))).is_success()
 
 
 def test_not_ready_node_rejects_pods():
