@@ -238,3 +238,17 @@ def test_schedule_one_over_1000_nodes_with_pods_places_every_pod_where_it_fits()
 def test_fit_filter_alone_can_run_without_pre_filter():
     status = Fit().filter(CycleState(), make_pod("p", cpu="8"), NodeInfo(make_node("n", cpu="4")))
     assert status.reasons == ("Insufficient cpu",)
+
+
+class Broken:
+    name = "Broken"
+
+    def filter(self, state, pod, node_info):
+        return Status.error("disk on fire") if node_info.name == "b" else SUCCESS
+
+
+def test_a_filter_error_fails_the_attempt_with_that_error():
+    snapshot = Snapshot.from_objects([make_node("a"), make_node("b"), make_node("c")])
+    result = Framework(plugins={"filter": [Broken()]}, percentage_of_nodes_to_score=100).schedule_one(make_pod("p"), snapshot)
+    assert not result.scheduled
+    assert (result.status.plugin, result.message) == ("Broken", "disk on fire")
