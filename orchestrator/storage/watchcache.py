@@ -67,6 +67,7 @@ class _StreamReader:
     subscribers: set[_Subscriber] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     events_read: int = 0
+    stopping: bool = False
 
     async def start(self) -> None:
         last = await self.redis.xrevrange(stream_key(self.resource), count=1)
@@ -77,9 +78,11 @@ class _StreamReader:
 
     async def _loop(self) -> None:
         backoff = 0.05
-        while True:
+        while not self.stopping:
             try:
-                reply = await self.redis.xread({stream_key(self.resource): entry_id(self.position)}, block=5000, count=1000)
+                # Short blocks so `stop()` returns promptly: cancelling a blocked XREAD can leave
+                # redis-py waiting on the connection it is tearing down.
+                reply = await self.redis.xread({stream_key(self.resource): entry_id(self.position)}, block=500, count=1000)
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
@@ -92,6 +95,13 @@ class _StreamReader:
             for _stream, entries in reply or []:
                 for eid, fields in entries:
                     self._deliver(WatchEvent.from_entry(eid, fields))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.task is not None:
+            done, _ = await asyncio.wait([self.task], timeout=2.0)
+            if not done:
+                self.task.cancel()
 
     async def _check_gap(self) -> None:
         """After a Redis outage: if Redis was rebuilt from past our position, we missed events."""
@@ -151,10 +161,7 @@ class WatchCache:
     async def close(self) -> None:
         for reader in self._readers.values():
             reader.expire_all(Expired("the API server is shutting down; watch again"))
-            if reader.task is not None:
-                reader.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader.task
+            await reader.stop()
         self._readers.clear()
         await self._redis.aclose()
 
