@@ -41,7 +41,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError, TimeoutError as RedisTimeoutError, WatchError
+from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.storage.streams import (
     COMPACTED_KEY,
@@ -49,6 +50,7 @@ from orchestrator.storage.streams import (
     PUBLISHED_KEY,
     STREAM_PREFIX,
     entry_id,
+    redis_client,
     stream_key,
 )
 
@@ -112,7 +114,7 @@ class Relay:
 
     async def _run_once(self) -> None:
         conn = await asyncpg.connect(self._dsn, timeout=5)
-        redis = aioredis.Redis.from_url(self._redis_url, socket_timeout=10, socket_connect_timeout=5)
+        redis = redis_client(self._redis_url, socket_timeout=10)
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
                 await asyncio.sleep(self.poll_interval)
@@ -133,7 +135,7 @@ class Relay:
         finally:
             self.active = False
             with contextlib.suppress(Exception):
-                await redis.aclose()
+                await asyncio.wait_for(redis.aclose(), 2)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 2)
 
@@ -223,7 +225,7 @@ async def compact_now(*, database_url: str, redis_url: str, keep: int) -> int:
     """Compact right away to keep only the last ``keep`` revisions watchable (labs, tests).
     Returns the new compaction revision. Safe beside a running relay: both only move it forward."""
     conn = await asyncpg.connect(plain_dsn(database_url), timeout=5)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     try:
         published = int(await redis.get(PUBLISHED_KEY) or 0)
         target = max(published - keep, 0)

@@ -19,12 +19,31 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
 STREAM_PREFIX = "labkit:stream:"
 PUBLISHED_KEY = "labkit:relay:published"
 COMPACTED_KEY = "labkit:compacted"
 NOTIFY_CHANNEL = "labkit_events"
+
+
+def redis_client(url: str, **options: Any) -> aioredis.Redis:
+    """A Redis client that retries a command on a fresh connection after Redis restarted:
+    pooled connections to the old process are dead, and the first use of each must not
+    fail a watch that could simply go on."""
+    return aioredis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        socket_connect_timeout=5,
+        **options,
+    )
 
 
 def stream_key(group_resource: str) -> str:

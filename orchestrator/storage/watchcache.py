@@ -24,7 +24,6 @@ Kubernetes equivalent: k8s.io/apiserver/pkg/storage/cacher/cacher.go
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
@@ -37,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.api.errors import Expired, Unavailable
 from orchestrator.api.selectors import FieldSelector, LabelSelector
-from orchestrator.storage.streams import COMPACTED_KEY, WatchEvent, entry_id, stream_key
+from orchestrator.storage.streams import COMPACTED_KEY, WatchEvent, entry_id, redis_client, stream_key
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,11 @@ class _StreamReader:
                 # Short blocks so `stop()` returns promptly: cancelling a blocked XREAD can leave
                 # redis-py waiting on the connection it is tearing down.
                 reply = await self.redis.xread({stream_key(self.resource): entry_id(self.position)}, block=500, count=1000)
+                if not reply:
+                    continue
+                # Read the mark *after* the entries: a relay rebuilding an emptied Redis raises
+                # the mark before it appends, so a rebuilt range can never pass unnoticed.
+                mark = await self.redis.get(COMPACTED_KEY)
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
@@ -90,11 +94,25 @@ class _StreamReader:
                 log.warning("watch cache %s: Redis unavailable (%s); retrying", self.resource, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-                await self._check_gap()
                 continue
-            for _stream, entries in reply or []:
+            if mark is None:  # emptied again since: read once more when a relay has rebuilt it
+                await asyncio.sleep(0.05)
+                continue
+            self._check_gap(int(mark))
+            for _stream, entries in reply:
                 for eid, fields in entries:
                     self._deliver(WatchEvent.from_entry(eid, fields))
+
+    def _check_gap(self, mark: int) -> None:
+        """Events up to the compaction mark may be gone. A reader behind the mark (Redis was
+        emptied and rebuilt past our position, or we fell a whole window behind) may have
+        missed some, so every watcher must relist."""
+        if mark > self.position:
+            log.warning("watch cache %s: the stream now starts after revision %d, past our position %d; "
+                        "expiring %d watchers", self.resource, mark, self.position, len(self.subscribers))
+            self.expire_all(too_old(self.position, mark))
+            self.position = self.floor = mark
+            self.buffer.clear()
 
     async def stop(self) -> None:
         self.stopping = True
@@ -102,17 +120,6 @@ class _StreamReader:
             done, _ = await asyncio.wait([self.task], timeout=2.0)
             if not done:
                 self.task.cancel()
-
-    async def _check_gap(self) -> None:
-        """After a Redis outage: if Redis was rebuilt from past our position, we missed events."""
-        with contextlib.suppress(*_REDIS_DOWN):
-            mark = await self.redis.get(COMPACTED_KEY)
-            if mark is not None and int(mark) > self.position:
-                log.warning("watch cache %s: Redis was rebuilt from revision %s, past our position %d; "
-                            "expiring %d watchers", self.resource, mark.decode(), self.position, len(self.subscribers))
-                self.expire_all(too_old(self.position, int(mark)))
-                self.position = self.floor = int(mark)
-                self.buffer.clear()
 
     def _deliver(self, event: WatchEvent) -> None:
         if event.revision <= self.position:
@@ -146,8 +153,7 @@ class WatchCache:
 
     def __init__(self, redis_url: str, *, buffer_size: int = 4096, queue_size: int = 2048,
                  relay_wait_seconds: float = 10.0) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30,
-                                              max_connections=64, health_check_interval=0)
+        self._redis = redis_client(redis_url, socket_timeout=30, max_connections=64)
         self._buffer_size = buffer_size
         self._queue_size = queue_size
         self._relay_wait = relay_wait_seconds

@@ -7,7 +7,15 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, Expired, Invalid, NotFound, Unavailable
+from orchestrator.api.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Expired,
+    Invalid,
+    NotFound,
+    Unavailable,
+)
 from orchestrator.storage.store import Store
 from tests.factories import node, pod
 

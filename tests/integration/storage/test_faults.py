@@ -1,0 +1,143 @@
+"""Faults on the watch path: the relay killed between commit and publish, Redis killed and
+restarted empty. Nothing committed is lost; watchers see every change once, or get Expired."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from orchestrator.api.errors import Expired
+from orchestrator.embedded.redis import start_redis, stop_redis
+from orchestrator.labhome import LabHome
+from orchestrator.storage.relay import Relay
+from orchestrator.storage.store import Store
+from orchestrator.storage.streams import WatchEvent
+from orchestrator.storage.watchcache import WatchCache
+from tests.factories import pod
+
+
+async def outbox_revisions(store: Store) -> list[int]:
+    async with store.engine.connect() as conn:
+        return [r[0] for r in (await conn.execute(text("SELECT revision FROM events WHERE resource = 'pods' ORDER BY revision"))).all()]
+
+
+async def drain(watch, *, until: int, timeout: float = 30) -> list[WatchEvent]:  # type: ignore[no-untyped-def]
+    seen: list[WatchEvent] = []
+
+    async def run() -> None:
+        async for ev in watch:
+            seen.append(ev)
+            if ev.revision >= until:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return seen
+
+
+def start_relay_process(database_url: str, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.storage.relay", "--database-url", database_url, "--redis-url", redis_url],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+async def test_a_relay_killed_between_commit_and_publish_loses_and_repeats_nothing(
+    store: Store, database_url: str, redis_url: str, watch_cache: WatchCache, tmp_path: Path
+) -> None:
+    log = tmp_path / "relay.log"
+    relay = start_relay_process(database_url, redis_url, log)
+    try:
+        watch = watch_cache.watch("pods", since=0)
+        first = asyncio.ensure_future(anext(watch))
+        for i in range(50):
+            await store.create("pods", pod(f"before-{i}"))
+        os.kill(relay.pid, signal.SIGKILL)  # possibly mid-batch
+        relay.wait()
+        # committed while no relay runs: in PostgreSQL, not yet in Redis
+        for i in range(50):
+            await store.create("pods", pod(f"during-{i}"))
+        relay = start_relay_process(database_url, redis_url, log)
+        for i in range(50):
+            await store.create("pods", pod(f"after-{i}"))
+        last = await store.current_revision()
+        events = [await asyncio.wait_for(first, 30), *await drain(watch, until=last)]
+        await watch.aclose()
+    finally:
+        relay.kill()
+        relay.wait()
+    revisions = [e.revision for e in events]
+    assert revisions == await outbox_revisions(store)
+    assert len(revisions) == len(set(revisions)) == 150
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path):  # type: ignore[no-untyped-def]
+    home = LabHome(tmp_path / "home")
+    server = start_redis(home)
+    yield home, server
+    stop_redis(home)
+
+
+async def test_redis_restarted_empty_is_rebuilt_and_watchers_inside_the_window_continue(
+    store: Store, database_url: str, private_redis
+) -> None:
+    home, server = private_redis
+    relay = Relay(database_url=database_url, redis_url=server.url, window=50, poll_interval=0.1)
+    relay_task = asyncio.create_task(relay.run())
+    cache = WatchCache(server.url)
+    try:
+        for i in range(10):
+            await store.create("pods", pod(f"a-{i}"))
+        watch = cache.watch("pods", since=0)
+        seen = await drain(watch, until=await store.current_revision())
+        os.kill(server.pid, signal.SIGKILL)
+        for i in range(5):  # fewer than the window: the rebuild covers the watcher's position
+            await store.create("pods", pod(f"b-{i}"))
+        start_redis(home, port=server.port)
+        for i in range(5):
+            await store.create("pods", pod(f"c-{i}"))
+        seen += await drain(watch, until=await store.current_revision())
+        await watch.aclose()
+        assert [e.revision for e in seen] == await outbox_revisions(store)
+    finally:
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        await cache.close()
+
+
+async def test_redis_restarted_empty_after_the_window_moved_on_expires_watchers_and_a_relist_converges(
+    store: Store, database_url: str, private_redis
+) -> None:
+    home, server = private_redis
+    relay = Relay(database_url=database_url, redis_url=server.url, window=20, poll_interval=0.1)
+    relay_task = asyncio.create_task(relay.run())
+    cache = WatchCache(server.url)
+    try:
+        await store.create("pods", pod("first"))
+        watch = cache.watch("pods", since=0)
+        await drain(watch, until=await store.current_revision())
+        os.kill(server.pid, signal.SIGKILL)
+        for i in range(40):  # more than the window: the rebuild starts after the watcher's position
+            await store.create("pods", pod(f"b-{i}"))
+        start_redis(home, port=server.port)
+        with pytest.raises(Expired):
+            await drain(watch, until=await store.current_revision())
+        # what a client does on 410: list, then watch from the list's revision
+        listed = await store.list("pods")
+        assert len(listed.items) == 41
+        rewatch = cache.watch("pods", since=listed.revision)
+        created = await store.create("pods", pod("after-relist"))
+        events = await drain(rewatch, until=int(created["metadata"]["resourceVersion"]))
+        await rewatch.aclose()
+        assert [(e.type, e.object["metadata"]["name"]) for e in events] == [("ADDED", "after-relist")]
+    finally:
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        await cache.close()
