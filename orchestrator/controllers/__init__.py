@@ -1,0 +1,1 @@
+"""Controller manager: reconcile loops that drive actual state toward desired state."""
