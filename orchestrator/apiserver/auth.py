@@ -1,0 +1,173 @@
+"""Who is calling (authentication) and may they do this (authorization).
+
+Authentication: bearer tokens from a static token file in kube-apiserver's ``--token-auth-file``
+format (``token,user,uid,"group1,group2"``), which ``labctl up`` writes. Tokens are looked up by
+their SHA-256 digest and then compared with ``hmac.compare_digest``, so neither the lookup nor the
+comparison takes longer for a "nearly right" token. Tokens are never logged.
+
+Authorization: a few fixed roles, the lab's equivalent of Kubernetes' default RBAC roles plus the
+Node authorizer and NodeRestriction admission:
+
+    group system:masters                     everything
+    user system:kube-controller-manager      everything (it creates, updates and deletes on behalf of users)
+    user system:kube-scheduler               read everything; create pods/binding; update pod status;
+                                             events; leases
+    group labkit:viewers                     get, list, watch
+    group system:nodes (system:node:<n>)     its own Node and node Lease; pods bound to it (list and
+                                             watch only with fieldSelector spec.nodeName=<n>); events;
+                                             read nodes and namespaces
+    anyone else                              nothing
+
+The node rules need the object a request touches (is this pod bound to me?); the routes call
+``authorize`` once before they act and, for node identities, again with the stored object.
+
+Kubernetes equivalent: plugin/pkg/auth/authorizer/node, plugin/pkg/admission/noderestriction,
+k8s.io/apiserver/pkg/authentication/request/bearertoken
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.api.errors import Forbidden, Unauthorized
+
+NODE_PREFIX = "system:node:"
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+
+    @property
+    def node_name(self) -> str | None:
+        """The node this identity speaks for, if it is a node agent."""
+        if "system:nodes" in self.groups and self.name.startswith(NODE_PREFIX):
+            return self.name[len(NODE_PREFIX):]
+        return None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a request wants to do, in Kubernetes' authorization attributes."""
+
+    verb: str  # get list watch create update patch delete deletecollection
+    resource: str  # plural, e.g. "pods"
+    group: str = ""
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+    field_selector: str | None = None
+
+
+@dataclass
+class TokenAuthenticator:
+    _users: dict[bytes, tuple[str, User]] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TokenAuthenticator:
+        auth = cls()
+        for row in csv.reader(io.StringIO(path.read_text())):
+            if not row or not row[0].strip() or row[0].startswith("#"):
+                continue
+            if len(row) < 3:
+                raise ValueError(f"{path}: each line needs token,user,uid[,groups]; got {len(row)} fields")
+            groups = tuple(g for g in (row[3].split(",") if len(row) > 3 else []) if g)
+            auth.add(row[0].strip(), User(row[1].strip(), row[2].strip(), groups))
+        return auth
+
+    def add(self, token: str, user: User) -> None:
+        self._users[hashlib.sha256(token.encode()).digest()] = (token, user)
+
+    def authenticate(self, authorization: str | None) -> User:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthorized("Unauthorized: a bearer token is required (see `labctl kubeconfig`)")
+        token = authorization[7:].strip()
+        entry = self._users.get(hashlib.sha256(token.encode()).digest())
+        if entry is None or not hmac.compare_digest(entry[0].encode(), token.encode()):
+            raise Unauthorized("Unauthorized: the bearer token is not valid")
+        return entry[1]
+
+
+def _forbidden(user: User, req: Request, why: str = "") -> Forbidden:
+    target = req.resource + (f"/{req.subresource}" if req.subresource else "")
+    group = f' in API group "{req.group}"' if req.group else ' in API group ""'
+    scope = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
+    msg = f'{req.resource}{"." + req.group if req.group else ""}'
+    msg += f' "{req.name}"' if req.name else ""
+    msg += f' is forbidden: User "{user.name}" cannot {req.verb} resource "{target}"{group}{scope}'
+    return Forbidden(msg + (f": {why}" if why else ""), kind=req.resource, name=req.name, group=req.group)
+
+
+def authorize(user: User, req: Request, obj: dict[str, Any] | None = None) -> None:
+    """Raise Forbidden unless ``user`` may do ``req`` (to ``obj``, when it is known)."""
+    if "system:masters" in user.groups or user.name == "system:kube-controller-manager":
+        return
+    if user.name == "system:kube-scheduler":
+        if req.verb in READ_VERBS:
+            return
+        if req.resource == "pods" and req.subresource in ("binding", "status"):
+            return
+        if req.resource == "events" or (req.resource == "leases" and req.group == "coordination.k8s.io"):
+            return
+        raise _forbidden(user, req)
+    if "labkit:viewers" in user.groups:
+        if req.verb in READ_VERBS:
+            return
+        raise _forbidden(user, req)
+    node = user.node_name
+    if node is not None:
+        _authorize_node(user, node, req, obj)
+        return
+    raise _forbidden(user, req)
+
+
+def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | None) -> None:
+    if req.resource in ("nodes",) and req.group == "":
+        if req.verb in READ_VERBS:
+            return
+        if req.name == node and req.verb in ("create", "update", "patch", "get"):
+            return
+        raise _forbidden(user, req, f"a node may only modify its own Node object ({node})")
+    if req.resource == "leases" and req.group == "coordination.k8s.io":
+        if req.namespace == "kube-node-lease" and req.name == node:
+            return
+        if req.namespace == "kube-node-lease" and req.verb == "create" and (obj is None or _name(obj) == node):
+            return
+        raise _forbidden(user, req, f"a node may only use its own Lease (kube-node-lease/{node})")
+    if req.resource == "events" and req.verb in ("create", "patch", "update", *READ_VERBS):
+        return
+    if req.resource == "namespaces" and req.verb in READ_VERBS:
+        return
+    if req.resource == "pods" and req.group == "":
+        if req.verb in ("list", "watch"):
+            if req.field_selector and f"spec.nodeName={node}" in req.field_selector.replace("==", "="):
+                return
+            raise _forbidden(user, req, f"a node may only list and watch pods with fieldSelector spec.nodeName={node}")
+        if req.verb in ("get", "update", "patch", "delete") and req.subresource in (None, "status", "log"):
+            if req.verb in ("update", "patch") and req.subresource is None:
+                raise _forbidden(user, req, "a node may only update the status of its pods")
+            if obj is None:
+                return  # checked again once the pod is read
+            if ((obj.get("spec") or {}).get("nodeName")) == node:
+                return
+            raise _forbidden(user, req, f"the pod is not bound to node {node}")
+        raise _forbidden(user, req)
+    raise _forbidden(user, req)
+
+
+def _name(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("name")
+
+
+def needs_object_check(user: User, req: Request) -> bool:
+    """Node identities are judged per object for pods: the route must call authorize again."""
+    return user.node_name is not None and req.resource == "pods" and req.verb in ("get", "update", "patch", "delete")

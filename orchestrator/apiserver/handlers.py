@@ -1,0 +1,348 @@
+"""What each verb does to stored objects, independent of HTTP: the registry of the API server.
+
+The routes parse the request and format the answer; everything between — defaulting and
+validation, optimistic concurrency, graceful deletion, finalizers, binding, the scale and
+status subresources — happens here, on plain JSON documents and the store.
+
+Deletion, as in Kubernetes:
+- a pod bound to a node is deleted *gracefully*: it gets ``deletionTimestamp`` (now + grace
+  period) and stays until its node agent has stopped the containers and deletes it again
+  with grace period 0; an unbound or finished pod goes at once;
+- an object with ``finalizers`` gets ``deletionTimestamp`` and stays until the last finalizer
+  is removed by an update; the update that removes it completes the deletion;
+- ``propagationPolicy`` is recorded the Kubernetes way for the garbage collector: Orphan adds
+  the ``orphan`` finalizer, Foreground the ``foregroundDeletion`` finalizer, Background (the
+  default) nothing — the collector deletes dependents once the owner is gone;
+- a namespace with objects in it becomes Terminating; the namespace controller empties it.
+
+Kubernetes equivalent: k8s.io/apiserver/pkg/registry/generic/registry/store.go,
+pkg/registry/core/pod/storage/storage.go (binding), .../rest/delete.go
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from orchestrator.api.errors import AlreadyExists, BadRequest, Cause, Conflict, Forbidden, Invalid, NotFound
+from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
+from orchestrator.apiserver import patch as patching
+from orchestrator.apiserver.validation import Prepared, prepare_create, prepare_update, rfc3339, to_scale
+from orchestrator.storage.store import ListResult, Store
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def now_rfc3339() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.setdefault("metadata", {})
+
+
+class NamespaceCache:
+    """Namespaces looked up by every create; a short positive cache keeps that off the database."""
+
+    def __init__(self, store: Store, ttl_seconds: float = 2.0) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._seen: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def get(self, name: str) -> dict[str, Any]:
+        hit = self._seen.get(name)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        ns = await self._store.get("namespaces", None, name)
+        self._seen[name] = (time.monotonic(), ns)
+        return ns
+
+    def forget(self, name: str) -> None:
+        self._seen.pop(name, None)
+
+
+@dataclass
+class Registry:
+    store: Store
+    namespaces: NamespaceCache
+
+    @classmethod
+    def for_store(cls, store: Store) -> Registry:
+        return cls(store, NamespaceCache(store))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, info: ResourceInfo, namespace: str | None, name: str) -> dict[str, Any]:
+        return _with_type(info, await self.store.get(info.group_resource, namespace, name))
+
+    async def list(self, info: ResourceInfo, *, namespace: str | None, label_selector: str | None,
+                   field_selector: str | None, limit: int | None, continue_token: str | None) -> ListResult:
+        return await self.store.list(info.group_resource, namespace=namespace, label_selector=label_selector,
+                                     field_selector=field_selector, limit=limit, continue_token=continue_token)
+
+    # -- create -----------------------------------------------------------------------------
+
+    async def create(self, info: ResourceInfo, namespace: str | None, body: Any, *, field_validation: str | None,
+                     dry_run: bool = False) -> Prepared:
+        if info.namespaced:
+            if not namespace and isinstance(body, dict):
+                namespace = (body.get("metadata") or {}).get("namespace")
+            namespace = namespace or "default"
+            await self._require_active_namespace(namespace)
+        prepared = prepare_create(info, body, namespace=namespace if info.namespaced else None,
+                                  field_validation=field_validation)
+        if dry_run:
+            return prepared
+        stored = await self.store.create(info.group_resource, prepared.obj)
+        return Prepared(_with_type(info, stored), prepared.warnings)
+
+    async def _require_active_namespace(self, namespace: str) -> None:
+        try:
+            ns = await self.namespaces.get(namespace)
+        except NotFound:
+            raise NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace) from None
+        if (ns.get("metadata") or {}).get("deletionTimestamp"):
+            raise Forbidden(f"unable to create new content in namespace {namespace} because it is being terminated",
+                            kind="namespaces", name=namespace)
+
+    # -- update and patch --------------------------------------------------------------------
+
+    async def update(self, info: ResourceInfo, namespace: str | None, name: str, body: Any, *,
+                     field_validation: str | None, subresource: str | None = None, dry_run: bool = False) -> Prepared:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        body_name = (body.get("metadata") or {}).get("name")
+        if subresource != "scale" and body_name and body_name != name:
+            raise BadRequest(f'the name of the object ({body_name}) does not match the name on the URL ({name})')
+        old = await self.store.get(info.group_resource, namespace, name)
+        prepared = prepare_update(info, _allow_first_binding(info, old, body), body,
+                                  field_validation=field_validation, subresource=subresource)
+        return await self._write_update(info, prepared, old, dry_run=dry_run)
+
+    async def patch(self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *, content_type: str,
+                    field_validation: str | None, subresource: str | None = None, dry_run: bool = False) -> Prepared:
+        for attempt in range(8):
+            old = await self.store.get(info.group_resource, namespace, name)
+            base = to_scale(info, old) if subresource == "scale" else _with_type(info, copy.deepcopy(old))
+            kind = "Scale" if subresource == "scale" else info.kind
+            patched = patching.apply_patch(base, raw, content_type=content_type, kind=kind)
+            if subresource != "scale":
+                # a patch that does not name a resourceVersion applies to what we read
+                _meta(patched).setdefault("resourceVersion", _meta(old)["resourceVersion"])
+            elif not (patched.get("metadata") or {}).get("resourceVersion"):
+                _meta(patched)["resourceVersion"] = _meta(old)["resourceVersion"]
+            prepared = prepare_update(info, _allow_first_binding(info, old, patched), patched,
+                                      field_validation=field_validation, subresource=subresource)
+            try:
+                return await self._write_update(info, prepared, old, dry_run=dry_run)
+            except Conflict:
+                # A patch without a precondition is retried on a fresh read, like kube-apiserver.
+                if _patch_names_resource_version(raw) or attempt == 7:
+                    raise
+                await asyncio.sleep(0.001 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _write_update(self, info: ResourceInfo, prepared: Prepared, old: dict[str, Any], *,
+                            dry_run: bool) -> Prepared:
+        obj = prepared.obj
+        meta = _meta(obj)
+        if not meta.get("resourceVersion"):
+            meta["resourceVersion"] = _meta(old)["resourceVersion"]  # PUT without one: unconditional, as in k8s
+        if dry_run:
+            return Prepared(_with_type(info, obj), prepared.warnings)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+            # The last finalizer is gone: the update completes the deletion.
+            deleted = await self.store.delete(info.group_resource, meta.get("namespace"), meta["name"],
+                                              expected_revision=int(meta["resourceVersion"]))
+            return Prepared(_with_type(info, deleted), prepared.warnings)
+        stored = await self.store.update(info.group_resource, obj)
+        return Prepared(_with_type(info, stored), prepared.warnings)
+
+    # -- binding ----------------------------------------------------------------------------
+
+    async def bind(self, namespace: str, name: str, binding: Any) -> dict[str, Any]:
+        if not isinstance(binding, dict):
+            raise BadRequest("the request body must be a Binding object")
+        target = (binding.get("target") or {}).get("name")
+        if not target:
+            raise Invalid("Binding is invalid: target.name: Required value",
+                          causes=[Cause("target.name", "Required value", "FieldValueRequired")], kind="Binding")
+        bname = (binding.get("metadata") or {}).get("name")
+        if bname and bname != name:
+            raise BadRequest(f"the name of the binding ({bname}) does not match the pod ({name})")
+        now = now_rfc3339()
+
+        def assign(pod: dict[str, Any]) -> dict[str, Any]:
+            spec = pod.setdefault("spec", {})
+            if _meta(pod).get("deletionTimestamp"):
+                raise Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is being deleted, cannot be assigned to a host',
+                               kind="pods", name=name)
+            if spec.get("nodeName"):
+                raise Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is already assigned to node "{spec["nodeName"]}"',
+                               kind="pods", name=name)
+            spec["nodeName"] = target
+            status = pod.setdefault("status", {})
+            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                               "lastTransitionTime": now})
+            status["conditions"] = conditions
+            return pod
+
+        await self.store.guaranteed_update("pods", namespace, name, assign)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    # -- delete -----------------------------------------------------------------------------
+
+    async def delete(self, info: ResourceInfo, namespace: str | None, name: str, options: dict[str, Any], *,
+                     dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+        """Delete (or start deleting) an object. Returns (the object, whether it is gone)."""
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool) or grace < 0):
+            raise BadRequest("gracePeriodSeconds must be a non-negative integer")
+        policy = options.get("propagationPolicy")
+        if options.get("orphanDependents") is True and policy is None:
+            policy = "Orphan"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise BadRequest(f'propagationPolicy "{policy}" is not supported: use Orphan, Background or Foreground')
+        preconditions = options.get("preconditions") or {}
+        for attempt in range(8):
+            obj = await self.store.get(info.group_resource, namespace, name)
+            meta = _meta(obj)
+            if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
+                raise Conflict(f'Precondition failed: UID in precondition: {preconditions["uid"]}, UID in object meta: {meta.get("uid")}',
+                               kind=info.plural, name=name)
+            if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta.get("resourceVersion"):
+                raise Conflict(f'Precondition failed: ResourceVersion in precondition: {preconditions["resourceVersion"]}, '
+                               f'ResourceVersion in object meta: {meta.get("resourceVersion")}', kind=info.plural, name=name)
+            try:
+                return await self._delete_once(info, obj, grace=grace, policy=policy, dry_run=dry_run)
+            except Conflict:
+                if preconditions or attempt == 7:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _delete_once(self, info: ResourceInfo, obj: dict[str, Any], *, grace: int | None, policy: str | None,
+                           dry_run: bool) -> tuple[dict[str, Any], bool]:
+        meta = _meta(obj)
+        rv = int(meta["resourceVersion"])
+        finalizers = list(meta.get("finalizers") or [])
+        if meta.get("deletionTimestamp") is None:
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+        graceful_pod = (
+            info.plural == "pods" and info.group == ""
+            and (obj.get("spec") or {}).get("nodeName")
+            and (obj.get("status") or {}).get("phase") not in TERMINAL_PHASES
+            and grace != 0
+        )
+        if info.plural == "namespaces" and info.group == "" and not await self._namespace_empty(meta["name"]):
+            return await self._mark_deleting(info, obj, finalizers, grace_seconds=0, terminating=True, dry_run=dry_run)
+        if graceful_pod:
+            period = grace if grace is not None else int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+            current = meta.get("deletionGracePeriodSeconds")
+            if meta.get("deletionTimestamp") and current is not None and current <= period:
+                return _with_type(info, obj), False  # already terminating at least this fast
+            return await self._mark_deleting(info, obj, finalizers, grace_seconds=period, dry_run=dry_run)
+        if finalizers:
+            if meta.get("deletionTimestamp") and meta.get("finalizers") == finalizers and not meta.get("deletionGracePeriodSeconds"):
+                return _with_type(info, obj), False
+            return await self._mark_deleting(info, obj, finalizers, grace_seconds=0, dry_run=dry_run)
+        if dry_run:
+            return _with_type(info, obj), True
+        deleted = await self.store.delete(info.group_resource, meta.get("namespace"), meta["name"], expected_revision=rv)
+        if info.plural == "namespaces":
+            self.namespaces.forget(meta["name"])
+        return _with_type(info, deleted), True
+
+    async def _mark_deleting(self, info: ResourceInfo, obj: dict[str, Any], finalizers: list[str], *,
+                             grace_seconds: int, terminating: bool = False, dry_run: bool) -> tuple[dict[str, Any], bool]:
+        meta = _meta(obj)
+        if not meta.get("deletionTimestamp") or grace_seconds < (meta.get("deletionGracePeriodSeconds") or 0):
+            meta["deletionTimestamp"] = rfc3339(datetime.now(UTC) + timedelta(seconds=grace_seconds))
+        meta["deletionGracePeriodSeconds"] = grace_seconds
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if terminating:
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            self.namespaces.forget(meta["name"])
+        if dry_run:
+            return _with_type(info, obj), False
+        stored = await self.store.update(info.group_resource, obj)
+        return _with_type(info, stored), False
+
+    async def _namespace_empty(self, namespace: str) -> bool:
+        for r in RESOURCES:
+            if r.namespaced and (await self.store.list(r.group_resource, namespace=namespace, limit=1)).items:
+                return False
+        return True
+
+    async def finish_namespace_if_empty(self, namespace: str) -> bool:
+        """Used by the namespace controller: remove a Terminating namespace once it is empty."""
+        ns = await self.store.get("namespaces", None, namespace)
+        if not _meta(ns).get("deletionTimestamp") or not await self._namespace_empty(namespace):
+            return False
+        await self.store.delete("namespaces", None, namespace, expected_revision=int(_meta(ns)["resourceVersion"]))
+        return True
+
+    # -- system objects ---------------------------------------------------------------------
+
+    async def ensure_system_namespaces(self) -> None:
+        info = by_group_resource("namespaces")
+        for name in SYSTEM_NAMESPACES:
+            try:
+                await self.store.get("namespaces", None, name)
+            except NotFound:
+                obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                try:
+                    await self.store.create("namespaces", prepare_create(info, obj, namespace=None, field_validation="Strict").obj)
+                except AlreadyExists:
+                    pass  # another API server made it first
+
+    async def expire_events(self, ttl_seconds: int) -> int:
+        """Delete core/v1 Events not seen for ``ttl_seconds`` (kube-apiserver's --event-ttl)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=ttl_seconds)
+        removed = 0
+        result = await self.store.list("events")
+        for ev in result.items:
+            stamp = ev.get("lastTimestamp") or ev.get("eventTime") or _meta(ev).get("creationTimestamp")
+            try:
+                when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if when < cutoff:
+                try:
+                    await self.store.delete("events", _meta(ev)["namespace"], _meta(ev)["name"],
+                                            expected_revision=int(_meta(ev)["resourceVersion"]))
+                    removed += 1
+                except (NotFound, Conflict):
+                    pass
+        return removed
+
+
+def _with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    obj.setdefault("apiVersion", info.api_version)
+    obj.setdefault("kind", info.kind)
+    return obj
+
+
+def _allow_first_binding(info: ResourceInfo, old: dict[str, Any], new: Any) -> dict[str, Any]:
+    """The seed's step 7: a PATCH/PUT that sets spec.nodeName on an unbound pod binds it. Pod
+    specs are otherwise immutable, so compare the update against the old pod as if bound."""
+    if info.plural != "pods" or info.group or not isinstance(new, dict):
+        return old
+    node = (new.get("spec") or {}).get("nodeName")
+    if node and not (old.get("spec") or {}).get("nodeName"):
+        old = copy.deepcopy(old)
+        old.setdefault("spec", {})["nodeName"] = node
+    return old
+
+
+def _patch_names_resource_version(raw: bytes) -> bool:
+    return b'"resourceVersion"' in raw

@@ -1,0 +1,61 @@
+"""The API server's settings: the only place its configuration is read (from flags).
+
+Flag names follow kube-apiserver's, so a Kubernetes user recognises them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    tls_cert_file: Path | None = None
+    tls_private_key_file: Path | None = None
+    token_auth_file: Path | None = None
+    watch_window: int = 10_000  # revisions kept watchable in Redis
+    event_ttl_seconds: int = 3600  # core/v1 Events older than this are deleted (kube-apiserver --event-ttl=1h)
+    max_request_bytes: int = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
+    run_relay: bool = True  # publish the outbox from this process (single-active across processes)
+    min_watch_timeout_seconds: int = 1800
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None) -> Settings:
+        p = argparse.ArgumentParser(prog="python -m orchestrator.apiserver",
+                                    description="The Orchestrator Lab Kit API server (Kubernetes-compatible REST + watch).")
+        p.add_argument("--database-url", required=True, help="PostgreSQL, e.g. postgresql://postgres@127.0.0.1:5432/labkit")
+        p.add_argument("--redis-url", required=True, help="Redis, e.g. redis://127.0.0.1:6379/0")
+        p.add_argument("--bind-address", default="127.0.0.1")
+        p.add_argument("--secure-port", type=int, default=6443)
+        p.add_argument("--tls-cert-file", type=Path)
+        p.add_argument("--tls-private-key-file", type=Path)
+        p.add_argument("--token-auth-file", type=Path, required=True)
+        p.add_argument("--watch-window", type=int, default=10_000,
+                       help="revisions kept watchable; an older watch gets 410 Expired")
+        p.add_argument("--event-ttl", type=int, default=3600, help="seconds an Event is kept (default 1h)")
+        p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
+        a = p.parse_args(argv)
+        if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
+            p.error("--tls-cert-file and --tls-private-key-file go together")
+        for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
+                           ("--token-auth-file", a.token_auth_file)):
+            if path is not None and not path.is_file():
+                p.error(f"{flag}: {path} does not exist (run `labctl up` to create the lab's certificates and tokens)")
+        return cls(
+            database_url=a.database_url,
+            redis_url=a.redis_url,
+            bind_address=a.bind_address,
+            secure_port=a.secure_port,
+            tls_cert_file=a.tls_cert_file,
+            tls_private_key_file=a.tls_private_key_file,
+            token_auth_file=a.token_auth_file,
+            watch_window=a.watch_window,
+            event_ttl_seconds=a.event_ttl,
+            run_relay=not a.no_relay,
+        )

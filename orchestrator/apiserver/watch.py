@@ -1,0 +1,146 @@
+"""``?watch=true``: a stream of newline-delimited JSON events, as kube-apiserver sends them.
+
+    {"type":"ADDED","object":{...}}\\n
+    {"type":"MODIFIED","object":{...}}\\n
+    {"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired",...}}\\n
+
+- ``resourceVersion`` R: every change after R. Absent or "0": first a synthetic ADDED for every
+  object that exists now (one consistent list), then every change after that list.
+- An R older than the compaction revision is not an HTTP error: the stream opens and its only
+  event is an ERROR with a 410 Status, which is what clients (client-go, the Python client,
+  kubectl) expect and how they know to relist.
+- ``timeoutSeconds`` ends the stream cleanly; clients re-watch from their last resourceVersion.
+- BOOKMARK events (the current resourceVersion, no object) are sent only when the client asked
+  with ``allowWatchBookmarks=true``: others would print them as junk.
+- When a Table was asked (``kubectl get -w``), every object is a one-row Table.
+
+Each event's JSON is encoded once and shared by all the watchers that receive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from orchestrator.api.errors import ApiError, Expired
+from orchestrator.api.resources import ResourceInfo
+from orchestrator.api.selectors import FieldSelector, LabelSelector
+from orchestrator.apiserver import metrics, tables
+from orchestrator.apiserver.negotiation import Negotiated
+from orchestrator.storage.store import Store
+from orchestrator.storage.streams import WatchEvent
+from orchestrator.storage.watchcache import WatchCache
+
+BOOKMARK_INTERVAL_SECONDS = 30.0
+_ENCODED_CACHE_SIZE = 4096
+_encoded: OrderedDict[tuple[int, str, str], bytes] = OrderedDict()
+
+
+def _line(event_type: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def encode_event(event: WatchEvent) -> bytes:
+    """The wire line of a plain-JSON watch event, encoded once per (revision, type) per process."""
+    key = (event.revision, event.type, event.object.get("metadata", {}).get("uid", ""))
+    line = _encoded.get(key)
+    if line is None:
+        line = _line(event.type, event.object)
+        _encoded[key] = line
+        if len(_encoded) > _ENCODED_CACHE_SIZE:
+            _encoded.popitem(last=False)
+    return line
+
+
+def error_line(error: ApiError) -> bytes:
+    return _line("ERROR", error.status())
+
+
+async def watch_stream(
+    *,
+    info: ResourceInfo,
+    store: Store,
+    watch_cache: WatchCache,
+    namespace: str | None,
+    resource_version: int | None,
+    label_selector: LabelSelector,
+    field_selector: FieldSelector,
+    timeout_seconds: float,
+    bookmarks: bool,
+    negotiated: Negotiated,
+) -> AsyncIterator[bytes]:
+    """The body of a watch response."""
+
+    def render(event_type: str, obj: dict[str, Any], first: bool) -> bytes:
+        if negotiated.as_table:
+            table = tables.table_for_watch_event(info, obj, include_column_definitions=True,
+                                                 api_version=negotiated.table_version)
+            return _line(event_type, table)
+        if negotiated.as_partial_object_metadata:
+            return _line(event_type, tables.partial_object_metadata(obj, api_version=negotiated.partial_object_metadata_version))
+        return b""
+
+    def with_type(obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("apiVersion", info.api_version)
+        obj.setdefault("kind", info.kind)
+        return obj
+
+    metrics.WATCHERS.labels(info.plural).inc()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    events_sent = metrics.WATCH_EVENTS.labels(info.plural)
+    try:
+        since = resource_version
+        first = True
+        if not since:
+            listed = await store.list(info.group_resource, namespace=namespace, label_selector=label_selector,
+                                      field_selector=field_selector)
+            for obj in listed.items:
+                yield render("ADDED", with_type(obj), first) or _line("ADDED", with_type(obj))
+                first = False
+            since = listed.revision
+        stream = watch_cache.watch(info.group_resource, since=since, namespace=namespace,
+                                   label_selector=label_selector, field_selector=field_selector)
+        last_rv = since
+        next_event: asyncio.Task[WatchEvent] | None = None
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                if next_event is None:
+                    next_event = asyncio.ensure_future(anext(stream))
+                wait = min(remaining, BOOKMARK_INTERVAL_SECONDS) if bookmarks else remaining
+                done, _ = await asyncio.wait([next_event], timeout=wait)
+                if not done:
+                    if bookmarks and deadline - loop.time() > 0:
+                        yield _line("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
+                                                 "metadata": {"resourceVersion": str(last_rv)}})
+                    continue
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    next_event = None
+                last_rv = event.revision
+                with_type(event.object)
+                yield render(event.type, event.object, first) or encode_event(event)
+                first = False
+                events_sent.inc()
+        finally:
+            if next_event is not None:
+                next_event.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, ApiError):
+                    await next_event
+            await stream.aclose()
+    except Expired as err:
+        yield error_line(err)
+    except ApiError as err:
+        yield error_line(err)
+    finally:
+        metrics.WATCHERS.labels(info.plural).dec()
