@@ -1,0 +1,406 @@
+"""DockerRuntime: the `Runtime` contract on a real Docker Engine, through the `docker` SDK.
+
+The SDK is blocking (requests over the engine's unix socket), so every call runs in
+`asyncio.to_thread`; the event loop never waits on Docker. Streams (logs, exec output) are read
+a chunk at a time in a thread and closed from the loop — closing the socket is the only way to
+interrupt a blocked read, so a cancelled `logs(follow=True)` or a timed-out exec does not leave
+a thread stuck for the life of the container.
+
+Errors are translated here, once: connection failures become `RuntimeUnavailable`, an unknown
+container `ContainerNotFound`, a refused create/start `ContainerStartFailed`. A failed pull is
+not an error but an `ImageResult` carrying the daemon's message (``Error response from daemon:
+Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io ...: no such host``).
+
+Every container is created with the same security settings: not privileged, on the default
+``bridge`` network, no bind mounts, no added capabilities, no restart policy (the node agent
+restarts containers itself, per the pod's restartPolicy), with `nano_cpus` and `mem_limit` from
+the pod's limits and swap capped at the memory limit (as kubelet sets MemorySwap).
+
+Kubernetes equivalent: pkg/kubelet/dockershim (docker_container.go, docker_image.go,
+helpers.go), the Docker-backed CRI of Kubernetes up to 1.23.
+"""
+
+# Ruff sorts `docker` as first-party because the repository has a docker/ folder; it is the SDK.
+from __future__ import annotations  # noqa: I001
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.utils import kwargs_from_env, parse_repository_tag
+
+from orchestrator.nodeagent.runtimes.base import (
+    ERR_IMAGE_NEVER_PULL,
+    ERR_IMAGE_PULL,
+    ContainerId,
+    ContainerNotFound,
+    ContainerNotRunning,
+    ContainerSpec,
+    ContainerStartFailed,
+    ContainerState,
+    ExecResult,
+    ImageResult,
+    PullPolicy,
+    RunState,
+    RuntimeInfo,
+    RuntimeUnavailable,
+    exit_reason,
+    normalize_image,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# Docker writes "never" as the zero time of Go.
+_ZERO_TIME_PREFIX = "0001-01-01"
+# A hostname is one DNS label; kubelet truncates the pod name the same way.
+_MAX_HOSTNAME = 63
+
+
+class DockerRuntime:
+    """The `Runtime` on the Docker Engine at `base_url` (default: ``DOCKER_HOST`` or the local socket).
+
+    Construction does no I/O; the first call connects, and raises `RuntimeUnavailable` when the
+    engine does not answer. Use `await DockerRuntime.connect()` to fail early.
+    """
+
+    def __init__(self, *, base_url: str | None = None, timeout: float = 60.0) -> None:
+        self._base_url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+        self._timeout = timeout
+        self._api_client: docker.APIClient | None = None
+        self._api_lock = threading.Lock()
+
+    @classmethod
+    async def connect(cls, *, base_url: str | None = None, timeout: float = 60.0) -> DockerRuntime:
+        """A runtime whose engine has just answered a ping; raises `RuntimeUnavailable` otherwise."""
+        runtime = cls(base_url=base_url, timeout=timeout)
+        await runtime._call(lambda api: api.ping())
+        return runtime
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    # ----------------------------------------------------------------------------------------
+    # Plumbing: one place where SDK calls run and their errors are translated
+    # ----------------------------------------------------------------------------------------
+
+    def _unavailable(self, cause: BaseException) -> RuntimeUnavailable:
+        return RuntimeUnavailable(
+            f"Docker engine not reachable at {self._base_url}: is dockerd running? ({cause})"
+        )
+
+    def _api(self) -> docker.APIClient:
+        """The SDK client, created on first use (in a worker thread: it asks the engine its API version)."""
+        with self._api_lock:
+            if self._api_client is None:
+                kwargs: dict[str, Any] = kwargs_from_env()
+                kwargs["base_url"] = self._base_url
+                try:
+                    self._api_client = docker.APIClient(
+                        version="auto", timeout=int(self._timeout), max_pool_size=32, **kwargs
+                    )
+                except (docker.errors.DockerException, requests.exceptions.ConnectionError) as e:
+                    raise self._unavailable(e) from e
+            return self._api_client
+
+    def _guarded(self, fn: Callable[[docker.APIClient], T]) -> T:
+        try:
+            return fn(self._api())
+        except requests.exceptions.ConnectionError as e:
+            raise self._unavailable(e) from e
+
+    async def _call(self, fn: Callable[[docker.APIClient], T]) -> T:
+        return await asyncio.to_thread(self._guarded, fn)
+
+    async def _inspect_raw(self, container_id: str) -> dict[str, Any]:
+        def inspect(api: docker.APIClient) -> dict[str, Any]:
+            try:
+                return api.inspect_container(container_id)
+            except docker.errors.NotFound as e:
+                raise ContainerNotFound(container_id) from e
+
+        return await self._call(inspect)
+
+    # ----------------------------------------------------------------------------------------
+    # Runtime
+    # ----------------------------------------------------------------------------------------
+
+    async def info(self) -> RuntimeInfo:
+        version = await self._call(lambda api: api.version())
+        return RuntimeInfo(name="docker", version=str(version.get("Version", "unknown")))
+
+    async def ensure_image(
+        self, image: str, *, pull_policy: PullPolicy, annotations: Mapping[str, str] | None = None
+    ) -> ImageResult:
+        return await self._call(lambda api: _ensure_image(api, image, pull_policy))
+
+    async def create_and_start(self, spec: ContainerSpec) -> ContainerState:
+        container_id = await self._call(lambda api: _create_and_start(api, spec))
+        return state_from_inspect(await self._inspect_raw(container_id))
+
+    async def list_containers(self, *, node: str) -> list[ContainerState]:
+        def list_owned(api: docker.APIClient) -> list[dict[str, Any]]:
+            found = []
+            for summary in api.containers(all=True, filters={"label": f"labkit.node={node}"}):
+                try:
+                    found.append(api.inspect_container(summary["Id"]))
+                except docker.errors.NotFound:
+                    continue  # removed between the list and the inspect
+            return found
+
+        raw = await self._call(list_owned)
+        return sorted((state_from_inspect(r) for r in raw), key=lambda s: (s.created_at or "", s.id))
+
+    async def inspect(self, container_id: str) -> ContainerState:
+        return state_from_inspect(await self._inspect_raw(container_id))
+
+    async def stop(self, container_id: str, *, grace_period_seconds: float) -> None:
+        # Docker takes whole seconds; rounding up never shortens the grace the pod asked for.
+        grace = max(0, int(-(-grace_period_seconds // 1)))
+
+        def stop(api: docker.APIClient) -> None:
+            try:
+                api.stop(container_id, timeout=grace)
+            except docker.errors.NotFound as e:
+                raise ContainerNotFound(container_id) from e
+
+        await self._call(stop)
+
+    async def remove(self, container_id: str) -> None:
+        def remove(api: docker.APIClient) -> None:
+            try:
+                api.remove_container(container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass  # already gone: removal is idempotent, as CRI RemoveContainer
+            except docker.errors.APIError as e:
+                if e.status_code != 409 or "already in progress" not in str(e.explanation):
+                    raise
+
+        await self._call(remove)
+
+    async def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail_lines: int | None = None,
+        timestamps: bool = False,
+        since: datetime | None = None,
+    ) -> AsyncIterator[bytes]:
+        def open_stream(api: docker.APIClient) -> Any:
+            try:
+                return api.logs(
+                    container_id,
+                    stream=True,
+                    follow=follow,
+                    tail="all" if tail_lines is None else max(0, tail_lines),
+                    timestamps=timestamps,
+                    since=since.timestamp() if since is not None else None,
+                )
+            except docker.errors.NotFound as e:
+                raise ContainerNotFound(container_id) from e
+
+        stream = await self._call(open_stream)
+        try:
+            async for line in _lines(stream):
+                yield line
+        finally:
+            stream.close()
+
+    async def exec(self, container_id: str, command: Sequence[str], *, timeout: float) -> ExecResult:
+        def start(api: docker.APIClient) -> tuple[str, Any]:
+            try:
+                exec_id = api.exec_create(container_id, list(command), stdout=True, stderr=True)["Id"]
+            except docker.errors.NotFound as e:
+                raise ContainerNotFound(container_id) from e
+            except docker.errors.APIError as e:
+                if e.status_code == 409:  # "Container ... is not running"
+                    raise ContainerNotRunning(container_id) from e
+                raise
+            return exec_id, api.exec_start(exec_id, stream=True)
+
+        exec_id, stream = await self._call(start)
+        chunks: list[bytes] = []
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_drain, stream, chunks), timeout)
+        except TimeoutError:
+            # Like kubelet: the probe fails, the command itself may keep running in the container.
+            return ExecResult(exit_code=None, output=b"".join(chunks))
+        finally:
+            stream.close()
+        result = await self._call(lambda api: api.exec_inspect(exec_id))
+        return ExecResult(exit_code=int(result.get("ExitCode") or 0), output=b"".join(chunks))
+
+    async def container_ip(self, container_id: str) -> str | None:
+        raw = await self._inspect_raw(container_id)
+        if not raw["State"].get("Running"):
+            return None
+        settings = raw.get("NetworkSettings") or {}
+        bridge = (settings.get("Networks") or {}).get("bridge") or {}
+        return bridge.get("IPAddress") or settings.get("IPAddress") or None
+
+    async def close(self) -> None:
+        client, self._api_client = self._api_client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)
+
+
+# --------------------------------------------------------------------------------------------
+# Blocking helpers (run in worker threads)
+# --------------------------------------------------------------------------------------------
+
+
+def _image_id(api: docker.APIClient, ref: str) -> str | None:
+    try:
+        return str(api.inspect_image(ref)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _ensure_image(api: docker.APIClient, image: str, pull_policy: PullPolicy) -> ImageResult:
+    ref = normalize_image(image)
+    present = _image_id(api, ref)
+    if pull_policy == "Never":
+        if present:
+            return ImageResult(image=image, image_id=present)
+        return ImageResult(
+            image=image,
+            error_reason=ERR_IMAGE_NEVER_PULL,
+            message=f'Container image "{image}" is not present with pull policy of Never',
+        )
+    if pull_policy == "IfNotPresent" and present:
+        return ImageResult(image=image, image_id=present)
+    error = _pull(api, ref)
+    if error is None:
+        return ImageResult(image=image, image_id=_image_id(api, ref), pulled=True)
+    if present:
+        # Offline labs: `image: busybox` defaults to Always; a local copy beats an ErrImagePull.
+        return ImageResult(image=image, image_id=present, message=f"pull failed, using the local image: {error}")
+    return ImageResult(image=image, error_reason=ERR_IMAGE_PULL, message=error)
+
+
+def _pull(api: docker.APIClient, ref: str) -> str | None:
+    """Pulls `ref`; the daemon's error message, or ``None`` on success."""
+    repository, tag = parse_repository_tag(ref)
+    try:
+        # Streamed, because a pull that fails half-way reports it inside the stream with status 200.
+        for message in api.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in message:
+                return f"Error response from daemon: {message['error']}"
+    except docker.errors.APIError as e:
+        return f"Error response from daemon: {e.explanation or e}"
+    return None
+
+
+def _hostname(pod_name: str) -> str:
+    return pod_name[:_MAX_HOSTNAME].rstrip("-.") or "pod"
+
+
+def _create_and_start(api: docker.APIClient, spec: ContainerSpec) -> str:
+    memory = spec.memory_limit_bytes or None
+    host_config = api.create_host_config(
+        privileged=False,
+        network_mode="bridge",
+        nano_cpus=spec.cpu_limit_millicores * 1_000_000 if spec.cpu_limit_millicores else None,
+        mem_limit=memory,
+        memswap_limit=memory,
+    )
+    try:
+        created = api.create_container(
+            image=normalize_image(spec.image),
+            # Kubernetes `command` is the ENTRYPOINT and `args` the CMD; Docker, like Kubernetes,
+            # ignores the image's CMD once ENTRYPOINT is given.
+            entrypoint=list(spec.command) or None,
+            command=list(spec.args) or None,
+            environment=dict(spec.env),
+            working_dir=spec.working_dir,
+            labels=spec.labels(),
+            name=spec.runtime_name(),
+            hostname=_hostname(spec.pod_name),
+            host_config=host_config,
+            detach=True,
+        )
+    except docker.errors.APIError as e:
+        raise ContainerStartFailed(str(e.explanation or e), waiting_reason="CreateContainerError") from e
+    container_id = str(created["Id"])
+    try:
+        api.start(container_id)
+    except docker.errors.APIError as e:
+        # A container that never ran is noise in `list_containers`; the error says everything.
+        try:
+            api.remove_container(container_id, force=True, v=True)
+        except docker.errors.APIError:
+            log.warning("could not remove container %s after a failed start", container_id)
+        raise ContainerStartFailed(str(e.explanation or e), waiting_reason="RunContainerError") from e
+    return container_id
+
+
+def _drain(stream: Iterator[bytes], into: list[bytes]) -> None:
+    for chunk in stream:  # CancellableStream ends quietly when the loop closes it
+        into.append(chunk)
+
+
+async def _lines(stream: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Re-cuts the engine's frames (any size) into lines, reading each chunk in a thread."""
+    pending = b""
+    while True:
+        chunk = await asyncio.to_thread(next, stream, None)
+        if chunk is None:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
+def _docker_time(value: str | None) -> str | None:
+    """``2026-11-26T04:03:03.158878104Z`` → ``2026-11-26T04:03:03Z``; Go's zero time → ``None``."""
+    if not value or value.startswith(_ZERO_TIME_PREFIX):
+        return None
+    return value[:19] + "Z"
+
+
+def state_from_inspect(raw: Mapping[str, Any]) -> ContainerState:
+    """A `docker inspect` document as a `ContainerState`."""
+    st = raw.get("State") or {}
+    status = st.get("Status", "")
+    state: RunState
+    if st.get("Running") or status in ("running", "paused", "restarting"):
+        state = "running"
+    elif status == "created":
+        state = "created"
+    else:  # exited, dead, removing
+        state = "exited"
+    host = raw.get("HostConfig") or {}
+    nano_cpus = host.get("NanoCpus") or 0
+    exit_code = int(st.get("ExitCode", 0)) if state == "exited" else None
+    return ContainerState(
+        id=ContainerId(raw["Id"]),
+        name=str(raw.get("Name", "")).lstrip("/"),
+        image=str((raw.get("Config") or {}).get("Image", "")),
+        image_id=raw.get("Image"),
+        state=state,
+        labels=dict((raw.get("Config") or {}).get("Labels") or {}),
+        created_at=_docker_time(raw.get("Created")),
+        started_at=_docker_time(st.get("StartedAt")),
+        finished_at=_docker_time(st.get("FinishedAt")) if state == "exited" else None,
+        exit_code=exit_code,
+        reason=exit_reason(exit_code, oom_killed=bool(st.get("OOMKilled"))) if exit_code is not None else None,
+        message=st.get("Error") or None,
+        cpu_limit_millicores=nano_cpus // 1_000_000 if nano_cpus else None,
+        memory_limit_bytes=host.get("Memory") or None,
+        privileged=bool(host.get("Privileged")),
+        network_mode=str(host.get("NetworkMode") or ""),
+    )
