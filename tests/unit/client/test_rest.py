@@ -71,8 +71,11 @@ class FakeApiServer:
 
     # --- test controls ---------------------------------------------------------------------
 
-    def put(self, info: ResourceInfo, obj: dict[str, Any], *, type_: str | None = None) -> dict[str, Any]:
-        """Store an object directly (as another client would), recording a watch event."""
+    def put(
+        self, info: ResourceInfo, obj: dict[str, Any], *, type_: str | None = None, hidden: bool = False
+    ) -> dict[str, Any]:
+        """Store an object directly (as another client would), recording a watch event unless
+        `hidden` (a change the watchers miss, as if compacted away: only a relist shows it)."""
         meta = obj.setdefault("metadata", {})
         key = (info.group_resource, meta.get("namespace", "") if info.namespaced else "", meta["name"])
         if type_ is None:
@@ -83,14 +86,16 @@ class FakeApiServer:
         self.revision += 1
         meta["resourceVersion"] = str(self.revision)
         self.objects[key] = obj
-        self._record(info, type_, obj)
+        if not hidden:
+            self._record(info, type_, obj)
         return obj
 
-    def remove(self, info: ResourceInfo, namespace: str, name: str) -> dict[str, Any]:
+    def remove(self, info: ResourceInfo, namespace: str, name: str, *, hidden: bool = False) -> dict[str, Any]:
         obj = self.objects.pop((info.group_resource, namespace if info.namespaced else "", name))
         self.revision += 1
         obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self.revision)}}
-        self._record(info, "DELETED", obj)
+        if not hidden:
+            self._record(info, "DELETED", obj)
         return obj
 
     def _record(self, info: ResourceInfo, type_: str, obj: dict[str, Any]) -> None:
