@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import uuid
@@ -26,12 +27,27 @@ class Lab:
     ca_file: Path
     tokens: dict[str, str]  # user name -> token
 
+    def _ports(self) -> dict[str, int]:
+        import json
+
+        return json.loads((self.home / "run" / "state.json").read_text())["lab"]["ports"]
+
+    @property
+    def database_url(self) -> str:
+        """The lab's PostgreSQL: tests may look at rows; components never do."""
+        return f"postgresql://postgres@127.0.0.1:{self._ports()['postgres']}/labkit"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self._ports()['redis']}/0"
+
     def kubeconfig_for(self, identity: str) -> Path:
         return self.home / "kubeconfigs" / f"{identity}.kubeconfig"
 
     def client(self, user: str = "admin", **kwargs) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
         headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
-        return httpx.AsyncClient(base_url=self.server, verify=str(self.ca_file), headers=headers, timeout=30, **kwargs)
+        verify = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.AsyncClient(base_url=self.server, verify=verify, headers=headers, timeout=30, **kwargs)
 
     def kubectl(self, *args: str, identity: str = "admin", input: str | None = None,
                 check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
