@@ -41,9 +41,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import os
 import shlex
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,6 +155,11 @@ class _Container:
     ip: str
     started: float
     exit_at: float | None
+    # Computed once: list_containers of 500 nodes every second must not redo them.
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
     finished: float | None = None
     exit_code: int | None = None
     reason: str | None = None
@@ -212,6 +217,7 @@ class SimulatedRuntime:
 
     def _finish(self, c: _Container, *, at: float, code: int, line: str, reason: str | None = None) -> None:
         c.finished, c.exit_code = at, code
+        c.finished_at = rfc3339(self._wall(at))
         c.reason = reason or exit_reason(code)
         self._log(c, at, line)
 
@@ -229,14 +235,14 @@ class SimulatedRuntime:
         running = c.finished is None
         return ContainerState(
             id=c.id,
-            name=c.spec.runtime_name(),
+            name=c.name,
             image=c.image,
             image_id=c.image_id,
             state="running" if running else "exited",
-            labels=c.spec.labels(),
-            created_at=rfc3339(self._wall(c.started)),
-            started_at=rfc3339(self._wall(c.started)),
-            finished_at=None if running else rfc3339(self._wall(c.finished or c.started)),
+            labels=c.labels,
+            created_at=c.started_at,
+            started_at=c.started_at,
+            finished_at=c.finished_at,
             exit_code=c.exit_code,
             reason=c.reason,
             cpu_limit_millicores=c.spec.cpu_limit_millicores,
@@ -313,7 +319,7 @@ class SimulatedRuntime:
         now = self._now()
         n = next(self._addresses)
         c = _Container(
-            id=ContainerId(uuid.uuid4().hex + uuid.uuid4().hex),
+            id=ContainerId(os.urandom(32).hex()),
             spec=spec,
             image=spec.image,
             image_id=image_id,
@@ -321,6 +327,9 @@ class SimulatedRuntime:
             ip=f"10.{88 + n // 65536}.{n // 256 % 256}.{n % 256}",  # 10.88.0.2, 10.88.0.3, ...
             started=now,
             exit_at=None if plan.exit_after is None else now + plan.exit_after,
+            name=name,
+            labels=spec.labels(),
+            started_at=rfc3339(self._wall(now)),
         )
         self._containers[c.id] = c
         self._by_node.setdefault(spec.node_name, {})[c.id] = None
@@ -362,7 +371,7 @@ class SimulatedRuntime:
         if c is None:
             return
         self._by_node.get(c.spec.node_name, {}).pop(c.id, None)
-        self._names.pop(c.spec.runtime_name(), None)
+        self._names.pop(c.name, None)
         c.removed = True
         self._settle(c)
         if c.finished is None:
@@ -393,14 +402,14 @@ class SimulatedRuntime:
             out = render(at, line)
             if out is not None:
                 yield out
-        while follow and not c.removed:
+        while follow:
             self._settle(c)
             for at, line in c.logs[sent:]:
                 out = render(at, line)
                 if out is not None:
                     yield out
             sent = len(c.logs)
-            if c.finished is not None:
+            if c.finished is not None or c.removed:  # a removed container was finished first
                 return
             await self._wait_for_change(c, until=c.exit_at)
 
