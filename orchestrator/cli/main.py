@@ -130,6 +130,38 @@ def kubeconfig() -> None:
 
 
 @app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Leave the lab running afterwards.")] = False,
+) -> None:
+    """Start a lab and show the seed's data flow live: rows, outbox, stream entries, watch events."""
+    import asyncio
+
+    from orchestrator.api.errors import ApiError
+    from orchestrator.cli.demo import run_demo
+
+    settings = LabSettings.from_env()
+    out.print(f"lab home [bold]{settings.home.root}[/bold]")
+    progress = render.RichProgress(out)
+    failed = False
+    with _cli_errors():
+        try:
+            lab_up(settings, nodes=1, runtime="auto", port=None, extra_sans=(), progress=progress)
+        finally:
+            progress.close()
+        try:
+            asyncio.run(run_demo(settings, console=out))
+        except (ApiError, RuntimeError, OSError) as e:
+            render.error(err, f"demo failed: {e}")
+            failed = True
+        finally:
+            if not keep:
+                lab_down(settings, on_stop=lambda name: None)
+                out.print("lab stopped (use --keep to leave it running)")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def version() -> None:
     """Print the labctl version."""
     print(f"labctl {orchestrator.__version__}")
