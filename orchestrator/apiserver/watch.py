@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from orchestrator.api.errors import ApiError, Expired
+from orchestrator.api.errors import ApiError
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.apiserver import metrics, tables
@@ -75,19 +75,16 @@ async def watch_stream(
 ) -> AsyncIterator[bytes]:
     """The body of a watch response."""
 
-    def render(event_type: str, obj: dict[str, Any], first: bool) -> bytes:
+    def render(event_type: str, obj: dict[str, Any], event: WatchEvent | None = None) -> bytes:
+        obj.setdefault("apiVersion", info.api_version)
+        obj.setdefault("kind", info.kind)
         if negotiated.as_table:
             table = tables.table_for_watch_event(info, obj, include_column_definitions=True,
                                                  api_version=negotiated.table_version)
             return _line(event_type, table)
         if negotiated.as_partial_object_metadata:
             return _line(event_type, tables.partial_object_metadata(obj, api_version=negotiated.partial_object_metadata_version))
-        return b""
-
-    def with_type(obj: dict[str, Any]) -> dict[str, Any]:
-        obj.setdefault("apiVersion", info.api_version)
-        obj.setdefault("kind", info.kind)
-        return obj
+        return encode_event(event) if event is not None else _line(event_type, obj)
 
     metrics.WATCHERS.labels(info.plural).inc()
     loop = asyncio.get_running_loop()
@@ -95,13 +92,11 @@ async def watch_stream(
     events_sent = metrics.WATCH_EVENTS.labels(info.plural)
     try:
         since = resource_version
-        first = True
         if not since:
             listed = await store.list(info.group_resource, namespace=namespace, label_selector=label_selector,
                                       field_selector=field_selector)
             for obj in listed.items:
-                yield render("ADDED", with_type(obj), first) or _line("ADDED", with_type(obj))
-                first = False
+                yield render("ADDED", obj)
             since = listed.revision
         stream = watch_cache.watch(info.group_resource, since=since, namespace=namespace,
                                    label_selector=label_selector, field_selector=field_selector)
@@ -128,9 +123,7 @@ async def watch_stream(
                 finally:
                     next_event = None
                 last_rv = event.revision
-                with_type(event.object)
-                yield render(event.type, event.object, first) or encode_event(event)
-                first = False
+                yield render(event.type, event.object, event)
                 events_sent.inc()
         finally:
             if next_event is not None:
@@ -138,9 +131,7 @@ async def watch_stream(
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, ApiError):
                     await next_event
             await stream.aclose()
-    except Expired as err:
-        yield error_line(err)
-    except ApiError as err:
+    except ApiError as err:  # Expired above all: the client relists
         yield error_line(err)
     finally:
         metrics.WATCHERS.labels(info.plural).dec()
