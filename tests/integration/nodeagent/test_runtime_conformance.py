@@ -19,7 +19,9 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -319,6 +321,34 @@ async def test_logs_follow_yields_lines_as_printed_and_ends_when_the_container_e
     assert arrivals and arrivals[0] < 1.5, f"first line came at {arrivals[:1]}s, not while the container ran"
     assert 2.5 <= ended < 8, f"follow ended after {ended:.1f}s for a container that runs 3s"
     assert (await harness.runtime.inspect(started.id)).state == "exited"
+
+
+async def test_logs_since_a_moment_skips_the_lines_written_before_it(harness: Harness) -> None:
+    started = await harness.start("early", script="echo early", annotations={"sim.labkit.io/exit-code": "0"})
+    await harness.wait_exited(started.id)
+
+    everything = await harness.lines(started.id, since=datetime(2000, 1, 1, tzinfo=UTC))
+    nothing = await harness.lines(started.id, since=datetime.now(UTC) + timedelta(hours=1))
+
+    assert everything == await harness.lines(started.id) and everything
+    assert nothing == []
+
+
+async def test_cancelling_a_follow_of_a_silent_container_returns_promptly(harness: Harness) -> None:
+    started = await harness.start("silent", script="sleep 3600")
+    t0 = time.monotonic()
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1):
+            async with aclosing(harness.runtime.logs(started.id, follow=True)) as lines:
+                async for _line in lines:
+                    pass
+
+    assert time.monotonic() - t0 < 3
+    # The reader's thread (Docker) was released: a second follow works and can be cut the same way.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await harness.lines(started.id, follow=True)
 
 
 # ------------------------------------------------------------------------------------------------
