@@ -125,6 +125,9 @@ class ScheduleResult:
     feasible_nodes: int = 0
     num_all_nodes: int = 0
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
+    cycle_state: CycleState | None = field(default=None, compare=False)
+    """The cycle's state on success, for Reserve and Bind of the same pod (they read what
+    PreFilter/PreScore wrote, as upstream's binding cycle does)."""
 
     @property
     def scheduled(self) -> bool:
@@ -434,7 +437,9 @@ class Framework:
             return ScheduleResult(key, None, rejected, message, evaluated, 0, num_all, diagnosis)
         if len(feasible) == 1:
             # Upstream skips scoring when there is nothing to choose between.
-            return ScheduleResult(key, feasible[0].name, SUCCESS, "", evaluated, 1, num_all, diagnosis)
+            return ScheduleResult(
+                key, feasible[0].name, SUCCESS, "", evaluated, 1, num_all, diagnosis, cycle_state=state
+            )
         status = self.run_pre_score(state, pod, feasible)
         if not status.is_success():
             return ScheduleResult(key, None, status, status.message, evaluated, len(feasible), num_all, diagnosis)
@@ -442,7 +447,9 @@ class Framework:
         if isinstance(table, Status):
             return ScheduleResult(key, None, table, table.message, evaluated, len(feasible), num_all, diagnosis)
         host = self.select_host(table)
-        return ScheduleResult(key, host, SUCCESS, "", evaluated, len(feasible), num_all, diagnosis)
+        return ScheduleResult(
+            key, host, SUCCESS, "", evaluated, len(feasible), num_all, diagnosis, cycle_state=state
+        )
 
     def explain(self, pod: Pod, snapshot: Snapshot) -> Explanation:
         """A dry run over every node: each Filter verdict, every score, and the chosen node.

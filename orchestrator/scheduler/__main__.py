@@ -1,0 +1,166 @@
+"""`python -m orchestrator.scheduler`: the scheduler process.
+
+    python -m orchestrator.scheduler --kubeconfig PATH [--config YAML] [--leader-elect]
+        [--lease-duration 15 --renew-deadline 10 --retry-period 2]
+        [--grpc-port 10260] [--metrics-port 10259] [--bind-address 127.0.0.1]
+
+Start-up order, and shutdown in reverse (SIGTERM or SIGINT):
+
+1. the gRPC server (health "" SERVING at once) and the HTTP endpoint (/metrics, /healthz);
+2. informers for pods and nodes, the event recorder, the queue's timers;
+3. once the informers have synced: health "orchestrator.scheduler.v1.Scheduler" SERVING, and
+   either the scheduling loop (no leader election) or the candidate loop: wait for the Lease
+   kube-system/kube-scheduler, schedule while leading, stop scheduling when a renewal fails
+   for --renew-deadline and stand by again. (kube-scheduler exits instead and relies on being
+   restarted; a lab has nobody to restart it.) On shutdown the lease is released, so a standby
+   takes over within one --retry-period instead of a whole --lease-duration.
+
+Informers run on standbys too, so a standby that takes over starts with a warm cache.
+
+Kubernetes equivalent: cmd/kube-scheduler/app/server.go
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+
+from grpc_health.v1 import health_pb2
+
+from orchestrator.api.errors import ApiError
+from orchestrator.client.events import EventRecorder
+from orchestrator.client.informer import SharedInformerFactory
+from orchestrator.client.leaderelection import LeaderElector
+from orchestrator.client.rest import ApiClient, KubeconfigError
+from orchestrator.scheduler.config import DEFAULT_SCHEDULER_NAME, default_config, load_config_file
+from orchestrator.scheduler.metrics import serve_http
+from orchestrator.scheduler.scheduler import Scheduler
+from orchestrator.scheduler.service import SERVICE_NAME, Leadership, start_grpc_server
+
+log = logging.getLogger("orchestrator.scheduler")
+
+DEFAULT_GRPC_PORT = 10260
+DEFAULT_METRICS_PORT = 10259  # kube-scheduler's secure port, where it serves /healthz and /metrics
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m orchestrator.scheduler", description=__doc__.split("\n")[0])
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig with the scheduler's identity")
+    p.add_argument("--config", help="KubeSchedulerConfiguration YAML (profiles, plugins, weights)")
+    p.add_argument("--leader-elect", action="store_true", help="run as a candidate on a Lease; only the leader schedules")
+    p.add_argument("--lease-duration", type=float, default=15.0)
+    p.add_argument("--renew-deadline", type=float, default=10.0)
+    p.add_argument("--retry-period", type=float, default=2.0)
+    p.add_argument("--lease-name", default="kube-scheduler", help="the Lease (leader-elect-resource-name)")
+    p.add_argument("--lease-namespace", default="kube-system")
+    p.add_argument("--identity", help="the lease holder identity (default: hostname_<random>)")
+    p.add_argument("--bind-address", default="127.0.0.1", help="address for gRPC and HTTP")
+    p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="0 picks a free port")
+    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="/metrics and /healthz; 0 picks")
+    p.add_argument("--node-selector", help="only consider nodes with these labels (a label selector)")
+    p.add_argument("--max-concurrent-binds", type=int, default=64)
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def _lead_and_schedule(elector: LeaderElector, leading: asyncio.Event, scheduler: Scheduler) -> None:
+    """Candidate -> leader (scheduling) -> renewal failed (stop scheduling) -> candidate again."""
+    while True:
+        leading.clear()
+        async with asyncio.TaskGroup() as tg:
+            election = tg.create_task(elector.run(), name="leader-election")
+            became_leader = tg.create_task(leading.wait(), name="leader-election-wait")
+            await asyncio.wait({election, became_leader}, return_when=asyncio.FIRST_COMPLETED)
+            if leading.is_set():
+                loop = tg.create_task(scheduler.run(), name="scheduling-loop")
+                await asyncio.wait({election, loop}, return_when=asyncio.FIRST_COMPLETED)
+                loop.cancel()
+            became_leader.cancel()
+        log.warning("%s: not leading any more; standing by", elector.identity)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    config = load_config_file(args.config) if args.config else default_config()
+    identity = args.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-scheduler") as client:
+        recorder = EventRecorder(client, component=DEFAULT_SCHEDULER_NAME, host=identity)
+        scheduler = Scheduler(client, config=config, recorder=recorder, max_concurrent_binds=args.max_concurrent_binds)
+        factory = SharedInformerFactory(client)
+        scheduler.attach(factory, node_selector=args.node_selector)
+        leading = asyncio.Event()
+        elector: LeaderElector | None = None
+        if args.leader_elect:
+            elector = LeaderElector(
+                client,
+                lease_name=args.lease_name,
+                namespace=args.lease_namespace,
+                identity=identity,
+                lease_duration=args.lease_duration,
+                renew_deadline=args.renew_deadline,
+                retry_period=args.retry_period,
+                on_started_leading=leading.set,
+                on_stopped_leading=leading.clear,
+                on_new_leader=lambda holder: log.info("leader is now %s", holder),
+            )
+            leadership = Leadership(identity, True, lambda: elector.is_leader, lambda: elector.leader)
+        else:
+            leadership = Leadership(identity, False, lambda: True, lambda: identity)
+        grpc_server, health, grpc_port = await start_grpc_server(
+            scheduler=scheduler, leadership=leadership, address=f"{args.bind_address}:{args.grpc_port}"
+        )
+        http = await serve_http(host=args.bind_address, port=args.metrics_port, metrics=scheduler.metrics,
+                                healthy=lambda: True)
+        metrics_port = http.sockets[0].getsockname()[1]
+        # One parseable line for whoever started us (tests, labctl) to find the ports.
+        print(f"scheduler {identity} serving gRPC on {args.bind_address}:{grpc_port} "
+              f"metrics on {args.bind_address}:{metrics_port}", flush=True)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(factory.run(), name="informers")
+                tg.create_task(recorder.run(), name="event-recorder")
+                tg.create_task(scheduler.housekeeping(), name="housekeeping")
+                await factory.wait_for_sync()
+                log.info("informers synced: %d nodes, %d pods in the cache, %d pending",
+                         scheduler.cache.node_count, scheduler.cache.pod_count, len(scheduler.queue))
+                await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+                if elector is None:
+                    tg.create_task(scheduler.run(), name="scheduling-loop")
+                else:
+                    tg.create_task(_lead_and_schedule(elector, leading, scheduler), name="candidate")
+        finally:
+            http.close()
+            await grpc_server.stop(grace=0.5)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(args)
+
+    try:
+        asyncio.run(run())
+    except (KubeconfigError, ApiError, OSError) as err:
+        print(f"scheduler: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
