@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from orchestrator.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from orchestrator.api.resources import ResourceInfo, lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
-from orchestrator.apiserver import metrics, tables
+from orchestrator.apiserver import metrics, protobuf, tables
 from orchestrator.apiserver.auth import Request as AuthzRequest
 from orchestrator.apiserver.auth import User, authorize, needs_object_check
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
@@ -123,6 +123,8 @@ async def read_body(request: Request, state: ServerState, *, patch: bool = False
         raise BadRequest("the request body is empty: send the object as JSON")
     ctype = (request.headers.get("content-type") or JSON_TYPE).split(";")[0].strip().lower()
     try:
+        if protobuf.is_protobuf(ctype):  # `kubectl create namespace|deployment` send protobuf
+            return protobuf.decode(raw), raw
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             return yaml.safe_load(raw.decode("utf-8")), raw
         if ctype not in (JSON_TYPE, "", "*/*", "text/plain", "application/octet-stream"):

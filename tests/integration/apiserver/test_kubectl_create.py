@@ -1,9 +1,6 @@
 """`kubectl create <generator>`: kubectl builds the object in Go and POSTs it as Kubernetes protobuf
 (`application/vnd.kubernetes.protobuf`), which the body reader decodes with
 `orchestrator.apiserver.protobuf.decode`.
-
-Marked xfail (not strict) until the body reader in `routes/resources.py` calls the decoder;
-remove the marks once it does.
 """
 
 from __future__ import annotations
@@ -14,16 +11,11 @@ import pytest
 
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
-_NOT_WIRED = pytest.mark.xfail(reason="the body reader does not decode protobuf bodies yet (answers 415)",
-                               strict=False)
-
-
 @pytest.fixture(autouse=True)
 def _kubectl_installed() -> None:
     require_kubectl()
 
 
-@_NOT_WIRED
 def test_kubectl_create_deployment_stores_what_kubectl_built(lab: Lab, namespace: str) -> None:
     out = lab.kubectl("create", "deployment", "web", "--image=nginx:1.25", "--replicas=2", "--port=80",
                       "-n", namespace)
@@ -38,7 +30,6 @@ def test_kubectl_create_deployment_stores_what_kubectl_built(lab: Lab, namespace
     assert container["ports"][0]["containerPort"] == 80
 
 
-@_NOT_WIRED
 def test_kubectl_create_deployment_with_zero_replicas_keeps_zero(lab: Lab, namespace: str) -> None:
     lab.kubectl("create", "deployment", "idle", "--image=nginx:1.25", "--replicas=0", "-n", namespace)
 
@@ -46,7 +37,6 @@ def test_kubectl_create_deployment_with_zero_replicas_keeps_zero(lab: Lab, names
     assert stored["spec"]["replicas"] == 0
 
 
-@_NOT_WIRED
 def test_kubectl_create_namespace_with_dry_run_server_stores_nothing(lab: Lab, namespace: str) -> None:
     name = f"{namespace}-dry"
     out = lab.kubectl("create", "namespace", name, "--dry-run=server")
