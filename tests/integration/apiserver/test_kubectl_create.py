@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
+
 @pytest.fixture(autouse=True)
 def _kubectl_installed() -> None:
     require_kubectl()
