@@ -1,0 +1,150 @@
+"""`python -m orchestrator.controllers`: the controller manager process.
+
+    python -m orchestrator.controllers --kubeconfig PATH [--leader-elect]
+        [--lease-duration 15 --renew-deadline 10 --retry-period 2] [--workers N]
+        [--node-monitor-grace-period 50] [--node-monitor-period 5] [--pod-eviction-timeout 300]
+        [--controllers replicaset,deployment,...] [--namespace NS]
+        [--grpc-port 10262] [--metrics-port 10257] [--bind-address 127.0.0.1]
+
+Start-up: the gRPC server (health "" SERVING at once) and /metrics + /healthz; informers; once
+synced, health "orchestrator.controllers.v1.ControllerManager" SERVING and the controllers
+(at once, or while holding the Lease kube-system/kube-controller-manager with --leader-elect).
+SIGTERM/SIGINT: controllers stop, the lease is released (a standby takes over within one
+--retry-period), then informers and servers stop.
+
+It prints one line when serving, for whoever started it to find the ports:
+``controller-manager <identity> serving gRPC on HOST:PORT metrics on HOST:PORT``.
+
+Kubernetes equivalent: cmd/kube-controller-manager
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+
+from grpc_health.v1 import health_pb2
+
+from orchestrator.api.errors import ApiError
+from orchestrator.client.leaderelection import LeaderElector
+from orchestrator.client.rest import ApiClient, KubeconfigError
+from orchestrator.controllers.manager import CONTROLLERS, ControllerManager, ManagerOptions
+from orchestrator.controllers.metrics import ControllerMetrics, serve_http
+from orchestrator.controllers.service import SERVICE_NAME, Leadership, start_grpc_server
+
+log = logging.getLogger("orchestrator.controllers")
+
+DEFAULT_GRPC_PORT = 10262
+DEFAULT_METRICS_PORT = 10257  # kube-controller-manager's secure port (/healthz, /metrics)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m orchestrator.controllers", description=__doc__.split("\n")[0])
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig with the controller manager's identity")
+    p.add_argument("--leader-elect", action="store_true", help="run as a candidate on a Lease; only the leader acts")
+    p.add_argument("--lease-duration", type=float, default=15.0)
+    p.add_argument("--renew-deadline", type=float, default=10.0)
+    p.add_argument("--retry-period", type=float, default=2.0)
+    p.add_argument("--lease-name", default="kube-controller-manager")
+    p.add_argument("--lease-namespace", default="kube-system")
+    p.add_argument("--identity", help="the lease holder identity (default: hostname_<random>)")
+    p.add_argument("--workers", type=int, help="workers per controller (default: each controller's own)")
+    p.add_argument("--controllers", default=",".join(CONTROLLERS),
+                   help=f"comma-separated controllers to run (known: {', '.join(CONTROLLERS)})")
+    p.add_argument("--namespace", help="act in this namespace only (labs and tests); default: all")
+    p.add_argument("--node-monitor-grace-period", type=float, default=50.0,
+                   help="seconds without a lease renewal before a node is Unknown")
+    p.add_argument("--node-monitor-period", type=float, default=5.0, help="how often node health is checked")
+    p.add_argument("--pod-eviction-timeout", type=int, default=300,
+                   help="default tolerationSeconds for not-ready/unreachable taints")
+    p.add_argument("--podgc-period", type=float, default=20.0)
+    p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
+    p.add_argument("--bind-address", default="127.0.0.1", help="address for gRPC and HTTP")
+    p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="0 picks a free port")
+    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="/metrics and /healthz; 0 picks")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    identity = args.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    options = ManagerOptions(
+        controllers=tuple(c.strip() for c in args.controllers.split(",") if c.strip()),
+        workers=args.workers,
+        namespace=args.namespace,
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        node_monitor_period=args.node_monitor_period,
+        pod_eviction_timeout=args.pod_eviction_timeout,
+        podgc_period=args.podgc_period,
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+    )
+    async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-controller-manager") as client:
+        metrics: ControllerMetrics | None = None
+        manager = ControllerManager(client, options=options, identity=identity,
+                                    observer=lambda *a: metrics.observe(*a) if metrics else None)
+        elector: LeaderElector | None = None
+        if args.leader_elect:
+            elector = LeaderElector(
+                client, lease_name=args.lease_name, namespace=args.lease_namespace, identity=identity,
+                lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
+                retry_period=args.retry_period, on_started_leading=manager.on_started_leading,
+                on_new_leader=lambda holder: log.info("leader is now %s", holder),
+            )
+            leadership = Leadership(identity, True, lambda: manager.leading, lambda: elector.leader)
+        else:
+            leadership = Leadership(identity, False, lambda: manager.leading, lambda: identity)
+        metrics = ControllerMetrics(manager.controllers, is_leader=lambda: manager.leading)
+        grpc_server, health, grpc_port = await start_grpc_server(
+            manager=manager, leadership=leadership, address=f"{args.bind_address}:{args.grpc_port}")
+        http = await serve_http(host=args.bind_address, port=args.metrics_port, metrics=metrics.exposition,
+                                healthy=lambda: True)
+        metrics_port = http.sockets[0].getsockname()[1]
+        print(f"controller-manager {identity} serving gRPC on {args.bind_address}:{grpc_port} "
+              f"metrics on {args.bind_address}:{metrics_port}", flush=True)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(manager.run(elector), name="controller-manager")
+                await _wait_synced(manager)
+                await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        finally:
+            http.close()
+            await grpc_server.stop(grace=0.5)
+
+
+async def _wait_synced(manager: ControllerManager) -> None:
+    while not manager.synced:
+        await asyncio.sleep(0.05)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(args)
+
+    try:
+        asyncio.run(run())
+    except (KubeconfigError, ApiError, OSError, ValueError) as err:
+        print(f"controller-manager: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

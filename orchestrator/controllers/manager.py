@@ -1,0 +1,168 @@
+"""The controller manager: every controller in one process, acting only while it holds the Lease.
+
+Lifecycle (shutdown in reverse):
+
+1. one `SharedInformerFactory` for all controllers (each kind listed and watched once) and
+   one `EventRecorder` per controller (events name their source, e.g. ``replicaset-controller``);
+2. informers and recorders run from the start, also on a standby, so a standby that takes
+   over has warm caches and every key already queued;
+3. once the caches have synced: either the controllers' workers run (no leader election), or
+   the candidate loop: wait for the Lease ``kube-system/kube-controller-manager``, run the
+   workers while leading, cancel them when a renewal fails for ``renew_deadline`` and stand by
+   again. (kube-controller-manager exits instead and relies on being restarted; a lab has
+   nobody to restart it.) Because ``renew_deadline < lease_duration``, the old leader has
+   stopped acting before any standby can take the Lease: two replicas never both act.
+
+A sync interrupted by losing the lead puts its key back in the queue; syncs are
+level-triggered, so the next leader (or this one, later) simply does it again.
+
+Kubernetes equivalent: cmd/kube-controller-manager/app/controllermanager.go
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.client.events import EventRecorder
+from orchestrator.client.informer import SharedInformerFactory
+from orchestrator.client.leaderelection import LeaderElector
+from orchestrator.client.rest import ApiClient
+from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
+from orchestrator.controllers.deployment import DeploymentController
+from orchestrator.controllers.garbagecollector import GarbageCollector
+from orchestrator.controllers.namespace import NamespaceController
+from orchestrator.controllers.nodelifecycle import NodeLifecycleController
+from orchestrator.controllers.podgc import PodGCController
+from orchestrator.controllers.replicaset import ReplicaSetController
+
+__all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
+
+log = logging.getLogger(__name__)
+
+#: Every controller this manager can run, by the name --controllers uses.
+CONTROLLERS: dict[str, type[Controller]] = {
+    "replicaset": ReplicaSetController,
+    "deployment": DeploymentController,
+    "garbagecollector": GarbageCollector,
+    "namespace": NamespaceController,
+    "nodelifecycle": NodeLifecycleController,
+    "podgc": PodGCController,
+}
+
+
+@dataclass(frozen=True)
+class ManagerOptions:
+    controllers: Sequence[str] = tuple(CONTROLLERS)
+    workers: int | None = None  # None: each controller's own default
+    namespace: str | None = None  # act in one namespace only (labs and tests)
+    node_monitor_grace_period: float = 50.0
+    node_monitor_period: float = 5.0
+    pod_eviction_timeout: int = 300
+    podgc_period: float = 20.0
+    terminated_pod_gc_threshold: int = 12500
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.controllers if c not in CONTROLLERS]
+        if unknown:
+            raise ValueError(f"unknown controllers {unknown}; known: {', '.join(CONTROLLERS)}")
+
+
+class ControllerManager:
+    def __init__(self, client: ApiClient, *, options: ManagerOptions | None = None, identity: str = "",
+                 clock: Clock | None = None, observer: SyncObserver | None = None) -> None:
+        self.client = client
+        self.options = options or ManagerOptions()
+        self.identity = identity
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self.factory = SharedInformerFactory(client)
+        self.recorders: list[EventRecorder] = []
+        self.controllers: list[Controller] = []
+        self.observer = observer
+        self.synced = False
+        self.leading = False
+        self._became_leader = asyncio.Event()
+        for name in self.options.controllers:
+            recorder = EventRecorder(client, component=f"{name}-controller", host=identity or None)
+            self.recorders.append(recorder)
+            ctx = ControllerContext(client=client, factory=self.factory, recorder=recorder, clock=self.clock,
+                                    namespace=self.options.namespace, observer=self._observe)
+            self.controllers.append(self._build(name, ctx))
+
+    def _build(self, name: str, ctx: ControllerContext) -> Controller:
+        o = self.options
+        if name == "nodelifecycle":
+            return NodeLifecycleController(ctx, workers=o.workers, grace_period=o.node_monitor_grace_period,
+                                           monitor_period=o.node_monitor_period,
+                                           default_toleration_seconds=o.pod_eviction_timeout)
+        if name == "podgc":
+            return PodGCController(ctx, workers=1, period=o.podgc_period,
+                                   terminated_threshold=o.terminated_pod_gc_threshold)
+        return CONTROLLERS[name](ctx, workers=o.workers)
+
+    def on_started_leading(self) -> None:
+        """Give this to the LeaderElector as ``on_started_leading``."""
+        self._became_leader.set()
+
+    def _observe(self, controller: str, key: str, seconds: float, error: BaseException | None) -> None:
+        if self.observer is not None:
+            self.observer(controller, key, seconds, error)
+
+    def controller(self, name: str) -> Controller:
+        for c in self.controllers:
+            if c.name == name:
+                return c
+        raise KeyError(f"no controller {name!r}; running: {', '.join(c.name for c in self.controllers)}")
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self, elector: LeaderElector | None = None) -> None:
+        """Run until cancelled: informers and recorders always, controllers while leading."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.factory.run(), name="informers")
+            for recorder in self.recorders:
+                tg.create_task(recorder.run(), name=f"events:{recorder.component}")
+            await self.factory.wait_for_sync()
+            self.synced = True
+            log.info("informers synced (%s)", ", ".join(f"{i.resource.group_resource}: {len(i.store)}"
+                                                       for i in self.factory.informers))
+            if elector is None:
+                tg.create_task(self._run_controllers(), name="controllers")
+            else:
+                tg.create_task(self._lead(elector), name="candidate")
+
+    async def _run_controllers(self) -> None:
+        self.leading = True
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for c in self.controllers:
+                    tg.create_task(c.run(), name=f"controller:{c.name}")
+        finally:
+            self.leading = False
+
+    async def _lead(self, elector: LeaderElector) -> None:
+        """Candidate -> leader (controllers run) -> renewal failed (they stop) -> candidate again."""
+        became_leader = self._became_leader
+        while True:
+            became_leader.clear()
+            election = asyncio.create_task(elector.run(), name="leader-election")
+            waiting = asyncio.create_task(became_leader.wait(), name="leader-election-wait")
+            try:
+                await asyncio.wait({election, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if became_leader.is_set():
+                    log.info("%s: leading: starting %d controllers", self.identity, len(self.controllers))
+                    running = asyncio.create_task(self._run_controllers(), name="controllers")
+                    try:
+                        await asyncio.wait({election, running}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        running.cancel()
+                        await asyncio.gather(running, return_exceptions=True)
+                await election
+            finally:
+                waiting.cancel()
+                election.cancel()
+                await asyncio.gather(election, waiting, return_exceptions=True)
+            log.warning("%s: not leading any more; standing by", self.identity)
