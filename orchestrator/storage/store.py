@@ -17,9 +17,10 @@ Invariants (ARCHITECTURE.md, "The etcd simulation"):
 Group commit. Invariant 3 serializes writers: with one transaction per write, 16 concurrent
 writers reach about 18% of PostgreSQL's plain commit rate (docs/storage.md). So writes go
 through one committer task per store that takes every write waiting at that moment and
-applies them in a single transaction with one counter bump — one fsync for the whole batch.
+applies them in a single transaction under one lock of the counter — one fsync for the whole batch.
 Each write in a batch is a single statement that reports success or a failed precondition
-as an empty result instead of an error, so one write's Conflict never aborts its neighbours.
+as a value (a NULL revision) instead of an error, so one write's Conflict never aborts its
+neighbours, and a run of same-verb writes goes to PostgreSQL in one pipelined round trip.
 
 Kubernetes equivalent: k8s.io/apiserver/pkg/storage/etcd3/store.go (and kine's SQL log).
 """
