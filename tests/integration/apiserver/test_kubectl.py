@@ -21,6 +21,8 @@ import yaml
 
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
+pytestmark = pytest.mark.kubectl
+
 
 @pytest.fixture(autouse=True)
 def _kubectl_installed() -> None:
@@ -152,13 +154,21 @@ def test_create_makes_the_object_and_a_second_create_is_already_exists(lab: Lab,
     assert "kubectl.kubernetes.io/last-applied-configuration" not in stored["metadata"].get("annotations", {})
 
 
-@pytest.mark.xfail(reason="kubectl's typed clients (create namespace/deployment/configmap...) POST "
-                          "Content-Type application/vnd.kubernetes.protobuf; the server answers 415",
-                   strict=True)
-def test_kubectl_create_namespace_by_name(lab: Lab, namespace: str) -> None:
-    name = f"{namespace}-extra"
-    assert lab.kubectl("create", "namespace", name).stdout.strip() == f"namespace/{name} created"
-    assert json.loads(lab.kubectl("get", "namespace", name, "-o", "json").stdout)["status"]["phase"] == "Active"
+def test_diff_and_server_dry_run_show_the_change_but_store_nothing(lab: Lab, namespace: str) -> None:
+    _apply(lab, namespace, _pod("web"))
+    before = _get_json(lab, namespace, "pod", "web")
+    changed = _manifest(_pod("web", image="nginx:9.9"))
+
+    diff = _kubectl(lab, namespace, "diff", "-f", "-", input=changed, check=False)
+    dry_apply = _kubectl(lab, namespace, "apply", "--dry-run=server", "-f", "-", input=changed)
+    dry_create = _kubectl(lab, namespace, "create", "--dry-run=server", "-f", "-", input=_manifest(_pod("dry")))
+
+    assert diff.returncode == 1, diff.stderr  # 1: there are differences
+    assert "-  - image: nginx:1.25" in diff.stdout and "+  - image: nginx:9.9" in diff.stdout
+    assert dry_apply.stdout.strip() == "pod/web configured (server dry run)"
+    assert dry_create.stdout.strip() == "pod/dry created (server dry run)"
+    assert _get_json(lab, namespace, "pod", "web") == before
+    assert _get_json(lab, namespace, "pods")["items"] == [before]
 
 
 # -- get ---------------------------------------------------------------------------------------
