@@ -65,3 +65,26 @@ async def test_explain_of_an_unknown_pod_is_not_found(cluster: Cluster) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         scheduler.explain(namespace=cluster.namespace, name="ghost")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_labctl_scheduler_explain_prints_verdicts_and_scores(cluster: Cluster) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import scheduler as scheduler_cli
+
+    await cluster.add_node("roomy", cpu="8")
+    await cluster.add_node("cramped", cpu="1")
+    scheduler = cluster.start_scheduler()
+    await cluster.admin.create("pods", {**cluster.pod("probe", cpu="2"), "spec": {
+        **cluster.pod("probe", cpu="2")["spec"], "schedulerName": "nobody-serves-this"}})
+
+    result = CliRunner().invoke(
+        scheduler_cli.app, ["explain", "probe", "-n", cluster.namespace, "--address", scheduler.address],
+        env={"COLUMNS": "250"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"would go to {cluster.node_name('roomy')}" in result.output
+    assert f"★ {cluster.node_name('roomy')}" in result.output
+    assert "NodeResourcesFit: Insufficient cpu" in result.output
+    assert "TOTAL" in result.output

@@ -1,0 +1,204 @@
+"""Scheduler throughput: 1,000 pods onto 100 and onto 1,000 nodes, from creation to bound.
+
+    .venv/bin/python bench/scheduler_throughput.py [--pods 1000] [--nodes 100 1000] [--kubeconfig PATH]
+
+Without --kubeconfig a lab is started with `labctl up` in a temporary home and stopped at the
+end (PostgreSQL, Redis and the API server on this machine, as the issue asks). Node objects
+are created directly (no node agents); the scheduler is `python -m orchestrator.scheduler`
+as a subprocess with the lab's scheduler identity, seeing only this run's nodes
+(--node-selector).
+
+Figures, per node count:
+- throughput: pods / (last pod bound - first pod creation started), client clock;
+- latency p50/p99: per pod, bound (seen on a watch) - its creation request sent;
+- algorithm time per pod: the scheduler's scheduler_scheduling_algorithm_duration_seconds
+  sum / count (Filter + Score, no I/O).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from orchestrator.client.rest import ApiClient  # noqa: E402
+
+CREATE_CONCURRENCY = 32
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LABKIT_HOME=str(home))
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def _node(name: str, label: str) -> dict[str, Any]:
+    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "bench": label}},
+        "status": {"capacity": capacity, "allocatable": capacity,
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def _pod(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"containers": [{"name": "main", "image": "busybox",
+                                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]},
+    }
+
+
+async def _gather_limited(n: int, factory: Any) -> None:
+    sem = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await factory(i)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def _metric(text: str, name: str) -> float:
+    match = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else float("nan")
+
+
+async def run_once(kubeconfig: Path, scheduler_kubeconfig: Path, *, nodes: int, pods: int) -> dict[str, float]:
+    label = f"b{uuid.uuid4().hex[:6]}"
+    namespace = f"bench-{label}"
+    async with ApiClient.from_kubeconfig(kubeconfig) as admin:
+        await admin.create("namespaces", {"metadata": {"name": namespace}})
+        await _gather_limited(nodes, lambda i: admin.create("nodes", _node(f"{label}-node-{i:04d}", label)))
+        grpc_port, metrics_port = _free_port(), _free_port()
+        log = open(Path(tempfile.gettempdir()) / f"scheduler-{label}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.scheduler", "--kubeconfig", str(scheduler_kubeconfig),
+             "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
+             "--node-selector", f"bench={label}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            async with httpx.AsyncClient() as http:
+                for _ in range(300):
+                    with contextlib.suppress(httpx.HTTPError):
+                        text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # informers synced (the node list is small next to the pods)
+
+                created: dict[str, float] = {}
+                bound: dict[str, float] = {}
+                done = asyncio.Event()
+                listed = await admin.list("pods", namespace=namespace)
+
+                async def watch() -> None:
+                    async for _type, obj in admin.watch("pods", namespace=namespace,
+                                                        resource_version=listed["metadata"]["resourceVersion"],
+                                                        timeout_seconds=600):
+                        name = obj["metadata"]["name"]
+                        if obj.get("spec", {}).get("nodeName") and name not in bound:
+                            bound[name] = time.perf_counter()
+                            if len(bound) == pods:
+                                done.set()
+                                return
+
+                watcher = asyncio.create_task(watch())
+                await asyncio.sleep(0.2)
+
+                async def create(i: int) -> None:
+                    name = f"p-{i:05d}"
+                    created[name] = time.perf_counter()
+                    await admin.create("pods", _pod(name, namespace))
+
+                t0 = time.perf_counter()
+                await _gather_limited(pods, create)
+                created_all = time.perf_counter() - t0
+                await asyncio.wait_for(done.wait(), timeout=600)
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                elapsed = max(bound.values()) - t0
+                latencies = sorted(bound[n] - created[n] for n in created)
+                text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+                algo_sum = _metric(text, "scheduler_scheduling_algorithm_duration_seconds_sum")
+                algo_count = _metric(text, "scheduler_scheduling_algorithm_duration_seconds_count")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            log.close()
+            await _gather_limited(nodes, lambda i: admin.delete("nodes", f"{label}-node-{i:04d}"))
+            await admin.delete("namespaces", namespace)
+    return {
+        "nodes": nodes,
+        "pods": pods,
+        "create_rate": pods / created_all,
+        "throughput": pods / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "algorithm_ms": algo_sum / algo_count * 1000,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    home: Path | None = None
+    if args.kubeconfig:
+        kubeconfig = Path(args.kubeconfig)
+        scheduler_kubeconfig = Path(args.scheduler_kubeconfig or args.kubeconfig)
+    else:
+        home = Path(tempfile.mkdtemp(prefix="bench-lab-"))
+        up = _labctl(home, "up", "--nodes", "1")
+        if up.returncode != 0:
+            raise SystemExit(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
+        kubeconfig = Path(_labctl(home, "kubeconfig").stdout.strip())
+        scheduler_kubeconfig = home / "kubeconfigs" / "scheduler.kubeconfig"
+    try:
+        print(f"{'nodes':>6} {'pods':>6} {'created/s':>10} {'bound/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'algo ms/pod':>12}")
+        for nodes in args.nodes:
+            r = await run_once(kubeconfig, scheduler_kubeconfig, nodes=nodes, pods=args.pods)
+            print(f"{r['nodes']:>6} {r['pods']:>6} {r['create_rate']:>10.0f} {r['throughput']:>8.0f} "
+                  f"{r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} {r['algorithm_ms']:>12.2f}", flush=True)
+    finally:
+        if home is not None:
+            _labctl(home, "down")
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pods", type=int, default=1000)
+    p.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--kubeconfig", help="an existing lab's admin kubeconfig (default: start a lab)")
+    p.add_argument("--scheduler-kubeconfig", help="the scheduler's kubeconfig (default: --kubeconfig)")
+    asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
