@@ -377,9 +377,17 @@ async def _raw_get(lab: Lab, target: str) -> tuple[int, dict[str, str], bytes]:
     ctx = ssl.create_default_context(cafile=str(lab.ca_file))
     reader, writer = await asyncio.open_connection(url.hostname, url.port, ssl=ctx, server_hostname=url.hostname)
     try:
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {lab.tokens['admin']}\r\n"
-                     "Connection: close\r\n\r\n".encode())
-        await writer.drain()
+        request = (f"GET {target} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {lab.tokens['admin']}\r\n"
+                   "Connection: close\r\n\r\n").encode()
+        # In pieces, as a slow network delivers it: whether the server sees the request line whole
+        # or in parts must not change the answer (and makes this test deterministic).
+        for start in range(0, len(request), 4096):
+            try:
+                writer.write(request[start:start + 4096])
+                await writer.drain()
+            except ConnectionError:
+                break  # the server answered before the request ended (a 400 for an over-long line)
+            await asyncio.sleep(0.002)
         raw = await asyncio.wait_for(reader.read(), timeout=30)
     finally:
         writer.close()
