@@ -27,6 +27,8 @@ from orchestrator.storage.relay import compact_now
 from tests.integration.apiserver.conftest import Lab
 
 COUNTER = "labkit.test/counter"
+# No node has this label: test pods stay unbound, so only the test writes them and deletes are immediate.
+UNSCHEDULABLE = {"labkit.test/no-such-node": "true"}
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def _pod(name: str, *, labels: dict[str, str] | None = None, image: str = "nginx
     # Built from models, as client users do: the client sends it without apiVersion/kind.
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels=labels if labels is not None else {"app": name}),
-        spec=client.V1PodSpec(containers=[client.V1Container(
+        spec=client.V1PodSpec(node_selector=UNSCHEDULABLE, containers=[client.V1Container(
             name="main", image=image, env=[client.V1EnvVar(name="A", value="1")])]),
     )
 
@@ -62,7 +64,8 @@ def _deployment(name: str, *, replicas: int = 2) -> dict[str, Any]:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": {"app": name}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "main", "image": "nginx:1.25"},
+                                  "spec": {"nodeSelector": UNSCHEDULABLE,
+                                           "containers": [{"name": "main", "image": "nginx:1.25"},
                                                           {"name": "side", "image": "busybox:1.36"}]}}}}
 
 
