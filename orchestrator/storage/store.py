@@ -555,7 +555,6 @@ class Store:
             self.writes_committed += last - first + 1
         return outcomes
 
-
     # -- helpers ----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
