@@ -1,6 +1,7 @@
 """Scheduler throughput: 1,000 pods onto 100 and onto 1,000 nodes, from creation to bound.
 
     .venv/bin/python bench/scheduler_throughput.py [--pods 1000] [--nodes 100 1000] [--kubeconfig PATH]
+    .venv/bin/python bench/scheduler_throughput.py --scheduler-only     # no API server, no network
 
 Without --kubeconfig a lab is started with `labctl up` in a temporary home and stopped at the
 end (PostgreSQL, Redis and the API server on this machine, as the issue asks). Node objects
@@ -86,23 +87,33 @@ async def _gather_limited(n: int, factory: Any) -> None:
     await asyncio.gather(*(one(i) for i in range(n)))
 
 
+def _config_args(percentage: int | None, label: str) -> list[str]:
+    if percentage is None:
+        return []
+    path = Path(tempfile.gettempdir()) / f"scheduler-{label}.yaml"
+    path.write_text(f"percentageOfNodesToScore: {percentage}\n")
+    return ["--config", str(path)]
+
+
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else float("nan")
 
 
-async def run_once(kubeconfig: Path, scheduler_kubeconfig: Path, *, nodes: int, pods: int) -> dict[str, float]:
+async def run_once(
+    kubeconfig: Path, scheduler_kubeconfig: Path, *, nodes: int, pods: int, percentage: int | None = None
+) -> dict[str, float]:
     label = f"b{uuid.uuid4().hex[:6]}"
     namespace = f"bench-{label}"
     async with ApiClient.from_kubeconfig(kubeconfig) as admin:
         await admin.create("namespaces", {"metadata": {"name": namespace}})
         await _gather_limited(nodes, lambda i: admin.create("nodes", _node(f"{label}-node-{i:04d}", label)))
         grpc_port, metrics_port = _free_port(), _free_port()
-        log = open(Path(tempfile.gettempdir()) / f"scheduler-{label}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
+        log = open(Path(tempfile.gettempdir()) / f"scheduler-{label}.log", "wb")  # noqa: ASYNC230 - once, before timing
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
             [sys.executable, "-m", "orchestrator.scheduler", "--kubeconfig", str(scheduler_kubeconfig),
              "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
-             "--node-selector", f"bench={label}"],
+             "--node-selector", f"bench={label}", *_config_args(percentage, label)],
             stdout=log, stderr=subprocess.STDOUT,
         )
         try:
@@ -167,7 +178,53 @@ async def run_once(kubeconfig: Path, scheduler_kubeconfig: Path, *, nodes: int, 
     }
 
 
+async def scheduler_only(*, nodes: int, pods: int, percentage: int | None = None) -> dict[str, float]:
+    """The scheduler process's own code path without the network: the same Scheduler (queue,
+    cache snapshot, framework, assume, binding task, finish_binding) with a Binding that costs
+    nothing, and informer calls made directly. The ceiling the API server round trips come on top of."""
+    from orchestrator.scheduler.config import parse_config
+    from orchestrator.scheduler.scheduler import Scheduler
+
+    config = parse_config({"percentageOfNodesToScore": percentage} if percentage is not None else {})
+
+    scheduler: Scheduler | None = None
+
+    async def bind(pod: dict[str, Any], node_name: str) -> None:
+        assert scheduler is not None
+        await asyncio.sleep(0)
+        scheduler.on_pod_update(pod, {**pod, "spec": {**pod["spec"], "nodeName": node_name}})
+
+    from orchestrator.scheduler.config import build_frameworks
+    from orchestrator.scheduler.framework.interfaces import Handle
+
+    frameworks = build_frameworks(config, handle=Handle(bind_pod=bind))
+    scheduler = Scheduler(None, config=config, frameworks=frameworks)  # type: ignore[arg-type]
+    for i in range(nodes):
+        scheduler.on_node_add(_node(f"node-{i:04d}", "x"))
+    for i in range(pods):
+        pod = _pod(f"p-{i:05d}", "bench")
+        pod["metadata"]["creationTimestamp"] = "2024-01-01T00:00:00Z"
+        scheduler.on_pod_add(pod)
+    t0 = time.perf_counter()
+    loop = asyncio.create_task(scheduler.run())
+    while scheduler.counters["scheduled"] < pods:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop
+    h = scheduler.metrics.algorithm_duration
+    total = sum(s.value for s in h.collect()[0].samples if s.name.endswith("_sum"))
+    return {"nodes": nodes, "pods": pods, "throughput": pods / elapsed, "algorithm_ms": total / pods * 1000}
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    if args.scheduler_only:
+        print(f"{'nodes':>6} {'pods':>6} {'scheduled/s':>12} {'algo ms/pod':>12}")
+        for nodes in args.nodes:
+            r = await scheduler_only(nodes=nodes, pods=args.pods, percentage=args.percentage)
+            print(f"{r['nodes']:>6} {r['pods']:>6} {r['throughput']:>12.0f} {r['algorithm_ms']:>12.2f}")
+        return
     home: Path | None = None
     if args.kubeconfig:
         kubeconfig = Path(args.kubeconfig)
@@ -182,7 +239,8 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         print(f"{'nodes':>6} {'pods':>6} {'created/s':>10} {'bound/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'algo ms/pod':>12}")
         for nodes in args.nodes:
-            r = await run_once(kubeconfig, scheduler_kubeconfig, nodes=nodes, pods=args.pods)
+            r = await run_once(kubeconfig, scheduler_kubeconfig, nodes=nodes, pods=args.pods,
+                               percentage=args.percentage)
             print(f"{r['nodes']:>6} {r['pods']:>6} {r['create_rate']:>10.0f} {r['throughput']:>8.0f} "
                   f"{r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} {r['algorithm_ms']:>12.2f}", flush=True)
     finally:
@@ -196,6 +254,9 @@ def main() -> None:
     p.add_argument("--pods", type=int, default=1000)
     p.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--kubeconfig", help="an existing lab's admin kubeconfig (default: start a lab)")
+    p.add_argument("--percentage", type=int, help="percentageOfNodesToScore (default: adaptive, 42%% at 1,000)")
+    p.add_argument("--scheduler-only", action="store_true",
+                   help="no API server: the scheduler's own code path with a free Binding")
     p.add_argument("--scheduler-kubeconfig", help="the scheduler's kubeconfig (default: --kubeconfig)")
     asyncio.run(main_async(p.parse_args()))
 
