@@ -201,3 +201,23 @@ async def test_invalid_names_are_rejected_with_field_causes(store: Store, name: 
 async def test_an_unreachable_database_is_unavailable() -> None:
     with pytest.raises(Unavailable, match="PostgreSQL is unavailable"):
         await Store.connect("postgresql://postgres@127.0.0.1:1/labkit")
+
+
+async def test_one_batch_mixing_verbs_on_one_key_decides_each_write_in_order(store: Store) -> None:
+    """Writes submitted together share a transaction (group commit); each is still decided at its
+    own place in the batch, against the writes before it."""
+    start = await store.current_revision()
+    results = await asyncio.gather(
+        store.create("pods", pod("k")),
+        store.update("pods", pod("k", labels={"v": "1"}), expected_revision=None),
+        store.create("pods", pod("k")),  # exists by now
+        store.delete("pods", "default", "k"),
+        store.update("pods", pod("k"), expected_revision=None),  # gone by now
+        store.create("pods", pod("k", labels={"v": "again"})),
+        store.delete("pods", "default", "k", expected_revision=start + 1),  # stale by now
+        return_exceptions=True,
+    )
+    kinds = [type(r).__name__ if isinstance(r, Exception) else int(r["metadata"]["resourceVersion"]) for r in results]
+    assert kinds == [start + 1, start + 2, "AlreadyExists", start + 3, "NotFound", start + 4, "Conflict"]
+    assert (await store.get("pods", "default", "k"))["metadata"]["labels"] == {"v": "again"}
+    assert await store.current_revision() == start + 4
