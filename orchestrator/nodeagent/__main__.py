@@ -1,0 +1,135 @@
+"""``python -m orchestrator.nodeagent``: run one node agent, or a fleet of simulated nodes.
+
+    python -m orchestrator.nodeagent --kubeconfig ~/.labkit/kubeconfigs/node-1.kubeconfig \\
+        --name node-1 --runtime docker
+    python -m orchestrator.nodeagent --kubeconfig ~/.labkit/kubeconfig \\
+        --runtime simulated --count 500 --name-prefix sim-
+
+Kubernetes equivalent: cmd/kubelet (flags named like kubelet's where one exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from orchestrator.nodeagent.agent import NodeConfig, Taint
+from orchestrator.nodeagent.fleet import ProcessConfig, fleet_names, run_nodes
+
+
+def parse_args(argv: list[str] | None = None) -> ProcessConfig:
+    p = argparse.ArgumentParser(prog="python -m orchestrator.nodeagent",
+                                description="The Orchestrator Lab Kit node agent (a kubelet clone).")
+    p.add_argument("--kubeconfig", type=Path, required=True,
+                   help="the node's kubeconfig (a fleet needs the admin or controller-manager one)")
+    p.add_argument("--name", help="the node's name (one node)")
+    p.add_argument("--runtime", choices=("docker", "simulated"), required=True)
+    p.add_argument("--count", type=int, default=None, help="run a fleet of this many simulated nodes")
+    p.add_argument("--name-prefix", default="sim-", help="fleet node names: <prefix>1 .. <prefix><count>")
+    p.add_argument("--cpu", help="capacity cpu (default: the host's CPUs)")
+    p.add_argument("--memory", help="capacity memory, e.g. 8Gi (default: the host's)")
+    p.add_argument("--pods", type=int, default=110, help="capacity pods (default 110)")
+    p.add_argument("--labels", default="", help="extra node labels: k=v,k2=v2")
+    p.add_argument("--taints", default="", help="node taints: k=v:NoSchedule,k2:NoExecute")
+    p.add_argument("--node-ip", default="127.0.0.1", help="status.addresses InternalIP (default 127.0.0.1)")
+    p.add_argument("--lease-seconds", type=float, default=10.0, help="Lease renewal period (default 10)")
+    p.add_argument("--status-report-seconds", type=float, default=300.0,
+                   help="re-post the Node status at least this often (default 300, kubelet's)")
+    p.add_argument("--log-port", type=int, default=10250, help="port of the log endpoint (0: any free port)")
+    p.add_argument("--log-bind", default="0.0.0.0", help="address the log endpoint listens on")
+    p.add_argument("--apiserver-token-file", type=Path,
+                   help="tokens (one per line) the log endpoint accepts; default: this agent's own token")
+    p.add_argument("--crashloop-base", type=float, default=10.0, help="first CrashLoopBackOff delay (default 10 s)")
+    p.add_argument("--crashloop-max", type=float, default=300.0, help="CrashLoopBackOff cap (default 300 s)")
+    p.add_argument("--relist-seconds", type=float, default=1.0, help="how often the runtime is relisted")
+    p.add_argument("--metrics-port", type=int, help="also serve /metrics on this port")
+    p.add_argument("-v", "--verbose", action="store_true")
+    a = p.parse_args(argv)
+
+    try:
+        labels = _pairs(a.labels)
+        taints = [Taint.parse(t) for t in a.taints.split(",") if t.strip()]
+    except ValueError as err:
+        p.error(str(err))
+    if a.count is not None:
+        if a.name:
+            p.error("give either --name (one node) or --count with --name-prefix (a fleet)")
+        if a.runtime != "simulated":
+            p.error("a fleet (--count) runs on --runtime simulated only")
+        try:
+            names = fleet_names(count=a.count, prefix=a.name_prefix)
+        except ValueError as err:
+            p.error(str(err))
+    elif a.name:
+        names = [a.name]
+    else:
+        p.error("--name (or --count for a fleet) is required")
+    if a.crashloop_base <= 0 or a.crashloop_max < a.crashloop_base:
+        p.error("--crashloop-base must be > 0 and <= --crashloop-max")
+    if not a.kubeconfig.is_file():
+        p.error(f"--kubeconfig: {a.kubeconfig} does not exist (run `labctl up` first)")
+    tokens: list[str] = []
+    if a.apiserver_token_file is not None:
+        try:
+            tokens = [t.strip() for t in a.apiserver_token_file.read_text().splitlines() if t.strip()]
+        except OSError as err:
+            p.error(f"--apiserver-token-file: {err}")
+        if not tokens:
+            p.error(f"--apiserver-token-file: {a.apiserver_token_file} holds no token")
+    nodes = [
+        NodeConfig(name=name, cpu=a.cpu, memory=a.memory, pods=a.pods, labels=labels, taints=tuple(taints),
+                   address=a.node_ip, lease_seconds=a.lease_seconds, status_report_seconds=a.status_report_seconds,
+                   crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max)
+        for name in names
+    ]
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return ProcessConfig(kubeconfig=a.kubeconfig, runtime=a.runtime, nodes=nodes, log_port=a.log_port,
+                         log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
+                         relist_seconds=a.relist_seconds)
+
+
+def _pairs(text: str) -> dict[str, str]:
+    out = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"label {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+async def _main(config: ProcessConfig) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await run_nodes(config)
+    except asyncio.CancelledError:
+        logging.getLogger("orchestrator.nodeagent").info("stopping; containers keep running")
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        asyncio.run(_main(config))
+    except Exception as err:  # a clear last line instead of a traceback for expected failures
+        from orchestrator.api.errors import ApiError
+
+        if isinstance(err, ApiError):
+            print(f"node agent: {err.message}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""The node agent: one `NodeAgent` per node, run by an `AgentGroup` (one node, or a fleet).
+
+A `NodeAgent` is one node's state: its Node object (registration and status), its Lease, and
+its pod workers (orchestrator/nodeagent/podworker.py). An `AgentGroup` runs one or many of
+them in one process and owns what they share, so a fleet of 500 simulated nodes costs one
+informer, one lease timer loop and one relist loop, not 500 of each:
+
+- **pod informer**: list/watch pods — with ``fieldSelector=spec.nodeName=<name>`` for a single
+  node (the only list a node token may make), or all pods for a fleet (which therefore needs
+  a token allowed to act for every node: the controller-manager or admin kubeconfig). Each
+  event goes to the agent of the pod's ``spec.nodeName``, which starts, updates or ends that
+  pod's worker;
+- **lease loop**: one timer heap; each node's Lease in ``kube-node-lease`` is renewed (a merge
+  PATCH of ``spec.renewTime``) every ``lease_seconds``, the nodes spread evenly over the
+  period; the same tick checks the runtime and re-posts the Node's status when readiness
+  changed or ``status_report_seconds`` passed (kubelet's nodeStatusReportFrequency);
+- **relist loop** (kubelet's PLEG): every ``relist_seconds``, the containers of each node that
+  has pods are listed once; a worker whose containers changed is woken, and containers whose
+  pod uid has no worker (their pod was deleted while nobody watched) are stopped and removed.
+
+Startup order: register the Node and take the Lease; relist once (so workers adopt the
+containers a previous run left); start the informer; then the loops. Shutdown (cancel): the
+TaskGroup cancels loops, informer and workers; containers keep running, as when kubelet
+restarts, and the next run adopts them.
+
+Kubernetes equivalent: pkg/kubelet/kubelet.go (Run, syncLoop), pkg/kubelet/kubelet_node_status.go,
+pkg/kubelet/nodelease, pkg/kubelet/pleg/generic.go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import os
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
+from orchestrator.client.rest import ApiClient
+from orchestrator.nodeagent.metrics import AgentMetrics
+from orchestrator.nodeagent.podworker import PodWorker, WorkerConfig
+from orchestrator.nodeagent.runtimes.base import ContainerState, Runtime, RuntimeInfo
+
+log = logging.getLogger(__name__)
+
+KUBELET_VERSION = "v1.32.0-labkit"
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+LEASE_DURATION_FACTOR = 4  # kubelet: a 40 s lease renewed every 10 s
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+    @classmethod
+    def parse(cls, text: str) -> Taint:
+        """``key=value:Effect`` or ``key:Effect`` (kubectl taint's syntax)."""
+        body, sep, effect = text.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise ValueError(f"taint {text!r}: expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute")
+        key, _, value = body.partition("=")
+        if not key:
+            raise ValueError(f"taint {text!r}: the key is empty")
+        return cls(key, value, effect)
+
+    def as_dict(self) -> dict[str, str]:
+        body = {"key": self.key, "effect": self.effect}
+        if self.value:
+            body["value"] = self.value
+        return body
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """One node's settings (flags of ``python -m orchestrator.nodeagent``)."""
+
+    name: str
+    cpu: str | None = None  # None: the host's
+    memory: str | None = None
+    pods: int = 110
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: Sequence[Taint] = ()
+    address: str = "127.0.0.1"
+    lease_seconds: float = 10.0
+    status_report_seconds: float = 300.0
+    crashloop_base: float = 10.0
+    crashloop_max: float = 300.0
+
+
+def host_capacity(*, cpu: str | None, memory: str | None, pods: int) -> dict[str, str]:
+    """Capacity from flags, or from the host: CPUs and memory (in Ki, as kubelet reports it)."""
+    if memory is None:
+        import psutil
+
+        memory = f"{psutil.virtual_memory().total // 1024}Ki"
+    return {"cpu": cpu or str(os.cpu_count() or 1), "memory": memory, "pods": str(pods)}
+
+
+def now_micro() -> str:
+    """A MicroTime (``renewTime``): RFC3339 with microseconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ApiStatusSink:
+    """Pod status to the API server: PATCH pods/<name>/status, DELETE with grace 0."""
+
+    def __init__(self, client: ApiClient, metrics: AgentMetrics) -> None:
+        self._client = client
+        self._metrics = metrics
+
+    async def patch_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        await self._client.patch("pods", meta["name"], {"status": status}, namespace=meta.get("namespace"),
+                                 subresource="status")
+        self._metrics.status_updates.inc()
+
+    async def confirm_deletion(self, pod: Mapping[str, Any]) -> None:
+        meta = pod["metadata"]
+        with contextlib.suppress(NotFound, Conflict):  # gone already, or a new pod of that name
+            await self._client.delete("pods", meta["name"], namespace=meta.get("namespace"), grace_period_seconds=0,
+                                      preconditions={"uid": meta["uid"]})
+
+
+class NodeAgent:
+    """One node: its Node, its Lease and its pod workers."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        client: ApiClient,
+        runtime: Runtime,
+        runtime_info: RuntimeInfo,
+        metrics: AgentMetrics,
+        log_port: int,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.client = client
+        self.runtime = runtime
+        self.runtime_info = runtime_info
+        self.metrics = metrics
+        self.log_port = log_port
+        self.workers: dict[str, PodWorker] = {}  # pod uid -> worker
+        self.ready = True
+        self.lease_renewals = 0
+        self._observed: dict[str, tuple[Any, ...]] = {}  # pod uid -> signature of its containers
+        self._adoptable: dict[str, list[ContainerState]] = {}
+        self._last_status_report = 0.0
+        self.worker_config = WorkerConfig(
+            node_name=config.name,
+            runtime=runtime,
+            sink=ApiStatusSink(client, metrics),
+            runtime_scheme=runtime_info.name,
+            host_ip=config.address,
+            crashloop_base=config.crashloop_base,
+            crashloop_max=config.crashloop_max,
+            on_started=metrics.pod_start.observe,
+        )
+
+    # --- the Node --------------------------------------------------------------------------
+
+    def node_object(self) -> dict[str, Any]:
+        c = self.config
+        capacity = host_capacity(cpu=c.cpu, memory=c.memory, pods=c.pods)
+        labels = {
+            "kubernetes.io/hostname": c.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": _arch(),
+            **dict(c.labels),
+        }
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": c.name, "labels": labels},
+            "spec": {"taints": [t.as_dict() for t in c.taints]} if c.taints else {},
+            "status": {
+                "capacity": capacity,
+                "allocatable": dict(capacity),
+                "conditions": self._conditions(),
+                "addresses": [{"type": "InternalIP", "address": c.address}, {"type": "Hostname", "address": c.name}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.log_port}},
+                "nodeInfo": {
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
+                    "kernelVersion": platform.release(),
+                    "osImage": _os_image(),
+                    "containerRuntimeVersion": self.runtime_info.runtime_version,
+                    "kubeletVersion": KUBELET_VERSION,
+                    "kubeProxyVersion": "",
+                    "operatingSystem": "linux",
+                    "architecture": _arch(),
+                },
+            },
+        }
+
+    def _conditions(self) -> list[dict[str, Any]]:
+        now = _now()
+        pressure = [
+            {"type": t, "status": "False", "reason": f"KubeletHas{r}", "message": m,
+             "lastHeartbeatTime": now, "lastTransitionTime": now}
+            for t, r, m in (
+                ("MemoryPressure", "SufficientMemory", "kubelet has sufficient memory available"),
+                ("DiskPressure", "NoDiskPressure", "kubelet has no disk pressure"),
+                ("PIDPressure", "SufficientPID", "kubelet has sufficient PID available"),
+            )
+        ]
+        if self.ready:
+            ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
+                     "message": "kubelet is posting ready status"}
+        else:
+            ready = {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                     "message": "container runtime is down: " + self.runtime_info.runtime_version}
+        return [*pressure, {**ready, "lastHeartbeatTime": now, "lastTransitionTime": now}]
+
+    async def register(self) -> None:
+        """Create the Node, or bring an existing one up to date (labels, status)."""
+        node = self.node_object()
+        try:
+            await self.client.get("nodes", self.name)
+        except NotFound:
+            try:
+                await self.client.create("nodes", node)
+                log.info("node %s registered", self.name)
+                return
+            except AlreadyExists:
+                pass
+        await self.client.patch("nodes", self.name, {"metadata": {"labels": node["metadata"]["labels"]}})
+        await self.post_status()
+        log.info("node %s already registered; labels and status updated", self.name)
+
+    async def post_status(self) -> None:
+        """PATCH the Node's status (conditions with a fresh heartbeat, capacity, endpoints)."""
+        status = self.node_object()["status"]
+        current = await self.client.get("nodes", self.name)
+        # Keep transition times when the status did not change, as kubelet does.
+        before = {c.get("type"): c for c in (current.get("status") or {}).get("conditions") or []}
+        for cond in status["conditions"]:
+            old = before.get(cond["type"])
+            if old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime"):
+                cond["lastTransitionTime"] = old["lastTransitionTime"]
+        await self.client.patch("nodes", self.name, {"status": status}, subresource="status")
+        self._last_status_report = asyncio.get_running_loop().time()
+
+    # --- the Lease -------------------------------------------------------------------------
+
+    async def renew_lease(self) -> None:
+        body = {"spec": {"holderIdentity": self.name, "renewTime": now_micro()}}
+        try:
+            await self.client.patch("leases", self.name, body, namespace=NODE_LEASE_NAMESPACE)
+        except NotFound:
+            await self._create_lease()
+        self.lease_renewals += 1
+        self.metrics.lease_renewals.inc()
+
+    async def _create_lease(self) -> None:
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": NODE_LEASE_NAMESPACE},
+            "spec": {
+                "holderIdentity": self.name,
+                "leaseDurationSeconds": int(self.config.lease_seconds * LEASE_DURATION_FACTOR),
+                "renewTime": now_micro(),
+            },
+        }
+        try:
+            node = await self.client.get("nodes", self.name)
+            lease["metadata"]["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": node["metadata"]["uid"]}
+            ]
+        except NotFound:
+            pass
+        with contextlib.suppress(AlreadyExists):
+            await self.client.create("leases", lease, namespace=NODE_LEASE_NAMESPACE)
+
+    async def heartbeat(self) -> None:
+        """One tick of the lease loop: check the runtime, renew the Lease, re-post status if due."""
+        try:
+            await self.runtime.info()
+            ready = True
+        except ApiError:
+            ready = False
+        due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
+        if ready != self.ready or due:
+            self.ready = ready
+            await self.post_status()
+        await self.renew_lease()
+
+    # --- pods ------------------------------------------------------------------------------
+
+    def on_pod(self, pod: dict[str, Any], tg: asyncio.TaskGroup) -> None:
+        uid = pod["metadata"].get("uid")
+        if not uid:
+            return
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(pod)
+            return
+        worker = PodWorker(pod, config=self.worker_config, adopted=self._adoptable.pop(uid, ()))
+        self.workers[uid] = worker
+        self.metrics.pod_workers.inc()
+        tg.create_task(self._run_worker(worker), name=f"podworker:{self.name}:{worker.key}")
+
+    def on_pod_deleted(self, pod: dict[str, Any]) -> None:
+        worker = self.workers.get((pod.get("metadata") or {}).get("uid", ""))
+        if worker is not None:
+            worker.gone()
+
+    async def _run_worker(self, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        except Exception:
+            # A bug in one pod's worker must not take the node down; the informer's resync
+            # starts a fresh worker for the pod.
+            log.exception("pod worker %s failed", worker.key)
+        finally:
+            if self.workers.get(worker.uid) is worker:
+                del self.workers[worker.uid]
+                self._observed.pop(worker.uid, None)
+                self.metrics.pod_workers.dec()
+
+    async def relist(self, *, remove_orphans: bool) -> None:
+        """Compare the runtime's containers with what was seen last; wake workers, remove orphans."""
+        containers = await self.runtime.list_containers(node=self.name)
+        by_uid: dict[str, list[ContainerState]] = {}
+        for state in containers:
+            by_uid.setdefault(state.pod_uid or "", []).append(state)
+        for uid, states in by_uid.items():
+            signature = tuple((s.id, s.state) for s in states)
+            worker = self.workers.get(uid)
+            if worker is None:
+                if remove_orphans:
+                    for s in states:
+                        log.info("node %s: removing container %s of pod %s/%s (the pod no longer exists)",
+                                 self.name, s.id[:12], s.namespace, s.pod_name)
+                        with contextlib.suppress(ApiError):
+                            if s.state == "running":
+                                await self.runtime.stop(s.id, grace_period_seconds=2)
+                            await self.runtime.remove(s.id)
+                        self.metrics.orphans_removed.inc()
+                else:
+                    self._adoptable[uid] = states
+                continue
+            if self._observed.get(uid) != signature:
+                self._observed[uid] = signature
+                worker.notify()
+
+    def find_worker(self, namespace: str, name: str) -> PodWorker | None:
+        key = f"{namespace}/{name}"
+        return next((w for w in self.workers.values() if w.key == key), None)
+
+
+class AgentGroup:
+    """Runs one or many `NodeAgent`s in this process with shared informer and loops."""
+
+    def __init__(
+        self,
+        agents: Iterable[NodeAgent],
+        *,
+        client: ApiClient,
+        runtime: Runtime,
+        metrics: AgentMetrics,
+        relist_seconds: float = 1.0,
+        orphan_check_seconds: float = 10.0,
+        resync_seconds: float | None = 60.0,
+    ) -> None:
+        self.agents = {a.name: a for a in agents}
+        if not self.agents:
+            raise ValueError("an AgentGroup needs at least one node")
+        self.client = client
+        self.runtime = runtime
+        self.metrics = metrics
+        self.relist_seconds = relist_seconds
+        self.orphan_check_seconds = orphan_check_seconds
+        single = len(self.agents) == 1
+        selector = f"spec.nodeName={next(iter(self.agents))}" if single else None
+        self.informer = Informer(client, "pods", field_selector=selector, resync_period=resync_seconds)
+        self.registered = asyncio.Event()
+        metrics.nodes.set(len(self.agents))
+
+    def find_worker(self, namespace: str, name: str) -> PodWorker | None:
+        for agent in self.agents.values():
+            worker = agent.find_worker(namespace, name)
+            if worker is not None:
+                return worker
+        return None
+
+    def runtime_for(self, worker: PodWorker) -> Runtime:
+        return worker.config.runtime
+
+    async def run(self) -> None:
+        """Register, adopt, then run informer and loops until cancelled."""
+        await self._register_all()
+        for agent in self.agents.values():
+            await agent.relist(remove_orphans=False)  # remember containers to adopt
+        self.registered.set()
+        async with asyncio.TaskGroup() as tg:
+            self.informer.add_handler(
+                on_add=lambda pod: self._dispatch(pod, tg),
+                on_update=lambda _old, pod: self._dispatch(pod, tg),
+                on_delete=self._deleted,
+            )
+            tg.create_task(self.informer.run(), name="informer:pods")
+            tg.create_task(self._lease_loop(), name="lease-loop")
+            tg.create_task(self._relist_loop(), name="relist-loop")
+
+    async def _register_all(self) -> None:
+        semaphore = asyncio.Semaphore(32)
+
+        async def register(agent: NodeAgent) -> None:
+            async with semaphore:
+                while True:
+                    try:
+                        await agent.register()
+                        await agent.renew_lease()
+                        return
+                    except ApiError as err:
+                        log.warning("node %s: registration failed, retrying in 2s: %s", agent.name, err)
+                        await asyncio.sleep(2)
+
+        await asyncio.gather(*(register(a) for a in self.agents.values()))
+        log.info("%d node(s) registered", len(self.agents))
+
+    def _dispatch(self, pod: dict[str, Any], tg: asyncio.TaskGroup) -> None:
+        agent = self.agents.get((pod.get("spec") or {}).get("nodeName") or "")
+        if agent is not None:
+            agent.on_pod(pod, tg)
+
+    def _deleted(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
+        pod = deleted_object(obj)
+        agent = self.agents.get((pod.get("spec") or {}).get("nodeName") or "")
+        if agent is not None:
+            agent.on_pod_deleted(pod)
+
+    async def _lease_loop(self) -> None:
+        """One timer heap for every node's heartbeat, spread evenly over the period."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        agents = list(self.agents.values())
+        heap: list[tuple[float, int, str]] = []
+        for i, agent in enumerate(agents):
+            period = agent.config.lease_seconds
+            heap.append((start + period * (i + 1) / len(agents), i, agent.name))
+        heapq.heapify(heap)
+        semaphore = asyncio.Semaphore(32)
+
+        async def beat(agent: NodeAgent) -> None:
+            async with semaphore:
+                try:
+                    await agent.heartbeat()
+                except ApiError as err:
+                    self.metrics.lease_errors.inc()
+                    log.warning("node %s: heartbeat failed: %s", agent.name, err)
+
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                due, i, name = heap[0]
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now = loop.time()
+                while heap and heap[0][0] <= now:
+                    due, i, name = heapq.heappop(heap)
+                    agent = self.agents[name]
+                    tg.create_task(beat(agent), name=f"heartbeat:{name}")
+                    heapq.heappush(heap, (max(due + agent.config.lease_seconds, now), i, name))
+
+    async def _relist_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.informer.wait_for_sync()
+        last_orphan_check = 0.0
+        while True:
+            started = loop.time()
+            orphans = started - last_orphan_check >= self.orphan_check_seconds and self.informer.has_synced
+            if orphans:
+                last_orphan_check = started
+            for agent in self.agents.values():
+                # Nodes without pods are skipped, except for the orphan check: that is what
+                # keeps a 500-node fleet's relist cheap.
+                if agent.workers or orphans:
+                    try:
+                        await agent.relist(remove_orphans=orphans)
+                    except ApiError as err:
+                        log.warning("node %s: relist failed: %s", agent.name, err)
+            self.metrics.relist.observe(loop.time() - started)
+            await asyncio.sleep(self.relist_seconds)
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _os_image() -> str:
+    try:
+        info = platform.freedesktop_os_release()
+        return info.get("PRETTY_NAME") or info.get("NAME") or "Linux"
+    except OSError:
+        return "Linux"

@@ -1,0 +1,124 @@
+"""Build and run node agents: one node, or a fleet of simulated nodes in one process.
+
+`run_nodes` is what ``python -m orchestrator.nodeagent`` calls. It connects the runtime, starts
+the log server (one port for all nodes of the process: each Node's
+``status.daemonEndpoints.kubeletEndpoint.Port`` names it), and runs an `AgentGroup`.
+
+A fleet (``--count 500 --name-prefix sim-``) is KWOK's idea: N Nodes named ``sim-1`` ..
+``sim-N``, each with its own Node object and Lease, all in one process on one
+`SimulatedRuntime`. It costs one informer, one lease timer loop and one relist loop for all of
+them. A node token may only act for its own node, so a fleet needs a token allowed to act for
+all of them: give it the controller-manager's or the admin kubeconfig
+(``<lab home>/kubeconfigs/controller-manager.kubeconfig`` or ``<lab home>/kubeconfig``).
+
+Kubernetes equivalent: sigs.k8s.io/kwok (many fake nodes from one process); cmd/kubelet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from orchestrator.client.rest import ApiClient
+from orchestrator.nodeagent.agent import AgentGroup, NodeAgent, NodeConfig
+from orchestrator.nodeagent.logserver import LogServer
+from orchestrator.nodeagent.metrics import AgentMetrics
+from orchestrator.nodeagent.runtimes.base import Runtime
+
+log = logging.getLogger(__name__)
+
+RuntimeName = Literal["docker", "simulated"]
+
+
+def fleet_names(*, count: int, prefix: str) -> list[str]:
+    """``sim-1`` .. ``sim-<count>``."""
+    if count < 1:
+        raise ValueError(f"--count must be at least 1, got {count}")
+    return [f"{prefix}{i}" for i in range(1, count + 1)]
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """Everything of one agent process beyond the per-node settings."""
+
+    kubeconfig: Path
+    runtime: RuntimeName
+    nodes: Sequence[NodeConfig]
+    log_port: int = 10250
+    log_bind: str = "0.0.0.0"
+    metrics_port: int | None = None
+    accepted_tokens: Sequence[str] = ()  # for the log endpoint; empty: the kubeconfig's token
+    relist_seconds: float = 1.0
+
+
+async def connect_runtime(name: RuntimeName) -> Runtime:
+    if name == "docker":
+        from orchestrator.nodeagent.runtimes.docker import DockerRuntime
+
+        return await DockerRuntime.connect()
+    if name == "simulated":
+        from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime
+
+        return SimulatedRuntime()
+    raise ValueError(f"unknown runtime {name!r}; allowed: docker, simulated")
+
+
+async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None) -> None:
+    """Run the node(s) until cancelled. Containers keep running after it returns."""
+    if len(config.nodes) > 1 and config.runtime != "simulated":
+        raise ValueError("a fleet (--count > 1) runs on the simulated runtime only")
+    client = ApiClient.from_kubeconfig(config.kubeconfig)
+    runtime = await connect_runtime(config.runtime)
+    metrics = AgentMetrics()
+    group: AgentGroup | None = None
+    tokens = list(config.accepted_tokens) or [kubeconfig_token(config.kubeconfig)]
+    server = LogServer(
+        find_worker=lambda ns, name: group.find_worker(ns, name) if group is not None else None,
+        tokens=tokens,
+        metrics=metrics.render,
+        host=config.log_bind,
+        port=config.log_port,
+    )
+    extra: LogServer | None = None
+    try:
+        port = await server.start()
+        if config.metrics_port is not None:
+            extra = LogServer(find_worker=lambda ns, name: None, tokens=tokens, metrics=metrics.render,
+                              host=config.log_bind, port=config.metrics_port)
+            await extra.start()
+        info = await runtime.info()
+        agents = [
+            NodeAgent(replace(node), client=client, runtime=runtime, runtime_info=info, metrics=metrics, log_port=port)
+            for node in config.nodes
+        ]
+        group = AgentGroup(agents, client=client, runtime=runtime, metrics=metrics,
+                           relist_seconds=config.relist_seconds)
+        log.info("node agent: %d node(s) on %s, logs on port %d", len(agents), info.runtime_version, port)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(group.run(), name="agent-group")
+            if ready is not None:
+                await group.registered.wait()
+                ready.set()
+    finally:
+        await server.close()
+        if extra is not None:
+            await extra.close()
+        await runtime.close()
+        await client.close()
+
+
+def kubeconfig_token(path: Path) -> str:
+    """The bearer token of the kubeconfig's current user (what the log endpoint accepts by default)."""
+    config = yaml.safe_load(path.read_text()) or {}
+    context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+    user = next((u.get("user") or {} for u in config.get("users") or [] if u["name"] == context.get("user")), {})
+    token = user.get("token")
+    if not token:
+        raise ValueError(f"{path}: the current user has no token; pass --apiserver-token-file for the log endpoint")
+    return str(token)

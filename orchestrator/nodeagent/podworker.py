@@ -1,0 +1,504 @@
+"""One pod's worker: drives its containers through the runtime and reports its status.
+
+A `PodWorker` is one named task per pod. It sleeps until something happens — the pod changed
+in the API (`update`), a container changed in the runtime (`notify`, from the agent's relist),
+a probe flipped, a back-off timer is due — and then runs `sync`, which is level-triggered: it
+looks at the pod and its containers as they are now and does the next step. Steps, per
+container of the spec:
+
+1. never started → make sure the image is there (``ErrImagePull`` on failure, then
+   ``ImagePullBackOff`` until the back-off ends), then create and start it;
+2. running → if its liveness probe failed, stop it (it then counts as exited);
+3. exited → restart it if the restartPolicy says so (Always; OnFailure when the exit code is
+   not 0). The first restart is immediate; each further one waits in ``CrashLoopBackOff``
+   for a delay that starts at ``crashloop_base`` (10 s) and doubles up to ``crashloop_max``
+   (300 s). A container that ran for longer than twice the maximum starts over at the base.
+
+Then it computes the status (orchestrator/nodeagent/status.py) and PATCHes it when it changed.
+
+Termination: a pod with ``deletionTimestamp`` has its containers stopped with the pod's
+``deletionGracePeriodSeconds`` (SIGTERM, wait, SIGKILL), removed, and then the pod is deleted
+for good with ``gracePeriodSeconds=0`` (and the pod's uid as a precondition, so a new pod of
+the same name is never touched). A pod that vanished from the API without that (force
+deletion) gets its containers stopped with kubelet's minimum grace of 2 s.
+
+Adoption: a worker starts from the containers the runtime already has for its pod uid (found
+by label after an agent restart): the newest attempt per container name is the current one,
+with its restart count from its label, so nothing is restarted or duplicated.
+
+Kubernetes equivalent: pkg/kubelet/pod_workers.go, pkg/kubelet/kuberuntime/kuberuntime_manager.go
+(computePodActions, SyncPod), pkg/kubelet/kubelet.go (syncPod, syncTerminatingPod).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from orchestrator.api.errors import ApiError, NotFound
+from orchestrator.api.quantity import cpu_millis, memory_bytes
+from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.nodeagent import status as podstatus
+from orchestrator.nodeagent.probes import ProbeWorker
+from orchestrator.nodeagent.runtimes.base import (
+    PULL_POLICIES,
+    ContainerNotFound,
+    ContainerSpec,
+    ContainerStartFailed,
+    ContainerState,
+    PullPolicy,
+    Runtime,
+    normalize_image,
+)
+
+log = logging.getLogger(__name__)
+
+MINIMUM_GRACE_PERIOD = 2.0  # kubelet's minimumGracePeriodInSeconds for force-deleted pods
+RETRY_AFTER_ERROR = 2.0  # seconds before a sync that failed (API server or runtime down) is retried
+
+
+class PodStatusSink(Protocol):
+    """Where a worker reports: the API server in the agent, a recorder in unit tests."""
+
+    async def patch_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None:
+        """Write `status` as the pod's status. Raises NotFound when the pod is gone."""
+        ...
+
+    async def confirm_deletion(self, pod: Mapping[str, Any]) -> None:
+        """Delete the pod for good (gracePeriodSeconds=0, uid precondition); NotFound is fine."""
+        ...
+
+
+@dataclass
+class WorkerConfig:
+    """What every pod worker of one node shares."""
+
+    node_name: str
+    runtime: Runtime
+    sink: PodStatusSink
+    runtime_scheme: str = "docker"
+    host_ip: str = "127.0.0.1"
+    crashloop_base: float = 10.0
+    crashloop_max: float = 300.0
+    clock: Clock = field(default_factory=LoopClock)
+    on_started: Any = None  # callable(seconds_from_creation) for the startup-latency metric
+
+
+@dataclass
+class _Slot:
+    """What the worker knows of one container of the spec."""
+
+    name: str
+    spec: dict[str, Any]
+    current: ContainerState | None = None
+    previous: ContainerState | None = None
+    restart_count: int = 0
+    waiting: podstatus.Waiting | None = None
+    delay: float | None = None  # the next back-off delay (restart or pull)
+    retry_at: float | None = None  # clock time before which nothing is retried
+    handled_exit: str | None = None  # id of the exited container whose back-off is computed
+    waiting_delay: float = 0.0  # the back-off being waited now, for the message
+    liveness: ProbeWorker | None = None
+    readiness: ProbeWorker | None = None
+    probe_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class PodWorker:
+    """Runs one pod; see the module docstring."""
+
+    def __init__(self, pod: dict[str, Any], *, config: WorkerConfig, adopted: Sequence[ContainerState] = ()) -> None:
+        self.pod = pod
+        self.uid: str = pod["metadata"]["uid"]
+        self.key = f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
+        self.config = config
+        self.finished = False  # containers gone and the deletion confirmed
+        self.syncs = 0
+        self._gone = False
+        self._wake = asyncio.Event()
+        self._next_at: float | None = None
+        self._last_status: dict[str, Any] | None = None
+        self._pod_ip: str | None = None
+        self._start_time: str | None = (pod.get("status") or {}).get("startTime")
+        self._started_reported = False
+        self._slots = {c["name"]: _Slot(c["name"], c) for c in (pod.get("spec") or {}).get("containers") or []}
+        self._strays: list[ContainerState] = []
+        self._adopt(adopted)
+        self._wake.set()
+
+    # --- what the agent calls ------------------------------------------------------------
+
+    def update(self, pod: dict[str, Any]) -> None:
+        """The pod changed in the API."""
+        self.pod = pod
+        self._wake.set()
+
+    def notify(self) -> None:
+        """Something changed in the runtime (or a probe flipped): sync soon."""
+        self._wake.set()
+
+    def gone(self) -> None:
+        """The pod was deleted from the API: stop its containers and end."""
+        self._gone = True
+        self._wake.set()
+
+    def container_ids(self, *, previous: bool = False) -> dict[str, str]:
+        """Container name → runtime id of the current (or previous) attempt, for the log server."""
+        out: dict[str, str] = {}
+        for name, slot in self._slots.items():
+            state = slot.previous if previous else slot.current
+            if state is not None:
+                out[name] = state.id
+        return out
+
+    async def run(self) -> None:
+        """Sync whenever woken, until the pod is terminated and its deletion confirmed."""
+        try:
+            while not self.finished:
+                timeout = None if self._next_at is None else max(0.0, self._next_at - self.config.clock.now())
+                if not self._wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                self._wake.clear()
+                self._next_at = None
+                try:
+                    await self.sync()
+                except ApiError as err:
+                    log.warning("pod %s: sync failed, retrying in %.0fs: %s", self.key, RETRY_AFTER_ERROR, err)
+                    self._schedule(self.config.clock.now() + RETRY_AFTER_ERROR)
+        finally:
+            self._stop_all_probes()
+
+    # --- the sync ------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        self.syncs += 1
+        meta = self.pod.get("metadata") or {}
+        if self._gone or meta.get("deletionTimestamp"):
+            await self._terminate()
+            return
+        if (self.pod.get("status") or {}).get("phase") in podstatus.TERMINAL_PHASES and self._last_status is None:
+            # Finished before this worker existed (an agent restart): never start it again.
+            self._stop_all_probes()
+            return
+        if self._last_status is None:
+            self._start_time = self._start_time or _now_rfc3339()
+            await self._report()  # Pending / ContainerCreating, before a slow pull
+        for slot in self._slots.values():
+            await self._refresh(slot)
+        if self._phase_of_last() not in podstatus.TERMINAL_PHASES:
+            for slot in self._slots.values():
+                await self._sync_container(slot)
+        await self._report()
+
+    async def _refresh(self, slot: _Slot) -> None:
+        if slot.current is None:
+            return
+        try:
+            slot.current = await self.config.runtime.inspect(slot.current.id)
+        except ContainerNotFound:
+            # Removed behind our back (docker rm): it counts as exited, it is restarted per policy.
+            slot.current = None
+            slot.restart_count += 1
+
+    async def _sync_container(self, slot: _Slot) -> None:
+        now = self.config.clock.now()
+        current = slot.current
+        if current is not None and current.state == "running":
+            if slot.liveness is not None and not slot.liveness.result:
+                log.info("pod %s: container %s failed liveness probe, will be restarted", self.key, slot.name)
+                self._stop_probes(slot)
+                grace = float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+                await self.config.runtime.stop(current.id, grace_period_seconds=grace)
+                slot.current = current = await self.config.runtime.inspect(current.id)
+            else:
+                slot.waiting = None
+                return
+        if current is not None and current.state == "exited":
+            self._stop_probes(slot)
+            if not self._should_restart(current):
+                slot.waiting = None
+                return
+            if slot.handled_exit != current.id:
+                slot.handled_exit = current.id
+                ran = _seconds_between(current.started_at, current.finished_at)
+                if slot.delay is None or ran > 2 * self.config.crashloop_max:
+                    slot.delay, slot.retry_at = self.config.crashloop_base, now  # first restart: at once
+                else:
+                    slot.waiting_delay, slot.retry_at = slot.delay, now + slot.delay
+                    slot.delay = min(slot.delay * 2, self.config.crashloop_max)
+            if slot.retry_at is not None and now < slot.retry_at:
+                wait = slot.retry_at - now
+                slot.waiting = podstatus.Waiting(
+                    podstatus.CRASH_LOOP_BACK_OFF,
+                    f"back-off {_duration(slot.waiting_delay)} restarting failed container={slot.name} "
+                    f"pod={self.pod['metadata']['name']}_{self.pod['metadata'].get('namespace')}({self.uid})",
+                )
+                self._schedule(now + wait)
+                return
+            await self._start(slot, restart_count=slot.restart_count + 1)
+            return
+        if current is None:
+            await self._start(slot, restart_count=slot.restart_count)
+
+    def _should_restart(self, state: ContainerState) -> bool:
+        policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
+        return policy == "Always" or (policy == "OnFailure" and state.exit_code != 0)
+
+    async def _start(self, slot: _Slot, *, restart_count: int) -> None:
+        now = self.config.clock.now()
+        runtime = self.config.runtime
+        image = slot.spec.get("image") or ""
+        if slot.retry_at is not None and now < slot.retry_at and slot.current is None:
+            # Still backing off a failed pull or start.
+            if slot.waiting is not None and slot.waiting.reason == "ErrImagePull":
+                slot.waiting = podstatus.Waiting(podstatus.IMAGE_PULL_BACK_OFF, f'Back-off pulling image "{image}"')
+            self._schedule(slot.retry_at)
+            return
+        annotations = (self.pod.get("metadata") or {}).get("annotations") or {}
+        pulled = await runtime.ensure_image(image, pull_policy=_pull_policy(slot.spec), annotations=annotations)
+        if not pulled.ok:
+            slot.waiting = podstatus.Waiting(pulled.error_reason or "ErrImagePull", pulled.message)
+            self._back_off(slot, now)
+            # Show ErrImagePull now; the next sync (in a second) shows ImagePullBackOff.
+            self._schedule(min(slot.retry_at or now, now + 1.0))
+            return
+        try:
+            state = await runtime.create_and_start(self._container_spec(slot, restart_count))
+        except ContainerStartFailed as err:
+            slot.waiting = podstatus.Waiting(err.waiting_reason, err.message)
+            self._back_off(slot, now)
+            self._schedule(slot.retry_at or now)
+            return
+        if slot.current is not None:
+            # Keep one dead attempt (for lastState and `logs --previous`); remove older ones.
+            if slot.previous is not None:
+                await runtime.remove(slot.previous.id)
+            slot.previous = slot.current
+        slot.current, slot.restart_count, slot.waiting = state, restart_count, None
+        if slot.current.state != "exited":
+            self._start_probes(slot)
+        if not self._started_reported and self.config.on_started is not None:
+            self._started_reported = True
+            created = _parse_time((self.pod.get("metadata") or {}).get("creationTimestamp"))
+            if created is not None:
+                self.config.on_started(max(0.0, time.time() - created))
+
+    def _back_off(self, slot: _Slot, now: float) -> None:
+        delay = slot.delay if slot.delay is not None else self.config.crashloop_base
+        slot.retry_at = now + delay
+        slot.delay = min(delay * 2, self.config.crashloop_max)
+
+    def _container_spec(self, slot: _Slot, restart_count: int) -> ContainerSpec:
+        meta, c = self.pod["metadata"], slot.spec
+        limits = (c.get("resources") or {}).get("limits") or {}
+        cpu = limits.get("cpu")
+        memory = limits.get("memory")
+        env = {e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e and "valueFrom" not in e}
+        return ContainerSpec(
+            pod_uid=self.uid,
+            namespace=meta.get("namespace") or "default",
+            pod_name=meta["name"],
+            container_name=slot.name,
+            node_name=self.config.node_name,
+            image=c.get("image") or "",
+            command=list(c.get("command") or []),
+            args=list(c.get("args") or []),
+            env=env,
+            working_dir=c.get("workingDir"),
+            cpu_limit_millicores=None if cpu is None else cpu_millis(str(cpu)),
+            memory_limit_bytes=None if memory is None else memory_bytes(str(memory)),
+            restart_count=restart_count,
+            annotations=dict(meta.get("annotations") or {}),
+        )
+
+    # --- probes ----------------------------------------------------------------------------
+
+    def _start_probes(self, slot: _Slot) -> None:
+        assert slot.current is not None
+        ports = {p["name"]: int(p["containerPort"]) for p in slot.spec.get("ports") or [] if p.get("name")}
+        for kind in ("liveness", "readiness"):
+            probe = slot.spec.get(f"{kind}Probe")
+            if not probe:
+                continue
+            worker = ProbeWorker(
+                kind,  # type: ignore[arg-type]
+                probe,
+                runtime=self.config.runtime,
+                container_id=slot.current.id,
+                pod_ip=self._get_pod_ip,
+                container_ports=ports,
+                on_change=self.notify,
+                clock=self.config.clock,
+            )
+            setattr(slot, kind, worker)
+            slot.probe_tasks.append(
+                asyncio.get_running_loop().create_task(worker.run(), name=f"probe:{kind}:{self.key}/{slot.name}")
+            )
+
+    def _stop_probes(self, slot: _Slot) -> None:
+        for task in slot.probe_tasks:
+            task.cancel()
+        slot.probe_tasks.clear()
+        slot.liveness = slot.readiness = None
+
+    def _stop_all_probes(self) -> None:
+        for slot in self._slots.values():
+            self._stop_probes(slot)
+
+    async def _get_pod_ip(self) -> str | None:
+        if self._pod_ip is None:
+            for slot in self._slots.values():
+                if slot.current is not None and slot.current.state == "running":
+                    with contextlib.suppress(ApiError):
+                        self._pod_ip = await self.config.runtime.container_ip(slot.current.id)
+                    if self._pod_ip:
+                        break
+        return self._pod_ip
+
+    # --- status --------------------------------------------------------------------------
+
+    async def _report(self) -> None:
+        statuses = []
+        for slot in sorted(self._slots.values(), key=lambda s: s.name):
+            running = slot.current is not None and slot.current.state == "running" and slot.waiting is None
+            ready = running and (slot.readiness.result if slot.readiness is not None else True)
+            statuses.append(
+                podstatus.container_status(
+                    name=slot.name,
+                    image=slot.spec.get("image") or "",
+                    current=slot.current,
+                    previous=slot.previous,
+                    waiting=slot.waiting,
+                    restart_count=slot.restart_count,
+                    ready=ready,
+                    scheme=self.config.runtime_scheme,
+                )
+            )
+        policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
+        phase = podstatus.pod_phase(policy, statuses, container_count=len(self._slots))
+        if phase in podstatus.TERMINAL_PHASES:
+            self._stop_all_probes()
+            for cs in statuses:
+                cs["ready"] = False
+        previous_conditions = (self._last_status or self.pod.get("status") or {}).get("conditions")
+        status: dict[str, Any] = {
+            "phase": phase,
+            "conditions": podstatus.pod_conditions(
+                statuses=statuses, phase=phase, previous=previous_conditions, now=_now_rfc3339()
+            ),
+            "hostIP": self.config.host_ip,
+            "hostIPs": [{"ip": self.config.host_ip}],
+            "startTime": self._start_time,
+            "containerStatuses": statuses,
+        }
+        pod_ip = await self._get_pod_ip()
+        if pod_ip:
+            status["podIP"] = pod_ip
+            status["podIPs"] = [{"ip": pod_ip}]
+        if status == self._last_status:
+            return
+        try:
+            await self.config.sink.patch_status(self.pod, status)
+        except NotFound:
+            self._gone = True
+            self._wake.set()
+            return
+        self._last_status = status
+
+    def _phase_of_last(self) -> str | None:
+        return None if self._last_status is None else self._last_status.get("phase")
+
+    # --- termination ---------------------------------------------------------------------
+
+    async def _terminate(self) -> None:
+        self._stop_all_probes()
+        meta = self.pod.get("metadata") or {}
+        if meta.get("deletionTimestamp") and not self._gone:
+            grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+        else:
+            grace = MINIMUM_GRACE_PERIOD
+        runtime = self.config.runtime
+        running = [s.current for s in self._slots.values() if s.current is not None and s.current.state == "running"]
+
+        async def stop(state: ContainerState) -> None:
+            with contextlib.suppress(ContainerNotFound):
+                await runtime.stop(state.id, grace_period_seconds=grace)
+
+        await asyncio.gather(*(stop(s) for s in running))
+        for slot in self._slots.values():
+            for state in (slot.current, slot.previous):
+                if state is not None:
+                    await runtime.remove(state.id)
+            slot.current = slot.previous = None
+        for stray in self._strays:
+            await runtime.remove(stray.id)
+        if not self._gone:
+            await self.config.sink.confirm_deletion(self.pod)
+        self.finished = True
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _adopt(self, adopted: Sequence[ContainerState]) -> None:
+        by_name: dict[str, list[ContainerState]] = {}
+        for state in adopted:
+            if state.container_name in self._slots:
+                by_name.setdefault(state.container_name or "", []).append(state)
+            else:
+                self._strays.append(state)
+        for name, states in by_name.items():
+            states.sort(key=lambda s: (s.restart_count, s.created_at or ""))
+            slot = self._slots[name]
+            slot.current = states[-1]
+            slot.restart_count = states[-1].restart_count
+            if len(states) > 1:
+                slot.previous = states[-2]
+            self._strays.extend(states[:-2])
+            if slot.current.state == "exited":
+                slot.handled_exit = None
+        if adopted:
+            log.info("pod %s: adopted %d container(s)", self.key, len(adopted))
+
+    def _schedule(self, at: float) -> None:
+        if self._next_at is None or at < self._next_at:
+            self._next_at = at
+
+
+def _pull_policy(container: Mapping[str, Any]) -> PullPolicy:
+    policy = container.get("imagePullPolicy")
+    if policy in PULL_POLICIES:
+        return policy  # type: ignore[no-any-return]
+    # The API server's default: Always for :latest (or no tag), IfNotPresent otherwise.
+    return "Always" if normalize_image(container.get("image") or "").endswith(":latest") else "IfNotPresent"
+
+
+def _duration(seconds: float) -> str:
+    """Go's time.Duration formatting for whole seconds: 10s, 1m20s, 5m0s."""
+    seconds = round(seconds, 1)
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest}s"
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _seconds_between(start: str | None, end: str | None) -> float:
+    a, b = _parse_time(start), _parse_time(end)
+    return 0.0 if a is None or b is None else b - a
