@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench lab clean
+.PHONY: install demo test unit integration lint bench proto lab clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/store_writes.py
+
+proto: $(STAMP)
+	PYTHON=$(PY) orchestrator/proto/generate.sh
 
 clean:
 	rm -rf $(VENV) .labkit .pytest_cache

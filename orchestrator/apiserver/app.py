@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +31,6 @@ from orchestrator.storage.store import Store
 from orchestrator.storage.watchcache import WatchCache
 
 log = logging.getLogger("orchestrator.apiserver")
-access_log = logging.getLogger("orchestrator.apiserver.access")
 
 
 def status_response(err: ApiError) -> Response:
@@ -103,18 +100,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def unexpected(request: Request, err: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return status_response(InternalError(f"an internal error occurred: {type(err).__name__}"))
-
-    @app.middleware("http")
-    async def access(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({
-                "method": request.method, "path": request.url.path, "query": request.url.query or None,
-                "code": response.status_code, "ms": round((time.perf_counter() - started) * 1000, 2),
-                "client": request.client.host if request.client else None,
-            }))
-        return response
 
     app.include_router(discovery_routes.router)
     app.include_router(resource_routes.router)

@@ -47,19 +47,34 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 class NamespaceCache:
-    """Namespaces looked up by every create; a short positive cache keeps that off the database."""
+    """Namespaces looked up by every create. A short positive cache keeps that off the database,
+    and one lookup per namespace at a time serves a burst of concurrent creates."""
 
-    def __init__(self, store: Store, ttl_seconds: float = 2.0) -> None:
+    def __init__(self, store: Store, ttl_seconds: float = 5.0) -> None:
         self._store = store
         self._ttl = ttl_seconds
         self._seen: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     async def get(self, name: str) -> dict[str, Any]:
         hit = self._seen.get(name)
         if hit is not None and time.monotonic() - hit[0] < self._ttl:
             return hit[1]
-        ns = await self._store.get("namespaces", None, name)
+        pending = self._inflight.get(name)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._inflight[name] = future
+        try:
+            ns = await self._store.get("namespaces", None, name)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must be told
+            raise
+        finally:
+            self._inflight.pop(name, None)
         self._seen[name] = (time.monotonic(), ns)
+        future.set_result(ns)
         return ns
 
     def forget(self, name: str) -> None:

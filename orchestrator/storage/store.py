@@ -196,11 +196,12 @@ class Store:
     # -- life cycle -------------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, database_url: str, *, pool_size: int = 10, max_batch: int = 128) -> Store:
+    async def connect(cls, database_url: str, *, pool_size: int = 20, max_batch: int = 128) -> Store:
         """Open the database, create or migrate the schema, and return a ready store."""
-        engine = create_async_engine(
-            asyncpg_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+        # No overflow: connections opened for a burst and closed after it cost far more than
+        # waiting briefly for a pooled one (and pre-ping would add a round trip to every read).
+        engine = create_async_engine(asyncpg_url(database_url), pool_size=pool_size, max_overflow=0,
+                                     pool_timeout=30, pool_recycle=3600)
         try:
             async with engine.begin() as conn:
                 await migrate(conn)

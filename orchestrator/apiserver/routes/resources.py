@@ -17,6 +17,7 @@ Accept header asks). Unknown query parameters are ignored, as kube-apiserver doe
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from orchestrator.apiserver.watch import watch_stream
 from orchestrator.storage.store import parse_resource_version
 
 router = APIRouter()
+access_log = logging.getLogger("orchestrator.apiserver.access")
 
 JSON_TYPE = "application/json"
 
@@ -185,9 +187,14 @@ async def handle(request: Request, group: str, version: str, path: str) -> Respo
         raise
     finally:
         info = target.info if target else None
+        elapsed = time.perf_counter() - started
         metrics.REQUESTS.labels(verb, group, info.plural if info else "", (target.subresource or "") if target else "",
                                 str(code)).inc()
-        metrics.LATENCY.labels(verb, info.plural if info else "").observe(time.perf_counter() - started)
+        metrics.LATENCY.labels(verb, info.plural if info else "").observe(elapsed)
+        if access_log.isEnabledFor(logging.DEBUG):  # one structured line per request, opt in: it costs time
+            access_log.debug(json.dumps({"method": request.method, "path": request.url.path,
+                                         "query": request.url.query or None, "code": code,
+                                         "ms": round(elapsed * 1000, 2)}))
 
 
 async def _dispatch(request: Request, state: ServerState, user: User, target: Target) -> Response:
@@ -239,6 +246,24 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
             prepared = await reg.create(info, ns, body, field_validation=field_validation, dry_run=dry_run)
             shaped, ctype = _shape(prepared.obj, info, negotiated)
             return respond(shaped, status=201, warnings=prepared.warnings, content_type=ctype)
+        if method == "DELETE":
+            await _authorize(state, user, "deletecollection", target, request)
+            labels = LabelSelector.parse(q.get("labelSelector"))
+            fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
+            _, raw = await read_body(request, state, patch=True)
+            options = _delete_options(raw, q)
+            result = await reg.list(info, namespace=ns, label_selector=labels, field_selector=fields, limit=None,
+                                    continue_token=None)
+            deleted = []
+            for obj in result.items:
+                meta = obj.get("metadata") or {}
+                try:
+                    gone, _ = await reg.delete(info, meta.get("namespace"), meta["name"], options, dry_run=dry_run)
+                except NotFound:
+                    continue  # deleted meanwhile by someone else
+                deleted.append(gone)
+            return respond({"kind": info.list_kind_name, "apiVersion": info.api_version,
+                            "metadata": {"resourceVersion": str(result.revision)}, "items": deleted})
         raise MethodNotAllowed(f"{method} is not supported on a collection of {info.plural}")
 
     if info.namespaced and ns is None:

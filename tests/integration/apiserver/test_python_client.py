@@ -318,8 +318,6 @@ def test_watch_with_a_label_selector_sees_objects_enter_and_leave_the_selection(
     assert events == [("ADDED", "x"), ("DELETED", "y"), ("ADDED", "x"), ("DELETED", "x")]
 
 
-@pytest.mark.xfail(reason="discovery and OpenAPI list deletecollection for pods, but DELETE on the collection "
-                          "answers 405 MethodNotAllowed", strict=True)
 def test_delete_collection_removes_the_selected_pods(core: client.CoreV1Api, namespace: str) -> None:
     for name, app in (("a", "web"), ("b", "web"), ("c", "db")):
         core.create_namespaced_pod(namespace, _pod(name, labels={"app": app}))
