@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import render
+from orchestrator.cli import render, scheduler
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.supervisor import Supervisor, SupervisorError
 from orchestrator.cli.up import RUNTIMES, Runtime
@@ -40,6 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(scheduler.app, name="scheduler")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 

@@ -58,6 +58,17 @@ class LabContext:
     apiserver_port: int
     nodes: int
     runtime: Runtime
+    # Ports of the components' own servers (gRPC, metrics, logs), remembered across `up`s in
+    # state.json; each chosen free on first use so that several labs can run side by side.
+    ports: dict[str, int] = field(default_factory=dict)
+    running: frozenset[str] = frozenset()
+
+    def port(self, key: str, *, component: str) -> int:
+        remembered = self.ports.get(key)
+        if remembered and (component in self.running or port_is_free(remembered)):
+            return remembered
+        self.ports[key] = free_port()
+        return self.ports[key]
 
 
 @dataclass
@@ -104,6 +115,20 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 health=f"https://{LOOPBACK}:{port}/readyz",
                 depends_on=("postgres", "redis"),
                 address=f"{LOOPBACK}:{port}",
+            )
+        )
+        grpc_port = ctx.port("scheduler-grpc", component="scheduler")
+        metrics_port = ctx.port("scheduler-metrics", component="scheduler")
+        specs.append(
+            ComponentSpec(
+                name="scheduler",
+                argv=[sys.executable, "-m", "orchestrator.scheduler",
+                      "--kubeconfig", str(home.kubeconfig_for("scheduler")), "--leader-elect",
+                      "--bind-address", LOOPBACK, "--grpc-port", str(grpc_port),
+                      "--metrics-port", str(metrics_port)],  # fmt: skip
+                health=f"http://{LOOPBACK}:{metrics_port}/healthz",
+                depends_on=("apiserver",),
+                address=f"{LOOPBACK}:{grpc_port}",
             )
         )
     return specs
@@ -171,6 +196,8 @@ def up(
             apiserver_port=api_port,
             nodes=nodes,
             runtime=runtime,
+            ports=ports,
+            running=frozenset(name for name in ("scheduler", "controller-manager") if supervisor.is_running(name)),
         )
         specs = control_plane(ctx)
         if not any(spec.name == "apiserver" for spec in specs):

@@ -292,7 +292,9 @@ async def test_pagination_with_limit_and_continue_returns_every_object_once(api:
 
 
 async def test_nodes_are_cluster_scoped(api: httpx.AsyncClient) -> None:
-    created = await create(api, "/api/v1/nodes", node("rest-node"))
+    body = node("rest-node")
+    body["spec"]["unschedulable"] = True  # the lab's scheduler must not bind other tests' pods to it
+    created = await create(api, "/api/v1/nodes", body)
     assert "namespace" not in created["metadata"]
     assert (await api.get("/api/v1/nodes/rest-node")).status_code == 200
     await api.delete("/api/v1/nodes/rest-node")
