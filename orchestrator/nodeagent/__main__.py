@@ -88,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     ]
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not a.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the rest
     return ProcessConfig(kubeconfig=a.kubeconfig, runtime=a.runtime, nodes=nodes, log_port=a.log_port,
                          log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
                          relist_seconds=a.relist_seconds)

@@ -265,8 +265,8 @@ class PodWorker:
         if not pulled.ok:
             slot.waiting = podstatus.Waiting(pulled.error_reason or "ErrImagePull", pulled.message)
             self._back_off(slot, now)
-            # Show ErrImagePull now; the next sync (in a second) shows ImagePullBackOff.
-            self._schedule(min(slot.retry_at or now, now + 1.0))
+            # Show ErrImagePull now; a sync halfway through the back-off shows ImagePullBackOff.
+            self._schedule(now + min(1.0, (slot.retry_at or now) - now) / 2)
             return
         try:
             state = await runtime.create_and_start(self._container_spec(slot, restart_count))
