@@ -234,6 +234,7 @@ class NodeAgent:
         except NotFound:
             try:
                 await self.client.create("nodes", node)
+                self._last_status_report = asyncio.get_running_loop().time()
                 log.info("node %s registered", self.name)
                 return
             except AlreadyExists:
