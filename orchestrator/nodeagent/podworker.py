@@ -283,6 +283,8 @@ class PodWorker:
         slot.current, slot.restart_count, slot.waiting = state, restart_count, None
         if slot.current.state != "exited":
             self._start_probes(slot)
+        else:
+            self._schedule(now)  # it ended at once: decide on a restart without waiting for a relist
         if not self._started_reported and self.config.on_started is not None:
             self._started_reported = True
             created = _parse_time((self.pod.get("metadata") or {}).get("creationTimestamp"))
