@@ -203,9 +203,14 @@ def manifest(resource: str, name: str, namespace: str | None) -> dict[str, Any]:
     labels = {"app": name}
     template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
     if resource == "pods":
-        return factories.pod(name, namespace=namespace or "default")
+        pod = factories.pod(name, namespace=namespace or "default")
+        # The lab runs a scheduler; a pod that names another scheduler stays unbound until a row binds it.
+        pod["spec"]["schedulerName"] = "authz-test"
+        return pod
     if resource == "nodes":
-        return factories.node(name)
+        node = factories.node(name)
+        node["spec"]["unschedulable"] = True  # the lab's scheduler must not place other tests' pods here
+        return node
     if resource == "namespaces":
         return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
     if resource == "events":
