@@ -46,12 +46,15 @@ def render(status: controllers_pb2.GetStatusResponse, listed: controllers_pb2.Li
 
 @app.callback(invoke_without_command=True)
 def controllers(
-    address: str = typer.Option(DEFAULT_ADDRESS, help="the controller manager's gRPC address"),
+    address: str = typer.Option("", help="the controller manager's gRPC address (default: the lab's)"),
     reconcile: str = typer.Option("", help="a controller (e.g. deployment): sync --key in it now"),
     key: str = typer.Option("", help="NAMESPACE/NAME (or NAME for cluster-scoped objects) for --reconcile"),
     timeout: float = typer.Option(5.0, help="seconds to wait for an answer"),
 ) -> None:
+    from orchestrator.cli.supervisor import recorded_address
+
     console = Console()
+    address = address or recorded_address("controller-manager") or DEFAULT_ADDRESS
     try:
         with grpc.insecure_channel(address) as channel:
             stub = controllers_pb2_grpc.ControllerManagerStub(channel)

@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import render, scheduler
+from orchestrator.cli import controllers, render, scheduler
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.supervisor import Supervisor, SupervisorError
 from orchestrator.cli.up import RUNTIMES, Runtime
@@ -41,6 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(scheduler.app, name="scheduler")
+app.add_typer(controllers.app, name="controllers")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -70,6 +71,10 @@ def up(
         list[str] | None,
         typer.Option(help="Extra host name or IP for the API server certificate (repeatable)."),
     ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(help="A component not to start, e.g. scheduler or controller-manager (repeatable)."),
+    ] = None,
 ) -> None:
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
@@ -86,6 +91,7 @@ def up(
                 runtime=_runtime(runtime),
                 port=port,
                 extra_sans=san or (),
+                skip=skip or (),
                 progress=progress,
             )
         finally:

@@ -80,7 +80,7 @@ class RichProgress:
         self._stop_spinner()
         mark, style = _OUTCOME_STYLE[outcome]
         line = Text(f"{mark} ", style=style)
-        line.append(f"{name:<12}", style="bold")
+        line.append(f"{name:<20}", style="bold")
         line.append(f"{outcome:<9}", style=style)
         line.append(detail)
         self.console.print(line, soft_wrap=True)

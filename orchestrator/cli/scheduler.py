@@ -33,16 +33,9 @@ AddressOption = Annotated[
 
 
 def _address(address: str | None) -> str:
-    if address:
-        return address
-    try:
-        from orchestrator.cli.supervisor import Supervisor
-        from orchestrator.labhome import LabSettings
+    from orchestrator.cli.supervisor import recorded_address
 
-        record = Supervisor(LabSettings.from_env().home).record("scheduler")
-    except Exception:  # no lab home here: fall back to the default port
-        record = None
-    return record.address if record is not None and record.address else DEFAULT_ADDRESS
+    return address or recorded_address("scheduler") or DEFAULT_ADDRESS
 
 
 def _call(address: str | None, method: str, request: object) -> object:

@@ -383,3 +383,15 @@ def _port_of(address: str) -> int | None:
 
 def _tcp_url(address: str) -> str | None:
     return f"tcp://{address}" if _port_of(address) is not None else None
+
+
+def recorded_address(component: str) -> str | None:
+    """Where the lab in $LABKIT_HOME runs ``component`` (host:port), if it runs one; the CLI's
+    gRPC commands use it so that `labctl scheduler ...` finds the lab's scheduler by itself."""
+    from orchestrator.labhome import LabSettings
+
+    try:
+        record = Supervisor(LabSettings.from_env().home).record(component)
+    except Exception:  # no readable lab home here: the caller falls back to its default
+        return None
+    return record.address if record is not None and record.address else None

@@ -62,6 +62,7 @@ class LabContext:
     # state.json; each chosen free on first use so that several labs can run side by side.
     ports: dict[str, int] = field(default_factory=dict)
     running: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()  # components not to start (tests that run their own)
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -111,10 +112,19 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     str(home.apiserver_key),
                     "--token-auth-file",
                     str(home.token_file),
+                    "--no-relay",  # the relay runs as its own process (below): one more core at work
                 ],  # fmt: skip
                 health=f"https://{LOOPBACK}:{port}/readyz",
                 depends_on=("postgres", "redis"),
                 address=f"{LOOPBACK}:{port}",
+            )
+        )
+        specs.append(
+            ComponentSpec(
+                name="relay",
+                argv=[sys.executable, "-m", "orchestrator.storage.relay",
+                      "--database-url", ctx.database_url, "--redis-url", ctx.redis_url],  # fmt: skip
+                depends_on=("postgres", "redis"),
             )
         )
         grpc_port = ctx.port("scheduler-grpc", component="scheduler")
@@ -131,7 +141,21 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 address=f"{LOOPBACK}:{grpc_port}",
             )
         )
-    return specs
+        cm_grpc = ctx.port("controller-manager-grpc", component="controller-manager")
+        cm_metrics = ctx.port("controller-manager-metrics", component="controller-manager")
+        specs.append(
+            ComponentSpec(
+                name="controller-manager",
+                argv=[sys.executable, "-m", "orchestrator.controllers",
+                      "--kubeconfig", str(home.kubeconfig_for("controller-manager")), "--leader-elect",
+                      "--bind-address", LOOPBACK, "--grpc-port", str(cm_grpc),
+                      "--metrics-port", str(cm_metrics)],  # fmt: skip
+                health=f"http://{LOOPBACK}:{cm_metrics}/healthz",
+                depends_on=("apiserver",),
+                address=f"{LOOPBACK}:{cm_grpc}",
+            )
+        )
+    return [spec for spec in specs if spec.name not in ctx.skip]
 
 
 def up(
@@ -141,6 +165,7 @@ def up(
     runtime: Runtime = "auto",
     port: int | None = None,
     extra_sans: Sequence[str] = (),
+    skip: Sequence[str] = (),
     progress: UpProgress,
 ) -> UpResult:
     """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError."""
@@ -198,6 +223,7 @@ def up(
             runtime=runtime,
             ports=ports,
             running=frozenset(name for name in ("scheduler", "controller-manager") if supervisor.is_running(name)),
+            skip=frozenset(skip),
         )
         specs = control_plane(ctx)
         if not any(spec.name == "apiserver" for spec in specs):

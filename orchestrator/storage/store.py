@@ -75,6 +75,12 @@ def asyncpg_url(database_url: str) -> str:
     raise ValueError(f"DATABASE_URL must start with postgresql:// (got {database_url.split(':', 1)[0]}://…)")
 
 
+def _connect_args(database_url: str) -> dict[str, Any]:
+    """On loopback, skip asyncpg's TLS negotiation attempt: it costs a round trip per connection."""
+    host = database_url.split("@", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return {"ssl": False} if host in ("127.0.0.1", "localhost", "[::1]", "") else {}
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -162,6 +168,7 @@ _DELETE = f"""
     )
     SELECT (SELECT value FROM rev) AS rev, EXISTS (SELECT 1 FROM old) AS found, (SELECT object::text FROM ev) AS object
 """
+_GET = "SELECT data::text FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3"
 _STATEMENTS = {"create": _CREATE, "update": _UPDATE, "delete": _DELETE}
 # The row lock on `revision`, taken first and held until COMMIT: commit order = revision order.
 _BEGIN_AND_LOCK = "BEGIN; SELECT 1 FROM revision WHERE id = 1 FOR UPDATE"
@@ -201,7 +208,7 @@ class Store:
         # No overflow: connections opened for a burst and closed after it cost far more than
         # waiting briefly for a pooled one (and pre-ping would add a round trip to every read).
         engine = create_async_engine(asyncpg_url(database_url), pool_size=pool_size, max_overflow=0,
-                                     pool_timeout=30, pool_recycle=3600)
+                                     pool_timeout=30, pool_recycle=3600, connect_args=_connect_args(database_url))
         try:
             async with engine.begin() as conn:
                 await migrate(conn)
@@ -237,13 +244,16 @@ class Store:
     async def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
         info = by_group_resource(resource)
         ns = self._namespace(info, namespace)
-        async with self._connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT data::text FROM objects WHERE resource = :r AND namespace = :ns AND name = :n"),
-                    {"r": resource, "ns": ns, "n": name},
-                )
-            ).first()
+        try:
+            async with self._engine.connect() as conn:
+                # One statement, no transaction around it: a single read is its own snapshot, and
+                # the BEGIN/COMMIT round trips would triple the cost of the API's hottest call.
+                raw = (await conn.get_raw_connection()).driver_connection
+                row = await raw.fetchrow(_GET, resource, ns, name)  # type: ignore[union-attr]
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise _unavailable(exc) from exc
+            raise
         if row is None:
             raise NotFound(f'{info.plural}{"." + info.group if info.group else ""} "{name}" not found',
                            kind=info.plural, name=name, group=info.group)

@@ -37,13 +37,15 @@ def redis_client(url: str, **options: Any) -> aioredis.Redis:
     """A Redis client that retries a command on a fresh connection after Redis restarted:
     pooled connections to the old process are dead, and the first use of each must not
     fail a watch that could simply go on."""
-    return aioredis.Redis.from_url(
-        url,
+    max_connections = options.pop("max_connections", 64)
+    # Blocking pool: a burst of new watches waits for a connection instead of failing with
+    # "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=20, socket_connect_timeout=5,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        socket_connect_timeout=5,
-        **options,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError], **options,
     )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def stream_key(group_resource: str) -> str:

@@ -72,7 +72,9 @@ def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab")
-    up = _labctl(home, "up", "--nodes", "2")
+    # The tests start their own scheduler, controller manager and node agents where they need them, so
+    # that no cluster-wide one acts on objects another test made.
+    up = _labctl(home, "up", "--nodes", "2", "--skip", "scheduler", "--skip", "controller-manager")
     if up.returncode != 0:
         _labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
