@@ -131,16 +131,17 @@ def authorize(user: User, req: Request, obj: dict[str, Any] | None = None) -> No
 
 
 def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | None) -> None:
+    # A create names its object in the body, not the URL: judged once the body is read.
+    name = req.name if req.name is not None else (_name(obj) if obj is not None else None)
+    deferred = req.verb == "create" and obj is None
     if req.resource in ("nodes",) and req.group == "":
         if req.verb in READ_VERBS:
             return
-        if req.name == node and req.verb in ("create", "update", "patch", "get"):
+        if (name == node or deferred) and req.verb in ("create", "update", "patch"):
             return
         raise _forbidden(user, req, f"a node may only modify its own Node object ({node})")
     if req.resource == "leases" and req.group == "coordination.k8s.io":
-        if req.namespace == "kube-node-lease" and req.name == node:
-            return
-        if req.namespace == "kube-node-lease" and req.verb == "create" and (obj is None or _name(obj) == node):
+        if req.namespace == "kube-node-lease" and (name == node or deferred):
             return
         raise _forbidden(user, req, f"a node may only use its own Lease (kube-node-lease/{node})")
     if req.resource == "events" and req.verb in ("create", "patch", "update", *READ_VERBS):
@@ -149,7 +150,7 @@ def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | N
         return
     if req.resource == "pods" and req.group == "":
         if req.verb in ("list", "watch"):
-            if req.field_selector and f"spec.nodeName={node}" in req.field_selector.replace("==", "="):
+            if _selects_only_node(req.field_selector, node):
                 return
             raise _forbidden(user, req, f"a node may only list and watch pods with fieldSelector spec.nodeName={node}")
         if req.verb in ("get", "update", "patch", "delete") and req.subresource in (None, "status", "log"):
@@ -165,9 +166,25 @@ def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | N
 
 
 def _name(obj: dict[str, Any]) -> str | None:
-    return (obj.get("metadata") or {}).get("name")
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta.get("name") if isinstance(meta, dict) else None
+
+
+def _selects_only_node(field_selector: str | None, node: str) -> bool:
+    from orchestrator.api.errors import BadRequest
+    from orchestrator.api.selectors import FieldSelector
+
+    try:
+        return FieldSelector.parse(field_selector, group_resource="pods").exact("spec.nodeName") == node
+    except BadRequest:
+        return False
 
 
 def needs_object_check(user: User, req: Request) -> bool:
-    """Node identities are judged per object for pods: the route must call authorize again."""
-    return user.node_name is not None and req.resource == "pods" and req.verb in ("get", "update", "patch", "delete")
+    """Node identities are judged per object (is this pod bound to me? is this my Node or Lease?):
+    the route must call authorize again with the stored object, or the body of a create."""
+    if user.node_name is None:
+        return False
+    if req.resource == "pods":
+        return req.verb in ("get", "update", "patch", "delete")
+    return req.verb == "create" and req.resource in ("nodes", "leases")

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, BadRequest, Cause, Conflict, Forbidden, Invalid, NotFound
+from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
 from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver.validation import Prepared, prepare_create, prepare_update, rfc3339, to_scale
@@ -146,6 +147,7 @@ class Registry:
             base = to_scale(info, old) if subresource == "scale" else _with_type(info, copy.deepcopy(old))
             kind = "Scale" if subresource == "scale" else info.kind
             patched = patching.apply_patch(base, raw, content_type=content_type, kind=kind)
+            check_storable_text(patched)
             if subresource != "scale":
                 # a patch that does not name a resourceVersion applies to what we read
                 _meta(patched).setdefault("resourceVersion", _meta(old)["resourceVersion"])
@@ -181,9 +183,13 @@ class Registry:
     # -- binding ----------------------------------------------------------------------------
 
     async def bind(self, namespace: str, name: str, binding: Any) -> dict[str, Any]:
-        if not isinstance(binding, dict):
-            raise BadRequest("the request body must be a Binding object")
+        if not isinstance(binding, dict) or not isinstance(binding.get("target") or {}, dict) \
+                or not isinstance(binding.get("metadata") or {}, dict):
+            raise BadRequest("the request body must be a Binding object: "
+                             '{"apiVersion": "v1", "kind": "Binding", "target": {"name": "<node>"}}')
         target = (binding.get("target") or {}).get("name")
+        if target is not None and not isinstance(target, str):
+            raise BadRequest("target.name must be a string: the name of a node")
         if not target:
             raise Invalid("Binding is invalid: target.name: Required value",
                           causes=[Cause("target.name", "Required value", "FieldValueRequired")], kind="Binding")

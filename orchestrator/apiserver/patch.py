@@ -116,6 +116,8 @@ def _decode(body: bytes) -> Any:
         return json.loads(body, parse_constant=reject_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"error decoding patch: {err}") from None
+    except RecursionError:
+        raise BadRequest("error decoding patch: the JSON is nested too deeply") from None
 
 
 def _json_type(value: Any) -> str:

@@ -57,6 +57,7 @@ from orchestrator.api.errors import (
     NotFound,
     Unavailable,
 )
+from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import ResourceInfo, by_group_resource
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.storage.schema import migrate
@@ -464,6 +465,8 @@ class Store:
         self, verb: Literal["create", "update", "delete"], resource: str, namespace: str, name: str,
         obj: dict[str, Any] | None, expected: int | None,
     ) -> dict[str, Any]:
+        if obj is not None:
+            check_storable_text(obj)  # before batching: one unstorable document must not fail its batch
         if self._pending is None:
             self._pending = asyncio.Queue()
         if self._committer is None or self._committer.done():

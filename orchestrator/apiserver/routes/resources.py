@@ -26,7 +26,15 @@ import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from orchestrator.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from orchestrator.api.errors import (
+    ApiError,
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
+from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import ResourceInfo, lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.apiserver import metrics, protobuf, tables
@@ -126,15 +134,19 @@ async def read_body(request: Request, state: ServerState, *, patch: bool = False
     ctype = (request.headers.get("content-type") or JSON_TYPE).split(";")[0].strip().lower()
     try:
         if protobuf.is_protobuf(ctype):  # `kubectl create namespace|deployment` send protobuf
-            return protobuf.decode(raw), raw
+            body = protobuf.decode(raw)
+            check_storable_text(body)
+            return body, raw
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
-            return yaml.safe_load(raw.decode("utf-8")), raw
+            body = yaml.safe_load(raw.decode("utf-8"))
+            check_storable_text(body)
+            return body, raw
         if ctype not in (JSON_TYPE, "", "*/*", "text/plain", "application/octet-stream"):
-            from orchestrator.api.errors import UnsupportedMediaType
-
             raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
                                        f'include: application/json, application/yaml (got "{ctype}")')
-        return json.loads(raw), raw
+        body = json.loads(raw)
+        check_storable_text(body)
+        return body, raw
     except UnicodeDecodeError:
         raise BadRequest("the request body is not valid UTF-8") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -217,6 +229,7 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
             fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
             if watch:
                 return _watch_response(state, target, labels, fields, negotiated, q)
+            parse_resource_version(q.get("resourceVersion"))  # any revision is served from the latest state
             result = await reg.list(info, namespace=ns, label_selector=labels, field_selector=fields,
                                     limit=_int(q, "limit"), continue_token=q.get("continue"))
             list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
@@ -239,6 +252,8 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
         if method == "POST":
             await _authorize(state, user, "create", target, request)
             body, _ = await read_body(request, state)
+            if needs_object_check(user, _req(target, "create")):
+                authorize(user, _req(target, "create"), body if isinstance(body, dict) else {})
             if isinstance(body, dict) and info.namespaced and ns is None:
                 ns = (body.get("metadata") or {}).get("namespace") or "default"  # the seed's POST /api/v1/pods
                 target = Target(info, ns, None, None)
@@ -286,7 +301,14 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
 
     if method == "GET":
         await _authorize(state, user, "get", target, request)
-        obj = await reg.get(info, ns, name)
+        parse_resource_version(q.get("resourceVersion"))
+        try:
+            obj = await reg.get(info, ns, name)
+        except NotFound:
+            if needs_object_check(user, _req(target, "get")):
+                # like the Node authorizer: a node learns nothing about pods that are not its own
+                authorize(user, _req(target, "get"), {})
+            raise
         if needs_object_check(user, _req(target, "get")):
             authorize(user, _req(target, "get"), obj)
         if sub == "scale":
@@ -343,6 +365,8 @@ def _delete_options(raw: bytes, q: Any) -> dict[str, Any]:
             options = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BadRequest("the DeleteOptions body is not valid JSON") from None
+        except RecursionError:
+            raise BadRequest("the DeleteOptions body is nested too deeply") from None
         if not isinstance(options, dict):
             raise BadRequest("the request body must be a DeleteOptions object")
     if q.get("gracePeriodSeconds") is not None:

@@ -45,7 +45,9 @@ class Lab:
         return self.home / "kubeconfigs" / f"{identity}.kubeconfig"
 
     def client(self, user: str = "admin", **kwargs) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-        headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+        headers = dict(kwargs.pop("headers", None) or {})
+        if user:
+            headers["Authorization"] = f"Bearer {self.tokens[user]}"
         verify = ssl.create_default_context(cafile=str(self.ca_file))
         return httpx.AsyncClient(base_url=self.server, verify=verify, headers=headers, timeout=30, **kwargs)
 
@@ -74,7 +76,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab")
     # The tests start their own scheduler, controller manager and node agents where they need them, so
     # that no cluster-wide one acts on objects another test made.
-    up = _labctl(home, "up", "--nodes", "2", "--skip", "scheduler", "--skip", "controller-manager")
+    from orchestrator.embedded.ports import free_port
+
+    up = _labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
+                 "--skip", "controller-manager")
     if up.returncode != 0:
         _labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")

@@ -112,7 +112,7 @@ def _node() -> list[Case]:
         Case(NODE_1, "list", "nodes", True),
         Case(NODE_1, "watch", "nodes", True),
         Case(NODE_1, "get", "nodes", True, name="node-2"),
-        Case(NODE_1, "create", "nodes", True, name="node-1", bug=NODE_CREATE_BUG),
+        Case(NODE_1, "create", "nodes", True, name="node-1"),
         Case(NODE_1, "create", "nodes", False, name="node-2"),
         Case(NODE_1, "patch", "nodes", True, name="node-1"),
         Case(NODE_1, "update", "nodes", True, name="node-1"),
@@ -127,7 +127,7 @@ def _node() -> list[Case]:
         Case(NODE_1, "update", "leases", True, name="node-1", namespace="kube-node-lease"),
         Case(NODE_1, "patch", "leases", True, name="node-1", namespace="kube-node-lease"),
         Case(NODE_1, "get", "leases", True, name="node-1", namespace="kube-node-lease"),
-        Case(NODE_1, "create", "leases", False, name="node-2", namespace="kube-node-lease", bug=LEASE_CREATE_BUG),
+        Case(NODE_1, "create", "leases", False, name="node-2", namespace="kube-node-lease"),
         Case(NODE_1, "update", "leases", False, name="node-2", namespace="kube-node-lease"),
         Case(NODE_1, "patch", "leases", False, name="node-2", namespace="kube-node-lease"),
         Case(NODE_1, "create", "leases", False, name="node-1"),  # its name, but not kube-node-lease
@@ -186,10 +186,7 @@ CASES = _everything(ADMIN) + _everything(CONTROLLER_MANAGER) + _viewer() + _sche
 # "spec.nodeName=node-10", which the server's substring check lets through.
 NODE_SELECTOR_PREFIX_BUG = [
     pytest.param(Case(NODE_1, "list", "pods", False, all_namespaces=True, field_selector="spec.nodeName=node-10"),
-                 id="system:node:node-1-list-pods[fieldSelector=spec.nodeName=node-10]-403",
-                 marks=pytest.mark.xfail(reason="auth._authorize_node checks the field selector by substring, so "
-                                                "spec.nodeName=node-10 passes for node-1 (200, expected 403)",
-                                         strict=True)),
+                 id="system:node:node-1-list-pods[fieldSelector=spec.nodeName=node-10]-403"),
 ]
 
 
@@ -357,9 +354,6 @@ async def test_node_cannot_patch_the_status_of_another_nodes_pod(lab: Lab, api: 
     assert "message" not in (after.get("status") or {})
 
 
-@pytest.mark.xfail(reason="a node GETting a pod that does not exist gets 404 (the route authorizes with no object, "
-                          "then reads); Kubernetes' Node authorizer answers 403, so a node cannot probe which pod "
-                          "names exist", strict=True)
 async def test_node_asking_for_a_missing_pod_gets_403_like_any_pod_not_bound_to_it(lab: Lab, namespace: str) -> None:
     async with lab.client(NODE_1) as node1:
         r = await node1.get(f"/api/v1/namespaces/{namespace}/pods/missing")

@@ -170,16 +170,12 @@ def test_matrix_ids_are_unique() -> None:
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
 
 
-@pytest.mark.xfail(reason="_authorize_node tests the field selector by substring: spec.nodeName=node-10 contains "
-                          "spec.nodeName=node-1, so node-1 may list node-10's pods", strict=True)
 @pytest.mark.parametrize("selector", ["spec.nodeName=node-10", "spec.nodeName=node-1x"])
 def test_node_field_selector_must_name_exactly_its_node(selector: str) -> None:
     with pytest.raises(Forbidden):
         authorize(NODE_1, Request("list", "pods", field_selector=selector))
 
 
-@pytest.mark.xfail(reason="a node cannot register its own Node: create has no name in the request and "
-                          "_authorize_node ignores the object, so POST /api/v1/nodes by node-1 is 403", strict=True)
 def test_node_may_create_its_own_node_object() -> None:
     authorize(NODE_1, Request("create", "nodes"), factories.node("node-1"))
 
