@@ -420,7 +420,7 @@ class AgentGroup:
             tg.create_task(self._relist_loop(), name="relist-loop")
 
     async def _register_all(self) -> None:
-        semaphore = asyncio.Semaphore(32)
+        semaphore = asyncio.Semaphore(8)  # below httpx's 20 kept-alive connections: no TLS handshake churn
 
         async def register(agent: NodeAgent) -> None:
             async with semaphore:
@@ -457,7 +457,7 @@ class AgentGroup:
             period = agent.config.lease_seconds
             heap.append((start + period * (i + 1) / len(agents), i, agent.name))
         heapq.heapify(heap)
-        semaphore = asyncio.Semaphore(32)
+        semaphore = asyncio.Semaphore(8)  # below httpx's 20 kept-alive connections: no TLS handshake churn
 
         async def beat(agent: NodeAgent) -> None:
             async with semaphore:
