@@ -18,6 +18,8 @@ GroupResource = NewType("GroupResource", str)
 """``pods`` or ``deployments.apps``: a resource independent of its version."""
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# Kubernetes serves no deletecollection for namespaces: one request must not end them all.
+NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class ResourceInfo:
 
 
 RESOURCES: tuple[ResourceInfo, ...] = (
-    ResourceInfo("", "v1", "namespaces", "namespace", "Namespace", False, ("ns",), (), ("status",)),
+    ResourceInfo("", "v1", "namespaces", "namespace", "Namespace", False, ("ns",), (), ("status",), NAMESPACE_VERBS),
     ResourceInfo("", "v1", "pods", "pod", "Pod", True, ("po",), ("all",), ("status", "binding", "log")),
     ResourceInfo("", "v1", "nodes", "node", "Node", False, ("no",), (), ("status",)),
     ResourceInfo("", "v1", "events", "event", "Event", True, ("ev",), ()),

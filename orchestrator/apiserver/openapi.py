@@ -268,6 +268,8 @@ def _resource_paths(info: ResourceInfo, builder: _SchemaBuilder) -> dict[str, An
                       description=f"delete collection of {info.kind}", params=[*_DELETE_PARAMS, *_LIST_PARAMS]),
         "parameters": _path_params(info.namespaced, item=False),
     }
+    if "deletecollection" not in info.verbs:
+        del paths[collection]["delete"]
     paths[f"{collection}/{{name}}"] = {
         "get": _op(tag=tag, op_id=f"read{prefix}{what}", action="get", gvk=gvk, response=item,
                    description=f"read the specified {info.kind}"),

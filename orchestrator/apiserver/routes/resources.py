@@ -261,7 +261,7 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
             prepared = await reg.create(info, ns, body, field_validation=field_validation, dry_run=dry_run)
             shaped, ctype = _shape(prepared.obj, info, negotiated)
             return respond(shaped, status=201, warnings=prepared.warnings, content_type=ctype)
-        if method == "DELETE":
+        if method == "DELETE" and "deletecollection" in info.verbs:
             await _authorize(state, user, "deletecollection", target, request)
             labels = LabelSelector.parse(q.get("labelSelector"))
             fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
