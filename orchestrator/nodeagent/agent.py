@@ -158,6 +158,7 @@ class NodeAgent:
         self.lease_renewals = 0
         self._observed: dict[str, tuple[Any, ...]] = {}  # pod uid -> signature of its containers
         self._adoptable: dict[str, list[ContainerState]] = {}
+        self._orphans: set[str] = set()  # container ids without a pod at the last orphan check
         self._last_status_report = 0.0
         self.worker_config = WorkerConfig(
             node_name=config.name,
@@ -335,30 +336,42 @@ class NodeAgent:
                 self.metrics.pod_workers.dec()
 
     async def relist(self, *, remove_orphans: bool) -> None:
-        """Compare the runtime's containers with what was seen last; wake workers, remove orphans."""
+        """Compare the runtime's containers with what was seen last; wake workers, remove orphans.
+
+        A container is removed as an orphan only when its pod has had no worker at two orphan
+        checks in a row, so a pod whose worker is being created is never mistaken for a deleted one.
+        """
         containers = await self.runtime.list_containers(node=self.name)
         by_uid: dict[str, list[ContainerState]] = {}
         for state in containers:
             by_uid.setdefault(state.pod_uid or "", []).append(state)
+        candidates: set[str] = set()
         for uid, states in by_uid.items():
-            signature = tuple((s.id, s.state) for s in states)
             worker = self.workers.get(uid)
             if worker is None:
-                if remove_orphans:
-                    for s in states:
-                        log.info("node %s: removing container %s of pod %s/%s (the pod no longer exists)",
-                                 self.name, s.id[:12], s.namespace, s.pod_name)
-                        with contextlib.suppress(ApiError):
-                            if s.state == "running":
-                                await self.runtime.stop(s.id, grace_period_seconds=2)
-                            await self.runtime.remove(s.id)
-                        self.metrics.orphans_removed.inc()
-                else:
+                if not remove_orphans:
                     self._adoptable[uid] = states
+                    continue
+                for s in states:
+                    candidates.add(s.id)
+                    if s.id in self._orphans:
+                        await self._remove_orphan(s)
                 continue
+            signature = tuple((s.id, s.state) for s in states)
             if self._observed.get(uid) != signature:
                 self._observed[uid] = signature
                 worker.notify()
+        if remove_orphans:
+            self._orphans = candidates
+
+    async def _remove_orphan(self, state: ContainerState) -> None:
+        log.info("node %s: removing container %s of pod %s/%s (the pod no longer exists)",
+                 self.name, state.id[:12], state.namespace, state.pod_name)
+        with contextlib.suppress(ApiError):
+            if state.state == "running":
+                await self.runtime.stop(state.id, grace_period_seconds=2)
+            await self.runtime.remove(state.id)
+        self.metrics.orphans_removed.inc()
 
     def find_worker(self, namespace: str, name: str) -> PodWorker | None:
         key = f"{namespace}/{name}"
