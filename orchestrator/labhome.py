@@ -111,6 +111,11 @@ class LabHome:
     def kubeconfigs_dir(self) -> Path:
         return self.root / "kubeconfigs"
 
+    @property
+    def kubelet_client_token(self) -> Path:
+        """The token the API server shows node agents when it proxies logs (kubelet client auth)."""
+        return self.pki_dir / "kubelet-client.token"
+
     def kubeconfig_for(self, identity: str) -> Path:
         return self.kubeconfigs_dir / f"{identity}.kubeconfig"
 

@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         store = await Store.connect(settings.database_url)
         watch_cache = WatchCache(settings.redis_url)
         registry = Registry.for_store(store)
-        state = ServerState(settings, store, watch_cache, authenticator, registry, LogProxy(store))
+        state = ServerState(settings, store, watch_cache, authenticator, registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
         tasks: list[asyncio.Task[None]] = []
         try:
             await registry.ensure_system_namespaces()

@@ -24,6 +24,7 @@ class Settings:
     max_request_bytes: int = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
     run_relay: bool = True  # publish the outbox from this process (single-active across processes)
     min_watch_timeout_seconds: int = 1800
+    kubelet_client_token: str | None = None  # sent to node agents' log endpoints (pods/x/log)
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> Settings:
@@ -40,11 +41,14 @@ class Settings:
                        help="revisions kept watchable; an older watch gets 410 Expired")
         p.add_argument("--event-ttl", type=int, default=3600, help="seconds an Event is kept (default 1h)")
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
+        p.add_argument("--kubelet-client-token-file", type=Path,
+                       help="a token the API server presents to node agents when it proxies pods/x/log")
         a = p.parse_args(argv)
         if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
             p.error("--tls-cert-file and --tls-private-key-file go together")
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
-                           ("--token-auth-file", a.token_auth_file)):
+                           ("--token-auth-file", a.token_auth_file),
+                           ("--kubelet-client-token-file", a.kubelet_client_token_file)):
             if path is not None and not path.is_file():
                 p.error(f"{flag}: {path} does not exist (run `labctl up` to create the lab's certificates and tokens)")
         return cls(
@@ -58,4 +62,6 @@ class Settings:
             watch_window=a.watch_window,
             event_ttl_seconds=a.event_ttl,
             run_relay=not a.no_relay,
+            kubelet_client_token=(a.kubelet_client_token_file.read_text().strip()
+                                  if a.kubelet_client_token_file else None),
         )

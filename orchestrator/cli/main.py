@@ -168,6 +168,16 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command(name="node-agent", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+def node_agent(ctx: typer.Context) -> None:
+    """Run a node agent in the foreground (all options of `python -m orchestrator.nodeagent --help`)."""
+    import os
+    import sys
+
+    os.execv(sys.executable, [sys.executable, "-m", "orchestrator.nodeagent", *ctx.args])
+
+
 @app.command()
 def version() -> None:
     """Print the labctl version."""

@@ -113,6 +113,8 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     "--token-auth-file",
                     str(home.token_file),
                     "--no-relay",  # the relay runs as its own process (below): one more core at work
+                    "--kubelet-client-token-file",
+                    str(home.kubelet_client_token),
                 ],  # fmt: skip
                 health=f"https://{LOOPBACK}:{port}/readyz",
                 depends_on=("postgres", "redis"),
@@ -155,7 +157,23 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 address=f"{LOOPBACK}:{cm_grpc}",
             )
         )
-    return [spec for spec in specs if spec.name not in ctx.skip]
+        for i in range(1, ctx.nodes + 1):
+            name = f"node-{i}"
+            log_port = ctx.port(f"{name}-logs", component=name)
+            specs.append(
+                ComponentSpec(
+                    name=name,
+                    argv=[sys.executable, "-m", "orchestrator.nodeagent",
+                          "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
+                          "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
+                          "--apiserver-token-file", str(home.kubelet_client_token)],  # fmt: skip
+                    health=f"http://{LOOPBACK}:{log_port}/healthz",
+                    depends_on=("apiserver",),
+                    address=f"{LOOPBACK}:{log_port}",
+                )
+            )
+    return [spec for spec in specs if spec.name not in ctx.skip
+            and not ("nodes" in ctx.skip and spec.name.startswith("node-"))]
 
 
 def up(
@@ -214,15 +232,21 @@ def up(
 
         write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=nodes)
 
+        _ensure_kubelet_client_token(home)
+        resolved = resolve_runtime(runtime)
+        if runtime == "auto" and nodes:
+            progress.note(f"runtime auto: {'a Docker engine answers, using Docker' if resolved == 'docker' else 'no Docker engine answers, using the simulated runtime'}")
         ctx = LabContext(
             home=home,
             database_url=database_url,
             redis_url=redis_url,
             apiserver_port=api_port,
             nodes=nodes,
-            runtime=runtime,
+            runtime=resolved,
             ports=ports,
-            running=frozenset(name for name in ("scheduler", "controller-manager") if supervisor.is_running(name)),
+            running=frozenset(name for name in ("scheduler", "controller-manager",
+                                                *(f"node-{i}" for i in range(1, nodes + 1)))
+                              if supervisor.is_running(name)),
             skip=frozenset(skip),
         )
         specs = control_plane(ctx)
@@ -300,6 +324,28 @@ def _apiserver_port(supervisor: Supervisor, *, requested: int | None, remembered
         if candidate and port_is_free(candidate):
             return candidate
     return free_port()
+
+
+def resolve_runtime(runtime: Runtime) -> Runtime:
+    """``auto``: Docker when an engine answers (`docker info` within 5 s), else simulated."""
+    if runtime != "auto":
+        return runtime
+    import subprocess
+
+    try:
+        ok = subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return "docker" if ok else "simulated"
+
+
+def _ensure_kubelet_client_token(home: LabHome) -> None:
+    import secrets
+
+    path = home.kubelet_client_token
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
 
 
 def _reusable(port: int | None) -> int | None:

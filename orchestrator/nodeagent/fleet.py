@@ -77,7 +77,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
     runtime = await connect_runtime(config.runtime)
     metrics = AgentMetrics()
     group: AgentGroup | None = None
-    tokens = list(config.accepted_tokens) or [kubeconfig_token(config.kubeconfig)]
+    # the API server's kubelet-client token, and this agent's own (for a person or a test on the node)
+    tokens = [*config.accepted_tokens, kubeconfig_token(config.kubeconfig)]
     server = LogServer(
         find_worker=lambda ns, name: group.find_worker(ns, name) if group is not None else None,
         tokens=tokens,

@@ -79,7 +79,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     from orchestrator.embedded.ports import free_port
 
     up = _labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
-                 "--skip", "controller-manager")
+                 "--skip", "controller-manager", "--skip", "nodes")
     if up.returncode != 0:
         _labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")

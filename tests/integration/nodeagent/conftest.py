@@ -58,7 +58,9 @@ class AgentProcess:
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "orchestrator.nodeagent", "--kubeconfig", str(self.kubeconfig),
-                "--log-port", "0", "--log-bind", "127.0.0.1", *FAST_TIMERS, *self.args]
+                "--log-port", "0", "--log-bind", "127.0.0.1",
+                "--apiserver-token-file", str(self.lab.home / "pki" / "kubelet-client.token"),
+                *FAST_TIMERS, *self.args]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 

@@ -247,9 +247,6 @@ async def test_kubectl_logs_through_the_api_server(agent: AgentProcess, lab: Lab
     await wait_phase(api, namespace, "hello", "Running")
     await asyncio.sleep(0.5)
     result = lab.kubectl("logs", "-n", namespace, "hello", check=False)
-    if "Unauthorized" in result.stderr:
-        pytest.xfail("the API server's LogProxy sends no kubelet token yet (kubelet_token=None): "
-                     "the agent answers 401, as it must")
     assert result.returncode == 0, result.stderr
     assert "hello from the pod" in result.stdout
 
