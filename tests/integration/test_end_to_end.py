@@ -1,0 +1,128 @@
+"""The whole cluster as `labctl up` starts it — API server, relay, scheduler, controller manager and
+simulated node agents, each its own process — driven with the real kubectl like a Kubernetes user
+would: a Deployment is applied, scheduled, run, scaled, healed, rolled out and deleted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.embedded.ports import free_port
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: main, image: "busybox:1.36", command: ["sleep", "3600"]}
+"""
+
+
+def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LABKIT_HOME=str(home))
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if shutil.which("kubectl") is None:
+        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
+            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
+        pytest.skip("kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
+    home = tmp_path_factory.mktemp("e2e")
+    up = _labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield home
+    finally:
+        down = _labctl(home, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def kubectl(home: Path, *args: str, check: bool = True, timeout: float = 120) -> str:
+    env = dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home))
+    result = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def pods(home: Path) -> list[dict]:
+    return json.loads(kubectl(home, "get", "pods", "-l", "app=web", "-o", "json"))["items"]
+
+
+def wait_until(what: str, condition, timeout: float = 90):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def running(items: list[dict]) -> list[dict]:
+    return [p for p in items if (p.get("status") or {}).get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def test_a_deployment_is_scheduled_run_scaled_healed_rolled_out_and_deleted(cluster: Path) -> None:
+    home = cluster
+    status = _labctl(home, "status").stdout
+    for component in ("apiserver", "relay", "scheduler", "controller-manager", "node-1", "node-2"):
+        assert component in status, status
+    nodes = kubectl(home, "get", "nodes")
+    assert "node-1" in nodes and "node-2" in nodes and "NotReady" not in nodes
+
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=DEPLOYMENT, text=True, check=True, capture_output=True,
+                   env=dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home)), timeout=60)
+    assert "successfully rolled out" in kubectl(home, "rollout", "status", "deploy/web", "--timeout=90s")
+    three = wait_until("3 running pods", lambda: len(running(pods(home))) == 3 and running(pods(home)))
+    assert {p["spec"]["nodeName"] for p in three} <= {"node-1", "node-2"}
+    assert len({p["spec"]["nodeName"] for p in three}) == 2, "pods of one owner spread over both nodes"
+    events = kubectl(home, "get", "events", "-o", "json")
+    assert '"reason":"Scheduled"' in events.replace(" ", "")
+
+    # self-healing: a deleted pod is replaced
+    victim = three[0]["metadata"]["name"]
+    kubectl(home, "delete", "pod", victim)
+    wait_until("a replacement pod", lambda: len(running(pods(home))) == 3
+               and victim not in {p["metadata"]["name"] for p in running(pods(home))})
+
+    # scale
+    kubectl(home, "scale", "deploy/web", "--replicas=5")
+    wait_until("5 running pods", lambda: len(running(pods(home))) == 5)
+
+    # rolling update to a new template, then undo
+    kubectl(home, "set", "image", "deploy/web", "main=busybox:1.37")
+    assert "successfully rolled out" in kubectl(home, "rollout", "status", "deploy/web", "--timeout=120s")
+    wait_until("all pods on the new image", lambda: {c["image"] for p in running(pods(home))
+                                                     for c in p["spec"]["containers"]} == {"busybox:1.37"})
+    kubectl(home, "rollout", "undo", "deploy/web")
+    assert "successfully rolled out" in kubectl(home, "rollout", "status", "deploy/web", "--timeout=120s")
+    image = kubectl(home, "get", "deploy/web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    assert image == "busybox:1.36"
+
+    # cascading deletion: the Deployment's ReplicaSets and pods go with it
+    kubectl(home, "delete", "deploy/web")
+    wait_until("no ReplicaSets and no pods", lambda: not pods(home)
+               and not json.loads(kubectl(home, "get", "rs", "-o", "json"))["items"], timeout=120)
