@@ -1,7 +1,7 @@
 """Benchmark: the API server under load, beside the store's own write rate, on a `labctl up` lab.
 
 Issue 3's measurements, all in one run against one lab (embedded PostgreSQL 16 + Redis, the API
-server over HTTPS as `labctl up` starts it: uvicorn, h11, the default asyncio loop, no uvloop):
+server over HTTPS as `labctl up` starts it: uvicorn with uvloop and httptools, one process; the relay runs as its own process):
 
 a) store baseline: ``Store.create`` of the same pods (as the API would store them) straight on
    the lab's PostgreSQL, ``--clients`` concurrent writers, into a namespace of its own. The
@@ -167,7 +167,8 @@ def lab() -> Iterator[Lab]:
     """`labctl up` in a temporary lab home; `labctl down` and removal always, whatever happened."""
     home = Path(tempfile.mkdtemp(prefix="labkit-bench-api-"))
     try:
-        up = _labctl(home, "up")
+        # only what the API server needs: a scheduler or node agent would work on the benchmark's pods
+        up = _labctl(home, "up", "--skip", "scheduler", "--skip", "controller-manager", "--skip", "nodes")
         if up.returncode != 0:
             raise SystemExit(f"labctl up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
         state = json.loads((home / "run" / "state.json").read_text())
@@ -590,7 +591,7 @@ def machine_facts() -> dict[str, Any]:
                 break
     return {"nproc": os.cpu_count(), "cpu": model, "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "platform": platform.platform(), "server": "uvicorn, h11, asyncio loop (no uvloop), 1 process",
+            "platform": platform.platform(), "server": "uvicorn (uvloop, httptools), 1 process; relay separate",
             "note": "a shared machine: other jobs run beside the benchmark, so figures are noisy"}
 
 
