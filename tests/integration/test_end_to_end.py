@@ -46,7 +46,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if shutil.which("kubectl") is None:
         if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
             pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
-        pytest.skip("kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
+        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
     home = tmp_path_factory.mktemp("e2e")
     up = _labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
     try:

@@ -113,4 +113,4 @@ def require_kubectl() -> None:
     if shutil.which("kubectl") is None:
         if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
             pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says these tests must run")
-        pytest.skip("kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
+        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")

@@ -51,7 +51,7 @@ async def _docker_runtime() -> DockerRuntime:
     except RuntimeUnavailable as e:
         if required:
             pytest.fail(f"{e.message} (LABKIT_REQUIRE_DOCKER=1 says the Docker tests must run; .ci/docker.sh starts one)")
-        pytest.skip(f"no Docker engine answers (set LABKIT_REQUIRE_DOCKER=1 to make this a failure): {e.message}")
+        pytest.skip(reason=f"no Docker engine answers (set LABKIT_REQUIRE_DOCKER=1 to make this a failure): {e.message}")
     if not (await runtime.ensure_image(TEST_IMAGE, pull_policy="Never")).ok:
         await runtime.close()
         message = f"the test image {TEST_IMAGE} is missing: run tests/images/build_busybox.sh"
