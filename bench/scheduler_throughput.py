@@ -231,7 +231,8 @@ async def main_async(args: argparse.Namespace) -> None:
         scheduler_kubeconfig = Path(args.scheduler_kubeconfig or args.kubeconfig)
     else:
         home = Path(tempfile.mkdtemp(prefix="bench-lab-"))
-        up = _labctl(home, "up", "--nodes", "1")
+        # the benchmark runs its own scheduler; nothing else may act on its pods and nodes
+        up = _labctl(home, "up", "--nodes", "0", "--skip", "scheduler", "--skip", "controller-manager")
         if up.returncode != 0:
             raise SystemExit(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
         kubeconfig = Path(_labctl(home, "kubeconfig").stdout.strip())
