@@ -43,7 +43,7 @@ def require_docker() -> None:
         message = f"no Docker engine with labkit/busybox:1.0 ({err}); .ci/docker.sh prepares one"
         if required:
             pytest.fail(message + " (LABKIT_REQUIRE_DOCKER=1 says the Docker tests must run)")
-        pytest.skip(message + " (set LABKIT_REQUIRE_DOCKER=1 to make this a failure)")
+        pytest.skip(reason=message + " (set LABKIT_REQUIRE_DOCKER=1 to make this a failure)")
 
 
 class AgentProcess:

@@ -57,7 +57,7 @@ async def _docker_runtime() -> DockerRuntime:
         message = f"the test image {TEST_IMAGE} is missing: run tests/images/build_busybox.sh"
         if required:
             pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip(reason=message)
     return runtime
 
 
