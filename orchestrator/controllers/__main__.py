@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import sys
 import uuid
@@ -32,9 +30,9 @@ from collections.abc import Sequence
 
 from grpc_health.v1 import health_pb2
 
-from orchestrator.api.errors import ApiError
 from orchestrator.client.leaderelection import LeaderElector
-from orchestrator.client.rest import ApiClient, KubeconfigError
+from orchestrator.client.process import configure_logging, run_component
+from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.manager import CONTROLLERS, ControllerManager, ManagerOptions
 from orchestrator.controllers.metrics import ControllerMetrics, serve_http
 from orchestrator.controllers.service import SERVICE_NAME, Leadership, start_grpc_server
@@ -125,25 +123,8 @@ async def _wait_synced(manager: ControllerManager) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    async def run() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await serve(args)
-
-    try:
-        asyncio.run(run())
-    except (KubeconfigError, ApiError, OSError, ValueError) as err:
-        print(f"controller-manager: {err}", file=sys.stderr)
-        return 1
-    return 0
+    configure_logging(verbose=args.verbose)
+    return run_component("controller-manager", lambda: serve(args))
 
 
 if __name__ == "__main__":

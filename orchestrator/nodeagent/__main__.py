@@ -11,12 +11,11 @@ Kubernetes equivalent: cmd/kubelet (flags named like kubelet's where one exists)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
+from orchestrator.client.process import configure_logging, run_component
 from orchestrator.nodeagent.agent import NodeConfig, Taint
 from orchestrator.nodeagent.fleet import ProcessConfig, fleet_names, run_nodes
 
@@ -86,10 +85,7 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
                    crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max)
         for name in names
     ]
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not a.verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the rest
+    configure_logging(verbose=a.verbose)
     return ProcessConfig(kubeconfig=a.kubeconfig, runtime=a.runtime, nodes=nodes, log_port=a.log_port,
                          log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
                          relist_seconds=a.relist_seconds)
@@ -107,30 +103,12 @@ def _pairs(text: str) -> dict[str, str]:
     return out
 
 
-async def _main(config: ProcessConfig) -> None:
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await run_nodes(config)
-    except asyncio.CancelledError:
-        logging.getLogger("orchestrator.nodeagent").info("stopping; containers keep running")
-
-
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    try:
-        asyncio.run(_main(config))
-    except Exception as err:  # a clear last line instead of a traceback for expected failures
-        from orchestrator.api.errors import ApiError
-
-        if isinstance(err, ApiError):
-            print(f"node agent: {err.message}", file=sys.stderr)
-            return 1
-        raise
-    return 0
+    return run_component(
+        "node agent", lambda: run_nodes(config),
+        on_stop=lambda: logging.getLogger("orchestrator.nodeagent").info("stopping; containers keep running"),
+    )
 
 
 if __name__ == "__main__":

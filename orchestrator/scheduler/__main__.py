@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import sys
 import uuid
@@ -34,11 +32,11 @@ from collections.abc import Sequence
 
 from grpc_health.v1 import health_pb2
 
-from orchestrator.api.errors import ApiError
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
 from orchestrator.client.leaderelection import LeaderElector
-from orchestrator.client.rest import ApiClient, KubeconfigError
+from orchestrator.client.process import configure_logging, run_component
+from orchestrator.client.rest import ApiClient
 from orchestrator.scheduler.config import DEFAULT_SCHEDULER_NAME, default_config, load_config_file
 from orchestrator.scheduler.metrics import serve_http
 from orchestrator.scheduler.scheduler import Scheduler
@@ -141,25 +139,8 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    async def run() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await serve(args)
-
-    try:
-        asyncio.run(run())
-    except (KubeconfigError, ApiError, OSError) as err:
-        print(f"scheduler: {err}", file=sys.stderr)
-        return 1
-    return 0
+    configure_logging(verbose=args.verbose)
+    return run_component("scheduler", lambda: serve(args))
 
 
 if __name__ == "__main__":
