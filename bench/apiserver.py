@@ -65,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator.api.resources import by_group_resource  # noqa: E402
 from orchestrator.apiserver.validation import prepare_create  # noqa: E402
+from orchestrator.embedded.postgres import database_url  # noqa: E402
 from orchestrator.storage.store import JSON_SEPARATORS, Store  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -176,7 +177,7 @@ def lab() -> Iterator[Lab]:
         pids = {c["name"]: c["pid"] for c in state["components"] if c.get("pid")}
         tokens = {row[1]: row[0] for row in csv.reader((home / "tokens.csv").read_text().splitlines()) if row}
         yield Lab(home=home, server=f"https://127.0.0.1:{ports['apiserver']}", ca_file=home / "pki" / "ca.crt",
-                  token=tokens["admin"], database_url=f"postgresql://postgres@127.0.0.1:{ports['postgres']}/labkit",
+                  token=tokens["admin"], database_url=database_url(ports["postgres"]),
                   pids=pids)
     finally:
         down = _labctl(home, "down")

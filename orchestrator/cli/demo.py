@@ -26,6 +26,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from orchestrator.client.rest import ApiClient
+from orchestrator.embedded.postgres import database_url as embedded_database_url
+from orchestrator.embedded.redis import redis_url as embedded_redis_url
 from orchestrator.labhome import LabSettings
 
 NAMESPACE = "default"
@@ -99,8 +101,8 @@ async def run_demo(settings: LabSettings, *, console: Console) -> None:
     """The demo proper, on a lab that is up."""
     client = ApiClient.from_kubeconfig(settings.home.kubeconfig)
     ports = json.loads(settings.home.state_file.read_text())["lab"]["ports"]
-    database_url = settings.database_url or f"postgresql://postgres@127.0.0.1:{ports['postgres']}/labkit"
-    redis_url = settings.redis_url or f"redis://127.0.0.1:{ports['redis']}/0"
+    database_url = settings.database_url or embedded_database_url(ports["postgres"])
+    redis_url = settings.redis_url or embedded_redis_url(ports["redis"])
     try:
         for name in POD_NAMES:  # a previous demo run that was interrupted
             with contextlib.suppress(Exception):

@@ -35,11 +35,15 @@ class Lab:
     @property
     def database_url(self) -> str:
         """The lab's PostgreSQL: tests may look at rows; components never do."""
-        return f"postgresql://postgres@127.0.0.1:{self._ports()['postgres']}/labkit"
+        from orchestrator.embedded.postgres import database_url
+
+        return database_url(self._ports()["postgres"])
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self._ports()['redis']}/0"
+        from orchestrator.embedded.redis import redis_url
+
+        return redis_url(self._ports()["redis"])
 
     def kubeconfig_for(self, identity: str) -> Path:
         return self.home / "kubeconfigs" / f"{identity}.kubeconfig"
