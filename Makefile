@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/labctl demo
 
+# JupyterLab on the notebooks, with this venv as the kernel (the notebooks start their own lab cluster).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
 test: $(STAMP)
 	$(PY) -m pytest
 

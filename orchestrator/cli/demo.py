@@ -17,14 +17,20 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import redis.asyncio as aioredis
+import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from orchestrator.api.errors import ApiError
+from orchestrator.cli import render
+from orchestrator.cli.down import down as lab_down
+from orchestrator.cli.errors import cli_errors, err
+from orchestrator.cli.up import up as lab_up
 from orchestrator.client.rest import ApiClient
 from orchestrator.embedded.postgres import database_url as embedded_database_url
 from orchestrator.embedded.redis import redis_url as embedded_redis_url
@@ -150,3 +156,35 @@ async def run_demo(settings: LabSettings, *, console: Console) -> None:
                                 style="green"))
     finally:
         await client.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `labctl demo` to labctl."""
+    app.command()(demo)
+
+
+def demo(
+    keep: Annotated[bool, typer.Option(help="Leave the lab running afterwards.")] = False,
+) -> None:
+    """Start a lab and show the seed's data flow live: rows, outbox, stream entries, watch events."""
+    out = Console(highlight=False)
+    settings = LabSettings.from_env()
+    out.print(f"lab home [bold]{settings.home.root}[/bold]")
+    progress = render.RichProgress(out)
+    failed = False
+    with cli_errors():
+        try:
+            lab_up(settings, nodes=1, runtime="auto", port=None, extra_sans=(), progress=progress)
+        finally:
+            progress.close()
+        try:
+            asyncio.run(run_demo(settings, console=out))
+        except (ApiError, RuntimeError, OSError) as e:
+            render.error(err, f"demo failed: {e}")
+            failed = True
+        finally:
+            if not keep:
+                lab_down(settings, on_stop=lambda name: None)
+                out.print("lab stopped (use --keep to leave it running)")
+    if failed:
+        raise typer.Exit(1)

@@ -16,22 +16,19 @@ PkiError) and caught here, at the top.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import controllers, render, scheduler
+from orchestrator.cli import controllers, demo, kube, render, scheduler
 from orchestrator.cli.down import down as lab_down
-from orchestrator.cli.supervisor import Supervisor, SupervisorError
+from orchestrator.cli.errors import cli_errors, err
+from orchestrator.cli.supervisor import Supervisor
 from orchestrator.cli.up import RUNTIMES, Runtime
 from orchestrator.cli.up import up as lab_up
-from orchestrator.embedded.ports import EmbeddedServerError
 from orchestrator.labhome import LabSettings
-from orchestrator.pki import PkiError
 
 app = typer.Typer(
     name="labctl",
@@ -42,20 +39,13 @@ app = typer.Typer(
 )
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(controllers.app, name="controllers")
+# The everyday kubectl-like verbs (get, apply, delete, ...) and the demo live in their own modules.
+kube.register(app)
+demo.register(app)
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
-@contextlib.contextmanager
-def _cli_errors() -> Iterator[None]:
-    try:
-        yield
-    except (EmbeddedServerError, SupervisorError, PkiError) as e:
-        render.error(err, str(e))
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        render.error(err, "interrupted; run `labctl down` to stop what was started")
-        raise typer.Exit(130) from None
+_cli_errors = cli_errors
 
 
 @app.command()
@@ -134,38 +124,6 @@ def kubeconfig() -> None:
         render.error(err, f"no kubeconfig at {path}: run `labctl up` first")
         raise typer.Exit(1)
     print(path)  # plain print: meant for $(labctl kubeconfig), no wrapping or styling
-
-
-@app.command()
-def demo(
-    keep: Annotated[bool, typer.Option(help="Leave the lab running afterwards.")] = False,
-) -> None:
-    """Start a lab and show the seed's data flow live: rows, outbox, stream entries, watch events."""
-    import asyncio
-
-    from orchestrator.api.errors import ApiError
-    from orchestrator.cli.demo import run_demo
-
-    settings = LabSettings.from_env()
-    out.print(f"lab home [bold]{settings.home.root}[/bold]")
-    progress = render.RichProgress(out)
-    failed = False
-    with _cli_errors():
-        try:
-            lab_up(settings, nodes=1, runtime="auto", port=None, extra_sans=(), progress=progress)
-        finally:
-            progress.close()
-        try:
-            asyncio.run(run_demo(settings, console=out))
-        except (ApiError, RuntimeError, OSError) as e:
-            render.error(err, f"demo failed: {e}")
-            failed = True
-        finally:
-            if not keep:
-                lab_down(settings, on_stop=lambda name: None)
-                out.print("lab stopped (use --keep to leave it running)")
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command(name="node-agent", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
