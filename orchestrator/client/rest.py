@@ -51,6 +51,7 @@ __all__ = [
     "ApiClient",
     "KubeconfigError",
     "PatchType",
+    "TABLE_ACCEPT",
     "WatchEvent",
     "resource_info",
 ]
@@ -66,6 +67,9 @@ PATCH_CONTENT_TYPES: dict[str, str] = {
 }
 
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+
+# What kubectl sends to have the server print the columns of ``kubectl get`` (a meta.k8s.io Table).
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
 class WatchEvent(NamedTuple):
@@ -256,6 +260,26 @@ class ApiClient:
             params["continue"] = continue_
         return await self.request_json("GET", info.collection_path(namespace), params=params)
 
+    async def table(
+        self,
+        resource: ResourceInfo | str,
+        *,
+        name: str | None = None,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        """The server-printed ``meta.k8s.io/v1`` Table of one object (`name`) or a list, as
+        ``kubectl get`` asks for it: column definitions (wide ones with priority 1) and rows."""
+        info = resource_info(resource)
+        if name is not None:
+            path = info.object_path(_ns(info, namespace), name)
+            params: dict[str, str] = {}
+        else:
+            path = info.collection_path(namespace)
+            params = _params(labelSelector=label_selector, fieldSelector=field_selector)
+        return await self.request_json("GET", path, params=params, accept=TABLE_ACCEPT)
+
     async def create(
         self, resource: ResourceInfo | str, obj: Mapping[str, Any], *, namespace: str | None = None
     ) -> dict[str, Any]:
@@ -385,8 +409,11 @@ class ApiClient:
         field_selector: str | None = None,
         timeout_seconds: int | None = None,
         allow_bookmarks: bool = False,
+        accept: str | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """Watch changes after `resource_version`; yields ``WatchEvent(type, object)``.
+
+        ``accept=TABLE_ACCEPT`` makes each event's object a one-row Table (``kubectl get -w``).
 
         Ends when the server ends the stream (after `timeout_seconds`). Raises the typed error
         of an ``ERROR`` event (`Expired` for 410: list again), and `Unavailable` if the
@@ -405,7 +432,8 @@ class ApiClient:
         # A watch may be silent for its whole life, so no read timeout beyond the server's own.
         read = None if timeout_seconds is None else timeout_seconds + 30.0
         timeout = httpx.Timeout(self._http.timeout.connect, read=read)
-        async with self._stream("GET", info.collection_path(namespace), params=params, timeout=timeout) as r:
+        path = info.collection_path(namespace)
+        async with self._stream("GET", path, params=params, timeout=timeout, accept=accept) as r:
             try:
                 async for line in _split_lines(r):
                     yield _decode_event(line)
@@ -422,10 +450,12 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str | None = None,
     ) -> dict[str, Any]:
         """Send one request to `path` (e.g. ``/version``) and return the decoded JSON answer."""
         response = await self._send(
-            method, path, params=params, body=body, content_type=content_type, idempotent=method == "GET"
+            method, path, params=params, body=body, content_type=content_type, idempotent=method == "GET",
+            accept=accept,
         )
         try:
             decoded = response.json()
@@ -446,9 +476,12 @@ class ApiClient:
         body: Any = None,
         content_type: str = "application/json",
         idempotent: bool,
+        accept: str | None = None,
     ) -> httpx.Response:
         content = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": content_type} if content is not None else None
+        headers = {"Content-Type": content_type} if content is not None else {}
+        if accept:
+            headers["Accept"] = accept
         attempts = 1 + (self._read_retries if idempotent else 0)
         for attempt in range(attempts):
             try:
@@ -474,8 +507,9 @@ class ApiClient:
         *,
         params: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
+        accept: str | None = None,
     ) -> _Streaming:
-        return _Streaming(self, method, path, params, timeout)
+        return _Streaming(self, method, path, params, timeout, accept)
 
     def _unavailable(self, err: Exception, what: str) -> Unavailable:
         reason = str(err) or type(err).__name__
@@ -492,10 +526,12 @@ class _Streaming:
         path: str,
         params: Mapping[str, str] | None,
         timeout: httpx.Timeout | None,
+        accept: str | None = None,
     ) -> None:
         self._client = client
         self._request = client._http.build_request(
-            method, path, params=params, timeout=timeout if timeout is not None else client._http.timeout
+            method, path, params=params, timeout=timeout if timeout is not None else client._http.timeout,
+            headers={"Accept": accept} if accept else None,
         )
         self._response: httpx.Response | None = None
 
