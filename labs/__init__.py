@@ -1,0 +1,50 @@
+"""The teaching layer: what the notebooks in notebooks/ call to run and look inside a lab cluster.
+
+    import labs
+    lab = labs.start(nodes=2)             # labctl up, from a notebook; cleaned up when the kernel exits
+    lab.kubectl("get", "pods")           # the real kubectl, the lab's kubeconfig
+    labs.inspect.rows(lab, "pods")       # PostgreSQL rows, read-only
+    labs.wait_for(lambda: ..., what="the pod to be Running")
+    labs.check("scheduler-plugin")       # an exercise's automatic check
+    lab.stop()
+
+Modules: `lab` (start, Lab), `waiting` (wait_for, wait_for_pods), `inspect` (PostgreSQL and Redis
+read-only), `table` (Table), `checks` (exercise checks), `widgets` (live ipywidgets views),
+`plots` (matplotlib). `widgets` and `plots` are imported on first use: they pull in Jupyter.
+The API is documented in labs/README.md. Notebooks hold no logic of their own: it lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labs import inspect
+from labs.checks import CheckResult, check
+from labs.errors import LabError, LabTimeout
+from labs.lab import Lab, start
+from labs.table import Table
+from labs.waiting import wait_for, wait_for_pods
+
+__all__ = [
+    "CheckResult",
+    "Lab",
+    "LabError",
+    "LabTimeout",
+    "Table",
+    "check",
+    "inspect",
+    "plots",
+    "start",
+    "wait_for",
+    "wait_for_pods",
+    "widgets",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # widgets and plots import ipywidgets/matplotlib: only when a notebook asks for them.
+    if name in ("widgets", "plots"):
+        import importlib
+
+        return importlib.import_module(f"labs.{name}")
+    raise AttributeError(f"module 'labs' has no attribute {name!r}")

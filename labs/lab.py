@@ -1,0 +1,454 @@
+"""`labs.start()` and `Lab`: a lab cluster driven from a notebook, cleaned up whatever happens.
+
+`start()` is `labctl up` called in-process (`orchestrator.cli.up.up`): the same lab home, the
+same supervisor and run/state.json, so `labctl status` in a terminal sees the notebook's lab
+and `labctl down` stops it. The components run as detached processes; what stops them when
+the notebook is done:
+
+- the clean-up cell, `lab.stop()` (= `labctl down`);
+- the kernel exiting normally (an atexit hook), also after a failed cell;
+- the kernel being killed or restarted: a small watcher process (`labs.reaper`) notices that
+  the kernel's pid is gone and runs `labctl down` for the lab.
+
+A lab that was already running when `start()` was called (e.g. from a terminal's `labctl up`)
+is reused and left running when the kernel exits: whoever started it owns it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import inspect as pyinspect
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import yaml
+
+from labs.errors import LabError
+from labs.table import Table
+from orchestrator.cli.down import down
+from orchestrator.cli.supervisor import Supervisor, SupervisorError
+from orchestrator.cli.up import RUNTIMES, Outcome, resolve_runtime, up
+from orchestrator.embedded.ports import EmbeddedServerError, spawn_detached, stop_process
+from orchestrator.embedded.postgres import database_url as embedded_database_url
+from orchestrator.embedded.redis import redis_url as embedded_redis_url
+from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.pki import read_token_file
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KUBECTL_TIMEOUT = 120.0
+
+
+def lab_home() -> LabHome:
+    """$LABKIT_HOME, else <repo root>/.labkit: the same home `labctl` uses when run from the repo root."""
+    return LabHome(Path(os.environ.get("LABKIT_HOME") or REPO_ROOT / ".labkit"))
+
+
+@dataclass
+class _Progress:
+    """Collects what `up` reports, for the component table and the notes shown after it."""
+
+    outcomes: dict[str, tuple[Outcome, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def starting(self, name: str) -> None:
+        pass
+
+    def done(self, name: str, outcome: Outcome, detail: str) -> None:
+        self.outcomes[name] = (outcome, detail)
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def start(
+    *,
+    nodes: int = 2,
+    runtime: str = "auto",
+    skip: Sequence[str] = (),
+    fresh: bool = False,
+    show: bool = True,
+) -> Lab:
+    """Start the lab cluster (or reuse the running one) and return a `Lab` to drive it.
+
+    ``runtime``: "docker", "simulated", or "auto" (Docker when an engine answers). ``skip``: component
+    names not to start (e.g. ``("scheduler",)``, or ``("nodes",)`` for no node agents).
+    ``fresh=True`` stops the lab and deletes its data first. ``show=False`` displays nothing.
+    """
+    if runtime not in RUNTIMES:
+        raise LabError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if nodes < 0:
+        raise LabError(f"nodes must be 0 or more, not {nodes}")
+    home = lab_home()
+    settings = LabSettings(
+        home=home,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
+    )
+    if fresh:
+        _wipe(settings)
+    resolved = resolve_runtime(runtime)  # type: ignore[arg-type]
+    progress = _Progress()
+    owner_kwargs: dict[str, Any] = {}
+    if "owner_pid" in pyinspect.signature(up).parameters:
+        owner_kwargs["owner_pid"] = os.getpid()
+    try:
+        result = up(settings, nodes=nodes, runtime=resolved, skip=tuple(skip), progress=progress, **owner_kwargs)
+    except (SupervisorError, EmbeddedServerError) as err:
+        raise LabError(f"the lab did not start: {err}") from None
+    lab = Lab(settings=settings, runtime=resolved, requested_runtime=runtime, notes=progress.notes)
+    if result.started:
+        lab._own(supervisor_watchdog=bool(owner_kwargs))
+    if show:
+        lab._show_start(progress)
+    return lab
+
+
+def _wipe(settings: LabSettings) -> None:
+    down(settings)
+    home = settings.home
+    for data in (home.postgres_dir, home.redis_dir, home.logs_dir, home.run_dir):
+        shutil.rmtree(data, ignore_errors=True)
+
+
+class Lab:
+    """A running lab cluster: its addresses, credentials, clients, and verbs to change it."""
+
+    def __init__(
+        self,
+        *,
+        settings: LabSettings,
+        runtime: str,
+        requested_runtime: str = "",
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.home: LabHome = settings.home
+        self.runtime: str = runtime
+        self.requested_runtime = requested_runtime or runtime
+        self.notes = list(notes)
+        self.supervisor = Supervisor(self.home)
+        self._reaper_pid: int | None = None
+        self._owned = False
+        self._kube_client: Any = None
+        self._ssl: ssl.SSLContext | None = None
+
+    # --- where things are -------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.home.kubeconfig
+
+    @property
+    def _ports(self) -> dict[str, int]:
+        return dict(self.supervisor.lab.get("ports", {}))
+
+    @property
+    def api_url(self) -> str:
+        record = self.supervisor.record("apiserver")
+        port = record.port if record is not None and record.port else self._ports.get("apiserver")
+        if port is None:
+            raise LabError("the lab has no API server (was it skipped, or is the lab down?)")
+        return f"https://127.0.0.1:{port}"
+
+    @property
+    def database_url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        if "postgres" not in self._ports:
+            raise LabError("the lab has no PostgreSQL yet: run labs.start() first")
+        return embedded_database_url(self._ports["postgres"])
+
+    @property
+    def redis_url(self) -> str:
+        if self.settings.redis_url:
+            return self.settings.redis_url
+        if "redis" not in self._ports:
+            raise LabError("the lab has no Redis yet: run labs.start() first")
+        return embedded_redis_url(self._ports["redis"])
+
+    @property
+    def nodes(self) -> list[str]:
+        """The node agents the lab runs (component names = node names)."""
+        return [r.name for r in self.supervisor.records() if r.name.startswith("node-")]
+
+    def token(self, identity: str = "admin") -> str:
+        """The bearer token of a lab identity (admin, viewer, scheduler, controller-manager, node-N)."""
+        rows = read_token_file(self.home.token_file)
+        for row in rows:
+            if len(row) >= 3 and row[2] == identity:
+                return row[0]
+        known = ", ".join(row[2] for row in rows if len(row) >= 3) or "none (is the lab started?)"
+        raise LabError(f"no identity {identity!r} in this lab; known identities: {known}")
+
+    # --- clients ----------------------------------------------------------------------------
+
+    def http(self, identity: str = "admin", *, timeout: float = 30.0) -> httpx.Client:
+        """An httpx client for the API server: base URL, the identity's bearer token, the lab CA."""
+        return httpx.Client(
+            base_url=self.api_url,
+            headers={"Authorization": f"Bearer {self.token(identity)}"},
+            verify=self._ssl_context(),
+            timeout=timeout,
+        )
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context(cafile=str(self.home.ca_cert))
+        return self._ssl
+
+    def _kubernetes(self) -> Any:
+        if self._kube_client is None:
+            from kubernetes import config  # imported on first use: it is slow to import
+
+            self._kube_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        return self._kube_client
+
+    def core_v1(self) -> Any:
+        """The official client's CoreV1Api (pods, nodes, namespaces, events...) as admin."""
+        from kubernetes import client
+
+        return client.CoreV1Api(self._kubernetes())
+
+    def apps_v1(self) -> Any:
+        """The official client's AppsV1Api (deployments, replicasets) as admin."""
+        from kubernetes import client
+
+        return client.AppsV1Api(self._kubernetes())
+
+    def coordination_v1(self) -> Any:
+        """The official client's CoordinationV1Api (leases: node heartbeats, leader election) as admin."""
+        from kubernetes import client
+
+        return client.CoordinationV1Api(self._kubernetes())
+
+    # --- kubectl ----------------------------------------------------------------------------
+
+    def kubectl(
+        self, *args: str, check: bool = True, identity: str = "admin", input: str | None = None, quiet: bool = False
+    ) -> str:
+        """Run the real kubectl against the lab as ``identity``; print and return its stdout.
+
+        With ``check`` (the default) a non-zero exit raises `LabError` with kubectl's stderr; without
+        it, stderr is printed too and returned after stdout, so a cell can show an expected refusal.
+        """
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            raise LabError("kubectl is not installed (or not on PATH): see README.md, 'Install'")
+        kubeconfig = self.kubeconfig if identity == "admin" else self.home.kubeconfig_for(identity)
+        if not kubeconfig.exists():
+            raise LabError(f"no kubeconfig for identity {identity!r} at {kubeconfig}")
+        try:
+            proc = subprocess.run(
+                [kubectl, "--kubeconfig", str(kubeconfig), *args],
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=KUBECTL_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise LabError(f"kubectl {' '.join(args)} did not finish within {KUBECTL_TIMEOUT:.0f}s") from None
+        if proc.returncode != 0 and check:
+            raise LabError(f"kubectl {' '.join(args)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
+        output = proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr
+        if not quiet and output:
+            print(output, end="" if output.endswith("\n") else "\n")
+        return output
+
+    def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`kubectl apply -f -` a YAML string, an object or a list of objects; return the applied objects."""
+        if isinstance(manifest, str):
+            text = manifest
+        elif isinstance(manifest, dict):
+            text = yaml.safe_dump(manifest, sort_keys=False)
+        else:
+            text = yaml.safe_dump_all(manifest, sort_keys=False)
+        out = self.kubectl("apply", "-f", "-", "-o", "json", input=text, quiet=True)
+        applied = json.loads(out)
+        items = applied.get("items", []) if applied.get("kind") == "List" else [applied]
+        for obj in items:
+            print(f"{obj.get('kind', '?').lower()}/{obj['metadata']['name']} applied")
+        return items
+
+    def delete(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        *,
+        wait: bool = True,
+        grace_period: int | None = None,
+    ) -> None:
+        """`kubectl delete <kind> <name>`; with ``wait`` until the object is gone."""
+        args = ["delete", kind, name, "-n", namespace, f"--wait={'true' if wait else 'false'}", "--ignore-not-found"]
+        if grace_period is not None:
+            args.append(f"--grace-period={grace_period}")
+        self.kubectl(*args)
+
+    # --- components -------------------------------------------------------------------------
+
+    def status(self) -> Table:
+        """The lab's components: name, pid, address, running, healthy (as `labctl status`)."""
+        return Table(
+            (
+                {
+                    "component": row.name,
+                    "pid": "external" if row.external else row.pid,
+                    "address": row.address or "-",
+                    "running": row.running,
+                    "healthy": row.healthy,
+                }
+                for row in self.supervisor.status()
+            ),
+            title=f"lab {self.home.root}",
+            columns=("component", "pid", "address", "running", "healthy"),
+        )
+
+    def _record(self, name: str) -> Any:
+        record = self.supervisor.record(name)
+        if record is None:
+            known = ", ".join(r.name for r in self.supervisor.records()) or "none"
+            raise LabError(f"the lab has no component {name!r}; its components: {known}")
+        return record
+
+    def stop_component(self, name: str) -> None:
+        """Stop one component (as `labctl stop <name>`); it stays stopped until `start_component`."""
+        record = self._record(name)
+        native = getattr(self.supervisor, "stop_component", None)
+        if native is not None:
+            native(name)
+        elif record.pid is not None and self.supervisor.is_running(name):
+            stop_process(record.pid, sig=signal.Signals[record.stop_signal], timeout=15.0)
+        print(f"{name} stopped")
+
+    def start_component(self, name: str) -> None:
+        """Start a stopped component again (as `labctl start <name>`)."""
+        self._record(name)
+        native = getattr(self.supervisor, "start_component", None)
+        if native is not None:
+            native(name)
+        else:
+            # `up` is idempotent: it starts exactly the components that are not running.
+            self._up(nodes=len(self.nodes), runtime=self.runtime)
+        print(f"{name} started")
+
+    def kill(self, name: str) -> int:
+        """SIGKILL a component, as a crash would; return the pid killed. The supervisor restarts it."""
+        record = self._record(name)
+        if record.pid is None or not self.supervisor.is_running(name):
+            raise LabError(f"{name} is not running")
+        os.kill(record.pid, signal.SIGKILL)
+        print(f"{name} (pid {record.pid}) killed")
+        return int(record.pid)
+
+    def add_nodes(self, n: int, *, runtime: str | None = None) -> list[str]:
+        """Start ``n`` more node agents (node-<N+1>...); return their names."""
+        before = set(self.nodes)
+        count = len(before) + n
+        self._up(nodes=count, runtime=resolve_runtime(runtime or self.runtime))  # type: ignore[arg-type]
+        added = [name for name in self.nodes if name not in before]
+        print(f"added {', '.join(added) or 'no nodes'}")
+        return added
+
+    def _up(self, *, nodes: int, runtime: str) -> None:
+        try:
+            up(self.settings, nodes=nodes, runtime=runtime, progress=_Progress())  # type: ignore[arg-type]
+        except (SupervisorError, EmbeddedServerError) as err:
+            raise LabError(str(err)) from None
+
+    def compact(self, *, keep: int = 0) -> int:
+        """Compact the watch history now, keeping the last ``keep`` revisions; return the compaction revision.
+
+        A watch that starts from a resourceVersion at or below it gets 410 Gone (Expired).
+        """
+        from labs import aio
+        from orchestrator.storage.relay import compact_now
+
+        return aio.run(compact_now(database_url=self.database_url, redis_url=self.redis_url, keep=keep))
+
+    # --- lifetime ---------------------------------------------------------------------------
+
+    def _own(self, *, supervisor_watchdog: bool) -> None:
+        """This kernel started the lab: stop it when the kernel goes away."""
+        self._owned = True
+        atexit.register(self._at_exit)
+        if not supervisor_watchdog:
+            owner = psutil.Process()
+            self._reaper_pid = spawn_detached(
+                [sys.executable, "-m", "labs.reaper", "--pid", str(owner.pid),
+                 "--create-time", repr(owner.create_time()), "--home", str(self.home.root)],  # fmt: skip
+                log_file=self.home.log_file("labs-reaper"),
+            )
+
+    def _at_exit(self) -> None:
+        with contextlib.suppress(Exception):
+            down(self.settings)
+
+    def stop(self) -> None:
+        """Stop the whole lab (`labctl down`). Data stays in the lab home; `labs.start()` resumes it."""
+        if self._kube_client is not None:
+            with contextlib.suppress(Exception):
+                self._kube_client.close()
+            self._kube_client = None
+        try:
+            result = down(self.settings)
+        except SupervisorError as err:
+            raise LabError(str(err)) from None
+        finally:
+            if self._owned:
+                atexit.unregister(self._at_exit)
+            if self._reaper_pid is not None:
+                with contextlib.suppress(Exception):
+                    stop_process(self._reaper_pid, timeout=5.0)
+                self._reaper_pid = None
+        print(f"lab stopped ({len(result.stopped)} processes); its data stays in {self.home.root}")
+
+    # --- display ----------------------------------------------------------------------------
+
+    def _show_start(self, progress: _Progress) -> None:
+        table = self.status()
+        for row in table:
+            outcome = progress.outcomes.get(row["component"])
+            row["this start"] = outcome[0] if outcome else "-"
+        table.columns.append("this start")
+        _display(table)
+        if self.requested_runtime == "auto" and self.runtime == "simulated":
+            _display_note(
+                "No Docker engine answers, so the node agents use the <b>simulated</b> runtime: pods go "
+                "through the same phases, but no containers are started."
+            )
+        print(f"lab home {self.home.root}\nAPI server {self.api_url}\nexport KUBECONFIG={self.kubeconfig}")
+
+    def __repr__(self) -> str:
+        return f"Lab(home={str(self.home.root)!r}, runtime={self.runtime!r}, nodes={self.nodes!r})"
+
+
+def _display(obj: Any) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:
+        print(repr(obj))
+    else:
+        display(obj)
+
+
+def _display_note(html_text: str) -> None:
+    try:
+        from IPython.display import HTML, display
+    except ImportError:
+        import re
+
+        print("note: " + re.sub("<[^>]+>", "", html_text))
+    else:
+        display(HTML(f"<div class='labkit-note' style='border-left:4px solid #e6a700;padding:4px 8px'>{html_text}</div>"))
