@@ -1,0 +1,366 @@
+"""Failure drills (notebook 06): components tuned to notice failures in seconds, a standby
+scheduler, emptying Redis, and a timeline that records what the cluster did about it.
+
+Why tuned components: with the defaults (the same as Kubernetes') a stopped node agent is noticed
+only after ``--node-monitor-grace-period`` 50 s without a Lease renewal (renewed every 10 s),
+and its pods are evicted ``--pod-eviction-timeout`` 300 s after that; a killed scheduler
+leader is replaced after its Lease's 15 s. Right for a datacentre, too slow for a lesson.
+`prepare_drills` (re)starts the scheduler, the controller manager and the node agents through
+the lab's supervisor (so `labctl status` lists them and `labctl down` stops them) with the
+same command lines `labctl up` uses plus shorter periods:
+
+==========================  =========  ====  ======================================
+flag                        default    here  component
+==========================  =========  ====  ======================================
+--lease-seconds             10         2     node agent: Lease renewal period
+--node-monitor-grace-period 50         10    controller manager: Ready -> Unknown
+--node-monitor-period       5          1     controller manager: health check period
+--pod-eviction-timeout      300        5     default tolerationSeconds of the taints
+--lease-duration            15         6     scheduler leader election
+--renew-deadline            10         4
+--retry-period              2          1
+==========================  =========  ====  ======================================
+
+`Timeline` watches nodes, pods, the leader Leases and the Events through the API server (the
+same list + watch any controller does, resumed from the last resourceVersion after the API
+server went away) and keeps one row per *change that matters*: a node's Ready condition and
+taints, a pod's phase, node and deletion, a Lease's holder, an Event's reason; plus the drill
+steps you `mark`.
+
+Kubernetes equivalent: none; these are the flags of kube-controller-manager, kubelet and
+kube-scheduler of the same names.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from orchestrator.cli.supervisor import ComponentSpec, Supervisor
+from orchestrator.cli.up import LabContext, control_plane
+from orchestrator.embedded.ports import LOOPBACK, free_port
+
+__all__ = ["DrillSettings", "Timeline", "prepare_drills", "start_standby_scheduler", "scheduler_leader",
+           "flush_redis", "stream_lengths"]
+
+STANDBY_SCHEDULER = "scheduler-2"
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    lease_seconds: float = 2.0
+    node_monitor_grace_period: float = 10.0
+    node_monitor_period: float = 1.0
+    pod_eviction_timeout: int = 5
+    lease_duration: float = 6.0
+    renew_deadline: float = 4.0
+    retry_period: float = 1.0
+
+
+def _extra_flags(name: str, s: DrillSettings) -> list[str]:
+    if name == "scheduler" or name == STANDBY_SCHEDULER:
+        return ["--lease-duration", str(s.lease_duration), "--renew-deadline", str(s.renew_deadline),
+                "--retry-period", str(s.retry_period)]
+    if name == "controller-manager":
+        return ["--node-monitor-grace-period", str(s.node_monitor_grace_period),
+                "--node-monitor-period", str(s.node_monitor_period),
+                "--pod-eviction-timeout", str(s.pod_eviction_timeout),
+                "--lease-duration", str(s.lease_duration), "--renew-deadline", str(s.renew_deadline),
+                "--retry-period", str(s.retry_period)]
+    if name.startswith("node-"):
+        return ["--lease-seconds", str(s.lease_seconds)]
+    return []
+
+
+def _lab_specs(lab: Any, supervisor: Supervisor) -> list[ComponentSpec]:
+    """The specs `labctl up` would start for this lab (same ports, same kubeconfigs)."""
+    remembered = supervisor.lab
+    ports = dict(remembered.get("ports", {}))
+    running = frozenset(r.name for r in supervisor.records() if supervisor.is_running(r.name))
+    ctx = LabContext(home=lab.home, database_url=lab.database_url, redis_url=lab.redis_url,
+                     apiserver_port=int(ports["apiserver"]), nodes=len(lab.nodes) or int(remembered.get("nodes", 0)),
+                     runtime=lab.runtime, ports=ports, running=running)
+    return control_plane(ctx)
+
+
+def prepare_drills(lab: Any, settings: DrillSettings = DrillSettings()) -> list[dict[str, Any]]:
+    """(Re)start the scheduler, controller manager and node agents with the drill's short periods.
+
+    A component already running with the defaults is stopped first (`lab.stop_component`).
+    Returns one row per component: name, pid, the flags added.
+    """
+    supervisor = Supervisor(lab.home)
+    rows = []
+    for spec in _lab_specs(lab, supervisor):
+        extra = _extra_flags(spec.name, settings)
+        if not extra:
+            continue
+        if supervisor.is_running(spec.name):
+            lab.stop_component(spec.name)
+        tuned = replace(spec, argv=[*spec.argv, *extra])
+        with supervisor.lock():
+            record, _ = supervisor.start(tuned)
+        rows.append({"component": spec.name, "pid": record.pid, "flags added": " ".join(extra)})
+    return rows
+
+
+def start_standby_scheduler(lab: Any, settings: DrillSettings = DrillSettings()) -> dict[str, Any]:
+    """A second scheduler process, candidate on the same Lease kube-system/kube-scheduler.
+
+    It runs with ``--identity scheduler-2`` so the Lease's holder names it; the lab's own
+    scheduler has the default identity (``<hostname>_<random>``).
+    """
+    supervisor = Supervisor(lab.home)
+    grpc_port, metrics_port = free_port(), free_port()
+    spec = ComponentSpec(
+        name=STANDBY_SCHEDULER,
+        argv=["python", "-m", "orchestrator.scheduler", "--kubeconfig", str(lab.home.kubeconfig_for("scheduler")),
+              "--leader-elect", "--identity", STANDBY_SCHEDULER, "--bind-address", LOOPBACK,
+              "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
+              *_extra_flags(STANDBY_SCHEDULER, settings)],
+        health=f"http://{LOOPBACK}:{metrics_port}/healthz",
+        depends_on=("apiserver",),
+        address=f"{LOOPBACK}:{grpc_port}",
+    )
+    import sys
+
+    spec = replace(spec, argv=[sys.executable, *spec.argv[1:]])
+    with supervisor.lock():
+        record, _ = supervisor.start(spec)
+    return {"component": STANDBY_SCHEDULER, "pid": record.pid, "address": record.address}
+
+
+def scheduler_leader(lab: Any, lease: str = "kube-scheduler") -> tuple[str, str]:
+    """(holder identity, component name) of the Lease kube-system/<lease>."""
+    with lab.http() as http:
+        response = http.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}")
+        response.raise_for_status()
+        holder = (response.json().get("spec") or {}).get("holderIdentity") or ""
+    component = STANDBY_SCHEDULER if holder == STANDBY_SCHEDULER else "scheduler" if holder else ""
+    return holder, component
+
+
+def flush_redis(lab: Any) -> int:
+    """FLUSHALL the lab's Redis (the drill: every stream and mark gone). Returns the keys there were."""
+    import redis
+
+    client = redis.Redis.from_url(lab.redis_url)
+    try:
+        before = int(client.dbsize())
+        client.flushall()
+        return before
+    finally:
+        client.close()
+
+
+def stream_lengths(lab: Any) -> dict[str, int]:
+    """Entries per Redis stream, e.g. {"pods": 12, "nodes": 40}; read-only (XLEN)."""
+    import redis
+
+    client = redis.Redis.from_url(lab.redis_url, decode_responses=True)
+    try:
+        prefix = "labkit:stream:"
+        return {key[len(prefix):]: int(client.xlen(key)) for key in sorted(client.scan_iter(f"{prefix}*"))}
+    finally:
+        client.close()
+
+
+# --- the timeline -------------------------------------------------------------------------------
+
+@dataclass
+class _Watch:
+    resource: str
+    path: str
+    summarize: Callable[[str, dict[str, Any]], str | None]
+    last: dict[str, str] = field(default_factory=dict)
+
+
+def _node_summary(kind: str, node: dict[str, Any]) -> str | None:
+    if kind == "DELETED":
+        return "deleted"
+    ready = next((c.get("status") for c in (node.get("status") or {}).get("conditions") or []
+                  if c.get("type") == "Ready"), None)
+    taints = sorted(f"{t.get('key', '').rsplit('/', 1)[-1]}:{t.get('effect')}"
+                    for t in (node.get("spec") or {}).get("taints") or [])
+    return f"Ready={ready}" + (f" taints {','.join(taints)}" if taints else "")
+
+
+def _pod_summary(kind: str, pod: dict[str, Any]) -> str | None:
+    if kind == "DELETED":
+        return "deleted"
+    phase = (pod.get("status") or {}).get("phase") or "Pending"
+    node = (pod.get("spec") or {}).get("nodeName")
+    text = f"{phase}" + (f" on {node}" if node else " (not bound)")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        text += ", terminating"
+    return text
+
+
+def _lease_summary(kind: str, lease: dict[str, Any]) -> str | None:
+    if kind == "DELETED":
+        return "deleted"
+    return f"holder {(lease.get('spec') or {}).get('holderIdentity') or '(none)'}"
+
+
+def _event_summary(kind: str, event: dict[str, Any]) -> str | None:
+    if kind == "DELETED":
+        return None
+    return f"{event.get('reason')}: {event.get('message', '')}"
+
+
+class Timeline:
+    """Records what the cluster does, from watches that survive an API server restart.
+
+    ``Timeline(lab)`` starts at once; ``mark("killed node-1")`` adds a drill step;
+    ``rows(since=...)`` / ``table(...)`` give the rows (seconds since start, source, object,
+    change); ``stop()`` ends the watches.
+    """
+
+    def __init__(self, lab: Any, *, namespace: str = "default") -> None:
+        self.lab = lab
+        self.t0 = time.monotonic()
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._clients: list[httpx.Client] = []
+        self.watches = [
+            _Watch("node", "/api/v1/nodes", _node_summary),
+            _Watch("pod", f"/api/v1/namespaces/{namespace}/pods", _pod_summary),
+            _Watch("lease", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", _lease_summary),
+            _Watch("event", "/api/v1/events", _event_summary),
+        ]
+        self._threads = [threading.Thread(target=self._run, args=(w,), name=f"timeline-{w.resource}", daemon=True)
+                         for w in self.watches]
+        self._listed = {w.resource: threading.Event() for w in self.watches}
+        for t in self._threads:
+            t.start()
+        for listed in self._listed.values():
+            listed.wait(timeout=30)
+
+    # --- recording -----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.t0, 1)
+
+    def add(self, source: str, obj: str, change: str) -> None:
+        with self._lock:
+            self._rows.append({"t (s)": self.now(), "source": source, "object": obj, "change": change})
+
+    def mark(self, step: str) -> float:
+        """Record a drill step; returns its time, to pass to `rows(since=...)`."""
+        t = self.now()
+        self.add("drill", "", step)
+        return t
+
+    def rows(self, *, since: float = 0.0, source: str | None = None, contains: str = "") -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._rows if r["t (s)"] >= since and (source is None or r["source"] == source)
+                    and contains in f"{r['object']} {r['change']}"]
+
+    def table(self, *, since: float = 0.0, source: str | None = None, contains: str = "") -> Any:
+        from labs import Table
+
+        return Table(self.rows(since=since, source=source, contains=contains))
+
+    def first(self, *, since: float = 0.0, source: str | None = None, contains: str = "") -> dict[str, Any] | None:
+        rows = self.rows(since=since, source=source, contains=contains)
+        return rows[0] if rows else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        for client in list(self._clients):
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - a client closed under a reading thread may complain
+                pass
+        for t in self._threads:
+            t.join(timeout=5)
+
+    # --- watching ------------------------------------------------------------------------------
+
+    def _run(self, watch: _Watch) -> None:
+        """List, then watch from the list's resourceVersion; after a broken watch resume from the
+        last resourceVersion seen (410 Gone: list again) -- what every informer does."""
+        rv: str | None = None
+        announced = False
+        broken_since: float | None = None
+        while not self._stop.is_set():
+            client = self.lab.http()
+            self._clients.append(client)
+            try:
+                if rv is None:
+                    listing = client.get(watch.path, timeout=10)
+                    listing.raise_for_status()
+                    body = listing.json()
+                    rv = body["metadata"]["resourceVersion"]
+                    for item in body.get("items") or []:
+                        self._observe(watch, "ADDED", item, quiet=not announced)
+                if not announced:
+                    announced = True
+                    self._listed[watch.resource].set()
+                params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
+                with client.stream("GET", watch.path, params=params, timeout=httpx.Timeout(10, read=None)) as stream:
+                    if stream.status_code == 410:
+                        rv = None
+                        continue
+                    stream.raise_for_status()
+                    if broken_since is not None:
+                        self.add("watch", watch.resource + "s", f"watch resumed from resourceVersion {rv} "
+                                 f"after {time.monotonic() - broken_since:.1f}s")
+                        broken_since = None
+                    for line in _lines(stream.iter_lines()):
+                        event = json.loads(line)
+                        obj = event.get("object") or {}
+                        if event.get("type") == "ERROR":
+                            if obj.get("code") == 410:
+                                self.add("watch", watch.resource + "s", "410 Expired: list again")
+                                rv = None
+                            break
+                        rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                        if event.get("type") != "BOOKMARK":
+                            self._observe(watch, event["type"], obj)
+            except (httpx.HTTPError, OSError, ValueError, KeyError) as err:
+                if self._stop.is_set():
+                    return
+                if broken_since is None and announced:
+                    broken_since = time.monotonic()
+                    self.add("watch", watch.resource + "s", f"watch broken ({type(err).__name__}); retrying")
+                time.sleep(0.5)
+            finally:
+                client.close()
+                if client in self._clients:
+                    self._clients.remove(client)
+
+    def _observe(self, watch: _Watch, kind: str, obj: dict[str, Any], *, quiet: bool = False) -> None:
+        meta = obj.get("metadata") or {}
+        key = meta.get("name") or ""
+        summary = watch.summarize(kind, obj)
+        if summary is None or watch.last.get(key) == summary:
+            return
+        watch.last[key] = summary
+        if kind == "DELETED":
+            watch.last.pop(key, None)
+        if not quiet:
+            if watch.resource == "event":
+                involved = obj.get("involvedObject") or {}
+                key = f"{involved.get('kind', '')}/{involved.get('name', '')}"
+            self.add(watch.resource, key, summary)
+
+
+def _lines(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        if line.strip():
+            yield line
+
+
+def wait_rows(timeline: Timeline, *, since: float, source: str | None = None, contains: str = "",
+              count: int = 1) -> Sequence[dict[str, Any]]:
+    """For `labs.wait_for`: the matching rows once there are at least `count`, else an empty list."""
+    rows = timeline.rows(since=since, source=source, contains=contains)
+    return rows if len(rows) >= count else []
