@@ -1,6 +1,7 @@
 """`labctl down`: stop every process of the lab and leave no process or port behind.
 
-Stops what run/state.json records, last started first; then, as a safety net for a lost or
+Stops the watchdog first (so it restarts nothing), then what run/state.json records, last
+started first; then, as a safety net for a lost or
 stale state file, the embedded PostgreSQL and Redis found through their own pid files, and
 any stray lab process (see `Supervisor.strays`). External servers (DATABASE_URL, REDIS_URL)
 are never touched. Credentials, data and logs stay in the home: `up` resumes the same lab.
@@ -32,6 +33,8 @@ def down(settings: LabSettings, *, on_stop: Callable[[str], None] | None = None)
     supervisor = Supervisor(home)
     with supervisor.lock():
         result.stopped = supervisor.stop_all(on_stop=on_stop)
+        # The owner (a notebook kernel) was this lab's; the next `up` names its own.
+        supervisor.set_owner(None)
         # Safety net: servers whose state record was lost still have their pid files.
         if stop_postgres(home):
             result.stopped.append("postgres")

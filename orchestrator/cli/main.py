@@ -1,7 +1,9 @@
 """labctl: start, inspect and stop a local lab cluster.
 
     labctl up [--nodes N] [--runtime auto|docker|simulated] [--port P] [--san HOST]
-    labctl status        component, pid, address, healthy
+    labctl status        component, state (healthy, restarting in 4s (back-off), ...), restarts
+    labctl stop NAME     stop one component and keep it stopped (a failure lab: a node goes NotReady)
+    labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
     labctl down          stop everything; data, credentials and logs stay in the lab home
     labctl version
@@ -65,6 +67,10 @@ def up(
         list[str] | None,
         typer.Option(help="A component not to start, e.g. scheduler or controller-manager (repeatable)."),
     ] = None,
+    owner_pid: Annotated[
+        int | None,
+        typer.Option(min=1, hidden=True, help="Take the lab down when this process ends (a notebook kernel)."),
+    ] = None,
 ) -> None:
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
@@ -83,6 +89,7 @@ def up(
                 extra_sans=san or (),
                 skip=skip or (),
                 progress=progress,
+                owner_pid=owner_pid,
             )
         finally:
             progress.close()
@@ -106,14 +113,42 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Show each component: pid, address, healthy."""
+    """Show each component: state, restarts, pid, address, age, last exit."""
     settings = LabSettings.from_env()
     with _cli_errors():
-        rows = Supervisor(settings.home).status()
+        supervisor = Supervisor(settings.home)
+        rows = supervisor.status()
+        watchdog = supervisor.watchdog_status()
     if not rows:
         out.print(f"lab is not running (home {settings.home.root}); start it with `labctl up`")
         return
     out.print(render.status_table(rows))
+    out.print(render.watchdog_line(watchdog), soft_wrap=True)
+
+
+@app.command()
+def stop(
+    component: Annotated[str, typer.Argument(help="The component to stop, e.g. node-1 or scheduler.")],
+) -> None:
+    """Stop one component and keep it stopped (the watchdog leaves it alone) until `labctl start`."""
+    settings = LabSettings.from_env()
+    with _cli_errors():
+        was_running = Supervisor(settings.home).stop_component(component)
+    if was_running:
+        out.print(f"[green]✓[/green] stopped {component}; it stays stopped until `labctl start {component}`")
+    else:
+        out.print(f"{component} was not running; it stays stopped until `labctl start {component}`")
+
+
+@app.command()
+def start(
+    component: Annotated[str, typer.Argument(help="The component to start, e.g. node-1 or scheduler.")],
+) -> None:
+    """Start a component stopped with `labctl stop` (or crashed) again; wait until it is healthy."""
+    settings = LabSettings.from_env()
+    with _cli_errors():
+        record = Supervisor(settings.home).start_component(component)
+    out.print(f"[green]✓[/green] {component} is running: pid {record.pid}  {record.address}".rstrip())
 
 
 @app.command()

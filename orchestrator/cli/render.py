@@ -13,7 +13,7 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli.supervisor import StatusRow
+from orchestrator.cli.supervisor import StatusRow, WatchdogStatus
 from orchestrator.cli.up import Outcome
 
 _OUTCOME_STYLE: dict[str, tuple[str, str]] = {
@@ -24,27 +24,60 @@ _OUTCOME_STYLE: dict[str, tuple[str, str]] = {
 }
 
 
+_STATE_STYLE: dict[str, str] = {
+    "healthy": "green",
+    "running": "yellow",
+    "back-off": "yellow",
+    "stopped by user": "cyan",
+    "exited": "red",
+    "external": "green",
+    "unreachable": "red",
+}
+
+
 def status_table(rows: list[StatusRow], *, now: float | None = None) -> Table:
-    """COMPONENT PID ADDRESS HEALTHY AGE, one row per component."""
+    """COMPONENT STATE RESTARTS PID ADDRESS AGE LAST-EXIT, one row per component.
+
+    STATE is one of: healthy; running (started, not answering its health check yet);
+    restarting in 4s (back-off); stopped by user (`labctl stop`); exited (dead, and no
+    watchdog will restart it: run `labctl up` or `labctl start NAME`); external / unreachable.
+    """
     now = time.time() if now is None else now
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("COMPONENT", "PID", "ADDRESS", "HEALTHY", "AGE"):
+    for column in ("COMPONENT", "STATE", "RESTARTS", "PID", "ADDRESS", "AGE", "LAST-EXIT"):
         table.add_column(column)
     for row in rows:
-        if not row.running:
-            healthy = Text("not running", style="red")
-        elif row.healthy:
-            healthy = Text("yes", style="green")
-        else:
-            healthy = Text("no", style="red")
         table.add_row(
             row.name,
-            "external" if row.external else str(row.pid),
+            Text(state_text(row, now=now), style=_STATE_STYLE.get(row.state, "")),
+            "-" if row.external else str(row.restarts),
+            "-" if row.external or not row.running else str(row.pid),
             row.address or "-",
-            healthy,
             human_duration(now - row.started_at) if row.running and not row.external else "-",
+            f"{row.last_exit} ({human_duration(now - row.last_exit_at)} ago)"
+            if row.last_exit and row.last_exit_at
+            else "-",
         )
     return table
+
+
+def state_text(row: StatusRow, *, now: float) -> str:
+    if row.state == "back-off" and row.backoff_until is not None:
+        wait = row.backoff_until - now
+        return f"restarting in {wait:.0f}s (back-off)" if wait >= 0.5 else "restarting"
+    return row.state
+
+
+def watchdog_line(status: WatchdogStatus) -> Text:
+    """One line below the status table: who restarts crashed components, and who owns the lab."""
+    if status.running:
+        line = Text(f"watchdog pid {status.pid}: restarts crashed components with back-off", style="dim")
+    else:
+        line = Text("watchdog not running: crashed components stay down; run `labctl up` to start it",
+                    style="yellow")
+    if status.owner_pid is not None:
+        line.append(f"; the lab stops when process {status.owner_pid} ends", style="dim")
+    return line
 
 
 def human_duration(seconds: float) -> str:
@@ -64,8 +97,22 @@ def error(console: Console, message: str) -> None:
         console.print(Text(rest, style="dim"), soft_wrap=True)
 
 
+class _Starting:
+    """The spinner's text: which component is starting and for how long, redrawn on each refresh."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.t0 = time.monotonic()
+
+    def __rich__(self) -> Text:
+        text = Text(f"starting {self.name}… ")
+        text.append(f"{time.monotonic() - self.t0:.1f}s", style="dim")
+        return text
+
+
 class RichProgress:
-    """Renders `up` progress: a spinner while a component starts, then one line for it."""
+    """Renders `up` progress: a spinner with the elapsed time while a component starts, then
+    one line for it (in a terminal; elsewhere, e.g. a captured run, just the lines)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -73,7 +120,7 @@ class RichProgress:
 
     def starting(self, name: str) -> None:
         self._stop_spinner()
-        self._status = self.console.status(f"starting {name}…")
+        self._status = self.console.status(_Starting(name))
         self._status.start()
 
     def done(self, name: str, outcome: Outcome, detail: str) -> None:

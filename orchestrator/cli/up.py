@@ -1,9 +1,11 @@
 """`labctl up`: start a whole lab cluster as background processes, then return.
 
 Order, each step idempotent so `up` on a running lab changes nothing and `up` on a lab
-with a dead component restarts just that component:
+with a dead component (or one stopped with `labctl stop`) starts just that component:
 
 1. credentials: lab CA + API server certificate, tokens for every identity (pki.py);
+   then the watchdog (watchdog.py), which restarts crashed components with back-off and,
+   given an owner pid, takes the lab down when that process is gone;
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
 3. the control plane: one `ComponentSpec` per component in `control_plane()`;
@@ -185,8 +187,14 @@ def up(
     extra_sans: Sequence[str] = (),
     skip: Sequence[str] = (),
     progress: UpProgress,
+    owner_pid: int | None = None,
 ) -> UpResult:
-    """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError."""
+    """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError.
+
+    `owner_pid`: the process whose end takes the lab down (the watchdog runs `down` once it is
+    gone); a notebook passes its kernel's pid. None keeps the owner an earlier `up` set, if it
+    still runs.
+    """
     home = settings.home
     home.ensure()
     supervisor = Supervisor(home)
@@ -200,70 +208,103 @@ def up(
         api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))
         ports["apiserver"] = api_port
         result = UpResult(apiserver_port=api_port, kubeconfig=str(home.kubeconfig))
-
-        database_url = _storage_server(
-            supervisor,
-            name="postgres",
-            env_var="DATABASE_URL",
-            external_url=settings.database_url,
-            check=check_database_url,
-            start=lambda p: start_postgres(home, port=p),
-            port=_reusable(ports.get("postgres")),
-            stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
-            progress=progress,
-            result=result,
-        )
-        redis_url = _storage_server(
-            supervisor,
-            name="redis",
-            env_var="REDIS_URL",
-            external_url=settings.redis_url,
-            check=check_redis_url,
-            start=lambda p: start_redis(home, port=p),
-            port=_reusable(ports.get("redis")),
-            stop_signal=signal.SIGTERM,
-            progress=progress,
-            result=result,
-        )
-        for name in ("postgres", "redis"):
-            record = supervisor.record(name)
-            if record is not None and record.port is not None and not record.external:
-                ports[name] = record.port
-
-        write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=nodes)
-
-        _ensure_kubelet_client_token(home)
-        resolved = resolve_runtime(runtime)
-        if runtime == "auto" and nodes:
-            progress.note(f"runtime auto: {'a Docker engine answers, using Docker' if resolved == 'docker' else 'no Docker engine answers, using the simulated runtime'}")
-        ctx = LabContext(
-            home=home,
-            database_url=database_url,
-            redis_url=redis_url,
-            apiserver_port=api_port,
-            nodes=nodes,
-            runtime=resolved,
-            ports=ports,
-            running=frozenset(name for name in ("scheduler", "controller-manager",
-                                                *(f"node-{i}" for i in range(1, nodes + 1)))
-                              if supervisor.is_running(name)),
-            skip=frozenset(skip),
-        )
-        specs = control_plane(ctx)
-        if not any(spec.name == "apiserver" for spec in specs):
-            progress.done("apiserver", "skipped", "orchestrator.apiserver is not built yet")
-        for spec in specs:
-            progress.starting(spec.name)
-            t0 = time.monotonic()
-            record, started = supervisor.start(spec)
-            if started:
-                result.started.append(spec.name)
-                progress.done(spec.name, "started", f"pid {record.pid}  {record.address}  {_since(t0)}")
-            else:
-                result.already_running.append(spec.name)
-                progress.done(spec.name, "running", f"pid {record.pid}  {record.address}")
+        if owner_pid is not None:
+            supervisor.set_owner(owner_pid)
+        elif supervisor.owner_gone():
+            supervisor.set_owner(None)  # left by a lab whose owner died before its watchdog could act
+        try:
+            _start_all(supervisor, settings, ports=ports, api_port=api_port, nodes=nodes, runtime=runtime,
+                       skip=skip, tokens=tokens, progress=progress, result=result)
+        except BaseException:
+            if all(record.external for record in supervisor.records()):
+                supervisor.stop_watchdog()  # nothing was started: leave nothing behind
+            raise
         supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans))
     return result
+
+
+def _start_all(
+    supervisor: Supervisor,
+    settings: LabSettings,
+    *,
+    ports: dict[str, int],
+    api_port: int,
+    nodes: int,
+    runtime: Runtime,
+    skip: Sequence[str],
+    tokens: dict[str, str],
+    progress: UpProgress,
+    result: UpResult,
+) -> None:
+    home = settings.home
+    # The watchdog starts first: if whoever runs `up` is killed half-way, an owner's watchdog
+    # still takes down what was started. It waits for our lock before it acts.
+    progress.starting("watchdog")
+    watchdog, started = supervisor.ensure_watchdog()
+    progress.done("watchdog", "started" if started else "running",
+                  f"pid {watchdog.pid}  restarts crashed components with back-off")
+
+    database_url = _storage_server(
+        supervisor,
+        name="postgres",
+        env_var="DATABASE_URL",
+        external_url=settings.database_url,
+        check=check_database_url,
+        start=lambda p: start_postgres(home, port=p),
+        port=_reusable(ports.get("postgres")),
+        stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+        progress=progress,
+        result=result,
+    )
+    redis_url = _storage_server(
+        supervisor,
+        name="redis",
+        env_var="REDIS_URL",
+        external_url=settings.redis_url,
+        check=check_redis_url,
+        start=lambda p: start_redis(home, port=p),
+        port=_reusable(ports.get("redis")),
+        stop_signal=signal.SIGTERM,
+        progress=progress,
+        result=result,
+    )
+    for name in ("postgres", "redis"):
+        record = supervisor.record(name)
+        if record is not None and record.port is not None and not record.external:
+            ports[name] = record.port
+
+    write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=nodes)
+
+    _ensure_kubelet_client_token(home)
+    resolved = resolve_runtime(runtime)
+    if runtime == "auto" and nodes:
+        progress.note(f"runtime auto: {'a Docker engine answers, using Docker' if resolved == 'docker' else 'no Docker engine answers, using the simulated runtime'}")
+    ctx = LabContext(
+        home=home,
+        database_url=database_url,
+        redis_url=redis_url,
+        apiserver_port=api_port,
+        nodes=nodes,
+        runtime=resolved,
+        ports=ports,
+        running=frozenset(name for name in ("scheduler", "controller-manager",
+                                            *(f"node-{i}" for i in range(1, nodes + 1)))
+                          if supervisor.is_running(name)),
+        skip=frozenset(skip),
+    )
+    specs = control_plane(ctx)
+    if not any(spec.name == "apiserver" for spec in specs):
+        progress.done("apiserver", "skipped", "orchestrator.apiserver is not built yet")
+    for spec in specs:
+        progress.starting(spec.name)
+        t0 = time.monotonic()
+        record, started = supervisor.start(spec)
+        if started:
+            result.started.append(spec.name)
+            progress.done(spec.name, "started", f"pid {record.pid}  {record.address}  {_since(t0)}")
+        else:
+            result.already_running.append(spec.name)
+            progress.done(spec.name, "running", f"pid {record.pid}  {record.address}")
 
 
 def _storage_server(

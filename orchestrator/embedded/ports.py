@@ -177,6 +177,13 @@ def pid_alive(pid: int | None) -> bool:
         return False
 
 
+def exit_code(pid: int) -> int | None:
+    """How a process this Python process started ended: its exit code, or minus the signal that
+    killed it; None while it runs or when it was started by another process (only a parent learns it)."""
+    child = _children.get(pid)
+    return child.poll() if child is not None else None
+
+
 def process_matches(pid: int, *, name: str, mentions: str | None = None) -> bool:
     """True if `pid` is alive, runs program `name`, and (if given) its command line mentions `mentions`.
 
