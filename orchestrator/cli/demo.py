@@ -1,12 +1,23 @@
 """``labctl demo``: the seed's data flow on a live lab, narrated.
 
-It starts the lab (embedded PostgreSQL and Redis, the API server, the relay, the scheduler, the
-controller manager and a node agent), creates pods through the API, and follows one of them as
-the scheduler binds it to the node and the node agent starts its container and reports it
-Running — and after each step shows what the etcd simulation holds for that pod: the
-PostgreSQL row (its revision = resourceVersion), the outbox events, and the Redis stream
-entries whose ids are those revisions, as a watcher received them. Then it cleans up and stops
-the lab, unless ``--keep``.
+It starts a whole lab (embedded PostgreSQL and Redis, the API server, the relay, the scheduler,
+the controller manager and two node agents — Docker when an engine answers, else simulated),
+applies a 3-replica Deployment and shows, live, what the design card's data flow does to its pods
+(steps numbered as in ``seed/architecture-design.md``):
+
+    1      a user POSTs the desired state (here a Deployment; the controller manager's
+           ReplicaSet controller turns it into pods, each one a POST /pods of its own)
+    2-4    the API server INSERTs each pod in PostgreSQL (Pending) and its event reaches the
+           Redis stream as ADDED — stream entry id = revision = resourceVersion
+    5-7    the scheduler, watching, binds the pod to a node: the row is UPDATEd (nodeName), MODIFIED
+    8-10   that node's agent, watching, starts the container and reports Running: MODIFIED
+    loop   reconciliation: a deleted pod is replaced by the ReplicaSet controller; deleting the
+           Deployment cascades (garbage collector) to its ReplicaSet and pods
+
+For one pod it shows, at each step, the PostgreSQL row as of that step's revision, the outbox
+(revision log) rows and the Redis stream entries up to it. The pods table is a `rich.live.Live`
+display in a terminal; when stdout is a file or a pipe (CI logs, tests), where `Live` would print
+only its last frame, each change is printed as one plain line instead.
 
 The demo reads PostgreSQL and Redis directly, read-only, to show them; components never do.
 """
@@ -16,146 +27,433 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from types import TracebackType
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
+import redis.exceptions
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
-from orchestrator.api.errors import ApiError
+from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.cli import render
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
+from orchestrator.cli.supervisor import Supervisor
+from orchestrator.cli.up import RUNTIMES, Runtime, resolve_runtime
 from orchestrator.cli.up import up as lab_up
 from orchestrator.client.rest import ApiClient
 from orchestrator.embedded.postgres import database_url as embedded_database_url
 from orchestrator.embedded.redis import redis_url as embedded_redis_url
 from orchestrator.labhome import LabSettings
+from orchestrator.storage.streams import entry_id, stream_key
+
+T = TypeVar("T")
 
 NAMESPACE = "default"
-POD_NAMES = ("demo-1", "demo-2", "demo-3")
+DEPLOYMENT = "demo"
+SELECTOR = "app=demo"
+REPLICAS = 3
+IMAGE = "busybox"
+# Generous: the machine may be busy, and a first Docker run may have to pull the image.
+STEP_TIMEOUT = 120.0
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff")
+
+
+class DemoError(Exception):
+    """A step of the demo did not happen; the message says which and what was seen instead."""
+
+
+def deployment_manifest(replicas: int = REPLICAS) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": DEPLOYMENT, "labels": {"app": "demo"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "demo"}},
+            "template": {
+                "metadata": {"labels": {"app": "demo"}},
+                "spec": {"terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                                         "command": ["sleep", "3600"]}]},
+            },
+        },
+    }  # fmt: skip
+
+
+def pod_status(obj: dict[str, Any]) -> str:
+    """kubectl's STATUS column: Terminating, a container's waiting reason, or the phase."""
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    status = obj.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if phase == "Pending":
+        for container in status.get("containerStatuses") or []:
+            reason = ((container.get("state") or {}).get("waiting") or {}).get("reason")
+            if reason:
+                return str(reason)
+    return str(phase)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One watch event, as the demo shows it."""
+
+    type: str
+    name: str
+    revision: int
+    status: str
+    node: str
+    what: str  # what changed, in words: "bound to node-2 (scheduler)"
 
 
 @dataclass
-class Watcher:
-    """Collects the watch events a client receives, as a component would."""
-
-    client: ApiClient
+class PodRow:
+    name: str
+    status: str
+    node: str
     resource_version: str
-    events: list[tuple[str, str, str]] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-
-    async def run(self) -> None:
-        async for event_type, obj in self.client.watch("pods", namespace=NAMESPACE,
-                                                       resource_version=self.resource_version, timeout_seconds=120):
-            meta = obj.get("metadata") or {}
-            self.events.append((event_type, meta.get("name", ""), meta.get("resourceVersion", "")))
+    last: str
+    gone: bool = False
 
 
-async def _wait_for(client: ApiClient, name: str, ready: Any, *, what: str, timeout: float = 60) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        pod = await client.get("pods", name, namespace=NAMESPACE)
-        if ready(pod):
-            return pod
-        if loop.time() > deadline:
-            raise RuntimeError(f"waited {timeout:.0f}s for {what}; pod/{name} is {pod.get('status')}")
-        await asyncio.sleep(0.2)
+@dataclass
+class PodBoard:
+    """The demo's pods as a watch reports them: one row per pod, and every event in order."""
+
+    rows: dict[str, PodRow] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
+    watch_error: BaseException | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> Change:
+        meta = obj.get("metadata") or {}
+        name, rv = str(meta.get("name", "")), str(meta.get("resourceVersion", "0"))
+        node = str((obj.get("spec") or {}).get("nodeName") or "")
+        status = "Deleted" if event_type == "DELETED" else pod_status(obj)
+        before = self.rows.get(name)
+        if event_type == "ADDED":
+            what = "created (ReplicaSet controller)"
+        elif event_type == "DELETED":
+            what = "removed from storage"
+        elif before is not None and node and not before.node:
+            what = f"bound to {node} (scheduler)"
+        elif before is not None and status != before.status:
+            who = "deletion requested" if status == "Terminating" else "node agent"
+            what = f"{before.status} → {status} ({who})"
+        else:
+            what = "status details (node agent)"
+        self.rows[name] = PodRow(name, status, node, rv, what, gone=event_type == "DELETED")
+        change = Change(event_type, name, int(rv), status, node, what)
+        self.changes.append(change)
+        self._changed.set()
+        return change
+
+    def failed(self, error: BaseException) -> None:
+        self.watch_error = error
+        self._changed.set()
+
+    def history(self, name: str) -> list[Change]:
+        return [c for c in self.changes if c.name == name]
+
+    def first(self, name: str, matches: Callable[[Change], bool]) -> Change | None:
+        return next((c for c in self.history(name) if matches(c)), None)
+
+    def live(self) -> list[PodRow]:
+        return [row for row in self.rows.values() if not row.gone]
+
+    def table(self) -> Table:
+        table = Table(title=f"pods of deployment/{DEPLOYMENT}, as the watch reports them", title_justify="left")
+        for column in ("NAME", "STATUS", "NODE", "RESOURCEVERSION", "LAST CHANGE"):
+            table.add_column(column)
+        styles = {"Running": "green", "Terminating": "yellow", "Deleted": "dim"}
+        for row in self.rows.values():
+            style = styles.get(row.status, "red" if row.status in PULL_FAILURES else "cyan")
+            table.add_row(row.name, Text(row.status, style=style), row.node or "<none>", row.resource_version,
+                          row.last, style="dim" if row.gone else None)
+        return table
+
+    async def until(self, what: str, check: Callable[[], T | None], *, timeout: float = STEP_TIMEOUT) -> T:
+        """Wait (woken by each watch event) until `check` returns something truthy."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            for row in self.live():
+                if row.status in PULL_FAILURES:
+                    raise DemoError(f"pod/{row.name} is {row.status}: the node cannot get image {IMAGE!r} "
+                                    "(no registry here?); try `labctl demo --runtime simulated`")
+            if self.watch_error is not None:
+                raise DemoError(f"the watch on pods ended: {self.watch_error}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                seen = ", ".join(f"{r.name} {r.status} on {r.node or '<none>'}" for r in self.live()) or "no pods"
+                raise DemoError(f"waited {timeout:.0f}s for {what}; pods: {seen}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
 
 
-def _pod(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "demo"}},
-            "spec": {"terminationGracePeriodSeconds": 2,
-                     "containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
-                                     "command": ["sleep", "3600"]}]}}
+class Display:
+    """The pods table: live in a terminal; one printed line per change otherwise (files, pipes)."""
+
+    def __init__(self, console: Console, board: PodBoard) -> None:
+        self.console = console
+        self.board = board
+        # auto_refresh off: the board changes in the event loop, so render it from there too
+        # (a refresh thread could see a row half-added).
+        self.live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+
+    def __enter__(self) -> Display:
+        if self.live is not None:
+            self.live.update(self.board.table())
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+        if self.live is not None:
+            self.live.update(self.board.table(), refresh=True)
+            self.live.stop()
+
+    def changed(self, change: Change) -> None:
+        if self.live is not None:
+            self.live.update(self.board.table(), refresh=True)
+            return
+        line = Text(f"  {change.type:<9}", style="bold")
+        line.append(f"pod/{change.name:<24} rv {change.revision:<6} {change.status:<18} "
+                    f"{change.node or '<none>':<8} {change.what}")
+        self.console.print(line, soft_wrap=True)
+
+    def snapshot(self) -> None:
+        """The table as it is now; in a terminal it is on screen already."""
+        if self.live is None:
+            self.console.print(self.board.table())
 
 
-async def _inspect(console: Console, *, step: str, database_url: str, redis_url: str, name: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+async def _follow(client: ApiClient, board: PodBoard, display: Display, resource_version: str) -> None:
+    """Watch the demo's pods from `resource_version`, as every component does, into the board."""
+    rv = resource_version
     try:
-        row = await conn.fetchrow("SELECT revision, data->'metadata'->>'resourceVersion' AS rv, "
-                                  "data->'spec'->>'nodeName' AS node, data->'status'->>'phase' AS phase "
-                                  "FROM objects WHERE resource='pods' AND namespace=$1 AND name=$2", NAMESPACE, name)
-        events = await conn.fetch("SELECT revision, type FROM events WHERE resource='pods' AND namespace=$1 "
-                                  "AND name=$2 ORDER BY revision", NAMESPACE, name)
+        while True:  # a watch ends after its timeout; go on from the last revision seen
+            async for event_type, obj in client.watch("pods", namespace=NAMESPACE, label_selector=SELECTOR,
+                                                      resource_version=rv, timeout_seconds=300):
+                if event_type not in ("ADDED", "MODIFIED", "DELETED"):
+                    continue
+                display.changed(board.apply(event_type, obj))
+                rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # noqa: BLE001 — handed to the step waiting for the board, which reports it
+        board.failed(e)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where the demo looks, read-only, to show the etcd simulation."""
+
+    database_url: str
+    redis_url: str
+
+
+async def _inspect(console: Console, storage: Storage, *, step: str, name: str, revision: int) -> None:
+    """The pod as PostgreSQL and Redis held it at `revision`: row, outbox rows, stream entries."""
+    conn = await asyncpg.connect(storage.database_url)
+    redis = aioredis.Redis.from_url(storage.redis_url, decode_responses=True)
+    try:
+        now = await conn.fetchval("SELECT revision FROM objects WHERE resource='pods' AND namespace=$1 AND name=$2",
+                                  NAMESPACE, name)
+        events = await conn.fetch(
+            "SELECT revision, type, object->'metadata'->>'resourceVersion' AS rv, object->'spec'->>'nodeName' AS node, "
+            "object->'status'->>'phase' AS phase FROM events "
+            "WHERE resource='pods' AND namespace=$1 AND name=$2 AND revision <= $3 ORDER BY revision",
+            NAMESPACE, name, revision)
+        entries: list[tuple[str, dict[str, str]]] = []
         for _ in range(50):  # the relay publishes within milliseconds; wait for it to catch up
-            entries = [e for e in await redis.xrange("labkit:stream:pods") if e[1].get("name") == name]
+            entries = [e for e in await redis.xrange(stream_key("pods"), max=entry_id(revision))
+                       if e[1].get("name") == name and e[1].get("namespace") == NAMESPACE]
             if len(entries) >= len(events):
                 break
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
         await redis.aclose()
-    table = Table(title=f"{step}: pod {name}", title_justify="left", expand=False)
+    table = Table(title=f"{step}: pod {name} at revision {revision}", title_justify="left", expand=False)
     table.add_column("PostgreSQL objects row")
-    table.add_column("PostgreSQL events (outbox)")
-    table.add_column("Redis stream labkit:stream:pods")
-    pg_row = (f"revision {row['revision']}\nresourceVersion \"{row['rv']}\"\nnodeName {row['node'] or '-'}\n"
-              f"phase {row['phase']}") if row else "(no row)"
+    table.add_column("PostgreSQL events (outbox, the revision log)")
+    table.add_column(f"Redis stream {stream_key('pods')}")
+    at = events[-1] if events else None
+    if at is None:
+        pg_row = "(no row)"
+    elif at["type"] == "DELETED":
+        pg_row = f"(no row: deleted at revision {at['revision']})"
+    else:
+        pg_row = (f"revision {at['revision']}\nresourceVersion \"{at['rv']}\"\nnodeName {at['node'] or '-'}\n"
+                  f"phase {at['phase']}")
+        if now is not None and now != at["revision"]:
+            pg_row += f"\n(the row is at revision {now} now)"
+        elif now is None:
+            pg_row += "\n(the row is gone since)"
     table.add_row(pg_row, "\n".join(f"{e['revision']} {e['type']}" for e in events),
                   "\n".join(f"{eid} {fields.get('type')}" for eid, fields in entries))
     console.print(table)
 
 
-async def run_demo(settings: LabSettings, *, console: Console) -> None:
-    """The demo proper, on a lab that is up."""
+async def _revision_log(storage: Storage, names: list[str], *, after: int, upto: int) -> list[int]:
+    """The revisions PostgreSQL committed for these pods in (after, upto]: what a watch must deliver."""
+    conn = await asyncpg.connect(storage.database_url)
+    try:
+        rows = await conn.fetch("SELECT revision FROM events WHERE resource='pods' AND namespace=$1 "
+                                "AND name = ANY($2::text[]) AND revision > $3 AND revision <= $4 ORDER BY revision",
+                                NAMESPACE, names, after, upto)
+    finally:
+        await conn.close()
+    return [int(r["revision"]) for r in rows]
+
+
+async def _clear_earlier_run(client: ApiClient, console: Console) -> None:
+    """An interrupted `demo --keep` may have left its Deployment; start from none."""
+    leftovers = 0
+    for resource in ("deployments", "replicasets", "pods"):
+        for item in (await client.list(resource, namespace=NAMESPACE, label_selector=SELECTOR))["items"]:
+            with contextlib.suppress(NotFound):
+                await client.delete(resource, item["metadata"]["name"], namespace=NAMESPACE,
+                                    propagation_policy="Background", grace_period_seconds=0)
+                leftovers += 1
+    if not leftovers:
+        return
+    console.print(f"removed {leftovers} object(s) left by an earlier demo")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP_TIMEOUT
+    while (await client.list("pods", namespace=NAMESPACE, label_selector=SELECTOR))["items"]:
+        if loop.time() > deadline:
+            raise DemoError(f"pods labelled {SELECTOR} from an earlier demo are still there after "
+                            f"{STEP_TIMEOUT:.0f}s; `labctl down` and try again")
+        await asyncio.sleep(0.5)
+
+
+async def run_demo(settings: LabSettings, *, console: Console, runtime: str, replicas: int = REPLICAS) -> None:
+    """The demo proper, on a lab that is up: one Deployment, followed from POST to cascade delete."""
     client = ApiClient.from_kubeconfig(settings.home.kubeconfig)
     ports = json.loads(settings.home.state_file.read_text())["lab"]["ports"]
-    database_url = settings.database_url or embedded_database_url(ports["postgres"])
-    redis_url = settings.redis_url or embedded_redis_url(ports["redis"])
+    storage = Storage(settings.database_url or embedded_database_url(ports["postgres"]),
+                      settings.redis_url or embedded_redis_url(ports["redis"]))
+    board = PodBoard()
     try:
-        for name in POD_NAMES:  # a previous demo run that was interrupted
-            with contextlib.suppress(Exception):
-                await client.delete("pods", name, namespace=NAMESPACE, grace_period_seconds=0)
-        listed = await client.list("pods", namespace=NAMESPACE)
-        watcher = Watcher(client, listed["metadata"]["resourceVersion"])
-        watcher.task = asyncio.create_task(watcher.run(), name="demo-watcher")
-
-        console.rule("1-4  a user creates pods: API server → PostgreSQL row + outbox event → Redis stream")
-        for name in POD_NAMES:
-            created = await client.create("pods", _pod(name), namespace=NAMESPACE)
-            console.print(f"created pod/{name}  resourceVersion={created['metadata']['resourceVersion']}  phase=Pending")
-        await _inspect(console, step="after create", database_url=database_url, redis_url=redis_url, name=POD_NAMES[0])
-
-        console.rule("5-7  the scheduler binds the pod to a node: POST pods/demo-1/binding")
-        bound = await _wait_for(client, POD_NAMES[0], lambda p: bool((p.get("spec") or {}).get("nodeName")),
-                                what="the scheduler to bind it")
-        console.print(f"pod/{POD_NAMES[0]} bound to {bound['spec']['nodeName']}")
-        await _inspect(console, step="after binding", database_url=database_url, redis_url=redis_url, name=POD_NAMES[0])
-
-        console.rule("8-10  the node agent starts the container and reports Running: PATCH pods/demo-1/status")
-        running = await _wait_for(client, POD_NAMES[0], lambda p: (p.get("status") or {}).get("phase") == "Running",
-                                  what="the node agent to report it Running", timeout=90)
-        statuses = (running.get("status") or {}).get("containerStatuses") or [{}]
-        console.print(f"pod/{POD_NAMES[0]} Running, container {statuses[0].get('containerID', '?')}")
-        await _inspect(console, step="after status update", database_url=database_url, redis_url=redis_url,
-                       name=POD_NAMES[0])
-
-        for name in POD_NAMES:
-            await client.delete("pods", name, namespace=NAMESPACE, grace_period_seconds=0)
-        await asyncio.sleep(0.3)
-        watcher.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher.task
-        table = Table(title="what a watcher (any component) received, in order", title_justify="left")
-        for col in ("TYPE", "POD", "RESOURCEVERSION = STREAM ID"):
-            table.add_column(col)
-        for event_type, name, rv in watcher.events:
-            table.add_row(event_type, name, f"{rv}  ({rv}-0)")
-        console.print(table)
-        revisions = [int(rv) for _, _, rv in watcher.events]
-        if revisions != sorted(set(revisions)) or len(watcher.events) < len(POD_NAMES) * 2:
-            raise RuntimeError(f"the watcher saw an unexpected history: {watcher.events}")
-        console.print(Panel.fit("Every change got the next revision; the watcher saw each one exactly once, in order.",
-                                style="green"))
+        await _clear_earlier_run(client, console)
+        start_rv = (await client.list("pods", namespace=NAMESPACE, label_selector=SELECTOR))["metadata"]["resourceVersion"]
+        with Display(console, board) as display:
+            watch = asyncio.create_task(_follow(client, board, display, start_rv), name="demo-watch")
+            try:
+                followed = await _steps(client, console, board, display, storage, runtime=runtime, replicas=replicas)
+            finally:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+        await _check_watch(console, board, storage, followed=followed, after=int(start_rv))
     finally:
         await client.close()
+
+
+async def _steps(client: ApiClient, console: Console, board: PodBoard, display: Display, storage: Storage, *,
+                 runtime: str, replicas: int) -> str:
+    """Each step of the data flow; returns the name of the pod followed through storage."""
+    say = console.print
+
+    console.rule("1  you POST the desired state: a Deployment of 3 pods")
+    created = await client.create("deployments", deployment_manifest(replicas), namespace=NAMESPACE)
+    say(f"deployment.apps/{DEPLOYMENT} created, resourceVersion {created['metadata']['resourceVersion']}. "
+        "The controller manager sees it through its watch and creates a ReplicaSet; the ReplicaSet "
+        f"controller sees {replicas} wanted, 0 there, and POSTs {replicas} pods.", soft_wrap=True)
+
+    console.rule("2-4  API server: INSERT pod (Pending) into PostgreSQL → outbox → Redis stream entry ADDED")
+    await board.until(f"the ReplicaSet controller to create {replicas} pods",
+                      lambda: len([c for c in board.changes if c.type == "ADDED"]) >= replicas)
+    first = next(c for c in board.changes if c.type == "ADDED")
+    say(f"following pod/{first.name}: its resourceVersion is the revision of its last write, "
+        f"and the stream entry id of that write is <revision>-0")
+    await _inspect(console, storage, step="2-4 after create", name=first.name, revision=first.revision)
+
+    console.rule("5-7  scheduler: watch → pick a node → POST pods/<name>/binding → UPDATE nodeName → MODIFIED")
+    await board.until("the scheduler to bind every pod",
+                      lambda: len(board.live()) >= replicas and all(r.node for r in board.live()))
+    bound = board.first(first.name, lambda c: bool(c.node))
+    assert bound is not None  # the board saw it bound just now
+    spread = ", ".join(f"{node}: {n}" for node, n in sorted(_count_by_node(board).items()))
+    say(f"pod/{first.name} bound to {bound.node} at revision {bound.revision}  (pods per node: {spread})")
+    await _inspect(console, storage, step="5-7 after binding", name=first.name, revision=bound.revision)
+
+    console.rule(f"8-10  node agent: watch → start the container ({runtime}) → PATCH status Running → MODIFIED")
+    await board.until("the node agents to report every pod Running",
+                      lambda: len(board.live()) >= replicas and all(r.status == "Running" for r in board.live()))
+    running = board.first(first.name, lambda c: c.status == "Running")
+    assert running is not None
+    say(f"pod/{first.name} Running on {running.node} at revision {running.revision}")
+    await _inspect(console, storage, step="8-10 after status update", name=first.name, revision=running.revision)
+    display.snapshot()
+
+    console.rule("reconcile  delete one pod: the ReplicaSet controller counts 2 of 3 and creates a replacement")
+    known = set(board.rows)
+    await client.delete("pods", first.name, namespace=NAMESPACE)
+    say(f"DELETE pod/{first.name}: graceful — Terminating, its node agent stops the container, then the row goes")
+    replacement = await board.until(
+        "the ReplicaSet controller to create a replacement pod",
+        lambda: next((c for c in board.changes if c.type == "ADDED" and c.name not in known), None))
+    say(f"replacement pod/{replacement.name} created (Pending) — a new name, the same template")
+    await board.until(f"the replacement pod/{replacement.name} to be bound and Running",
+                      lambda: board.rows[replacement.name].status == "Running")
+    await board.until(f"pod/{first.name} to be removed", lambda: board.rows[first.name].gone)
+    gone = board.history(first.name)[-1]
+    say(f"pod/{first.name} deleted at revision {gone.revision}; pod/{replacement.name} Running on "
+        f"{board.rows[replacement.name].node}")
+    await _inspect(console, storage, step="after delete", name=first.name, revision=gone.revision)
+    display.snapshot()
+
+    console.rule("cascade  DELETE the Deployment: the garbage collector deletes its ReplicaSet, then the pods")
+    await client.delete("deployments", DEPLOYMENT, namespace=NAMESPACE, propagation_policy="Background")
+    await board.until("the garbage collector to delete every pod of the Deployment", lambda: not board.live())
+
+    async def replicasets_left() -> list[Any]:
+        return list((await client.list("replicasets", namespace=NAMESPACE, label_selector=SELECTOR))["items"])
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP_TIMEOUT
+    while await replicasets_left():
+        if loop.time() > deadline:
+            raise DemoError(f"the ReplicaSet of deployment/{DEPLOYMENT} is still there after {STEP_TIMEOUT:.0f}s")
+        await asyncio.sleep(0.3)
+    say(f"deployment/{DEPLOYMENT}, its ReplicaSet and all {len(board.rows)} pods are gone")
+    return first.name
+
+
+def _count_by_node(board: PodBoard) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in board.live():
+        counts[row.node] = counts.get(row.node, 0) + 1
+    return counts
+
+
+async def _check_watch(console: Console, board: PodBoard, storage: Storage, *, followed: str, after: int) -> None:
+    """Compare what the watch delivered with PostgreSQL's revision log: the same revisions, once each, in order."""
+    table = Table(title=f"what a watcher (any component) received for pod {followed}, in order", title_justify="left")
+    for column in ("TYPE", "RESOURCEVERSION", "STREAM ID", "STATUS", "NODE"):
+        table.add_column(column)
+    for c in board.history(followed):
+        table.add_row(c.type, str(c.revision), entry_id(c.revision), c.status, c.node or "<none>")
+    console.print(table)
+    delivered = [c.revision for c in board.changes]
+    committed = await _revision_log(storage, sorted(board.rows), after=after, upto=max(delivered, default=after))
+    if delivered != committed:
+        raise DemoError(f"the watch delivered revisions {delivered}, PostgreSQL committed {committed}")
+    console.print(Panel.fit(f"The watch delivered {len(delivered)} changes of {len(board.rows)} pods: exactly the "
+                            "revisions PostgreSQL committed, each exactly once, in order.", style="green"))
 
 
 def register(app: typer.Typer) -> None:
@@ -165,26 +463,70 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     keep: Annotated[bool, typer.Option(help="Leave the lab running afterwards.")] = False,
+    runtime: Annotated[
+        str, typer.Option(help="Container runtime of the nodes: auto (Docker when an engine answers), docker or simulated.")
+    ] = "auto",
+    nodes: Annotated[int, typer.Option(min=1, max=20, help="Number of node agents.")] = 2,
 ) -> None:
-    """Start a lab and show the seed's data flow live: rows, outbox, stream entries, watch events."""
+    """Start a lab and show the seed's data flow live: a Deployment's pods from POST to Running, rows and stream entries."""
+    if runtime not in RUNTIMES:
+        render.error(err, f"unknown --runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        raise typer.Exit(1)
     out = Console(highlight=False)
     settings = LabSettings.from_env()
+    resolved = _runtime(runtime)
+    if resolved == "docker" and runtime == "docker" and resolve_runtime("auto") != "docker":
+        render.error(err, "--runtime docker: no Docker engine answers (`docker info` fails); "
+                          "start Docker or use --runtime simulated")
+        raise typer.Exit(1)
     out.print(f"lab home [bold]{settings.home.root}[/bold]")
+    out.print(Panel.fit(_runtime_sentence(resolved, asked=runtime, nodes=nodes),
+                        style="green" if resolved == "docker" else "yellow"))
+    # A lab that was already running (`labctl up` before) is the user's: the demo leaves it up.
+    was_up = _lab_is_running(settings)
+    keep = keep or was_up
     progress = render.RichProgress(out)
     failed = False
     with cli_errors():
         try:
-            lab_up(settings, nodes=1, runtime="auto", port=None, extra_sans=(), progress=progress)
-        finally:
-            progress.close()
-        try:
-            asyncio.run(run_demo(settings, console=out))
-        except (ApiError, RuntimeError, OSError) as e:
+            try:
+                lab_up(settings, nodes=nodes, runtime=resolved, port=None, extra_sans=(), progress=progress)
+            finally:
+                progress.close()
+            asyncio.run(run_demo(settings, console=out, runtime=resolved))
+        except (DemoError, ApiError, OSError, asyncpg.PostgresError, redis.exceptions.RedisError) as e:
             render.error(err, f"demo failed: {e}")
             failed = True
         finally:
             if not keep:
                 lab_down(settings, on_stop=lambda name: None)
                 out.print("lab stopped (use --keep to leave it running)")
+            elif was_up:
+                out.print("the lab was running before the demo, so it stays up (`labctl down` stops it)")
+            else:
+                out.print(f"lab left running (--keep): export KUBECONFIG={settings.home.kubeconfig}", soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _lab_is_running(settings: LabSettings) -> bool:
+    if not settings.home.state_file.exists():
+        return False
+    supervisor = Supervisor(settings.home)
+    return any(not record.external and supervisor.is_running(record.name) for record in supervisor.records())
+
+
+def _runtime(value: str) -> Runtime:
+    for runtime in RUNTIMES:
+        if runtime == value:
+            return resolve_runtime(runtime)
+    raise ValueError(value)
+
+
+def _runtime_sentence(runtime: Runtime, *, asked: str, nodes: int) -> str:
+    how = "asked for with --runtime" if asked != "auto" else (
+        "a Docker engine answers" if runtime == "docker" else "no Docker engine answers")
+    if runtime == "docker":
+        return f"{nodes} node agents on Docker ({how}): each pod is a real container (image {IMAGE})."
+    return (f"{nodes} node agents on the simulated runtime ({how}): containers are simulated, "
+            "nothing really runs; everything else is the same.")
