@@ -6,12 +6,10 @@ and `labctl down` stops it. The components run as detached processes; what stops
 the notebook is done:
 
 - the clean-up cell, `lab.stop()` (= `labctl down`);
-- the kernel exiting normally (an atexit hook), also after a failed cell;
-- the kernel being killed or restarted: a small watcher process (`labs.reaper`) notices that
-  the kernel's pid is gone and runs `labctl down` for the lab.
-
-A lab that was already running when `start()` was called (e.g. from a terminal's `labctl up`)
-is reused and left running when the kernel exits: whoever started it owns it.
+- the kernel going away (exit, shut down after a failed cell, killed, restarted): `start()` makes
+  the kernel the lab's owner (`up(..., owner_pid=<kernel pid>)`) and the supervisor's watchdog
+  runs `labctl down` once that pid is gone. On an `up()` without owner support, `start()` falls
+  back to an atexit hook plus `labs.reaper`, a detached watcher of the kernel's pid.
 """
 
 from __future__ import annotations
@@ -108,8 +106,8 @@ def start(
     except (SupervisorError, EmbeddedServerError) as err:
         raise LabError(f"the lab did not start: {err}") from None
     lab = Lab(settings=settings, runtime=resolved, requested_runtime=runtime, notes=progress.notes)
-    if result.started:
-        lab._own(supervisor_watchdog=bool(owner_kwargs))
+    if not owner_kwargs and result.started:
+        lab._own()
     if show:
         lab._show_start(progress)
     return lab
@@ -379,17 +377,16 @@ class Lab:
 
     # --- lifetime ---------------------------------------------------------------------------
 
-    def _own(self, *, supervisor_watchdog: bool) -> None:
-        """This kernel started the lab: stop it when the kernel goes away."""
+    def _own(self) -> None:
+        """Without the supervisor's owner watchdog: stop the lab when this process goes away."""
         self._owned = True
         atexit.register(self._at_exit)
-        if not supervisor_watchdog:
-            owner = psutil.Process()
-            self._reaper_pid = spawn_detached(
-                [sys.executable, "-m", "labs.reaper", "--pid", str(owner.pid),
-                 "--create-time", repr(owner.create_time()), "--home", str(self.home.root)],  # fmt: skip
-                log_file=self.home.log_file("labs-reaper"),
-            )
+        owner = psutil.Process()
+        self._reaper_pid = spawn_detached(
+            [sys.executable, "-m", "labs.reaper", "--pid", str(owner.pid),
+             "--create-time", repr(owner.create_time()), "--home", str(self.home.root)],  # fmt: skip
+            log_file=self.home.log_file("labs-reaper"),
+        )
 
     def _at_exit(self) -> None:
         with contextlib.suppress(Exception):
