@@ -11,6 +11,7 @@ any `ApiError` into a `Status` response in one exception handler.
      ├── Forbidden                403   Forbidden
      ├── NotFound                 404   NotFound
      ├── MethodNotAllowed         405   MethodNotAllowed
+     ├── RequestTimeout           408   Timeout   (the client did not send its request in time)
      ├── AlreadyExists            409   AlreadyExists
      ├── Conflict                 409   Conflict
      ├── Expired                  410   Expired
@@ -136,6 +137,11 @@ class Expired(ApiError):
     reason = "Expired"
 
 
+class RequestTimeout(ApiError):
+    code = 408
+    reason = "Timeout"
+
+
 class RequestEntityTooLarge(ApiError):
     code = 413
     reason = "RequestEntityTooLarge"
@@ -170,7 +176,7 @@ _BY_CODE_REASON: dict[tuple[int, str], type[ApiError]] = {
     (cls.code, cls.reason): cls
     for cls in (
         BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists, Conflict,
-        Expired, RequestEntityTooLarge, UnsupportedMediaType, Invalid, TooManyRequests,
+        Expired, RequestTimeout, RequestEntityTooLarge, UnsupportedMediaType, Invalid, TooManyRequests,
         InternalError, Unavailable,
     )
 }

@@ -34,8 +34,9 @@ log = logging.getLogger("orchestrator.apiserver")
 
 
 def status_response(err: ApiError) -> Response:
+    headers = {"Retry-After": str(err.retry_after_seconds)} if err.retry_after_seconds is not None else None
     return Response(json.dumps(err.status(), separators=(",", ":")), status_code=err.code,
-                    media_type="application/json")
+                    media_type="application/json", headers=headers)
 
 
 async def _expire_events(state: ServerState) -> None:

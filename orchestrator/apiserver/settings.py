@@ -25,6 +25,12 @@ class Settings:
     run_relay: bool = True  # publish the outbox from this process (single-active across processes)
     min_watch_timeout_seconds: int = 1800
     kubelet_client_token: str | None = None  # sent to node agents' log endpoints (pods/x/log)
+    # A request body must arrive whole within this many seconds (kube-apiserver --request-timeout,
+    # 1m): a client that sends it a byte at a time, or never finishes, gets 408 and its connection back.
+    request_timeout_seconds: float = 60.0
+    # Open watches per process; one more gets 429 TooManyRequests (with Retry-After) rather than
+    # a connection the process has no file descriptor or memory left to serve.
+    max_watches: int = 4096
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> Settings:
@@ -40,10 +46,18 @@ class Settings:
         p.add_argument("--watch-window", type=int, default=10_000,
                        help="revisions kept watchable; an older watch gets 410 Expired")
         p.add_argument("--event-ttl", type=int, default=3600, help="seconds an Event is kept (default 1h)")
+        p.add_argument("--request-timeout", type=float, default=60.0,
+                       help="seconds a client has to send its whole request body (default 60); then 408")
+        p.add_argument("--max-watches", type=int, default=4096,
+                       help="open watches this process serves at once (default 4096); one more gets 429")
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
         p.add_argument("--kubelet-client-token-file", type=Path,
                        help="a token the API server presents to node agents when it proxies pods/x/log")
         a = p.parse_args(argv)
+        if a.request_timeout <= 0:
+            p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
+        if a.max_watches < 1:
+            p.error(f"--max-watches must be at least 1, got {a.max_watches}")
         if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
             p.error("--tls-cert-file and --tls-private-key-file go together")
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
@@ -62,6 +76,8 @@ class Settings:
             watch_window=a.watch_window,
             event_ttl_seconds=a.event_ttl,
             run_relay=not a.no_relay,
+            request_timeout_seconds=a.request_timeout,
+            max_watches=a.max_watches,
             kubelet_client_token=(a.kubelet_client_token_file.read_text().strip()
                                   if a.kubelet_client_token_file else None),
         )

@@ -24,6 +24,7 @@ class ServerState:
     registry: Registry
     logs: LogProxy
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    open_watches: int = 0  # counted against settings.max_watches by routes/resources.py
 
     def authenticate(self, request: Request) -> User:
         return self.authenticator.authenticate(request.headers.get("authorization"))

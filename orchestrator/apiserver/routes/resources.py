@@ -16,6 +16,7 @@ Accept header asks). Unknown query parameters are ignored, as kube-apiserver doe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,6 +33,8 @@ from orchestrator.api.errors import (
     MethodNotAllowed,
     NotFound,
     RequestEntityTooLarge,
+    RequestTimeout,
+    TooManyRequests,
     UnsupportedMediaType,
 )
 from orchestrator.api.jsontext import check_storable_text
@@ -121,11 +124,17 @@ async def read_body(request: Request, state: ServerState, *, patch: bool = False
         raise RequestEntityTooLarge(f"the request body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLarge(f"the request body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
+    deadline = state.settings.request_timeout_seconds
+    try:
+        # A slow or stalled sender must not hold its connection and this task for ever.
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestEntityTooLarge(f"the request body is larger than the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {deadline:g}s ({size} bytes received)") from None
     raw = b"".join(chunks)
     if patch:
         return None, raw
@@ -387,7 +396,28 @@ def _watch_response(state: ServerState, target: Target, labels: LabelSelector, f
         bookmarks=_bool(q.get("allowWatchBookmarks")), negotiated=negotiated,
     )
     ctype = negotiated.content_type if (negotiated.as_table or negotiated.as_partial_object_metadata) else JSON_TYPE
-    return StreamingResponse(body, media_type=ctype, headers={"Cache-Control": "no-cache, private"})
+    if state.open_watches >= state.settings.max_watches:
+        raise TooManyRequests(f"too many open watches: this API server serves at most {state.settings.max_watches}; "
+                              "retry later", retry_after_seconds=1)
+    return _CountedWatch(state, body, media_type=ctype, headers={"Cache-Control": "no-cache, private"})
+
+
+class _CountedWatch(StreamingResponse):
+    """A watch stream that holds one of the server's watch slots from creation until it ends.
+
+    The slot is released in ``__call__``'s ``finally``, not the body's: a client that disconnects
+    before the first event means the body generator never starts, and its ``finally`` never runs."""
+
+    def __init__(self, state: ServerState, body: Any, **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self._state = state
+        state.open_watches += 1
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._state.open_watches -= 1
 
 
 @router.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
