@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -480,17 +481,23 @@ def demo(
                           "start Docker or use --runtime simulated")
         raise typer.Exit(1)
     out.print(f"lab home [bold]{settings.home.root}[/bold]")
-    out.print(Panel.fit(_runtime_sentence(resolved, asked=runtime, nodes=nodes),
-                        style="green" if resolved == "docker" else "yellow"))
     # A lab that was already running (`labctl up` before) is the user's: the demo leaves it up.
     was_up = _lab_is_running(settings)
+    if was_up:
+        out.print(Panel.fit("The lab in this home is already running: the demo uses it as it is (its node agents "
+                            "keep the runtime they were started with) and leaves it running.", style="yellow"))
+    else:
+        out.print(Panel.fit(_runtime_sentence(resolved, asked=runtime, nodes=nodes),
+                            style="green" if resolved == "docker" else "yellow"))
     keep = keep or was_up
     progress = render.RichProgress(out)
     failed = False
     with cli_errors():
         try:
             try:
-                lab_up(settings, nodes=nodes, runtime=resolved, port=None, extra_sans=(), progress=progress)
+                # Owned by this process unless kept: if the demo is killed, the lab's watchdog takes it down.
+                lab_up(settings, nodes=nodes, runtime=resolved, port=None, extra_sans=(), progress=progress,
+                       owner_pid=None if keep else os.getpid())
             finally:
                 progress.close()
             asyncio.run(run_demo(settings, console=out, runtime=resolved))
