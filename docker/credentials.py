@@ -1,0 +1,52 @@
+"""Credentials for the docker compose lab, written once into the shared `lab` volume.
+
+What `labctl up` does first (orchestrator/pki.py), for a cluster whose parts are compose services:
+
+- the lab CA and the API server's certificate, which also names `apiserver` (its service name);
+- tokens.csv (kube-apiserver's static token file) with a token per identity: admin, scheduler,
+  controller-manager, viewer, node-1 .. node-N;
+- one kubeconfig per identity under kubeconfigs/, and admin.kubeconfig, all pointing at
+  https://apiserver:6443 (inside the compose network); host-admin.kubeconfig points at
+  https://127.0.0.1:6443 for kubectl on the host, where compose publishes the port;
+- pki/kubelet-client.token, which the API server shows node agents when it proxies pods/x/log.
+
+Idempotent: a second run keeps the CA and every token, so running components stay valid.
+
+    python docker/credentials.py --nodes 2      (LABKIT_HOME names the directory, /lab in compose)
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+from orchestrator.labhome import LabHome
+from orchestrator.pki import ensure_pki, ensure_tokens, write_kubeconfig, write_lab_kubeconfigs
+
+HOST_KUBECONFIG = "host-admin.kubeconfig"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="credentials", description=__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, default=2, help="node identities node-1..node-N (default 2)")
+    p.add_argument("--server", default="https://apiserver:6443", help="API server URL inside the network")
+    p.add_argument("--host-server", default="https://127.0.0.1:6443", help="API server URL from the host")
+    p.add_argument("--san", action="append", default=["apiserver"],
+                   help="extra name for the API server certificate (repeatable; `apiserver` always)")
+    a = p.parse_args(argv)
+    if a.nodes < 0:
+        p.error(f"--nodes must be 0 or more, not {a.nodes}")
+    home = LabHome.from_env()
+    ensure_pki(home, extra_sans=a.san)
+    tokens = ensure_tokens(home, nodes=a.nodes)
+    write_lab_kubeconfigs(home, server=a.server, tokens=tokens, nodes=a.nodes)
+    write_kubeconfig(home.root / HOST_KUBECONFIG, server=a.host_server, ca_pem=home.ca_cert.read_bytes(),
+                     token=tokens["admin"], user="admin")
+    if not home.kubelet_client_token.exists():
+        home.kubelet_client_token.write_text(secrets.token_urlsafe(32) + "\n")
+        home.kubelet_client_token.chmod(0o600)
+    print(f"credentials for {a.nodes} node(s) in {home.root}: CA, API server certificate, tokens, kubeconfigs")
+
+
+if __name__ == "__main__":
+    main()
