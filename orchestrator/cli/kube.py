@@ -286,6 +286,7 @@ def scale(
         if replicas is None:
             raise CliError("--replicas is required, e.g. `labctl scale deploy/web --replicas 5`")
         target, name = _one(args, "scale")
+        kube_rollout.require_scalable(target.info)
         client = connect(kubeconfig)
         run(kube_rollout.scale(client, target.info, name, namespace=namespace_of(target.info, namespace),
                                replicas=replicas), client=client)

@@ -47,10 +47,11 @@ Outcome = Literal["created", "configured", "unchanged"]
 def with_last_applied(obj: dict[str, Any]) -> dict[str, Any]:
     """The object to send: the file's object plus the annotation recording it (without itself)."""
     recorded = copy.deepcopy(obj)
-    annotations = (recorded.get("metadata") or {}).get("annotations") or {}
+    # kubectl records `"annotations": {}` when there are none: the same text lets both tools
+    # see "unchanged" after the other applied the same file.
+    annotations = recorded["metadata"].get("annotations") or {}
     annotations.pop(LAST_APPLIED, None)
-    if not annotations:
-        recorded["metadata"].pop("annotations", None)
+    recorded["metadata"]["annotations"] = annotations
     result = copy.deepcopy(recorded)
     result["metadata"].setdefault("annotations", {})[LAST_APPLIED] = (
         json.dumps(recorded, separators=(",", ":"), sort_keys=True) + "\n"

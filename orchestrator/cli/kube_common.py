@@ -68,7 +68,8 @@ def connect(explicit: Path | None) -> ApiClient:
         # Short retries: a learner waiting on a dead lab should hear so in seconds, not minutes.
         return ApiClient.from_kubeconfig(path, timeout=15.0, read_retries=2)
     except KubeconfigError as e:
-        raise CliError(str(e)) from None
+        # A YAML error's message spans lines (with a caret drawing); one line is enough here.
+        raise CliError(" ".join(str(e).split())) from None
 
 
 def _typed_names() -> dict[str, ResourceInfo]:

@@ -58,23 +58,24 @@ class Doc:
             self.text(depth, "  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
 
     def render(self) -> str:
+        """The text, values aligned as kubectl's tabwriter aligns them: across each run of
+        consecutive ``Key: value`` lines, whatever their depth; a heading or table ends a run."""
         out: list[str] = []
         i = 0
         while i < len(self.lines):
             depth, key, value = self.lines[i]
-            if not key:
-                out.append("  " * depth + (value or ""))
+            if not key or value is None:
+                out.append("  " * depth + (f"{key}:" if key else (value or "")))
                 i += 1
                 continue
-            # A run of key lines at this depth is aligned together.
             j = i
-            while j < len(self.lines) and self.lines[j][0] == depth and self.lines[j][1]:
+            while j < len(self.lines) and self.lines[j][1] and self.lines[j][2] is not None:
                 j += 1
-            width = max(len(k) + 1 for _, k, _ in self.lines[i:j] if k != " ") + 1
-            for _, k, v in self.lines[i:j]:
-                label = "" if k == " " else f"{k}:"
-                line = "  " * depth + (label.ljust(width) + v if v is not None else label)
-                out.append(line.rstrip())
+            run = self.lines[i:j]
+            width = max(len("  " * d) + len(k) + 1 for d, k, _ in run if k != " ") + 1
+            for d, k, v in run:
+                label = "  " * d + ("" if k == " " else f"{k}:")
+                out.append((label.ljust(width) + (v or "")).rstrip())
             i = j
         return "\n".join(out)
 

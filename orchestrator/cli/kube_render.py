@@ -165,10 +165,10 @@ def with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def dump(obj: dict[str, Any], output: str) -> str:
-    """The object exactly, as YAML (keys in the server's order) or indented JSON."""
+    """The object exactly, as YAML or indented JSON, keys sorted as kubectl prints them."""
     if output == "json":
-        return json.dumps(obj, indent=4, ensure_ascii=False)
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip("\n")
+        return json.dumps(obj, indent=4, ensure_ascii=False, sort_keys=True)
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True).rstrip("\n")
 
 
 def object_name(info: ResourceInfo, obj: dict[str, Any]) -> str:

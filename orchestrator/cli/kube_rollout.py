@@ -176,8 +176,11 @@ async def history(client: ApiClient, name: str, *, namespace: str) -> list[tuple
     return sorted(rows)
 
 
-async def scale(client: ApiClient, info: ResourceInfo, name: str, *, namespace: str | None, replicas: int) -> None:
+def require_scalable(info: ResourceInfo) -> None:
     if "scale" not in info.subresources:
-        scalable = "deployments and replicasets"
-        raise CliError(f"cannot scale {info.plural}: only {scalable} have a scale subresource")
+        raise CliError(f"cannot scale {info.plural}: only deployments and replicasets have a scale subresource")
+
+
+async def scale(client: ApiClient, info: ResourceInfo, name: str, *, namespace: str | None, replicas: int) -> None:
+    require_scalable(info)
     await client.patch(info, name, {"spec": {"replicas": replicas}}, namespace=namespace, subresource="scale")
