@@ -13,9 +13,10 @@ same command lines `labctl up` uses plus shorter periods:
 flag                        default    here  component
 ==========================  =========  ====  ======================================
 --lease-seconds             10         2     node agent: Lease renewal period
---node-monitor-grace-period 50         10    controller manager: Ready -> Unknown
+--status-report-seconds     300        5     node agent: re-post Node status at least this often
+--node-monitor-grace-period 50         8     controller manager: Ready -> Unknown
 --node-monitor-period       5          1     controller manager: health check period
---pod-eviction-timeout      300        5     default tolerationSeconds of the taints
+--pod-eviction-timeout      300        3     default tolerationSeconds of the taints
 --lease-duration            15         6     scheduler leader election
 --renew-deadline            10         4
 --retry-period              2          1
@@ -33,7 +34,9 @@ kube-scheduler of the same names.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,8 +49,8 @@ from orchestrator.cli.supervisor import ComponentSpec, Supervisor
 from orchestrator.cli.up import LabContext, control_plane
 from orchestrator.embedded.ports import LOOPBACK, free_port
 
-__all__ = ["DrillSettings", "Timeline", "prepare_drills", "start_standby_scheduler", "scheduler_leader",
-           "flush_redis", "stream_lengths"]
+__all__ = ["DrillSettings", "Timeline", "back_up", "flush_redis", "pods_by_node", "prepare_drills", "retune",
+           "running", "scheduler_leader", "start_standby_scheduler", "stream_lengths", "wait_rows"]
 
 STANDBY_SCHEDULER = "scheduler-2"
 
@@ -55,9 +58,13 @@ STANDBY_SCHEDULER = "scheduler-2"
 @dataclass(frozen=True)
 class DrillSettings:
     lease_seconds: float = 2.0
-    node_monitor_grace_period: float = 10.0
+    # The agent re-posts its Node status this often even when nothing changed: after a
+    # controller marked the node Unknown (e.g. while the API server was away) this is what
+    # brings Ready=True back.
+    status_report_seconds: float = 5.0
+    node_monitor_grace_period: float = 8.0
     node_monitor_period: float = 1.0
-    pod_eviction_timeout: int = 5
+    pod_eviction_timeout: int = 3
     lease_duration: float = 6.0
     renew_deadline: float = 4.0
     retry_period: float = 1.0
@@ -74,7 +81,7 @@ def _extra_flags(name: str, s: DrillSettings) -> list[str]:
                 "--lease-duration", str(s.lease_duration), "--renew-deadline", str(s.renew_deadline),
                 "--retry-period", str(s.retry_period)]
     if name.startswith("node-"):
-        return ["--lease-seconds", str(s.lease_seconds)]
+        return ["--lease-seconds", str(s.lease_seconds), "--status-report-seconds", str(s.status_report_seconds)]
     return []
 
 
@@ -95,11 +102,16 @@ def prepare_drills(lab: Any, settings: DrillSettings = DrillSettings()) -> list[
     A component already running with the defaults is stopped first (`lab.stop_component`).
     Returns one row per component: name, pid, the flags added.
     """
+    return retune(lab, None, settings)
+
+
+def retune(lab: Any, names: Sequence[str] | None, settings: DrillSettings) -> list[dict[str, Any]]:
+    """Restart the named components (None: all that have drill flags) with `settings`' flags."""
     supervisor = Supervisor(lab.home)
     rows = []
     for spec in _lab_specs(lab, supervisor):
         extra = _extra_flags(spec.name, settings)
-        if not extra:
+        if not extra or (names is not None and spec.name not in names):
             continue
         if supervisor.is_running(spec.name):
             lab.stop_component(spec.name)
@@ -228,7 +240,7 @@ class Timeline:
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._clients: list[httpx.Client] = []
+        self._responses: dict[str, httpx.Response] = {}
         self.watches = [
             _Watch("node", "/api/v1/nodes", _node_summary),
             _Watch("pod", f"/api/v1/namespaces/{namespace}/pods", _pod_summary),
@@ -274,13 +286,13 @@ class Timeline:
 
     def stop(self) -> None:
         self._stop.set()
-        for client in list(self._clients):
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - a client closed under a reading thread may complain
-                pass
+        for response in list(self._responses.values()):
+            # Closing a client does not wake a thread blocked reading its socket; shutting the
+            # socket down does.
+            with contextlib.suppress(Exception):
+                response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
         for t in self._threads:
-            t.join(timeout=5)
+            t.join(timeout=2)
 
     # --- watching ------------------------------------------------------------------------------
 
@@ -292,7 +304,6 @@ class Timeline:
         broken_since: float | None = None
         while not self._stop.is_set():
             client = self.lab.http()
-            self._clients.append(client)
             try:
                 if rv is None:
                     listing = client.get(watch.path, timeout=10)
@@ -306,6 +317,7 @@ class Timeline:
                     self._listed[watch.resource].set()
                 params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
                 with client.stream("GET", watch.path, params=params, timeout=httpx.Timeout(10, read=None)) as stream:
+                    self._responses[watch.resource] = stream
                     if stream.status_code == 410:
                         rv = None
                         continue
@@ -333,9 +345,8 @@ class Timeline:
                     self.add("watch", watch.resource + "s", f"watch broken ({type(err).__name__}); retrying")
                 time.sleep(0.5)
             finally:
+                self._responses.pop(watch.resource, None)
                 client.close()
-                if client in self._clients:
-                    self._clients.remove(client)
 
     def _observe(self, watch: _Watch, kind: str, obj: dict[str, Any], *, quiet: bool = False) -> None:
         meta = obj.get("metadata") or {}
@@ -364,3 +375,45 @@ def wait_rows(timeline: Timeline, *, since: float, source: str | None = None, co
     """For `labs.wait_for`: the matching rows once there are at least `count`, else an empty list."""
     rows = timeline.rows(since=since, source=source, contains=contains)
     return rows if len(rows) >= count else []
+
+
+def back_up(lab: Any, name: str, *, timeout: float = 45.0) -> str:
+    """Wait for the supervisor's watchdog to restart a killed component; start it ourselves if it
+    does not within `timeout` (a lab without the watchdog). Returns who brought it back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _healthy(lab, name):
+            return "restarted by the supervisor's watchdog"
+        time.sleep(0.25)
+    lab.start_component(name)
+    return "started again with lab.start_component (no watchdog restarted it)"
+
+
+def _healthy(lab: Any, name: str) -> bool:
+    return any(row.name == name and row.running and row.healthy for row in lab.supervisor.status())
+
+
+def pods_by_node(lab: Any, namespace: str = "default") -> dict[str, list[str]]:
+    """{node: [pod names]} of the pods that are bound and not terminating."""
+    with lab.http() as http:
+        response = http.get(f"/api/v1/namespaces/{namespace}/pods")
+        response.raise_for_status()
+        items = response.json().get("items") or []
+    out: dict[str, list[str]] = {}
+    for pod in items:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            out.setdefault(node, []).append(pod["metadata"]["name"])
+    return out
+
+
+def running(lab: Any, *, selector: str = "", namespace: str = "default") -> list[str]:
+    """Names of the pods that are Running, bound, and not terminating (a terminating pod on a
+    dead node keeps phase Running until its agent comes back to confirm the deletion)."""
+    with lab.http() as http:
+        response = http.get(f"/api/v1/namespaces/{namespace}/pods", params={"labelSelector": selector} if selector else None)
+        response.raise_for_status()
+        items = response.json().get("items") or []
+    return sorted(p["metadata"]["name"] for p in items
+                  if (p.get("status") or {}).get("phase") == "Running" and (p.get("spec") or {}).get("nodeName")
+                  and not p["metadata"].get("deletionTimestamp"))
