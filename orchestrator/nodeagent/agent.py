@@ -13,7 +13,8 @@ informer, one lease timer loop and one relist loop, not 500 of each:
 - **lease loop**: one timer heap; each node's Lease in ``kube-node-lease`` is renewed (a merge
   PATCH of ``spec.renewTime``) every ``lease_seconds``, the nodes spread evenly over the
   period; the same tick checks the runtime and re-posts the Node's status when readiness
-  changed or ``status_report_seconds`` passed (kubelet's nodeStatusReportFrequency);
+  changed, ``status_report_seconds`` passed (kubelet's nodeStatusReportFrequency), or after a
+  failed heartbeat (the node may have been marked Unknown meanwhile);
 - **relist loop** (kubelet's PLEG): every ``relist_seconds``, the containers of each node that
   has pods are listed once; a worker whose containers changed is woken, and containers whose
   pod uid has no worker (their pod was deleted while nobody watched) are stopped and removed.
@@ -160,6 +161,10 @@ class NodeAgent:
         self._adoptable: dict[str, list[ContainerState]] = {}
         self._orphans: set[str] = set()  # container ids without a pod at the last orphan check
         self._last_status_report = 0.0
+        # Set when a heartbeat failed: while we could not reach the API server, the node
+        # lifecycle controller may have set Ready=Unknown, which only a fresh status post undoes
+        # (kubelet notices by comparing with the API server's copy; we know it from the failure).
+        self._status_stale = False
         self.worker_config = WorkerConfig(
             node_name=config.name,
             runtime=runtime,
@@ -297,10 +302,15 @@ class NodeAgent:
         except ApiError:
             ready = False
         due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
-        if ready != self.ready or due:
-            self.ready = ready
-            await self.post_status()
-        await self.renew_lease()
+        try:
+            if ready != self.ready or due or self._status_stale:
+                self.ready = ready
+                await self.post_status()
+                self._status_stale = False
+            await self.renew_lease()
+        except ApiError:
+            self._status_stale = True
+            raise
 
     # --- pods ------------------------------------------------------------------------------
 
