@@ -397,6 +397,10 @@ _ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _PERCENT = re.compile(r"^[0-9]+%$")
 _STANDARD_CONTAINER_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# Pod Security Standards "baseline": the capabilities a container may add, which are Docker's
+# defaults anyway. Anything else (SYS_ADMIN, NET_ADMIN, ALL, ...) is as good as privileged.
+_BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                                    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
 _VOLUME_SOURCES = ("hostPath", "configMap", "secret", "persistentVolumeClaim", "projected", "downwardAPI", "nfs")
 
 
@@ -590,6 +594,11 @@ def _validate_container(
     security = container.get("securityContext") or {}
     if security.get("privileged"):
         errs.forbidden(f"{path}.securityContext.privileged", "privileged containers are not allowed in this lab")
+    for i, capability in enumerate((security.get("capabilities") or {}).get("add") or []):
+        if str(capability).upper().removeprefix("CAP_") not in _BASELINE_CAPABILITIES:
+            errs.forbidden(f"{path}.securityContext.capabilities.add[{i}]",
+                           f"adding {capability} is not allowed in this lab (only the baseline set: "
+                           f"{', '.join(sorted(_BASELINE_CAPABILITIES))})")
     mount_paths: set[str] = set()
     for i, mount in enumerate(container.get("volumeMounts") or []):
         mount_path = f"{path}.volumeMounts[{i}]"
