@@ -236,10 +236,10 @@ class Lab:
     def kubectl(
         self, *args: str, check: bool = True, identity: str = "admin", input: str | None = None, quiet: bool = False
     ) -> str:
-        """Run the real kubectl against the lab as ``identity``; print and return its stdout.
+        """Run the real kubectl against the lab as ``identity``; print its stdout and stderr, return stdout.
 
         With ``check`` (the default) a non-zero exit raises `LabError` with kubectl's stderr; without
-        it, stderr is printed too and returned after stdout, so a cell can show an expected refusal.
+        it, stderr is returned after stdout, so a cell can show and assert an expected refusal.
         """
         kubectl = shutil.which("kubectl")
         if kubectl is None:
@@ -259,10 +259,13 @@ class Lab:
             raise LabError(f"kubectl {' '.join(args)} did not finish within {KUBECTL_TIMEOUT:.0f}s") from None
         if proc.returncode != 0 and check:
             raise LabError(f"kubectl {' '.join(args)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
-        output = proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr
-        if not quiet and output:
-            print(output, end="" if output.endswith("\n") else "\n")
-        return output
+        if not quiet:
+            # kubectl's stderr is shown too: warnings, refusals with check=False, and the HTTP
+            # requests it logs with -v=6.
+            for text, stream in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr)):
+                if text:
+                    print(text, end="" if text.endswith("\n") else "\n", file=stream)
+        return proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr
 
     def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`kubectl apply -f -` a YAML string, an object or a list of objects; return the applied objects."""
