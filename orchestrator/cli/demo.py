@@ -66,6 +66,7 @@ IMAGE = "busybox"
 # Generous: the machine may be busy, and a first Docker run may have to pull the image.
 STEP_TIMEOUT = 120.0
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff")
+MAX_NODES = 20
 
 
 class DemoError(Exception):
@@ -467,11 +468,14 @@ def demo(
     runtime: Annotated[
         str, typer.Option(help="Container runtime of the nodes: auto (Docker when an engine answers), docker or simulated.")
     ] = "auto",
-    nodes: Annotated[int, typer.Option(min=1, max=20, help="Number of node agents.")] = 2,
+    nodes: Annotated[int, typer.Option(help="Number of node agents (1 to 20).")] = 2,
 ) -> None:
     """Start a lab and show the seed's data flow live: a Deployment's pods from POST to Running, rows and stream entries."""
     if runtime not in RUNTIMES:
         render.error(err, f"unknown --runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        raise typer.Exit(1)
+    if not 1 <= nodes <= MAX_NODES:
+        render.error(err, f"--nodes {nodes}: the demo needs 1 to {MAX_NODES} node agents")
         raise typer.Exit(1)
     out = Console(highlight=False)
     settings = LabSettings.from_env()

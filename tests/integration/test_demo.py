@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from orchestrator.embedded.ports import free_port
 from tests.integration.nodeagent.conftest import require_docker
 
 STEPS = (
@@ -27,10 +28,12 @@ STEPS = (
 )
 
 
-def _labctl(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LABKIT_HOME=str(home), COLUMNS="160")
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+def _labctl(home: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    base = dict(os.environ, LABKIT_HOME=str(home), COLUMNS="160")
+    base.pop("DATABASE_URL", None)
+    base.pop("REDIS_URL", None)
+    env = {**base, **(env or {})}
     return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -98,10 +101,22 @@ def test_demo_on_docker_runs_real_containers_and_removes_them(tmp_path: Path) ->
     assert [n for n in names if any(f"_{pod}_" in n for pod in pods)] == []
 
 
-def test_demo_rejects_an_unknown_runtime_in_one_line(tmp_path: Path) -> None:
+def test_demo_rejects_bad_options_in_one_line(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    result = _labctl(home, "demo", "--runtime", "podman", timeout=60)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        "error: unknown --runtime 'podman': use one of auto, docker, simulated"]
+    for args, message in ((("--runtime", "podman"), "error: unknown --runtime 'podman': use one of auto, docker, simulated"),
+                          (("--nodes", "0"), "error: --nodes 0: the demo needs 1 to 20 node agents")):
+        result = _labctl(home, "demo", *args, timeout=60)
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.strip().splitlines() == [message]
     assert not (home / "run" / "state.json").exists()  # nothing was started
+
+
+def test_demo_that_cannot_start_its_lab_says_why_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    home = tmp_path / "demo-home"
+    nobody = f"postgresql://labkit@127.0.0.1:{free_port()}/labkit"  # a PostgreSQL that is not there
+    result = _labctl(home, "demo", "--runtime", "simulated", env={"DATABASE_URL": nobody}, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("error: ") and "DATABASE_URL" in first, result.stderr
+    assert "Traceback" not in result.stderr
+    assert _processes_of(home) == []
