@@ -40,14 +40,17 @@ class Answer:
 
 
 class Api:
-    def __init__(self, *, server: str, token: str, ca_file: str, timeout: float = 10.0,
+    def __init__(self, *, server: str, token: str, ca_file: str, timeout: float = 10.0, connect_timeout: float = 3.0,
                  max_connections: int = 50) -> None:
         self.http = httpx.AsyncClient(
             base_url=server,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             verify=ssl.create_default_context(cafile=ca_file),
-            timeout=httpx.Timeout(timeout, connect=3.0),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            # Below uvicorn's 5 s keep-alive: a connection the server is closing as idle must not
+            # be reused, or a request sent at that moment dies with "server disconnected".
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                                keepalive_expiry=2.0),
         )
 
     async def close(self) -> None:
