@@ -1,0 +1,328 @@
+"""Scale experiments (notebook 07): a fleet of simulated nodes, pods created in bulk, a tracker that
+times every pod from creation to bound to Running, and node utilisation for spread vs bin-packing.
+
+    fleet = scale.start_fleet(lab, 50, prefix="spread-", labels={"pool": "spread"})
+    scale.start_scheduler(lab, "bin-packing", strategy="MostAllocated")
+    tracker = scale.PodTracker(lab, selector="batch=b1")
+    scale.create_pods(lab, 250, batch="b1", node_selector={"pool": "spread"})
+    tracker.wait(250)
+    tracker.latencies()            # {"create→bound": [...], "create→Running": [...]} in ms
+    scale.utilisation(lab, pool="spread")
+
+A fleet is one OS process (``python -m orchestrator.nodeagent --count N``) hosting N Nodes on one
+simulated runtime, KWOK's idea: it costs one informer, one lease loop and one relist loop for all of
+them. It and the extra scheduler are started through the lab's supervisor, so `labctl status`
+lists them and `labctl down` (or `lab.stop()`) stops them.
+
+Sizes: `preset()` reads LABKIT_NOTEBOOK_SCALE: ``small`` (CI: 2 pools of 40 nodes, 100 pods each)
+or ``full`` (the default for learners: 2 pools of 200 nodes, 1,000 pods each).
+
+Kubernetes equivalent: sigs.k8s.io/kwok (fake nodes), clusterloader2's pod startup latency
+(creation → scheduled → running, from watch timestamps).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import yaml
+
+from orchestrator.api.quantity import cpu_millis
+from orchestrator.cli.supervisor import ComponentSpec
+from orchestrator.embedded.ports import LOOPBACK, free_port
+
+__all__ = ["Preset", "PodTracker", "create_pods", "delete_pods", "node_count", "preset", "start_fleet",
+           "start_scheduler", "utilisation"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    nodes: int  # per pool
+    pods: int  # per pool
+
+
+PRESETS = {"small": Preset("small", nodes=40, pods=100), "full": Preset("full", nodes=200, pods=1000)}
+
+
+def preset() -> Preset:
+    """The experiment size named by LABKIT_NOTEBOOK_SCALE (``small`` or ``full``; default ``full``)."""
+    name = os.environ.get("LABKIT_NOTEBOOK_SCALE", "full").strip().lower() or "full"
+    if name not in PRESETS:
+        raise ValueError(f"LABKIT_NOTEBOOK_SCALE={name!r}: expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def start_fleet(lab: Any, count: int, *, prefix: str, cpu: str = "4", memory: str = "8Gi", pods: int = 110,
+                labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Start `count` simulated nodes ``<prefix>1..<prefix><count>`` in one process (a supervisor
+    component named ``fleet-<prefix>``). Returns the component's row; the Nodes register soon after."""
+    name = f"fleet-{prefix.rstrip('-')}"
+    port = free_port()
+    argv = [sys.executable, "-m", "orchestrator.nodeagent",
+            # A node token may act only for its own node; the controller manager's may act for all.
+            "--kubeconfig", str(lab.home.kubeconfig_for("controller-manager")),
+            "--runtime", "simulated", "--count", str(count), "--name-prefix", prefix,
+            "--cpu", cpu, "--memory", memory, "--pods", str(pods),
+            "--labels", ",".join(f"{k}={v}" for k, v in (labels or {}).items()),
+            "--log-port", str(port), "--log-bind", LOOPBACK]  # fmt: skip
+    spec = ComponentSpec(name=name, argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
+                         depends_on=("apiserver",), address=f"{LOOPBACK}:{port}", start_timeout=120.0)
+    with lab.supervisor.lock():
+        record, _ = lab.supervisor.start(spec)
+    return {"component": name, "pid": record.pid, "nodes": count, "cpu": cpu, "memory": memory}
+
+
+def start_scheduler(lab: Any, scheduler_name: str, *, strategy: str = "MostAllocated") -> dict[str, Any]:
+    """A second scheduler process with one profile, `scheduler_name`, scoring NodeResourcesFit with
+    `strategy` (MostAllocated = bin-packing; LeastAllocated = spreading, the default profile's).
+    It schedules only pods with ``spec.schedulerName: <scheduler_name>``."""
+    config = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "profiles": [{
+            "schedulerName": scheduler_name,
+            "plugins": {"score": {"disabled": [{"name": "NodeResourcesBalancedAllocation"}, {"name": "SelectorSpread"}],
+                                  "enabled": [{"name": "NodeResourcesFit", "weight": 5}]}},
+            "pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": strategy}}}],
+        }],
+    }
+    path = lab.home.run_dir / f"scheduler-{scheduler_name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    grpc_port, metrics_port = free_port(), free_port()
+    spec = ComponentSpec(
+        name=f"scheduler-{scheduler_name}",
+        argv=[sys.executable, "-m", "orchestrator.scheduler", "--kubeconfig", str(lab.home.kubeconfig_for("scheduler")),
+              "--config", str(path), "--bind-address", LOOPBACK, "--grpc-port", str(grpc_port),
+              "--metrics-port", str(metrics_port)],
+        health=f"http://{LOOPBACK}:{metrics_port}/healthz",
+        depends_on=("apiserver",),
+        address=f"{LOOPBACK}:{grpc_port}",
+    )
+    with lab.supervisor.lock():
+        record, _ = lab.supervisor.start(spec)
+    return {"component": spec.name, "pid": record.pid, "config": str(path)}
+
+
+def node_count(lab: Any, *, selector: str = "", ready: bool = True) -> int:
+    """How many Nodes match `selector` (and are Ready, unless ready=False)."""
+    with lab.http() as http:
+        response = http.get("/api/v1/nodes", params={"labelSelector": selector} if selector else None)
+        response.raise_for_status()
+        items = response.json().get("items") or []
+    if not ready:
+        return len(items)
+    return sum(1 for n in items if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                       for c in (n.get("status") or {}).get("conditions") or []))
+
+
+def pod_manifest(name: str, *, batch: str, cpu: str = "250m", memory: str = "256Mi",
+                 scheduler_name: str | None = None, node_selector: Mapping[str, str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [{"name": "app", "image": "busybox:latest", "command": ["sleep", "3600"],
+                        "resources": {"requests": {"cpu": cpu, "memory": memory}}}],
+        "terminationGracePeriodSeconds": 0,
+    }
+    if scheduler_name:
+        spec["schedulerName"] = scheduler_name
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"batch": batch}}, "spec": spec}
+
+
+def create_pods(lab: Any, count: int, *, batch: str, namespace: str = "default", concurrency: int = 16,
+                **pod: Any) -> dict[str, Any]:
+    """POST `count` pods ``<batch>-<i>`` with `concurrency` requests in flight; returns how long it took."""
+    manifests = [pod_manifest(f"{batch}-{i}", batch=batch, **pod) for i in range(count)]
+    clients = [lab.http() for _ in range(concurrency)]
+    t0 = time.monotonic()
+    try:
+        def post(i: int) -> None:
+            response = clients[i % concurrency].post(f"/api/v1/namespaces/{namespace}/pods", json=manifests[i])
+            if response.status_code != 201:
+                raise RuntimeError(f"creating {manifests[i]['metadata']['name']}: {response.status_code} {response.text[:200]}")
+
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(post, range(count)))
+    finally:
+        for c in clients:
+            c.close()
+    seconds = time.monotonic() - t0
+    return {"batch": batch, "pods": count, "seconds": round(seconds, 1), "creates/s": round(count / seconds, 1)}
+
+
+def delete_pods(lab: Any, *, selector: str, namespace: str = "default") -> None:
+    """Delete the pods matching `selector` at once (deletecollection, grace period 0)."""
+    with lab.http() as http:
+        response = http.request("DELETE", f"/api/v1/namespaces/{namespace}/pods",
+                                params={"labelSelector": selector, "gracePeriodSeconds": "0"})
+        response.raise_for_status()
+
+
+class PodTracker:
+    """Times each pod matching `selector`, from a watch: when it appeared, was bound, was Running.
+
+    Times are this process's clock when the watch event arrived (what a user would see), in
+    seconds since the tracker started.
+    """
+
+    def __init__(self, lab: Any, *, selector: str, namespace: str = "default") -> None:
+        self.lab = lab
+        self.t0 = time.monotonic()
+        self.created: dict[str, float] = {}
+        self.bound: dict[str, float] = {}
+        self.running: dict[str, float] = {}
+        self.node: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._listed = threading.Event()
+        self._response: httpx.Response | None = None
+        self._path = f"/api/v1/namespaces/{namespace}/pods"
+        self._selector = selector
+        self._thread = threading.Thread(target=self._run, name="pod-tracker", daemon=True)
+        self._thread.start()
+        self._listed.wait(timeout=30)
+
+    def _run(self) -> None:
+        rv: str | None = None
+        while not self._stop.is_set():
+            try:
+                with self.lab.http() as client:
+                    if rv is None:
+                        listing = client.get(self._path, params={"labelSelector": self._selector})
+                        listing.raise_for_status()
+                        body = listing.json()
+                        rv = body["metadata"]["resourceVersion"]
+                        for item in body.get("items") or []:
+                            self._see(item)
+                        self._listed.set()
+                    params = {"watch": "1", "resourceVersion": rv, "labelSelector": self._selector,
+                              "allowWatchBookmarks": "true"}
+                    with client.stream("GET", self._path, params=params, timeout=httpx.Timeout(10, read=None)) as stream:
+                        self._response = stream
+                        if stream.status_code == 410:
+                            rv = None
+                            continue
+                        stream.raise_for_status()
+                        import json
+
+                        for line in stream.iter_lines():
+                            if not line.strip():
+                                continue
+                            event = json.loads(line)
+                            obj = event.get("object") or {}
+                            if event.get("type") == "ERROR":
+                                rv = None
+                                break
+                            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                            if event.get("type") in ("ADDED", "MODIFIED"):
+                                self._see(obj)
+            except (httpx.HTTPError, OSError, ValueError, KeyError):
+                if self._stop.is_set():
+                    return
+                time.sleep(0.5)
+            finally:
+                self._response = None
+
+    def _see(self, pod: dict[str, Any]) -> None:
+        now = time.monotonic() - self.t0
+        name = pod["metadata"]["name"]
+        self.created.setdefault(name, now)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and name not in self.bound:
+            self.bound[name] = now
+            self.node[name] = node
+        if (pod.get("status") or {}).get("phase") == "Running":
+            self.running.setdefault(name, now)
+
+    def wait(self, count: int, *, timeout: float = 120.0) -> int:
+        """Wait until `count` pods are Running; returns how many are."""
+        from labs.waiting import wait_for
+
+        wait_for(lambda: len(self.running) >= count, timeout=timeout,
+                 what=f"{count} pods Running (now {len(self.running)} Running, {len(self.bound)} bound, "
+                      f"{len(self.created)} created)")
+        return len(self.running)
+
+    def latencies(self) -> dict[str, list[float]]:
+        """Milliseconds per pod: creation→bound and creation→Running."""
+        return {
+            "create→bound": [1000 * (self.bound[n] - self.created[n]) for n in self.bound if n in self.created],
+            "create→Running": [1000 * (self.running[n] - self.created[n]) for n in self.running if n in self.created],
+        }
+
+    def throughput(self, *, bucket: float = 1.0) -> list[tuple[float, dict[str, float]]]:
+        """Samples for `labs.plots.plot_timeline`: pods created/bound/Running per second, per bucket."""
+        series = {"created": self.created, "bound": self.bound, "Running": self.running}
+        end = max((t for times in series.values() for t in times.values()), default=0.0)
+        start = min(self.created.values(), default=0.0)
+        samples = []
+        t = start - start % bucket
+        while t <= end + bucket:
+            samples.append((round(t - start, 3), {k: sum(1 for v in times.values() if t <= v < t + bucket) / bucket
+                                                  for k, times in series.items()}))
+            t += bucket
+        return samples
+
+    def cumulative(self, *, points: int = 200) -> list[tuple[float, dict[str, float]]]:
+        """Samples for `labs.plots.plot_timeline`: how many pods were created/bound/Running by each time
+        (the slope of each curve is its throughput)."""
+        series = {"created": sorted(self.created.values()), "bound": sorted(self.bound.values()),
+                  "Running": sorted(self.running.values())}
+        start = min(series["created"], default=0.0)
+        end = max((times[-1] for times in series.values() if times), default=start)
+        import bisect
+
+        step = max((end - start) / points, 1e-3)
+        return [(round(i * step, 3), {k: float(bisect.bisect_right(times, start + i * step)) for k, times in series.items()})
+                for i in range(points + 1)]
+
+    def stop(self) -> None:
+        import contextlib
+        import socket
+
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=2)
+
+
+def utilisation(lab: Any, *, selector: str, resource: str = "cpu") -> dict[str, float]:
+    """{node: requested / allocatable} of `resource` ("cpu") for the Nodes matching `selector`,
+    counting the requests of the pods bound to each (not terminating)."""
+    with lab.http() as http:
+        nodes = http.get("/api/v1/nodes", params={"labelSelector": selector})
+        nodes.raise_for_status()
+        pods = http.get("/api/v1/pods")
+        pods.raise_for_status()
+    allocatable = {n["metadata"]["name"]: cpu_millis((n.get("status") or {}).get("allocatable", {}).get(resource, "0"))
+                   for n in nodes.json().get("items") or []}
+    used = dict.fromkeys(allocatable, 0)
+    for pod in pods.json().get("items") or []:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node not in used or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            used[node] += cpu_millis(((container.get("resources") or {}).get("requests") or {}).get(resource, "0"))
+    return {name: (used[name] / allocatable[name] if allocatable[name] else 0.0) for name in sorted(allocatable)}
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """count, p50, p90, p99, max of `values` (rounded), for a table next to a plot."""
+    import numpy as np
+
+    if not values:
+        return {"count": 0}
+    arr = np.asarray(values)
+    return {"count": len(values), "p50": round(float(np.percentile(arr, 50)), 1),
+            "p90": round(float(np.percentile(arr, 90)), 1), "p99": round(float(np.percentile(arr, 99)), 1),
+            "max": round(float(arr.max()), 1)}
