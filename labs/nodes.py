@@ -133,14 +133,23 @@ def add_node(
     return node
 
 
-def remove_node(lab: Any, name: str) -> None:
-    """Stop node ``name``'s agent (it stays stopped) and delete its Node object."""
-    try:
-        lab.supervisor.stop_component(name)
-    except SupervisorError as err:
-        raise LabError(str(err)) from None
-    lab.kubectl("delete", "node", name, "--ignore-not-found", quiet=True)
-    print(f"node {name} removed")
+def remove_nodes(lab: Any, *names: str) -> None:
+    """Stop these nodes' agents (they stay stopped) and delete their Node objects.
+
+    Delete the nodes' pods first, while the agents run: a pod on a node without an agent stays
+    Terminating, because only its node agent confirms that its containers are gone.
+    """
+    for name in names:
+        try:
+            lab.supervisor.stop_component(name)
+        except SupervisorError as err:
+            raise LabError(str(err)) from None
+    with lab.http() as client:
+        for name in names:
+            response = client.delete(f"/api/v1/nodes/{name}")
+            if response.status_code not in (200, 202, 404):
+                raise LabError(f"deleting node {name}: {response.status_code} {response.text}")
+    print(f"removed node(s) {', '.join(names)}")
 
 
 def _ready_node(lab: Any, name: str) -> dict[str, Any] | None:
@@ -161,9 +170,16 @@ def delete_nodes_without_agent(lab: Any) -> list[str]:
     A Node object outlives its agent: it stays registered, NotReady, until someone deletes it.
     """
     running = {r.name for r in lab.supervisor.records() if lab.supervisor.alive(r)}
-    stale = [n.metadata.name for n in lab.core_v1().list_node().items if n.metadata.name not in running]
-    if stale:
-        lab.kubectl("delete", "node", *stale, "--ignore-not-found", quiet=True)
+    with lab.http() as client:
+        response = client.get("/api/v1/nodes")
+        response.raise_for_status()
+        stale = [
+            n["metadata"]["name"]
+            for n in response.json().get("items") or []
+            if n["metadata"]["name"] not in running
+        ]
+        for name in stale:
+            client.delete(f"/api/v1/nodes/{name}")
     print(
         f"deleted {len(stale)} node(s) without an agent: {', '.join(stale)}"
         if stale

@@ -318,16 +318,21 @@ def start_scheduler(
 
 def pod_events(lab: Any, pod: str, *, namespace: str = "default") -> Table:
     """The Events about one pod, oldest first: type, reason, from, count, message."""
-    items = lab.core_v1().list_namespaced_event(namespace, field_selector=f"involvedObject.name={pod}").items
-    items.sort(key=lambda e: (e.last_timestamp or e.event_time or e.first_timestamp or 0, e.metadata.name))
+    with lab.http() as client:
+        response = client.get(
+            f"/api/v1/namespaces/{namespace}/events", params={"fieldSelector": f"involvedObject.name={pod}"}
+        )
+    response.raise_for_status()
+    items = response.json().get("items") or []
+    items.sort(key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]))
     return Table(
         (
             {
-                "type": e.type,
-                "reason": e.reason,
-                "from": (e.source.component if e.source else "") or e.reporting_component,
-                "count": e.count,
-                "message": e.message,
+                "type": e.get("type"),
+                "reason": e.get("reason"),
+                "from": (e.get("source") or {}).get("component") or e.get("reportingComponent"),
+                "count": e.get("count"),
+                "message": e.get("message"),
             }
             for e in items
         ),
@@ -337,5 +342,10 @@ def pod_events(lab: Any, pod: str, *, namespace: str = "default") -> Table:
 
 
 def node_of(lab: Any, pod: str, *, namespace: str = "default") -> str | None:
-    """The node a pod is bound to (spec.nodeName), or None while it is pending."""
-    return lab.core_v1().read_namespaced_pod(pod, namespace).spec.node_name or None
+    """The node a pod is bound to (spec.nodeName), or None while it is pending (or absent)."""
+    with lab.http() as client:
+        response = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod}")
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return (response.json().get("spec") or {}).get("nodeName") or None
