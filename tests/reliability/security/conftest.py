@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -52,6 +53,7 @@ class SecureServer:
     tokens: dict[str, str]  # identity name (admin, viewer, scheduler, controller-manager, node-N) -> token
     users: dict[str, str]  # identity name -> the user name the server sees
     log_file: Path
+    kubelet_client_token: str  # what the server shows node agents when it proxies pods/x/log
     request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
     max_watches: int = MAX_WATCHES
 
@@ -126,19 +128,23 @@ def secure_server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     log_file = home.root / "apiserver.log"
+    kubelet_token = secrets.token_urlsafe(32)
+    kubelet_token_file = home.root / "kubelet-client.token"
+    kubelet_token_file.write_text(kubelet_token)
     argv = [sys.executable, "-c", _RUN_SERVER,
             "--database-url", servers.database(db_name),
             "--redis-url", servers.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
             "--bind-address", "127.0.0.1", "--secure-port", str(port),
             "--tls-cert-file", str(home.apiserver_cert), "--tls-private-key-file", str(home.apiserver_key),
             "--token-auth-file", str(home.token_file),
+            "--kubelet-client-token-file", str(kubelet_token_file),
             "--request-timeout", str(REQUEST_TIMEOUT_SECONDS), "--max-watches", str(MAX_WATCHES)]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     with log_file.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[3])
     try:
         _wait_ready(url, home.ca_cert, process, log_file)
-        yield SecureServer(url, home.ca_cert, tokens, users, log_file)
+        yield SecureServer(url, home.ca_cert, tokens, users, log_file, kubelet_token)
     finally:
         process.terminate()
         try:
