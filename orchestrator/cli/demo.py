@@ -469,6 +469,9 @@ def demo(
         str, typer.Option(help="Container runtime of the nodes: auto (Docker when an engine answers), docker or simulated.")
     ] = "auto",
     nodes: Annotated[int, typer.Option(help="Number of node agents (1 to 20).")] = 2,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="API server port (default 6443 if free).")
+    ] = None,
 ) -> None:
     """Start a lab and show the seed's data flow live: a Deployment's pods from POST to Running, rows and stream entries."""
     if runtime not in RUNTIMES:
@@ -500,7 +503,7 @@ def demo(
         try:
             try:
                 # Owned by this process unless kept: if the demo is killed, the lab's watchdog takes it down.
-                lab_up(settings, nodes=nodes, runtime=resolved, port=None, extra_sans=(), progress=progress,
+                lab_up(settings, nodes=nodes, runtime=resolved, port=port, extra_sans=(), progress=progress,
                        owner_pid=None if keep else os.getpid())
             finally:
                 progress.close()

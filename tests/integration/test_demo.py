@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
+from typer.testing import CliRunner
 
+from orchestrator.cli.main import app
 from orchestrator.embedded.ports import free_port
 from tests.integration.nodeagent.conftest import require_docker
 
@@ -75,7 +78,7 @@ def _check_demo_output(out: str, *, runtime: str) -> list[str]:
 
 def test_demo_on_simulated_nodes_shows_every_step_and_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    result = _labctl(home, "demo", "--runtime", "simulated")
+    result = _labctl(home, "demo", "--runtime", "simulated", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
     pods = _check_demo_output(result.stdout, runtime="simulated")
     assert len(pods) == 4, pods  # 3 replicas + the replacement
@@ -87,7 +90,7 @@ def test_demo_on_docker_runs_real_containers_and_removes_them(tmp_path: Path) ->
     import docker
 
     home = tmp_path / "demo-home"
-    result = _labctl(home, "demo", "--runtime", "docker")
+    result = _labctl(home, "demo", "--runtime", "docker", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
     pods = _check_demo_output(result.stdout, runtime="docker")
     assert _processes_of(home) == []
@@ -101,12 +104,14 @@ def test_demo_on_docker_runs_real_containers_and_removes_them(tmp_path: Path) ->
     assert [n for n in names if any(f"_{pod}_" in n for pod in pods)] == []
 
 
-def test_demo_rejects_bad_options_in_one_line(tmp_path: Path) -> None:
+def test_demo_rejects_bad_options_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "demo-home"
+    monkeypatch.setenv("LABKIT_HOME", str(home))
+    runner = CliRunner()
     for args, message in ((("--runtime", "podman"), "error: unknown --runtime 'podman': use one of auto, docker, simulated"),
                           (("--nodes", "0"), "error: --nodes 0: the demo needs 1 to 20 node agents")):
-        result = _labctl(home, "demo", *args, timeout=60)
-        assert result.returncode == 1, result.stdout
+        result = runner.invoke(app, ["demo", *args])
+        assert result.exit_code == 1, result.output
         assert result.stderr.strip().splitlines() == [message]
     assert not (home / "run" / "state.json").exists()  # nothing was started
 
