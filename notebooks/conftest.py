@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 _NOTEBOOKS = Path(__file__).resolve().parent
+# Notebook 07's experiment size (labs/scale.py): under pytest the CI size unless asked otherwise.
+os.environ.setdefault("LABKIT_NOTEBOOK_SCALE", "small")
 _home: Path | None = None
 _saved: dict[str, str | None] = {}
 
