@@ -421,8 +421,8 @@ class Supervisor:
     def _kill_leftovers(self, record: ComponentRecord) -> None:
         """SIGKILL what a dead component left in its process group (PostgreSQL backends whose
         postmaster was killed hold its shared memory, and a new postmaster refuses to start)."""
-        if record.pid is None or self._alive(record):
-            return
+        if record.pid is None or pid_alive(record.pid):
+            return  # alive, or its pid now belongs to another process, whose group this is
         born = (record.create_time or record.started_at) - 1.0
         for proc in psutil.process_iter(["pid", "create_time"]):
             with contextlib.suppress(psutil.Error, OSError):

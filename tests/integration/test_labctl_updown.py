@@ -55,21 +55,40 @@ def recorded_ports(home: Path) -> list[int]:
 def lab_home(tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "lab"
     yield home
-    labctl(home, "down")  # a failing test must not leak a cluster
+    down_if_anything_runs(home)
+
+
+def down_if_anything_runs(home: Path) -> None:
+    """`labctl down`, unless nothing of the lab runs (a failing test must not leak a cluster)."""
+    try:
+        state = json.loads((home / "run" / "state.json").read_text())
+    except FileNotFoundError:
+        state = {}
+    if state.get("components") or state.get("watchdog") or processes_mentioning(home):
+        labctl(home, "down")
+
+
+# Only PostgreSQL, Redis and the watchdog: enough for what a test about `up` itself checks.
+STORAGE_ONLY = ("--nodes", "0", "--skip", "apiserver", "--skip", "relay", "--skip", "scheduler",
+                "--skip", "controller-manager")  # fmt: skip
 
 
 def test_up_status_down_leaves_no_process_and_no_port_behind(lab_home: Path) -> None:
-    up = labctl(lab_home, "up", "--nodes", "2", "--runtime", "simulated")
+    up = labctl(lab_home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
     assert up.returncode == 0, up.stderr
     assert "postgres" in up.stdout and "redis" in up.stdout and "lab is up" in up.stdout
+    assert "watchdog" in up.stdout
     ports = recorded_ports(lab_home)
     assert len(ports) >= 2 and not any(port_is_free(p) for p in ports)
+    watchdog = json.loads((lab_home / "run" / "state.json").read_text())["watchdog"]["pid"]
+    assert pid_alive(watchdog)
 
     status = labctl(lab_home, "status")
     assert status.returncode == 0, status.stderr
     lines = {line.split()[0]: line.split() for line in status.stdout.splitlines() if line.strip()}
-    assert lines["COMPONENT"][:4] == ["COMPONENT", "PID", "ADDRESS", "HEALTHY"]
-    assert lines["postgres"][3] == "yes" and lines["redis"][3] == "yes"
+    assert lines["COMPONENT"] == ["COMPONENT", "STATE", "RESTARTS", "PID", "ADDRESS", "AGE", "LAST-EXIT"]
+    names = ("postgres", "redis", "apiserver", "relay", "scheduler", "controller-manager", "node-1", "node-2")
+    assert all(lines[name][1:3] == ["healthy", "0"] for name in names), status.stdout
 
     kubeconfig = labctl(lab_home, "kubeconfig")
     assert kubeconfig.returncode == 0
@@ -81,42 +100,45 @@ def test_up_status_down_leaves_no_process_and_no_port_behind(lab_home: Path) -> 
 
     down = labctl(lab_home, "down")
     assert down.returncode == 0, down.stderr
-    assert "lab is down" in down.stdout
+    assert "lab is down" in down.stdout and "stopped watchdog" in down.stdout
     assert processes_mentioning(lab_home) == []
     assert all(port_is_free(p) for p in ports)
+    assert not pid_alive(watchdog)
 
     status_after = labctl(lab_home, "status")
     assert status_after.returncode == 0 and "not running" in status_after.stdout
 
 
-def test_up_on_a_running_lab_changes_nothing_and_says_so(lab_home: Path) -> None:
-    assert labctl(lab_home, "up").returncode == 0
-    pids_before = [c["pid"] for c in json.loads((lab_home / "run" / "state.json").read_text())["components"]]
-    again = labctl(lab_home, "up")
+def test_up_on_a_running_lab_changes_nothing_and_on_a_broken_one_restarts_what_died(lab_home: Path) -> None:
+    assert labctl(lab_home, "up", *STORAGE_ONLY).returncode == 0
+    state_before = json.loads((lab_home / "run" / "state.json").read_text())
+    again = labctl(lab_home, "up", *STORAGE_ONLY)
     assert again.returncode == 0, again.stderr
     assert "lab is already up" in again.stdout
-    pids_after = [c["pid"] for c in json.loads((lab_home / "run" / "state.json").read_text())["components"]]
-    assert pids_after == pids_before
+    state_after = json.loads((lab_home / "run" / "state.json").read_text())
+    assert [c["pid"] for c in state_after["components"]] == [c["pid"] for c in state_before["components"]]
+    assert state_after["watchdog"]["pid"] == state_before["watchdog"]["pid"]
 
-
-def test_up_restarts_a_dead_component_on_its_old_port(lab_home: Path) -> None:
-    assert labctl(lab_home, "up").returncode == 0
-    redis_record = next(
-        c
-        for c in json.loads((lab_home / "run" / "state.json").read_text())["components"]
-        if c["name"] == "redis"
-    )
-    os.kill(redis_record["pid"], signal.SIGKILL)
-    psutil.wait_procs([psutil.Process(redis_record["pid"])], timeout=10)
+    # Without its watchdog, a killed Redis stays down until `up` starts it (and the watchdog) again.
+    supervisor = Supervisor(LabHome(lab_home))
+    with supervisor.lock():
+        supervisor.stop_watchdog()
+    redis_record = supervisor.record("redis")
+    assert redis_record is not None and redis_record.pid is not None
+    os.kill(redis_record.pid, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(redis_record.pid)], timeout=10)
 
     status = labctl(lab_home, "status")
-    assert "not running" in next(line for line in status.stdout.splitlines() if line.startswith("redis"))
+    assert next(line for line in status.stdout.splitlines() if line.startswith("redis")).split()[1] == "exited"
+    assert "watchdog not running" in status.stdout
 
-    again = labctl(lab_home, "up")
-    assert again.returncode == 0, again.stderr
-    assert "stale pid file" in again.stdout
-    restarted = next(line for line in again.stdout.splitlines() if "redis" in line and "started" in line)
-    assert redis_record["address"] in restarted
+    repaired = labctl(lab_home, "up", *STORAGE_ONLY)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "stale pid file" in repaired.stdout
+    restarted = next(line for line in repaired.stdout.splitlines() if "redis" in line and "started" in line)
+    assert redis_record.address in restarted
+    assert next(line for line in repaired.stdout.splitlines() if "watchdog" in line).split()[2] == "started"
+    assert supervisor.watchdog_running()
 
 
 def test_busy_api_server_port_fails_with_one_red_line_before_starting_anything(lab_home: Path) -> None:
