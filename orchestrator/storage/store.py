@@ -186,8 +186,12 @@ def _is_connection_error(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    name = type(getattr(exc, "orig", exc)).__name__
-    return "Connection" in name or "CannotConnectNow" in name or "AdminShutdown" in name
+    orig = getattr(exc, "orig", exc)
+    # SQLAlchemy's asyncpg adapter re-raises most driver errors as its generic `Error`
+    # (`raise translated from error`), so the driver's own class is the cause: without it
+    # "the database system is starting up" (crash recovery) was a 500, not a 503.
+    names = {type(e).__name__ for e in (orig, orig.__cause__) if e is not None}
+    return any("Connection" in n or "CannotConnectNow" in n or "AdminShutdown" in n for n in names)
 
 
 class Store:
