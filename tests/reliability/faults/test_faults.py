@@ -148,6 +148,7 @@ async def test_kill_9_of_every_component_under_load_loses_nothing_acknowledged(
             "acknowledged": stats.acknowledged,
             "ambiguous": stats.ambiguous,
             "refused_then_retried": stats.retries_refused,
+            "ambiguous_reasons": dict(stats.ambiguous_reasons),
             "by_kind_verb_outcome": dict(sorted(stats.ops.items())),
         },
         "objects_tracked": len(workload.objects),

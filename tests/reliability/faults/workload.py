@@ -51,6 +51,7 @@ class Tracked:
 class WorkloadStats:
     ops: Counter[str] = field(default_factory=Counter)  # "<kind> <verb> <outcome>"
     retries_refused: int = 0
+    ambiguous_reasons: Counter[str] = field(default_factory=Counter)  # "HTTP 500", "ReadError", ...
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -203,6 +204,7 @@ class Workload:
             t.state, t.gen, t.replicas = after["state"], after["gen"], after["replicas"]
         elif answer.outcome == "ambiguous":
             t.ambiguous = (before, after)
+            self.stats.ambiguous_reasons[answer.error.split(":")[0]] += 1
         else:
             self.stats.violations.append(
                 f"{t.kind}/{t.name}: {verb} rejected with {answer.status} {str(answer.body)[:200]}")
