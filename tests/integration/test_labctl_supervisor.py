@@ -23,7 +23,7 @@ import pytest
 
 from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
 from orchestrator.cli.watchdog import Backoff, Watchdog
-from orchestrator.embedded.ports import free_port, pid_alive, port_is_free
+from orchestrator.embedded.ports import RunningServer, free_port, pid_alive, port_is_free
 from orchestrator.labhome import LabHome
 from tests.integration.test_labctl_updown import (
     STORAGE_ONLY,
@@ -267,3 +267,17 @@ def test_start_component_refuses_a_component_whose_dependency_is_stopped(tmp_pat
         assert supervisor.alive(supervisor.start_component("app"))
     finally:
         supervisor.stop_all()
+
+
+def test_external_servers_are_never_stopped_started_or_restarted(tmp_path: Path) -> None:
+    supervisor = Supervisor(LabHome(tmp_path))
+    port = free_port()  # nobody listens: the watchdog must not try to "restart" it either
+    supervisor.adopt(RunningServer(name="postgres", url=f"postgresql://db:{port}/x", host="127.0.0.1", port=port))
+    for verb in (supervisor.stop_component, supervisor.start_component):
+        with pytest.raises(SupervisorError, match="postgres is an external server .*labctl never"):
+            verb("postgres")
+    Watchdog(LabHome(tmp_path)).tick(time.time() + 100)
+    [row] = supervisor.status()
+    assert row.external and row.state == "unreachable" and row.restarts == 0
+    record = supervisor.record("postgres")
+    assert record is not None and record.backoff_until is None and record.last_exit is None
