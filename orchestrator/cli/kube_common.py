@@ -4,7 +4,8 @@
   (``$LABKIT_HOME/admin.kubeconfig``) or ``--kubeconfig``; a missing file says "run `labctl up`".
 - `resource` turns what a person types (``po``, ``pods``, ``deploy``, ``deployments.apps``)
   into a row of the resource table, and an unknown word into "did you mean pods?".
-- `targets` reads kubectl's two argument shapes: ``TYPE [NAME...]`` and ``TYPE/NAME...``.
+- `targets` reads kubectl's two argument shapes: ``TYPE [NAME...]`` and ``TYPE/NAME...``;
+  a category (``all``) stands for every resource in it.
 - `run` runs a verb's coroutine and turns the failures a user can cause (an unreachable
   server, an object that is not there) into one `CliError` line; a Ctrl-C of a
   follow/watch ends quietly with 130.
@@ -32,6 +33,7 @@ from orchestrator.labhome import LabSettings
 T = TypeVar("T")
 
 DEFAULT_NAMESPACE = "default"
+CATEGORIES = frozenset(c for r in RESOURCES for c in r.categories)
 
 # --- options shared by the verbs (Annotated aliases, so signatures read like the help text) ---
 
@@ -130,7 +132,13 @@ def targets(args: list[str]) -> list[Target]:
             else:
                 found.append(Target(info, (name,)))
         return found
-    types = [resource(word) for word in args[0].split(",") if word]
+    types: list[ResourceInfo] = []
+    for word in args[0].split(","):
+        if word in CATEGORIES:
+            # a category, as kubectl's `get all`: every resource that lists it
+            types += [r for r in RESOURCES if word in r.categories and r not in types]
+        elif word:
+            types.append(resource(word))
     names = tuple(args[1:])
     if names and len(types) > 1:
         raise CliError(f"names can follow one resource type only, not {args[0]!r}; use TYPE/NAME")

@@ -60,7 +60,7 @@ async def get(
                 out.print(kr.object_name(info, obj), soft_wrap=True)
         elif single:
             print(kr.dump(kr.with_type(*objects[0]), output))
-        elif objects or not watch:
+        elif objects or not (watch or any(t.names for t in found)):
             print(kr.dump(kr.as_list([kr.with_type(info, obj) for info, obj in objects]), output))
         if watch:
             if len(found) != 1:
@@ -71,6 +71,7 @@ async def get(
 
     if watch and len(found) != 1:
         raise CliError("-w watches one resource type at a time")
+    printed = False
     for number, target in enumerate(found):
         info = target.info
         where = _where(info, namespace, all_namespaces)
@@ -90,13 +91,15 @@ async def get(
                                     namespace=all_namespaces and info.namespaced)
         prefix = f"{type_name(info)}/" if len(found) > 1 else ""
         cells = [kr.row_cells(row, columns, prefix=prefix) for row in rows]
-        if not rows and not target.names:
-            scope = f" in {where} namespace" if where else ""
-            err.print(f"No resources found{scope}.", highlight=False)
-        elif rows:
-            if number and len(found) > 1:
+        if rows:
+            if printed:
                 out.print()
             kr.print_table(out, cells, columns)
+            printed = True
+        elif not target.names and number == len(found) - 1 and not printed:
+            # as kubectl: one note when nothing at all was found, not one per empty type
+            scope = f" in {where} namespace" if where else ""
+            err.print(f"No resources found{scope}.", highlight=False)
         if watch:
             since = (tables[0].get("metadata") or {}).get("resourceVersion") if len(tables) == 1 else None
             await _watch_rows(client, target, columns, kr.widths(cells, columns), since=since, where=where,
