@@ -184,6 +184,10 @@ def _unavailable(exc: BaseException) -> Unavailable:
 def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError):
         return True
+    # Reads on the raw driver connection (`get`) see asyncpg's own errors, not SQLAlchemy's:
+    # "connection is closed" on a pooled connection that PostgreSQL's restart left dead.
+    if isinstance(exc, _DRIVER_CONNECTION_ERRORS):
+        return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     orig = getattr(exc, "orig", exc)

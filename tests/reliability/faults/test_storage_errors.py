@@ -1,7 +1,8 @@
 """What the fault run found in the store: PostgreSQL in crash recovery answers "the database
 system is starting up" (SQLSTATE 57P03); the API server must call that Unavailable (503), as it
-does a refused connection, not an internal error (500). The chain of exceptions is built by
-SQLAlchemy's own asyncpg adapter, exactly as the store receives it."""
+does a refused connection, not an internal error (500); so must a read on a pooled connection
+that the crash left closed. The chain of exceptions is built by SQLAlchemy's own asyncpg adapter,
+exactly as the store receives it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def test_postgres_in_crash_recovery_counts_as_unavailable(message: str) -> None:
     wrapped = _as_sqlalchemy_raises_it(asyncpg.exceptions.CannotConnectNowError(message))
     assert type(wrapped.orig).__name__ == "Error"  # the driver's class is hidden one level down
     assert _is_connection_error(wrapped)
+
+
+def test_a_dead_pooled_connection_read_through_the_raw_driver_counts_as_unavailable() -> None:
+    assert _is_connection_error(asyncpg.exceptions.InterfaceError("connection is closed"))
 
 
 def test_a_constraint_violation_is_not_a_connection_error() -> None:
