@@ -14,6 +14,7 @@ Kubernetes equivalent: staging/src/k8s.io/kubectl/pkg/describe/describe.go
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -343,13 +344,19 @@ def describe_generic(doc: Doc, obj: Obj, info: ResourceInfo) -> None:
     doc.item(0, "API Version", obj.get("apiVersion", info.api_version))
     doc.item(0, "Kind", info.kind)
     rest = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    for key, value in rest.items():
+    for key, value in sorted(rest.items()):
         if isinstance(value, dict | list):
-            doc.item(0, key.capitalize())
-            for line in yaml.safe_dump(value, sort_keys=False, default_flow_style=False).splitlines():
+            doc.item(0, title(key))
+            for line in yaml.safe_dump(value, sort_keys=True, default_flow_style=False).splitlines():
                 doc.text(1, line)
         else:
-            doc.item(0, key.capitalize(), value)
+            doc.item(0, title(key), value)
+
+
+def title(field: str) -> str:
+    """``involvedObject`` -> ``Involved Object``: a JSON field name as a describe heading."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", field)
+    return words[:1].upper() + words[1:]
 
 
 def event_rows(events: list[Obj], now: datetime) -> list[list[str]]:

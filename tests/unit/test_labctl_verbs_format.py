@@ -17,7 +17,7 @@ from orchestrator.cli import kube_render as kr
 from orchestrator.cli.errors import CliError
 from orchestrator.cli.kube_apply import LAST_APPLIED, apply_patch, last_applied, with_last_applied
 from orchestrator.cli.kube_common import resource, targets, type_name
-from orchestrator.cli.kube_describe import Doc, event_rows, since, timestamp
+from orchestrator.cli.kube_describe import Doc, event_rows, since, timestamp, title
 from orchestrator.cli.kube_rollout import rollback_patch, rollback_target, rollout_status
 from orchestrator.cli.manifests import check, load, parse_documents
 
@@ -243,6 +243,11 @@ def test_describe_aligns_values_across_a_run_of_keys_and_restarts_after_a_headin
         "  Image:         busybox",
         "  Restart Count: 0",
     ]
+
+
+def test_fields_without_a_describer_get_spaced_titles() -> None:
+    assert [title(f) for f in ("involvedObject", "spec", "leaseDurationSeconds")] == [
+        "Involved Object", "Spec", "Lease Duration Seconds"]
 
 
 def test_describe_times_and_ages() -> None:
