@@ -221,7 +221,8 @@ class Display:
             self.live.start()
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self.live is not None:
             self.live.update(self.board.table(), refresh=True)
             self.live.stop()
@@ -280,8 +281,10 @@ async def _inspect(console: Console, storage: Storage, *, step: str, name: str, 
             NAMESPACE, name, revision)
         entries: list[tuple[str, dict[str, str]]] = []
         for _ in range(50):  # the relay publishes within milliseconds; wait for it to catch up
-            entries = [e for e in await redis.xrange(stream_key("pods"), max=entry_id(revision))
-                       if e[1].get("name") == name and e[1].get("namespace") == NAMESPACE]
+            # decode_responses=True: ids and fields are str (redis-py's annotations cover bytes too)
+            stream: list[tuple[str, dict[str, str]]] = await redis.xrange(  # type: ignore[assignment]
+                stream_key("pods"), max=entry_id(revision))
+            entries = [e for e in stream if e[1].get("name") == name and e[1].get("namespace") == NAMESPACE]
             if len(entries) >= len(events):
                 break
             await asyncio.sleep(0.05)
