@@ -1,0 +1,108 @@
+"""The pure parts of the notebook helpers of 06-08: what a change is called, which seed step it
+shows, the drill flags, the experiment sizes, the timeline's summaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from labs import failures, scale, timetravel
+
+
+def _pod(*, node: str | None = None, phase: str = "Pending", deleting: bool = False,
+         ready: str | None = None) -> dict:
+    pod: dict = {"metadata": {"name": "p"}, "spec": {}, "status": {"phase": phase}}
+    if node:
+        pod["spec"]["nodeName"] = node
+    if deleting:
+        pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        pod["metadata"]["deletionGracePeriodSeconds"] = 1
+    if ready:
+        pod["status"]["conditions"] = [{"type": "Ready", "status": ready}]
+    return pod
+
+
+def test_changes_name_the_fields_that_differ() -> None:
+    assert timetravel.changes(_pod(), _pod(node="node-1")) == ["nodeName: - → node-1"]
+    assert timetravel.changes(_pod(node="n"), _pod(node="n", phase="Running", ready="True")) == [
+        "phase: Pending → Running", "Ready=True"]
+    assert timetravel.changes(_pod(node="n"), _pod(node="n", deleting=True)) == ["deletionTimestamp set (grace 1s)"]
+    assert timetravel.changes(_pod(), _pod()) == ["(metadata only)"]
+
+
+@pytest.mark.parametrize(("kind", "prev", "obj", "step"), [
+    ("ADDED", None, _pod(), "1-4"),
+    ("MODIFIED", _pod(), _pod(node="n"), "5-7"),
+    ("MODIFIED", _pod(node="n"), _pod(node="n", ready="False"), "8"),
+    ("MODIFIED", _pod(node="n"), _pod(node="n", phase="Running"), "8-9"),
+    ("MODIFIED", _pod(node="n", phase="Running"), _pod(node="n", phase="Running", deleting=True), "after 9: deletion"),
+    ("DELETED", _pod(node="n"), _pod(node="n"), "after 9: deleted"),
+])
+def test_each_write_maps_onto_the_seed_data_flow(kind: str, prev: dict | None, obj: dict, step: str) -> None:
+    assert timetravel._seed_step(kind, prev, obj) == step
+
+
+def test_seed_steps_lists_evidence_for_each_of_the_nine() -> None:
+    story = [{"revision": 5, "source": "pod", "type": "ADDED", "seed step": "1-4"},
+             {"revision": 7, "source": "pod", "type": "MODIFIED", "seed step": "5-7"},
+             {"revision": 8, "source": "event", "type": "Scheduled", "seed step": "6"},
+             {"revision": 9, "source": "pod", "type": "MODIFIED", "seed step": "8-9"},
+             {"revision": 10, "source": "pod", "type": "DELETED", "seed step": "after 9: deleted"}]
+    table = timetravel.seed_steps(story)
+    assert [row["step"] for row in table] == list(range(1, 10))
+    evidence = {row["step"]: row["evidence (revision, source, type)"] for row in table}
+    assert evidence[1] == evidence[4] == "5 pod ADDED"
+    assert evidence[6] == "7 pod MODIFIED, 8 event Scheduled"
+    assert evidence[9] == "9 pod MODIFIED"
+    assert "10" not in " ".join(evidence.values())
+
+
+def test_seed_steps_shows_a_missing_step_as_a_dash() -> None:
+    table = timetravel.seed_steps([{"revision": 5, "source": "pod", "type": "ADDED", "seed step": "1-4"}])
+    assert {row["step"]: row["evidence (revision, source, type)"] for row in table}[9] == "-"
+
+
+def test_drill_flags_shorten_each_components_timers() -> None:
+    s = failures.DrillSettings()
+    assert failures._extra_flags("node-3", s) == ["--lease-seconds", "2.0", "--status-report-seconds", "5.0"]
+    cm = failures._extra_flags("controller-manager", s)
+    assert cm[cm.index("--node-monitor-grace-period") + 1] == "8.0"
+    assert cm[cm.index("--pod-eviction-timeout") + 1] == "3"
+    # the grace period must outlast several missed renewals, or healthy nodes would flap
+    assert s.node_monitor_grace_period >= 3 * s.lease_seconds
+    assert failures._extra_flags("scheduler", s)[:2] == ["--lease-duration", "6.0"]
+    assert failures._extra_flags("relay", s) == []
+
+
+def test_timeline_summaries_say_what_matters() -> None:
+    node = {"metadata": {"name": "n"}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]},
+            "spec": {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]}}
+    assert failures._node_summary("MODIFIED", node) == "Ready=Unknown taints unreachable:NoExecute"
+    assert failures._pod_summary("MODIFIED", _pod(node="n", phase="Running", deleting=True)) == "Running on n, terminating"
+    assert failures._pod_summary("ADDED", _pod()) == "Pending (not bound)"
+    assert failures._lease_summary("MODIFIED", {"spec": {"holderIdentity": "scheduler-2"}}) == "holder scheduler-2"
+    assert failures._event_summary("DELETED", {}) is None
+
+
+def test_scale_preset_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_NOTEBOOK_SCALE", "small")
+    assert scale.preset().name == "small"
+    monkeypatch.delenv("LABKIT_NOTEBOOK_SCALE")
+    assert scale.preset().name == "full"
+    monkeypatch.setenv("LABKIT_NOTEBOOK_SCALE", "huge")
+    with pytest.raises(ValueError, match="LABKIT_NOTEBOOK_SCALE='huge': expected one of small, full"):
+        scale.preset()
+
+
+def test_pod_manifest_asks_for_its_scheduler_and_pool() -> None:
+    pod = scale.pod_manifest("b-1", batch="b", cpu="1", scheduler_name="bin-packing", node_selector={"pool": "pack"})
+    assert pod["metadata"] == {"name": "b-1", "labels": {"batch": "b"}}
+    assert pod["spec"]["schedulerName"] == "bin-packing"
+    assert pod["spec"]["nodeSelector"] == {"pool": "pack"}
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1"
+    assert "schedulerName" not in scale.pod_manifest("x", batch="b")["spec"]
+
+
+def test_summary_percentiles() -> None:
+    assert scale.summary([]) == {"count": 0}
+    assert scale.summary([float(i) for i in range(1, 101)]) == {"count": 100, "p50": 50.5, "p90": 90.1, "p99": 99.0,
+                                                                 "max": 100.0}
