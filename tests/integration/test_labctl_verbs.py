@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -210,6 +211,9 @@ def test_get_watch_prints_changes_until_ctrl_c(lab: Lab) -> None:
                lab.pods("app=watched")[0]["status"].get("phase") == "Running")
     watcher = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "get", "pods", "-l", "app=watched",
                                 "-w"], env=_env(lab.home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A watch that never prints what is awaited must fail the test, not hang it: readline then sees EOF.
+    guard = threading.Timer(120, watcher.kill)
+    guard.start()
     try:
         assert watcher.stdout is not None
         lines = [watcher.stdout.readline() for _ in range(2)]  # the header and the running pod
@@ -224,6 +228,7 @@ def test_get_watch_prints_changes_until_ctrl_c(lab: Lab) -> None:
             seen.append(line)
         assert seen[-1].split()[0] == pod["metadata"]["name"]
     finally:
+        guard.cancel()
         watcher.send_signal(signal.SIGINT)
         _, stderr = watcher.communicate(timeout=30)
     assert watcher.returncode == 130
@@ -316,7 +321,8 @@ def test_scale_then_roll_out_a_new_image_and_undo_it(lab: Lab) -> None:
     assert lab.ok("scale", "deploy", "web", "--replicas", "3").strip() == "deployment.apps/web scaled"
 
     updated = lab.home / "web-1.37.yaml"
-    updated.write_text(WEB.replace("busybox:1.36", "busybox:1.37"))
+    # minReadySeconds 0 from now on: the two rollouts below need not wait 2 s per pod.
+    updated.write_text(WEB.replace("busybox:1.36", "busybox:1.37").replace("minReadySeconds: 2", "minReadySeconds: 0"))
     assert lab.ok("apply", "-f", str(updated)).strip() == "deployment.apps/web configured"
     status = lab.ok("rollout", "status", "deploy/web", "--timeout", "90")
     assert status.strip().splitlines()[-1] == 'deployment "web" successfully rolled out'
