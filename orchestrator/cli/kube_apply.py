@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.apiserver.patch import create_two_way_merge_patch, strategic_merge_patch
+from orchestrator.cli.errors import CliError
 from orchestrator.cli.kube_common import api_message, namespace_of, type_name
 from orchestrator.cli.manifests import Manifest
 from orchestrator.client.rest import ApiClient
@@ -106,8 +107,6 @@ async def apply_one(client: ApiClient, manifest: Manifest, *, namespace: str | N
 
 def check_namespaces(manifests: list[Manifest], namespace: str | None) -> None:
     """As kubectl: a file's namespace and -n must agree, so -n never silently loses."""
-    from orchestrator.cli.errors import CliError
-
     if namespace is None:
         return
     for m in manifests:
