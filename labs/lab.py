@@ -42,7 +42,7 @@ from orchestrator.embedded.ports import EmbeddedServerError, spawn_detached, sto
 from orchestrator.embedded.postgres import database_url as embedded_database_url
 from orchestrator.embedded.redis import redis_url as embedded_redis_url
 from orchestrator.labhome import LabHome, LabSettings
-from orchestrator.pki import read_token_file
+from orchestrator.pki import ensure_tokens, read_token_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBECTL_TIMEOUT = 120.0
@@ -77,12 +77,14 @@ def start(
     skip: Sequence[str] = (),
     fresh: bool = False,
     show: bool = True,
+    port: int | None = None,
 ) -> Lab:
     """Start the lab cluster (or reuse the running one) and return a `Lab` to drive it.
 
     ``runtime``: "docker", "simulated", or "auto" (Docker when an engine answers). ``skip``: component
     names not to start (e.g. ``("scheduler",)``, or ``("nodes",)`` for no node agents).
     ``fresh=True`` stops the lab and deletes its data first. ``show=False`` displays nothing.
+    ``port``: the API server's port (default: the one remembered, else 6443 if free, else any free one).
     """
     if runtime not in RUNTIMES:
         raise LabError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
@@ -102,7 +104,9 @@ def start(
     if "owner_pid" in pyinspect.signature(up).parameters:
         owner_kwargs["owner_pid"] = os.getpid()
     try:
-        result = up(settings, nodes=nodes, runtime=resolved, skip=tuple(skip), progress=progress, **owner_kwargs)
+        result = up(
+            settings, nodes=nodes, runtime=resolved, skip=tuple(skip), port=port, progress=progress, **owner_kwargs
+        )
     except (SupervisorError, EmbeddedServerError) as err:
         raise LabError(f"the lab did not start: {err}") from None
     lab = Lab(settings=settings, runtime=resolved, requested_runtime=runtime, notes=progress.notes)
@@ -357,6 +361,15 @@ class Lab:
         """Start ``n`` more node agents (node-<N+1>...); return their names."""
         before = set(self.nodes)
         count = len(before) + n
+        # Each node agent has its own identity and token. The API server reads its token file at
+        # start only (as kube-apiserver's --token-auth-file), so new tokens need a restart of it.
+        known = {row[2] for row in read_token_file(self.home.token_file) if len(row) >= 3}
+        ensure_tokens(self.home, nodes=count)
+        new_identities = {row[2] for row in read_token_file(self.home.token_file) if len(row) >= 3} - known
+        if new_identities and self.supervisor.is_running("apiserver"):
+            print(f"new identities {', '.join(sorted(new_identities))}: restarting the API server to load their tokens")
+            self.stop_component("apiserver")
+            self.start_component("apiserver")
         self._up(nodes=count, runtime=resolve_runtime(runtime or self.runtime))  # type: ignore[arg-type]
         added = [name for name in self.nodes if name not in before]
         print(f"added {', '.join(added) or 'no nodes'}")

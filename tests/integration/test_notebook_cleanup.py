@@ -23,6 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from orchestrator.cli.down import down
 from orchestrator.cli.supervisor import Supervisor
+from orchestrator.embedded.ports import free_port
 from orchestrator.labhome import LabHome, LabSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,8 @@ def test_a_failing_notebook_leaves_no_lab_process_behind(tmp_path: Path) -> None
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         new_code_cell('import labs\nlab = labs.start(nodes=0, runtime="simulated", '
-                      'skip=("scheduler", "controller-manager"), show=False)'),  # fmt: skip
+                      'skip=("scheduler", "controller-manager"), show=False, '
+                      f'port={free_port()})'),  # fmt: skip
         new_code_cell("import os\nprint('kernel', os.getpid())\nprint(lab.status())"),
         new_code_cell('assert False, "this cell fails on purpose, before any clean-up cell"'),
     ]

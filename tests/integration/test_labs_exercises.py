@@ -1,0 +1,93 @@
+"""The exercises of notebooks 00-02 on a live lab: reference solutions pass, the notebooks'
+starting stubs fail with feedback that says what to do next.
+
+One lab serves all of them, driven by `labs.start()` as a notebook does: first quiet (API server
+and relay only, as notebook 01 has it, so revisions are predictable), then with a scheduler and a
+simulated node added for the first-pod exercise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import labs
+from labs.checks import run_check
+from labs.solutions import first_pod, forbidden_request, predict_revision
+from orchestrator.embedded.ports import free_port
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labs.Lab]:
+    home = tmp_path_factory.mktemp("labs-exercises")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABKIT_HOME", str(home))
+        mp.delenv("DATABASE_URL", raising=False)
+        mp.delenv("REDIS_URL", raising=False)
+        lab = labs.start(nodes=0, runtime="simulated", skip=("scheduler", "controller-manager"),
+                         show=False, port=free_port())
+        try:
+            yield lab
+        finally:
+            lab.stop()
+
+
+def test_predict_revision_stub_and_wrong_answers_get_specific_hints(lab: labs.Lab) -> None:
+    stub = run_check("predict-revision", lab=lab, prediction=None)
+    assert not stub.passed and "should be a whole number" in stub.feedback
+
+    current = labs.inspect.revision(lab)
+    behind = run_check("predict-revision", lab=lab, prediction=current - 5)
+    assert not behind.passed and "only moves forward" in behind.feedback
+
+
+def test_predict_revision_solution_passes(lab: labs.Lab) -> None:
+    # The lab has a node and a scheduler renewing leases, so another write may land between the
+    # prediction and the check's write; the check accepts the prediction that was right when made.
+    result = run_check("predict-revision", lab=lab, prediction=predict_revision.predict(lab))
+    assert result.passed, result.feedback
+
+
+def test_forbidden_request_stub_fails_and_the_solution_passes(lab: labs.Lab) -> None:
+    stub = run_check("forbidden-request", lab=lab, response=None)
+    assert not stub.passed and "lab.http('viewer')" in stub.feedback
+
+    with lab.http() as admin:
+        allowed = admin.get("/api/v1/namespaces/default/pods")
+    near_miss = run_check("forbidden-request", lab=lab, response=allowed)
+    assert not near_miss.passed and "admin may do anything" in near_miss.feedback
+
+    solved = run_check("forbidden-request", lab=lab, response=forbidden_request.forbidden_response(lab))
+    assert solved.passed, solved.feedback
+
+
+@pytest.fixture(scope="module")
+def lab_with_node(lab: labs.Lab) -> labs.Lab:
+    # `up` starts what is missing: the scheduler, the controller manager and node-1.
+    if not lab.nodes:
+        lab.add_nodes(1)
+    return lab
+
+
+def test_first_pod_stub_says_to_create_the_pod_then_the_solution_passes(lab_with_node: labs.Lab) -> None:
+    lab = lab_with_node
+    stub = run_check("first-pod", lab=lab)
+    assert not stub.passed and "there is no pod called 'my-first-pod'" in stub.feedback
+    assert "lab.apply" in stub.feedback
+
+    first_pod.solve(lab)
+    solved = run_check("first-pod", lab=lab)
+    assert solved.passed, solved.feedback
+    assert "bound it to node-1" in solved.feedback
+
+
+def test_first_pod_notices_a_missing_label(lab_with_node: labs.Lab) -> None:
+    lab = lab_with_node
+    lab.apply(first_pod.MANIFEST)
+    lab.kubectl("label", "pod", "my-first-pod", "app-", quiet=True)
+    try:
+        result = run_check("first-pod", lab=lab)
+        assert not result.passed and "not app=mine" in result.feedback and "--overwrite" in result.feedback
+    finally:
+        lab.kubectl("label", "pod", "my-first-pod", "app=mine", "--overwrite", quiet=True)
