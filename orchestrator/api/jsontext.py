@@ -1,13 +1,42 @@
 """Which JSON text can be stored: PostgreSQL's jsonb (like Kubernetes' etcd, which holds UTF-8)
 cannot hold the NUL character or unpaired UTF-16 surrogates, which Python's json module accepts
 (``"\\ud800"``, or surrogate bytes in a body). Checked where a body is decoded, so such a request
-is a 400 and never reaches storage."""
+is a 400 and never reaches storage.
+
+And which JSON the API serves at all (``check_json_limits``): nested at most MAX_DEPTH deep (the
+server's code walks documents recursively; real objects are about 10 deep), and every integer an
+int64, as Kubernetes' types are (Go clients cannot decode a bigger one: one stored object with
+``replicas: 1e30`` would break every ``kubectl get``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orchestrator.api.errors import BadRequest
+
+MAX_DEPTH = 100
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_json_limits(value: Any) -> None:
+    """Refuse a decoded document nested deeper than MAX_DEPTH or holding a number no int64 or
+    finite float64 can be. Iterative, so a deep document cannot exhaust the stack here."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise BadRequest(f"the object is nested too deeply: more than {MAX_DEPTH} levels at {(path or 'the top')[:120]}")
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in children:
+                if isinstance(child, dict | list | int | float) and not isinstance(child, bool):
+                    child_path = f"{path}[{key}]" if isinstance(item, list) else (f"{path}.{key}" if path else str(key))
+                    stack.append((child, depth + 1, child_path))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise BadRequest(f"{path or 'the object'}: {item} is out of range (integers are 64-bit)")
+        elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            raise BadRequest(f"{path or 'the object'}: {item} is not a finite number")
 
 
 def check_storable_text(value: Any, path: str = "") -> None:

@@ -56,6 +56,7 @@ import jsonpatch
 import jsonpointer
 
 from orchestrator.api.errors import BadRequest, Cause, Invalid, UnsupportedMediaType
+from orchestrator.api.jsontext import check_json_limits
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -113,7 +114,11 @@ def _decode(body: bytes) -> Any:
         raise ValueError(f"invalid JSON value {name}")
 
     try:
-        return json.loads(body, parse_constant=reject_constant)
+        decoded = json.loads(body, parse_constant=reject_constant)
+        check_json_limits(decoded)  # before the patch is applied: applying it recurses
+        return decoded
+    except BadRequest as err:
+        raise BadRequest(f"error decoding patch: {err.message}") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"error decoding patch: {err}") from None
     except RecursionError:

@@ -157,6 +157,16 @@ def _non_negative(errs: FieldErrors, path: str, value: Any) -> None:
         errs.invalid(path, value, "must be greater than or equal to 0")
 
 
+INT32_MAX = 2**31 - 1
+
+
+def _int32(errs: FieldErrors, path: str, value: Any) -> None:
+    """Kubernetes declares these fields int32: a Go client cannot read a bigger value back."""
+    if isinstance(value, int) and not -INT32_MAX - 1 <= value <= INT32_MAX:
+        errs.invalid(path, value, f"must be less than or equal to {INT32_MAX}" if value > 0 else
+                     f"must be greater than or equal to {-INT32_MAX - 1}")
+
+
 # --- 1. decode ----------------------------------------------------------------------------------------
 
 
@@ -745,6 +755,7 @@ def validate_pod_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str, *, 
     if deadline is not None and not 1 <= deadline <= 2147483647:
         errs.invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive")
     _non_negative(errs, f"{path}.terminationGracePeriodSeconds", spec.get("terminationGracePeriodSeconds"))
+    _int32(errs, f"{path}.priority", spec.get("priority"))
     if spec.get("hostNetwork"):
         errs.forbidden(f"{path}.hostNetwork", "hostNetwork is not allowed in this lab")
     if spec.get("hostPID"):
@@ -821,6 +832,8 @@ def _int_or_percent(errs: FieldErrors, value: Any, path: str) -> int | None:
 def _validate_replica_counts(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
     _non_negative(errs, f"{path}.replicas", spec.get("replicas"))
     _non_negative(errs, f"{path}.minReadySeconds", spec.get("minReadySeconds"))
+    for key in ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        _int32(errs, f"{path}.{key}", spec.get(key))
 
 
 def _validate_deployment_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
@@ -1163,6 +1176,7 @@ def _prepare_scale(info: ResourceInfo, old: Mapping[str, Any], new: Any, directi
     replicas = (body.get("spec") or {}).get("replicas", 0)
     errs = FieldErrors()
     _non_negative(errs, "spec.replicas", replicas)
+    _int32(errs, "spec.replicas", replicas)
     errs.raise_if_any("Scale", "autoscaling", meta["name"] or "")
     result.setdefault("spec", {})["replicas"] = replicas
     _set_or_pop(result["metadata"], "resourceVersion", meta.get("resourceVersion"))

@@ -715,6 +715,13 @@ def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return int(data["rv"]), (str(data["ns"]), str(data["name"]))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        rv, ns, name = data["rv"], data["ns"], data["name"]
+        # A forged token must not reach PostgreSQL with a value it refuses (a 500): only what
+        # _encode_continue writes is accepted.
+        if not (isinstance(rv, int) and 0 <= rv < 2**63 and isinstance(ns, str) and isinstance(name, str)):
+            raise ValueError("not a token this server wrote")
+        check_storable_text(ns)
+        check_storable_text(name)
+        return rv, (ns, name)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, BadRequest):
         raise BadRequest("continue key is not valid: it must be a token returned by a previous list") from None

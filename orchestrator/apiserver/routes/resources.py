@@ -37,7 +37,7 @@ from orchestrator.api.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
-from orchestrator.api.jsontext import check_storable_text
+from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storable_text
 from orchestrator.api.resources import ResourceInfo, lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.apiserver import metrics, protobuf, tables
@@ -72,8 +72,10 @@ def parse_target(group: str, version: str, segments: list[str]) -> Target:
             raise NotFound(f'the server could not find the requested resource ({plural} in {gv})')
         return info
 
-    segs = [s for s in segments if s != ""]
-    if not segs:
+    # One trailing slash is allowed; any other empty segment (``pods//`` from ``pods/%2F``) names
+    # nothing — filtering it out would turn a DELETE of "an object" into a deletecollection.
+    segs = list(segments[:-1] if segments and segments[-1] == "" else segments)
+    if not segs or "" in segs:
         raise NotFound("the server could not find the requested resource")
     if segs[0] == "namespaces" and group == "" and len(segs) >= 3:
         candidate = lookup(group, segs[2])
@@ -113,7 +115,30 @@ def _int(params: Any, key: str) -> int | None:
         raise BadRequest(f'invalid value for {key}: "{raw}" is not an integer') from None
     if value < 0:
         raise BadRequest(f"{key} must be a non-negative integer, got {value}")
+    if value > INT64_MAX:
+        raise BadRequest(f"{key} is out of range: {value} is larger than a 64-bit integer")
     return value
+
+
+def _resource_version(params: Any) -> int | None:
+    rv = parse_resource_version(params.get("resourceVersion"))
+    if rv is not None and rv > INT64_MAX:
+        raise BadRequest(f'invalid resourceVersion "{params.get("resourceVersion")}": larger than a 64-bit revision')
+    return rv
+
+
+def _check_url(path: str, params: Any) -> None:
+    """A name or namespace in the path, or a query value, that no stored object could have never
+    reaches storage (PostgreSQL refuses NUL and unpaired surrogates with an error)."""
+    try:
+        check_storable_text(path)
+    except BadRequest:
+        raise NotFound("the server could not find the requested resource") from None
+    for key, value in params.multi_items():
+        try:
+            check_storable_text(value)
+        except BadRequest:
+            raise BadRequest(f"the query parameter {key} may not contain NUL or unpaired surrogates") from None
 
 
 async def read_body(request: Request, state: ServerState, *, patch: bool = False) -> tuple[Any, bytes]:
@@ -144,16 +169,19 @@ async def read_body(request: Request, state: ServerState, *, patch: bool = False
     try:
         if protobuf.is_protobuf(ctype):  # `kubectl create namespace|deployment` send protobuf
             body = protobuf.decode(raw)
+            check_json_limits(body)
             check_storable_text(body)
             return body, raw
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             body = yaml.safe_load(raw.decode("utf-8"))
+            check_json_limits(body)
             check_storable_text(body)
             return body, raw
         if ctype not in (JSON_TYPE, "", "*/*", "text/plain", "application/octet-stream"):
             raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
                                        f'include: application/json, application/yaml (got "{ctype}")')
         body = json.loads(raw)
+        check_json_limits(body)
         check_storable_text(body)
         return body, raw
     except UnicodeDecodeError:
@@ -199,6 +227,7 @@ async def handle(request: Request, group: str, version: str, path: str) -> Respo
     code = 500
     try:
         user = state.authenticate(request)
+        _check_url(path, request.query_params)
         target = parse_target(group, version, path.split("/"))
         response = await _dispatch(request, state, user, target)
         code = response.status_code
@@ -238,7 +267,7 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
             fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
             if watch:
                 return _watch_response(state, target, labels, fields, negotiated, q)
-            parse_resource_version(q.get("resourceVersion"))  # any revision is served from the latest state
+            _resource_version(q)  # any revision is served from the latest state
             result = await reg.list(info, namespace=ns, label_selector=labels, field_selector=fields,
                                     limit=_int(q, "limit"), continue_token=q.get("continue"))
             list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
@@ -310,7 +339,7 @@ async def _dispatch(request: Request, state: ServerState, user: User, target: Ta
 
     if method == "GET":
         await _authorize(state, user, "get", target, request)
-        parse_resource_version(q.get("resourceVersion"))
+        _resource_version(q)
         try:
             obj = await reg.get(info, ns, name)
         except NotFound:
@@ -387,7 +416,7 @@ def _delete_options(raw: bytes, q: Any) -> dict[str, Any]:
 
 def _watch_response(state: ServerState, target: Target, labels: LabelSelector, fields: FieldSelector,
                     negotiated: Negotiated, q: Any) -> Response:
-    rv = parse_resource_version(q.get("resourceVersion"))
+    rv = _resource_version(q)
     timeout = _int(q, "timeoutSeconds")
     body = watch_stream(
         info=target.info, store=state.store, watch_cache=state.watch_cache, namespace=target.namespace,

@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -32,49 +30,11 @@ import pytest
 
 from tests import factories
 from tests.reliability.security.conftest import SecureServer
+from tests.reliability.security.rawhttp import open_raw, raw_connection, request_head
 
 pytestmark = pytest.mark.timeout(150)
 
 ANSWER_WITHIN = 20.0  # every request here must be answered within this (generous: a shared, busy machine)
-
-
-class RawConnection:
-    """One TLS connection written by hand, so a request can be sent as slowly as a test wants."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def response(self, timeout: float) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers and body of the answer; the server closes the connection after it."""
-        raw = await asyncio.wait_for(self.reader.read(), timeout=timeout)
-        head, _, body = raw.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
-        return int(status_line.split()[1]), headers, body
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-@asynccontextmanager
-async def raw_connection(server: SecureServer) -> AsyncIterator[RawConnection]:
-    reader, writer = await asyncio.open_connection(server.host, server.port, ssl=server.ssl_context(),
-                                                   server_hostname=server.host)
-    conn = RawConnection(reader, writer)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def request_head(server: SecureServer, method: str, path: str, *, length: int, close: bool = True) -> bytes:
-    return (f"{method} {path} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
-            f"Authorization: Bearer {server.tokens['admin']}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {length}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n").encode()
 
 
 async def others_are_served(server: SecureServer, namespace: str, *, rounds: int = 5) -> None:
@@ -140,8 +100,8 @@ async def test_many_stalled_clients_do_not_stop_others(secure_server: SecureServ
     """Thirty connections stall in their headers and thirty in their bodies; others are served, and
     each stalled body gets its 408."""
     async with asyncio.TaskGroup() as tg:
-        header_stalls = [tg.create_task(_open(secure_server)) for _ in range(30)]
-        body_stalls = [tg.create_task(_open(secure_server)) for _ in range(30)]
+        header_stalls = [tg.create_task(open_raw(secure_server)) for _ in range(30)]
+        body_stalls = [tg.create_task(open_raw(secure_server)) for _ in range(30)]
     heads = [h.result() for h in header_stalls]
     bodies = [b.result() for b in body_stalls]
     try:
@@ -158,12 +118,6 @@ async def test_many_stalled_clients_do_not_stop_others(secure_server: SecureServ
         for conn in heads + bodies:
             conn.close()
     await others_are_served(secure_server, namespace, rounds=1)
-
-
-async def _open(server: SecureServer) -> RawConnection:
-    reader, writer = await asyncio.open_connection(server.host, server.port, ssl=server.ssl_context(),
-                                                   server_hostname=server.host)
-    return RawConnection(reader, writer)
 
 
 # -- watches ----------------------------------------------------------------------------------------
