@@ -114,6 +114,7 @@ class Change:
     status: str
     node: str
     what: str  # what changed, in words: "bound to node-2 (scheduler)"
+    container: str = ""  # the first container's id as the node agent reports it: docker://<id>, ...
 
 
 @dataclass
@@ -153,7 +154,8 @@ class PodBoard:
         else:
             what = "status details (node agent)"
         self.rows[name] = PodRow(name, status, node, rv, what, gone=event_type == "DELETED")
-        change = Change(event_type, name, int(rv), status, node, what)
+        statuses = (obj.get("status") or {}).get("containerStatuses") or [{}]
+        change = Change(event_type, name, int(rv), status, node, what, str(statuses[0].get("containerID") or ""))
         self.changes.append(change)
         self._changed.set()
         return change
@@ -372,6 +374,7 @@ async def _steps(client: ApiClient, console: Console, board: PodBoard, display: 
     """Each step of the data flow; returns the name of the pod followed through storage."""
     say = console.print
 
+    say("Step numbers are those of the data flow in the design card (seed/architecture-design.md).")
     console.rule("1  you POST the desired state: a Deployment of 3 pods")
     created = await client.create("deployments", deployment_manifest(replicas), namespace=NAMESPACE)
     say(f"deployment.apps/{DEPLOYMENT} created, resourceVersion {created['metadata']['resourceVersion']}. "
@@ -400,7 +403,8 @@ async def _steps(client: ApiClient, console: Console, board: PodBoard, display: 
                       lambda: len(board.live()) >= replicas and all(r.status == "Running" for r in board.live()))
     running = board.first(first.name, lambda c: c.status == "Running")
     assert running is not None
-    say(f"pod/{first.name} Running on {running.node} at revision {running.revision}")
+    say(f"pod/{first.name} Running on {running.node} at revision {running.revision}, "
+        f"container {running.container[:24] or '?'}")
     await _inspect(console, storage, step="8-10 after status update", name=first.name, revision=running.revision)
     display.snapshot()
 

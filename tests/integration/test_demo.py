@@ -29,6 +29,8 @@ STEPS = (
     "reconcile  delete one pod",
     "cascade  DELETE the Deployment",
 )
+# what the node agent's containerID starts with on each runtime
+SCHEMES = {"docker": "docker", "simulated": "labkit-sim"}
 
 
 def _labctl(home: Path, *args: str, env: dict[str, str] | None = None,
@@ -67,6 +69,7 @@ def _check_demo_output(out: str, *, runtime: str) -> list[str]:
     assert re.search(rf"{added.group(1)}-0 ADDED", out), out  # the Redis entry of that revision
     assert re.search(rf"MODIFIED\s+pod/{pod}\s+rv \d+\s+\w+\s+node-\d\s+bound to node-\d \(scheduler\)", out), out
     assert re.search(rf"MODIFIED\s+pod/{pod}\s+rv \d+\s+Running\s+node-\d", out), out
+    assert re.search(rf"pod/{pod} Running on node-\d at revision \d+, container {SCHEMES[runtime]}://[0-9a-z]", out), out
     assert re.search(rf"DELETED\s+pod/{pod}\s", out), out
     replacement = re.search(r"replacement pod/(\S+) created", out)
     assert replacement and replacement.group(1) != pod, out
