@@ -86,7 +86,7 @@ async def get(
         else:
             tables.append(await client.table(info, namespace=where, label_selector=selector))
         rows = [row for t in tables for row in t.get("rows") or []]
-        definitions = next((t["columnDefinitions"] for t in tables if t.get("columnDefinitions")), [])
+        definitions: list[dict[str, Any]] = next((t["columnDefinitions"] for t in tables if t.get("columnDefinitions")), [])
         columns = kr.choose_columns(definitions, wide=output == "wide",
                                     namespace=all_namespaces and info.namespaced)
         prefix = f"{type_name(info)}/" if len(found) > 1 else ""

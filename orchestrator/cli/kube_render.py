@@ -131,7 +131,7 @@ def print_table(out: Console, rows: list[list[str]], columns: Columns) -> None:
     column, so lines end where their text ends (``grep 'Running$'`` works)."""
     options = out.options.update(width=fitted_width(rows, columns, out.width))
     for line in out.render_lines(rich_table(rows, columns), options, pad=False):
-        text = Text.assemble(*((segment.text, segment.style) for segment in line if not segment.control))
+        text = Text.assemble(*((segment.text, segment.style or "") for segment in line if not segment.control))
         text.rstrip()
         out.print(text, soft_wrap=True)
 

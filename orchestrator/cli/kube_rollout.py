@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, cast
 
 from orchestrator.api.errors import Expired
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.selectors import LabelSelector
 from orchestrator.cli.errors import CliError
-from orchestrator.client.rest import ApiClient
+from orchestrator.client.rest import ApiClient, WatchEvent
 from orchestrator.controllers import deploymentutil as du
 
 DEPLOYMENTS = "deployments.apps"
@@ -89,8 +89,10 @@ async def wait_rollout(client: ApiClient, name: str, *, namespace: str, timeout:
             if done(d):
                 return
             since = (d.get("metadata") or {}).get("resourceVersion")
-            events = client.watch(DEPLOYMENTS, namespace=namespace, resource_version=since,
-                                  field_selector=f"metadata.name={name}", timeout_seconds=60)
+            # An async generator: closed explicitly when we return mid-stream, so the connection goes now.
+            events = cast(AsyncGenerator[WatchEvent, None], client.watch(
+                DEPLOYMENTS, namespace=namespace, resource_version=since, field_selector=f"metadata.name={name}",
+                timeout_seconds=60))
             try:
                 async with contextlib.aclosing(events):
                     async for type_, obj in events:
