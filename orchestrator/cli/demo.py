@@ -505,7 +505,7 @@ def demo(
                             style="green" if resolved == "docker" else "yellow"))
     keep = keep or was_up
     progress = render.RichProgress(out)
-    failed = False
+    exit_code = 0
     with cli_errors():
         try:
             try:
@@ -517,7 +517,11 @@ def demo(
             asyncio.run(run_demo(settings, console=out, runtime=resolved))
         except (DemoError, ApiError, OSError, asyncpg.PostgresError, redis.exceptions.RedisError) as e:
             render.error(err, f"demo failed: {e}")
-            failed = True
+            exit_code = 1
+        except KeyboardInterrupt:
+            # Handled here, not by cli_errors: the lab is stopped just below, so there is nothing to tell.
+            render.error(err, "interrupted")
+            exit_code = 130
         finally:
             if not keep:
                 lab_down(settings, on_stop=lambda name: None)
@@ -526,8 +530,8 @@ def demo(
                 out.print("the lab was running before the demo, so it stays up (`labctl down` stops it)")
             else:
                 out.print(f"lab left running (--keep): export KUBECONFIG={settings.home.kubeconfig}", soft_wrap=True)
-    if failed:
-        raise typer.Exit(1)
+    if exit_code:
+        raise typer.Exit(exit_code)
 
 
 def _lab_is_running(settings: LabSettings) -> bool:
