@@ -88,6 +88,9 @@ def start_scheduler(lab: Any, scheduler_name: str, *, strategy: str = "MostAlloc
     config = {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
+        # Score every feasible node: with the adaptive default a big cluster is sampled, and the
+        # fullest node may not be in the sample -- a bin-packer then opens a new node too early.
+        "percentageOfNodesToScore": 100,
         "profiles": [{
             "schedulerName": scheduler_name,
             "plugins": {"score": {"disabled": [{"name": "NodeResourcesBalancedAllocation"}, {"name": "SelectorSpread"}],
