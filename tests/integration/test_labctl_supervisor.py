@@ -174,11 +174,12 @@ def test_unknown_component_is_one_line_listing_the_known_names(lean_lab: Path, t
         assert result.stderr.strip().splitlines() == [
             "error: unknown component 'node-9': this lab's components are postgres, redis, apiserver, scheduler, node-1"
         ]
-    no_lab = labctl(tmp_path / "nolab", "stop", "node-1")
-    assert no_lab.returncode == 1
-    assert no_lab.stderr.strip().splitlines() == [
-        f"error: unknown component 'node-1': the lab in {tmp_path / 'nolab'} is not running; start it with `labctl up`"
-    ]
+    no_lab = Supervisor(LabHome(tmp_path / "nolab"))
+    with pytest.raises(SupervisorError) as excinfo:
+        no_lab.stop_component("node-1")
+    assert str(excinfo.value) == (
+        f"unknown component 'node-1': the lab in {tmp_path / 'nolab'} is not running; start it with `labctl up`"
+    )
 
 
 def test_the_lab_goes_down_when_its_owner_process_ends(lab_home: Path) -> None:

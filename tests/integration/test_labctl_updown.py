@@ -74,7 +74,7 @@ STORAGE_ONLY = ("--nodes", "0", "--skip", "apiserver", "--skip", "relay", "--ski
 
 
 def test_up_status_down_leaves_no_process_and_no_port_behind(lab_home: Path) -> None:
-    up = labctl(lab_home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
+    up = labctl(lab_home, "up", "--nodes", "1", "--runtime", "simulated", "--port", str(free_port()))
     assert up.returncode == 0, up.stderr
     assert "postgres" in up.stdout and "redis" in up.stdout and "lab is up" in up.stdout
     assert "watchdog" in up.stdout
@@ -87,16 +87,16 @@ def test_up_status_down_leaves_no_process_and_no_port_behind(lab_home: Path) -> 
     assert status.returncode == 0, status.stderr
     lines = {line.split()[0]: line.split() for line in status.stdout.splitlines() if line.strip()}
     assert lines["COMPONENT"] == ["COMPONENT", "STATE", "RESTARTS", "PID", "ADDRESS", "AGE", "LAST-EXIT"]
-    names = ("postgres", "redis", "apiserver", "relay", "scheduler", "controller-manager", "node-1", "node-2")
+    names = ("postgres", "redis", "apiserver", "relay", "scheduler", "controller-manager", "node-1")
     assert all(lines[name][1:3] == ["healthy", "0"] for name in names), status.stdout
 
     kubeconfig = labctl(lab_home, "kubeconfig")
     assert kubeconfig.returncode == 0
     assert Path(kubeconfig.stdout.strip()) == lab_home / "admin.kubeconfig"
-    assert (lab_home / "kubeconfigs" / "node-2.kubeconfig").exists()
+    assert (lab_home / "kubeconfigs" / "node-1.kubeconfig").exists()
 
     state = json.loads((lab_home / "run" / "state.json").read_text())
-    assert state["lab"]["nodes"] == 2 and state["lab"]["runtime"] == "simulated"
+    assert state["lab"]["nodes"] == 1 and state["lab"]["runtime"] == "simulated"
 
     down = labctl(lab_home, "down")
     assert down.returncode == 0, down.stderr
