@@ -1,6 +1,6 @@
 """Mixed load at a fixed rate against the whole lab: zero errors and zero 5xx; latencies recorded.
 
-CI form: 60 s at 20 requests/s (``LABKIT_LOAD_RATE``). Long form (docs/reliability.md):
+CI form: 60 s at 10 requests/s (``LABKIT_LOAD_RATE``). Long form (docs/reliability.md):
 ``LABKIT_LOAD_SECONDS=600 .venv/bin/python -m pytest tests/reliability/load -q -s``.
 Latency is reported (p50/p99 per verb, in ``load.json`` in the artifact directory), never
 asserted: the machine is shared.
