@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     p.add_argument("--crashloop-base", type=float, default=10.0, help="first CrashLoopBackOff delay (default 10 s)")
     p.add_argument("--crashloop-max", type=float, default=300.0, help="CrashLoopBackOff cap (default 300 s)")
     p.add_argument("--relist-seconds", type=float, default=1.0, help="how often the runtime is relisted")
+    p.add_argument("--orphan-check-seconds", type=float, default=10.0,
+                   help="how often containers without a pod are looked for; one is removed when seen "
+                        "at two checks in a row (default 10)")
     p.add_argument("--metrics-port", type=int, help="also serve /metrics on this port")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
@@ -67,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
         names = [a.name]
     else:
         p.error("--name (or --count for a fleet) is required")
+    if a.relist_seconds <= 0 or a.orphan_check_seconds <= 0:
+        p.error("--relist-seconds and --orphan-check-seconds must be > 0")
     if a.crashloop_base <= 0 or a.crashloop_max < a.crashloop_base:
         p.error("--crashloop-base must be > 0 and <= --crashloop-max")
     if not a.kubeconfig.is_file():
@@ -88,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     configure_logging(verbose=a.verbose)
     return ProcessConfig(kubeconfig=a.kubeconfig, runtime=a.runtime, nodes=nodes, log_port=a.log_port,
                          log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
-                         relist_seconds=a.relist_seconds)
+                         relist_seconds=a.relist_seconds, orphan_check_seconds=a.orphan_check_seconds)
 
 
 def _pairs(text: str) -> dict[str, str]:

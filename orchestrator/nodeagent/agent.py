@@ -18,6 +18,8 @@ informer, one lease timer loop and one relist loop, not 500 of each:
 - **relist loop** (kubelet's PLEG): every ``relist_seconds``, the containers of each node that
   has pods are listed once; a worker whose containers changed is woken, and containers whose
   pod uid has no worker (their pod was deleted while nobody watched) are stopped and removed.
+  The runtime lists only its own lab's containers (``labkit.cluster``, see cluster.py), so
+  another lab's ``node-1`` on the same Docker engine is never taken for an orphan or adopted.
 
 Startup order: register the Node and take the Lease; relist once (so workers adopt the
 containers a previous run left); start the informer; then the loops. Shutdown (cancel): the

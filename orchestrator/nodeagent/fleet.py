@@ -11,6 +11,10 @@ them. A node token may only act for its own node, so a fleet needs a token allow
 all of them: give it the controller-manager's or the admin kubeconfig
 (``<lab home>/kubeconfigs/controller-manager.kubeconfig`` or ``<lab home>/kubeconfig``).
 
+The runtime labels every container with the lab's cluster id (`cluster.cluster_id` of the
+kubeconfig: a hash of the lab's CA), and lists only its own cluster's, so two labs on one
+Docker engine that both run a ``node-1`` never adopt or remove each other's containers.
+
 Kubernetes equivalent: sigs.k8s.io/kwok (many fake nodes from one process); cmd/kubelet.
 """
 
@@ -27,6 +31,7 @@ import yaml
 
 from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.agent import AgentGroup, NodeAgent, NodeConfig
+from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.nodeagent.logserver import LogServer
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.runtimes.base import Runtime
@@ -55,17 +60,19 @@ class ProcessConfig:
     metrics_port: int | None = None
     accepted_tokens: Sequence[str] = ()  # for the log endpoint; empty: the kubeconfig's token
     relist_seconds: float = 1.0
+    orphan_check_seconds: float = 10.0
 
 
-async def connect_runtime(name: RuntimeName) -> Runtime:
+async def connect_runtime(name: RuntimeName, *, cluster: str) -> Runtime:
+    """The runtime `name` for the lab `cluster` (see orchestrator/nodeagent/cluster.py)."""
     if name == "docker":
         from orchestrator.nodeagent.runtimes.docker import DockerRuntime
 
-        return await DockerRuntime.connect()
+        return await DockerRuntime.connect(cluster=cluster)
     if name == "simulated":
         from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime
 
-        return SimulatedRuntime()
+        return SimulatedRuntime(cluster=cluster)
     raise ValueError(f"unknown runtime {name!r}; allowed: docker, simulated")
 
 
@@ -74,7 +81,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
     if len(config.nodes) > 1 and config.runtime != "simulated":
         raise ValueError("a fleet (--count > 1) runs on the simulated runtime only")
     client = ApiClient.from_kubeconfig(config.kubeconfig)
-    runtime = await connect_runtime(config.runtime)
+    cluster = cluster_id(config.kubeconfig)
+    runtime = await connect_runtime(config.runtime, cluster=cluster)
     metrics = AgentMetrics()
     group: AgentGroup | None = None
     # the API server's kubelet-client token, and this agent's own (for a person or a test on the node)
@@ -99,8 +107,9 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
             for node in config.nodes
         ]
         group = AgentGroup(agents, client=client, runtime=runtime, metrics=metrics,
-                           relist_seconds=config.relist_seconds)
-        log.info("node agent: %d node(s) on %s, logs on port %d", len(agents), info.runtime_version, port)
+                           relist_seconds=config.relist_seconds, orphan_check_seconds=config.orphan_check_seconds)
+        log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs on port %d",
+                 len(agents), info.runtime_version, cluster, port)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(group.run(), name="agent-group")
             if ready is not None:

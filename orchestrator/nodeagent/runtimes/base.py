@@ -8,9 +8,17 @@ so the agent cannot tell them apart except by speed.
 
 Ownership is carried in labels, as kubelet's dockershim did: every container is created with
 `io.kubernetes.pod.uid`, `io.kubernetes.pod.namespace`, `io.kubernetes.pod.name`,
-`io.kubernetes.container.name`, `io.kubernetes.container.restartCount` and `labkit.node`. The
-runtime keeps no other record, so an agent that restarts finds its containers again with
-`list_containers(node=...)` and adopts them instead of starting duplicates.
+`io.kubernetes.container.name`, `io.kubernetes.container.restartCount` and `labkit.node`, and
+the runtime adds `labkit.cluster`, the id of the lab it serves (orchestrator/nodeagent/cluster.py:
+a hash of the lab's CA). The runtime keeps no other record, so an agent that restarts finds its
+containers again with `list_containers(node=...)` and adopts them instead of starting duplicates.
+
+Node names repeat between labs (every lab has a ``node-1``) and one Docker engine may serve
+several labs, so a runtime lists only containers carrying both its node's label and its own
+cluster's: another lab's ``node-1`` containers are never adopted, and never removed as orphans.
+Containers without `labkit.cluster` (made before the label existed) are not listed either, so
+no agent adopts or removes them; remove them by hand
+(``docker ps -a --filter label=labkit.node`` shows them).
 
 Outcomes the agent must show on a pod are values; failures of the runtime itself are exceptions:
 
@@ -58,6 +66,10 @@ LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_RESTART_COUNT = "io.kubernetes.container.restartCount"
 LABEL_NODE = "labkit.node"
+LABEL_CLUSTER = "labkit.cluster"
+# The cluster of a runtime built without one (tests, a notebook's own runtime); a node agent
+# always passes the id of its lab.
+DEFAULT_CLUSTER = "default"
 
 REASON_COMPLETED = "Completed"
 REASON_ERROR = "Error"
@@ -152,7 +164,7 @@ class ContainerSpec:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     def labels(self) -> dict[str, str]:
-        """The ownership labels every runtime stores with the container."""
+        """The ownership labels of the pod's container; the runtime adds its `LABEL_CLUSTER`."""
         return {
             LABEL_POD_UID: self.pod_uid,
             LABEL_POD_NAMESPACE: self.namespace,
@@ -217,6 +229,10 @@ class ContainerState:
     @property
     def node_name(self) -> str | None:
         return self.labels.get(LABEL_NODE)
+
+    @property
+    def cluster(self) -> str | None:
+        return self.labels.get(LABEL_CLUSTER)
 
     @property
     def restart_count(self) -> int:
@@ -292,6 +308,11 @@ class Runtime(Protocol):
     the event loop (a blocking SDK runs in `asyncio.to_thread`).
     """
 
+    @property
+    def cluster(self) -> str:
+        """The id of the lab this runtime serves, written as ``labkit.cluster`` on its containers."""
+        ...
+
     async def info(self) -> RuntimeInfo:
         """Name and version. Raises `RuntimeUnavailable` when the engine does not answer."""
         ...
@@ -319,7 +340,11 @@ class Runtime(Protocol):
         ...
 
     async def list_containers(self, *, node: str) -> list[ContainerState]:
-        """Every container labelled as owned by `node`, in any state, oldest first."""
+        """Every container labelled as owned by `node` of this runtime's cluster, in any state, oldest first.
+
+        A container with the same node label but another (or no) ``labkit.cluster`` belongs to
+        another lab on the same engine and is not listed.
+        """
         ...
 
     async def inspect(self, container_id: str) -> ContainerState:

@@ -11,6 +11,13 @@ container `ContainerNotFound`, a refused create/start `ContainerStartFailed`. A 
 not an error but an `ImageResult` carrying the daemon's message (``Error response from daemon:
 Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io ...: no such host``).
 
+Ownership: every container carries the pod's labels (runtimes/base.py) plus
+``labkit.cluster=<id>``, the runtime's `cluster`; `list_containers` filters on both
+``labkit.node`` and ``labkit.cluster``, so agents of two labs that share this engine and both
+have a ``node-1`` never see each other's containers (``docker ps -a --filter
+label=labkit.node=node-1 --filter label=labkit.cluster=<id>`` shows what one agent sees).
+Containers without ``labkit.cluster`` (made by an older version) are neither adopted nor removed.
+
 Every container is created with the same security settings: not privileged, on the default
 ``bridge`` network, no bind mounts, no added capabilities, no restart policy (the node agent
 restarts containers itself, per the pod's restartPolicy), with `nano_cpus` and `mem_limit` from
@@ -37,8 +44,11 @@ import requests.exceptions
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from orchestrator.nodeagent.runtimes.base import (
+    DEFAULT_CLUSTER,
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
+    LABEL_CLUSTER,
+    LABEL_NODE,
     ContainerId,
     ContainerNotFound,
     ContainerNotRunning,
@@ -69,26 +79,38 @@ _MAX_HOSTNAME = 63
 class DockerRuntime:
     """The `Runtime` on the Docker Engine at `base_url` (default: ``DOCKER_HOST`` or the local socket).
 
+    `cluster` is the lab's id (orchestrator/nodeagent/cluster.py); the runtime labels its
+    containers with it and sees only containers that carry it.
+
     Construction does no I/O; the first call connects, and raises `RuntimeUnavailable` when the
     engine does not answer. Use `await DockerRuntime.connect()` to fail early.
     """
 
-    def __init__(self, *, base_url: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, *, base_url: str | None = None, timeout: float = 60.0, cluster: str = DEFAULT_CLUSTER) -> None:
+        if not cluster:
+            raise ValueError("cluster must be a non-empty id, e.g. the hash from orchestrator.nodeagent.cluster")
+        self._cluster = cluster
         self._base_url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
         self._timeout = timeout
         self._api_client: docker.APIClient | None = None
         self._api_lock = threading.Lock()
 
     @classmethod
-    async def connect(cls, *, base_url: str | None = None, timeout: float = 60.0) -> DockerRuntime:
+    async def connect(
+        cls, *, base_url: str | None = None, timeout: float = 60.0, cluster: str = DEFAULT_CLUSTER
+    ) -> DockerRuntime:
         """A runtime whose engine has just answered a ping; raises `RuntimeUnavailable` otherwise."""
-        runtime = cls(base_url=base_url, timeout=timeout)
+        runtime = cls(base_url=base_url, timeout=timeout, cluster=cluster)
         await runtime._call(lambda api: api.ping())
         return runtime
 
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def cluster(self) -> str:
+        return self._cluster
 
     # ----------------------------------------------------------------------------------------
     # Plumbing: one place where SDK calls run and their errors are translated
@@ -145,13 +167,15 @@ class DockerRuntime:
         return await self._call(lambda api: _ensure_image(api, image, pull_policy))
 
     async def create_and_start(self, spec: ContainerSpec) -> ContainerState:
-        container_id = await self._call(lambda api: _create_and_start(api, spec))
+        container_id = await self._call(lambda api: _create_and_start(api, spec, cluster=self._cluster))
         return state_from_inspect(await self._inspect_raw(container_id))
 
     async def list_containers(self, *, node: str) -> list[ContainerState]:
         def list_owned(api: docker.APIClient) -> list[dict[str, Any]]:
             found = []
-            for summary in api.containers(all=True, filters={"label": f"labkit.node={node}"}):
+            # Several label filters match only containers carrying all of them.
+            owned = [f"{LABEL_NODE}={node}", f"{LABEL_CLUSTER}={self._cluster}"]
+            for summary in api.containers(all=True, filters={"label": owned}):
                 try:
                     found.append(api.inspect_container(summary["Id"]))
                 except docker.errors.NotFound:
@@ -306,7 +330,7 @@ def _hostname(pod_name: str) -> str:
     return pod_name[:_MAX_HOSTNAME].rstrip("-.") or "pod"
 
 
-def _create_and_start(api: docker.APIClient, spec: ContainerSpec) -> str:
+def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: str) -> str:
     memory = spec.memory_limit_bytes or None
     host_config = api.create_host_config(
         privileged=False,
@@ -324,7 +348,7 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec) -> str:
             command=list(spec.args) or None,
             environment=dict(spec.env),
             working_dir=spec.working_dir,
-            labels=spec.labels(),
+            labels={**spec.labels(), LABEL_CLUSTER: cluster},
             name=spec.runtime_name(),
             hostname=_hostname(spec.pod_name),
             host_config=host_config,

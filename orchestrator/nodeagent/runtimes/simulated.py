@@ -50,8 +50,10 @@ from datetime import UTC, datetime
 
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.nodeagent.runtimes.base import (
+    DEFAULT_CLUSTER,
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
+    LABEL_CLUSTER,
     REASON_ERROR,
     REASON_OOM_KILLED,
     ContainerId,
@@ -173,9 +175,17 @@ class SimulatedRuntime:
     """The `Runtime` as timed records. One instance may serve many nodes (containers carry their node).
 
     `clock` is where time comes from (default: the event loop's); tests pass a `FakeClock`.
+    `cluster` is the lab's id, written as ``labkit.cluster`` on every container as the Docker
+    runtime does. The records live in this object only, so no other lab can see them and
+    `list_containers` needs no filter on it.
     """
 
-    def __init__(self, *, clock: Clock | None = None, images: Iterable[str] = DEFAULT_IMAGES) -> None:
+    def __init__(
+        self, *, clock: Clock | None = None, images: Iterable[str] = DEFAULT_IMAGES, cluster: str = DEFAULT_CLUSTER
+    ) -> None:
+        if not cluster:
+            raise ValueError("cluster must be a non-empty id, e.g. the hash from orchestrator.nodeagent.cluster")
+        self.cluster = cluster
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._images: dict[str, str] = {normalize_image(i): _image_id(normalize_image(i)) for i in images}
         self._containers: dict[ContainerId, _Container] = {}
@@ -328,7 +338,7 @@ class SimulatedRuntime:
             started=now,
             exit_at=None if plan.exit_after is None else now + plan.exit_after,
             name=name,
-            labels=spec.labels(),
+            labels={**spec.labels(), LABEL_CLUSTER: self.cluster},
             started_at=rfc3339(self._wall(now)),
         )
         self._containers[c.id] = c

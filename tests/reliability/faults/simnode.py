@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     config = parse_args([*rest, "--runtime", "simulated"])
     runtime = SimulatedRuntime()
 
-    async def connect(name: str) -> SimulatedRuntime:
+    async def connect(name: str, **_: object) -> SimulatedRuntime:
         return runtime
 
     # run_nodes builds its runtime through this module-level function: handing it ours is the
