@@ -65,9 +65,10 @@ def record(
     timeout: float = 90.0,
 ) -> Table:
     """Sample the Deployment's pods until its rollout is complete; ``change`` (e.g. a `kubectl set
-    image`) runs after the first sample, so t=0 is the change. Rows: t, old ready, old not ready,
-    new ready, new not ready, terminating, pods (not terminating), available (the Deployment's own count)."""
-    raw: list[tuple[float, dict[str, list[int]], int, int]] = []
+    image`) runs after the first sample, so t≈0 is the change. Rows: t, old ready, old not ready,
+    new ready, new not ready, terminating, pods (not terminating), available (the Deployment's own
+    count), desired (the sum of its ReplicaSets' spec.replicas: what maxSurge bounds)."""
+    raw: list[tuple[float, dict[str, list[int]], int, int, int]] = []
     start = time.monotonic()
     with lab.http() as client:
         dep = client.get(_path("deployments", namespace, deployment))
@@ -83,6 +84,10 @@ def record(
                 or []
             )
             dep_obj = client.get(_path("deployments", namespace, deployment)).json()
+            sets = client.get(_path("replicasets", namespace), params={"labelSelector": selector}).json()[
+                "items"
+            ]
+            desired = sum((rs.get("spec") or {}).get("replicas", 0) for rs in sets)
             by_hash: dict[str, list[int]] = {}
             terminating = 0
             for pod in pods:
@@ -92,11 +97,10 @@ def record(
                 counts = by_hash.setdefault(pod["metadata"].get("labels", {}).get(HASH_LABEL, "?"), [0, 0])
                 counts[0 if _ready(pod) else 1] += 1
             available = (dep_obj.get("status") or {}).get("availableReplicas", 0)
-            raw.append((round(now, 2), by_hash, terminating, available))
+            raw.append((round(now, 2), by_hash, terminating, available, desired))
             if not changed:
                 change()  # type: ignore[misc]
                 changed = True
-                start = time.monotonic() - now  # keep t continuous: the change happens at t≈now
             elif _complete(dep_obj) and len(by_hash) <= 1 and not terminating:
                 break
             if now > timeout:
@@ -104,12 +108,13 @@ def record(
             time.sleep(max(0.0, interval - (time.monotonic() - start - now)))
     new_hash = next(iter(raw[-1][1]), "?")
     rows = []
-    for t, by_hash, terminating, available in raw:
+    for t, by_hash, terminating, available, desired in raw:
         new = by_hash.get(new_hash, [0, 0])
         old = [sum(c[i] for h, c in by_hash.items() if h != new_hash) for i in (0, 1)]
         rows.append({"t": t, "old ready": old[0], "old not ready": old[1], "new ready": new[0],
                      "new not ready": new[1], "terminating": terminating,
-                     "pods": old[0] + old[1] + new[0] + new[1], "available": available})  # fmt: skip
+                     "pods": old[0] + old[1] + new[0] + new[1], "available": available,
+                     "desired": desired})  # fmt: skip
     return Table(rows, title=f"rollout of {namespace}/{deployment} (new pod-template-hash {new_hash})")
 
 
@@ -120,14 +125,15 @@ def plot(samples: Sequence[dict[str, Any]], *, replicas: int, max_surge: int, ma
 
     series = [(s["t"], {"old (ready)": s["old ready"], "new (ready)": s["new ready"],
                         "ready (old + new)": s["old ready"] + s["new ready"],
-                        "all pods (not terminating)": s["pods"]}) for s in samples]  # fmt: skip
+                        "desired by the ReplicaSets": s["desired"],
+                        "pods (not terminating)": s["pods"]}) for s in samples]  # fmt: skip
     return plot_timeline(
         series,
         title=title
         or f"rolling update: replicas {replicas}, maxSurge {max_surge}, maxUnavailable {max_unavailable}",
         ylabel="pods",
         hlines={
-            f"at most replicas + maxSurge = {replicas + max_surge} pods": replicas + max_surge,
+            f"at most replicas + maxSurge = {replicas + max_surge} desired": replicas + max_surge,
             f"at least replicas - maxUnavailable = {replicas - max_unavailable} ready": replicas
             - max_unavailable,
         },
