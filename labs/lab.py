@@ -304,20 +304,24 @@ class Lab:
     # --- components -------------------------------------------------------------------------
 
     def status(self) -> Table:
-        """The lab's components: name, pid, address, running, healthy (as `labctl status`)."""
+        """The lab's components (as `labctl status`): component, state, pid, address, running, healthy,
+        restarts (by the watchdog after a crash) and last exit."""
         return Table(
             (
                 {
                     "component": row.name,
+                    "state": row.state,
                     "pid": "external" if row.external else row.pid,
                     "address": row.address or "-",
                     "running": row.running,
                     "healthy": row.healthy,
+                    "restarts": row.restarts,
+                    "last exit": row.last_exit or "-",
                 }
                 for row in self.supervisor.status()
             ),
             title=f"lab {self.home.root}",
-            columns=("component", "pid", "address", "running", "healthy"),
+            columns=("component", "state", "pid", "address", "running", "healthy", "restarts", "last exit"),
         )
 
     def _record(self, name: str) -> Any:
