@@ -128,6 +128,8 @@ class PodBoard(_LiveView):
 
     def _replace(self, items: list[dict[str, Any]]) -> None:
         self.pods = {p["metadata"]["name"]: p for p in items}
+        for pod in items:
+            self._remember_node(pod)
 
     def _apply(self, event_type: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
@@ -135,9 +137,13 @@ class PodBoard(_LiveView):
             self.pods.pop(name, None)
         else:
             self.pods[name] = obj
-            node = (obj.get("spec") or {}).get("nodeName")
-            if node and node not in self.nodes:
-                self.nodes.append(node)
+            self._remember_node(obj)
+
+    def _remember_node(self, pod: dict[str, Any]) -> None:
+        # A node stays on the board once seen, also when its last pod is gone.
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and node not in self.nodes:
+            self.nodes.append(node)
 
     def phase_of(self, name: str) -> str | None:
         """The phase the board shows for pod ``name`` (None: not on the board)."""
