@@ -16,7 +16,7 @@ Each returns a `labs.Table`, newest last, so a cell shows it and a checkpoint as
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 import redis
@@ -148,7 +148,8 @@ def stream(lab: Lab, resource: str = "pods", *, name: str | None = None, count: 
         cursor = "+"
         # Walk back from the newest entry in pages until we have `count` matching entries.
         while len(entries) < count:
-            page = r.xrevrange(key, max=cursor, min="-", count=200)
+            # decode_responses=True: ids and fields are str
+            page = cast(list[tuple[str, dict[str, str]]], r.xrevrange(key, max=cursor, min="-", count=200))
             for entry_id, fields in page:
                 if name is None or fields.get("name") == name:
                     entries.append(_entry(entry_id, fields))

@@ -66,7 +66,7 @@ def wait_for_pods(
     params = {"labelSelector": selector} if selector else {}
     client = lab.http()
 
-    def ready() -> list[dict[str, Any]] | None:
+    def ready() -> list[dict[str, Any]]:
         response = client.get(f"/api/v1/namespaces/{namespace}/pods", params=params)
         response.raise_for_status()
         items = response.json().get("items", [])
@@ -75,7 +75,7 @@ def wait_for_pods(
 
     what = f"{count} pod(s){f' with {selector}' if selector else ''} in namespace {namespace} to be {phase}"
     try:
-        return wait_for(ready, timeout=timeout, what=what, interval=0.3)  # type: ignore[return-value]
+        return wait_for(ready, timeout=timeout, what=what, interval=0.3)
     finally:
         client.close()
 
