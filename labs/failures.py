@@ -284,6 +284,32 @@ class Timeline:
         rows = self.rows(since=since, source=source, contains=contains)
         return rows[0] if rows else None
 
+    def plot(self, *, since: float = 0.0, title: str = "what the cluster did") -> Any:
+        """A matplotlib Figure: one lane per source (node, pod, lease, event, watch), a dot per row,
+        and each drill step as a labelled vertical line."""
+        from matplotlib.figure import Figure
+
+        import labs.plots  # noqa: F401 - lets Jupyter show a bare Figure
+
+        lanes = ["watch", "event", "lease", "pod", "node"]
+        rows = self.rows(since=since)
+        fig = Figure(figsize=(9, 3.2))
+        ax = fig.subplots()
+        for i, lane in enumerate(lanes):
+            xs = [r["t (s)"] for r in rows if r["source"] == lane]
+            ax.plot(xs, [i] * len(xs), "o", markersize=4, alpha=0.6)
+        for r in rows:
+            if r["source"] == "drill":
+                ax.axvline(r["t (s)"], color="grey", linestyle="--", linewidth=1)
+                ax.annotate(r["change"], xy=(r["t (s)"], len(lanes) - 0.5), fontsize=7, rotation=90, va="top",
+                            ha="right", color="dimgrey")
+        ax.set_yticks(range(len(lanes)), lanes)
+        ax.set_ylim(-0.5, len(lanes) - 0.5)
+        ax.set(title=title, xlabel="seconds since the timeline started")
+        ax.grid(alpha=0.3, axis="x")
+        fig.tight_layout()
+        return fig
+
     def stop(self) -> None:
         self._stop.set()
         for response in list(self._responses.values()):

@@ -106,3 +106,21 @@ def test_summary_percentiles() -> None:
     assert scale.summary([]) == {"count": 0}
     assert scale.summary([float(i) for i in range(1, 101)]) == {"count": 100, "p50": 50.5, "p90": 90.1, "p99": 99.0,
                                                                  "max": 100.0}
+
+
+def test_timeline_plot_has_a_lane_per_source_and_a_line_per_drill() -> None:
+    timeline = failures.Timeline.__new__(failures.Timeline)  # no watches: rows given directly
+    import threading
+
+    timeline._lock = threading.Lock()
+    timeline._rows = [
+        {"t (s)": 1.0, "source": "drill", "object": "", "change": "stop node-1"},
+        {"t (s)": 9.5, "source": "node", "object": "node-1", "change": "Ready=Unknown"},
+        {"t (s)": 12.0, "source": "pod", "object": "web-1", "change": "Running on node-1, terminating"},
+    ]
+    fig = timeline.plot()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["watch", "event", "lease", "pod", "node"]
+    assert [t.get_text() for t in ax.texts] == ["stop node-1"]
+    assert timeline.first(source="node")["change"] == "Ready=Unknown"
+    assert timeline.rows(since=10) == [timeline._rows[2]]
