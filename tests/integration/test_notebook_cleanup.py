@@ -51,10 +51,11 @@ def test_a_failing_notebook_leaves_no_lab_process_behind(tmp_path: Path) -> None
         new_code_cell('assert False, "this cell fails on purpose, before any clean-up cell"'),
     ]
     nbformat.write(nb, notebook)
-    env = {**os.environ, "LABKIT_HOME": str(home)}
+    # Only nbval: the other plugins (schemathesis, hypothesis...) cost tens of seconds of start-up here.
+    env = {**os.environ, "LABKIT_HOME": str(home), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", str(notebook), "--nbval-lax", "--nbval-current-env",
+            [sys.executable, "-m", "pytest", "-p", "nbval.plugin", str(notebook), "--nbval-lax", "--nbval-current-env",
              "--nbval-cell-timeout=240", "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(tmp_path),
              "--basetemp", str(tmp_path / "pt"), "-q", "--tb=line"],  # fmt: skip
             cwd=tmp_path,
