@@ -32,7 +32,7 @@ from orchestrator.pki import ensure_pki, ensure_tokens
 from tests.conftest import Servers
 
 REQUEST_TIMEOUT_SECONDS = 3.0
-MAX_WATCHES = 150
+MAX_WATCHES = 100
 NODES = 3  # node-1 and node-2 act in the tests; node-3 is a bystander whose objects nobody else may touch
 # A Redis database no other fixture flushes (tests/conftest.py's redis_url empties database 1).
 REDIS_DB = 7

@@ -27,8 +27,8 @@ from tests.reliability.security.conftest import SecureServer
 pytestmark = pytest.mark.timeout(120)
 
 DOCUMENTS = ("api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1")
-MAX_EXAMPLES = 6
-MAX_BODY_EXAMPLES = 3  # generating a whole object from its schema takes hypothesis about a second
+MAX_EXAMPLES = 5
+MAX_BODY_EXAMPLES = 2  # generating a whole object from its schema takes hypothesis about a second
 RUN_BUDGET_SECONDS = 60.0
 FIXED_QUERY = {"watch": "false", "follow": "false", "timeoutSeconds": "1"}
 NAMESPACE = "fuzz-sub"

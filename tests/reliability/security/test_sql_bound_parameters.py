@@ -16,6 +16,7 @@ entry nothing matches any more fails too, so the list stays true.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,8 +116,9 @@ def scan_source(rel: str, source: str) -> list[Finding]:
     return findings
 
 
-def all_findings() -> list[Finding]:
-    return [f for path in sorted(PACKAGE.rglob("*.py")) if "proto" not in path.parts for f in scan(path)]
+@functools.cache
+def all_findings() -> tuple[Finding, ...]:
+    return tuple(f for path in sorted(PACKAGE.rglob("*.py")) if "proto" not in path.parts for f in scan(path))
 
 
 def test_sql_is_built_only_from_fixed_text_and_bound_parameters() -> None:
