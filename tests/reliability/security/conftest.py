@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis
 
 from orchestrator.embedded.ports import free_port
 from orchestrator.labhome import LabHome
@@ -125,6 +126,11 @@ def secure_server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
     users = {i.name: i.user for i in lab_identities(nodes=NODES)}
     db_name = f"sec_{uuid.uuid4().hex[:12]}"
     _create_database(servers.database_url, db_name)
+    redis_url = servers.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    # Streams left by an earlier session (an external Redis) hold revisions this new database has not reached.
+    flush = redis.Redis.from_url(redis_url)
+    flush.flushdb()
+    flush.close()
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     log_file = home.root / "apiserver.log"
@@ -133,7 +139,7 @@ def secure_server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
     kubelet_token_file.write_text(kubelet_token)
     argv = [sys.executable, "-c", _RUN_SERVER,
             "--database-url", servers.database(db_name),
-            "--redis-url", servers.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
+            "--redis-url", redis_url,
             "--bind-address", "127.0.0.1", "--secure-port", str(port),
             "--tls-cert-file", str(home.apiserver_cert), "--tls-private-key-file", str(home.apiserver_key),
             "--token-auth-file", str(home.token_file),
