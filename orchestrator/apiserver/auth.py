@@ -3,7 +3,9 @@
 Authentication: bearer tokens from a static token file in kube-apiserver's ``--token-auth-file``
 format (``token,user,uid,"group1,group2"``), which ``labctl up`` writes. Tokens are looked up by
 their SHA-256 digest and then compared with ``hmac.compare_digest``, so neither the lookup nor the
-comparison takes longer for a "nearly right" token. Tokens are never logged.
+comparison takes longer for a "nearly right" token. Tokens are never logged. An unknown token
+makes the server re-read a changed token file (at most once a second), so identities that
+`labctl up` adds to a running lab work at once.
 
 Authorization: a few fixed roles, the lab's equivalent of Kubernetes' default RBAC roles plus the
 Node authorizer and NodeRestriction admission:
@@ -31,11 +33,15 @@ import csv
 import hashlib
 import hmac
 import io
+import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.api.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
 
 NODE_PREFIX = "system:node:"
 READ_VERBS = frozenset({"get", "list", "watch"})
@@ -71,17 +77,19 @@ class Request:
 @dataclass
 class TokenAuthenticator:
     _users: dict[bytes, tuple[str, User]] = field(default_factory=dict)
+    # The token file this table came from. Unlike kube-apiserver, which reads --token-auth-file
+    # once, an unknown token makes us look at the file again (at most once a second): `labctl up
+    # --nodes 3` on a running lab adds node-3's token, and node-3 must not need an API server restart.
+    path: Path | None = None
+    _loaded_mtime: int = 0
+    _checked_at: float = 0.0
 
     @classmethod
     def from_file(cls, path: Path) -> TokenAuthenticator:
-        auth = cls()
-        for row in csv.reader(io.StringIO(path.read_text())):
-            if not row or not row[0].strip() or row[0].startswith("#"):
-                continue
-            if len(row) < 3:
-                raise ValueError(f"{path}: each line needs token,user,uid[,groups]; got {len(row)} fields")
-            groups = tuple(g for g in (row[3].split(",") if len(row) > 3 else []) if g)
-            auth.add(row[0].strip(), User(row[1].strip(), row[2].strip(), groups))
+        auth = cls(path=path)
+        auth._loaded_mtime = path.stat().st_mtime_ns
+        auth._users = _read_token_file(path)
+        auth._checked_at = time.monotonic()
         return auth
 
     def add(self, token: str, user: User) -> None:
@@ -91,10 +99,45 @@ class TokenAuthenticator:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("Unauthorized: a bearer token is required (see `labctl kubeconfig`)")
         token = authorization[7:].strip()
-        entry = self._users.get(hashlib.sha256(token.encode()).digest())
+        digest = hashlib.sha256(token.encode()).digest()
+        entry = self._users.get(digest)
+        if entry is None and self._reload_if_changed():
+            entry = self._users.get(digest)
         if entry is None or not hmac.compare_digest(entry[0].encode(), token.encode()):
             raise Unauthorized("Unauthorized: the bearer token is not valid")
         return entry[1]
+
+    def _reload_if_changed(self) -> bool:
+        """Re-read the token file if it changed; True if the table was replaced."""
+        now = time.monotonic()
+        if self.path is None or now - self._checked_at < 1.0:
+            return False  # a flood of bad tokens costs one stat() a second, not one each
+        self._checked_at = now
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime == self._loaded_mtime:
+                return False
+            users = _read_token_file(self.path)
+        except (OSError, ValueError) as err:
+            # Half-written or removed: keep serving the tokens we have.
+            log.warning("token file %s not reloaded: %s", self.path, err)
+            return False
+        self._users, self._loaded_mtime = users, mtime
+        log.info("token file %s reloaded: %d identities", self.path, len(users))
+        return True
+
+
+def _read_token_file(path: Path) -> dict[bytes, tuple[str, User]]:
+    users: dict[bytes, tuple[str, User]] = {}
+    for row in csv.reader(io.StringIO(path.read_text())):
+        if not row or not row[0].strip() or row[0].startswith("#"):
+            continue
+        if len(row) < 3:
+            raise ValueError(f"{path}: each line needs token,user,uid[,groups]; got {len(row)} fields")
+        groups = tuple(g for g in (row[3].split(",") if len(row) > 3 else []) if g)
+        token = row[0].strip()
+        users[hashlib.sha256(token.encode()).digest()] = (token, User(row[1].strip(), row[2].strip(), groups))
+    return users
 
 
 def _forbidden(user: User, req: Request, why: str = "") -> Forbidden:

@@ -4,6 +4,7 @@ that need no server) and the static token file of ``TokenAuthenticator``."""
 from __future__ import annotations
 
 import hmac
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,40 @@ def test_tokens_are_held_by_digest_not_as_dictionary_keys(authenticator: TokenAu
 def test_add_registers_a_token(authenticator: TokenAuthenticator) -> None:
     authenticator.add("fresh", User("late", "late"))
     assert authenticator.authenticate("Bearer fresh") == User("late", "late")
+
+
+def _bump(path: Path, text: str) -> None:
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a visibly newer mtime
+
+
+def test_a_token_added_to_the_file_works_without_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text(TOKEN_FILE)
+    auth = TokenAuthenticator.from_file(path)
+    _bump(path, TOKEN_FILE + 'node3-token,system:node:node-3,node-3,"system:nodes"\n')
+    monkeypatch.setattr(auth, "_checked_at", 0.0)  # as if the last look was long ago
+    assert auth.authenticate("Bearer node3-token").node_name == "node-3"
+    assert auth.authenticate("Bearer admin-token").name == "admin"
+
+
+def test_unknown_tokens_look_at_the_file_at_most_once_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text(TOKEN_FILE)
+    auth = TokenAuthenticator.from_file(path)
+    _bump(path, TOKEN_FILE + "late-token,late,late\n")
+    # Just loaded: a flood of unknown tokens does not re-read the file on every request.
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer late-token")
+
+
+def test_a_broken_token_file_keeps_the_tokens_already_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text(TOKEN_FILE)
+    auth = TokenAuthenticator.from_file(path)
+    _bump(path, "half-written-line\n")
+    monkeypatch.setattr(auth, "_checked_at", 0.0)
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer nope")
+    assert auth.authenticate("Bearer admin-token").name == "admin"
