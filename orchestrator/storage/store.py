@@ -22,6 +22,15 @@ Each write in a batch is a single statement that reports success or a failed pre
 as a value (a NULL revision) instead of an error, so one write's Conflict never aborts its
 neighbours, and a run of same-verb writes goes to PostgreSQL in one pipelined round trip.
 
+Losing PostgreSQL. Reads and the committer talk to the raw asyncpg connection, whose errors never
+reach SQLAlchemy's pool, so the store discards broken connections itself: a connection the driver
+already knows is closed is replaced when it is checked out (a local check, no round trip — unlike
+``pool_pre_ping``), and one that fails mid-statement is invalidated so it is never handed out again
+(asyncpg leaves it in its error-consuming state, and its next use fails with "another operation is
+in progress"). A read that failed on a pooled connection is retried once on a fresh one; a write
+batch is never retried once it began, since it may have committed. Every connection failure is
+Unavailable (503), never a 500.
+
 Kubernetes equivalent: k8s.io/apiserver/pkg/storage/etcd3/store.go (and kine's SQL log).
 """
 
@@ -38,11 +47,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from orchestrator.api import names
@@ -64,6 +73,8 @@ from orchestrator.storage.schema import migrate
 from orchestrator.storage.streams import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 JSON_SEPARATORS = (",", ":")
 
@@ -173,12 +184,28 @@ _GET = "SELECT data::text FROM objects WHERE resource = $1 AND namespace = $2 AN
 _STATEMENTS = {"create": _CREATE, "update": _UPDATE, "delete": _DELETE}
 # The row lock on `revision`, taken first and held until COMMIT: commit order = revision order.
 _BEGIN_AND_LOCK = "BEGIN; SELECT 1 FROM revision WHERE id = 1 FOR UPDATE"
-# What the raw driver raises when the server or the connection went away mid-batch.
-_DRIVER_CONNECTION_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, ConnectionError)
+# What the raw driver raises when the server or the connection went away mid-statement.
+# InternalClientError ("cannot switch to state 12; another operation (2) is in progress") is a
+# connection that an earlier failure left in asyncpg's error-consuming state: it is as unusable.
+_DRIVER_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, ConnectionError,
+)
 
 
 def _unavailable(exc: BaseException) -> Unavailable:
     return Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
+
+
+class _ConnectionLost(Unavailable):
+    """A connection failed after it was checked out of the pool, so it was a stale pooled one or
+    the server went away mid-read: worth one retry on a fresh connection (reads only)."""
+
+
+def _replace_if_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool checkout hook: hand out no connection that asyncpg already knows is closed (the server
+    restarted while it sat in the pool). Raising DisconnectionError makes the pool reconnect."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("pooled connection was closed by the server")
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -218,6 +245,7 @@ class Store:
         # waiting briefly for a pooled one (and pre-ping would add a round trip to every read).
         engine = create_async_engine(asyncpg_url(database_url), pool_size=pool_size, max_overflow=0,
                                      pool_timeout=30, pool_recycle=3600, connect_args=_connect_args(database_url))
+        event.listen(engine.sync_engine.pool, "checkout", _replace_if_closed)
         try:
             async with engine.begin() as conn:
                 await migrate(conn)
@@ -243,30 +271,46 @@ class Store:
     # -- reads ------------------------------------------------------------------------------
 
     async def current_revision(self) -> int:
-        async with self._connect() as conn:
-            return int((await conn.execute(text("SELECT value FROM revision"))).scalar_one())
+        return await _read_retrying_once(self._revision_column, "value")
 
     async def compacted_revision(self) -> int:
+        return await _read_retrying_once(self._revision_column, "compacted")
+
+    async def _revision_column(self, column: Literal["value", "compacted"]) -> int:
         async with self._connect() as conn:
-            return int((await conn.execute(text("SELECT compacted FROM revision"))).scalar_one())
+            return int((await conn.execute(text(f"SELECT {column} FROM revision"))).scalar_one())
 
     async def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
         info = by_group_resource(resource)
         ns = self._namespace(info, namespace)
-        try:
-            async with self._engine.connect() as conn:
-                # One statement, no transaction around it: a single read is its own snapshot, and
-                # the BEGIN/COMMIT round trips would triple the cost of the API's hottest call.
-                raw = (await conn.get_raw_connection()).driver_connection
-                row = await raw.fetchrow(_GET, resource, ns, name)  # type: ignore[union-attr]
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise _unavailable(exc) from exc
-            raise
+        row = await _read_retrying_once(self._get_row, resource, ns, name)
         if row is None:
             raise NotFound(f'{info.plural}{"." + info.group if info.group else ""} "{name}" not found',
                            kind=info.plural, name=name, group=info.group)
         return json.loads(row[0])
+
+    async def _get_row(self, resource: str, ns: str, name: str) -> asyncpg.Record | None:
+        try:
+            conn = await self._engine.connect()
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise _unavailable(exc) from exc
+            raise
+        try:
+            # One statement, no transaction around it: a single read is its own snapshot, and
+            # the BEGIN/COMMIT round trips would triple the cost of the API's hottest call.
+            raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection  # type: ignore[assignment]
+            return await raw.fetchrow(_GET, resource, ns, name)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                # The driver's error never reached the pool: without this the connection goes back
+                # in and fails every request it is handed to.
+                await _invalidate(conn)
+                raise _lost(exc) from exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def list(
         self,
@@ -307,6 +351,13 @@ class Store:
         def matches(obj: dict[str, Any]) -> bool:
             return labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
 
+        return await _read_retrying_once(self._list_snapshot, resource, ns, name_eq, node_eq, after, at_revision,
+                                         limit, matches)
+
+    async def _list_snapshot(
+        self, resource: str, ns: str | None, name_eq: str | None, node_eq: str | None, after: tuple[str, str] | None,
+        at_revision: int | None, limit: int | None, matches: Callable[[dict[str, Any]], bool],
+    ) -> ListResult:
         async with self._connect(snapshot=True) as conn:
             revision = int((await conn.execute(text("SELECT value FROM revision"))).scalar_one())
             if at_revision is not None:
@@ -582,19 +633,29 @@ class Store:
     @contextlib.asynccontextmanager
     async def _connect(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
         """A connection in one transaction; ``snapshot`` makes it REPEATABLE READ, read-only.
-        Connection failures become Unavailable here, once, for every read."""
+        Connection failures become Unavailable here, once, for every read: _ConnectionLost (and
+        the connection invalidated) if the connection failed after checkout."""
         try:
-            async with self._engine.connect() as conn:
-                if snapshot:
-                    await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-                async with conn.begin():
-                    yield conn
-        except ApiError:
-            raise
+            conn = await self._engine.connect()
         except Exception as exc:
             if _is_connection_error(exc):
                 raise _unavailable(exc) from exc
             raise
+        try:
+            if snapshot:
+                await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            async with conn.begin():
+                yield conn
+        except ApiError:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                await _invalidate(conn)
+                raise _lost(exc) from exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     @staticmethod
     def _namespace(info: ResourceInfo, namespace: str | None) -> str:
@@ -638,10 +699,29 @@ class _BatchNotStarted(Exception):
 async def _discard(conn: AsyncConnection | None) -> None:
     """Close a committer connection for good: the server rolls back whatever it left open."""
     if conn is not None:
-        with contextlib.suppress(Exception):
-            await conn.invalidate()
+        await _invalidate(conn)
         with contextlib.suppress(Exception):
             await conn.close()
+
+
+async def _invalidate(conn: AsyncConnection) -> None:
+    """Drop the connection from the pool for good: its record reconnects on its next checkout."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+
+
+def _lost(exc: BaseException) -> _ConnectionLost:
+    return _ConnectionLost(str(_unavailable(exc)))
+
+
+async def _read_retrying_once(read: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run an idempotent read; if its connection failed after checkout (a stale pooled connection
+    after a PostgreSQL restart), run it once more on a fresh one."""
+    try:
+        return await read(*args)
+    except _ConnectionLost as exc:
+        log.info("store: a read's connection failed (%s); retrying once on a fresh one", exc)
+    return await read(*args)
 
 
 def _arguments(w: _Write) -> tuple[Any, ...]:
