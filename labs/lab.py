@@ -8,15 +8,12 @@ the notebook is done:
 - the clean-up cell, `lab.stop()` (= `labctl down`);
 - the kernel going away (exit, shut down after a failed cell, killed, restarted): `start()` makes
   the kernel the lab's owner (`up(..., owner_pid=<kernel pid>)`) and the supervisor's watchdog
-  runs `labctl down` once that pid is gone. On an `up()` without owner support, `start()` falls
-  back to an atexit hook plus `labs.reaper`, a detached watcher of the kernel's pid.
+  (orchestrator/cli/watchdog.py) runs `labctl down` once that pid is gone.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import inspect as pyinspect
 import json
 import os
 import shutil
@@ -30,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import yaml
 
 from labs.errors import LabError
@@ -38,11 +34,11 @@ from labs.table import Table
 from orchestrator.cli.down import down
 from orchestrator.cli.supervisor import Supervisor, SupervisorError
 from orchestrator.cli.up import RUNTIMES, Outcome, resolve_runtime, up
-from orchestrator.embedded.ports import EmbeddedServerError, spawn_detached, stop_process
+from orchestrator.embedded.ports import EmbeddedServerError
 from orchestrator.embedded.postgres import database_url as embedded_database_url
 from orchestrator.embedded.redis import redis_url as embedded_redis_url
 from orchestrator.labhome import LabHome, LabSettings
-from orchestrator.pki import ensure_tokens, read_token_file
+from orchestrator.pki import read_token_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBECTL_TIMEOUT = 120.0
@@ -100,18 +96,19 @@ def start(
         _wipe(settings)
     resolved = resolve_runtime(runtime)  # type: ignore[arg-type]
     progress = _Progress()
-    owner_kwargs: dict[str, Any] = {}
-    if "owner_pid" in pyinspect.signature(up).parameters:
-        owner_kwargs["owner_pid"] = os.getpid()
     try:
-        result = up(
-            settings, nodes=nodes, runtime=resolved, skip=tuple(skip), port=port, progress=progress, **owner_kwargs
+        up(
+            settings,
+            nodes=nodes,
+            runtime=resolved,
+            skip=tuple(skip),
+            port=port,
+            progress=progress,
+            owner_pid=os.getpid(),
         )
     except (SupervisorError, EmbeddedServerError) as err:
         raise LabError(f"the lab did not start: {err}") from None
     lab = Lab(settings=settings, runtime=resolved, requested_runtime=runtime, notes=progress.notes)
-    if not owner_kwargs and result.started:
-        lab._own()
     if show:
         lab._show_start(progress)
     return lab
@@ -141,8 +138,6 @@ class Lab:
         self.requested_runtime = requested_runtime or runtime
         self.notes = list(notes)
         self.supervisor = Supervisor(self.home)
-        self._reaper_pid: int | None = None
-        self._owned = False
         self._kube_client: Any = None
         self._ssl: ssl.SSLContext | None = None
 
@@ -333,23 +328,20 @@ class Lab:
 
     def stop_component(self, name: str) -> None:
         """Stop one component (as `labctl stop <name>`); it stays stopped until `start_component`."""
-        record = self._record(name)
-        native = getattr(self.supervisor, "stop_component", None)
-        if native is not None:
-            native(name)
-        elif record.pid is not None and self.supervisor.is_running(name):
-            stop_process(record.pid, sig=signal.Signals[record.stop_signal], timeout=15.0)
+        self._record(name)
+        try:
+            self.supervisor.stop_component(name)
+        except SupervisorError as err:
+            raise LabError(str(err)) from None
         print(f"{name} stopped")
 
     def start_component(self, name: str) -> None:
         """Start a stopped component again (as `labctl start <name>`)."""
         self._record(name)
-        native = getattr(self.supervisor, "start_component", None)
-        if native is not None:
-            native(name)
-        else:
-            # `up` is idempotent: it starts exactly the components that are not running.
-            self._up(nodes=len(self.nodes), runtime=self.runtime)
+        try:
+            self.supervisor.start_component(name)
+        except SupervisorError as err:
+            raise LabError(str(err)) from None
         print(f"{name} started")
 
     def kill(self, name: str) -> int:
@@ -362,19 +354,13 @@ class Lab:
         return int(record.pid)
 
     def add_nodes(self, n: int, *, runtime: str | None = None) -> list[str]:
-        """Start ``n`` more node agents (node-<N+1>...); return their names."""
+        """Start ``n`` more node agents (node-<N+1>...); return their names.
+
+        `up` gives each new node its own identity and token; the running API server reads the
+        changed token file when it first sees one of them, so it keeps running.
+        """
         before = set(self.nodes)
-        count = len(before) + n
-        # Each node agent has its own identity and token. The API server reads its token file at
-        # start only (as kube-apiserver's --token-auth-file), so new tokens need a restart of it.
-        known = {row[2] for row in read_token_file(self.home.token_file) if len(row) >= 3}
-        ensure_tokens(self.home, nodes=count)
-        new_identities = {row[2] for row in read_token_file(self.home.token_file) if len(row) >= 3} - known
-        if new_identities and self.supervisor.is_running("apiserver"):
-            print(f"new identities {', '.join(sorted(new_identities))}: restarting the API server to load their tokens")
-            self.stop_component("apiserver")
-            self.start_component("apiserver")
-        self._up(nodes=count, runtime=resolve_runtime(runtime or self.runtime))  # type: ignore[arg-type]
+        self._up(nodes=len(before) + n, runtime=resolve_runtime(runtime or self.runtime))  # type: ignore[arg-type]
         added = [name for name in self.nodes if name not in before]
         print(f"added {', '.join(added) or 'no nodes'}")
         return added
@@ -397,21 +383,6 @@ class Lab:
 
     # --- lifetime ---------------------------------------------------------------------------
 
-    def _own(self) -> None:
-        """Without the supervisor's owner watchdog: stop the lab when this process goes away."""
-        self._owned = True
-        atexit.register(self._at_exit)
-        owner = psutil.Process()
-        self._reaper_pid = spawn_detached(
-            [sys.executable, "-m", "labs.reaper", "--pid", str(owner.pid),
-             "--create-time", repr(owner.create_time()), "--home", str(self.home.root)],  # fmt: skip
-            log_file=self.home.log_file("labs-reaper"),
-        )
-
-    def _at_exit(self) -> None:
-        with contextlib.suppress(Exception):
-            down(self.settings)
-
     def stop(self) -> None:
         """Stop the whole lab (`labctl down`). Data stays in the lab home; `labs.start()` resumes it."""
         if self._kube_client is not None:
@@ -422,13 +393,6 @@ class Lab:
             result = down(self.settings)
         except SupervisorError as err:
             raise LabError(str(err)) from None
-        finally:
-            if self._owned:
-                atexit.unregister(self._at_exit)
-            if self._reaper_pid is not None:
-                with contextlib.suppress(Exception):
-                    stop_process(self._reaper_pid, timeout=5.0)
-                self._reaper_pid = None
         print(f"lab stopped ({len(result.stopped)} processes); its data stays in {self.home.root}")
 
     # --- display ----------------------------------------------------------------------------

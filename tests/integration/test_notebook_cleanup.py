@@ -4,7 +4,7 @@ The notebook starts a lab with `labs.start()` and then fails in a cell, before a
 nbval (in a subprocess, as `make test` runs it) reports the failure and shuts the kernel down;
 the lab's processes — PostgreSQL, Redis, the API server, the relay — were started detached from
 the kernel, so what stops them is the kernel's ownership of the lab (the supervisor's owner-pid
-watchdog, or the labs.reaper fallback). The test proves that nothing mentioning the lab home
+watchdog, orchestrator/cli/watchdog.py). The test proves that nothing mentioning the lab home
 still runs afterwards.
 """
 
