@@ -42,6 +42,9 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the statement built just above from the fragments allowed here, wrapped in a UNION",
     ("orchestrator/storage/store.py", "NOTIFY_CHANNEL"):
         "the LISTEN/NOTIFY channel name, a constant of orchestrator/storage/streams.py",
+    ("orchestrator/storage/store.py", "column"):
+        "a column of the revision table, typed Literal['value', 'compacted'] and passed as a literal by "
+        "current_revision and compacted_revision",
     ("orchestrator/storage/store.py", "int(last)"):
         "a revision number PostgreSQL returned, forced to int: pg_notify inside the COMMIT round trip",
 }
