@@ -38,3 +38,9 @@ def test_a_dead_pooled_connection_read_through_the_raw_driver_counts_as_unavaila
 def test_a_constraint_violation_is_not_a_connection_error() -> None:
     wrapped = _as_sqlalchemy_raises_it(asyncpg.exceptions.UniqueViolationError("duplicate key"))
     assert not _is_connection_error(wrapped)
+
+
+def test_a_connection_left_in_the_error_consuming_state_counts_as_unavailable() -> None:
+    # What asyncpg raises when a connection that failed mid-statement is used again.
+    error = asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    assert _is_connection_error(error)
