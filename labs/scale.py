@@ -32,9 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import yaml
 
+from labs.watching import Follower
 from orchestrator.api.quantity import cpu_millis
 from orchestrator.cli.supervisor import ComponentSpec
 from orchestrator.embedded.ports import LOOPBACK, free_port
@@ -184,55 +184,26 @@ class PodTracker:
         self.bound: dict[str, float] = {}
         self.running: dict[str, float] = {}
         self.node: dict[str, str] = {}
-        self._stop = threading.Event()
         self._listed = threading.Event()
-        self._response: httpx.Response | None = None
-        self._path = f"/api/v1/namespaces/{namespace}/pods"
-        self._selector = selector
-        self._thread = threading.Thread(target=self._run, name="pod-tracker", daemon=True)
-        self._thread.start()
+        self._follower = Follower(
+            lab,
+            f"/api/v1/namespaces/{namespace}/pods",
+            params={"labelSelector": selector},
+            on_list=self._seen_list,
+            on_event=self._seen_event,
+            name="pod-tracker",
+        )
+        self._follower.start()
         self._listed.wait(timeout=30)
 
-    def _run(self) -> None:
-        rv: str | None = None
-        while not self._stop.is_set():
-            try:
-                with self.lab.http() as client:
-                    if rv is None:
-                        listing = client.get(self._path, params={"labelSelector": self._selector})
-                        listing.raise_for_status()
-                        body = listing.json()
-                        rv = body["metadata"]["resourceVersion"]
-                        for item in body.get("items") or []:
-                            self._see(item)
-                        self._listed.set()
-                    params = {"watch": "1", "resourceVersion": rv, "labelSelector": self._selector,
-                              "allowWatchBookmarks": "true"}
-                    with client.stream("GET", self._path, params=params, timeout=httpx.Timeout(10, read=None)) as stream:
-                        self._response = stream
-                        if stream.status_code == 410:
-                            rv = None
-                            continue
-                        stream.raise_for_status()
-                        import json
+    def _seen_list(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            self._see(item)
+        self._listed.set()
 
-                        for line in stream.iter_lines():
-                            if not line.strip():
-                                continue
-                            event = json.loads(line)
-                            obj = event.get("object") or {}
-                            if event.get("type") == "ERROR":
-                                rv = None
-                                break
-                            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                            if event.get("type") in ("ADDED", "MODIFIED"):
-                                self._see(obj)
-            except (httpx.HTTPError, OSError, ValueError, KeyError):
-                if self._stop.is_set():
-                    return
-                time.sleep(0.5)
-            finally:
-                self._response = None
+    def _seen_event(self, event_type: str, pod: dict[str, Any]) -> None:
+        if event_type in ("ADDED", "MODIFIED"):
+            self._see(pod)
 
     def _see(self, pod: dict[str, Any]) -> None:
         now = time.monotonic() - self.t0
@@ -288,15 +259,7 @@ class PodTracker:
                 for i in range(points + 1)]
 
     def stop(self) -> None:
-        import contextlib
-        import socket
-
-        self._stop.set()
-        response = self._response
-        if response is not None:
-            with contextlib.suppress(Exception):
-                response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=2)
+        self._follower.stop(timeout=2)
 
 
 def utilisation(lab: Any, *, selector: str, resource: str = "cpu") -> dict[str, float]:

@@ -63,7 +63,10 @@ def watch(
 
 
 class Follower:
-    """List and watch ``path`` in a daemon thread, calling ``on_list(items)`` then ``on_event(type, obj)``."""
+    """List and watch ``path`` in a daemon thread, calling ``on_list(items)`` then ``on_event(type, obj)``.
+
+    ``params`` (e.g. ``{"labelSelector": "app=web"}``) go with the list and every watch request.
+    """
 
     def __init__(
         self,
@@ -74,9 +77,11 @@ class Follower:
         on_event: WatchCallback,
         on_error: Callable[[str], None] | None = None,
         name: str = "labs-follower",
+        params: dict[str, str] | None = None,
     ) -> None:
         self.lab = lab
         self.path = path
+        self.params = dict(params or {})  # e.g. labelSelector, on the list and on every watch
         self.on_list = on_list
         self.on_event = on_event
         self.on_error = on_error or (lambda message: None)
@@ -111,7 +116,7 @@ class Follower:
             try:
                 self._client = self.lab.http()
                 if resource_version is None:
-                    listed = self._client.get(self.path)
+                    listed = self._client.get(self.path, params=self.params or None)
                     listed.raise_for_status()
                     body = listed.json()
                     resource_version = body["metadata"]["resourceVersion"]
@@ -130,7 +135,7 @@ class Follower:
                     self._client.close()
 
     def _watch(self, client: httpx.Client, resource_version: str) -> str:
-        params = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": "60",
+        params = {**self.params, "watch": "1", "resourceVersion": resource_version, "timeoutSeconds": "60",
                   "allowWatchBookmarks": "true"}  # fmt: skip
         with client.stream("GET", self.path, params=params, timeout=httpx.Timeout(10.0, read=90.0)) as response:
             if response.status_code == 410:
