@@ -23,6 +23,7 @@ from typing import Any
 
 from labs.errors import LabError
 from labs.table import Table
+from labs.waiting import wait_for
 
 POD_UID_LABEL = "io.kubernetes.pod.uid"
 STATE_COLOURS = {"running": "#4caf50", "waiting": "#ff9800", "terminated": "#e53935"}
@@ -302,8 +303,6 @@ def docker_signals(lab: Any, pod_uid: str, *, since: datetime, until: datetime |
 
 def wait_running(lab: Any, *pods: str, namespace: str = "default", timeout: float = 60.0) -> None:
     """Wait until each of ``pods`` is in phase Running (its containers started)."""
-    from labs.waiting import wait_for
-
     def phases() -> dict[str, Any]:
         return {
             p: ((get_pod(lab, p, namespace=namespace) or {}).get("status") or {}).get("phase") for p in pods

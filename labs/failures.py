@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +46,7 @@ from typing import Any
 
 import httpx
 
+from labs.table import Table
 from orchestrator.cli.supervisor import ComponentSpec, Supervisor
 from orchestrator.cli.up import LabContext, control_plane
 from orchestrator.embedded.ports import LOOPBACK, free_port
@@ -140,8 +142,6 @@ def start_standby_scheduler(lab: Any, settings: DrillSettings = DrillSettings())
         depends_on=("apiserver",),
         address=f"{LOOPBACK}:{grpc_port}",
     )
-    import sys
-
     spec = replace(spec, argv=[sys.executable, *spec.argv[1:]])
     with supervisor.lock():
         record, _ = supervisor.start(spec)
@@ -275,9 +275,7 @@ class Timeline:
             return [dict(r) for r in self._rows if r["t (s)"] >= since and (source is None or r["source"] == source)
                     and contains in f"{r['object']} {r['change']}"]
 
-    def table(self, *, since: float = 0.0, source: str | None = None, contains: str = "") -> Any:
-        from labs import Table
-
+    def table(self, *, since: float = 0.0, source: str | None = None, contains: str = "") -> Table:
         return Table(self.rows(since=since, source=source, contains=contains))
 
     def first(self, *, since: float = 0.0, source: str | None = None, contains: str = "") -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ Kubernetes equivalent: sigs.k8s.io/kwok (fake nodes), clusterloader2's pod start
 
 from __future__ import annotations
 
+import bisect
 import os
 import sys
 import threading
@@ -34,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from labs.waiting import wait_for
 from labs.watching import Follower
 from orchestrator.api.quantity import cpu_millis
 from orchestrator.cli.supervisor import ComponentSpec
@@ -218,8 +220,6 @@ class PodTracker:
 
     def wait(self, count: int, *, timeout: float = 120.0) -> int:
         """Wait until `count` pods are Running; returns how many are."""
-        from labs.waiting import wait_for
-
         wait_for(lambda: len(self.running) >= count, timeout=timeout,
                  what=f"{count} pods Running (now {len(self.running)} Running, {len(self.bound)} bound, "
                       f"{len(self.created)} created)")
@@ -252,8 +252,6 @@ class PodTracker:
                   "Running": sorted(self.running.values())}
         start = min(series["created"], default=0.0)
         end = max((times[-1] for times in series.values() if times), default=start)
-        import bisect
-
         step = max((end - start) / points, 1e-3)
         return [(round(i * step, 3), {k: float(bisect.bisect_right(times, start + i * step)) for k, times in series.items()})
                 for i in range(points + 1)]
