@@ -7,10 +7,7 @@ stdout is a pipe here, so the live pods table must have degraded to one printed 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -20,6 +17,7 @@ from typer.testing import CliRunner
 from orchestrator.cli.main import app
 from orchestrator.embedded.ports import free_port
 from tests.integration.nodeagent.conftest import require_docker
+from tests.labctl import run_labctl
 
 STEPS = (
     "1  you POST the desired state: a Deployment of 3 pods",
@@ -31,16 +29,6 @@ STEPS = (
 )
 # what the node agent's containerID starts with on each runtime
 SCHEMES = {"docker": "docker", "simulated": "labkit-sim"}
-
-
-def _labctl(home: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    base = dict(os.environ, LABKIT_HOME=str(home), COLUMNS="160")
-    base.pop("DATABASE_URL", None)
-    base.pop("REDIS_URL", None)
-    env = {**base, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def _processes_of(home: Path) -> list[dict[str, object]]:
@@ -81,7 +69,7 @@ def _check_demo_output(out: str, *, runtime: str) -> list[str]:
 
 def test_demo_on_simulated_nodes_shows_every_step_and_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    result = _labctl(home, "demo", "--runtime", "simulated", "--port", str(free_port()))
+    result = run_labctl(home, "demo", "--runtime", "simulated", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
     pods = _check_demo_output(result.stdout, runtime="simulated")
     assert len(pods) == 4, pods  # 3 replicas + the replacement
@@ -93,7 +81,7 @@ def test_demo_on_docker_runs_real_containers_and_removes_them(tmp_path: Path) ->
     import docker
 
     home = tmp_path / "demo-home"
-    result = _labctl(home, "demo", "--runtime", "docker", "--port", str(free_port()))
+    result = run_labctl(home, "demo", "--runtime", "docker", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
     pods = _check_demo_output(result.stdout, runtime="docker")
     assert _processes_of(home) == []
@@ -122,7 +110,7 @@ def test_demo_rejects_bad_options_in_one_line(tmp_path: Path, monkeypatch: pytes
 def test_demo_that_cannot_start_its_lab_says_why_and_leaves_nothing_behind(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
     nobody = f"postgresql://labkit@127.0.0.1:{free_port()}/labkit"  # a PostgreSQL that is not there
-    result = _labctl(home, "demo", "--runtime", "simulated", env={"DATABASE_URL": nobody}, timeout=120)
+    result = run_labctl(home, "demo", "--runtime", "simulated", env={"DATABASE_URL": nobody}, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     first = result.stderr.strip().splitlines()[0]
     assert first.startswith("error: ") and "DATABASE_URL" in first, result.stderr

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.embedded.ports import free_port
+from tests.labctl import run_labctl
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -33,14 +33,6 @@ spec:
 """
 
 
-def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LABKIT_HOME=str(home))
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=240)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if shutil.which("kubectl") is None:
@@ -48,12 +40,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
         pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
     home = tmp_path_factory.mktemp("e2e")
-    up = _labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
+    up = run_labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield home
     finally:
-        down = _labctl(home, "down")
+        down = run_labctl(home, "down")
         assert down.returncode == 0, down.stdout + down.stderr
 
 
@@ -87,7 +79,7 @@ def running(items: list[dict]) -> list[dict]:
 
 def test_a_deployment_is_scheduled_run_scaled_healed_rolled_out_and_deleted(cluster: Path) -> None:
     home = cluster
-    status = _labctl(home, "status").stdout
+    status = run_labctl(home, "status").stdout
     for component in ("apiserver", "relay", "scheduler", "controller-manager", "node-1", "node-2"):
         assert component in status, status
     nodes = kubectl(home, "get", "nodes")

@@ -25,12 +25,9 @@ from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorErr
 from orchestrator.cli.watchdog import Backoff, Watchdog
 from orchestrator.embedded.ports import RunningServer, free_port, pid_alive, port_is_free
 from orchestrator.labhome import LabHome
-from tests.integration.test_labctl_updown import (
-    STORAGE_ONLY,
-    down_if_anything_runs,
-    labctl,
-    processes_mentioning,
-)
+from tests.integration.test_labctl_updown import STORAGE_ONLY, down_if_anything_runs
+from tests.labctl import processes_mentioning
+from tests.labctl import run_labctl as labctl
 
 SLOW = 120.0  # generous: the machine is shared and slow
 

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,31 +18,8 @@ import pytest
 from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
 from orchestrator.embedded.ports import free_port, pid_alive, port_is_free, wait_exit
 from orchestrator.labhome import LabHome
-
-
-def labctl(
-    home: Path, *args: str, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"LABKIT_HOME": str(home), "COLUMNS": "200", **(extra_env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
-def processes_mentioning(path: Path) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-        if proc.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if any(str(path) in part for part in proc.info["cmdline"] or []):
-            found.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'])}")
-    return found
+from tests.labctl import processes_mentioning
+from tests.labctl import run_labctl as labctl
 
 
 def recorded_ports(home: Path) -> list[int]:
@@ -154,7 +130,7 @@ def test_busy_api_server_port_fails_with_one_red_line_before_starting_anything(l
 
 def test_unreachable_database_url_fails_with_one_line_and_starts_nothing(lab_home: Path) -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/labkit"
-    up = labctl(lab_home, "up", extra_env={"DATABASE_URL": url})
+    up = labctl(lab_home, "up", env={"DATABASE_URL": url})
     assert up.returncode == 1
     assert up.stderr.strip() == (
         f"error: DATABASE_URL {url} is unreachable: cannot connect to 127.0.0.1:{url.split(':')[2].split('/')[0]} "

@@ -9,7 +9,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.labctl import run_labctl
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,6 @@ class Lab:
         return result
 
 
-def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LABKIT_HOME=str(home))
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=180)
-
-
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab")
@@ -82,20 +75,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     # that no cluster-wide one acts on objects another test made.
     from orchestrator.embedded.ports import free_port
 
-    up = _labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
+    up = run_labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
                  "--skip", "controller-manager", "--skip", "nodes")
     if up.returncode != 0:
-        _labctl(home, "down")
+        run_labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
     try:
-        kubeconfig = Path(_labctl(home, "kubeconfig").stdout.strip())
+        kubeconfig = Path(run_labctl(home, "kubeconfig").stdout.strip())
         import yaml
 
         server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         tokens = {row[1]: row[0] for row in csv.reader((home / "tokens.csv").read_text().splitlines()) if row}
         yield Lab(home, kubeconfig, server, home / "pki" / "ca.crt", tokens)
     finally:
-        down = _labctl(home, "down")
+        down = run_labctl(home, "down")
         assert down.returncode == 0, down.stdout + down.stderr
 
 

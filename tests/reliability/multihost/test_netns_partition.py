@@ -48,6 +48,7 @@ from orchestrator.embedded.postgres import database_url
 from orchestrator.embedded.redis import redis_url
 from orchestrator.labhome import LabHome
 from orchestrator.nodeagent.runtimes.base import LABEL_NODE, LABEL_POD_UID
+from tests.labctl import run_labctl
 
 T = TypeVar("T")
 NAMESPACE = "default"
@@ -165,22 +166,14 @@ class Cluster:
         r.raise_for_status()
 
 
-def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LABKIT_HOME=str(home))
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=240)
-
-
 @pytest.fixture
 def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
     _require_docker()
     home = tmp_path / "lab"
-    up = _labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()),
+    up = run_labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()),
                  "--san", link.host_ip, "--skip", "nodes", "--skip", "controller-manager")
     if up.returncode != 0:
-        _labctl(home, "down")
+        run_labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
     lh = LabHome(home)
     tokens = {row[1]: row[0] for row in csv.reader(lh.token_file.read_text().splitlines()) if row}
@@ -238,7 +231,7 @@ def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
                 proc.wait(timeout=5)
         api.close()
         _remove_containers("node-2")
-        down = _labctl(home, "down")
+        down = run_labctl(home, "down")
         assert down.returncode == 0, down.stdout + down.stderr
 
 
