@@ -53,7 +53,8 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 # minutes nor keep a connection open; everything else about list and watch is generated.
 FIXED_QUERY = {"watch": "false", "follow": "false", "timeoutSeconds": "1"}
 
-# Operations that answer 5xx today; each reason names the request and the bug, for the lead.
+# Operations known to answer 5xx (none today). An entry names the request and the bug; the xfail is
+# strict, so once the bug is fixed the entry must go.
 KNOWN_SERVER_ERRORS: dict[str, str] = {}
 
 
