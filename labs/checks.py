@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,8 +129,14 @@ def module_name(name: str) -> str:
 def lookup(name: str) -> RegisteredCheck:
     """The registered check ``name``, importing its exercise module on first use."""
     if name not in _REGISTRY:
+        module = module_name(name)
         try:
-            importlib.import_module(module_name(name))
+            if module in sys.modules:
+                # Imported before, yet its check is not registered (the registry was cleared, or
+                # the learner's kernel imported it before an error): run the module again.
+                importlib.reload(sys.modules[module])
+            else:
+                importlib.import_module(module)
         except ModuleNotFoundError as err:
             if err.name != module_name(name):
                 raise
