@@ -178,7 +178,11 @@ async def test_unpullable_image_gives_errimagepull_then_imagepullbackoff(
         # The cycle repeats (pull, fail, back off); any ErrImagePull followed by a back-off will do.
         return "ErrImagePull" in seen and "ImagePullBackOff" in seen[seen.index("ErrImagePull"):]
 
-    await eventually(both, timeout=30, what="ErrImagePull then ImagePullBackOff")
+    # Each failed pull waits for the registry lookup, which a slow resolver can stretch to tens of seconds.
+    try:
+        await eventually(both, timeout=120, what="ErrImagePull then ImagePullBackOff")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; waiting reasons seen, in order: {seen}") from None
     pod = await get(api, namespace, "nopull")
     assert pod is not None and pod["status"]["phase"] == "Pending"
 
