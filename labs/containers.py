@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from labs.errors import LabError
@@ -265,7 +265,9 @@ def docker_signals(lab: Any, pod_uid: str, *, since: datetime, until: datetime |
         return Table(
             [], title="no Docker engine: the simulated runtime has no event log", columns=("t", "action")
         )
-    until = until or datetime.now(UTC)
+    # The Docker SDK sends whole seconds (it drops the fraction), so "now" would cut off an event
+    # of the last fraction of a second — such as the SIGKILL that has just ended a pod.
+    until = until or datetime.now(UTC) + timedelta(seconds=1)
     client = _docker()
     try:
         events = client.events(
