@@ -111,3 +111,27 @@ class Strategy(Protocol):
     def row(self, obj: Mapping[str, Any], now: datetime) -> Row:
         """One Table row: the cells in column order and the row's conditions (or None)."""
         ...
+
+
+# --- subresources that are not views of the object (pods/binding, pods/eviction, serviceaccounts/token)
+
+
+class SubresourceRequest(Protocol):
+    """What a subresource handler is given: the request, already authenticated and authorized."""
+
+    method: str  # "POST", "GET", ...
+    namespace: str | None
+    name: str
+    body: Any  # the decoded JSON/YAML body (None for GET)
+    user: Any  # orchestrator.apiserver.auth.User: who asks
+    query: Mapping[str, str]
+    dry_run: bool
+
+
+class SubresourceHandler(Protocol):
+    """One subresource that acts rather than shows (Kubernetes: a separate REST storage such as
+    BindingREST, EvictionREST, TokenREST). ``registry`` is the generic registry (it reads and
+    writes objects of any resource). Returns the HTTP status code and the JSON body to send."""
+
+    async def __call__(self, registry: Any, request: SubresourceRequest) -> tuple[int, dict[str, Any]]:
+        ...
