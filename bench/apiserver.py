@@ -64,7 +64,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.api.resources import by_group_resource  # noqa: E402
-from orchestrator.apiserver.validation import prepare_create  # noqa: E402
+from orchestrator.apiserver.registry import strategy_for  # noqa: E402
+from orchestrator.apiserver.registry.rest import prepare_create  # noqa: E402
 from orchestrator.embedded.postgres import database_url  # noqa: E402
 from orchestrator.storage.store import JSON_SEPARATORS, Store  # noqa: E402
 
@@ -122,7 +123,7 @@ def stored_template(namespace: str) -> dict[str, Any]:
     info = by_group_resource("pods")
     pod = pod_template(namespace)
     pod["metadata"]["name"] = "template"
-    obj = prepare_create(info, pod, namespace=namespace, field_validation=None).obj
+    obj = prepare_create(strategy_for(info), pod, namespace=namespace, field_validation=None).obj
     for key in ("uid", "creationTimestamp", "name"):
         obj["metadata"].pop(key, None)
     return obj

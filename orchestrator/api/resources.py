@@ -67,7 +67,7 @@ class ResourceInfo:
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "namespaces", "namespace", "Namespace", False, ("ns",), (), ("status",), NAMESPACE_VERBS),
-    ResourceInfo("", "v1", "pods", "pod", "Pod", True, ("po",), ("all",), ("status", "binding", "log")),
+    ResourceInfo("", "v1", "pods", "pod", "Pod", True, ("po",), ("all",), ("status", "binding", "eviction", "log")),
     ResourceInfo("", "v1", "nodes", "node", "Node", False, ("no",), (), ("status",)),
     ResourceInfo("", "v1", "events", "event", "Event", True, ("ev",), ()),
     ResourceInfo("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),

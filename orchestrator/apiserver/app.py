@@ -19,9 +19,10 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
-from orchestrator.apiserver.auth import TokenAuthenticator
-from orchestrator.apiserver.handlers import Registry
+from orchestrator.apiserver.auth import FixedRoleAuthorizer, PodNode, TokenAuthenticator, User
 from orchestrator.apiserver.logs import LogProxy
+from orchestrator.apiserver.middleware import AuthenticationMiddleware, MetricsMiddleware
+from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.routes import discovery as discovery_routes
 from orchestrator.apiserver.routes import resources as resource_routes
 from orchestrator.apiserver.settings import Settings
@@ -50,6 +51,17 @@ async def _expire_events(state: ServerState) -> None:
         await asyncio.sleep(60)
 
 
+def _pod_node(store: Store) -> PodNode:
+    """The Node authorizer's question — which node runs this pod? — answered from storage."""
+    async def pod_node(namespace: str | None, name: str) -> str | None:
+        try:
+            pod = await store.get("pods", namespace, name)
+        except (NotFound, BadRequest):
+            return None
+        return (pod.get("spec") or {}).get("nodeName")
+    return pod_node
+
+
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
         store = await Store.connect(settings.database_url)
         watch_cache = WatchCache(settings.redis_url)
         registry = Registry.for_store(store)
-        state = ServerState(settings, store, watch_cache, authenticator, registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
+        state = ServerState(settings, store, watch_cache, authenticator, FixedRoleAuthorizer(_pod_node(store)),
+                            registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
+        authenticators.append(authenticator)
         tasks: list[asyncio.Task[None]] = []
         try:
             await registry.ensure_system_namespaces()
@@ -80,6 +94,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Orchestrator Lab Kit API server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    # The authenticator is built in the lifespan; the middleware (built before it) reads it here.
+    authenticators: list[TokenAuthenticator] = []
+
+    def authenticate(authorization: str | None) -> User:
+        return authenticators[-1].authenticate(authorization)
+
+    # Last added runs first: metrics see every request, authentication's 401s included.
+    app.add_middleware(AuthenticationMiddleware, authenticate=authenticate)
+    app.add_middleware(MetricsMiddleware)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError) -> Response:

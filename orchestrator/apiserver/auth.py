@@ -20,8 +20,11 @@ Node authorizer and NodeRestriction admission:
                                              read nodes and namespaces
     anyone else                              nothing
 
-The node rules need the object a request touches (is this pod bound to me?); the routes call
-``authorize`` once before they act and, for node identities, again with the stored object.
+The node rules need to know which node a pod is bound to (is this pod mine?). Like Kubernetes'
+Node authorizer, ``FixedRoleAuthorizer`` looks that up (its "graph" is a read of the pod) so the
+request is decided once, before anything is read or written for it; which Node or Lease a node
+may *create* is in the body, and is checked by the NodeRestriction admission plugin
+(admission.py) on the decoded object.
 
 Kubernetes equivalent: plugin/pkg/auth/authorizer/node, plugin/pkg/admission/noderestriction,
 k8s.io/apiserver/pkg/authentication/request/bearertoken
@@ -35,6 +38,7 @@ import hmac
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +144,7 @@ def _read_token_file(path: Path) -> dict[bytes, tuple[str, User]]:
     return users
 
 
-def _forbidden(user: User, req: Request, why: str = "") -> Forbidden:
+def forbidden(user: User, req: Request, why: str = "") -> Forbidden:
     target = req.resource + (f"/{req.subresource}" if req.subresource else "")
     group = f' in API group "{req.group}"' if req.group else ' in API group ""'
     scope = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
@@ -161,16 +165,16 @@ def authorize(user: User, req: Request, obj: dict[str, Any] | None = None) -> No
             return
         if req.resource == "events" or (req.resource == "leases" and req.group == "coordination.k8s.io"):
             return
-        raise _forbidden(user, req)
+        raise forbidden(user, req)
     if "labkit:viewers" in user.groups:
         if req.verb in READ_VERBS:
             return
-        raise _forbidden(user, req)
+        raise forbidden(user, req)
     node = user.node_name
     if node is not None:
         _authorize_node(user, node, req, obj)
         return
-    raise _forbidden(user, req)
+    raise forbidden(user, req)
 
 
 def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | None) -> None:
@@ -182,11 +186,11 @@ def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | N
             return
         if (name == node or deferred) and req.verb in ("create", "update", "patch"):
             return
-        raise _forbidden(user, req, f"a node may only modify its own Node object ({node})")
+        raise forbidden(user, req, f"a node may only modify its own Node object ({node})")
     if req.resource == "leases" and req.group == "coordination.k8s.io":
         if req.namespace == "kube-node-lease" and (name == node or deferred):
             return
-        raise _forbidden(user, req, f"a node may only use its own Lease (kube-node-lease/{node})")
+        raise forbidden(user, req, f"a node may only use its own Lease (kube-node-lease/{node})")
     if req.resource == "events" and req.verb in ("create", "patch", "update", *READ_VERBS):
         return
     if req.resource == "namespaces" and req.verb in READ_VERBS:
@@ -195,17 +199,17 @@ def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | N
         if req.verb in ("list", "watch"):
             if _selects_only_node(req.field_selector, node):
                 return
-            raise _forbidden(user, req, f"a node may only list and watch pods with fieldSelector spec.nodeName={node}")
+            raise forbidden(user, req, f"a node may only list and watch pods with fieldSelector spec.nodeName={node}")
         if req.verb in ("get", "update", "patch", "delete") and req.subresource in (None, "status", "log"):
             if req.verb in ("update", "patch") and req.subresource is None:
-                raise _forbidden(user, req, "a node may only update the status of its pods")
+                raise forbidden(user, req, "a node may only update the status of its pods")
             if obj is None:
                 return  # checked again once the pod is read
             if ((obj.get("spec") or {}).get("nodeName")) == node:
                 return
-            raise _forbidden(user, req, f"the pod is not bound to node {node}")
-        raise _forbidden(user, req)
-    raise _forbidden(user, req)
+            raise forbidden(user, req, f"the pod is not bound to node {node}")
+        raise forbidden(user, req)
+    raise forbidden(user, req)
 
 
 def _name(obj: dict[str, Any]) -> str | None:
@@ -223,11 +227,23 @@ def _selects_only_node(field_selector: str | None, node: str) -> bool:
         return False
 
 
-def needs_object_check(user: User, req: Request) -> bool:
-    """Node identities are judged per object (is this pod bound to me? is this my Node or Lease?):
-    the route must call authorize again with the stored object, or the body of a create."""
-    if user.node_name is None:
-        return False
-    if req.resource == "pods":
-        return req.verb in ("get", "update", "patch", "delete")
-    return req.verb == "create" and req.resource in ("nodes", "leases")
+PodNode = Callable[[str | None, str], Awaitable[str | None]]
+"""``(namespace, name) -> the node the pod is bound to``, None when unbound or absent."""
+
+
+class FixedRoleAuthorizer:
+    """Today's fixed roles and the Node authorizer, decided once per request.
+
+    For a node identity touching one pod, the pod's node is looked up (a missing pod is as good
+    as someone else's: a node learns nothing about pods that are not its own)."""
+
+    def __init__(self, pod_node: PodNode) -> None:
+        self._pod_node = pod_node
+
+    async def authorize(self, user: User, req: Request) -> None:
+        if (user.node_name is not None and req.resource == "pods" and req.group == "" and req.name
+                and req.verb in ("get", "update", "patch", "delete")):
+            node = await self._pod_node(req.namespace, req.name)
+            authorize(user, req, {"spec": {"nodeName": node}} if node else {})
+            return
+        authorize(user, req)

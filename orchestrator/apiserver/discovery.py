@@ -119,6 +119,7 @@ def storage_version_hash(info: ResourceInfo) -> str:
 _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, tuple[str, ...]]] = {
     "status": (None, None, None, ("get", "patch", "update")),
     "binding": (None, None, "Binding", ("create",)),
+    "eviction": ("policy", "v1", "Eviction", ("create",)),
     "log": (None, None, None, ("get",)),
     "scale": ("autoscaling", "v1", "Scale", ("get", "patch", "update")),
     "finalize": (None, None, None, ("update",)),

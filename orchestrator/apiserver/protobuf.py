@@ -406,6 +406,13 @@ SCHEMA: dict[str, dict[int, Field]] = {
         1: _f("type", keep=True), 2: _f("status", keep=True), 3: _f("lastTransitionTime", "Time"),
         4: _f("reason"), 5: _f("message"),
     },
+    # --- meta/v1 DeleteOptions and policy/v1 Eviction (`kubectl drain`) ----------------------
+    "DeleteOptions": {
+        1: _f("gracePeriodSeconds", "int64", keep=True), 2: _f("preconditions", "Preconditions"),
+        3: _f("orphanDependents", "bool", keep=True), 4: _f("propagationPolicy", keep=True), 5: _list("dryRun"),
+    },
+    "Preconditions": {1: _f("uid", keep=True), 2: _f("resourceVersion", keep=True)},
+    "Eviction": {1: _f("metadata", "ObjectMeta"), 2: _f("deleteOptions", "DeleteOptions")},
 }
 
 # (apiVersion, kind) of the envelope -> top-level message.
@@ -416,6 +423,9 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Event"): "Event",
     ("apps/v1", "Deployment"): "Deployment",
     ("apps/v1", "ReplicaSet"): "ReplicaSet",
+    ("v1", "DeleteOptions"): "DeleteOptions",
+    ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
+    ("policy/v1", "Eviction"): "Eviction",
 }
 
 _ZERO: dict[str, Any] = {"string": "", "int32": 0, "int64": 0, "bool": False, "bytes": ""}

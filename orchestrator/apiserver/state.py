@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from fastapi import Request
-
-from orchestrator.apiserver.auth import TokenAuthenticator, User
-from orchestrator.apiserver.handlers import Registry
+from orchestrator.apiserver.auth import FixedRoleAuthorizer, TokenAuthenticator
 from orchestrator.apiserver.logs import LogProxy
+from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.settings import Settings
 from orchestrator.storage.store import Store
 from orchestrator.storage.watchcache import WatchCache
@@ -21,10 +19,8 @@ class ServerState:
     store: Store
     watch_cache: WatchCache
     authenticator: TokenAuthenticator
+    authorizer: FixedRoleAuthorizer  # decides each resource request once (routes/resources.py)
     registry: Registry
     logs: LogProxy
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     open_watches: int = 0  # counted against settings.max_watches by routes/resources.py
-
-    def authenticate(self, request: Request) -> User:
-        return self.authenticator.authenticate(request.headers.get("authorization"))

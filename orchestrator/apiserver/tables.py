@@ -30,9 +30,10 @@ staging/src/k8s.io/apimachinery/pkg/util/duration (human_duration).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from orchestrator.api.errors import BadRequest
 from orchestrator.api.resources import ResourceInfo
@@ -527,21 +528,34 @@ def _default_row(obj: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
 # One resource's printer: (object, now) -> (cells in column order, row conditions or None).
 Printer = Callable[[dict[str, Any], datetime], tuple[list[Cell], list[dict[str, Any]] | None]]
 
-_PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
-    "pods": (_POD_COLUMNS, _pod_row),
-    "nodes": (_NODE_COLUMNS, _node_row),
-    "namespaces": (_NAMESPACE_COLUMNS, _namespace_row),
-    "events": (_EVENT_COLUMNS, _event_row),
-    "deployments.apps": (_DEPLOYMENT_COLUMNS, _deployment_row),
-    "replicasets.apps": (_REPLICASET_COLUMNS, _replicaset_row),
-    "leases.coordination.k8s.io": (_LEASE_COLUMNS, _lease_row),
-}
+
+@dataclass(frozen=True)
+class TablePrinter:
+    """The columns of one resource's Table and the function that fills a row; a strategy names
+    the one its resource uses (``registry/*.py``)."""
+
+    columns: list[dict[str, Any]]
+    row: Printer
 
 
-def column_definitions(info: ResourceInfo) -> list[dict[str, Any]]:
-    """The columns of ``info``'s Table, wide ones (priority 1) included."""
-    columns, _ = _PRINTERS.get(info.group_resource, (_DEFAULT_COLUMNS, _default_row))
-    return copy.deepcopy(columns)
+POD = TablePrinter(_POD_COLUMNS, _pod_row)
+NODE = TablePrinter(_NODE_COLUMNS, _node_row)
+NAMESPACE = TablePrinter(_NAMESPACE_COLUMNS, _namespace_row)
+EVENT = TablePrinter(_EVENT_COLUMNS, _event_row)
+DEPLOYMENT = TablePrinter(_DEPLOYMENT_COLUMNS, _deployment_row)
+REPLICASET = TablePrinter(_REPLICASET_COLUMNS, _replicaset_row)
+LEASE = TablePrinter(_LEASE_COLUMNS, _lease_row)
+DEFAULT = TablePrinter(_DEFAULT_COLUMNS, _default_row)
+
+
+class Printable(Protocol):
+    """What a Table is made from: a resource (a registry strategy) that knows its columns."""
+
+    info: ResourceInfo
+
+    def columns(self) -> list[dict[str, Any]]: ...
+
+    def row(self, obj: Mapping[str, Any], now: datetime) -> tuple[list[Cell], list[dict[str, Any]] | None]: ...
 
 
 # --- PartialObjectMetadata -----------------------------------------------------------------------
@@ -580,7 +594,7 @@ def _row_object(info: ResourceInfo, obj: dict[str, Any], include_object: str,
 
 
 def table_for(
-    info: ResourceInfo,
+    resource: Printable,
     objects: list[dict[str, Any]],
     *,
     list_meta: dict[str, Any],
@@ -589,7 +603,7 @@ def table_for(
     api_version: str = "meta.k8s.io/v1",
     include_column_definitions: bool = True,
 ) -> dict[str, Any]:
-    """The Table kube-apiserver would answer for ``objects`` of resource ``info``.
+    """The Table kube-apiserver would answer for ``objects`` of ``resource`` (its strategy).
 
     ``list_meta`` becomes the Table's metadata (``resourceVersion``, ``continue``).
     ``include_object`` is the ``includeObject`` query parameter (``None``, ``Metadata`` the
@@ -599,10 +613,11 @@ def table_for(
     if include_object in ("", None):
         include_object = "Metadata"
     now = now or datetime.now(UTC)
-    columns, printer = _PRINTERS.get(info.group_resource, (_DEFAULT_COLUMNS, _default_row))
+    info = resource.info
+    columns = resource.columns()
     rows = []
     for obj in objects:
-        cells, conditions = printer(obj, now)
+        cells, conditions = resource.row(obj, now)
         row: dict[str, Any] = {"cells": cells}
         if conditions:
             row["conditions"] = copy.deepcopy(conditions)
@@ -616,7 +631,7 @@ def table_for(
 
 
 def table_for_watch_event(
-    info: ResourceInfo,
+    resource: Printable,
     obj: dict[str, Any],
     *,
     include_column_definitions: bool = True,
@@ -629,7 +644,7 @@ def table_for_watch_event(
     so a watch may pass ``include_column_definitions=False`` after the first."""
     rv = _meta(obj).get("resourceVersion")
     return table_for(
-        info,
+        resource,
         [obj],
         list_meta={"resourceVersion": rv} if rv else {},
         include_object=include_object,

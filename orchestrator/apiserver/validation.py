@@ -1,34 +1,15 @@
-"""What happens to an object between the request body and storage: decode, default, validate.
+"""Field-level decoding, defaulting and validation in Kubernetes' words: the library the
+resource strategies (``apiserver/registry/``) are written with.
 
-The routes call two functions; both return a `Prepared` (the object to store, and the warnings
-to send in `Warning` headers) or raise an error from ``orchestrator.api.errors``:
+It knows fields, not verbs: ``decode`` (apiVersion/kind against the URL, types, unknown fields per
+``fieldValidation``), the defaults Kubernetes fills in (``default_pod_spec``,
+``default_deployment``, ...), the validators that collect every problem with its field path into
+``FieldErrors`` (``validate_object_meta``, ``validate_pod_spec``, ``validate_deployment_spec``,
+...), and canonical quantities. Which of them run for which kind, and in what order for create and
+update, is the job of each resource's strategy and of ``registry/rest.py``.
 
-    prepare_create(info, body, namespace=..., field_validation=...)
-        1. decode     apiVersion/kind checked against the URL (defaulted when absent: the
-                      Python client sends none), field types checked, unknown fields
-                      refused (Strict) or dropped with a warning (Warn, the default) or
-                      dropped silently (Ignore)                               → 400 BadRequest
-        2. namespace  the body's namespace must equal the URL's               → 400 BadRequest
-        3. default    restartPolicy Always, imagePullPolicy from the tag, 25%/25% rolling
-                      update, ... exactly the values Kubernetes fills in
-        4. system     name from generateName, uid, creationTimestamp, generation 1,
-                      status reset (a pod starts Pending with its QoS class)
-        5. validate   every problem collected with its field path        → 422 Invalid
-        6. canonicalize quantities ("0.5" CPU is stored as "500m")
-
-    prepare_update(info, old, new, field_validation=..., subresource=None|"status"|"scale")
-        the same steps, then what an update may not do: change uid or name, change a pod's
-        spec beyond images/tolerations/activeDeadlineSeconds, change a selector. The main
-        resource keeps the old status; the ``status`` subresource takes only the status
-        from the body; ``scale`` takes only ``spec.replicas`` from an autoscaling/v1 Scale.
-        ``metadata.generation`` moves by one when the spec changes.
-
-The resourceVersion of the body is passed through untouched: comparing it with the stored
-one (409 Conflict) is the store's job.
-
-Kubernetes equivalent: k8s.io/apiserver/pkg/endpoints/handlers/{create,update}.go,
-k8s.io/apiserver/pkg/registry/rest/{create,update}.go, pkg/apis/core/validation,
-pkg/apis/apps/validation, pkg/apis/core/v1/defaults.go, pkg/registry/*/strategy.go
+Kubernetes equivalent: pkg/apis/core/validation, pkg/apis/apps/validation,
+pkg/apis/core/v1/defaults.go, k8s.io/apimachinery/pkg/util/validation/field
 """
 
 from __future__ import annotations
@@ -36,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,8 +44,6 @@ POD_UPDATABLE_FIELDS = (
     "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
 )
 
-_GENERATION_KINDS = {"Pod", "Deployment", "ReplicaSet"}
-_NAMESPACE_NAMED = {"Namespace"}
 
 
 @dataclass(frozen=True)
@@ -152,7 +130,7 @@ class FieldErrors:
         )
 
 
-def _non_negative(errs: FieldErrors, path: str, value: Any) -> None:
+def non_negative(errs: FieldErrors, path: str, value: Any) -> None:
     if isinstance(value, int) and value < 0:
         errs.invalid(path, value, "must be greater than or equal to 0")
 
@@ -160,7 +138,7 @@ def _non_negative(errs: FieldErrors, path: str, value: Any) -> None:
 INT32_MAX = 2**31 - 1
 
 
-def _int32(errs: FieldErrors, path: str, value: Any) -> None:
+def int32(errs: FieldErrors, path: str, value: Any) -> None:
     """Kubernetes declares these fields int32: a Go client cannot read a bigger value back."""
     if isinstance(value, int) and not -INT32_MAX - 1 <= value <= INT32_MAX:
         errs.invalid(path, value, f"must be less than or equal to {INT32_MAX}" if value > 0 else
@@ -181,7 +159,7 @@ def check_field_validation(value: str | None, *, options_kind: str) -> str:
     return value
 
 
-def _decode(
+def decode(
     info: ResourceInfo, body: Any, *, field_validation: str, expect: tuple[str, str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """A pruned, type-checked copy of the body and the unknown-field warnings."""
@@ -290,7 +268,7 @@ def _default_template(spec: dict[str, Any]) -> None:
             default_pod_spec(template["spec"], for_pod=False)
 
 
-def _default_deployment(obj: dict[str, Any]) -> None:
+def default_deployment(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     strategy = spec.setdefault("strategy", {})
@@ -304,38 +282,24 @@ def _default_deployment(obj: dict[str, Any]) -> None:
     _default_template(spec)
 
 
-def _default_replicaset(obj: dict[str, Any]) -> None:
+def default_replicaset(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     _default_template(spec)
 
 
-def _default_node(obj: dict[str, Any]) -> None:
+def default_node(obj: dict[str, Any]) -> None:
     status = obj.get("status")
     if isinstance(status, dict) and "capacity" in status and "allocatable" not in status:
         status["allocatable"] = copy.deepcopy(status["capacity"])
 
 
-def _default_event(obj: dict[str, Any], now: datetime) -> None:
+def default_event(obj: dict[str, Any], now: datetime) -> None:
     obj.setdefault("type", "Normal")
     obj.setdefault("count", 1)
     stamp = rfc3339(now)
     obj.setdefault("firstTimestamp", obj.get("lastTimestamp") or stamp)
     obj.setdefault("lastTimestamp", obj["firstTimestamp"])
-
-
-def apply_defaults(kind: str, obj: dict[str, Any], *, now: datetime | None = None) -> None:
-    """Fill in what Kubernetes fills in for ``kind``, in place."""
-    if kind == "Pod":
-        default_pod_spec(obj.setdefault("spec", {}), for_pod=True)
-    elif kind == "Deployment":
-        _default_deployment(obj)
-    elif kind == "ReplicaSet":
-        _default_replicaset(obj)
-    elif kind == "Node":
-        _default_node(obj)
-    elif kind == "Event":
-        _default_event(obj, now or datetime.now(UTC))
 
 
 # --- 4. system fields and status ------------------------------------------------------------------------
@@ -384,18 +348,6 @@ def qos_class(spec: Mapping[str, Any]) -> str:
     if guaranteed and set(limits) == {"cpu", "memory"} and all(requests.get(k) == v for k, v in limits.items()):
         return "Guaranteed"
     return "Burstable"
-
-
-def _reset_status_for_create(kind: str, obj: dict[str, Any]) -> None:
-    """PrepareForCreate: clients do not choose the status of what they create (except nodes)."""
-    if kind == "Pod":
-        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
-    elif kind in ("Deployment", "ReplicaSet"):
-        obj["status"] = {}
-    elif kind == "Namespace":
-        # Upstream also adds spec.finalizers ["kubernetes"] and clears it through /finalize;
-        # this lab's namespace controller deletes contents without that handshake.
-        obj["status"] = {"phase": "Active"}
 
 
 # --- 5. validation --------------------------------------------------------------------------------------
@@ -529,7 +481,7 @@ def _validate_probe(errs: FieldErrors, probe: Mapping[str, Any], path: str, *, s
     for extra in handlers[1:]:
         errs.forbidden(f"{path}.{extra}", "may not specify more than 1 handler type")
     for key in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"):
-        _non_negative(errs, f"{path}.{key}", probe.get(key))
+        non_negative(errs, f"{path}.{key}", probe.get(key))
     if single_success and probe.get("successThreshold") not in (None, 1):
         errs.invalid(f"{path}.successThreshold", probe["successThreshold"], "must be 1")
     http = probe.get("httpGet")
@@ -754,8 +706,8 @@ def validate_pod_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str, *, 
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and not 1 <= deadline <= 2147483647:
         errs.invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive")
-    _non_negative(errs, f"{path}.terminationGracePeriodSeconds", spec.get("terminationGracePeriodSeconds"))
-    _int32(errs, f"{path}.priority", spec.get("priority"))
+    non_negative(errs, f"{path}.terminationGracePeriodSeconds", spec.get("terminationGracePeriodSeconds"))
+    int32(errs, f"{path}.priority", spec.get("priority"))
     if spec.get("hostNetwork"):
         errs.forbidden(f"{path}.hostNetwork", "hostNetwork is not allowed in this lab")
     if spec.get("hostPID"):
@@ -830,13 +782,13 @@ def _int_or_percent(errs: FieldErrors, value: Any, path: str) -> int | None:
 
 
 def _validate_replica_counts(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
-    _non_negative(errs, f"{path}.replicas", spec.get("replicas"))
-    _non_negative(errs, f"{path}.minReadySeconds", spec.get("minReadySeconds"))
+    non_negative(errs, f"{path}.replicas", spec.get("replicas"))
+    non_negative(errs, f"{path}.minReadySeconds", spec.get("minReadySeconds"))
     for key in ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
-        _int32(errs, f"{path}.{key}", spec.get(key))
+        int32(errs, f"{path}.{key}", spec.get(key))
 
 
-def _validate_deployment_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
+def validate_deployment_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
     _validate_replica_counts(errs, spec, path)
     selector = _validate_selector(errs, spec, path)
     _validate_template_for_replicas(errs, spec, selector, path)
@@ -858,21 +810,21 @@ def _validate_deployment_spec(errs: FieldErrors, spec: Mapping[str, Any], path: 
             )
         if isinstance(rolling.get("maxUnavailable"), str) and unavailable is not None and unavailable > 100:
             errs.invalid(f"{rolling_path}.maxUnavailable", rolling["maxUnavailable"], "must not be greater than 100%", bare=True)
-    _non_negative(errs, f"{path}.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
+    non_negative(errs, f"{path}.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
     deadline = spec.get("progressDeadlineSeconds")
     if deadline is not None:
-        _non_negative(errs, f"{path}.progressDeadlineSeconds", deadline)
+        non_negative(errs, f"{path}.progressDeadlineSeconds", deadline)
         if deadline <= (spec.get("minReadySeconds") or 0):
             errs.invalid(f"{path}.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds")
 
 
-def _validate_replicaset_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
+def validate_replicaset_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str) -> None:
     _validate_replica_counts(errs, spec, path)
     selector = _validate_selector(errs, spec, path)
     _validate_template_for_replicas(errs, spec, selector, path)
 
 
-def _validate_node(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
+def validate_node(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
     seen: set[tuple[str, str]] = set()
     for i, taint in enumerate((obj.get("spec") or {}).get("taints") or []):
         taint_path = f"spec.taints[{i}]"
@@ -899,60 +851,38 @@ def _validate_node(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
                 errs.invalid(f"status.{key}.{resource}", quantity, str(err))
 
 
-def _validate_event(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
+def validate_event(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
     involved = obj.get("involvedObject") or {}
     namespace = (obj.get("metadata") or {}).get("namespace")
     if involved.get("namespace") and involved["namespace"] != namespace:
         errs.invalid("involvedObject.namespace", involved["namespace"], "does not match event.namespace")
     if obj.get("type") not in ("Normal", "Warning"):
         errs.not_supported("type", obj.get("type"), ("Normal", "Warning"))
-    _non_negative(errs, "count", obj.get("count"))
+    non_negative(errs, "count", obj.get("count"))
 
 
-def _validate_lease(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
+def validate_lease(errs: FieldErrors, obj: Mapping[str, Any]) -> None:
     spec = obj.get("spec") or {}
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and duration <= 0:
         errs.invalid("spec.leaseDurationSeconds", duration, "must be greater than 0")
-    _non_negative(errs, "spec.leaseTransitions", spec.get("leaseTransitions"))
+    non_negative(errs, "spec.leaseTransitions", spec.get("leaseTransitions"))
 
 
-def _validate_pod_status(errs: FieldErrors, status: Mapping[str, Any]) -> None:
+def validate_pod_status(errs: FieldErrors, status: Mapping[str, Any]) -> None:
     phase = status.get("phase")
     phases = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
     if phase is not None and phase not in phases:
         errs.not_supported("status.phase", phase, phases)
     for key in ("initContainerStatuses", "containerStatuses"):
         for i, cs in enumerate(status.get(key) or []):
-            _non_negative(errs, f"status.{key}[{i}].restartCount", cs.get("restartCount"))
-
-
-def validate_object(kind: str, obj: Mapping[str, Any], *, namespaced: bool) -> FieldErrors:
-    """Every problem of ``obj`` (already defaulted), with its field path."""
-    errs = FieldErrors()
-    name_fn = names.dns1123_label if kind in _NAMESPACE_NAMED else names.dns1123_subdomain
-    validate_object_meta(errs, obj.get("metadata") or {}, namespaced=namespaced, name_fn=name_fn)
-    spec = obj.get("spec") or {}
-    if kind == "Pod":
-        validate_pod_spec(errs, spec, "spec", for_pod=True)
-        _validate_pod_status(errs, obj.get("status") or {})
-    elif kind == "Deployment":
-        _validate_deployment_spec(errs, spec, "spec")
-    elif kind == "ReplicaSet":
-        _validate_replicaset_spec(errs, spec, "spec")
-    elif kind == "Node":
-        _validate_node(errs, obj)
-    elif kind == "Event":
-        _validate_event(errs, obj)
-    elif kind == "Lease":
-        _validate_lease(errs, obj)
-    return errs
+            non_negative(errs, f"status.{key}[{i}].restartCount", cs.get("restartCount"))
 
 
 # --- 6. canonical quantities ------------------------------------------------------------------------------
 
 
-def _canonical_amounts(amounts: Any) -> None:
+def canonical_amounts(amounts: Any) -> None:
     if isinstance(amounts, dict):
         for key, value in amounts.items():
             try:
@@ -961,80 +891,25 @@ def _canonical_amounts(amounts: Any) -> None:
                 pass  # already reported by validation
 
 
-def _canonicalize_pod_spec(spec: Any) -> None:
+def canonicalize_pod_spec(spec: Any) -> None:
     if not isinstance(spec, dict):
         return
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
             resources = container.get("resources") if isinstance(container, dict) else None
             if isinstance(resources, dict):
-                _canonical_amounts(resources.get("requests"))
-                _canonical_amounts(resources.get("limits"))
+                canonical_amounts(resources.get("requests"))
+                canonical_amounts(resources.get("limits"))
     for volume in spec.get("volumes") or []:
         empty_dir = volume.get("emptyDir") if isinstance(volume, dict) else None
         if isinstance(empty_dir, dict) and "sizeLimit" in empty_dir:
-            _canonical_amounts(empty_dir)
-
-
-def canonicalize(kind: str, obj: dict[str, Any]) -> None:
-    """Quantities as Kubernetes prints them back (``cpu: 0.5`` → ``"500m"``), in place."""
-    if kind == "Pod":
-        _canonicalize_pod_spec(obj.get("spec"))
-    elif kind in ("Deployment", "ReplicaSet"):
-        _canonicalize_pod_spec(((obj.get("spec") or {}).get("template") or {}).get("spec"))
-    elif kind == "Node":
-        status = obj.get("status") or {}
-        _canonical_amounts(status.get("capacity"))
-        _canonical_amounts(status.get("allocatable"))
-
-
-# --- create ---------------------------------------------------------------------------------------------
-
-
-def prepare_create(
-    info: ResourceInfo,
-    obj: Any,
-    *,
-    namespace: str | None,
-    field_validation: str | None,
-    now: datetime | None = None,
-) -> Prepared:
-    """The object to store for a POST to ``info``'s collection (in ``namespace``)."""
-    directive = check_field_validation(field_validation, options_kind="CreateOptions")
-    body, warnings = _decode(info, obj, field_validation=directive)
-    meta = body.setdefault("metadata", {})
-    if info.namespaced:
-        if meta.get("namespace") and namespace and meta["namespace"] != namespace:
-            raise BadRequest("the namespace of the provided object does not match the namespace sent on the request")
-        if namespace:
-            meta["namespace"] = namespace
-    else:
-        meta.pop("namespace", None)  # cluster-scoped objects have none (rest.BeforeCreate)
-    if meta.get("resourceVersion"):
-        raise BadRequest("resourceVersion should not be set on objects to be created")
-    apply_defaults(info.kind, body, now=now)
-    canonicalize(info.kind, body)
-    moment = now or datetime.now(UTC)
-    if meta.get("generateName") and not meta.get("name"):
-        meta["name"] = names.generate_name(meta["generateName"])
-    for system in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink", "resourceVersion"):
-        meta.pop(system, None)
-    meta["uid"] = str(uuid.uuid4())
-    meta["creationTimestamp"] = rfc3339(moment)
-    if info.kind in _GENERATION_KINDS:
-        meta["generation"] = 1
-    else:
-        meta.pop("generation", None)
-    _reset_status_for_create(info.kind, body)
-    errs = validate_object(info.kind, body, namespaced=info.namespaced)
-    errs.raise_if_any(info.kind, info.group, meta.get("name") or "")
-    return Prepared(body, warnings)
+            canonical_amounts(empty_dir)
 
 
 # --- update ---------------------------------------------------------------------------------------------
 
 
-def _check_identity(info: ResourceInfo, old: Mapping[str, Any], meta: dict[str, Any]) -> None:
+def check_identity(info: ResourceInfo, old: Mapping[str, Any], meta: dict[str, Any]) -> None:
     old_meta = old.get("metadata") or {}
     if meta.get("name") and meta["name"] != old_meta.get("name"):
         raise BadRequest(
@@ -1049,7 +924,7 @@ def _check_identity(info: ResourceInfo, old: Mapping[str, Any], meta: dict[str, 
         meta.pop("namespace", None)
 
 
-def _carry_system_fields(errs: FieldErrors, old_meta: Mapping[str, Any], meta: dict[str, Any]) -> None:
+def carry_system_fields(errs: FieldErrors, old_meta: Mapping[str, Any], meta: dict[str, Any]) -> None:
     """BeforeUpdate: what the client may not change about metadata."""
     if meta.get("uid") and meta["uid"] != old_meta.get("uid"):
         errs.invalid("metadata.uid", meta["uid"], "field is immutable")
@@ -1089,7 +964,7 @@ def _same_toleration(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return all((a.get(k) or "") == (b.get(k) or "") for k in keys)
 
 
-def _validate_pod_update(errs: FieldErrors, old_spec: Mapping[str, Any], new_spec: Mapping[str, Any]) -> None:
+def validate_pod_update(errs: FieldErrors, old_spec: Mapping[str, Any], new_spec: Mapping[str, Any]) -> None:
     """ValidatePodUpdate: a running pod's spec is fixed except for a few fields."""
     munged = copy.deepcopy(dict(new_spec))
     for key in ("containers", "initContainers"):
@@ -1103,14 +978,14 @@ def _validate_pod_update(errs: FieldErrors, old_spec: Mapping[str, Any], new_spe
         errs.invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value")
     elif new_deadline is None and old_deadline is not None:
         errs.invalid("spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value")
-    _set_or_pop(munged, "activeDeadlineSeconds", old_deadline)
+    set_or_pop(munged, "activeDeadlineSeconds", old_deadline)
     old_tolerations = old_spec.get("tolerations") or []
     new_tolerations = new_spec.get("tolerations") or []
     for tol in old_tolerations:
         if not any(_same_toleration(tol, other) for other in new_tolerations):
             errs.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds")
             break
-    _set_or_pop(munged, "tolerations", old_spec.get("tolerations"))
+    set_or_pop(munged, "tolerations", old_spec.get("tolerations"))
     changed = _changed_paths(dict(old_spec), munged, "spec")
     if changed:
         errs.forbidden(
@@ -1120,121 +995,8 @@ def _validate_pod_update(errs: FieldErrors, old_spec: Mapping[str, Any], new_spe
         )
 
 
-def _set_or_pop(obj: dict[str, Any], key: str, value: Any) -> None:
+def set_or_pop(obj: dict[str, Any], key: str, value: Any) -> None:
     if value is None:
         obj.pop(key, None)
     else:
         obj[key] = value
-
-
-def _validate_update(info: ResourceInfo, errs: FieldErrors, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
-    if info.kind == "Pod":
-        _validate_pod_update(errs, old_spec, new_spec)
-    elif info.kind in ("Deployment", "ReplicaSet") and old_spec.get("selector") != new_spec.get("selector"):
-        errs.invalid("spec.selector", new_spec.get("selector"), "field is immutable")
-
-
-def _bump_generation(info: ResourceInfo, old: Mapping[str, Any], new: dict[str, Any]) -> None:
-    """Spec changes (and, for Deployments, annotation changes) advance metadata.generation."""
-    if info.kind not in _GENERATION_KINDS:
-        return
-    old_meta, meta = old.get("metadata") or {}, new["metadata"]
-    changed = old.get("spec") != new.get("spec")
-    if info.kind == "Deployment":
-        # Annotations are copied onto ReplicaSets, so upstream treats them like spec here.
-        changed = changed or (old_meta.get("annotations") or {}) != (meta.get("annotations") or {})
-    generation = old_meta.get("generation") or 1
-    meta["generation"] = generation + 1 if changed else generation
-
-
-def to_scale(info: ResourceInfo, obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The autoscaling/v1 Scale of a Deployment or ReplicaSet (GET .../scale)."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    try:
-        selector = str(LabelSelector.from_structured(spec.get("selector")))
-    except Invalid:
-        selector = ""
-    scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta}
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": scale_meta,
-        "spec": {"replicas": spec.get("replicas", 0)},
-        "status": {"replicas": status.get("replicas", 0), "selector": selector},
-    }
-
-
-def _prepare_scale(info: ResourceInfo, old: Mapping[str, Any], new: Any, directive: str) -> Prepared:
-    scale_info = ResourceInfo("autoscaling", "v1", info.plural, info.singular, "Scale", info.namespaced)
-    body, warnings = _decode(scale_info, new, field_validation=directive)
-    meta = body.setdefault("metadata", {})
-    _check_identity(info, old, meta)
-    result = copy.deepcopy(dict(old))
-    replicas = (body.get("spec") or {}).get("replicas", 0)
-    errs = FieldErrors()
-    _non_negative(errs, "spec.replicas", replicas)
-    _int32(errs, "spec.replicas", replicas)
-    errs.raise_if_any("Scale", "autoscaling", meta["name"] or "")
-    result.setdefault("spec", {})["replicas"] = replicas
-    _set_or_pop(result["metadata"], "resourceVersion", meta.get("resourceVersion"))
-    _bump_generation(info, old, result)
-    return Prepared(result, warnings)
-
-
-def _prepare_status(info: ResourceInfo, old: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    result = copy.deepcopy(dict(old))
-    result["status"] = body.get("status") or {}
-    if info.kind == "Pod":
-        old_qos = (old.get("status") or {}).get("qosClass")
-        if old_qos:  # the QoS class is fixed at creation
-            result["status"]["qosClass"] = old_qos
-    if info.kind == "Node":
-        _default_node(result)
-    _set_or_pop(result["metadata"], "resourceVersion", body["metadata"].get("resourceVersion"))
-    return result
-
-
-def prepare_update(
-    info: ResourceInfo,
-    old: Mapping[str, Any],
-    new: Any,
-    *,
-    field_validation: str | None,
-    subresource: str | None = None,
-    now: datetime | None = None,
-) -> Prepared:
-    """The object to store for a PUT (or a PATCH, after the patch is applied) of ``old``.
-
-    ``subresource="status"``: only ``new["status"]`` is taken. ``subresource="scale"``: ``new`` is
-    an autoscaling/v1 Scale and only its ``spec.replicas`` is taken; the result is the full object.
-    """
-    directive = check_field_validation(field_validation, options_kind="UpdateOptions")
-    if subresource not in (None, "status", "scale") or (subresource and subresource not in info.subresources):
-        raise BadRequest(f"the server does not support updating {info.plural}/{subresource}")
-    if subresource == "scale":
-        return _prepare_scale(info, old, new, directive)
-    body, warnings = _decode(info, new, field_validation=directive)
-    meta = body.setdefault("metadata", {})
-    _check_identity(info, old, meta)
-    old_meta = old.get("metadata") or {}
-    errs = FieldErrors()
-    if subresource == "status":
-        result = _prepare_status(info, old, body)
-        _carry_system_fields(errs, old_meta, meta)
-    else:
-        apply_defaults(info.kind, body, now=now)
-        # Canonical before comparing with the stored object, which is canonical ("0.5" == "500m").
-        canonicalize(info.kind, body)
-        _carry_system_fields(errs, old_meta, meta)
-        if "status" in info.subresources:
-            _set_or_pop(body, "status", copy.deepcopy(old.get("status")))
-        result = body
-        _validate_update(info, errs, old, result)
-    errs.extend(validate_object(info.kind, result, namespaced=info.namespaced).causes)
-    errs.raise_if_any(info.kind, info.group, meta.get("name") or "")
-    canonicalize(info.kind, result)  # a status update may carry node capacity
-    _bump_generation(info, old, result)
-    return Prepared(result, warnings)

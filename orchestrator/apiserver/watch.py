@@ -31,6 +31,7 @@ from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.apiserver import metrics, tables
 from orchestrator.apiserver.negotiation import Negotiated
+from orchestrator.apiserver.registry import strategy_for
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent
 from orchestrator.storage.watchcache import WatchCache
@@ -79,7 +80,7 @@ async def watch_stream(
         obj.setdefault("apiVersion", info.api_version)
         obj.setdefault("kind", info.kind)
         if negotiated.as_table:
-            table = tables.table_for_watch_event(info, obj, include_column_definitions=True,
+            table = tables.table_for_watch_event(strategy_for(info), obj, include_column_definitions=True,
                                                  api_version=negotiated.table_version)
             return _line(event_type, table)
         if negotiated.as_partial_object_metadata:

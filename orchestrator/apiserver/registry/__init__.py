@@ -1,0 +1,44 @@
+"""The API server's registry: one strategy per resource behind one generic store-backed registry.
+
+    strategy.py     the contract: what one resource adds to the generic verbs
+    base.py         BaseStrategy: every step done the generic way
+    rest.py         the create and update steps, in Kubernetes' order
+    generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
+    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps)
+
+Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
+and a strategy (a module here, listed in ``_FAMILIES``). docs/api-machinery.md walks through it.
+
+Kubernetes equivalent: k8s.io/apiserver/pkg/registry/generic/registry, pkg/registry/*
+"""
+
+from __future__ import annotations
+
+from orchestrator.api.resources import RESOURCES, ResourceInfo
+from orchestrator.apiserver.registry import apps, events, leases, namespaces, nodes, pods
+from orchestrator.apiserver.registry.base import BaseStrategy
+from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
+
+_FAMILIES = (pods, nodes, namespaces, events, leases, apps)
+
+STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
+SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
+    key: handler for family in _FAMILIES for key, handler in getattr(family, "SUBRESOURCES", {}).items()
+}
+
+_missing = [r.group_resource for r in RESOURCES if r.group_resource not in STRATEGIES]
+if _missing:  # a served resource without a strategy is a programming error: fail at import
+    raise RuntimeError(f"resources without a strategy in apiserver/registry: {', '.join(_missing)}")
+
+
+def strategy_for(info: ResourceInfo) -> Strategy:
+    """The strategy of a served resource (a KeyError for one that is not served)."""
+    return STRATEGIES[info.group_resource]
+
+
+def subresource_handler(info: ResourceInfo, subresource: str) -> SubresourceHandler | None:
+    return SUBRESOURCES.get((info.group_resource, subresource))
+
+
+__all__ = ["STRATEGIES", "SUBRESOURCES", "BaseStrategy", "Strategy", "strategy_for", "subresource_handler",
+           "Mapping"]

@@ -46,6 +46,12 @@ class Strategy(Protocol):
     """What one resource adds to the generic verbs. Each method's comment is its contract."""
 
     info: ResourceInfo
+    # metadata.generation is kept (1 at create, +1 when spec_changed); else it is dropped.
+    has_generation: bool
+    # A DELETE of an object that still holds others (a namespace) marks it Terminating instead.
+    empties_before_delete: bool
+    # A DELETE that removed the object answers it (pods) rather than a Status.
+    returns_deleted_object: bool
 
     def decode(self, body: Any, *, field_validation: str) -> tuple[Obj, list[str]]:
         """Check apiVersion/kind against ``info`` (default them when absent), type-check the

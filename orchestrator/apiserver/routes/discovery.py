@@ -18,10 +18,6 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server
 
 
-def _auth(request: Request) -> None:
-    _state(request).authenticate(request)
-
-
 @router.get("/healthz", include_in_schema=False)
 @router.get("/livez", include_in_schema=False)
 async def healthz() -> Response:
@@ -41,13 +37,11 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/version", include_in_schema=False)
 async def version(request: Request) -> Response:
-    _auth(request)
     return respond(discovery.version_info())
 
 
 @router.get("/api", include_in_schema=False)
 async def api(request: Request) -> Response:
-    _auth(request)
     n = negotiate(request.headers.get("accept"))
     if n.aggregated_discovery:
         return respond(discovery.aggregated_discovery("api", n.aggregated_discovery),
@@ -58,7 +52,6 @@ async def api(request: Request) -> Response:
 
 @router.get("/apis", include_in_schema=False)
 async def apis(request: Request) -> Response:
-    _auth(request)
     n = negotiate(request.headers.get("accept"))
     if n.aggregated_discovery:
         return respond(discovery.aggregated_discovery("apis", n.aggregated_discovery),
@@ -68,31 +61,26 @@ async def apis(request: Request) -> Response:
 
 @router.get("/api/v1", include_in_schema=False)
 async def core_resources(request: Request) -> Response:
-    _auth(request)
     return respond(discovery.api_resource_list("", "v1"))
 
 
 @router.get("/apis/{group}", include_in_schema=False)
 async def group(request: Request, group: str) -> Response:
-    _auth(request)
     return respond(discovery.api_group(group))
 
 
 @router.get("/apis/{group}/{version}", include_in_schema=False)
 async def group_resources(request: Request, group: str, version: str) -> Response:
-    _auth(request)
     return respond(discovery.api_resource_list(group, version))
 
 
 @router.get("/openapi/v3", include_in_schema=False)
 async def openapi_root(request: Request) -> Response:
-    _auth(request)
     return respond(openapi.openapi_v3_root())
 
 
 @router.get("/openapi/v3/{path:path}", include_in_schema=False)
 async def openapi_group_version(request: Request, path: str) -> Response:
-    _auth(request)
     parts = path.strip("/").split("/")
     if parts[:1] == ["api"] and len(parts) == 2:
         group, version = "", parts[1]
@@ -108,7 +96,6 @@ async def openapi_group_version(request: Request, path: str) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
-    _auth(request)
     state = _state(request)
     metrics.STORE_WRITES.set(state.store.writes_committed)
     metrics.STORE_BATCHES.set(state.store.batches_committed)

@@ -9,17 +9,19 @@ Paths are parsed here rather than declared one by one, because Kubernetes paths 
 ``/api/v1/namespaces/<name>`` is the Namespace itself, and ``/api/v1/namespaces/<ns>/status``
 its status: a third segment that is not a namespaced resource is a namespace subresource.
 
-Each handler authenticates, authorizes, parses query and body, calls the registry
-(handlers.py) and formats the answer (plain JSON, a Table, or PartialObjectMetadata, as the
-Accept header asks). Unknown query parameters are ignored, as kube-apiserver does.
+One request path, in kube-apiserver's order: the authentication middleware (app.py) has put the
+user on the request; ``handle`` parses the path, names the verb, asks the authorizer once
+(``state.authorizer``), then runs the verb's handler, which parses query and body, calls the
+generic registry (registry/generic.py, where admission runs on writes) and formats the answer
+(plain JSON, a Table, or PartialObjectMetadata, as the Accept header asks). Unknown query
+parameters are ignored, as kube-apiserver does. Metrics are counted by a middleware (app.py)
+from the labels ``handle`` leaves on the request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from orchestrator.api.errors import (
-    ApiError,
     BadRequest,
     MethodNotAllowed,
     NotFound,
@@ -40,17 +41,16 @@ from orchestrator.api.errors import (
 from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storable_text
 from orchestrator.api.resources import ResourceInfo, lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
-from orchestrator.apiserver import metrics, protobuf, tables
+from orchestrator.apiserver import protobuf, tables
 from orchestrator.apiserver.auth import Request as AuthzRequest
-from orchestrator.apiserver.auth import User, authorize, needs_object_check
+from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
+from orchestrator.apiserver.registry import strategy_for, subresource_handler
 from orchestrator.apiserver.state import ServerState
-from orchestrator.apiserver.validation import to_scale
 from orchestrator.apiserver.watch import watch_stream
 from orchestrator.storage.store import parse_resource_version
 
 router = APIRouter()
-access_log = logging.getLogger("orchestrator.apiserver.access")
 
 JSON_TYPE = "application/json"
 
@@ -203,202 +203,239 @@ def respond(body: Any, *, status: int = 200, warnings: list[str] | None = None,
 
 def _shape(obj: dict[str, Any], info: ResourceInfo, negotiated: Negotiated) -> tuple[Any, str]:
     if negotiated.as_table:
-        return tables.table_for(info, [obj], list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+        return tables.table_for(strategy_for(info), [obj], list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                 api_version=negotiated.table_version), negotiated.content_type
     if negotiated.as_partial_object_metadata:
         return tables.partial_object_metadata(obj, api_version=negotiated.partial_object_metadata_version), negotiated.content_type
     return obj, JSON_TYPE
 
 
-async def _authorize(state: ServerState, user: User, verb: str, target: Target, request: Request,
-                     obj: dict[str, Any] | None = None) -> AuthzRequest:
-    req = AuthzRequest(verb=verb, resource=target.info.plural, group=target.info.group, namespace=target.namespace,
-                       name=target.name, subresource=target.subresource,
-                       field_selector=request.query_params.get("fieldSelector"))
-    authorize(user, req, obj)
-    return req
+# --- one request: parse, authorize once, run the verb ---------------------------------------------
+
+
+@dataclass
+class Call:
+    """One resource request on its way through the handlers: who, what, and how to answer."""
+
+    request: Request
+    state: ServerState
+    user: User
+    target: Target
+    verb: str
+    negotiated: Negotiated
+
+    @property
+    def query(self) -> Any:
+        return self.request.query_params
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.query.get("dryRun"))
+
+    @property
+    def field_validation(self) -> str | None:
+        return self.query.get("fieldValidation")
+
+    def attributes(self) -> AuthzRequest:
+        t = self.target
+        return AuthzRequest(verb=self.verb, resource=t.info.plural, group=t.info.group, namespace=t.namespace,
+                            name=t.name, subresource=t.subresource, field_selector=self.query.get("fieldSelector"))
+
+
+def request_verb(method: str, target: Target, query: Any) -> str:
+    """The Kubernetes verb of a request (what authorization and metrics speak of)."""
+    if target.name is None:
+        if method == "GET":
+            return "watch" if _bool(query.get("watch")) else "list"
+        if method == "POST":
+            return "create"
+        if method == "DELETE" and "deletecollection" in target.info.verbs:
+            return "deletecollection"
+        raise MethodNotAllowed(f"{method} is not supported on a collection of {target.info.plural}")
+    verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    if verb is None:
+        raise MethodNotAllowed(f"{method} is not supported on {target.info.plural}")
+    return verb
 
 
 async def handle(request: Request, group: str, version: str, path: str) -> Response:
     state: ServerState = request.app.state.server
-    started = time.perf_counter()
-    target: Target | None = None
-    verb = request.method.lower()
-    code = 500
-    try:
-        user = state.authenticate(request)
-        _check_url(path, request.query_params)
-        target = parse_target(group, version, path.split("/"))
-        response = await _dispatch(request, state, user, target)
-        code = response.status_code
-        return response
-    except ApiError as err:
-        code = err.code
-        raise
-    finally:
-        info = target.info if target else None
-        elapsed = time.perf_counter() - started
-        metrics.REQUESTS.labels(verb, group, info.plural if info else "", (target.subresource or "") if target else "",
-                                str(code)).inc()
-        metrics.LATENCY.labels(verb, info.plural if info else "").observe(elapsed)
-        if access_log.isEnabledFor(logging.DEBUG):  # one structured line per request, opt in: it costs time
-            access_log.debug(json.dumps({"method": request.method, "path": request.url.path,
-                                         "query": request.url.query or None, "code": code,
-                                         "ms": round(elapsed * 1000, 2)}))
-
-
-async def _dispatch(request: Request, state: ServerState, user: User, target: Target) -> Response:
-    method = request.method
-    q = request.query_params
-    info, ns, name, sub = target.info, target.namespace, target.name, target.subresource
-    negotiated = negotiate(request.headers.get("accept"))
-    dry_run = bool(q.get("dryRun"))
-    field_validation = q.get("fieldValidation")
-    reg = state.registry
-
+    user: User = request.state.user  # set by the authentication middleware (app.py)
+    _check_url(path, request.query_params)
+    target = parse_target(group, version, path.split("/"))
+    info, sub = target.info, target.subresource
     if sub is not None and sub not in info.subresources:
         raise NotFound(f'the server could not find the requested resource ({info.plural}/{sub})')
-
-    if name is None:  # a collection
-        if method == "GET":
-            watch = _bool(q.get("watch"))
-            await _authorize(state, user, "watch" if watch else "list", target, request)
-            labels = LabelSelector.parse(q.get("labelSelector"))
-            fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
-            if watch:
-                return _watch_response(state, target, labels, fields, negotiated, q)
-            _resource_version(q)  # any revision is served from the latest state
-            result = await reg.list(info, namespace=ns, label_selector=labels, field_selector=fields,
-                                    limit=_int(q, "limit"), continue_token=q.get("continue"))
-            list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
-            if result.continue_token:
-                list_meta["continue"] = result.continue_token
-            for obj in result.items:
-                obj.setdefault("apiVersion", info.api_version)
-                obj.setdefault("kind", info.kind)
-            if negotiated.as_table:
-                return respond(tables.table_for(info, result.items, list_meta=list_meta,
-                                                include_object=q.get("includeObject") or "Metadata",
-                                                api_version=negotiated.table_version),
-                               content_type=negotiated.content_type)
-            if negotiated.as_partial_object_metadata:
-                return respond(tables.partial_object_metadata_list(result.items, list_meta=list_meta,
-                                                                   api_version=negotiated.partial_object_metadata_version),
-                               content_type=negotiated.content_type)
-            return respond({"kind": info.list_kind_name, "apiVersion": info.api_version, "metadata": list_meta,
-                            "items": result.items})
-        if method == "POST":
-            await _authorize(state, user, "create", target, request)
-            body, _ = await read_body(request, state)
-            if needs_object_check(user, _req(target, "create")):
-                authorize(user, _req(target, "create"), body if isinstance(body, dict) else {})
-            if isinstance(body, dict) and info.namespaced and ns is None:
-                ns = (body.get("metadata") or {}).get("namespace") or "default"  # the seed's POST /api/v1/pods
-                target = Target(info, ns, None, None)
-                await _authorize(state, user, "create", target, request)
-            prepared = await reg.create(info, ns, body, field_validation=field_validation, dry_run=dry_run)
-            shaped, ctype = _shape(prepared.obj, info, negotiated)
-            return respond(shaped, status=201, warnings=prepared.warnings, content_type=ctype)
-        if method == "DELETE" and "deletecollection" in info.verbs:
-            await _authorize(state, user, "deletecollection", target, request)
-            labels = LabelSelector.parse(q.get("labelSelector"))
-            fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
-            _, raw = await read_body(request, state, patch=True)
-            options = _delete_options(raw, q)
-            result = await reg.list(info, namespace=ns, label_selector=labels, field_selector=fields, limit=None,
-                                    continue_token=None)
-            deleted = []
-            for obj in result.items:
-                meta = obj.get("metadata") or {}
-                try:
-                    gone, _ = await reg.delete(info, meta.get("namespace"), meta["name"], options, dry_run=dry_run)
-                except NotFound:
-                    continue  # deleted meanwhile by someone else
-                deleted.append(gone)
-            return respond({"kind": info.list_kind_name, "apiVersion": info.api_version,
-                            "metadata": {"resourceVersion": str(result.revision)}, "items": deleted})
-        raise MethodNotAllowed(f"{method} is not supported on a collection of {info.plural}")
-
-    if info.namespaced and ns is None:
-        raise NotFound(f"{info.plural} are namespaced: use {info.path_prefix()}/namespaces/<namespace>/{info.plural}/{name}")
-
-    if sub == "binding":
-        if method != "POST":
-            raise MethodNotAllowed("pods/binding supports POST only")
-        await _authorize(state, user, "create", target, request)
+    if target.name is not None and info.namespaced and target.namespace is None:
+        raise NotFound(f"{info.plural} are namespaced: use {info.path_prefix()}/namespaces/<namespace>/{info.plural}/{target.name}")
+    verb = request_verb(request.method, target, request.query_params)
+    request.state.metric_labels = (verb, group, info.plural, sub or "")
+    call = Call(request, state, user, target, verb, negotiate(request.headers.get("accept")))
+    body: Any = None
+    if verb == "create" and target.name is None:
         body, _ = await read_body(request, state)
-        return respond(await reg.bind(ns or "default", name, body), status=201)
-    if sub == "log":
-        if method != "GET":
-            raise MethodNotAllowed("pods/log supports GET only")
-        await _authorize(state, user, "get", target, request)
-        pod = await reg.get(info, ns, name)
-        if needs_object_check(user, _req(target, "get")):
-            authorize(user, _req(target, "get"), pod)
-        return await state.logs.proxy(pod, request)
+        if info.namespaced and target.namespace is None:
+            # The seed's POST /api/v1/pods: the namespace is the body's, else "default".
+            ns = (body.get("metadata") or {}).get("namespace") if isinstance(body, dict) else None
+            call.target = Target(info, ns or "default", None, None)
+    await state.authorizer.authorize(user, call.attributes())
+    if sub is not None and sub not in ("status", "scale"):
+        return await _subresource(call)
+    return await _VERBS[verb](call, body)
 
-    if method == "GET":
-        await _authorize(state, user, "get", target, request)
-        _resource_version(q)
-        try:
-            obj = await reg.get(info, ns, name)
-        except NotFound:
-            if needs_object_check(user, _req(target, "get")):
-                # like the Node authorizer: a node learns nothing about pods that are not its own
-                authorize(user, _req(target, "get"), {})
-            raise
-        if needs_object_check(user, _req(target, "get")):
-            authorize(user, _req(target, "get"), obj)
-        if sub == "scale":
-            return respond(to_scale(info, obj))
-        shaped, ctype = _shape(obj, info, negotiated)
-        return respond(shaped, content_type=ctype)
 
-    if method in ("PUT", "PATCH"):
-        verb = "update" if method == "PUT" else "patch"
-        await _authorize(state, user, verb, target, request)
-        if needs_object_check(user, _req(target, verb)):
-            authorize(user, _req(target, verb), await reg.get(info, ns, name))
-        if method == "PUT":
-            body, _ = await read_body(request, state)
-            prepared = await reg.update(info, ns, name, body, field_validation=field_validation, subresource=sub,
-                                        dry_run=dry_run)
-        else:
-            _, raw = await read_body(request, state, patch=True)
-            prepared = await reg.patch(info, ns, name, raw, content_type=request.headers.get("content-type") or "",
-                                       field_validation=field_validation, subresource=sub, dry_run=dry_run)
-        if sub == "scale":
-            return respond(to_scale(info, prepared.obj), warnings=prepared.warnings)
-        shaped, ctype = _shape(prepared.obj, info, negotiated)
-        return respond(shaped, warnings=prepared.warnings, content_type=ctype)
+async def _list(call: Call, _: Any) -> Response:
+    info, q, negotiated = call.target.info, call.query, call.negotiated
+    labels = LabelSelector.parse(q.get("labelSelector"))
+    fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
+    _resource_version(q)  # any revision is served from the latest state
+    result = await call.state.registry.list(info, namespace=call.target.namespace, label_selector=labels,
+                                            field_selector=fields, limit=_int(q, "limit"),
+                                            continue_token=q.get("continue"))
+    list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
+    if result.continue_token:
+        list_meta["continue"] = result.continue_token
+    for obj in result.items:
+        obj.setdefault("apiVersion", info.api_version)
+        obj.setdefault("kind", info.kind)
+    if negotiated.as_table:
+        return respond(tables.table_for(strategy_for(info), result.items, list_meta=list_meta,
+                                        include_object=q.get("includeObject") or "Metadata",
+                                        api_version=negotiated.table_version),
+                       content_type=negotiated.content_type)
+    if negotiated.as_partial_object_metadata:
+        return respond(tables.partial_object_metadata_list(result.items, list_meta=list_meta,
+                                                           api_version=negotiated.partial_object_metadata_version),
+                       content_type=negotiated.content_type)
+    return respond({"kind": info.list_kind_name, "apiVersion": info.api_version, "metadata": list_meta,
+                    "items": result.items})
 
-    if method == "DELETE":
-        if sub is not None:
-            raise MethodNotAllowed(f"DELETE is not supported on {info.plural}/{sub}")
-        await _authorize(state, user, "delete", target, request)
-        if needs_object_check(user, _req(target, "delete")):
-            authorize(user, _req(target, "delete"), await reg.get(info, ns, name))
-        _, raw = await read_body(request, state, patch=True)
-        options = _delete_options(raw, q)
-        obj, gone = await reg.delete(info, ns, name, options, dry_run=dry_run)
-        if info.plural == "pods" or not gone:
-            shaped, ctype = _shape(obj, info, negotiated)
-            return respond(shaped, status=200, content_type=ctype)
+
+async def _watch(call: Call, _: Any) -> Response:
+    info, q = call.target.info, call.query
+    labels = LabelSelector.parse(q.get("labelSelector"))
+    fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
+    return _watch_response(call.state, call.target, labels, fields, call.negotiated, q)
+
+
+async def _create(call: Call, body: Any) -> Response:
+    info, ns = call.target.info, call.target.namespace
+    prepared = await call.state.registry.create(info, ns, body, field_validation=call.field_validation,
+                                                dry_run=call.dry_run, user=call.user)
+    shaped, ctype = _shape(prepared.obj, info, call.negotiated)
+    return respond(shaped, status=201, warnings=prepared.warnings, content_type=ctype)
+
+
+async def _delete_collection(call: Call, _: Any) -> Response:
+    info, q, reg = call.target.info, call.query, call.state.registry
+    labels = LabelSelector.parse(q.get("labelSelector"))
+    fields = FieldSelector.parse(q.get("fieldSelector"), group_resource=info.group_resource)
+    _, raw = await read_body(call.request, call.state, patch=True)
+    options = _delete_options(raw, q, call.request.headers.get("content-type"))
+    result = await reg.list(info, namespace=call.target.namespace, label_selector=labels, field_selector=fields,
+                            limit=None, continue_token=None)
+    deleted = []
+    for obj in result.items:
         meta = obj.get("metadata") or {}
-        return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                        "details": {"name": name, "group": info.group, "kind": info.plural, "uid": meta.get("uid")}})
+        try:
+            gone, _ = await reg.delete(info, meta.get("namespace"), meta["name"], options, dry_run=call.dry_run,
+                                       user=call.user)
+        except NotFound:
+            continue  # deleted meanwhile by someone else
+        deleted.append(gone)
+    return respond({"kind": info.list_kind_name, "apiVersion": info.api_version,
+                    "metadata": {"resourceVersion": str(result.revision)}, "items": deleted})
 
-    raise MethodNotAllowed(f"{method} is not supported on {info.plural}")
+
+async def _get(call: Call, _: Any) -> Response:
+    t = call.target
+    _resource_version(call.query)
+    obj = await call.state.registry.get(t.info, t.namespace, t.name or "")
+    if t.subresource == "scale":
+        return respond(strategy_for(t.info).to_scale(obj))
+    shaped, ctype = _shape(obj, t.info, call.negotiated)
+    return respond(shaped, content_type=ctype)
 
 
-def _req(target: Target, verb: str) -> AuthzRequest:
-    return AuthzRequest(verb=verb, resource=target.info.plural, group=target.info.group, namespace=target.namespace,
-                        name=target.name, subresource=target.subresource)
+async def _update(call: Call, _: Any) -> Response:
+    t, reg = call.target, call.state.registry
+    if call.verb == "update":
+        body, _ = await read_body(call.request, call.state)
+        prepared = await reg.update(t.info, t.namespace, t.name or "", body, field_validation=call.field_validation,
+                                    subresource=t.subresource, dry_run=call.dry_run, user=call.user)
+    else:
+        _, raw = await read_body(call.request, call.state, patch=True)
+        prepared = await reg.patch(t.info, t.namespace, t.name or "", raw,
+                                   content_type=call.request.headers.get("content-type") or "",
+                                   field_validation=call.field_validation, subresource=t.subresource,
+                                   dry_run=call.dry_run, user=call.user)
+    if t.subresource == "scale":
+        return respond(strategy_for(t.info).to_scale(prepared.obj), warnings=prepared.warnings)
+    shaped, ctype = _shape(prepared.obj, t.info, call.negotiated)
+    return respond(shaped, warnings=prepared.warnings, content_type=ctype)
 
 
-def _delete_options(raw: bytes, q: Any) -> dict[str, Any]:
+async def _delete(call: Call, _: Any) -> Response:
+    t = call.target
+    if t.subresource is not None:
+        raise MethodNotAllowed(f"DELETE is not supported on {t.info.plural}/{t.subresource}")
+    _, raw = await read_body(call.request, call.state, patch=True)
+    options = _delete_options(raw, call.query, call.request.headers.get("content-type"))
+    obj, gone = await call.state.registry.delete(t.info, t.namespace, t.name or "", options, dry_run=call.dry_run,
+                                                 user=call.user)
+    if strategy_for(t.info).returns_deleted_object or not gone:
+        shaped, ctype = _shape(obj, t.info, call.negotiated)
+        return respond(shaped, status=200, content_type=ctype)
+    meta = obj.get("metadata") or {}
+    return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": t.name, "group": t.info.group, "kind": t.info.plural, "uid": meta.get("uid")}})
+
+
+async def _subresource(call: Call) -> Response:
+    """A subresource that acts (binding, eviction, token) or streams (log)."""
+    t = call.target
+    sub = t.subresource or ""
+    if sub == "log":
+        if call.request.method != "GET":
+            raise MethodNotAllowed(f"{t.info.plural}/log supports GET only")
+        pod = await call.state.registry.get(t.info, t.namespace, t.name or "")
+        return await call.state.logs.proxy(pod, call.request)
+    handler = subresource_handler(t.info, sub)
+    if handler is None:
+        raise NotFound(f'the server could not find the requested resource ({t.info.plural}/{sub})')
+    if call.request.method != "POST":
+        raise MethodNotAllowed(f"{t.info.plural}/{sub} supports POST only")
+    body, _ = await read_body(call.request, call.state)
+    code, answer = await handler(call.state.registry, SubresourceCall(
+        method=call.request.method, namespace=t.namespace, name=t.name or "", body=body, user=call.user,
+        query=call.query, dry_run=call.dry_run))
+    return respond(answer, status=code)
+
+
+@dataclass(frozen=True)
+class SubresourceCall:
+    """What a subresource handler gets (registry/strategy.py: SubresourceRequest)."""
+
+    method: str
+    namespace: str | None
+    name: str
+    body: Any
+    user: User
+    query: Any
+    dry_run: bool
+
+
+_VERBS = {"list": _list, "watch": _watch, "create": _create, "deletecollection": _delete_collection,
+          "get": _get, "update": _update, "patch": _update, "delete": _delete}
+
+
+def _delete_options(raw: bytes, q: Any, content_type: str | None = None) -> dict[str, Any]:
+    """The DeleteOptions of a DELETE: its body (JSON, or protobuf as client-go's typed clients
+    send it, e.g. `kubectl drain --force`) with the query parameters on top."""
     options: dict[str, Any] = {}
-    if raw.strip():
+    if raw.strip() and protobuf.is_protobuf(content_type):
+        options = protobuf.decode(raw)
+    elif raw.strip():
         try:
             options = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.apiserver.handlers import Registry
+from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.storage.store import Store
 
 

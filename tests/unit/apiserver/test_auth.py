@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.api.errors import Forbidden, Unauthorized
 from orchestrator.apiserver import auth
-from orchestrator.apiserver.auth import Request, TokenAuthenticator, User, authorize, needs_object_check
+from orchestrator.apiserver.auth import FixedRoleAuthorizer, Request, TokenAuthenticator, User, authorize
 from tests import factories
 
 ADMIN = User("admin", "admin", ("system:masters",))
@@ -199,13 +199,26 @@ def test_forbidden_message_for_a_cluster_scoped_subresource_says_why() -> None:
                                     'a node may only modify its own Node object (node-1)')
 
 
-def test_node_pod_requests_need_an_object_check_and_others_do_not() -> None:
-    assert needs_object_check(NODE_1, Request("get", "pods", namespace="ns", name="p"))
-    assert needs_object_check(NODE_1, Request("patch", "pods", namespace="ns", name="p", subresource="status"))
-    assert needs_object_check(NODE_1, Request("delete", "pods", namespace="ns", name="p"))
-    assert not needs_object_check(NODE_1, Request("list", "pods", field_selector="spec.nodeName=node-1"))
-    assert not needs_object_check(SCHEDULER, Request("get", "pods", namespace="ns", name="p"))
-    assert not needs_object_check(NODE_1, Request("get", "nodes", name="node-1"))
+async def test_a_node_request_for_one_pod_is_decided_once_from_the_pods_node() -> None:
+    bound = {("ns", "mine"): "node-1", ("ns", "theirs"): "node-2"}
+    looked_up: list[tuple[str | None, str]] = []
+
+    async def pod_node(namespace: str | None, name: str) -> str | None:
+        looked_up.append((namespace, name))
+        return bound.get((namespace or "", name))
+
+    authorizer = FixedRoleAuthorizer(pod_node)
+    await authorizer.authorize(NODE_1, Request("get", "pods", namespace="ns", name="mine"))
+    await authorizer.authorize(NODE_1, Request("patch", "pods", namespace="ns", name="mine", subresource="status"))
+    for name in ("theirs", "missing"):  # someone else's pod and no pod at all look the same
+        with pytest.raises(Forbidden):
+            await authorizer.authorize(NODE_1, Request("delete", "pods", namespace="ns", name=name))
+    assert looked_up == [("ns", "mine"), ("ns", "mine"), ("ns", "theirs"), ("ns", "missing")]
+    # only a node's per-pod requests need the lookup
+    await authorizer.authorize(NODE_1, Request("list", "pods", field_selector="spec.nodeName=node-1"))
+    await authorizer.authorize(SCHEDULER, Request("get", "pods", namespace="ns", name="p"))
+    await authorizer.authorize(NODE_1, Request("get", "nodes", name="node-1"))
+    assert len(looked_up) == 4
 
 
 def test_node_name_comes_from_user_name_only_with_the_nodes_group() -> None:

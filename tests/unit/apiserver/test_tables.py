@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.api.errors import BadRequest
 from orchestrator.api.resources import by_group_resource
+from orchestrator.apiserver.registry import strategy_for
 from orchestrator.apiserver.tables import (
     human_duration,
     partial_object_metadata_list,
@@ -48,7 +49,7 @@ def cs(name: str = "c0", *, ready: bool = False, restarts: int = 0, **state: dic
 
 def row(info: Any, obj: dict[str, Any]) -> dict[str, str | int]:
     """The single row of obj's Table as {column name: cell}."""
-    table = table_for(info, [obj], list_meta={"resourceVersion": "9"}, now=NOW)
+    table = table_for(strategy_for(info), [obj], list_meta={"resourceVersion": "9"}, now=NOW)
     names = [c["name"] for c in table["columnDefinitions"]]
     return dict(zip(names, table["rows"][0]["cells"], strict=True))
 
@@ -86,7 +87,7 @@ def test_human_duration_boundaries_match_upstream(seconds: float, want: str) -> 
 # --- pods ----------------------------------------------------------------------------------------
 
 def test_pod_columns_are_upstreams_with_wide_ones_at_priority_1() -> None:
-    table = table_for(PODS, [], list_meta={"resourceVersion": "9"}, now=NOW)
+    table = table_for(strategy_for(PODS), [], list_meta={"resourceVersion": "9"}, now=NOW)
     cols = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
     assert cols == [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1),
                     ("Node", 1), ("Nominated Node", 1), ("Readiness Gates", 1)]
@@ -137,7 +138,7 @@ def test_image_pull_failure_shows_err_image_pull() -> None:
 
 def test_finished_pod_shows_completed_and_a_completed_row_condition() -> None:
     p = pod(phase="Succeeded", statuses=[cs(terminated={"exitCode": 0, "reason": "Completed"})])
-    table = table_for(PODS, [p], list_meta={}, now=NOW)
+    table = table_for(strategy_for(PODS), [p], list_meta={}, now=NOW)
     assert table["rows"][0]["cells"][2] == "Completed"
     assert table["rows"][0]["conditions"][0]["type"] == "Completed"
 
@@ -176,7 +177,7 @@ def test_crashing_init_container_shows_init_reason() -> None:
 
 
 def test_row_object_is_partial_object_metadata_for_namespace_and_labels() -> None:
-    table = table_for(PODS, [pod()], list_meta={}, now=NOW)
+    table = table_for(strategy_for(PODS), [pod()], list_meta={}, now=NOW)
     obj = table["rows"][0]["object"]
     assert obj["kind"] == "PartialObjectMetadata" and obj["apiVersion"] == "meta.k8s.io/v1"
     assert obj["metadata"]["namespace"] == "default" and obj["metadata"]["labels"] == {"app": "web"}
@@ -184,24 +185,24 @@ def test_row_object_is_partial_object_metadata_for_namespace_and_labels() -> Non
 
 
 def test_include_object_object_and_none_and_bad_value() -> None:
-    full = table_for(PODS, [pod()], list_meta={}, include_object="Object", now=NOW)["rows"][0]["object"]
+    full = table_for(strategy_for(PODS), [pod()], list_meta={}, include_object="Object", now=NOW)["rows"][0]["object"]
     assert full["kind"] == "Pod" and full["apiVersion"] == "v1" and "spec" in full
-    assert table_for(PODS, [pod()], list_meta={}, include_object="None", now=NOW)["rows"][0]["object"] is None
+    assert table_for(strategy_for(PODS), [pod()], list_meta={}, include_object="None", now=NOW)["rows"][0]["object"] is None
     with pytest.raises(BadRequest):
-        table_for(PODS, [pod()], list_meta={}, include_object="Everything", now=NOW)
+        table_for(strategy_for(PODS), [pod()], list_meta={}, include_object="Everything", now=NOW)
 
 
 def test_v1beta1_table_carries_v1beta1_row_objects() -> None:
-    table = table_for(PODS, [pod()], list_meta={}, now=NOW, api_version="meta.k8s.io/v1beta1")
+    table = table_for(strategy_for(PODS), [pod()], list_meta={}, now=NOW, api_version="meta.k8s.io/v1beta1")
     assert table["apiVersion"] == "meta.k8s.io/v1beta1"
     assert table["rows"][0]["object"]["apiVersion"] == "meta.k8s.io/v1beta1"
 
 
 def test_watch_event_is_a_one_row_table_at_the_objects_resource_version() -> None:
-    first = table_for_watch_event(PODS, pod(), now=NOW)
+    first = table_for_watch_event(strategy_for(PODS), pod(), now=NOW)
     assert len(first["rows"]) == 1 and first["metadata"] == {"resourceVersion": "7"}
     assert first["columnDefinitions"]
-    later = table_for_watch_event(PODS, pod(), include_column_definitions=False, now=NOW)
+    later = table_for_watch_event(strategy_for(PODS), pod(), include_column_definitions=False, now=NOW)
     assert later["columnDefinitions"] == [] and later["rows"][0]["cells"][0] == "web"
 
 

@@ -10,13 +10,9 @@ import pytest
 
 from orchestrator.api.errors import BadRequest, Invalid
 from orchestrator.api.resources import lookup
-from orchestrator.apiserver.validation import (
-    LAST_APPLIED_ANNOTATION,
-    prepare_create,
-    prepare_update,
-    qos_class,
-    to_scale,
-)
+from orchestrator.apiserver.registry import strategy_for
+from orchestrator.apiserver.registry.rest import prepare_create, prepare_update
+from orchestrator.apiserver.validation import LAST_APPLIED_ANNOTATION, qos_class
 
 PODS = lookup("", "pods")
 DEPLOYMENTS = lookup("apps", "deployments")
@@ -50,7 +46,7 @@ def deployment(**spec: Any) -> dict[str, Any]:
 
 
 def create_pod(body: dict[str, Any], *, field_validation: str | None = "Strict") -> dict[str, Any]:
-    return prepare_create(PODS, body, namespace="default", field_validation=field_validation, now=NOW).obj
+    return prepare_create(strategy_for(PODS), body, namespace="default", field_validation=field_validation, now=NOW).obj
 
 
 def invalid_causes(call: Any) -> list[tuple[str, str]]:
@@ -151,7 +147,7 @@ def test_qos_class_follows_requests_and_limits(resources: dict[str, Any], qos: s
 
 
 def test_minimal_deployment_gets_kubernetes_defaults() -> None:
-    obj = prepare_create(DEPLOYMENTS, deployment(), namespace="default", field_validation="Strict", now=NOW).obj
+    obj = prepare_create(strategy_for(DEPLOYMENTS), deployment(), namespace="default", field_validation="Strict", now=NOW).obj
     spec = obj["spec"]
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
@@ -169,8 +165,7 @@ def test_minimal_deployment_gets_kubernetes_defaults() -> None:
 
 
 def test_recreate_strategy_gets_no_rolling_update_defaults() -> None:
-    obj = prepare_create(
-        DEPLOYMENTS, deployment(strategy={"type": "Recreate"}), namespace="default", field_validation="Strict"
+    obj = prepare_create(strategy_for(DEPLOYMENTS), deployment(strategy={"type": "Recreate"}), namespace="default", field_validation="Strict"
     ).obj
     assert obj["spec"]["strategy"] == {"type": "Recreate"}
 
@@ -178,13 +173,12 @@ def test_recreate_strategy_gets_no_rolling_update_defaults() -> None:
 def test_replicaset_defaults_one_replica() -> None:
     body = deployment()
     body["kind"] = "ReplicaSet"
-    obj = prepare_create(REPLICASETS, body, namespace="default", field_validation="Strict").obj
+    obj = prepare_create(strategy_for(REPLICASETS), body, namespace="default", field_validation="Strict").obj
     assert obj["spec"]["replicas"] == 1 and obj["metadata"]["generation"] == 1
 
 
 def test_namespace_starts_active_and_has_no_namespace_or_generation() -> None:
-    obj = prepare_create(
-        NAMESPACES, {"metadata": {"name": "team-a", "namespace": "x"}}, namespace=None, field_validation="Strict"
+    obj = prepare_create(strategy_for(NAMESPACES), {"metadata": {"name": "team-a", "namespace": "x"}}, namespace=None, field_validation="Strict"
     ).obj
     assert obj["status"] == {"phase": "Active"}
     assert "namespace" not in obj["metadata"] and "generation" not in obj["metadata"]
@@ -193,21 +187,20 @@ def test_namespace_starts_active_and_has_no_namespace_or_generation() -> None:
 def test_event_defaults_type_count_and_timestamps() -> None:
     body = {"metadata": {"name": "web.1"}, "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"},
             "reason": "Scheduled", "message": "assigned"}
-    obj = prepare_create(EVENTS, body, namespace="default", field_validation="Strict", now=NOW).obj
+    obj = prepare_create(strategy_for(EVENTS), body, namespace="default", field_validation="Strict", now=NOW).obj
     assert (obj["type"], obj["count"]) == ("Normal", 1)
     assert obj["firstTimestamp"] == obj["lastTimestamp"] == "2024-05-01T12:30:45Z"
 
 
 def test_node_allocatable_defaults_to_capacity_and_status_is_kept() -> None:
     body = {"metadata": {"name": "node-1"}, "status": {"capacity": {"cpu": "4", "memory": "8192Mi", "pods": "110"}}}
-    obj = prepare_create(NODES, body, namespace=None, field_validation="Strict").obj
+    obj = prepare_create(strategy_for(NODES), body, namespace=None, field_validation="Strict").obj
     assert obj["status"]["allocatable"] == {"cpu": "4", "memory": "8Gi", "pods": "110"}
 
 
 def test_lease_fields_are_kept_as_sent() -> None:
     spec = {"holderIdentity": "node-1", "leaseDurationSeconds": 40, "renewTime": "2024-05-01T12:30:45.123456Z"}
-    obj = prepare_create(
-        LEASES, {"metadata": {"name": "node-1"}, "spec": spec}, namespace="kube-node-lease", field_validation="Strict"
+    obj = prepare_create(strategy_for(LEASES), {"metadata": {"name": "node-1"}, "spec": spec}, namespace="kube-node-lease", field_validation="Strict"
     ).obj
     assert obj["spec"] == spec and obj["apiVersion"] == "coordination.k8s.io/v1"
 
@@ -239,18 +232,18 @@ def test_strict_field_validation_refuses_unknown_fields_with_their_paths() -> No
 
 
 def test_warn_field_validation_drops_unknown_fields_and_reports_warnings() -> None:
-    prepared = prepare_create(PODS, pod(foo=1), namespace="default", field_validation="Warn")
+    prepared = prepare_create(strategy_for(PODS), pod(foo=1), namespace="default", field_validation="Warn")
     assert prepared.warnings == ['unknown field "spec.foo"']
     assert "foo" not in prepared.obj["spec"]
 
 
 def test_absent_field_validation_means_warn() -> None:
-    prepared = prepare_create(PODS, pod(foo=1), namespace="default", field_validation=None)
+    prepared = prepare_create(strategy_for(PODS), pod(foo=1), namespace="default", field_validation=None)
     assert prepared.warnings == ['unknown field "spec.foo"']
 
 
 def test_ignore_field_validation_drops_unknown_fields_silently() -> None:
-    prepared = prepare_create(PODS, pod(foo=1), namespace="default", field_validation="Ignore")
+    prepared = prepare_create(strategy_for(PODS), pod(foo=1), namespace="default", field_validation="Ignore")
     assert prepared.warnings == [] and "foo" not in prepared.obj["spec"]
 
 
@@ -262,7 +255,7 @@ def test_unsupported_field_validation_value_is_refused() -> None:
 def test_open_security_context_keeps_fields_this_lab_does_not_model() -> None:
     body = pod()
     body["spec"]["containers"][0]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
-    prepared = prepare_create(PODS, body, namespace="default", field_validation="Strict")
+    prepared = prepare_create(strategy_for(PODS), body, namespace="default", field_validation="Strict")
     assert prepared.obj["spec"]["containers"][0]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
 
 
@@ -321,7 +314,7 @@ def test_invalid_pod_name_uses_dns_subdomain_rule() -> None:
 
 def test_namespace_name_uses_dns_label_rule() -> None:
     causes = invalid_causes(
-        lambda: prepare_create(NAMESPACES, {"metadata": {"name": "a.b"}}, namespace=None, field_validation="Strict")
+        lambda: prepare_create(strategy_for(NAMESPACES), {"metadata": {"name": "a.b"}}, namespace=None, field_validation="Strict")
     )
     assert causes == [("metadata.name", 'Invalid value: "a.b": must not contain dots')]
 
@@ -414,7 +407,7 @@ def test_toleration_effect_and_operator_rules() -> None:
 
 def test_node_taint_effect_must_be_known() -> None:
     body = {"metadata": {"name": "n1"}, "spec": {"taints": [{"key": "k", "effect": "Never"}]}}
-    assert invalid_causes(lambda: prepare_create(NODES, body, namespace=None, field_validation="Strict")) == [
+    assert invalid_causes(lambda: prepare_create(strategy_for(NODES), body, namespace=None, field_validation="Strict")) == [
         ("spec.taints[0].effect", 'Unsupported value: "Never": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"')
     ]
 
@@ -423,7 +416,7 @@ def test_negative_replicas_and_mismatched_selector_are_invalid() -> None:
     body = deployment(replicas=-1)
     body["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
     with pytest.raises(Invalid) as caught:
-        prepare_create(DEPLOYMENTS, body, namespace="default", field_validation="Strict")
+        prepare_create(strategy_for(DEPLOYMENTS), body, namespace="default", field_validation="Strict")
     assert caught.value.message == (
         'Deployment.apps "web" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, '
         'spec.template.metadata.labels: Invalid value: map[string]string{"app":"other"}: '
@@ -435,32 +428,32 @@ def test_negative_replicas_and_mismatched_selector_are_invalid() -> None:
 def test_deployment_without_selector_is_invalid() -> None:
     body = deployment()
     del body["spec"]["selector"]
-    causes = invalid_causes(lambda: prepare_create(DEPLOYMENTS, body, namespace="default", field_validation="Strict"))
+    causes = invalid_causes(lambda: prepare_create(strategy_for(DEPLOYMENTS), body, namespace="default", field_validation="Strict"))
     assert causes == [("spec.selector", "Required value")]
 
 
 def test_rolling_update_may_not_have_zero_surge_and_zero_unavailable() -> None:
     body = deployment(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}})
-    causes = invalid_causes(lambda: prepare_create(DEPLOYMENTS, body, namespace="default", field_validation="Strict"))
+    causes = invalid_causes(lambda: prepare_create(strategy_for(DEPLOYMENTS), body, namespace="default", field_validation="Strict"))
     assert causes == [("spec.strategy.rollingUpdate.maxUnavailable", "Invalid value: 0%: may not be 0 when `maxSurge` is 0")]
 
 
 def test_template_restart_policy_must_be_always() -> None:
     body = deployment()
     body["spec"]["template"]["spec"]["restartPolicy"] = "Never"
-    causes = invalid_causes(lambda: prepare_create(DEPLOYMENTS, body, namespace="default", field_validation="Strict"))
+    causes = invalid_causes(lambda: prepare_create(strategy_for(DEPLOYMENTS), body, namespace="default", field_validation="Strict"))
     assert causes == [("spec.template.spec.restartPolicy", 'Unsupported value: "Never": supported values: "Always"')]
 
 
 def test_event_involved_object_namespace_must_match() -> None:
     body = {"metadata": {"name": "e"}, "involvedObject": {"kind": "Pod", "name": "web", "namespace": "other"}}
-    causes = invalid_causes(lambda: prepare_create(EVENTS, body, namespace="default", field_validation="Strict"))
+    causes = invalid_causes(lambda: prepare_create(strategy_for(EVENTS), body, namespace="default", field_validation="Strict"))
     assert causes == [("involvedObject.namespace", 'Invalid value: "other": does not match event.namespace')]
 
 
 def test_lease_duration_must_be_positive() -> None:
     body = {"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}}
-    causes = invalid_causes(lambda: prepare_create(LEASES, body, namespace="default", field_validation="Strict"))
+    causes = invalid_causes(lambda: prepare_create(strategy_for(LEASES), body, namespace="default", field_validation="Strict"))
     assert causes == [("spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0")]
 
 
@@ -481,7 +474,7 @@ def test_update_keeps_identity_and_status_from_the_stored_object() -> None:
     new["metadata"]["creationTimestamp"] = "2000-01-01T00:00:00Z"
     del new["metadata"]["uid"]
     new["status"] = {"phase": "Succeeded"}
-    result = prepare_update(PODS, old, new, field_validation="Strict").obj
+    result = prepare_update(strategy_for(PODS), old, new, field_validation="Strict").obj
     assert result["metadata"]["uid"] == old["metadata"]["uid"]
     assert result["metadata"]["creationTimestamp"] == old["metadata"]["creationTimestamp"]
     assert result["metadata"]["labels"] == {"tier": "web"}
@@ -494,7 +487,7 @@ def test_pod_image_change_is_allowed_and_bumps_generation() -> None:
     old = stored_pod()
     new = copy.deepcopy(old)
     new["spec"]["containers"][0]["image"] = "nginx:1.26"
-    result = prepare_update(PODS, old, new, field_validation="Strict").obj
+    result = prepare_update(strategy_for(PODS), old, new, field_validation="Strict").obj
     assert result["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert result["metadata"]["generation"] == 2
 
@@ -503,7 +496,7 @@ def test_pod_spec_change_beyond_allowed_fields_is_forbidden() -> None:
     old = stored_pod()
     new = copy.deepcopy(old)
     new["spec"]["containers"][0]["command"] = ["sleep", "1"]
-    ((field, message),) = invalid_causes(lambda: prepare_update(PODS, old, new, field_validation="Strict"))
+    ((field, message),) = invalid_causes(lambda: prepare_update(strategy_for(PODS), old, new, field_validation="Strict"))
     assert field == "spec"
     assert message.startswith(
         "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
@@ -518,10 +511,10 @@ def test_pod_tolerations_may_be_added_but_not_removed() -> None:
     old["spec"]["tolerations"] = [{"key": "a", "operator": "Exists"}]
     added = copy.deepcopy(old)
     added["spec"]["tolerations"].append({"key": "b", "operator": "Exists"})
-    assert len(prepare_update(PODS, old, added, field_validation="Strict").obj["spec"]["tolerations"]) == 2
+    assert len(prepare_update(strategy_for(PODS), old, added, field_validation="Strict").obj["spec"]["tolerations"]) == 2
     removed = copy.deepcopy(old)
     removed["spec"]["tolerations"] = []
-    causes = invalid_causes(lambda: prepare_update(PODS, old, removed, field_validation="Strict"))
+    causes = invalid_causes(lambda: prepare_update(strategy_for(PODS), old, removed, field_validation="Strict"))
     assert causes == [("spec.tolerations", "Forbidden: existing toleration can not be modified except its tolerationSeconds")]
 
 
@@ -530,7 +523,7 @@ def test_update_with_different_name_is_a_bad_request() -> None:
     new = copy.deepcopy(old)
     new["metadata"]["name"] = "other"
     with pytest.raises(BadRequest) as caught:
-        prepare_update(PODS, old, new, field_validation="Strict")
+        prepare_update(strategy_for(PODS), old, new, field_validation="Strict")
     assert caught.value.message == "the name of the object (other) does not match the name on the URL (web)"
 
 
@@ -538,7 +531,7 @@ def test_update_with_different_uid_is_invalid() -> None:
     old = stored_pod()
     new = copy.deepcopy(old)
     new["metadata"]["uid"] = "not-the-same"
-    assert invalid_causes(lambda: prepare_update(PODS, old, new, field_validation="Strict")) == [
+    assert invalid_causes(lambda: prepare_update(strategy_for(PODS), old, new, field_validation="Strict")) == [
         ("metadata.uid", 'Invalid value: "not-the-same": field is immutable')
     ]
 
@@ -548,11 +541,11 @@ def test_update_strict_refuses_unknown_fields_too() -> None:
     new = copy.deepcopy(old)
     new["spec"]["foo"] = 1
     with pytest.raises(BadRequest):
-        prepare_update(PODS, old, new, field_validation="Strict")
+        prepare_update(strategy_for(PODS), old, new, field_validation="Strict")
 
 
 def stored_deployment() -> dict[str, Any]:
-    obj = prepare_create(DEPLOYMENTS, deployment(), namespace="default", field_validation="Strict").obj
+    obj = prepare_create(strategy_for(DEPLOYMENTS), deployment(), namespace="default", field_validation="Strict").obj
     obj["metadata"]["resourceVersion"] = "7"
     obj["status"] = {"replicas": 1, "observedGeneration": 1}
     return obj
@@ -563,7 +556,7 @@ def test_deployment_selector_is_immutable() -> None:
     new = copy.deepcopy(old)
     new["spec"]["selector"] = {"matchLabels": {"app": "web", "v": "2"}}
     new["spec"]["template"]["metadata"]["labels"] = {"app": "web", "v": "2"}
-    assert invalid_causes(lambda: prepare_update(DEPLOYMENTS, old, new, field_validation="Strict")) == [
+    assert invalid_causes(lambda: prepare_update(strategy_for(DEPLOYMENTS), old, new, field_validation="Strict")) == [
         ("spec.selector", 'Invalid value: {"matchLabels":{"app":"web","v":"2"}}: field is immutable')
     ]
 
@@ -572,24 +565,24 @@ def test_deployment_spec_change_bumps_generation_and_metadata_only_change_does_n
     old = stored_deployment()
     scaled = copy.deepcopy(old)
     scaled["spec"]["replicas"] = 3
-    assert prepare_update(DEPLOYMENTS, old, scaled, field_validation="Strict").obj["metadata"]["generation"] == 2
+    assert prepare_update(strategy_for(DEPLOYMENTS), old, scaled, field_validation="Strict").obj["metadata"]["generation"] == 2
     labelled = copy.deepcopy(old)
     labelled["metadata"]["labels"] = {"team": "a"}
-    assert prepare_update(DEPLOYMENTS, old, labelled, field_validation="Strict").obj["metadata"]["generation"] == 1
+    assert prepare_update(strategy_for(DEPLOYMENTS), old, labelled, field_validation="Strict").obj["metadata"]["generation"] == 1
 
 
 def test_deployment_annotation_change_bumps_generation_like_upstream() -> None:
     old = stored_deployment()
     new = copy.deepcopy(old)
     new["metadata"]["annotations"] = {"note": "x"}
-    assert prepare_update(DEPLOYMENTS, old, new, field_validation="Strict").obj["metadata"]["generation"] == 2
+    assert prepare_update(strategy_for(DEPLOYMENTS), old, new, field_validation="Strict").obj["metadata"]["generation"] == 2
 
 
 def test_main_resource_update_ignores_status() -> None:
     old = stored_deployment()
     new = copy.deepcopy(old)
     new["status"] = {"replicas": 99}
-    assert prepare_update(DEPLOYMENTS, old, new, field_validation="Strict").obj["status"] == old["status"]
+    assert prepare_update(strategy_for(DEPLOYMENTS), old, new, field_validation="Strict").obj["status"] == old["status"]
 
 
 def test_status_update_takes_only_the_status() -> None:
@@ -598,7 +591,7 @@ def test_status_update_takes_only_the_status() -> None:
     new["spec"]["replicas"] = 5
     new["metadata"]["labels"] = {"sneaky": "yes"}
     new["status"] = {"replicas": 1, "readyReplicas": 1, "observedGeneration": 1}
-    result = prepare_update(DEPLOYMENTS, old, new, field_validation="Strict", subresource="status").obj
+    result = prepare_update(strategy_for(DEPLOYMENTS), old, new, field_validation="Strict", subresource="status").obj
     assert result["status"] == {"replicas": 1, "readyReplicas": 1, "observedGeneration": 1}
     assert result["spec"] == old["spec"]
     assert "labels" not in result["metadata"]
@@ -609,26 +602,26 @@ def test_pod_status_update_keeps_the_qos_class() -> None:
     old = stored_pod()
     new = copy.deepcopy(old)
     new["status"] = {"phase": "Running", "podIP": "10.1.0.5"}
-    result = prepare_update(PODS, old, new, field_validation="Strict", subresource="status").obj
+    result = prepare_update(strategy_for(PODS), old, new, field_validation="Strict", subresource="status").obj
     assert result["status"] == {"phase": "Running", "podIP": "10.1.0.5", "qosClass": "BestEffort"}
 
 
 def test_scale_update_sets_replicas_from_a_scale_object() -> None:
     old = stored_deployment()
-    scale = to_scale(DEPLOYMENTS, old)
+    scale = strategy_for(DEPLOYMENTS).to_scale(old)
     assert scale["status"] == {"replicas": 1, "selector": "app=web"}
     scale["spec"]["replicas"] = 5
-    result = prepare_update(DEPLOYMENTS, old, scale, field_validation=None, subresource="scale").obj
+    result = prepare_update(strategy_for(DEPLOYMENTS), old, scale, field_validation=None, subresource="scale").obj
     assert result["spec"]["replicas"] == 5 and result["metadata"]["generation"] == 2
     assert result["spec"]["template"] == old["spec"]["template"]
 
 
 def test_negative_scale_is_invalid() -> None:
     old = stored_deployment()
-    scale = to_scale(DEPLOYMENTS, old)
+    scale = strategy_for(DEPLOYMENTS).to_scale(old)
     scale["spec"]["replicas"] = -2
     with pytest.raises(Invalid) as caught:
-        prepare_update(DEPLOYMENTS, old, scale, field_validation=None, subresource="scale")
+        prepare_update(strategy_for(DEPLOYMENTS), old, scale, field_validation=None, subresource="scale")
     assert caught.value.message == 'Scale.autoscaling "web" is invalid: spec.replicas: Invalid value: -2: must be greater than or equal to 0'
 
 
@@ -637,6 +630,6 @@ def test_finalizers_cannot_be_added_while_deleting() -> None:
     old["metadata"]["deletionTimestamp"] = "2024-05-01T12:31:00Z"
     new = copy.deepcopy(old)
     new["metadata"]["finalizers"] = ["example.com/hold"]
-    ((field, message),) = invalid_causes(lambda: prepare_update(PODS, old, new, field_validation="Strict"))
+    ((field, message),) = invalid_causes(lambda: prepare_update(strategy_for(PODS), old, new, field_validation="Strict"))
     assert field == "metadata.finalizers"
     assert message.startswith("Forbidden: no new finalizers can be added if the object is being deleted")

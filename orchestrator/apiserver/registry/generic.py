@@ -1,22 +1,25 @@
-"""What each verb does to stored objects, independent of HTTP: the registry of the API server.
+"""What each verb does to stored objects, independent of HTTP: the generic registry.
 
-The routes parse the request and format the answer; everything between — defaulting and
-validation, optimistic concurrency, graceful deletion, finalizers, binding, the scale and
-status subresources — happens here, on plain JSON documents and the store.
+The routes parse the request and format the answer; everything between — the create and update
+steps (rest.py, with the resource's strategy), optimistic concurrency, graceful deletion,
+finalizers, the scale and status subresources — happens here, on plain JSON documents and the
+store, the same way for every resource. Nothing here names a kind: what differs per resource is
+asked of its strategy.
 
 Deletion, as in Kubernetes:
-- a pod bound to a node is deleted *gracefully*: it gets ``deletionTimestamp`` (now + grace
-  period) and stays until its node agent has stopped the containers and deletes it again
-  with grace period 0; an unbound or finished pod goes at once;
+- an object the strategy deletes *gracefully* (a pod bound to a node) gets ``deletionTimestamp``
+  (now + grace period) and stays until its node agent has stopped the containers and deletes it
+  again with grace period 0; an unbound or finished pod goes at once;
 - an object with ``finalizers`` gets ``deletionTimestamp`` and stays until the last finalizer
   is removed by an update; the update that removes it completes the deletion;
 - ``propagationPolicy`` is recorded the Kubernetes way for the garbage collector: Orphan adds
   the ``orphan`` finalizer, Foreground the ``foregroundDeletion`` finalizer, Background (the
   default) nothing — the collector deletes dependents once the owner is gone;
-- a namespace with objects in it becomes Terminating; the namespace controller empties it.
+- an object whose strategy ``empties_before_delete`` (a namespace) with objects in it becomes
+  Terminating; the namespace controller empties it.
 
 Kubernetes equivalent: k8s.io/apiserver/pkg/registry/generic/registry/store.go,
-pkg/registry/core/pod/storage/storage.go (binding), .../rest/delete.go
+k8s.io/apiserver/pkg/registry/rest/delete.go
 """
 
 from __future__ import annotations
@@ -24,19 +27,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.api.errors import AlreadyExists, BadRequest, Cause, Conflict, Forbidden, Invalid, NotFound
+from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
 from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
+from orchestrator.apiserver import admission
 from orchestrator.apiserver import patch as patching
-from orchestrator.apiserver.validation import Prepared, prepare_create, prepare_update, rfc3339, to_scale
+from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.registry import strategy_for
+from orchestrator.apiserver.registry.rest import prepare_create, prepare_update
+from orchestrator.apiserver.validation import Prepared, rfc3339
 from orchestrator.storage.store import ListResult, Store
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
-TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 def now_rfc3339() -> str:
@@ -86,6 +92,7 @@ class NamespaceCache:
 class Registry:
     store: Store
     namespaces: NamespaceCache
+    admission: admission.Chain = field(default_factory=admission.default_chain)
 
     @classmethod
     def for_store(cls, store: Store) -> Registry:
@@ -104,14 +111,16 @@ class Registry:
     # -- create -----------------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: Any, *, field_validation: str | None,
-                     dry_run: bool = False) -> Prepared:
+                     dry_run: bool = False, user: User | None = None) -> Prepared:
+        """Create ``body`` in ``namespace`` (the route has resolved it: the URL's, else the body's,
+        else ``default``)."""
         if info.namespaced:
-            if not namespace and isinstance(body, dict):
-                namespace = (body.get("metadata") or {}).get("namespace")
-            namespace = namespace or "default"
+            if not namespace:
+                raise BadRequest(f"{info.plural} are namespaced: a namespace is required")
             await self._require_active_namespace(namespace)
-        prepared = prepare_create(info, body, namespace=namespace if info.namespaced else None,
+        prepared = prepare_create(strategy_for(info), body, namespace=namespace if info.namespaced else None,
                                   field_validation=field_validation)
+        self.admission.admit(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
         if dry_run:
             return prepared
         stored = await self.store.create(info.group_resource, prepared.obj)
@@ -129,22 +138,25 @@ class Registry:
     # -- update and patch --------------------------------------------------------------------
 
     async def update(self, info: ResourceInfo, namespace: str | None, name: str, body: Any, *,
-                     field_validation: str | None, subresource: str | None = None, dry_run: bool = False) -> Prepared:
+                     field_validation: str | None, subresource: str | None = None, dry_run: bool = False,
+                     user: User | None = None) -> Prepared:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         body_name = (body.get("metadata") or {}).get("name")
         if subresource != "scale" and body_name and body_name != name:
             raise BadRequest(f'the name of the object ({body_name}) does not match the name on the URL ({name})')
         old = await self.store.get(info.group_resource, namespace, name)
-        prepared = prepare_update(info, _allow_first_binding(info, old, body), body,
+        prepared = prepare_update(strategy_for(info), old, body,
                                   field_validation=field_validation, subresource=subresource)
+        self.admission.admit(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
         return await self._write_update(info, prepared, old, dry_run=dry_run)
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *, content_type: str,
-                    field_validation: str | None, subresource: str | None = None, dry_run: bool = False) -> Prepared:
+                    field_validation: str | None, subresource: str | None = None, dry_run: bool = False,
+                    user: User | None = None) -> Prepared:
         for attempt in range(8):
             old = await self.store.get(info.group_resource, namespace, name)
-            base = to_scale(info, old) if subresource == "scale" else _with_type(info, copy.deepcopy(old))
+            base = strategy_for(info).to_scale(old) if subresource == "scale" else _with_type(info, copy.deepcopy(old))
             kind = "Scale" if subresource == "scale" else info.kind
             patched = patching.apply_patch(base, raw, content_type=content_type, kind=kind)
             check_storable_text(patched)
@@ -153,8 +165,9 @@ class Registry:
                 _meta(patched).setdefault("resourceVersion", _meta(old)["resourceVersion"])
             elif not (patched.get("metadata") or {}).get("resourceVersion"):
                 _meta(patched)["resourceVersion"] = _meta(old)["resourceVersion"]
-            prepared = prepare_update(info, _allow_first_binding(info, old, patched), patched,
+            prepared = prepare_update(strategy_for(info), old, patched,
                                       field_validation=field_validation, subresource=subresource)
+            self.admission.admit(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
             try:
                 return await self._write_update(info, prepared, old, dry_run=dry_run)
             except Conflict:
@@ -180,47 +193,10 @@ class Registry:
         stored = await self.store.update(info.group_resource, obj)
         return Prepared(_with_type(info, stored), prepared.warnings)
 
-    # -- binding ----------------------------------------------------------------------------
-
-    async def bind(self, namespace: str, name: str, binding: Any) -> dict[str, Any]:
-        if not isinstance(binding, dict) or not isinstance(binding.get("target") or {}, dict) \
-                or not isinstance(binding.get("metadata") or {}, dict):
-            raise BadRequest("the request body must be a Binding object: "
-                             '{"apiVersion": "v1", "kind": "Binding", "target": {"name": "<node>"}}')
-        target = (binding.get("target") or {}).get("name")
-        if target is not None and not isinstance(target, str):
-            raise BadRequest("target.name must be a string: the name of a node")
-        if not target:
-            raise Invalid("Binding is invalid: target.name: Required value",
-                          causes=[Cause("target.name", "Required value", "FieldValueRequired")], kind="Binding")
-        bname = (binding.get("metadata") or {}).get("name")
-        if bname and bname != name:
-            raise BadRequest(f"the name of the binding ({bname}) does not match the pod ({name})")
-        now = now_rfc3339()
-
-        def assign(pod: dict[str, Any]) -> dict[str, Any]:
-            spec = pod.setdefault("spec", {})
-            if _meta(pod).get("deletionTimestamp"):
-                raise Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is being deleted, cannot be assigned to a host',
-                               kind="pods", name=name)
-            if spec.get("nodeName"):
-                raise Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is already assigned to node "{spec["nodeName"]}"',
-                               kind="pods", name=name)
-            spec["nodeName"] = target
-            status = pod.setdefault("status", {})
-            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-            conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                               "lastTransitionTime": now})
-            status["conditions"] = conditions
-            return pod
-
-        await self.store.guaranteed_update("pods", namespace, name, assign)
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-
     # -- delete -----------------------------------------------------------------------------
 
     async def delete(self, info: ResourceInfo, namespace: str | None, name: str, options: dict[str, Any], *,
-                     dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+                     dry_run: bool = False, user: User | None = None) -> tuple[dict[str, Any], bool]:
         """Delete (or start deleting) an object. Returns (the object, whether it is gone)."""
         grace = options.get("gracePeriodSeconds")
         if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool) or grace < 0):
@@ -240,6 +216,7 @@ class Registry:
             if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta.get("resourceVersion"):
                 raise Conflict(f'Precondition failed: ResourceVersion in precondition: {preconditions["resourceVersion"]}, '
                                f'ResourceVersion in object meta: {meta.get("resourceVersion")}', kind=info.plural, name=name)
+            self.admission.admit(admission.Attributes("DELETE", user, info, None, obj, None))
             try:
                 return await self._delete_once(info, obj, grace=grace, policy=policy, dry_run=dry_run)
             except Conflict:
@@ -257,16 +234,11 @@ class Registry:
                 finalizers.append("orphan")
             elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
-        graceful_pod = (
-            info.plural == "pods" and info.group == ""
-            and (obj.get("spec") or {}).get("nodeName")
-            and (obj.get("status") or {}).get("phase") not in TERMINAL_PHASES
-            and grace != 0
-        )
-        if info.plural == "namespaces" and info.group == "" and not await self._namespace_empty(meta["name"]):
+        strategy = strategy_for(info)
+        period = strategy.graceful_delete_seconds(obj, grace)
+        if strategy.empties_before_delete and not await self._namespace_empty(meta["name"]):
             return await self._mark_deleting(info, obj, finalizers, grace_seconds=0, terminating=True, dry_run=dry_run)
-        if graceful_pod:
-            period = grace if grace is not None else int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        if period:
             current = meta.get("deletionGracePeriodSeconds")
             if meta.get("deletionTimestamp") and current is not None and current <= period:
                 return _with_type(info, obj), False  # already terminating at least this fast
@@ -278,7 +250,7 @@ class Registry:
         if dry_run:
             return _with_type(info, obj), True
         deleted = await self.store.delete(info.group_resource, meta.get("namespace"), meta["name"], expected_revision=rv)
-        if info.plural == "namespaces":
+        if strategy.empties_before_delete:
             self.namespaces.forget(meta["name"])
         return _with_type(info, deleted), True
 
@@ -304,14 +276,6 @@ class Registry:
                 return False
         return True
 
-    async def finish_namespace_if_empty(self, namespace: str) -> bool:
-        """Used by the namespace controller: remove a Terminating namespace once it is empty."""
-        ns = await self.store.get("namespaces", None, namespace)
-        if not _meta(ns).get("deletionTimestamp") or not await self._namespace_empty(namespace):
-            return False
-        await self.store.delete("namespaces", None, namespace, expected_revision=int(_meta(ns)["resourceVersion"]))
-        return True
-
     # -- system objects ---------------------------------------------------------------------
 
     async def ensure_system_namespaces(self) -> None:
@@ -322,7 +286,8 @@ class Registry:
             except NotFound:
                 obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                 try:
-                    await self.store.create("namespaces", prepare_create(info, obj, namespace=None, field_validation="Strict").obj)
+                    await self.store.create("namespaces", prepare_create(strategy_for(info), obj, namespace=None,
+                                                                               field_validation="Strict").obj)
                 except AlreadyExists:
                     pass  # another API server made it first
 
@@ -351,18 +316,6 @@ def _with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     obj.setdefault("apiVersion", info.api_version)
     obj.setdefault("kind", info.kind)
     return obj
-
-
-def _allow_first_binding(info: ResourceInfo, old: dict[str, Any], new: Any) -> dict[str, Any]:
-    """The seed's step 7: a PATCH/PUT that sets spec.nodeName on an unbound pod binds it. Pod
-    specs are otherwise immutable, so compare the update against the old pod as if bound."""
-    if info.plural != "pods" or info.group or not isinstance(new, dict):
-        return old
-    node = (new.get("spec") or {}).get("nodeName")
-    if node and not (old.get("spec") or {}).get("nodeName"):
-        old = copy.deepcopy(old)
-        old.setdefault("spec", {})["nodeName"] = node
-    return old
 
 
 def _patch_names_resource_version(raw: bytes) -> bool:

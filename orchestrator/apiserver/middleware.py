@@ -1,0 +1,103 @@
+"""What wraps every request, so no route can forget it: authentication, then metrics.
+
+    AuthenticationMiddleware   the bearer token → a ``User`` on the request (``request.state.user``),
+                               or a 401 Status before any route runs. Only the health checks are
+                               public (kube-apiserver's system:public-info-viewer).
+    MetricsMiddleware          one count and one latency observation per request, labelled with
+                               what the resource route found out (verb, group, resource,
+                               subresource) and the HTTP code; plus an opt-in access log line.
+
+Authorization is not a middleware: it needs the parsed path (routes/resources.py asks the
+authorizer once per request).
+
+Kubernetes equivalent: k8s.io/apiserver/pkg/endpoints/filters (WithAuthentication, WithMetrics)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.api.errors import ApiError
+from orchestrator.apiserver import metrics
+
+access_log = logging.getLogger("orchestrator.apiserver.access")
+
+Scope = dict[str, Any]
+ASGIApp = Callable[..., Any]
+
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
+
+
+def _status_response(err: ApiError) -> tuple[dict[str, Any], bytes]:
+    body = json.dumps(err.status(), separators=(",", ":")).encode()
+    start = {"type": "http.response.start", "status": err.code,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    return start, body
+
+
+class AuthenticationMiddleware:
+    """Puts the caller's ``User`` in ``scope["state"]["user"]`` or answers 401."""
+
+    def __init__(self, app: ASGIApp, authenticate: Callable[[str | None], Any]) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        if path in PUBLIC_PATHS:
+            return await self.app(scope, receive, send)
+        authorization = next((v.decode("latin-1") for k, v in scope.get("headers") or [] if k == b"authorization"),
+                             None)
+        try:
+            user = self.authenticate(authorization)
+        except ApiError as err:
+            if scope["type"] == "websocket":
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
+                return None
+            start, body = _status_response(err)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return None
+        scope.setdefault("state", {})["user"] = user
+        return await self.app(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """apiserver_request_total and apiserver_request_duration_seconds for every HTTP request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        code = 500
+        elapsed: float | None = None
+
+        async def observe(message: dict[str, Any]) -> None:
+            nonlocal code, elapsed
+            if message["type"] == "http.response.start":
+                code = message["status"]
+                elapsed = time.perf_counter() - started  # a watch counts until its stream is set up
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            state = scope.get("state") or {}
+            verb, group, resource, sub = state.get("metric_labels") or (scope["method"].lower(), "", "", "")
+            taken = elapsed if elapsed is not None else time.perf_counter() - started
+            metrics.REQUESTS.labels(verb, group, resource, sub, str(code)).inc()
+            metrics.LATENCY.labels(verb, resource).observe(taken)
+            if access_log.isEnabledFor(logging.DEBUG):  # one structured line per request, opt in: it costs time
+                access_log.debug(json.dumps({"method": scope["method"], "path": scope.get("path"),
+                                             "query": scope.get("query_string", b"").decode() or None,
+                                             "code": code, "ms": round(taken * 1000, 2)}))
