@@ -12,7 +12,7 @@ back, change by change:
 
 Each change is explained by what differs between ``prev`` and ``object`` (node, phase, conditions,
 container state, deletion) and attributed to the seed design's data-flow step
-(/work/shared/seed/architecture-design.md, "Data Flow: Pod Creation") it shows.
+(docs/architecture.md, "A pod's life, step by step") it shows.
 
 Read-only: it uses `labs.inspect.query` (a PostgreSQL session with default_transaction_read_only).
 

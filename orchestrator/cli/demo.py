@@ -3,7 +3,7 @@
 It starts a whole lab (embedded PostgreSQL and Redis, the API server, the relay, the scheduler,
 the controller manager and two node agents — Docker when an engine answers, else simulated),
 applies a 3-replica Deployment and shows, live, what the design card's data flow does to its pods
-(steps numbered as in ``seed/architecture-design.md``):
+(steps numbered as in docs/architecture.md, "A pod's life, step by step"):
 
     1      a user POSTs the desired state (here a Deployment; the controller manager's
            ReplicaSet controller turns it into pods, each one a POST /pods of its own)
@@ -374,7 +374,7 @@ async def _steps(client: ApiClient, console: Console, board: PodBoard, display: 
     """Each step of the data flow; returns the name of the pod followed through storage."""
     say = console.print
 
-    say("Step numbers are those of the data flow in the design card (seed/architecture-design.md).")
+    say("Step numbers are those of the data flow in docs/architecture.md.")
     console.rule("1  you POST the desired state: a Deployment of 3 pods")
     created = await client.create("deployments", deployment_manifest(replicas), namespace=NAMESPACE)
     say(f"deployment.apps/{DEPLOYMENT} created, resourceVersion {created['metadata']['resourceVersion']}. "

@@ -1,6 +1,6 @@
 """The store: Kubernetes objects as JSON documents in PostgreSQL, with etcd's revision semantics.
 
-Invariants (ARCHITECTURE.md, "The etcd simulation"):
+Invariants (docs/architecture.md, "The etcd simulation: invariants"):
 
 1. One global revision counter. Every successful write gets the next revision, and an
    object's ``metadata.resourceVersion`` is the revision of its last write.

@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md, checked by import-linter: components reach state only
+"""The layering of docs/architecture.md, checked by import-linter: components reach state only
 through the API server, and the shared vocabulary does no I/O."""
 
 from __future__ import annotations
