@@ -2,16 +2,20 @@
 request may happen at all and before the object is stored.
 
 Plugins run in order for every create, update (PUT, PATCH, the status and scale subresources)
-and delete; each may refuse with an ApiError (usually Forbidden) and mutating ones may change
-the object. Today's chain:
+and delete, in two phases as in Kubernetes: *mutating* plugins see the object as decoded, before
+the strategy defaults and validates it (and may change it); *validating* plugins see the object
+about to be stored. Each may refuse with an ApiError (usually Forbidden). Today's chain:
 
-    NodeRestriction   a node identity may create only its own Node and its own Lease in
-                      kube-node-lease (the names are in the body, which authorization did not see)
+    NamespaceLifecycle  (mutating) nothing is created in a namespace that does not exist or is
+                        being terminated (404 / 403), whatever else is wrong with the object
+    NodeRestriction     (validating) a node identity may create only its own Node and its own Lease in
+                        kube-node-lease (the names are in the body, which authorization did not see)
 
 The pod-security policy (no privileged containers, host namespaces, hostPath or added
 capabilities) is enforced by the pod strategy's validation today, with 422s naming the field.
 
-Kubernetes equivalent: k8s.io/apiserver/pkg/admission, plugin/pkg/admission/noderestriction
+Kubernetes equivalent: k8s.io/apiserver/pkg/admission, .../admission/plugin/namespace/lifecycle,
+plugin/pkg/admission/noderestriction
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from orchestrator.api.errors import Forbidden, NotFound
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver.auth import Request, User, forbidden
 
@@ -39,15 +44,39 @@ class Attributes:
 
 
 class AdmissionPlugin(Protocol):
-    """One admission plugin. ``admit`` may change ``attrs.obj`` (mutating) or raise (validating)."""
+    """One admission plugin. ``admit`` may change ``attrs.obj`` (mutating) or raise (validating).
+    It may read other objects through what it was built with (a cache), never write."""
 
-    def admit(self, attrs: Attributes) -> None: ...
+    async def admit(self, attrs: Attributes) -> None: ...
+
+
+class Namespaces(Protocol):
+    async def get(self, name: str) -> dict[str, Any]: ...
+
+
+class NamespaceLifecycle:
+    """No new content in a namespace that is missing or Terminating."""
+
+    def __init__(self, namespaces: Namespaces) -> None:
+        self._namespaces = namespaces
+
+    async def admit(self, attrs: Attributes) -> None:
+        if attrs.operation != "CREATE" or not attrs.info.namespaced:
+            return
+        namespace = (attrs.obj.get("metadata") or {}).get("namespace") or ""
+        try:
+            ns = await self._namespaces.get(namespace)
+        except NotFound:
+            raise NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace) from None
+        if (ns.get("metadata") or {}).get("deletionTimestamp"):
+            raise Forbidden(f"unable to create new content in namespace {namespace} because it is being terminated",
+                            kind="namespaces", name=namespace)
 
 
 class NodeRestriction:
     """A node may create and update only its own Node and its own Lease."""
 
-    def admit(self, attrs: Attributes) -> None:
+    async def admit(self, attrs: Attributes) -> None:
         user = attrs.user
         node = user.node_name if user is not None else None
         if user is None or node is None or attrs.operation == "DELETE":
@@ -65,15 +94,23 @@ class NodeRestriction:
 
 
 class Chain:
-    """The plugins in order; the first refusal wins."""
+    """The plugins of each phase in order; the first refusal wins."""
 
-    def __init__(self, plugins: Sequence[AdmissionPlugin] = ()) -> None:
-        self.plugins = tuple(plugins)
+    def __init__(self, *, mutating: Sequence[AdmissionPlugin] = (),
+                 validating: Sequence[AdmissionPlugin] = ()) -> None:
+        self.mutating = tuple(mutating)
+        self.validating = tuple(validating)
 
-    def admit(self, attrs: Attributes) -> None:
-        for plugin in self.plugins:
-            plugin.admit(attrs)
+    async def admit(self, attrs: Attributes) -> None:
+        """The mutating phase: before the strategy prepares and validates the object."""
+        for plugin in self.mutating:
+            await plugin.admit(attrs)
+
+    async def validate(self, attrs: Attributes) -> None:
+        """The validating phase: the object as it will be stored."""
+        for plugin in self.validating:
+            await plugin.admit(attrs)
 
 
-def default_chain() -> Chain:
-    return Chain([NodeRestriction()])
+def default_chain(namespaces: Namespaces) -> Chain:
+    return Chain(mutating=[NamespaceLifecycle(namespaces)], validating=[NodeRestriction()])

@@ -27,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
+from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, NotFound
 from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
 from orchestrator.apiserver import admission
@@ -92,11 +92,12 @@ class NamespaceCache:
 class Registry:
     store: Store
     namespaces: NamespaceCache
-    admission: admission.Chain = field(default_factory=admission.default_chain)
+    admission: admission.Chain
 
     @classmethod
     def for_store(cls, store: Store) -> Registry:
-        return cls(store, NamespaceCache(store))
+        namespaces = NamespaceCache(store)
+        return cls(store, namespaces, admission.default_chain(namespaces))
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -114,26 +115,20 @@ class Registry:
                      dry_run: bool = False, user: User | None = None) -> Prepared:
         """Create ``body`` in ``namespace`` (the route has resolved it: the URL's, else the body's,
         else ``default``)."""
-        if info.namespaced:
-            if not namespace:
-                raise BadRequest(f"{info.plural} are namespaced: a namespace is required")
-            await self._require_active_namespace(namespace)
+        if info.namespaced and not namespace:
+            raise BadRequest(f"{info.plural} are namespaced: a namespace is required")
+        # The mutating phase sees the body as sent (the strategy has not decoded it yet: any shape).
+        sent = body if isinstance(body, dict) else {}
+        sent_meta = sent.get("metadata") if isinstance(sent.get("metadata"), dict) else {}
+        await self.admission.admit(admission.Attributes(
+            "CREATE", user, info, None, {**sent, "metadata": {**sent_meta, "namespace": namespace}}, None))
         prepared = prepare_create(strategy_for(info), body, namespace=namespace if info.namespaced else None,
                                   field_validation=field_validation)
-        self.admission.admit(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
+        await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
         if dry_run:
             return prepared
         stored = await self.store.create(info.group_resource, prepared.obj)
         return Prepared(_with_type(info, stored), prepared.warnings)
-
-    async def _require_active_namespace(self, namespace: str) -> None:
-        try:
-            ns = await self.namespaces.get(namespace)
-        except NotFound:
-            raise NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace) from None
-        if (ns.get("metadata") or {}).get("deletionTimestamp"):
-            raise Forbidden(f"unable to create new content in namespace {namespace} because it is being terminated",
-                            kind="namespaces", name=namespace)
 
     # -- update and patch --------------------------------------------------------------------
 
@@ -148,7 +143,7 @@ class Registry:
         old = await self.store.get(info.group_resource, namespace, name)
         prepared = prepare_update(strategy_for(info), old, body,
                                   field_validation=field_validation, subresource=subresource)
-        self.admission.admit(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
+        await self.admission.validate(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
         return await self._write_update(info, prepared, old, dry_run=dry_run)
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *, content_type: str,
@@ -167,7 +162,7 @@ class Registry:
                 _meta(patched)["resourceVersion"] = _meta(old)["resourceVersion"]
             prepared = prepare_update(strategy_for(info), old, patched,
                                       field_validation=field_validation, subresource=subresource)
-            self.admission.admit(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
+            await self.admission.validate(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
             try:
                 return await self._write_update(info, prepared, old, dry_run=dry_run)
             except Conflict:
@@ -216,7 +211,7 @@ class Registry:
             if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta.get("resourceVersion"):
                 raise Conflict(f'Precondition failed: ResourceVersion in precondition: {preconditions["resourceVersion"]}, '
                                f'ResourceVersion in object meta: {meta.get("resourceVersion")}', kind=info.plural, name=name)
-            self.admission.admit(admission.Attributes("DELETE", user, info, None, obj, None))
+            await self.admission.validate(admission.Attributes("DELETE", user, info, None, obj, None))
             try:
                 return await self._delete_once(info, obj, grace=grace, policy=policy, dry_run=dry_run)
             except Conflict:

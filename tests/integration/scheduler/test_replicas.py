@@ -24,18 +24,14 @@ async def _wait_for_scheduled_events(cluster: Cluster, names: list[str], *, time
     """Events are posted after the binding, in the background (best effort, as in Kubernetes): a
     scheduler killed right after its last binding may not have posted that pod's yet."""
     deadline = time.monotonic() + timeout
-    while not all(name in (seen := await _scheduled_events(cluster)) for name in names):
-        assert time.monotonic() < deadline, sorted(set(names) - set(seen))
+    while missing := set(names) - set(await _scheduled_events(cluster)):
+        assert time.monotonic() < deadline, sorted(missing)
         await asyncio.sleep(0.2)
 
 
 async def _assert_scheduled_once(cluster: Cluster, names: list[str]) -> None:
     """Every pod has exactly one Scheduled event, seen once (count 1): one Binding succeeded."""
-    listed = await cluster.admin.list("events", namespace=cluster.namespace)
-    scheduled: dict[str, list[dict]] = {}
-    for event in listed["items"]:
-        if event.get("reason") == "Scheduled":
-            scheduled.setdefault(event["involvedObject"]["name"], []).append(event)
+    scheduled = await _scheduled_events(cluster)
     for name in names:
         events = scheduled.get(name, [])
         assert len(events) == 1 and events[0].get("count", 1) == 1, (name, events)

@@ -12,7 +12,7 @@ How to read a row: eight columns, one per verb,
 
 a letter means allowed (2xx), ``-`` means 403 Forbidden, ``x`` means not served for anyone
 (405: namespaces have no deletecollection), ``.`` means the verb does not apply to that
-subresource (status and scale: get/update/patch; binding: create; log: get).
+subresource (status and scale: get/update/patch; binding and eviction: create; log: get).
 
 Node identities are judged per object, so their table has one row per *scope*:
 ``own`` (node-1's Node, its Lease ``kube-node-lease/node-1``, pods bound to node-1, and list/watch
@@ -47,7 +47,7 @@ pytestmark = pytest.mark.timeout(240)
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 LETTERS = "glwcupdD"
 SUBRESOURCE_VERBS = {"status": ("get", "update", "patch"), "scale": ("get", "update", "patch"),
-                     "binding": ("create",), "log": ("get",)}
+                     "binding": ("create",), "eviction": ("create",), "log": ("get",)}
 
 ALL = "glwcupdD"
 READ = "glw-----"
@@ -60,7 +60,8 @@ NONE = "--------"
 # group system:masters: everything. Namespaces have no deletecollection (one request must not end them all).
 ADMIN = {
     "namespaces": "glwcupdx", "namespaces/status": "g...up..",
-    "pods": ALL, "pods/status": "g...up..", "pods/binding": "...c....", "pods/log": "g.......",
+    "pods": ALL, "pods/status": "g...up..", "pods/binding": "...c....", "pods/eviction": "...c....",
+    "pods/log": "g.......",
     "nodes": ALL, "nodes/status": "g...up..",
     "events": ALL,
     "deployments": ALL, "deployments/status": "g...up..", "deployments/scale": "g...up..",
@@ -74,7 +75,8 @@ CONTROLLER_MANAGER = dict(ADMIN)
 # group labkit:viewers: get, list, watch — every resource and every readable subresource, nothing else.
 VIEWER = {
     "namespaces": "glw----x", "namespaces/status": "g...--..",
-    "pods": READ, "pods/status": "g...--..", "pods/binding": "...-....", "pods/log": "g.......",
+    "pods": READ, "pods/status": "g...--..", "pods/binding": "...-....", "pods/eviction": "...-....",
+    "pods/log": "g.......",
     "nodes": READ, "nodes/status": "g...--..",
     "events": READ,
     "deployments": READ, "deployments/status": "g...--..", "deployments/scale": "g...--..",
@@ -100,15 +102,19 @@ NODE = {
         "leases": "g--cupd-",
         # Pods bound to it: read, delete (eviction ends there), write status — never the spec,
         # never a pod of its own making; list/watch only by its own spec.nodeName.
-        "pods": "glw---d-", "pods/status": "g...up..", "pods/binding": "...-....", "pods/log": "g.......",
+        # Evictions are for drains and disruption budgets, not for the node (it deletes its pods).
+        "pods": "glw---d-", "pods/status": "g...up..", "pods/binding": "...-....", "pods/eviction": "...-....",
+        "pods/log": "g.......",
     },
     "other": {
         "nodes": "glw-----", "nodes/status": "g...--..",
         "leases": NONE,
-        "pods": NONE, "pods/status": "-...--..", "pods/binding": "...-....", "pods/log": "-.......",
+        "pods": NONE, "pods/status": "-...--..", "pods/binding": "...-....", "pods/eviction": "...-....",
+        "pods/log": "-.......",
     },
     "unbound": {
-        "pods": NONE, "pods/status": "-...--..", "pods/binding": "...-....", "pods/log": "-.......",
+        "pods": NONE, "pods/status": "-...--..", "pods/binding": "...-....", "pods/eviction": "...-....",
+        "pods/log": "-.......",
         # Its own Lease's name, but outside kube-node-lease: no.
         "leases": NONE,
         # Not node-scoped: the same for any object.
@@ -185,7 +191,8 @@ def test_the_table_covers_every_served_resource_and_subresource(identity: str) -
 def test_the_node_table_covers_every_served_resource_and_subresource() -> None:
     covered = {target for table in NODE.values() for target in table}
     assert covered == served_targets()
-    node_scoped = {"nodes", "nodes/status", "leases", "pods", "pods/status", "pods/binding", "pods/log"}
+    node_scoped = {"nodes", "nodes/status", "leases", "pods", "pods/status", "pods/binding", "pods/eviction",
+                   "pods/log"}
     for scope in ("own", "other"):
         assert set(NODE[scope]) <= node_scoped, scope
 
@@ -315,6 +322,10 @@ async def perform(client: httpx.AsyncClient, admin: httpx.AsyncClient, row: Row,
         case ("create", "binding"):
             return await client.post(target, json={"apiVersion": "v1", "kind": "Binding", "metadata": {"name": at.name},
                                                    "target": {"apiVersion": "v1", "kind": "Node", "name": OWN}})
+        case ("create", "eviction"):
+            return await client.post(target, json={"apiVersion": "policy/v1", "kind": "Eviction",
+                                                   "metadata": {"name": at.name},
+                                                   "deleteOptions": {"gracePeriodSeconds": 0}})
         case ("update", _):
             current = await admin.get(target)
             assert current.status_code == 200, current.text
