@@ -24,9 +24,14 @@ def copy_name(name: str) -> str:
     return "my_" + name.replace("-", "_")
 
 
+def _folder(directory: Path | str | None) -> Path:
+    # $LABKIT_EXERCISES_DIR: where test runs of the notebooks keep their copies (not in the checkout).
+    return Path(directory or os.environ.get("LABKIT_EXERCISES_DIR") or os.getcwd())
+
+
 def learner_copy(name: str, directory: Path | str | None = None) -> Path | None:
     """The learner's copy of exercise ``name`` in ``directory`` (default: the current one), if made."""
-    path = Path(directory or os.getcwd()) / f"{copy_name(name)}.py"
+    path = _folder(directory) / f"{copy_name(name)}.py"
     return path if path.is_file() else None
 
 
@@ -38,7 +43,7 @@ def exercise(name: str, *, directory: Path | str | None = None) -> Path:
     module = name.replace("-", "_")
     if module not in EDITABLE:
         raise ValueError(f"no exercise file called {name!r}; the exercises with a file to edit: {', '.join(EDITABLE)}")
-    target = Path(directory or os.getcwd()) / f"{copy_name(name)}.py"
+    target = _folder(directory) / f"{copy_name(name)}.py"
     if target.exists():
         print(f"your copy is {target.name} (kept as you left it; delete it to start over from the stub)")
     else:
