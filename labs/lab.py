@@ -278,8 +278,9 @@ class Lab:
         kubectl = shutil.which("kubectl")
         if kubectl is None:
             raise LabError(
-                "kubectl is not installed (or not on PATH): README.md, section 'kubectl and the Python "
-                "client', says how to get it; lab.apply and the labs helpers work without it"
+                "kubectl is not installed (or not on PATH); README.md, section 'kubectl and the Python "
+                "client', shows what it is used for, and section 'labctl' the verbs that do without it "
+                "(labctl get/apply/describe/logs); lab.apply and the labs helpers do not need it"
             )
         kubeconfig = self.kubeconfig if identity == "admin" else self.home.kubeconfig_for(identity)
         if not kubeconfig.exists():
