@@ -44,14 +44,15 @@ def test_each_write_maps_onto_a_data_flow_step(kind: str, prev: dict | None, obj
 def test_data_flow_steps_lists_evidence_for_each_of_the_ten() -> None:
     story = [{"revision": 5, "source": "pod", "type": "ADDED", "step": "1-4"},
              {"revision": 7, "source": "pod", "type": "MODIFIED", "step": "5-7"},
-             {"revision": 8, "source": "event", "type": "Scheduled", "step": "6"},
+             {"revision": 8, "source": "event", "type": "Scheduled", "step": "5"},
              {"revision": 9, "source": "pod", "type": "MODIFIED", "step": "8-10"},
              {"revision": 10, "source": "pod", "type": "DELETED", "step": "after 10: deleted"}]
     table = timetravel.data_flow_steps(story)
     assert [row["step"] for row in table] == list(range(1, 11))
     evidence = {row["step"]: row["evidence (revision, source, type)"] for row in table}
     assert evidence[1] == evidence[4] == "5 pod ADDED"
-    assert evidence[6] == "7 pod MODIFIED, 8 event Scheduled"
+    assert evidence[5] == "7 pod MODIFIED, 8 event Scheduled"
+    assert evidence[6] == "7 pod MODIFIED"
     assert evidence[9] == evidence[10] == "9 pod MODIFIED"
     assert "DELETED" not in " ".join(evidence.values())
 
