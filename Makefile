@@ -20,8 +20,13 @@ demo: $(STAMP)
 	$(VENV)/bin/labctl demo
 
 # JupyterLab on the notebooks, with this venv as the kernel (the notebooks start their own lab cluster).
+# Its terminals get the venv on PATH (labctl) and the lab home the notebooks use (labctl status sees
+# their lab); labs/jupyter/labconfig turns the news/update pop-up off (the announcements plugin),
+# and news_url=None stops the feed being fetched at all.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" LABKIT_HOME="$${LABKIT_HOME:-$(CURDIR)/.labkit}" \
+	JUPYTER_CONFIG_PATH="$(CURDIR)/labs/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None
 
 test: $(STAMP)
 	$(PY) -m pytest

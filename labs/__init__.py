@@ -5,6 +5,7 @@
     lab.kubectl("get", "pods")           # the real kubectl, the lab's kubeconfig
     labs.inspect.rows(lab, "pods")       # PostgreSQL rows, read-only
     labs.wait_for(lambda: ..., what="the pod to be Running")
+    labs.exercise("scheduler_plugin")    # copy an exercise file next to the notebook, to edit
     labs.check("scheduler-plugin")       # an exercise's automatic check
     lab.stop()
 
@@ -23,6 +24,7 @@ from typing import Any
 from labs import inspect
 from labs.checks import CheckResult, check
 from labs.errors import LabError, LabTimeout
+from labs.exercises import exercise
 from labs.lab import Lab, start
 from labs.table import Table
 from labs.waiting import wait_for, wait_for_pods
@@ -34,6 +36,7 @@ __all__ = [
     "LabTimeout",
     "Table",
     "check",
+    "exercise",
     "inspect",
     "plots",
     "start",

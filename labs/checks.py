@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labs.output import ShownOnce
+
 CheckFunction = Callable[..., None]
 
 
@@ -42,8 +44,12 @@ class Step:
 
 
 @dataclass
-class CheckResult:
-    """The outcome of `labs.check(name)`: truthy when every expectation held."""
+class CheckResult(ShownOnce):
+    """The outcome of `labs.check(name)`: truthy when every expectation held.
+
+    `labs.check` shows it as it runs; a cell that ends with the call does not show it twice
+    (`labs.output.ShownOnce`).
+    """
 
     name: str
     title: str
@@ -71,6 +77,9 @@ class CheckResult:
 
     def __repr__(self) -> str:
         return self.feedback
+
+    def _mimebundle(self) -> dict[str, Any]:
+        return {"text/plain": self.feedback, "text/html": self._repr_html_()}
 
     def _repr_html_(self) -> str:
         colour = "#2e7d32" if self.passed else "#b26a00"
@@ -176,6 +185,7 @@ def check(name: str, **kwargs: Any) -> CheckResult:
     else:
         if get_ipython() is not None:
             display(result)
+            result.mark_shown()
         else:
             print(result.feedback)
     return result

@@ -111,17 +111,32 @@ def rows(
     )
 
 
-def outbox(lab: Lab, *, resource: str | None = None, name: str | None = None, limit: int = 20) -> Table:
-    """The newest ``limit`` rows of the `events` table (the outbox and revision log), oldest first."""
+def outbox(
+    lab: Lab,
+    *,
+    resource: str | None = None,
+    name: str | None = None,
+    uid: str | None = None,
+    since: int | None = None,
+    limit: int = 20,
+) -> Table:
+    """The newest ``limit`` rows of the `events` table (the outbox and revision log), oldest first.
+
+    A name is reused when an object is deleted and created again (a notebook run twice), so to
+    follow *one* object pass its ``uid`` (``metadata.uid``), or ``since``: only revisions after it.
+    """
     found = aio.run(
         _fetch(
             lab.database_url,
             "SELECT revision, type, resource, namespace, name, object, created_at FROM events "
             "WHERE ($1::text IS NULL OR resource = $1) AND ($2::text IS NULL OR name = $2) "
+            "AND ($4::text IS NULL OR object->'metadata'->>'uid' = $4) AND ($5::bigint IS NULL OR revision > $5) "
             "ORDER BY revision DESC LIMIT $3",
             resource,
             name,
             limit,
+            uid,
+            since,
         )
     )
     return Table(
@@ -140,23 +155,42 @@ def outbox(lab: Lab, *, resource: str | None = None, name: str | None = None, li
     )
 
 
-def stream(lab: Lab, resource: str = "pods", *, name: str | None = None, count: int = 20) -> Table:
-    """The newest ``count`` entries (for ``name``, if given) of the Redis stream of ``resource``, oldest first."""
+def stream(
+    lab: Lab,
+    resource: str = "pods",
+    *,
+    name: str | None = None,
+    uid: str | None = None,
+    since: int | None = None,
+    count: int = 20,
+) -> Table:
+    """The newest ``count`` entries of the Redis stream of ``resource``, oldest first.
+
+    Only those of ``name``, of the object with ``uid`` (one object, even if its name was used
+    before), or with a revision after ``since``, if given.
+    """
     key = stream_key(resource)
     entries: list[dict[str, Any]] = []
+    # Entry ids are "<revision>-0": a revision range is an id range.
+    low = f"({since}-0" if since is not None else "-"
     with _redis(lab) as r:
         cursor = "+"
         # Walk back from the newest entry in pages until we have `count` matching entries.
         while len(entries) < count:
             # decode_responses=True: ids and fields are str
-            page = cast(list[tuple[str, dict[str, str]]], r.xrevrange(key, max=cursor, min="-", count=200))
+            page = cast(list[tuple[str, dict[str, str]]], r.xrevrange(key, max=cursor, min=low, count=200))
             for entry_id, fields in page:
-                if name is None or fields.get("name") == name:
-                    entries.append(_entry(entry_id, fields))
+                if name is not None and fields.get("name") != name:
+                    continue
+                entry = _entry(entry_id, fields)
+                if uid is None or entry["uid"] == uid:
+                    entries.append(entry)
             if len(page) < 200:
                 break
             last = page[-1][0]
             cursor = "(" + last
+    for entry in entries:
+        del entry["uid"]
     return Table(list(reversed(entries[:count])), title=f"Redis stream {key}")
 
 
@@ -184,6 +218,7 @@ def _entry(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
         "name": fields.get("name"),
         "resourceVersion": (obj.get("metadata") or {}).get("resourceVersion"),
         "object": summary(obj),
+        "uid": (obj.get("metadata") or {}).get("uid"),
     }
 
 

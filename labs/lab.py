@@ -14,7 +14,6 @@ the notebook is done:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from labs.errors import LabError
+from labs.output import CommandOutput
 from labs.table import Table
 from orchestrator.cli.down import down
 from orchestrator.cli.supervisor import Supervisor, SupervisorError
@@ -79,7 +78,10 @@ def start(
 
     ``runtime``: "docker", "simulated", or "auto" (Docker when an engine answers). ``skip``: component
     names not to start (e.g. ``("scheduler",)``, or ``("nodes",)`` for no node agents).
-    ``fresh=True`` stops the lab and deletes its data first. ``show=False`` displays nothing.
+    ``fresh=True`` stops the lab and deletes its data first: a clean lab, whatever ran before.
+    Without it a running lab is reused (the start says which components it reused); if a component
+    that ``skip`` or ``nodes`` leaves out is already running (another notebook's lab, `labctl up`),
+    `start` refuses with a `LabError` that says how to stop it. ``show=False`` displays nothing.
     ``port``: the API server's port (default: the one remembered, else 6443 if free, else any free one).
     """
     if runtime not in RUNTIMES:
@@ -94,6 +96,8 @@ def start(
     )
     if fresh:
         _wipe(settings)
+    else:
+        _refuse_skipped_running(home, skip=tuple(skip), nodes=nodes)
     resolved = resolve_runtime(runtime)  # type: ignore[arg-type]
     progress = _Progress()
     try:
@@ -112,6 +116,35 @@ def start(
     if show:
         lab._show_start(progress)
     return lab
+
+
+def _unwanted(name: str, *, skip: Sequence[str], nodes: int) -> bool:
+    """Whether a start with this ``skip`` and ``nodes`` leaves the component ``name`` out."""
+    if name in skip:
+        return True
+    if name.startswith("node-"):
+        if "nodes" in skip:
+            return True
+        number = name.removeprefix("node-")
+        return number.isdigit() and int(number) > nodes
+    return False
+
+
+def _refuse_skipped_running(home: LabHome, *, skip: Sequence[str], nodes: int) -> None:
+    # A notebook that skips components wants them quiet (01 counts every revision); silently
+    # reusing another notebook's full lab made its checkpoints fail far from the cause.
+    supervisor = Supervisor(home)
+    running = [r.name for r in supervisor.records() if _unwanted(r.name, skip=skip, nodes=nodes)
+               and supervisor.is_running(r.name)]
+    if running:
+        raise LabError(
+            f"this notebook starts the lab without {', '.join(running)}, but "
+            f"{'they are' if len(running) > 1 else 'it is'} already running in the lab at {home.root} "
+            "(another notebook's lab, or `labctl up`). Fix: run the clean-up cell (lab.stop()) of the "
+            "notebook that started it, or `labctl down` in a terminal, then run this cell again; or "
+            "start a clean lab here with labs.start(..., fresh=True), which stops the running one "
+            "and deletes its data."
+        )
 
 
 def _wipe(settings: LabSettings) -> None:
@@ -234,15 +267,21 @@ class Lab:
 
     def kubectl(
         self, *args: str, check: bool = True, identity: str = "admin", input: str | None = None, quiet: bool = False
-    ) -> str:
+    ) -> CommandOutput:
         """Run the real kubectl against the lab as ``identity``; print its stdout and stderr, return stdout.
+
+        The returned text is a `str`; a cell that ends with the call does not show it a second time.
 
         With ``check`` (the default) a non-zero exit raises `LabError` with kubectl's stderr; without
         it, stderr is returned after stdout, so a cell can show and assert an expected refusal.
         """
         kubectl = shutil.which("kubectl")
         if kubectl is None:
-            raise LabError("kubectl is not installed (or not on PATH): see README.md, 'Install'")
+            raise LabError(
+                "kubectl is not installed (or not on PATH); README.md, section 'kubectl and the Python "
+                "client', shows what it is used for, and section 'labctl' the verbs that do without it "
+                "(labctl get/apply/describe/logs); lab.apply and the labs helpers do not need it"
+            )
         kubeconfig = self.kubeconfig if identity == "admin" else self.home.kubeconfig_for(identity)
         if not kubeconfig.exists():
             raise LabError(f"no kubeconfig for identity {identity!r} at {kubeconfig}")
@@ -258,27 +297,61 @@ class Lab:
             raise LabError(f"kubectl {' '.join(args)} did not finish within {KUBECTL_TIMEOUT:.0f}s") from None
         if proc.returncode != 0 and check:
             raise LabError(f"kubectl {' '.join(args)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
+        output = CommandOutput(proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr)
         if not quiet:
             # kubectl's stderr is shown too: warnings, refusals with check=False, and the HTTP
             # requests it logs with -v=6.
             for text, stream in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr)):
                 if text:
                     print(text, end="" if text.endswith("\n") else "\n", file=stream)
-        return proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr
+            output.mark_shown()
+        return output
 
     def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """`kubectl apply -f -` a YAML string, an object or a list of objects; return the applied objects."""
-        if isinstance(manifest, str):
-            text = manifest
-        elif isinstance(manifest, dict):
-            text = yaml.safe_dump(manifest, sort_keys=False)
-        else:
-            text = yaml.safe_dump_all(manifest, sort_keys=False)
-        out = self.kubectl("apply", "-f", "-", "-o", "json", input=text, quiet=True)
-        applied = json.loads(out)
-        items = applied.get("items", []) if applied.get("kind") == "List" else [applied]
-        for obj in items:
-            print(f"{obj.get('kind', '?').lower()}/{obj['metadata']['name']} applied")
+        """Apply a YAML string, an object or a list of objects; return the objects as stored.
+
+        The same client-side apply as `labctl apply -f` and `kubectl apply` (create, or patch to what
+        the manifest says; the last-applied annotation lets the three take turns), through the
+        project's own client: kubectl is not needed.
+        """
+        from orchestrator.cli import kube_apply
+        from orchestrator.cli.errors import CliError
+        from orchestrator.cli.kube_common import api_message, namespace_of, type_name
+        from orchestrator.cli.manifests import check, parse_documents
+        from orchestrator.client.rest import ApiClient, ApiError
+
+        try:
+            if isinstance(manifest, str):
+                documents = parse_documents(manifest, source="lab.apply")
+            elif isinstance(manifest, dict):
+                documents = [("lab.apply", manifest)]
+            else:
+                documents = [(f"lab.apply, item {i}", obj) for i, obj in enumerate(manifest)]
+            manifests = [m for label, value in documents for m in check(label, value)]
+        except CliError as err:
+            raise LabError(str(err)) from None
+
+        async def apply_all() -> list[tuple[str, dict[str, Any]]]:
+            client = ApiClient.from_kubeconfig(self.kubeconfig, timeout=30.0)
+            try:
+                done = []
+                for m in manifests:
+                    try:
+                        outcome = await kube_apply.apply_one(client, m, namespace=None, warn=_warn)
+                        stored = await client.get(m.info, m.name, namespace=namespace_of(m.info, m.namespace))
+                    except ApiError as err:
+                        raise LabError(f"{type_name(m.info)}/{m.name}: {api_message(err)}") from None
+                    done.append((f"{type_name(m.info)}/{m.name} {outcome}", stored))
+                return done
+            finally:
+                await client.close()
+
+        from labs import aio
+
+        items = []
+        for line, stored in aio.run(apply_all()):
+            print(line)
+            items.append(stored)
         return items
 
     def delete(
@@ -295,6 +368,34 @@ class Lab:
         if grace_period is not None:
             args.append(f"--grace-period={grace_period}")
         self.kubectl(*args)
+
+    def remove_leftovers(self, *pods: str, selector: str = "", namespace: str = "default",
+                         timeout: float = 60.0) -> list[str]:
+        """Delete pods an earlier run of a notebook left behind (by name, or by label selector).
+
+        A notebook calls it before it creates its objects, so that a second run, or a run after a
+        notebook that stopped half-way, starts from the same place. The delete is immediate
+        (grace period 0): the pods may be on a node that is gone. Returns the names deleted.
+        """
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        with self.http() as client:
+            names = [p for p in pods if client.get(f"{path}/{p}").status_code == 200]
+            if selector:
+                listed = client.get(path, params={"labelSelector": selector})
+                listed.raise_for_status()
+                names += [i["metadata"]["name"] for i in listed.json().get("items") or []
+                          if i["metadata"]["name"] not in names]
+            for name in names:
+                response = client.delete(f"{path}/{name}", params={"gracePeriodSeconds": "0"})
+                if response.status_code not in (200, 202, 404):
+                    raise LabError(f"could not delete the leftover pod {name}: {response.status_code} {response.text}")
+            from labs.waiting import wait_for
+
+            wait_for(lambda: all(client.get(f"{path}/{n}").status_code == 404 for n in names), timeout=timeout,
+                     what=f"the leftover pods {', '.join(names)} to be gone")
+        if names:
+            print(f"removed what an earlier run left: pod {', pod '.join(names)}")
+        return names
 
     # --- components -------------------------------------------------------------------------
 
@@ -404,6 +505,11 @@ class Lab:
             row["this start"] = outcome[0] if outcome else "-"
         table.columns.append("this start")
         _display(table)
+        reused = [name for name, (outcome, _) in progress.outcomes.items() if outcome == "running"]
+        if reused:
+            print(
+                f"reused, already running: {', '.join(reused)} (labs.start(fresh=True) starts a clean lab instead)"
+            )
         if self.requested_runtime == "auto" and self.runtime == "simulated":
             _display_note(
                 "No Docker engine answers, so the node agents use the <b>simulated</b> runtime: pods go "
@@ -413,6 +519,10 @@ class Lab:
 
     def __repr__(self) -> str:
         return f"Lab(home={str(self.home.root)!r}, runtime={self.runtime!r}, nodes={self.nodes!r})"
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _display(obj: Any) -> None:

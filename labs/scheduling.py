@@ -23,9 +23,11 @@ starts, so after editing your plugin, start the scheduler again (``restart=True`
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -254,6 +256,7 @@ def start_scheduler(
     plugin_args: Mapping[str, Mapping[str, Any]] | None = None,
     restart: bool = False,
     show: bool = True,
+    python_path: Sequence[Path | str] = (),
 ) -> str:
     """Run a second scheduler process whose one profile is ``name`` (pods opt in with
     ``spec.schedulerName: <name>``), with ``plugins`` added to the default ones. Returns its
@@ -261,6 +264,7 @@ def start_scheduler(
 
     The configuration is checked here first (a plugin that cannot be imported, or has no ``name``,
     is reported at once); ``restart=True`` stops a running one first, to load an edited plugin.
+    ``python_path``: folders the scheduler process imports plugins from too (a learner's copy).
     """
     component = f"scheduler-{name}"
     config = scheduler_config(name, plugins, plugin_args)
@@ -281,8 +285,12 @@ def start_scheduler(
     path.write_text(text)
     grpc_port = existing.port if existing is not None and existing.port else free_port()
     address = f"{LOOPBACK}:{grpc_port}"
+    env = {}
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in python_path), os.environ.get("PYTHONPATH", "")])
     spec = ComponentSpec(
         name=component,
+        env=env,
         argv=[
             sys.executable,
             "-m",
@@ -317,13 +325,21 @@ def start_scheduler(
 
 
 def pod_events(lab: Any, pod: str, *, namespace: str = "default") -> Table:
-    """The Events about one pod, oldest first: type, reason, from, count, message."""
+    """The Events about one pod, oldest first: type, reason, from, count, message.
+
+    Only those about the pod that has this name now (its uid): Events outlive their pod, and a
+    notebook run twice would otherwise show the first run's Scheduled and FailedScheduling too.
+    """
     with lab.http() as client:
+        current = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod}")
         response = client.get(
             f"/api/v1/namespaces/{namespace}/events", params={"fieldSelector": f"involvedObject.name={pod}"}
         )
     response.raise_for_status()
     items = response.json().get("items") or []
+    if current.status_code == 200:
+        uid = current.json()["metadata"]["uid"]
+        items = [e for e in items if (e.get("involvedObject") or {}).get("uid") == uid]
     items.sort(key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]))
     return Table(
         (

@@ -8,11 +8,11 @@ back, change by change:
     story = timetravel.story(lab, "traveller")         # a Table, one row per change (+ its Events)
     timetravel.state_at(lab, "pods", "traveller", 42)  # the pod as it was at revision 42
     timetravel.Player(lab, story)                      # a slider over the steps (ipywidgets)
-    timetravel.seed_steps(story)                       # the seed's 9-step data flow, with evidence
+    timetravel.data_flow_steps(story)                  # the 10-step data flow of notebook 00, with evidence
 
 Each change is explained by what differs between ``prev`` and ``object`` (node, phase, conditions,
-container state, deletion) and attributed to the seed design's data-flow step
-(docs/architecture.md, "A pod's life, step by step") it shows.
+container state, deletion) and attributed to the step of a pod's creation it shows: the 10 steps
+of docs/architecture.md, "A pod's life, step by step" (also notebook 00's diagram).
 
 Read-only: it uses `labs.inspect.query` (a PostgreSQL session with default_transaction_read_only).
 
@@ -29,20 +29,22 @@ from typing import Any
 from labs import inspect
 from labs.table import Table
 
-__all__ = ["SEED_STEPS", "Player", "changes", "seed_steps", "state_at", "story"]
+__all__ = ["DATA_FLOW", "Player", "changes", "data_flow_steps", "seed_steps", "state_at", "story"]
 
-# The seed's "Data Flow: Pod Creation", as written there.
-SEED_STEPS = {
-    1: "User POSTs Pod to /api/v1/pods",
-    2: "API Server validates payload",
-    3: "API Server saves to Postgres (Status = Pending)",
-    4: "API Server publishes ADDED event to Redis",
-    5: "Scheduler (watching Redis) sees ADDED Pod",
-    6: "Scheduler calculates best Node",
-    7: "Scheduler sets nodeName (here: POST pods/<name>/binding)",
-    8: "Node Agent (watching for Pods on its Node) sees update",
-    9: "Node Agent starts container and updates Pod Status to Running",
+# A pod's creation, numbered as docs/architecture.md ("A pod's life, step by step") and notebook 00 do.
+DATA_FLOW = {
+    1: "you (kubectl, lab.apply) POST the pod over HTTPS; the API server authenticates, authorizes, validates",
+    2: "one PostgreSQL transaction: the next revision, the pod row (Pending), the outbox row ADDED",
+    3: "the relay publishes the outbox row to the Redis stream (entry id = revision)",
+    4: "the API server's watch cache reads the stream and sends ADDED to the watchers: the scheduler",
+    5: "the scheduler filters and scores the nodes, then POSTs pods/<name>/binding",
+    6: "one transaction: spec.nodeName set, the outbox row MODIFIED",
+    7: "the relay publishes the MODIFIED change",
+    8: "the node agent of that node, watching the pods bound to it, sees the pod",
+    9: "it starts the container (Docker, or the simulated runtime)",
+    10: "it PATCHes the pod's status: Running",
 }
+SEED_STEPS = DATA_FLOW  # the name notebooks of an earlier version used
 
 
 def _json(value: Any) -> Any:
@@ -109,22 +111,22 @@ def changes(prev: dict[str, Any] | None, obj: dict[str, Any]) -> list[str]:
     return out or ["(metadata only)"]
 
 
-def _seed_step(kind: str, prev: dict[str, Any] | None, obj: dict[str, Any]) -> str:
+def _flow_step(kind: str, prev: dict[str, Any] | None, obj: dict[str, Any]) -> str:
     if kind == "ADDED":
         return "1-4"
     if kind == "DELETED":
-        return "after 9: deleted"
+        return "after 10: deleted"
     was_bound = bool(((prev or {}).get("spec") or {}).get("nodeName"))
     bound = bool((obj.get("spec") or {}).get("nodeName"))
     if bound and not was_bound:
         return "5-7"
     if (obj.get("metadata") or {}).get("deletionTimestamp"):
-        return "after 9: deletion"
+        return "after 10: deletion"
     if ((obj.get("status") or {}).get("phase") == "Running"
             and ((prev or {}).get("status") or {}).get("phase") != "Running"):
-        return "8-9"
+        return "8-10"
     if bound:
-        return "8-9" if (obj.get("status") or {}).get("phase") == "Running" else "8"
+        return "8-10" if (obj.get("status") or {}).get("phase") == "Running" else "8"
     return "-"
 
 
@@ -138,7 +140,7 @@ def _change_text(kind: str, prev: dict[str, Any] | None, obj: dict[str, Any]) ->
 
 def story(lab: Any, name: str, *, namespace: str = "default", with_events: bool = True) -> Table:
     """One pod's life from the outbox: one row per write (revision, +seconds, type, what changed,
-    seed step), interleaved with the Events recorded about it (source "event")."""
+    data-flow step), interleaved with the Events recorded about it (source "event")."""
     history = _history(lab, "pods", name, namespace)
     if not history:
         return Table([], title=f"no recorded history for pod {namespace}/{name} (wrong name, or pruned)")
@@ -149,7 +151,7 @@ def story(lab: Any, name: str, *, namespace: str = "default", with_events: bool 
         rows.append({
             "revision": h["revision"], "+s": round((h["created_at"] - t0).total_seconds(), 3),
             "source": "pod", "type": h["type"], "change": _change_text(h["type"], h["prev"], obj),
-            "seed step": _seed_step(h["type"], h["prev"], obj),
+            "step": _flow_step(h["type"], h["prev"], obj),
         })
     if with_events:
         for e in _related_events(lab, name, namespace, "Pod"):
@@ -158,12 +160,12 @@ def story(lab: Any, name: str, *, namespace: str = "default", with_events: bool 
             rows.append({
                 "revision": e["revision"], "+s": round((e["created_at"] - t0).total_seconds(), 3), "source": "event",
                 "type": ev.get("reason"), "change": f"{source}: {ev.get('message', '')}",
-                "seed step": {"Scheduled": "6", "Pulled": "9", "Pulling": "9", "Created": "9", "Started": "9",
-                              "Killing": "after 9: deletion"}.get(ev.get("reason") or "", "-"),
+                "step": {"Scheduled": "5", "Pulled": "9", "Pulling": "9", "Created": "9", "Started": "9",
+                         "Killing": "after 10: deletion"}.get(ev.get("reason") or "", "-"),
             })
     rows.sort(key=lambda r: r["revision"])
     return Table(rows, title=f"the life of pod {namespace}/{name}, from the events outbox",
-                 columns=["revision", "+s", "source", "type", "change", "seed step"])
+                 columns=["revision", "+s", "source", "type", "change", "step"])
 
 
 def state_at(lab: Any, resource: str, name: str, revision: int, *, namespace: str = "default") -> dict[str, Any] | None:
@@ -177,18 +179,21 @@ def state_at(lab: Any, resource: str, name: str, revision: int, *, namespace: st
     return _json(rows[0]["object"])
 
 
-def seed_steps(rows: Sequence[dict[str, Any]]) -> Table:
-    """The seed's nine steps, each with the revisions in `rows` (a `story`) that show it."""
-    evidence: dict[int, list[str]] = {i: [] for i in SEED_STEPS}
+def data_flow_steps(rows: Sequence[dict[str, Any]]) -> Table:
+    """The 10 steps of the data flow, each with the revisions in `rows` (a `story`) that show it."""
+    evidence: dict[int, list[str]] = {i: [] for i in DATA_FLOW}
     for r in rows:
-        step = str(r["seed step"])
+        step = str(r["step"])
         if step.startswith("after") or step == "-":
             continue
         first, _, last = step.partition("-")
         for i in range(int(first), int(last or first) + 1):
             evidence[i].append(f"{r['revision']} {r['source']} {r['type']}")
-    return Table(({"step": i, "seed says": text, "evidence (revision, source, type)": ", ".join(evidence[i]) or "-"}
-                  for i, text in SEED_STEPS.items()), title="the seed's data flow, step by step")
+    return Table(({"step": i, "what happens": text, "evidence (revision, source, type)": ", ".join(evidence[i]) or "-"}
+                  for i, text in DATA_FLOW.items()), title="the data flow of notebook 00, step by step")
+
+
+seed_steps = data_flow_steps  # the name notebooks of an earlier version used
 
 
 class Player:
@@ -229,7 +234,7 @@ class Player:
         text = self._yaml.safe_dump(shown, sort_keys=False) if shown else "(deleted)"
         self.view.value = (
             f"<b>revision {row['revision']}</b> (+{row['+s']}s) <code>{html.escape(str(row['type']))}</code> — "
-            f"{html.escape(str(row['change']))} — seed step <b>{html.escape(str(row['seed step']))}</b>"
+            f"{html.escape(str(row['change']))} — step <b>{html.escape(str(row['step']))}</b>"
             f"<pre style='max-height:320px;overflow:auto;font-size:11px'>{html.escape(text)}</pre>")
         return text
 

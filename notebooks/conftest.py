@@ -1,7 +1,8 @@
 """Run the notebooks under pytest with nbval (`make test` collects them: see pyproject's testpaths).
 
 - One lab home per test session: while a notebook's cells run, LABKIT_HOME points at a temporary
-  directory (set before nbval starts the notebook's kernel, which inherits it). The notebooks
+  directory (set before nbval starts the notebook's kernel, which inherits it), and so does
+  LABKIT_EXERCISES_DIR (where `labs.exercise` copies exercise files). The notebooks
   run one after another and share it; each one's clean-up cell stops its lab.
 - The kernel is this interpreter (``--nbval-current-env`` in pyproject's addopts), so notebooks
   import this checkout's `labs` and `orchestrator`, whatever kernelspecs the machine has.
@@ -44,16 +45,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if _is_notebook_item(item) and "LABKIT_HOME" not in _saved:
         _saved["LABKIT_HOME"] = os.environ.get("LABKIT_HOME")
         os.environ["LABKIT_HOME"] = str(notebook_home())
+        # labs.exercise copies exercise files there, not next to the notebooks in the checkout.
+        _saved["LABKIT_EXERCISES_DIR"] = os.environ.get("LABKIT_EXERCISES_DIR")
+        os.environ["LABKIT_EXERCISES_DIR"] = str(notebook_home())
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     if _is_notebook_item(item) and (nextitem is None or not _is_notebook_item(nextitem)) and _saved:
-        previous = _saved.pop("LABKIT_HOME")
-        if previous is None:
-            os.environ.pop("LABKIT_HOME", None)
-        else:
-            os.environ["LABKIT_HOME"] = previous
+        for name, previous in list(_saved.items()):
+            del _saved[name]
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,6 +1,7 @@
 """The check of exercise "scheduler-plugin": is PreferFastZone a Score plugin the scheduler can use?
 
-    labs.check("scheduler-plugin")                  # the class in labs/exercises/scheduler_plugin.py
+    labs.check("scheduler-plugin")                  # the learner's copy (my_scheduler_plugin.py, made by
+                                                    # labs.exercise("scheduler_plugin")), else the stub
     labs.check("scheduler-plugin", lab=lab)         # ... and loaded into a live scheduler process
     labs.check("scheduler-plugin", plugin="pkg.module:Class")   # any plugin, named as the scheduler names it
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from labs.checks import Checker, register
@@ -58,10 +60,23 @@ def _pod(name: str, node: str | None = None, *, cpu: str = "500m") -> dict[str, 
     return {"metadata": {"name": name, "namespace": "default"}, "spec": spec}
 
 
-def _load(plugin: Any) -> tuple[Any, str]:
+def _learner_plugin() -> tuple[str, Path | None]:
+    """The plugin to grade when none is named: the learner's copy (labs.exercise), else the stub."""
+    from labs.exercises import copy_name, learner_copy
+
+    path = learner_copy("scheduler_plugin")
+    if path is None:
+        return EXERCISE, None
+    return f"{copy_name('scheduler_plugin')}:PreferFastZone", path.parent
+
+
+def _load(plugin: Any, where: Path | None = None) -> tuple[Any, str]:
     """The plugin class and the "module:Class" name the scheduler would load it by."""
     if plugin is None:
         plugin = EXERCISE
+    if where is not None and str(where) not in sys.path:
+        # The learner's copy lives next to the notebook, importable by its bare module name.
+        sys.path.insert(0, str(where))
     if isinstance(plugin, str):
         module_name, _, attribute = plugin.partition(":")
         module = sys.modules.get(module_name)
@@ -86,8 +101,12 @@ def _score(instance: Any, node: dict[str, Any]) -> tuple[int | None, str]:
 
 @register("scheduler-plugin", title="Write a Score plugin: PreferFastZone")
 def check(c: Checker, *, plugin: Any = None, lab: Any = None) -> None:
+    where: Path | None = None
+    if plugin is None:
+        plugin, where = _learner_plugin()
+    file = f"{where / plugin.partition(':')[0]}.py" if where is not None else "labs/exercises/scheduler_plugin.py"
     try:
-        cls, plugin_name = _load(plugin)
+        cls, plugin_name = _load(plugin, where)
         loaded, load_error = cls is not None, f"{plugin_name} has no class {plugin_name.partition(':')[2]!r}"
     except Exception as err:  # a SyntaxError or ImportError in the learner's file
         cls, plugin_name, loaded = None, str(plugin or EXERCISE), False
@@ -96,7 +115,7 @@ def check(c: Checker, *, plugin: Any = None, lab: Any = None) -> None:
         loaded,
         passed=f"{plugin_name} loads",
         failed=load_error,
-        hint="open labs/exercises/scheduler_plugin.py and fix the line the error names",
+        hint=f"open {Path(file).name} and fix the line the error names",
     ):
         return
     name = getattr(cls, "name", None)
@@ -164,7 +183,7 @@ def check(c: Checker, *, plugin: Any = None, lab: Any = None) -> None:
         return
 
     if _framework_step(c, plugin_name) and lab is not None:
-        _live_step(c, lab, plugin_name, name)
+        _live_step(c, lab, plugin_name, name, where)
 
 
 def _framework_step(c: Checker, plugin_name: str) -> bool:
@@ -206,7 +225,7 @@ def _framework_step(c: Checker, plugin_name: str) -> bool:
     )
 
 
-def _live_step(c: Checker, lab: Any, plugin_name: str, name: str) -> None:
+def _live_step(c: Checker, lab: Any, plugin_name: str, name: str, where: Path | None) -> None:
     """A scheduler process with the plugin explains a pod over the lab's real nodes."""
     from labs import scheduling
 
@@ -222,7 +241,8 @@ def _live_step(c: Checker, lab: Any, plugin_name: str, name: str) -> None:
         return
     try:
         component = scheduling.start_scheduler(
-            lab, name=LIVE_SCHEDULER, plugins={plugin_name: WEIGHT}, restart=True, show=False
+            lab, name=LIVE_SCHEDULER, plugins={plugin_name: WEIGHT}, restart=True, show=False,
+            python_path=[where] if where is not None else [],
         )
         pod = _pod("exercise-probe", cpu="100m")
         pod["spec"]["schedulerName"] = LIVE_SCHEDULER

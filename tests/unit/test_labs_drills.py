@@ -1,4 +1,4 @@
-"""The pure parts of the notebook helpers of 06-08: what a change is called, which seed step it
+"""The pure parts of the notebook helpers of 06-08: what a change is called, which data-flow step it
 shows, the drill flags, the experiment sizes, the timeline's summaries."""
 
 from __future__ import annotations
@@ -33,32 +33,33 @@ def test_changes_name_the_fields_that_differ() -> None:
     ("ADDED", None, _pod(), "1-4"),
     ("MODIFIED", _pod(), _pod(node="n"), "5-7"),
     ("MODIFIED", _pod(node="n"), _pod(node="n", ready="False"), "8"),
-    ("MODIFIED", _pod(node="n"), _pod(node="n", phase="Running"), "8-9"),
-    ("MODIFIED", _pod(node="n", phase="Running"), _pod(node="n", phase="Running", deleting=True), "after 9: deletion"),
-    ("DELETED", _pod(node="n"), _pod(node="n"), "after 9: deleted"),
+    ("MODIFIED", _pod(node="n"), _pod(node="n", phase="Running"), "8-10"),
+    ("MODIFIED", _pod(node="n", phase="Running"), _pod(node="n", phase="Running", deleting=True), "after 10: deletion"),
+    ("DELETED", _pod(node="n"), _pod(node="n"), "after 10: deleted"),
 ])
-def test_each_write_maps_onto_the_seed_data_flow(kind: str, prev: dict | None, obj: dict, step: str) -> None:
-    assert timetravel._seed_step(kind, prev, obj) == step
+def test_each_write_maps_onto_a_data_flow_step(kind: str, prev: dict | None, obj: dict, step: str) -> None:
+    assert timetravel._flow_step(kind, prev, obj) == step
 
 
-def test_seed_steps_lists_evidence_for_each_of_the_nine() -> None:
-    story = [{"revision": 5, "source": "pod", "type": "ADDED", "seed step": "1-4"},
-             {"revision": 7, "source": "pod", "type": "MODIFIED", "seed step": "5-7"},
-             {"revision": 8, "source": "event", "type": "Scheduled", "seed step": "6"},
-             {"revision": 9, "source": "pod", "type": "MODIFIED", "seed step": "8-9"},
-             {"revision": 10, "source": "pod", "type": "DELETED", "seed step": "after 9: deleted"}]
-    table = timetravel.seed_steps(story)
-    assert [row["step"] for row in table] == list(range(1, 10))
+def test_data_flow_steps_lists_evidence_for_each_of_the_ten() -> None:
+    story = [{"revision": 5, "source": "pod", "type": "ADDED", "step": "1-4"},
+             {"revision": 7, "source": "pod", "type": "MODIFIED", "step": "5-7"},
+             {"revision": 8, "source": "event", "type": "Scheduled", "step": "5"},
+             {"revision": 9, "source": "pod", "type": "MODIFIED", "step": "8-10"},
+             {"revision": 10, "source": "pod", "type": "DELETED", "step": "after 10: deleted"}]
+    table = timetravel.data_flow_steps(story)
+    assert [row["step"] for row in table] == list(range(1, 11))
     evidence = {row["step"]: row["evidence (revision, source, type)"] for row in table}
     assert evidence[1] == evidence[4] == "5 pod ADDED"
-    assert evidence[6] == "7 pod MODIFIED, 8 event Scheduled"
-    assert evidence[9] == "9 pod MODIFIED"
-    assert "10" not in " ".join(evidence.values())
+    assert evidence[5] == "7 pod MODIFIED, 8 event Scheduled"
+    assert evidence[6] == "7 pod MODIFIED"
+    assert evidence[9] == evidence[10] == "9 pod MODIFIED"
+    assert "DELETED" not in " ".join(evidence.values())
 
 
-def test_seed_steps_shows_a_missing_step_as_a_dash() -> None:
-    table = timetravel.seed_steps([{"revision": 5, "source": "pod", "type": "ADDED", "seed step": "1-4"}])
-    assert {row["step"]: row["evidence (revision, source, type)"] for row in table}[9] == "-"
+def test_data_flow_steps_shows_a_missing_step_as_a_dash() -> None:
+    table = timetravel.data_flow_steps([{"revision": 5, "source": "pod", "type": "ADDED", "step": "1-4"}])
+    assert {row["step"]: row["evidence (revision, source, type)"] for row in table}[10] == "-"
 
 
 def test_drill_flags_shorten_each_components_timers() -> None:
