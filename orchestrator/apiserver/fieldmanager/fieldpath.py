@@ -41,12 +41,16 @@ def field(name: str) -> str:
     return "f:" + name
 
 
+# One encoder for every element: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
 def key(values: Mapping[str, Any]) -> str:
-    return "k:" + json.dumps(dict(sorted(values.items())), separators=(",", ":"), ensure_ascii=False)
+    return "k:" + _JSON.encode(values)
 
 
 def value(item: Any) -> str:
-    return "v:" + json.dumps(item, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return "v:" + _JSON.encode(item)
 
 
 # --------------------------------------------------------------------------- FieldsV1

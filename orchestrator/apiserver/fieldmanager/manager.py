@@ -43,6 +43,7 @@ merge/update.go, k8s.io/apiserver/pkg/endpoints/handlers/rest.go (managerOrUserA
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,8 +80,15 @@ _ZERO: dict[str, dict[str, Any]] = {
 _ZERO_DEFAULT: dict[str, Any] = {"metadata": {}, "spec": {}, "status": {}}
 
 
+_clock: list[Any] = [0, ""]
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Now, to the second (managedFields times have no fraction); formatted once per second."""
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return str(_clock[1])
 
 
 # --------------------------------------------------------------------------- manager names
@@ -186,7 +194,16 @@ class FieldManager:
 
         `incoming` is the managedFields the request body carried (the strategy drops them
         from the object), honoured as in `record_update`."""
-        self.record_update(self._zero, obj, manager=manager, incoming=incoming, now=now)
+        if _requested(incoming) is not None:
+            self.record_update(self._zero, obj, manager=manager, incoming=incoming, now=now)
+            return
+        tree = typed.creation_tree(self._tracked(obj, None), self._zero, self.schema)
+        meta = obj.setdefault("metadata", {})
+        if not tree:
+            meta.pop("managedFields", None)
+            return
+        meta["managedFields"] = [{"manager": manager, "operation": UPDATE, "apiVersion": self.api_version,
+                                  "time": now or now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": tree}]
 
     def record_update(self, old: Mapping[str, Any], new: dict[str, Any], *, manager: str,
                       subresource: str | None = None, incoming: Any = None, now: str | None = None) -> None:

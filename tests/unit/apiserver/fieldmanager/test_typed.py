@@ -99,3 +99,22 @@ def test_remove_takes_a_list_item_by_key_and_a_field_with_its_subtree() -> None:
     typed.remove(obj, {(*C, 'k:{"name":"app"}'), ("f:spec", "f:securityContext"),
                        ("f:metadata", "f:finalizers", 'v:"a"'), ("f:spec", "f:absent", "f:x")}, POD)
     assert obj == {"spec": {"containers": [{"name": "side", "image": "x"}]}, "metadata": {"finalizers": ["b"]}}
+
+
+@pytest.mark.parametrize("kind", ["Pod", "Deployment"])
+def test_the_one_walk_creation_tree_equals_comparing_with_the_zero_object(kind: str) -> None:
+    from orchestrator.apiserver.fieldmanager import fieldpath
+    from orchestrator.apiserver.fieldmanager.manager import _ZERO
+
+    spec = {"containers": [app(ports=[{"containerPort": 80}], env=[{"name": "A", "value": "1"}], resources={}),
+                           {"name": "b", "image": "x", "args": ["a"]}],
+            "tolerations": [{"key": "k"}], "nodeSelector": {"a": "b"}, "securityContext": {}}
+    obj: dict[str, Any] = {"metadata": {"labels": {"a": "b"}, "finalizers": ["f"]}}
+    if kind == "Pod":
+        obj["spec"] = spec
+    else:
+        obj["spec"] = {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "strategy": {"type": "Recreate"},
+                       "template": {"metadata": {"labels": {"a": "b"}}, "spec": spec}}
+    schema, zero = typed.schema_for(kind), _ZERO[kind]
+    slow = typed.compare(zero, obj, schema)
+    assert typed.creation_tree(obj, zero, schema) == fieldpath.to_fields_v1(slow.added | slow.modified)
