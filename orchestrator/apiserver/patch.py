@@ -5,8 +5,9 @@
     application/strategic-merge-patch+json  Kubernetes strategic merge    strategic_merge_patch
 
 `apply_patch` picks one by media type (parameters such as `; charset=utf-8` are ignored, as the
-Kubernetes handler does). Server-side apply (`application/apply-patch+yaml`) is refused with 415:
-this server supports the client-side `kubectl apply`, which sends strategic merge patches.
+Kubernetes handler does). Server-side apply (`application/apply-patch+yaml`, `is_apply`) is not a
+patch of the object but a configuration merged by the field manager
+(`orchestrator/apiserver/fieldmanager/`); `decode_apply` reads its YAML or JSON body here.
 No function mutates its arguments; each returns a new object.
 
 Why strategic merge exists: a JSON merge patch replaces lists wholesale, so `kubectl apply`
@@ -54,9 +55,10 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
+import yaml
 
 from orchestrator.api.errors import BadRequest, Cause, Invalid, UnsupportedMediaType
-from orchestrator.api.jsontext import check_json_limits
+from orchestrator.api.jsontext import check_json_limits, check_storable_text
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -64,7 +66,7 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 # The order kube-apiserver lists them in its 415 message.
-SUPPORTED_PATCH_TYPES: tuple[str, ...] = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
+SUPPORTED_PATCH_TYPES: tuple[str, ...] = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH)
 
 # Upstream's wording for any 422 built by NewGenericServerResponse (json patch failures).
 _REJECTED = "the server rejected our request due to an error in our request"
@@ -82,10 +84,7 @@ def apply_patch(obj: dict[str, Any], body: bytes, *, content_type: str, kind: st
     """Apply a PATCH request body of the given Content-Type to `obj` (of `kind`), returning a new object."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == APPLY_PATCH:
-        raise UnsupportedMediaType(
-            f"server-side apply ({APPLY_PATCH}) is not supported by this server; "
-            "use client-side `kubectl apply` (without --server-side)"
-        )
+        raise AssertionError("an apply patch is merged by the field manager, not applied as a patch")
     if media_type not in SUPPORTED_PATCH_TYPES:
         raise UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: "
@@ -107,6 +106,41 @@ def apply_patch(obj: dict[str, Any], body: bytes, *, content_type: str, kind: st
             f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}"
         )
     return strategic_merge_patch(obj, patch, kind=kind)
+
+
+def is_apply(content_type: str) -> bool:
+    """Whether a PATCH is a server-side apply."""
+    return content_type.split(";", 1)[0].strip().lower() == APPLY_PATCH
+
+
+class _ApplyYAML(yaml.SafeLoader):
+    """YAML as sigs.k8s.io/yaml reads it into JSON: a date stays the string it was written as."""
+
+
+_ApplyYAML.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def decode_apply(body: bytes) -> Any:
+    """The configuration of a server-side apply: JSON (what kubectl sends) or YAML."""
+    if not body.strip():
+        raise BadRequest("the apply configuration is empty: send the object as YAML or JSON")
+    try:
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            decoded = yaml.load(body.decode("utf-8"), Loader=_ApplyYAML)  # noqa: S506 - a SafeLoader
+        check_json_limits(decoded)
+        check_storable_text(decoded)
+        return decoded
+    except BadRequest as err:
+        raise BadRequest(f"error decoding YAML: {err.message}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise BadRequest(f"error decoding YAML: {str(err).splitlines()[0]}") from None
+    except RecursionError:
+        raise BadRequest("error decoding YAML: the document is nested too deeply") from None
 
 
 def _decode(body: bytes) -> Any:

@@ -248,8 +248,10 @@ class ObjectMeta(K8sModel):
         description="Must be empty before the object is deleted from the registry.",
         json_schema_extra={"x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"},
     )
-    # Accepted so server-side-apply clients are not refused, then dropped: this lab has no field manager.
-    managed_fields: list[dict[str, Any]] | None = doc("Not tracked by this lab; accepted and dropped.")
+    # Kept free-form: the field manager (orchestrator/apiserver/fieldmanager/) decodes and checks them.
+    managed_fields: list[dict[str, Any]] | None = doc(
+        "ManagedFields maps workflow-id and version to the set of fields that are managed by that workflow."
+    )
 
 
 class ListMeta(K8sModel):

@@ -210,7 +210,9 @@ class FieldManager:
         """Set `new`'s managedFields for the write of `new` over `old` by `manager` (in place)."""
         meta = new.setdefault("metadata", {})
         stored = (old.get("metadata") or {}).get("managedFields")
-        base = None if subresource else _requested(incoming)
+        # A body that echoes the stored list (a GET-modify-PUT, any patch) requests nothing.
+        requested = not subresource and incoming is not stored and incoming != stored
+        base = _requested(incoming) if requested else None
         changes = typed.compare(self._tracked(old, subresource), self._tracked(new, subresource), self.schema)
         if base is None:
             if changes.empty():

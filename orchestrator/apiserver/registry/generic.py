@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resourc
 from orchestrator.apiserver import admission
 from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.fieldmanager import FieldManager, field_manager_for
 from orchestrator.apiserver.registry import strategy_for
 from orchestrator.apiserver.registry.rest import prepare_create, prepare_update
 from orchestrator.apiserver.validation import Prepared, rfc3339
@@ -112,7 +114,7 @@ class Registry:
     # -- create -----------------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: Any, *, field_validation: str | None,
-                     dry_run: bool = False, user: User | None = None) -> Prepared:
+                     dry_run: bool = False, user: User | None = None, manager: str = "") -> Prepared:
         """Create ``body`` in ``namespace`` (the route has resolved it: the URL's, else the body's,
         else ``default``)."""
         if info.namespaced and not namespace:
@@ -125,6 +127,7 @@ class Registry:
         prepared = prepare_create(strategy_for(info), body, namespace=namespace if info.namespaced else None,
                                   field_validation=field_validation)
         await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
+        _fields(info).record_create(prepared.obj, manager=manager, incoming=_managed_fields(body))
         if dry_run:
             return prepared
         stored = await self.store.create(info.group_resource, prepared.obj)
@@ -134,7 +137,7 @@ class Registry:
 
     async def update(self, info: ResourceInfo, namespace: str | None, name: str, body: Any, *,
                      field_validation: str | None, subresource: str | None = None, dry_run: bool = False,
-                     user: User | None = None) -> Prepared:
+                     user: User | None = None, manager: str = "") -> Prepared:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         body_name = (body.get("metadata") or {}).get("name")
@@ -144,11 +147,13 @@ class Registry:
         prepared = prepare_update(strategy_for(info), old, body,
                                   field_validation=field_validation, subresource=subresource)
         await self.admission.validate(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
+        _fields(info).record_update(old, prepared.obj, manager=manager, subresource=subresource,
+                                    incoming=_managed_fields(body))
         return await self._write_update(info, prepared, old, dry_run=dry_run)
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *, content_type: str,
                     field_validation: str | None, subresource: str | None = None, dry_run: bool = False,
-                    user: User | None = None) -> Prepared:
+                    user: User | None = None, manager: str = "") -> Prepared:
         for attempt in range(8):
             old = await self.store.get(info.group_resource, namespace, name)
             base = strategy_for(info).to_scale(old) if subresource == "scale" else _with_type(info, copy.deepcopy(old))
@@ -163,6 +168,8 @@ class Registry:
             prepared = prepare_update(strategy_for(info), old, patched,
                                       field_validation=field_validation, subresource=subresource)
             await self.admission.validate(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
+            _fields(info).record_update(old, prepared.obj, manager=manager, subresource=subresource,
+                                        incoming=None if subresource == "scale" else _managed_fields(patched))
             try:
                 return await self._write_update(info, prepared, old, dry_run=dry_run)
             except Conflict:
@@ -171,6 +178,75 @@ class Registry:
                     raise
                 await asyncio.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
+
+    async def apply(self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *, manager: str,
+                    force: bool, field_validation: str | None, subresource: str | None = None,
+                    dry_run: bool = False, user: User | None = None,
+                    authorize_create: Callable[[], Awaitable[None]] | None = None) -> tuple[Prepared, bool]:
+        """Server-side apply: merge the configuration in ``raw`` into the object, or create it.
+        Returns the result and whether it was created (201). The field manager merges and
+        prunes, the strategy prepares the result as for any update, then the field manager
+        decides conflicts against what will be stored (fieldmanager/manager.py)."""
+        if subresource not in (None, "status"):
+            raise BadRequest(f"server-side apply is not supported on {info.plural}/{subresource}")
+        config = patching.decode_apply(raw)
+        fields = _fields(info)
+        for attempt in range(8):
+            try:
+                old = await self.store.get(info.group_resource, namespace, name)
+            except NotFound:
+                if subresource:
+                    raise
+                if authorize_create is not None:
+                    await authorize_create()  # an apply that creates needs the right to create
+                try:
+                    return await self._apply_create(info, namespace, name, config, manager=manager,
+                                                    field_validation=field_validation, dry_run=dry_run,
+                                                    user=user), True
+                except AlreadyExists:
+                    continue  # created meanwhile: apply to it
+            plan = fields.begin_apply(_with_type(info, copy.deepcopy(old)), config, manager=manager,
+                                      subresource=subresource)
+            check_storable_text(plan.obj)
+            _meta(plan.obj).setdefault("resourceVersion", _meta(old)["resourceVersion"])
+            prepared = prepare_update(strategy_for(info), old, plan.obj,
+                                      field_validation=field_validation, subresource=subresource)
+            await self.admission.validate(admission.Attributes("UPDATE", user, info, subresource, prepared.obj, old))
+            fields.finish_apply(plan, prepared.obj, force=force, subresource=subresource)
+            if _unchanged(prepared.obj, old):
+                # Re-applying what is there writes nothing: no new revision, no watch event.
+                return Prepared(_with_type(info, old), prepared.warnings), False
+            try:
+                return await self._write_update(info, prepared, old, dry_run=dry_run), False
+            except Conflict:
+                named = (config.get("metadata") or {}).get("resourceVersion") if isinstance(config, dict) else None
+                if named or attempt == 7:
+                    raise
+                await asyncio.sleep(0.001 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _apply_create(self, info: ResourceInfo, namespace: str | None, name: str, config: Any, *,
+                            manager: str, field_validation: str | None, dry_run: bool,
+                            user: User | None) -> Prepared:
+        fields = _fields(info)
+        plan = fields.begin_apply(None, config, manager=manager)
+        meta = _meta(plan.obj)
+        if meta.get("name") and meta["name"] != name:
+            raise BadRequest(f'the name of the object ({meta["name"]}) does not match the name on the URL ({name})')
+        meta["name"] = name
+        if info.namespaced and not namespace:
+            raise BadRequest(f"{info.plural} are namespaced: a namespace is required")
+        check_storable_text(plan.obj)
+        await self.admission.admit(admission.Attributes(
+            "CREATE", user, info, None, {**plan.obj, "metadata": {**meta, "namespace": namespace}}, None))
+        prepared = prepare_create(strategy_for(info), plan.obj, namespace=namespace if info.namespaced else None,
+                                  field_validation=field_validation)
+        await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
+        fields.finish_apply(plan, prepared.obj, force=False)
+        if dry_run:
+            return prepared
+        stored = await self.store.create(info.group_resource, prepared.obj)
+        return Prepared(_with_type(info, stored), prepared.warnings)
 
     async def _write_update(self, info: ResourceInfo, prepared: Prepared, old: dict[str, Any], *,
                             dry_run: bool) -> Prepared:
@@ -311,6 +387,23 @@ def _with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     obj.setdefault("apiVersion", info.api_version)
     obj.setdefault("kind", info.kind)
     return obj
+
+
+def _fields(info: ResourceInfo) -> FieldManager:
+    return field_manager_for(info.kind, info.api_version, "status" in info.subresources)
+
+
+def _unchanged(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    def body(obj: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+
+    return body(new) == body(old)
+
+
+def _managed_fields(body: Any) -> Any:
+    """The managedFields a request body carries (the strategy drops them; the field manager decides)."""
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    return meta.get("managedFields") if isinstance(meta, dict) else None
 
 
 def _patch_names_resource_version(raw: bytes) -> bool:

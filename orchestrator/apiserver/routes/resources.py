@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -41,9 +41,11 @@ from orchestrator.api.errors import (
 from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storable_text
 from orchestrator.api.resources import ResourceInfo, lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
+from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver import protobuf, tables
 from orchestrator.apiserver.auth import Request as AuthzRequest
 from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.fieldmanager import check_apply_options, manager_name
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
 from orchestrator.apiserver.registry import strategy_for, subresource_handler
 from orchestrator.apiserver.state import ServerState
@@ -236,6 +238,11 @@ class Call:
     def field_validation(self) -> str | None:
         return self.query.get("fieldValidation")
 
+    @property
+    def manager(self) -> str:
+        """The field manager of a write: ?fieldManager=, else the User-Agent's product (as upstream)."""
+        return manager_name(self.query.get("fieldManager"), self.request.headers.get("user-agent"))
+
     def attributes(self) -> AuthzRequest:
         t = self.target
         return AuthzRequest(verb=self.verb, resource=t.info.plural, group=t.info.group, namespace=t.namespace,
@@ -321,7 +328,7 @@ async def _watch(call: Call, _: Any) -> Response:
 async def _create(call: Call, body: Any) -> Response:
     info, ns = call.target.info, call.target.namespace
     prepared = await call.state.registry.create(info, ns, body, field_validation=call.field_validation,
-                                                dry_run=call.dry_run, user=call.user)
+                                                dry_run=call.dry_run, user=call.user, manager=call.manager)
     shaped, ctype = _shape(prepared.obj, info, call.negotiated)
     return respond(shaped, status=201, warnings=prepared.warnings, content_type=ctype)
 
@@ -359,20 +366,43 @@ async def _get(call: Call, _: Any) -> Response:
 
 async def _update(call: Call, _: Any) -> Response:
     t, reg = call.target, call.state.registry
+    content_type = call.request.headers.get("content-type") or ""
     if call.verb == "update":
         body, _ = await read_body(call.request, call.state)
         prepared = await reg.update(t.info, t.namespace, t.name or "", body, field_validation=call.field_validation,
-                                    subresource=t.subresource, dry_run=call.dry_run, user=call.user)
+                                    subresource=t.subresource, dry_run=call.dry_run, user=call.user,
+                                    manager=call.manager)
+    elif patching.is_apply(content_type):
+        return await _apply(call)
     else:
+        check_apply_options(field_manager=call.query.get("fieldManager"), force=call.query.get("force"), apply=False)
         _, raw = await read_body(call.request, call.state, patch=True)
-        prepared = await reg.patch(t.info, t.namespace, t.name or "", raw,
-                                   content_type=call.request.headers.get("content-type") or "",
+        prepared = await reg.patch(t.info, t.namespace, t.name or "", raw, content_type=content_type,
                                    field_validation=call.field_validation, subresource=t.subresource,
-                                   dry_run=call.dry_run, user=call.user)
+                                   dry_run=call.dry_run, user=call.user, manager=call.manager)
     if t.subresource == "scale":
         return respond(strategy_for(t.info).to_scale(prepared.obj), warnings=prepared.warnings)
     shaped, ctype = _shape(prepared.obj, t.info, call.negotiated)
     return respond(shaped, warnings=prepared.warnings, content_type=ctype)
+
+
+async def _apply(call: Call) -> Response:
+    """PATCH with application/apply-patch+yaml: server-side apply (201 when it creates)."""
+    t = call.target
+    field_manager = call.query.get("fieldManager")
+    force = check_apply_options(field_manager=field_manager, force=call.query.get("force"), apply=True)
+    _, raw = await read_body(call.request, call.state, patch=True)
+
+    async def authorize_create() -> None:
+        # Upstream checks the create permission too when an apply creates the object.
+        await call.state.authorizer.authorize(call.user, replace(call.attributes(), verb="create"))
+
+    prepared, created = await call.state.registry.apply(
+        t.info, t.namespace, t.name or "", raw, manager=field_manager or "", force=force,
+        field_validation=call.field_validation, subresource=t.subresource, dry_run=call.dry_run, user=call.user,
+        authorize_create=authorize_create)
+    shaped, ctype = _shape(prepared.obj, t.info, call.negotiated)
+    return respond(shaped, status=201 if created else 200, warnings=prepared.warnings, content_type=ctype)
 
 
 async def _delete(call: Call, _: Any) -> Response:

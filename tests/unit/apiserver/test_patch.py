@@ -13,6 +13,8 @@ from orchestrator.api.errors import BadRequest, Invalid, UnsupportedMediaType
 from orchestrator.apiserver.patch import (
     apply_patch,
     create_two_way_merge_patch,
+    decode_apply,
+    is_apply,
     json_patch,
     merge_lists,
     merge_patch,
@@ -235,11 +237,15 @@ def test_unknown_patch_media_type_is_415_listing_the_supported_ones() -> None:
         assert media_type in caught.value.message
 
 
-def test_server_side_apply_is_415_pointing_to_client_side_apply() -> None:
-    with pytest.raises(UnsupportedMediaType) as caught:
-        apply_patch({}, b"kind: Pod", content_type="application/apply-patch+yaml", kind="Pod")
-    assert "server-side apply" in caught.value.message
-    assert "kubectl apply" in caught.value.message
+def test_an_apply_body_is_json_or_yaml_and_dates_stay_strings() -> None:
+    assert is_apply("application/apply-patch+yaml; charset=utf-8")
+    assert decode_apply(b'{"kind": "Pod"}') == {"kind": "Pod"}
+    assert decode_apply(b"kind: Pod\nmetadata:\n  annotations:\n    when: 2024-01-02\n") == {
+        "kind": "Pod", "metadata": {"annotations": {"when": "2024-01-02"}}}
+    with pytest.raises(BadRequest, match="error decoding YAML"):
+        decode_apply(b"kind: [unclosed")
+    with pytest.raises(BadRequest, match="empty"):
+        decode_apply(b"  ")
 
 
 @pytest.mark.parametrize(
