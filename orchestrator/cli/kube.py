@@ -66,6 +66,8 @@ def get(
     namespace: NamespaceOpt = None,
     all_namespaces: AllNamespacesOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    show_managed_fields: Annotated[bool, typer.Option(
+        "--show-managed-fields", help="With -o yaml/json, keep metadata.managedFields (who set which field).")] = False,
 ) -> None:
     """List objects, or show named ones, as kubectl's table (or YAML/JSON)."""
     with cli_errors():
@@ -73,7 +75,8 @@ def get(
         kube_get.check_output(output)
         client = connect(kubeconfig)
         ok = run(kube_get.get(client, found, namespace=namespace, all_namespaces=all_namespaces, selector=selector,
-                              output=output, watch=watch, out=kr.console()), client=client)
+                              output=output, watch=watch, out=kr.console(),
+                              show_managed_fields=show_managed_fields), client=client)
     if not ok:
         raise typer.Exit(1)
 

@@ -46,6 +46,7 @@ async def get(
     output: str,
     watch: bool,
     out: Console,
+    show_managed_fields: bool = False,
 ) -> bool:
     """Print the targets; False if some named object was not found (after printing the rest)."""
     ok = True
@@ -59,14 +60,15 @@ async def get(
             for info, obj in objects:
                 out.print(kr.object_name(info, obj), soft_wrap=True)
         elif single:
-            print(kr.dump(kr.with_type(*objects[0]), output))
+            print(kr.dump(kr.with_type(*objects[0]), output, show_managed_fields=show_managed_fields))
         elif objects or not (watch or any(t.names for t in found)):
-            print(kr.dump(kr.as_list([kr.with_type(info, obj) for info, obj in objects]), output))
+            print(kr.dump(kr.as_list([kr.with_type(info, obj) for info, obj in objects]), output,
+                          show_managed_fields=show_managed_fields))
         if watch:
             if len(found) != 1:
                 raise CliError("-w watches one resource type at a time")
             await _watch_objects(client, found[0], namespace=namespace, all_namespaces=all_namespaces,
-                                 selector=selector, output=output, out=out)
+                                 selector=selector, output=output, out=out, show_managed_fields=show_managed_fields)
         return ok
 
     if watch and len(found) != 1:
@@ -166,7 +168,8 @@ async def _watch_rows(client: ApiClient, target: Target, columns: kr.Columns, co
 
 
 async def _watch_objects(client: ApiClient, target: Target, *, namespace: str | None, all_namespaces: bool,
-                         selector: str | None, output: str, out: Console) -> None:
+                         selector: str | None, output: str, out: Console,
+                         show_managed_fields: bool = False) -> None:
     info = target.info
     where = _where(info, namespace, all_namespaces) if not target.names else namespace_of(info, namespace)
     since: str | None = None
@@ -186,8 +189,10 @@ async def _watch_objects(client: ApiClient, target: Target, *, namespace: str | 
                 if output == "name":
                     out.print(kr.object_name(info, obj), soft_wrap=True)
                 elif output == "yaml":
-                    print("---\n" + kr.dump(kr.with_type(info, obj), output), flush=True)
+                    print("---\n" + kr.dump(kr.with_type(info, obj), output,
+                                             show_managed_fields=show_managed_fields), flush=True)
                 else:
-                    print(kr.dump(kr.with_type(info, obj), output), flush=True)
+                    print(kr.dump(kr.with_type(info, obj), output, show_managed_fields=show_managed_fields),
+                          flush=True)
         except Expired:
             since = None

@@ -164,11 +164,24 @@ def with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": info.api_version, "kind": info.kind, **obj}
 
 
-def dump(obj: dict[str, Any], output: str) -> str:
-    """The object exactly, as YAML or indented JSON, keys sorted as kubectl prints them."""
+def dump(obj: dict[str, Any], output: str, *, show_managed_fields: bool = False) -> str:
+    """The object as YAML or indented JSON, keys sorted as kubectl prints them; like kubectl,
+    without metadata.managedFields unless asked (they are long and rarely what one looks for)."""
+    if not show_managed_fields:
+        obj = without_managed_fields(obj)
     if output == "json":
         return json.dumps(obj, indent=4, ensure_ascii=False, sort_keys=True)
     return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True).rstrip("\n")
+
+
+def without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of `obj` (and of a List's items) without metadata.managedFields."""
+    if isinstance(obj.get("items"), list):
+        return {**obj, "items": [without_managed_fields(item) for item in obj["items"]]}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 def object_name(info: ResourceInfo, obj: dict[str, Any]) -> str:

@@ -323,3 +323,12 @@ def test_undo_writes_the_old_template_without_its_hash_and_keeps_the_revision_an
                         "value": {"metadata": {"labels": {"app": "web"}},
                                   "spec": {"containers": [{"name": "main", "image": "a"}]}}}
     assert patch[1]["value"] == {"deployment.kubernetes.io/revision": "3", "team": "t1"}
+
+
+def test_yaml_and_json_hide_managed_fields_unless_asked_as_kubectl_does() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "managedFields": [{"manager": "kubectl", "operation": "Apply"}]}}
+    assert "managedFields" not in kr.dump(pod, "yaml")
+    assert "managedFields" not in kr.dump(kr.as_list([pod]), "json")
+    assert "manager: kubectl" in kr.dump(pod, "yaml", show_managed_fields=True)
+    assert pod["metadata"]["managedFields"]  # the object itself is left alone
