@@ -194,3 +194,43 @@ async def test_apply_refuses_a_missing_field_manager_and_force_without_apply(
     forced_merge = await api.patch(url, params={"force": "true"}, content=b"{}",
                                    headers={"Content-Type": "application/merge-patch+json"})
     assert forced_merge.status_code == 422 and "force" in forced_merge.json()["message"]
+
+
+async def test_scale_status_and_dry_run_are_recorded_as_upstream(api: httpx.AsyncClient, namespace: str) -> None:
+    url = f"{deployments(namespace)}/web"
+    created = await api.patch(url, params={"fieldManager": "ops"}, content=json.dumps(deployment("web")).encode(),
+                              headers=APPLY)
+    assert created.status_code == 201, created.text
+
+    # Through /scale: the manager owns spec.replicas, recorded with the subresource.
+    scaled = await api.patch(f"{url}/scale", content=b'{"spec":{"replicas":4}}',
+                             headers={"Content-Type": "application/merge-patch+json", "User-Agent": "kubectl/v1.32.0"})
+    assert scaled.status_code == 200, scaled.text
+    obj = (await api.get(url)).json()
+    [entry] = [e for e in obj["metadata"]["managedFields"] if e["manager"] == "kubectl"]
+    assert entry["subresource"] == "scale" and entry["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+
+    # Through /status with apply: only status fields, owned with the subresource.
+    status = await api.patch(f"{url}/status", params={"fieldManager": "ctl"}, headers=APPLY,
+                             content=json.dumps({"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "metadata": {"name": "web"},
+                                                 "status": {"observedGeneration": 1}}).encode())
+    assert status.status_code == 200, status.text
+    assert status.json()["status"]["observedGeneration"] == 1
+    [entry] = [e for e in status.json()["metadata"]["managedFields"] if e["manager"] == "ctl"]
+    assert entry["subresource"] == "status" and entry["fieldsV1"] == {"f:status": {"f:observedGeneration": {}}}
+
+    # A dry run answers what would be stored and stores nothing.
+    before = (await api.get(url)).json()
+    dry = await api.patch(url, params={"fieldManager": "ops", "dryRun": "All", "force": "true"}, headers=APPLY,
+                          content=json.dumps(deployment("web", replicas=9)).encode())
+    assert dry.status_code == 200 and dry.json()["spec"]["replicas"] == 9
+    assert (await api.get(url)).json()["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+    # A GET-modify-PUT that echoes managedFields keeps them and adds the writer.
+    before["metadata"]["labels"]["extra"] = "1"
+    put = await api.put(url, json=before, headers={"User-Agent": "Go-http-client/1.1"})
+    assert put.status_code == 200, put.text
+    owners = managers(put.json())
+    assert owners[("Go-http-client", "Update")] == {"f:metadata": {"f:labels": {"f:extra": {}}}}
+    assert ("ops", "Apply") in owners and ("ctl", "Apply") in owners
