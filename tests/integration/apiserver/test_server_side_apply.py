@@ -234,3 +234,29 @@ async def test_scale_status_and_dry_run_are_recorded_as_upstream(api: httpx.Asyn
     owners = managers(put.json())
     assert owners[("Go-http-client", "Update")] == {"f:metadata": {"f:labels": {"f:extra": {}}}}
     assert ("ops", "Apply") in owners and ("ctl", "Apply") in owners
+
+
+@pytest.mark.kubectl
+def test_kubectl_server_side_apply_of_a_pod_and_a_namespace_in_one_file(lab: Lab, namespace: str) -> None:
+    require_kubectl()
+    extra_ns = f"{namespace}-x"
+
+    def manifest(image: str, labels: dict[str, str]) -> str:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace, "labels": labels},
+               "spec": {"nodeSelector": UNSCHEDULABLE,
+                        "containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}]}}
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": extra_ns}}
+        return yaml.safe_dump_all([ns, pod])
+
+    try:
+        out = lab.kubectl("apply", "--server-side", "-f", "-", input=manifest("nginx:1.25", {"a": "1", "b": "2"}))
+        assert f"namespace/{extra_ns} serverside-applied" in out.stdout and "pod/p serverside-applied" in out.stdout
+        # The image may change on a pod; label b is no longer applied, so it goes.
+        lab.kubectl("apply", "--server-side", "-f", "-", input=manifest("nginx:1.26", {"a": "1"}))
+        pod = json.loads(lab.kubectl("get", "pod", "p", "-n", namespace, "-o", "json", "--show-managed-fields").stdout)
+        assert pod["metadata"]["labels"] == {"a": "1"}
+        assert pod["spec"]["containers"][0]["image"] == "nginx:1.26"
+        assert pod["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+        assert [(e["manager"], e["operation"]) for e in pod["metadata"]["managedFields"]] == [("kubectl", "Apply")]
+    finally:
+        lab.kubectl("delete", "namespace", extra_ns, "--wait=false", check=False)
