@@ -94,12 +94,13 @@ def now_rfc3339() -> str:
 # --------------------------------------------------------------------------- manager names
 
 
-def manager_name(field_manager: str | None, user_agent: str | None) -> str:
+def manager_name(field_manager: str | None, user_agent: str | None, *, options_kind: str = "PatchOptions") -> str:
     """The manager of a create, update or non-apply patch: `?fieldManager=`, else the product
     in the User-Agent (`kubectl/v1.32.0 (linux/amd64) ...` -> `kubectl`, `OpenAPI-Generator`,
-    `Go-http-client`), printable characters only, at most 128."""
+    `Go-http-client`), printable characters only, at most 128. `options_kind` names the
+    options in a 422 (CreateOptions, UpdateOptions, PatchOptions)."""
     if field_manager:
-        check_field_manager(field_manager)
+        check_field_manager(field_manager, options_kind=options_kind)
         return field_manager
     product = (user_agent or "").split("/", 1)[0]
     return "".join(ch for ch in product if ch.isprintable())[:FIELD_MANAGER_MAX_LENGTH]
@@ -123,8 +124,9 @@ def check_field_manager(name: str, *, options_kind: str = "PatchOptions") -> Non
 
 def check_apply_options(*, field_manager: str | None, force: str | None, apply: bool) -> bool:
     """Validate a PATCH's `fieldManager` and `force` (ValidatePatchOptions); returns force."""
-    forced = (force or "").lower() == "true"
-    if force is not None and force.lower() not in ("true", "false"):
+    # Go's strconv.ParseBool spellings, which is what kube-apiserver accepts.
+    forced = (force or "").lower() in ("1", "t", "true")
+    if force is not None and force.lower() not in ("1", "t", "true", "0", "f", "false"):
         raise BadRequest(f'force must be "true" or "false", got {force!r}')
     if not apply:
         if force is not None:

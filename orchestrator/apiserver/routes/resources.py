@@ -241,7 +241,9 @@ class Call:
     @property
     def manager(self) -> str:
         """The field manager of a write: ?fieldManager=, else the User-Agent's product (as upstream)."""
-        return manager_name(self.query.get("fieldManager"), self.request.headers.get("user-agent"))
+        options = {"create": "CreateOptions", "update": "UpdateOptions"}.get(self.verb, "PatchOptions")
+        return manager_name(self.query.get("fieldManager"), self.request.headers.get("user-agent"),
+                            options_kind=options)
 
     def attributes(self) -> AuthzRequest:
         t = self.target

@@ -273,8 +273,8 @@ def test_the_manager_comes_from_the_query_or_the_user_agent_product() -> None:
     assert manager_name(None, "kubectl/v1.32.0 (linux/amd64) kubernetes/abc") == "kubectl"
     assert manager_name("", "OpenAPI-Generator/37.0.3/python") == "OpenAPI-Generator"
     assert manager_name(None, "Go-http-client/1.1") == "Go-http-client"
-    with pytest.raises(Invalid, match="fieldManager"):
-        manager_name("x" * 129, None)
+    with pytest.raises(Invalid, match='CreateOptions.meta.k8s.io "" is invalid: fieldManager: Too long'):
+        manager_name("x" * 129, None, options_kind="CreateOptions")
 
 
 def test_apply_needs_a_field_manager_and_force_only_goes_with_apply() -> None:
@@ -283,6 +283,9 @@ def test_apply_needs_a_field_manager_and_force_only_goes_with_apply() -> None:
     with pytest.raises(Invalid, match="force: Forbidden"):
         check_apply_options(field_manager=None, force="true", apply=False)
     assert check_apply_options(field_manager="a", force="True", apply=True) is True
+    assert check_apply_options(field_manager="a", force="0", apply=True) is False
+    with pytest.raises(BadRequest, match="force"):
+        check_apply_options(field_manager="a", force="maybe", apply=True)
     assert check_apply_options(field_manager="a", force=None, apply=True) is False
 
 
