@@ -52,6 +52,7 @@ from functools import cache
 from typing import Any
 
 from orchestrator.api.errors import BadRequest, Cause, Conflict, Invalid
+from orchestrator.api.resources import RESOURCES
 from orchestrator.apiserver.fieldmanager import entries as managed
 from orchestrator.apiserver.fieldmanager import fieldpath, typed
 from orchestrator.apiserver.fieldmanager.entries import APPLY, UPDATE, Entry
@@ -161,11 +162,14 @@ class ApplyPlan:
 class FieldManager:
     """managedFields for one kind. Pure: objects in, objects out, no I/O."""
 
-    def __init__(self, *, kind: str, api_version: str, status_subresource: bool) -> None:
+    def __init__(self, *, kind: str, api_version: str, status_subresource: bool,
+                 schema: typed.Schema | None = None) -> None:
+        """`schema`: for a custom resource, `typed.schema_from_openapi(version schema)`; built-in
+        kinds default to the strategic-merge table's."""
         self.kind = kind
         self.api_version = api_version
         self.status_subresource = status_subresource
-        self.schema = typed.schema_for(kind)
+        self.schema = schema if schema is not None else typed.schema_for(kind)
         self._zero = _ZERO.get(kind, _ZERO_DEFAULT)
 
     # -- what is tracked ----------------------------------------------------------------------
@@ -359,7 +363,12 @@ class FieldManager:
 
 @cache
 def field_manager_for(kind: str, api_version: str, status_subresource: bool) -> FieldManager:
-    return FieldManager(kind=kind, api_version=api_version, status_subresource=status_subresource)
+    """The (stateless, shared) field manager of a kind. Only built-in kinds use the strategic-merge
+    table (a custom `Deployment` in another group is not apps/v1's); others get ObjectMeta's lists
+    and atomic lists elsewhere unless built with `typed.schema_from_openapi`."""
+    builtin = any(r.kind == kind and r.api_version == api_version for r in RESOURCES)
+    return FieldManager(kind=kind, api_version=api_version, status_subresource=status_subresource,
+                        schema=None if builtin else typed.schema_for(""))
 
 
 def _requested(incoming: Any) -> list[Entry] | None:

@@ -111,6 +111,46 @@ def schema_for(kind: str) -> Schema:
     return Schema(lists, _ATOMIC_MAPS.get(kind, frozenset()))
 
 
+def schema_from_openapi(root: Mapping[str, Any]) -> Schema:
+    """The schema of a kind described by OpenAPI v3 (a CustomResourceDefinition's version).
+
+    Lists are associative with `x-kubernetes-list-type: map` (keys from
+    `x-kubernetes-list-map-keys`, their `default`s used for elements that omit them), sets with
+    `set`, atomic otherwise — upstream's rule for custom resources; objects marked
+    `x-kubernetes-map-type: atomic` are one value. ObjectMeta's lists are always known.
+    Lists inside maps of objects (`additionalProperties`) are treated as atomic.
+    """
+    lists: dict[str, ListType] = dict(schema_for("").lists)  # metadata.finalizers, ownerReferences
+    atomic: set[str] = set()
+
+    def walk(node: Any, spath: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        if spath and node.get("x-kubernetes-map-type") == "atomic":
+            atomic.add(spath)
+        properties = node.get("properties")
+        if isinstance(properties, Mapping):
+            for name, sub in properties.items():
+                if isinstance(name, str) and not (spath == "" and name == "metadata"):
+                    walk(sub, _child(spath, name))
+        if node.get("type") != "array":
+            return
+        items = node.get("items") if isinstance(node.get("items"), Mapping) else {}
+        list_type = node.get("x-kubernetes-list-type")
+        keys = node.get("x-kubernetes-list-map-keys")
+        if list_type == "map" and isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+            item_props = items.get("properties") if isinstance(items.get("properties"), Mapping) else {}
+            defaults = {k: item_props[k]["default"] for k in keys
+                        if isinstance(item_props.get(k), Mapping) and "default" in item_props[k]}
+            lists[spath] = ListType("map", tuple(keys), defaults)
+        elif list_type == "set":
+            lists[spath] = SET
+        walk(items, spath + "[]")
+
+    walk(root, "")
+    return Schema(lists, frozenset(atomic))
+
+
 def _child(spath: str, name: str) -> str:
     return f"{spath}.{name}" if spath else name
 

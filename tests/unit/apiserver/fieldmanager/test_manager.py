@@ -295,3 +295,12 @@ def test_entries_decode_refuses_duplicates_and_unknown_operations() -> None:
         managed.decode([entry, dict(entry)])
     with pytest.raises(ValueError, match="operation"):
         managed.decode([{**entry, "operation": "Patch"}])
+
+
+def test_only_built_in_kinds_use_the_strategic_merge_table() -> None:
+    from orchestrator.apiserver.fieldmanager import field_manager_for
+
+    assert field_manager_for("Deployment", "apps/v1", True).schema.list_type("spec.template.spec.containers").keys == (
+        "name",)
+    custom = field_manager_for("Deployment", "example.com/v1", True)
+    assert custom.schema.list_type("spec.template.spec.containers").kind == "atomic"

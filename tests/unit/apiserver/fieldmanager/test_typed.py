@@ -118,3 +118,19 @@ def test_the_one_walk_creation_tree_equals_comparing_with_the_zero_object(kind: 
     schema, zero = typed.schema_for(kind), _ZERO[kind]
     slow = typed.compare(zero, obj, schema)
     assert typed.creation_tree(obj, zero, schema) == fieldpath.to_fields_v1(slow.added | slow.modified)
+
+
+def test_a_custom_resource_schema_comes_from_its_openapi_list_markers() -> None:
+    schema = typed.schema_from_openapi({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port", "proto"],
+                  "items": {"type": "object", "properties": {"port": {"type": "integer"},
+                                                             "proto": {"type": "string", "default": "TCP"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "args": {"type": "array", "items": {"type": "string"}},
+        "selector": {"type": "object", "x-kubernetes-map-type": "atomic"},
+    }}}})
+    got = typed.field_set({"spec": {"ports": [{"port": 80}], "tags": ["a"], "args": ["x"],
+                                    "selector": {"a": "b"}}, "metadata": {"finalizers": ["f"]}}, schema)
+    port = ("f:spec", "f:ports", 'k:{"port":80,"proto":"TCP"}')
+    assert got == {port, (*port, "f:port"), ("f:spec", "f:tags", 'v:"a"'), ("f:spec", "f:args"),
+                   ("f:spec", "f:selector"), ("f:metadata", "f:finalizers", 'v:"f"')}
