@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=3,
-        loop="auto",  # uvloop and httptools when installed (uvicorn[standard]): much cheaper TLS and parsing
+        loop="auto",
+        # wsproto, not the websockets library: kubectl's port-forward offers the subprotocol
+        # "SPDY/3.1+portforward.k8s.io", whose "/" websockets' strict header parser refuses.
+        ws="wsproto",  # uvloop and httptools when installed (uvicorn[standard]): much cheaper TLS and parsing
     )
 
 

@@ -25,6 +25,7 @@ from orchestrator.apiserver.middleware import AuthenticationMiddleware, MetricsM
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.routes import discovery as discovery_routes
 from orchestrator.apiserver.routes import resources as resource_routes
+from orchestrator.apiserver.routes import streaming as streaming_routes
 from orchestrator.apiserver.settings import Settings
 from orchestrator.apiserver.state import ServerState
 from orchestrator.storage.relay import Relay
@@ -126,5 +127,6 @@ def create_app(settings: Settings) -> FastAPI:
         return status_response(InternalError(f"an internal error occurred: {type(err).__name__}"))
 
     app.include_router(discovery_routes.router)
+    app.include_router(streaming_routes.router)  # before resources: its POST routes win over the catch-all
     app.include_router(resource_routes.router)
     return app

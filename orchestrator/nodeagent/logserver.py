@@ -1,12 +1,14 @@
-"""The agent's HTTP endpoint: container logs for the API server, plus /healthz and /metrics.
+"""The agent's HTTP endpoint: container logs and streams for the API server, plus /healthz and /metrics.
 
 ``GET /containerLogs/<namespace>/<pod>/<container>`` with kubelet's query parameters
 ``follow``, ``tailLines``, ``timestamps``, ``sinceSeconds``, ``previous``, ``limitBytes`` answers
 the container's output as ``text/plain``; with ``follow=true`` lines are sent as they are
 written until the container exits or the client goes away. The API server's ``pods/<name>/log``
 proxies here (orchestrator/apiserver/logs.py), which is how ``kubectl logs -f`` follows.
+``/exec``, ``/attach`` and ``/portForward`` upgrade the connection to a stream for ``kubectl
+exec``, ``attach`` and ``port-forward`` (orchestrator/nodeagent/streamserver.py).
 
-Authentication: the logs endpoint requires ``Authorization: Bearer <token>`` with one of the
+Authentication: the logs and stream endpoints require ``Authorization: Bearer <token>`` with one of the
 accepted tokens (``--apiserver-token-file``: the token the API server sends as its kubelet
 client; without that flag, the agent's own kubeconfig token). Tokens are compared in constant
 time and never logged. ``/healthz`` and ``/metrics`` need no token (as kubelet's read-only
@@ -34,12 +36,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from orchestrator.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from orchestrator.nodeagent.podworker import PodWorker
+from orchestrator.nodeagent.streamserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, StreamServer
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-           500: "Internal Server Error"}
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+STREAM_KINDS = ("exec", "attach", "portForward")  # served by orchestrator/nodeagent/streamserver.py
 
 
 class LogServer:
@@ -53,6 +57,8 @@ class LogServer:
         metrics: Callable[[], bytes] | None = None,
         host: str = "0.0.0.0",
         port: int = 0,
+        max_streams: int = DEFAULT_MAX_STREAMS,
+        stream_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         if not tokens:
             raise ValueError("the log server needs at least one accepted token")
@@ -62,6 +68,7 @@ class LogServer:
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        self.streams = StreamServer(find_worker=find_worker, max_streams=max_streams, idle_timeout=stream_idle_timeout)
 
     @property
     def port(self) -> int:
@@ -120,6 +127,10 @@ class LogServer:
             await _send(writer, 200, self._metrics(), "text/plain; version=0.0.4")
             return
         parts = [unquote(p) for p in url.path.split("/")]
+        if len(parts) > 2 and parts[1] in STREAM_KINDS:
+            self._authenticate(headers.get("authorization"))
+            await self.streams.serve(parts[1], parts[2:], parse_qs(url.query), reader, writer)
+            return
         if len(parts) != 5 or parts[1] != "containerLogs":
             raise NotFound(f"the node agent serves /containerLogs/<namespace>/<pod>/<container>, not {url.path}")
         self._authenticate(headers.get("authorization"))

@@ -394,3 +394,54 @@ class Runtime(Protocol):
     async def close(self) -> None:
         """Release connections. The runtime's containers keep running."""
         ...
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming (exec, attach, port-forward): an optional second contract
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ProcessStream(Protocol):
+    """One running exec (or attach) session with its standard streams.
+
+    `read` returns ``(channel, data)`` with channel 1 (stdout) or 2 (stderr), or ``None`` once
+    the process closed its output. `exit_code` waits for the process's exit code after that
+    (``None`` for an attach, which has none to report). `close` releases the session's socket
+    and may be called more than once.
+    """
+
+    async def read(self) -> tuple[int, bytes] | None: ...
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+    async def exit_code(self) -> int | None: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingRuntime(Protocol):
+    """What a runtime adds so `kubectl exec`, `attach` and `port-forward` reach its containers.
+
+    Kept apart from `Runtime`, so a runtime without streams (the simulated one) still satisfies
+    `Runtime`; the node agent serves a documented stand-in for it
+    (orchestrator/nodeagent/runtimes/simexec.py).
+    """
+
+    async def exec_stream(self, container_id: str, command: Sequence[str], *, stdin: bool,
+                          tty: bool) -> ProcessStream:
+        """Start `command` in the running container. Raises `ContainerNotRunning`, `ContainerNotFound`."""
+        ...
+
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
+        """Attach to the container's main process. Raises `ContainerNotRunning`, `ContainerNotFound`."""
+        ...
+
+    async def port_forward_address(self, container_id: str, port: int) -> tuple[str, int]:
+        """Where the node agent dials to reach `port` of the container. Raises `ContainerNotRunning`."""
+        ...

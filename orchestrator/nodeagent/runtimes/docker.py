@@ -31,12 +31,16 @@ helpers.go), the Docker-backed CRI of Kubernetes up to 1.23.
 from __future__ import annotations  # noqa: I001
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
+import struct
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -57,6 +61,7 @@ from orchestrator.nodeagent.runtimes.base import (
     ContainerState,
     ExecResult,
     ImageResult,
+    ProcessStream,
     PullPolicy,
     RunState,
     RuntimeInfo,
@@ -273,6 +278,87 @@ class DockerRuntime:
         bridge = (settings.get("Networks") or {}).get("bridge") or {}
         return bridge.get("IPAddress") or settings.get("IPAddress") or None
 
+    # ----------------------------------------------------------------------------------------
+    # Streaming (StreamingRuntime): exec, attach, port-forward
+    # ----------------------------------------------------------------------------------------
+
+    async def exec_stream(self, container_id: str, command: Sequence[str], *, stdin: bool,
+                          tty: bool) -> ProcessStream:
+        def create(api: docker.APIClient) -> str:
+            try:
+                return str(api.exec_create(container_id, list(command), stdout=True, stderr=True, stdin=stdin,
+                                           tty=tty)["Id"])
+            except docker.errors.NotFound as e:
+                raise ContainerNotFound(container_id) from e
+            except docker.errors.APIError as e:
+                if e.status_code == 409:  # "Container ... is not running"
+                    raise ContainerNotRunning(container_id) from e
+                raise ContainerStartFailed(str(e.explanation or e), waiting_reason="RunContainerError") from e
+
+        exec_id = await self._call(create)
+        api_version = await self._call(lambda api: str(api.api_version))
+        body = json.dumps({"Detach": False, "Tty": tty}).encode()
+        reader, writer = await self._hijack(f"/v{api_version}/exec/{exec_id}/start", body)
+        return DockerProcessStream(self, reader, writer, tty=tty, exec_id=exec_id)
+
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
+        raw = await self._inspect_raw(container_id)
+        if not raw["State"].get("Running"):
+            raise ContainerNotRunning(container_id)
+        tty = bool((raw.get("Config") or {}).get("Tty"))
+        api_version = await self._call(lambda api: str(api.api_version))
+        query = f"stream=1&stdout=1&stderr=1&stdin={1 if stdin else 0}"
+        reader, writer = await self._hijack(f"/v{api_version}/containers/{container_id}/attach?{query}", b"")
+        return DockerProcessStream(self, reader, writer, tty=tty, exec_id=None, container_id=container_id)
+
+    async def port_forward_address(self, container_id: str, port: int) -> tuple[str, int]:
+        # kubelet enters the pod's network namespace and dials localhost; the agent dials the
+        # container's bridge address instead, which needs no privileges but does not reach a
+        # server that listens on the container's 127.0.0.1 only.
+        ip = await self.container_ip(container_id)
+        if ip is None:
+            raise ContainerNotRunning(container_id)
+        return ip, port
+
+    async def _hijack(self, path: str, body: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """POST `path` with ``Upgrade: tcp``: the engine answers 101 and the connection becomes the
+        process's raw streams (the Docker CLI's "hijacked" connection).
+
+        Done on an asyncio connection of our own rather than the SDK's ``socket=True``: the SDK
+        reads the response head through a buffer, which may swallow the first bytes of output.
+        """
+        url = urlsplit(self._base_url)
+        try:
+            if url.scheme in ("unix", "http+unix"):
+                reader, writer = await asyncio.open_unix_connection(url.path)
+            elif url.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
+                reader, writer = await asyncio.open_connection(url.hostname, url.port or 2375)
+            else:
+                raise RuntimeUnavailable(f"exec and attach need a unix:// or plain tcp:// DOCKER_HOST, not {self._base_url}")
+        except OSError as e:
+            raise self._unavailable(e) from e
+        head = (f"POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(body)}\r\n\r\n")
+        try:
+            writer.write(head.encode() + body)
+            await writer.drain()
+            response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._timeout)
+            status = int(response.split(b" ", 2)[1])
+            if status not in (101, 200):
+                detail = await asyncio.wait_for(reader.read(64 * 1024), 5)
+                message = detail.decode(errors="replace")
+                with contextlib.suppress(ValueError):
+                    message = str(json.loads(message[message.find("{"):]).get("message", message))
+                if status == 404:
+                    raise ContainerNotFound(path.split("/")[3])
+                if status == 409:
+                    raise ContainerNotRunning(path.split("/")[3])
+                raise RuntimeUnavailable(f"Docker engine answered {status} to {path}: {message}")
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
+
     async def close(self) -> None:
         client, self._api_client = self._api_client, None
         if client is not None:
@@ -428,3 +514,73 @@ def state_from_inspect(raw: Mapping[str, Any]) -> ContainerState:
         privileged=bool(host.get("Privileged")),
         network_mode=str(host.get("NetworkMode") or ""),
     )
+
+
+class DockerProcessStream:
+    """One hijacked exec or attach connection to the engine (a `ProcessStream`).
+
+    Without a TTY the engine multiplexes stdout and stderr: each chunk has an 8-byte header
+    (stream type 1 or 2, three zero bytes, a big-endian length); with a TTY the bytes are the
+    terminal's output as is. Closing stdin is a TCP half-close, which the engine passes on as
+    end-of-file to the process.
+    """
+
+    def __init__(self, runtime: DockerRuntime, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                 tty: bool, exec_id: str | None, container_id: str | None = None) -> None:
+        self._runtime = runtime
+        self._reader = reader
+        self._writer = writer
+        self._tty = tty
+        self.exec_id = exec_id
+        self._container_id = container_id
+
+    async def read(self) -> tuple[int, bytes] | None:
+        try:
+            if self._tty:
+                data = await self._reader.read(32 * 1024)
+                return (1, data) if data else None
+            head = await self._reader.readexactly(8)
+            kind, length = head[0], struct.unpack(">I", head[4:])[0]
+            data = await self._reader.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        return (2 if kind == 2 else 1), data
+
+    async def write_stdin(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close_stdin(self) -> None:
+        if self._writer.can_write_eof():
+            with contextlib.suppress(OSError):
+                self._writer.write_eof()
+
+    async def resize(self, width: int, height: int) -> None:
+        def resize(api: docker.APIClient) -> None:
+            try:
+                if self.exec_id is not None:
+                    api.exec_resize(self.exec_id, height=height, width=width)
+                elif self._container_id is not None:
+                    api.resize(self._container_id, height=height, width=width)
+            except docker.errors.APIError as e:
+                # A resize that races the process's start or end is not worth failing the session.
+                log.debug("resize to %dx%d refused: %s", width, height, e)
+
+        await self._runtime._call(resize)
+
+    async def exit_code(self) -> int | None:
+        if self.exec_id is None:
+            return None
+        exec_id = self.exec_id
+        # The output ends a moment before the engine records the exit; wait for it briefly.
+        for _ in range(50):
+            info = await self._runtime._call(lambda api: api.exec_inspect(exec_id))
+            if not info.get("Running"):
+                return int(info.get("ExitCode") or 0)
+            await asyncio.sleep(0.05)
+        return None
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()

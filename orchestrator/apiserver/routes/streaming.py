@@ -1,0 +1,224 @@
+"""``pods/exec``, ``pods/attach`` and ``pods/portforward``: WebSocket endpoints.
+
+Each request is judged before the WebSocket is accepted — authenticated (the bearer token in
+the ``Authorization`` header, or as a ``base64url.bearer.authorization.k8s.io.`` subprotocol),
+authorized as ``create`` on the subresource (node identities and viewers are refused), the
+pod read, the container and the node checked, and the node agent's stream opened. A refusal is
+the usual ``Status`` with its HTTP code, sent as the answer to the upgrade request, so kubectl
+and the Python client print the reason.
+
+kubectl treats a refused WebSocket upgrade as "the server has no WebSocket support" and retries
+the old way, an SPDY upgrade by POST. The POST routes below judge the request the same way, so
+the retry fails with the same reason; one that passes every check is told that this server
+streams over WebSocket only.
+
+Subprotocols: exec and attach speak `v5.channel.k8s.io` (preferred) or `v4.channel.k8s.io`;
+port-forward speaks SPDY/3.1 in a WebSocket tunnel for kubectl, and `v4.channel.k8s.io`
+(or v5, the same frames) for the Python client. See orchestrator/apiserver/streaming/.
+
+Kubernetes equivalent: pkg/registry/core/pod/rest/subresources.go,
+k8s.io/apiserver/pkg/util/proxy (the WebSocket translators of KEP-4006).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.websockets import WebSocket
+
+from orchestrator.api.errors import ApiError, BadRequest, Unauthorized
+from orchestrator.api.streaming import (
+    BEARER_PROTOCOL_PREFIX,
+    CHANNEL_PROTOCOLS,
+    SPDY_PORTFORWARD_TUNNEL,
+    choose_protocol,
+)
+from orchestrator.apiserver.auth import Request as AuthzRequest
+from orchestrator.apiserver.auth import User, authorize
+from orchestrator.apiserver.state import ServerState
+from orchestrator.apiserver.streaming import agent
+from orchestrator.apiserver.streaming.channels import bridge_port_forward, bridge_process
+from orchestrator.apiserver.streaming.spdytunnel import SpdyPortForward
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
+VERB = {"exec": "exec", "attach": "attach to", "portforward": "forward a port of"}
+
+
+@dataclass(frozen=True)
+class Judged:
+    state: ServerState
+    user: User
+    pod: dict[str, Any]
+    node: str
+
+
+def _flag(params: Any, name: str) -> bool:
+    return str(params.get(name, "")).lower() in ("true", "1")
+
+
+def _offered(ws: WebSocket) -> list[str]:
+    return [p.strip() for p in ws.scope.get("subprotocols") or []]
+
+
+def _authorization(headers: Any, offered: list[str]) -> str | None:
+    header = headers.get("authorization")
+    if header:
+        return str(header)
+    for proto in offered:
+        if proto.startswith(BEARER_PROTOCOL_PREFIX):
+            encoded = proto[len(BEARER_PROTOCOL_PREFIX):]
+            try:
+                token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise Unauthorized("Unauthorized: the bearer token subprotocol is not base64url") from None
+            return f"Bearer {token}"
+    return None
+
+
+async def _judge(state: ServerState, authorization: str | None, subresource: str, namespace: str,
+                 name: str) -> Judged:
+    user = state.authenticator.authenticate(authorization)
+    authorize(user, AuthzRequest(verb="create", resource="pods", subresource=subresource,
+                                 namespace=namespace, name=name))
+    pod = await state.store.get("pods", namespace, name)
+    return Judged(state, user, pod, agent.check_running(pod, VERB[subresource]))
+
+
+async def _deny(ws: WebSocket, err: ApiError) -> None:
+    body = json.dumps(err.status(), separators=(",", ":"))
+    try:
+        await ws.send_denial_response(Response(body, status_code=err.code, media_type="application/json"))
+    except RuntimeError:  # a server without the denial-response extension: a bare 403
+        with contextlib.suppress(Exception):
+            await ws.close(1008)
+
+
+def _command_params(params: Any, container: str) -> list[tuple[str, str]]:
+    out = [("container", container)]
+    out += [(k, "true" if _flag(params, k) else "false") for k in ("stdin", "stdout", "stderr", "tty")]
+    return out
+
+
+async def _process(ws: WebSocket, subresource: str, namespace: str, name: str) -> None:
+    state: ServerState = ws.app.state.server
+    offered = _offered(ws)
+    try:
+        judged = await _judge(state, _authorization(ws.headers, offered), subresource, namespace, name)
+        container = agent.pick_container(judged.pod, ws.query_params.get("container"))
+        protocol = choose_protocol(offered, CHANNEL_PROTOCOLS)
+        if protocol is None:
+            raise BadRequest(f"{subresource} speaks the WebSocket subprotocols {list(CHANNEL_PROTOCOLS)}; "
+                             f"the client offered {offered or 'none'}")
+        params = _command_params(ws.query_params, container)
+        if subresource == "exec":
+            command = ws.query_params.getlist("command")
+            if not command:
+                raise BadRequest("you must specify at least 1 command (the command query parameter)")
+            params += [("command", c) for c in command]
+        reader, writer = await agent.open_stream(
+            state.store, token=state.settings.kubelet_client_token, node_name=judged.node,
+            path=f"/{subresource}/{namespace}/{name}/{container}", params=params)
+    except ApiError as err:
+        await _deny(ws, err)
+        return
+    try:
+        await ws.accept(subprotocol=protocol)
+    except BaseException:
+        await agent.close_quietly(writer)
+        raise
+    log.info("%s %s/%s/%s by %s (%s)", subresource, namespace, name, container, judged.user.name, protocol)
+    await bridge_process(ws, protocol, reader, writer)
+
+
+@router.websocket(POD_PATH + "/exec")
+async def exec_ws(ws: WebSocket, namespace: str, name: str) -> None:
+    await _process(ws, "exec", namespace, name)
+
+
+@router.websocket(POD_PATH + "/attach")
+async def attach_ws(ws: WebSocket, namespace: str, name: str) -> None:
+    await _process(ws, "attach", namespace, name)
+
+
+@router.websocket(POD_PATH + "/portforward")
+async def portforward_ws(ws: WebSocket, namespace: str, name: str) -> None:
+    state: ServerState = ws.app.state.server
+    offered = _offered(ws)
+    try:
+        judged = await _judge(state, _authorization(ws.headers, offered), "portforward", namespace, name)
+
+        async def dial(port: int) -> Any:
+            return await agent.open_stream(state.store, token=state.settings.kubelet_client_token,
+                                           node_name=judged.node, path=f"/portForward/{namespace}/{name}",
+                                           params=[("port", str(port))])
+
+        if SPDY_PORTFORWARD_TUNNEL in offered:
+            await ws.accept(subprotocol=SPDY_PORTFORWARD_TUNNEL)
+            log.info("port-forward %s/%s by %s (SPDY tunnel)", namespace, name, judged.user.name)
+            await SpdyPortForward(ws, dial).run()
+            return
+        protocol = choose_protocol(offered, CHANNEL_PROTOCOLS)
+        ports = _ports(ws.query_params)
+        conns = []
+        try:
+            for port in ports:
+                conns.append(await dial(port))
+        except ApiError:
+            for _, writer in conns:
+                await agent.close_quietly(writer)
+            raise
+    except ApiError as err:
+        await _deny(ws, err)
+        return
+    try:
+        await ws.accept(subprotocol=protocol)
+    except BaseException:
+        for _, writer in conns:
+            await agent.close_quietly(writer)
+        raise
+    log.info("port-forward %s/%s %s by %s (%s)", namespace, name, ports, judged.user.name, protocol)
+    await bridge_port_forward(ws, ports, conns)
+
+
+def _ports(params: Any) -> list[int]:
+    ports: list[int] = []
+    for value in params.getlist("ports"):
+        for item in value.split(","):
+            try:
+                port = int(item)
+            except ValueError:
+                raise BadRequest(f"ports: {item!r} is not a port number") from None
+            if not 0 < port < 65536:
+                raise BadRequest(f"ports: {port} is out of range 1-65535")
+            ports.append(port)
+    if not ports:
+        raise BadRequest("ports: at least one port is required (?ports=8080)")
+    return ports
+
+
+async def spdy_fallback(request: Request, namespace: str, name: str) -> Response:
+    """kubectl's retry by SPDY upgrade after a refused WebSocket: the same checks, the same answer."""
+    subresource = request.url.path.rsplit("/", 1)[-1]
+    state: ServerState = request.app.state.server
+    judged = await _judge(state, request.headers.get("authorization"), subresource, namespace, name)
+    if subresource != "portforward":
+        agent.pick_container(judged.pod, request.query_params.get("container"))
+    tunnel = f", {SPDY_PORTFORWARD_TUNNEL}" if subresource == "portforward" else ""
+    raise BadRequest(f"this API server streams pods/{subresource} over WebSocket only "
+                     f"({', '.join(CHANNEL_PROTOCOLS)}{tunnel}); SPDY upgrades are not supported")
+
+
+for _sub in VERB:
+    router.add_api_route(POD_PATH + "/" + _sub, spdy_fallback, methods=["POST"], include_in_schema=False)

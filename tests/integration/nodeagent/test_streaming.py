@@ -1,0 +1,335 @@
+"""exec, attach, cp and port-forward end to end: real kubectl and the official Python client →
+the API server (WebSocket) → the node agent → Docker exec/attach and a TCP dial.
+
+Needs Docker with labkit/busybox:1.0 and kubectl; skipped without them unless
+LABKIT_REQUIRE_DOCKER=1 / LABKIT_REQUIRE_KUBECTL=1. One pod per module serves most tests
+(busybox ``httpd`` on 8080); each test leaves no exec session or agent socket behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fcntl
+import os
+import pty
+import select
+import shutil
+import ssl
+import struct
+import subprocess
+import termios
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import websockets.sync.client
+from websockets.exceptions import InvalidStatus
+
+from tests.integration.apiserver.conftest import require_kubectl
+from tests.integration.nodeagent.conftest import AgentProcess, Lab, pod_manifest
+
+NODE = "node-1"
+WEB_SCRIPT = "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 8080 -h /www"
+
+
+def _client(lab: Lab, user: str = "admin") -> httpx.Client:
+    verify = ssl.create_default_context(cafile=str(lab.ca_file))
+    return httpx.Client(base_url=lab.server, verify=verify, headers={"Authorization": f"Bearer {lab.tokens[user]}"},
+                        timeout=30)
+
+
+def _wait_running(client: httpx.Client, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    pod: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        pod = client.get(f"/api/v1/namespaces/{namespace}/pods/{name}").json()
+        if (pod.get("status") or {}).get("phase") == "Running":
+            return pod
+        time.sleep(0.3)
+    raise AssertionError(f"pod {namespace}/{name} did not run in {timeout}s: {pod.get('status')}")
+
+
+@pytest.fixture(scope="module")
+def ns(lab: Lab, docker_agent: AgentProcess) -> Iterator[str]:
+    require_kubectl()
+    name = f"s-{uuid.uuid4().hex[:8]}"
+    with _client(lab) as client:
+        r = client.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        assert r.status_code == 201, r.text
+        for pod in (pod_manifest("web", node=NODE, script=WEB_SCRIPT, ports=[{"containerPort": 8080}]),
+                    pod_manifest("ticker", node=NODE, script="i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"),
+                    pod_manifest("done", node=NODE, script="true", restart="Never")):
+            r = client.post(f"/api/v1/namespaces/{name}/pods", json=pod)
+            assert r.status_code == 201, r.text
+        _wait_running(client, name, "web")
+        _wait_running(client, name, "ticker")
+    yield name
+
+
+def _sockets(pid: int) -> tuple[int, int]:
+    """(TCP sockets, unix sockets) the process holds."""
+    import socket
+
+    conns = psutil.Process(pid).net_connections(kind="all")
+    return (sum(c.family == socket.AF_INET for c in conns), sum(c.family == socket.AF_UNIX for c in conns))
+
+
+@pytest.fixture
+def no_leaks(docker_agent: AgentProcess) -> Iterator[None]:
+    """After the test the agent holds no more TCP sockets than before (API server and container
+    connections); engine sockets are checked by test_many_execs_leave_no_engine_socket_behind,
+    past the Docker SDK's connection pool."""
+    assert docker_agent.process is not None
+    pid = docker_agent.process.pid
+    tcp_before, _ = _sockets(pid)
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        tcp, _ = _sockets(pid)
+        if tcp <= tcp_before:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the node agent holds {tcp} TCP sockets after the test, {tcp_before} before")
+        time.sleep(0.2)
+
+
+def _running_execs(container_name_part: str) -> list[str]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        found = []
+        for c in client.containers.list(filters={"label": f"io.kubernetes.pod.name={container_name_part}"}):
+            for exec_id in c.attrs.get("ExecIDs") or []:
+                if client.api.exec_inspect(exec_id).get("Running"):
+                    found.append(exec_id)
+        return found
+    finally:
+        client.close()
+
+
+# --- exec ------------------------------------------------------------------------------------
+
+
+def test_kubectl_exec_runs_a_command(lab: Lab, ns: str, no_leaks: None) -> None:
+    result = lab.kubectl("exec", "-n", ns, "web", "--", "ls", "/")
+    assert {"bin", "etc", "www"} <= set(result.stdout.split())
+
+
+def test_many_execs_leave_no_engine_socket_behind(core: Any, ns: str, docker_agent: AgentProcess) -> None:
+    from kubernetes.stream import stream
+
+    def run_execs(n: int) -> None:
+        for _ in range(n):
+            assert stream(core.connect_get_namespaced_pod_exec, "web", ns, command=["true"], stderr=True, stdin=False,
+                          stdout=True, tty=False) == ""
+
+    assert docker_agent.process is not None
+    # The Docker SDK keeps one pooled connection per distinct URL (each exec id is one), up to 25
+    # pools: fill that cache first, then more execs must not add a single socket.
+    run_execs(30)
+    _, unix_before = _sockets(docker_agent.process.pid)
+    run_execs(15)
+    time.sleep(0.3)
+    _, unix_after = _sockets(docker_agent.process.pid)
+    assert unix_after <= unix_before + 1, (unix_before, unix_after)
+    assert _running_execs("web") == []
+
+
+def test_kubectl_exec_reports_the_exit_code(lab: Lab, ns: str, no_leaks: None) -> None:
+    result = lab.kubectl("exec", "-n", ns, "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "out\n"
+    assert "err\n" in result.stderr
+    assert "command terminated with exit code 3" in result.stderr
+
+
+def test_kubectl_exec_pipes_stdin_and_ends_when_it_closes(lab: Lab, ns: str, no_leaks: None) -> None:
+    result = lab.kubectl("exec", "-i", "-n", ns, "web", "--", "cat", input="hi\nthere\n", timeout=30)
+    assert result.stdout == "hi\nthere\n"
+    assert _running_execs("web") == []
+
+
+def test_kubectl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))  # rows, columns
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
+    proc = subprocess.Popen([kubectl, "exec", "-it", "-n", ns, "web", "--", "sh", "-c", "tty; sleep 1; stty size; exit 4"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(10) == 4, output
+    text = output.decode(errors="replace")
+    assert "/dev/pts/" in text, text
+    assert "33 111" in text, text  # stty size: the terminal size kubectl sent on the resize channel
+
+
+def test_kubectl_cp_both_ways(lab: Lab, ns: str, tmp_path: Path, no_leaks: None) -> None:
+    local = tmp_path / "payload.txt"
+    local.write_bytes(b"copied through tar over exec\n" * 1000)
+    lab.kubectl("cp", str(local), f"{ns}/web:/tmp/payload.txt")
+    assert lab.kubectl("exec", "-n", ns, "web", "--", "wc", "-c", "/tmp/payload.txt").stdout.split()[0] == str(
+        local.stat().st_size)
+    back = tmp_path / "back.txt"
+    lab.kubectl("cp", f"{ns}/web:/tmp/payload.txt", str(back))
+    assert back.read_bytes() == local.read_bytes()
+
+
+def test_kubectl_attach_streams_the_containers_output(lab: Lab, ns: str, docker_agent: AgentProcess) -> None:
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
+    proc = subprocess.Popen([kubectl, "attach", "-n", ns, "ticker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert all(line.startswith("tick ") for line in lines), lines
+    numbers = [int(line.split()[1]) for line in lines]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 3
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+
+def _ws_status(lab: Lab, path: str, user: str = "admin", protocols: tuple[str, ...] = ("v5.channel.k8s.io",)
+               ) -> tuple[int, dict[str, Any]]:
+    """Open a WebSocket as `user`; the HTTP status and Status body of its refusal."""
+    import json
+
+    url = lab.server.replace("https://", "wss://") + path
+    ctx = ssl.create_default_context(cafile=str(lab.ca_file))
+    try:
+        with websockets.sync.client.connect(url, ssl=ctx, subprotocols=list(protocols),  # type: ignore[arg-type]
+                                            additional_headers={"Authorization": f"Bearer {lab.tokens[user]}"}):
+            pass
+    except InvalidStatus as err:
+        return err.response.status_code, json.loads(err.response.body or b"{}")
+    raise AssertionError(f"the WebSocket to {path} was accepted")
+
+
+def test_a_node_identity_may_not_exec(lab: Lab, ns: str) -> None:
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true",
+                              user=f"system:node:{NODE}")
+    assert code == 403 and status["reason"] == "Forbidden", status
+    assert 'cannot create resource "pods/exec"' in status["message"]
+    result = lab.kubectl("exec", "-n", ns, "web", "--", "true", identity=NODE, check=False)
+    assert result.returncode != 0 and "forbidden" in result.stderr.lower(), result.stderr
+
+
+def test_exec_into_an_unknown_container_or_a_finished_pod_is_a_clear_4xx(lab: Lab, ns: str) -> None:
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec?command=true&container=nope")
+    assert code == 400 and "container nope is not valid for pod web" in status["message"], status
+    with _client(lab) as client:
+        deadline = time.monotonic() + 30
+        while client.get(f"/api/v1/namespaces/{ns}/pods/done").json().get("status", {}).get("phase") != "Succeeded":
+            assert time.monotonic() < deadline, "pod done did not finish"
+            time.sleep(0.3)
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/done/exec?command=true")
+    assert code == 400 and "completed pod" in status["message"], status
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/missing/exec?command=true")
+    assert code == 404, status
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec")
+    assert code == 400 and "command" in status["message"], status
+    result = lab.kubectl("exec", "-n", ns, "web", "-c", "nope", "--", "true", check=False)
+    assert result.returncode != 0 and "nope" in result.stderr, result.stderr
+
+
+# --- port-forward ----------------------------------------------------------------------------
+
+
+def test_kubectl_port_forward_carries_parallel_connections(lab: Lab, ns: str, no_leaks: None) -> None:
+    from orchestrator.embedded.ports import free_port
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    local = free_port()
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
+    proc = subprocess.Popen([kubectl, "port-forward", "-n", ns, "pod/web", f"{local}:8080"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        if "Forwarding from" not in first:
+            proc.terminate()
+            raise AssertionError(first + (proc.stderr.read() if proc.stderr else ""))
+
+        def fetch(_: int) -> str:
+            return httpx.get(f"http://127.0.0.1:{local}/index.html", timeout=20).text
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(fetch, range(16)))
+        assert bodies == ["hello from web\n"] * 16
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# --- the official Python client --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def core(lab: Lab) -> Iterator[Any]:
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(str(lab.kubeconfig))
+    try:
+        yield client.CoreV1Api(api_client)
+    finally:
+        api_client.close()
+
+
+def test_python_client_stream_exec(core: Any, ns: str, no_leaks: None) -> None:
+    from kubernetes.stream import stream
+
+    out = stream(core.connect_get_namespaced_pod_exec, "web", ns, command=["sh", "-c", "echo $((6*7))"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "42\n"
+    resp = stream(core.connect_get_namespaced_pod_exec, "web", ns, command=["sh", "-c", "read x; echo got $x; exit 5"],
+                  stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+    resp.write_stdin("abc\n")
+    resp.run_forever(timeout=20)
+    assert resp.read_stdout() == "got abc\n"
+    assert resp.returncode == 5
+    resp.close()
+
+
+def test_python_client_portforward(core: Any, ns: str, no_leaks: None) -> None:
+    from kubernetes.stream import portforward
+
+    pf = portforward(core.connect_get_namespaced_pod_portforward, "web", ns, ports="8080")
+    sock = pf.socket(8080)
+    sock.setblocking(True)
+    sock.sendall(b"GET /index.html HTTP/1.0\r\nHost: web\r\n\r\n")
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+    sock.close()
+    assert reply.startswith(b"HTTP/1.") and reply.endswith(b"hello from web\n"), reply
+    assert pf.error(8080) is None
+    pf.close()
