@@ -232,11 +232,17 @@ def _ws_status(lab: Lab, path: str, user: str = "admin", protocols: tuple[str, .
     raise AssertionError(f"the WebSocket to {path} was accepted")
 
 
-def test_a_node_identity_may_not_exec(lab: Lab, ns: str) -> None:
-    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true",
-                              user=f"system:node:{NODE}")
-    assert code == 403 and status["reason"] == "Forbidden", status
-    assert 'cannot create resource "pods/exec"' in status["message"]
+def test_a_node_identity_or_a_viewer_may_not_exec_or_port_forward(lab: Lab, ns: str) -> None:
+    for user in (f"system:node:{NODE}", "viewer"):
+        code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true", user=user)
+        assert code == 403 and status["reason"] == "Forbidden", status
+        assert 'cannot create resource "pods/exec"' in status["message"]
+        code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/portforward?ports=8080", user=user,
+                                  protocols=("v4.channel.k8s.io",))
+        assert code == 403 and 'cannot create resource "pods/portforward"' in status["message"], status
+    # kubectl's SPDY tunnel is refused the same way (and so is its SPDY retry).
+    result = lab.kubectl("port-forward", "-n", ns, "pod/web", "0:8080", identity=NODE, check=False, timeout=30)
+    assert result.returncode != 0 and 'cannot create resource "pods/portforward"' in result.stderr, result.stderr
     result = lab.kubectl("exec", "-n", ns, "web", "--", "true", identity=NODE, check=False)
     assert result.returncode != 0 and "forbidden" in result.stderr.lower(), result.stderr
 
