@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import controllers, demo, kube, render, scheduler
+from orchestrator.cli import controllers, demo, kube, kube_exec, render, scheduler
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
@@ -43,6 +43,7 @@ app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(controllers.app, name="controllers")
 # The everyday kubectl-like verbs (get, apply, delete, ...) and the demo live in their own modules.
 kube.register(app)
+kube_exec.register(app)
 demo.register(app)
 out = Console(highlight=False)
 

@@ -12,6 +12,7 @@ import concurrent.futures
 import fcntl
 import os
 import pty
+import re
 import select
 import shutil
 import ssl
@@ -339,3 +340,42 @@ def test_python_client_portforward(core: Any, ns: str, no_leaks: None) -> None:
     assert reply.startswith(b"HTTP/1.") and reply.endswith(b"hello from web\n"), reply
     assert pf.error(8080) is None
     pf.close()
+
+
+# --- labctl ----------------------------------------------------------------------------------
+
+
+def test_labctl_exec_passes_stdin_and_the_exit_code(lab: Lab, ns: str, no_leaks: None) -> None:
+    from tests.labctl import run_labctl
+
+    result = run_labctl(lab.home, "exec", "-n", ns, "web", "--", "sh", "-c", "echo out; echo err >&2; exit 2",
+                        timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "out\n" and "err" in result.stderr and "exit code 2" in result.stderr
+    result = run_labctl(lab.home, "exec", "-i", "-n", ns, "pod/web", "--", "cat", input="through labctl\n", timeout=60)
+    assert result.returncode == 0 and result.stdout == "through labctl\n", result.stderr
+    result = run_labctl(lab.home, "exec", "-n", ns, "web", "-c", "nope", "--", "true", timeout=60)
+    assert result.returncode == 1 and "container nope is not valid" in result.stderr, result.stderr
+
+
+def test_labctl_port_forward(lab: Lab, ns: str) -> None:
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["LABKIT_HOME"] = str(lab.home)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "port-forward", "-n", ns, "web", "0:8080"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", first)
+        if match is None:
+            proc.terminate()
+            raise AssertionError(first + (proc.stderr.read() if proc.stderr else ""))
+        local = int(match.group(1))
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            bodies = list(pool.map(lambda _: httpx.get(f"http://127.0.0.1:{local}/", timeout=20).text, range(6)))
+        assert bodies == ["hello from web\n"] * 6
+    finally:
+        proc.terminate()
+        proc.wait(10)
