@@ -9,6 +9,7 @@ LABKIT_REQUIRE_DOCKER=1 / LABKIT_REQUIRE_KUBECTL=1. One pod per module serves mo
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import fcntl
 import os
 import pty
@@ -379,3 +380,59 @@ def test_labctl_port_forward(lab: Lab, ns: str) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# --- the simulated runtime -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_pod(lab: Lab, ns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A pod on node-2, run by a node agent on the simulated runtime."""
+    from tests.integration.nodeagent.conftest import ensure_node_object, wait_node_ready
+
+    ensure_node_object(lab, "node-2")
+    agent = AgentProcess(lab, kubeconfig=lab.kubeconfig_for("node-2"), args=["--name", "node-2", "--runtime", "simulated"],
+                         log_file=tmp_path_factory.mktemp("agent") / "node-2.log")
+    agent.start()
+    try:
+        wait_node_ready(lab, "node-2", agent)
+        with _client(lab) as client:
+            manifest = pod_manifest("sim", node="node-2", script="sleep 3600")
+            manifest["spec"]["containers"][0]["env"] = [{"name": "GREETING", "value": "hello"}]
+            r = client.post(f"/api/v1/namespaces/{ns}/pods", json=manifest)
+            assert r.status_code == 201, r.text
+            _wait_running(client, ns, "sim")
+        yield "sim"
+    finally:
+        agent.stop()
+
+
+def test_kubectl_exec_on_the_simulated_runtime_is_a_documented_stand_in(lab: Lab, ns: str, sim_pod: str) -> None:
+    assert lab.kubectl("exec", "-n", ns, sim_pod, "--", "echo", "hi", "there").stdout == "hi there\n"
+    assert "GREETING=hello" in lab.kubectl("exec", "-n", ns, sim_pod, "--", "env").stdout
+    assert lab.kubectl("exec", "-i", "-n", ns, sim_pod, "--", "cat", input="piped\n").stdout == "piped\n"
+    result = lab.kubectl("exec", "-n", ns, sim_pod, "--", "sh", "-c", "exit 7", check=False)
+    assert result.returncode == 7 and "command terminated with exit code 7" in result.stderr
+    result = lab.kubectl("exec", "-n", ns, sim_pod, "--", "ls", check=False)
+    assert result.returncode == 127 and "not found in the simulated runtime" in result.stderr
+    # kubectl listens first; the refusal comes with the first connection, on its error stream.
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
+    proc = subprocess.Popen([kubectl, "port-forward", "-n", ns, f"pod/{sim_pod}", ":80"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 80", proc.stdout.readline())
+        assert match is not None
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{match.group(1)}/", timeout=10)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(10)
+    assert proc.stderr is not None and "simulated runtime" in proc.stderr.read()
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/{sim_pod}/portforward?ports=80",
+                              protocols=("v4.channel.k8s.io",))
+    assert code == 400 and "simulated runtime" in status["message"], status
