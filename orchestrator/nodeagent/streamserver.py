@@ -99,8 +99,12 @@ class StreamServer:
         if kind == "exec" and not command:
             raise BadRequest("you must specify at least 1 command")
         self._admit()
-        process = await self._start(worker, kind, container, container_id, command, stdin=stdin, tty=tty)
-        self.active += 1
+        self.active += 1  # counted from here, so concurrent starts cannot pass the limit together
+        try:
+            process = await self._start(worker, kind, container, container_id, command, stdin=stdin, tty=tty)
+        except BaseException:
+            self.active -= 1
+            raise
         try:
             writer.write(UPGRADED)
             await writer.drain()
@@ -192,16 +196,20 @@ class StreamServer:
         container = _container_for_port(worker, port)
         container_id = _container_id(worker, container)
         self._admit()
-        try:
-            host, target = await runtime.port_forward_address(container_id, port)
-        except (ContainerNotRunning, ContainerNotFound):
-            raise BadRequest(f'container "{container}" in pod "{pod_name}" is not running') from None
-        try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, target), DIAL_TIMEOUT)
-        except (OSError, TimeoutError) as err:
-            raise Unavailable(f"error forwarding port {port} to pod {pod_name}: cannot connect to {host}:{target}: "
-                              f"{err or 'timed out'}") from None
         self.active += 1
+        try:
+            try:
+                host, target = await runtime.port_forward_address(container_id, port)
+            except (ContainerNotRunning, ContainerNotFound):
+                raise BadRequest(f'container "{container}" in pod "{pod_name}" is not running') from None
+            try:
+                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, target), DIAL_TIMEOUT)
+            except (OSError, TimeoutError) as err:
+                raise Unavailable(f"error forwarding port {port} to pod {pod_name}: cannot connect to "
+                                  f"{host}:{target}: {err or 'timed out'}") from None
+        except BaseException:
+            self.active -= 1
+            raise
         try:
             writer.write(UPGRADED)
             await writer.drain()

@@ -8,9 +8,11 @@ the usual ``Status`` with its HTTP code, sent as the answer to the upgrade reque
 and the Python client print the reason.
 
 kubectl treats a refused WebSocket upgrade as "the server has no WebSocket support" and retries
-the old way, an SPDY upgrade by POST. The POST routes below judge the request the same way, so
-the retry fails with the same reason; one that passes every check is told that this server
-streams over WebSocket only.
+at once the old way, an SPDY upgrade by POST, and prints only the retry's answer. So the POST
+routes below answer with the refusal the WebSocket just got (remembered for `REFUSAL_TTL`
+seconds per user, pod and subresource — the node agent's reasons, such as a container that is
+not running, cannot be judged again without starting something), else judge the request the
+same way; one that passes every check is told that this server streams over WebSocket only.
 
 Subprotocols: exec and attach speak `v5.channel.k8s.io` (preferred) or `v4.channel.k8s.io`;
 port-forward speaks SPDY/3.1 in a WebSocket tunnel for kubectl, and `v4.channel.k8s.io`
@@ -25,8 +27,10 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +58,29 @@ router = APIRouter()
 
 POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
 VERB = {"exec": "exec", "attach": "attach to", "portforward": "forward a port of"}
+REFUSAL_TTL = 10.0
+MAX_REFUSALS = 1024
+# (token digest, namespace, pod, subresource) -> (when, the refusal): see the module docstring.
+_refusals: dict[tuple[str, str, str, str], tuple[float, ApiError]] = {}
+
+
+def _refusal_key(authorization: str | None, namespace: str, name: str, subresource: str) -> tuple[str, str, str, str]:
+    return hashlib.sha256((authorization or "").encode()).hexdigest(), namespace, name, subresource
+
+
+def _remember(key: tuple[str, str, str, str], err: ApiError) -> None:
+    now = time.monotonic()
+    if len(_refusals) >= MAX_REFUSALS:
+        for k in [k for k, (at, _) in _refusals.items() if now - at > REFUSAL_TTL] or list(_refusals)[:1]:
+            _refusals.pop(k, None)
+    _refusals[key] = (now, err)
+
+
+def _recall(key: tuple[str, str, str, str]) -> ApiError | None:
+    entry = _refusals.pop(key, None)
+    if entry is None or time.monotonic() - entry[0] > REFUSAL_TTL:
+        return None
+    return entry[1]
 
 
 @dataclass(frozen=True)
@@ -96,13 +123,21 @@ async def _judge(state: ServerState, authorization: str | None, subresource: str
     return Judged(state, user, pod, agent.check_running(pod, VERB[subresource]))
 
 
-async def _deny(ws: WebSocket, err: ApiError) -> None:
+async def _deny(ws: WebSocket, err: ApiError, subresource: str, namespace: str, name: str) -> None:
+    _remember(_refusal_key(_authorization_or_none(ws), namespace, name, subresource), err)
     body = json.dumps(err.status(), separators=(",", ":"))
     try:
         await ws.send_denial_response(Response(body, status_code=err.code, media_type="application/json"))
     except RuntimeError:  # a server without the denial-response extension: a bare 403
         with contextlib.suppress(Exception):
             await ws.close(1008)
+
+
+def _authorization_or_none(ws: WebSocket) -> str | None:
+    try:
+        return _authorization(ws.headers, _offered(ws))
+    except ApiError:
+        return None
 
 
 def _command_params(params: Any, container: str) -> list[tuple[str, str]]:
@@ -131,7 +166,7 @@ async def _process(ws: WebSocket, subresource: str, namespace: str, name: str) -
             state.store, token=state.settings.kubelet_client_token, node_name=judged.node,
             path=f"/{subresource}/{namespace}/{name}/{container}", params=params)
     except ApiError as err:
-        await _deny(ws, err)
+        await _deny(ws, err, subresource, namespace, name)
         return
     try:
         await ws.accept(subprotocol=protocol)
@@ -180,7 +215,7 @@ async def portforward_ws(ws: WebSocket, namespace: str, name: str) -> None:
                 await agent.close_quietly(writer)
             raise
     except ApiError as err:
-        await _deny(ws, err)
+        await _deny(ws, err, "portforward", namespace, name)
         return
     try:
         await ws.accept(subprotocol=protocol)
@@ -212,7 +247,12 @@ async def spdy_fallback(request: Request, namespace: str, name: str) -> Response
     """kubectl's retry by SPDY upgrade after a refused WebSocket: the same checks, the same answer."""
     subresource = request.url.path.rsplit("/", 1)[-1]
     state: ServerState = request.app.state.server
-    judged = await _judge(state, request.headers.get("authorization"), subresource, namespace, name)
+    authorization = request.headers.get("authorization")
+    refusal = _recall(_refusal_key(authorization, namespace, name, subresource))
+    if refusal is not None:
+        state.authenticator.authenticate(authorization)  # the remembered answer is only for its own caller
+        raise refusal
+    judged = await _judge(state, authorization, subresource, namespace, name)
     if subresource != "portforward":
         agent.pick_container(judged.pod, request.query_params.get("container"))
     tunnel = f", {SPDY_PORTFORWARD_TUNNEL}" if subresource == "portforward" else ""

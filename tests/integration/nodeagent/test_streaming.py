@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import websockets.exceptions
 import websockets.sync.client
 from websockets.exceptions import InvalidStatus
 
@@ -65,7 +66,8 @@ def ns(lab: Lab, docker_agent: AgentProcess) -> Iterator[str]:
         assert r.status_code == 201, r.text
         for pod in (pod_manifest("web", node=NODE, script=WEB_SCRIPT, ports=[{"containerPort": 8080}]),
                     pod_manifest("ticker", node=NODE, script="i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"),
-                    pod_manifest("done", node=NODE, script="true", restart="Never")):
+                    pod_manifest("done", node=NODE, script="true", restart="Never"),
+                    pod_manifest("crash", node=NODE, script="exit 1")):
             r = client.post(f"/api/v1/namespaces/{name}/pods", json=pod)
             assert r.status_code == 201, r.text
         _wait_running(client, name, "web")
@@ -189,7 +191,7 @@ def test_kubectl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
 
 def test_kubectl_cp_both_ways(lab: Lab, ns: str, tmp_path: Path, no_leaks: None) -> None:
     local = tmp_path / "payload.txt"
-    local.write_bytes(b"copied through tar over exec\n" * 1000)
+    local.write_bytes(os.urandom(3 * 1024 * 1024))  # several MiB: many WebSocket messages each way
     lab.kubectl("cp", str(local), f"{ns}/web:/tmp/payload.txt")
     assert lab.kubectl("exec", "-n", ns, "web", "--", "wc", "-c", "/tmp/payload.txt").stdout.split()[0] == str(
         local.stat().st_size)
@@ -267,6 +269,34 @@ def test_exec_into_an_unknown_container_or_a_finished_pod_is_a_clear_4xx(lab: La
     assert result.returncode != 0 and "nope" in result.stderr, result.stderr
 
 
+def test_kubectl_prints_the_node_agents_reason_not_its_spdy_retrys(lab: Lab, ns: str) -> None:
+    # kubectl retries a refused WebSocket as an SPDY POST and prints that answer only: it must
+    # carry the agent's reason (the container crashed and waits for its restart).
+    deadline = time.monotonic() + 60
+    while True:
+        result = lab.kubectl("exec", "-n", ns, "crash", "--", "true", check=False)
+        if 'container "main" in pod "crash" is not running' in result.stderr:
+            break
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(0.5)
+    assert result.returncode != 0 and "SPDY" not in result.stderr
+
+
+def test_the_v4_protocol_without_stdin_close_still_runs_commands(lab: Lab, ns: str) -> None:
+    url = lab.server.replace("https://", "wss://") + f"/api/v1/namespaces/{ns}/pods/web/exec?command=echo&command=v4" \
+        "&stdout=true&stderr=true"
+    ctx = ssl.create_default_context(cafile=str(lab.ca_file))
+    messages = []
+    with websockets.sync.client.connect(url, ssl=ctx, subprotocols=["v4.channel.k8s.io"],  # type: ignore[list-item]
+                                        additional_headers={"Authorization": f"Bearer {lab.tokens['admin']}"}) as ws:
+        assert ws.subprotocol == "v4.channel.k8s.io"
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                messages.append(ws.recv(timeout=20))
+    assert messages[0] == b"\x01v4\n"
+    assert messages[-1][:1] == b"\x03" and b'"status":"Success"' in messages[-1]
+
+
 # --- port-forward ----------------------------------------------------------------------------
 
 
@@ -325,6 +355,9 @@ def test_python_client_stream_exec(core: Any, ns: str, no_leaks: None) -> None:
     assert resp.read_stdout() == "got abc\n"
     assert resp.returncode == 5
     resp.close()
+    out = stream(core.connect_get_namespaced_pod_exec, "web", ns, command=["tty"], stderr=True, stdin=False,
+                 stdout=True, tty=True)
+    assert out.startswith("/dev/pts/"), out
 
 
 def test_python_client_portforward(core: Any, ns: str, no_leaks: None) -> None:
