@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
                    help="how often containers without a pod are looked for; one is removed when seen "
                         "at two checks in a row (default 10)")
     p.add_argument("--metrics-port", type=int, help="also serve /metrics on this port")
+    p.add_argument("--max-streams", type=int, default=64,
+                   help="exec/attach/port-forward streams served at once (default 64); one more gets 429")
+    p.add_argument("--streaming-connection-idle-timeout", type=float, default=4 * 3600.0,
+                   help="seconds a stream may pass no byte before it is closed (default 4 h, kubelet's)")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
 
@@ -70,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
         names = [a.name]
     else:
         p.error("--name (or --count for a fleet) is required")
+    if a.max_streams < 1 or a.streaming_connection_idle_timeout <= 0:
+        p.error("--max-streams must be >= 1 and --streaming-connection-idle-timeout > 0")
     if a.relist_seconds <= 0 or a.orphan_check_seconds <= 0:
         p.error("--relist-seconds and --orphan-check-seconds must be > 0")
     if a.crashloop_base <= 0 or a.crashloop_max < a.crashloop_base:
@@ -93,7 +99,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     configure_logging(verbose=a.verbose)
     return ProcessConfig(kubeconfig=a.kubeconfig, runtime=a.runtime, nodes=nodes, log_port=a.log_port,
                          log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
-                         relist_seconds=a.relist_seconds, orphan_check_seconds=a.orphan_check_seconds)
+                         relist_seconds=a.relist_seconds, orphan_check_seconds=a.orphan_check_seconds,
+                         max_streams=a.max_streams, stream_idle_timeout=a.streaming_connection_idle_timeout)
 
 
 def _pairs(text: str) -> dict[str, str]:

@@ -61,6 +61,8 @@ class ProcessConfig:
     accepted_tokens: Sequence[str] = ()  # for the log endpoint; empty: the kubeconfig's token
     relist_seconds: float = 1.0
     orphan_check_seconds: float = 10.0
+    max_streams: int = 64  # exec/attach/port-forward streams at once (orchestrator/nodeagent/streamserver.py)
+    stream_idle_timeout: float = 4 * 3600.0
 
 
 async def connect_runtime(name: RuntimeName, *, cluster: str) -> Runtime:
@@ -93,6 +95,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
         metrics=metrics.render,
         host=config.log_bind,
         port=config.log_port,
+        max_streams=config.max_streams,
+        stream_idle_timeout=config.stream_idle_timeout,
     )
     extra: LogServer | None = None
     try:
