@@ -260,5 +260,14 @@ async def spdy_fallback(request: Request, namespace: str, name: str) -> Response
                      f"({', '.join(CHANNEL_PROTOCOLS)}{tunnel}); SPDY upgrades are not supported")
 
 
+async def plain_get(request: Request, namespace: str, name: str) -> Response:
+    """A GET without a WebSocket upgrade (curl, a browser): say what the endpoint needs."""
+    subresource = request.url.path.rsplit("/", 1)[-1]
+    await _judge(request.app.state.server, request.headers.get("authorization"), subresource, namespace, name)
+    raise BadRequest(f"Upgrade request required: pods/{subresource} is a WebSocket endpoint "
+                     f"(subprotocols {', '.join(CHANNEL_PROTOCOLS)})")
+
+
 for _sub in VERB:
     router.add_api_route(POD_PATH + "/" + _sub, spdy_fallback, methods=["POST"], include_in_schema=False)
+    router.add_api_route(POD_PATH + "/" + _sub, plain_get, methods=["GET"], include_in_schema=False)

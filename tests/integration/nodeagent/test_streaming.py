@@ -265,6 +265,9 @@ def test_exec_into_an_unknown_container_or_a_finished_pod_is_a_clear_4xx(lab: La
     assert code == 404, status
     code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec")
     assert code == 400 and "command" in status["message"], status
+    with _client(lab) as client:  # a plain GET, no upgrade
+        r = client.get(f"/api/v1/namespaces/{ns}/pods/web/exec", params={"command": "true"})
+        assert r.status_code == 400 and "Upgrade request required" in r.json()["message"], r.text
     result = lab.kubectl("exec", "-n", ns, "web", "-c", "nope", "--", "true", check=False)
     assert result.returncode != 0 and "nope" in result.stderr, result.stderr
 
