@@ -35,10 +35,12 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import struct
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -299,7 +301,7 @@ class DockerRuntime:
         api_version = await self._call(lambda api: str(api.api_version))
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
         reader, writer = await self._hijack(f"/v{api_version}/exec/{exec_id}/start", body)
-        return DockerProcessStream(self, reader, writer, tty=tty, exec_id=exec_id)
+        return DockerProcessStream(self, reader, writer, tty=tty, exec_id=exec_id, container_id=container_id)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
         raw = await self._inspect_raw(container_id)
@@ -455,6 +457,29 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: st
     return container_id
 
 
+def _kill_abandoned_exec(api: docker.APIClient, exec_id: str, container_id: str) -> None:
+    try:
+        info = api.exec_inspect(exec_id)
+    except docker.errors.APIError:
+        return
+    pid = int(info.get("Pid") or 0)
+    if not info.get("Running") or pid <= 0:
+        return
+    try:
+        owned = container_id in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        owned = False  # not visible from here: another PID namespace or host
+    if not owned:
+        log.info("exec %s in %s still runs after its client left; its process is not ours to signal",
+                 exec_id[:12], container_id[:12])
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+        log.info("killed exec %s (pid %d) in %s: its client went away", exec_id[:12], pid, container_id[:12])
+    except OSError as e:
+        log.info("exec %s in %s still runs after its client left: %s", exec_id[:12], container_id[:12], e)
+
+
 def _drain(stream: Iterator[bytes], into: list[bytes]) -> None:
     for chunk in stream:  # CancellableStream ends quietly when the loop closes it
         into.append(chunk)
@@ -523,6 +548,14 @@ class DockerProcessStream:
     (stream type 1 or 2, three zero bytes, a big-endian length); with a TTY the bytes are the
     terminal's output as is. Closing stdin is a TCP half-close, which the engine passes on as
     end-of-file to the process.
+
+    Docker has no way to stop an exec. An exec whose session is closed before it exited (the
+    client went away) would run on in the container — with a TTY the closed terminal hangs it
+    up, but ``sleep 600`` without one ignores everything — so `close` kills it: SIGKILL to its
+    process, found by the host PID the engine reports, and only if that process's cgroup names
+    the container (an agent in another PID namespace, or a reused PID, is left alone). Where
+    the agent may not signal it (not root, a remote engine), the command runs to its end, as
+    on Kubernetes.
     """
 
     def __init__(self, runtime: DockerRuntime, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
@@ -533,6 +566,7 @@ class DockerProcessStream:
         self._tty = tty
         self.exec_id = exec_id
         self._container_id = container_id
+        self._exited = False
 
     async def read(self) -> tuple[int, bytes] | None:
         try:
@@ -576,6 +610,7 @@ class DockerProcessStream:
         for _ in range(50):
             info = await self._runtime._call(lambda api: api.exec_inspect(exec_id))
             if not info.get("Running"):
+                self._exited = True
                 return int(info.get("ExitCode") or 0)
             await asyncio.sleep(0.05)
         return None
@@ -584,3 +619,7 @@ class DockerProcessStream:
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
+        if self.exec_id is not None and self._container_id is not None and not self._exited:
+            self._exited = True
+            exec_id, container_id = self.exec_id, self._container_id
+            await self._runtime._call(lambda api: _kill_abandoned_exec(api, exec_id, container_id))

@@ -75,30 +75,36 @@ def ns(lab: Lab, docker_agent: AgentProcess) -> Iterator[str]:
     yield name
 
 
-def _sockets(pid: int) -> tuple[int, int]:
-    """(TCP sockets, unix sockets) the process holds."""
+def _sockets(pid: int, *, apiserver_port: int = 0) -> tuple[int, int]:
+    """(TCP sockets of streams, unix sockets) the process holds: streams are the connections the
+    API server opened to the agent and the agent's to containers, not its own client
+    connections to the API server (a pool that grows and shrinks on its own)."""
     import socket
 
     conns = psutil.Process(pid).net_connections(kind="all")
-    return (sum(c.family == socket.AF_INET for c in conns), sum(c.family == socket.AF_UNIX for c in conns))
+    tcp = [c for c in conns if c.family == socket.AF_INET and c.status != psutil.CONN_LISTEN
+           and not (c.raddr and c.raddr.port == apiserver_port)]
+    return len(tcp), sum(c.family == socket.AF_UNIX for c in conns)
 
 
 @pytest.fixture
-def no_leaks(docker_agent: AgentProcess) -> Iterator[None]:
-    """After the test the agent holds no more TCP sockets than before (API server and container
-    connections); engine sockets are checked by test_many_execs_leave_no_engine_socket_behind,
-    past the Docker SDK's connection pool."""
+def no_leaks(lab: Lab, docker_agent: AgentProcess) -> Iterator[None]:
+    """After the test the agent holds no more stream sockets than before (API server → agent and
+    agent → container connections); engine sockets are checked by
+    test_many_execs_leave_no_engine_socket_behind, past the Docker SDK's connection pool."""
+    from urllib.parse import urlsplit
+
     assert docker_agent.process is not None
-    pid = docker_agent.process.pid
-    tcp_before, _ = _sockets(pid)
+    pid, port = docker_agent.process.pid, urlsplit(lab.server).port or 443
+    tcp_before, _ = _sockets(pid, apiserver_port=port)
     yield
     deadline = time.monotonic() + 5
     while True:
-        tcp, _ = _sockets(pid)
+        tcp, _ = _sockets(pid, apiserver_port=port)
         if tcp <= tcp_before:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"the node agent holds {tcp} TCP sockets after the test, {tcp_before} before")
+            raise AssertionError(f"the node agent holds {tcp} stream sockets after the test, {tcp_before} before")
         time.sleep(0.2)
 
 
@@ -143,6 +149,26 @@ def test_many_execs_leave_no_engine_socket_behind(core: Any, ns: str, docker_age
     _, unix_after = _sockets(docker_agent.process.pid)
     assert unix_after <= unix_before + 1, (unix_before, unix_after)
     assert _running_execs("web") == []
+
+
+def test_an_exec_whose_client_went_away_does_not_run_on(lab: Lab, ns: str, no_leaks: None) -> None:
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
+    proc = subprocess.Popen([kubectl, "exec", "-n", ns, "web", "--", "sleep", "600"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not _running_execs("web"):
+            assert time.monotonic() < deadline, "the exec never started"
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while _running_execs("web"):
+        assert time.monotonic() < deadline, "the abandoned exec still runs"
+        time.sleep(0.2)
 
 
 def test_kubectl_exec_reports_the_exit_code(lab: Lab, ns: str, no_leaks: None) -> None:
