@@ -298,7 +298,7 @@ class DockerRuntime:
                 raise ContainerStartFailed(str(e.explanation or e), waiting_reason="RunContainerError") from e
 
         exec_id = await self._call(create)
-        api_version = await self._call(lambda api: str(api.api_version))
+        api_version = await self._api_version()
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
         reader, writer = await self._hijack(f"/v{api_version}/exec/{exec_id}/start", body)
         return DockerProcessStream(self, reader, writer, tty=tty, exec_id=exec_id, container_id=container_id)
@@ -308,7 +308,7 @@ class DockerRuntime:
         if not raw["State"].get("Running"):
             raise ContainerNotRunning(container_id)
         tty = bool((raw.get("Config") or {}).get("Tty"))
-        api_version = await self._call(lambda api: str(api.api_version))
+        api_version = await self._api_version()
         query = f"stream=1&stdout=1&stderr=1&stdin={1 if stdin else 0}"
         reader, writer = await self._hijack(f"/v{api_version}/containers/{container_id}/attach?{query}", b"")
         return DockerProcessStream(self, reader, writer, tty=tty, exec_id=None, container_id=container_id)
@@ -321,6 +321,11 @@ class DockerRuntime:
         if ip is None:
             raise ContainerNotRunning(container_id)
         return ip, port
+
+    async def _api_version(self) -> str:
+        if self._api_client is not None:
+            return str(self._api_client.api_version)  # known once connected: no thread hop
+        return await self._call(lambda api: str(api.api_version))
 
     async def _hijack(self, path: str, body: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """POST `path` with ``Upgrade: tcp``: the engine answers 101 and the connection becomes the
@@ -590,17 +595,23 @@ class DockerProcessStream:
                 self._writer.write_eof()
 
     async def resize(self, width: int, height: int) -> None:
-        def resize(api: docker.APIClient) -> None:
+        def resize(api: docker.APIClient) -> bool:
             try:
                 if self.exec_id is not None:
                     api.exec_resize(self.exec_id, height=height, width=width)
                 elif self._container_id is not None:
                     api.resize(self._container_id, height=height, width=width)
+                return True
             except docker.errors.APIError as e:
-                # A resize that races the process's start or end is not worth failing the session.
                 log.debug("resize to %dx%d refused: %s", width, height, e)
+                return False
 
-        await self._runtime._call(resize)
+        # The first size usually arrives before the engine has started the process, which refuses
+        # it; retry briefly, as the Docker CLI does (then the terminal keeps its default size).
+        for delay in (0.01, 0.02, 0.04, 0.08, 0.16):
+            if await self._runtime._call(resize):
+                return
+            await asyncio.sleep(delay)
 
     async def exit_code(self) -> int | None:
         if self.exec_id is None:
