@@ -185,14 +185,11 @@ def test_kubectl_exec_pipes_stdin_and_ends_when_it_closes(lab: Lab, ns: str, no_
     assert _running_execs("web") == []
 
 
-def test_kubectl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
-    kubectl = shutil.which("kubectl")
-    assert kubectl
+def _in_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run `argv` on a pseudo-terminal of 33 rows × 111 columns; (exit code, what it printed)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))  # rows, columns
-    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
-    proc = subprocess.Popen([kubectl, "exec", "-it", "-n", ns, "web", "--", "sh", "-c", "tty; sleep 1; stty size; exit 4"],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
     output = b""
     deadline = time.monotonic() + 30
@@ -209,10 +206,29 @@ def test_kubectl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
         elif proc.poll() is not None:
             break
     os.close(master)
-    assert proc.wait(10) == 4, output
-    text = output.decode(errors="replace")
+    return proc.wait(10), output.decode(errors="replace")
+
+
+def test_kubectl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
+    code, text = _in_a_terminal([kubectl, "exec", "-it", "-n", ns, "web", "--", "sh", "-c",
+                                 "tty; sleep 1; stty size; exit 4"], env)
+    assert code == 4, text
     assert "/dev/pts/" in text, text
     assert "33 111" in text, text  # stty size: the terminal size kubectl sent on the resize channel
+
+
+def test_labctl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["LABKIT_HOME"] = str(lab.home)
+    code, text = _in_a_terminal([sys.executable, "-m", "orchestrator.cli.main", "exec", "-it", "-n", ns, "web", "--",
+                                 "sh", "-c", "tty; sleep 1; stty size; exit 5"], env)
+    assert code == 5, text
+    assert "/dev/pts/" in text and "33 111" in text, text
 
 
 def test_kubectl_cp_both_ways(lab: Lab, ns: str, tmp_path: Path, no_leaks: None) -> None:
