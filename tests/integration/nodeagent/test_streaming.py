@@ -419,6 +419,12 @@ def test_python_client_portforward(core: Any, ns: str, no_leaks: None) -> None:
     assert reply.startswith(b"HTTP/1.") and reply.endswith(b"hello from web\n"), reply
     assert pf.error(8080) is None
     pf.close()
+    # Nothing listens on 9999: refused before the WebSocket opens, with the reason.
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as refused:
+        portforward(core.connect_get_namespaced_pod_portforward, "web", ns, ports="9999")
+    assert "503" in str(refused.value) and "error forwarding port 9999" in str(refused.value), str(refused.value)
 
 
 # --- labctl ----------------------------------------------------------------------------------
