@@ -129,16 +129,25 @@ def docker_agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield agent
     finally:
         agent.stop()
-        remove_node_containers("node-1")
+        from orchestrator.nodeagent.cluster import cluster_id
+
+        remove_node_containers("node-1", cluster=cluster_id(lab.kubeconfig_for("node-1")))
 
 
-def remove_node_containers(node: str) -> None:
+def remove_node_containers(node: str, *, cluster: str | None = None) -> None:
+    """Remove `node`'s containers — of one lab's `cluster` only, when given: other test sessions
+    on a shared engine have a node-1 too, and remove theirs at the same time."""
     import docker
+    import docker.errors
 
+    labels = [f"labkit.node={node}"] + ([f"labkit.cluster={cluster}"] if cluster else [])
     client = docker.from_env()
     try:
-        for container in client.containers.list(all=True, filters={"label": f"labkit.node={node}"}):
-            container.remove(force=True)
+        for container in client.containers.list(all=True, filters={"label": labels}):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass  # removed meanwhile (by its agent, or by the session it belongs to)
     finally:
         client.close()
 
