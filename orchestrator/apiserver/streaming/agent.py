@@ -86,7 +86,11 @@ async def open_stream(store: Store, *, token: str | None, node_name: str, path: 
         code = int(response.split(b" ", 2)[1])
         if code == 101:
             return reader, writer
-        body = await asyncio.wait_for(reader.read(MAX_HEAD), CONNECT_TIMEOUT)
+        length = next((int(line.split(b":", 1)[1]) for line in response.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), None)
+        # The agent sends Content-Length and closes; without one, the body ends with the connection.
+        body = await asyncio.wait_for(reader.readexactly(min(length, MAX_HEAD)) if length is not None
+                                      else reader.read(MAX_HEAD), CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
             IndexError) as err:
         writer.close()
