@@ -1,0 +1,1 @@
+"""OpenAPI schemas applied to objects at run time: the structural schemas of CustomResourceDefinitions."""
