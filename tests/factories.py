@@ -39,3 +39,53 @@ def node(name: str, *, cpu: str = "4", memory: str = "8Gi", pods: str = "110",
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
         },
     }
+
+
+def crontab_crd(*, group: str = "stable.example.com", plural: str = "crontabs", kind: str = "CronTab",
+                scope: str = "Namespaced", versions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The CronTab CustomResourceDefinition of the Kubernetes documentation, with a status and a
+    scale subresource and printer columns added."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["cronSpec", "image"],
+                "properties": {
+                    "cronSpec": {"type": "string", "pattern": r"^(\d+|\*)(/\d+)?(\s+(\d+|\*)(/\d+)?){4}$"},
+                    "image": {"type": "string"},
+                    "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
+                    "size": {"type": "string", "enum": ["S", "M", "L"], "default": "M"},
+                    "selector": {"type": "string"},
+                },
+            },
+            "status": {
+                "type": "object",
+                "properties": {"replicas": {"type": "integer"}, "labelSelector": {"type": "string"},
+                               "message": {"type": "string"}},
+            },
+        },
+    }
+    version = {
+        "name": "v1", "served": True, "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                                                  "statusReplicasPath": ".status.replicas",
+                                                  "labelSelectorPath": ".status.labelSelector"}},
+        "additionalPrinterColumns": [
+            {"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec"},
+            {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "shortNames": ["ct"]},
+            "versions": versions if versions is not None else [version],
+        },
+    }

@@ -87,6 +87,24 @@ def dns1123_label(name: str) -> list[str]:
     return errors
 
 
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL_ERR = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+    "start with an alphabetic character, and end with an alphanumeric character"
+)
+_DNS1035_LABEL_RE = re.compile(f"^{_DNS1035_LABEL_FMT}$")
+
+
+def dns1035_label(name: str) -> list[str]:
+    """A DNS-1035 label: like a DNS-1123 label but starting with a letter (CRD plurals, kinds, versions)."""
+    errors: list[str] = []
+    if len(name) > DNS1123_LABEL_MAX_LENGTH:
+        errors.append(max_len_error(DNS1123_LABEL_MAX_LENGTH))
+    if not _DNS1035_LABEL_RE.match(name):
+        errors.append(regex_error(_DNS1035_LABEL_ERR, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
+    return errors
+
+
 def dns1123_subdomain(name: str) -> list[str]:
     """A DNS subdomain: labels joined by dots, at most 253 characters (pods, deployments, ...)."""
     errors: list[str] = []

@@ -75,6 +75,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),
                  ("status", "scale")),
     ResourceInfo("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),
+    ResourceInfo("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
+                 "CustomResourceDefinition", False, ("crd", "crds"), ("api-extensions",), ("status",)),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}

@@ -7,6 +7,7 @@ Objects travel as plain dicts; these models are consulted at the API server boun
 
 from __future__ import annotations
 
+from orchestrator.api.models.apiextensions import CustomResourceDefinition
 from orchestrator.api.models.apps import Deployment, ReplicaSet, Scale
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
@@ -20,7 +21,9 @@ from orchestrator.api.models.meta import (
     unknown_fields,
 )
 
-KINDS: tuple[type[TypedModel], ...] = (Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease)
+KINDS: tuple[type[TypedModel], ...] = (
+    Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease, CustomResourceDefinition,
+)
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
 for _model in KINDS:
@@ -35,6 +38,6 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "DeleteOptions", "Deployment", "Event", "K8sModel", "Lease", "Namespace", "Node",
+    "KINDS", "Binding", "CustomResourceDefinition", "DeleteOptions", "Deployment", "Event", "K8sModel", "Lease", "Namespace", "Node",
     "ObjectMeta", "Pod", "ReplicaSet", "Scale", "Status", "TypedModel", "model_for", "prune", "unknown_fields",
 ]
