@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,7 +65,26 @@ def established(crd: Mapping[str, Any]) -> bool:
 
 
 def _fingerprint(served: Mapping[tuple[str, str, str], _Served]) -> str:
-    return json.dumps({"/".join(k): dataclasses.asdict(s.version) for k, s in served.items()}, sort_keys=True, default=str)
+    """What a served version is, as comparable text (the info and strategy refer to each other)."""
+    described = {}
+    for key, s in served.items():
+        version = {f.name: getattr(s.version, f.name) for f in dataclasses.fields(s.version) if f.name != "info"}
+        version["info"] = [getattr(s.version.info, f.name) for f in dataclasses.fields(ResourceInfo)]
+        described["/".join(key)] = version
+    return json.dumps(described, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class CustomResourceInfo(ResourceInfo):
+    """A ResourceInfo served because of a CRD. It carries its strategy, so code that only has
+    the info (routing → registry → tables) finds the strategy without asking the catalog again."""
+
+    strategy: CustomResourceStrategy | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def version_of_crd(self) -> CustomResourceVersion:
+        assert self.strategy is not None
+        return self.strategy.version
 
 
 def _crd_order(crd: Mapping[str, Any]) -> tuple[str, str]:
@@ -138,7 +157,8 @@ class ResourceCatalog:
             for _, value in wanted:
                 taken[(group, value.lower())] = name
             for version in self._versions_of(crd):
-                served[(group, version.info.version, plural)] = _Served(version, CustomResourceStrategy(version))
+                assert isinstance(version.info, CustomResourceInfo) and version.info.strategy is not None
+                served[(group, version.info.version, plural)] = _Served(version, version.info.strategy)
         before = _fingerprint(self._served)
         self._served, self.conflicts = served, conflicts
         if _fingerprint(served) == before:
@@ -171,12 +191,12 @@ class ResourceCatalog:
                 continue
             subresources = v.get("subresources") or {}
             subs = tuple(s for s in ("scale", "status") if subresources.get(s) is not None)
-            info = ResourceInfo(
+            info = CustomResourceInfo(
                 spec["group"], v["name"], names["plural"], names.get("singular") or names["kind"].lower(), names["kind"],
                 spec.get("scope") == "Namespaced", tuple(names.get("shortNames") or ()),
                 tuple(names.get("categories") or ()), subs, ALL_VERBS, names.get("listKind") or f"{names['kind']}List",
             )
-            out.append(CustomResourceVersion(
+            version = CustomResourceVersion(
                 info=info,
                 crd_name=meta.get("name", ""),
                 schema=((v.get("schema") or {}).get("openAPIV3Schema") or {"type": "object",
@@ -190,7 +210,10 @@ class ResourceCatalog:
                 terminating=bool(meta.get("deletionTimestamp")),
                 crd_resource_version=str(meta.get("resourceVersion") or ""),
                 selectable_fields=tuple(f.get("jsonPath", "") for f in v.get("selectableFields") or []),
-            ))
+            )
+            # The info and its strategy refer to each other: set once, here, before anyone sees them.
+            object.__setattr__(info, "strategy", CustomResourceStrategy(version))
+            out.append(version)
         return out
 
     # --- questions ----------------------------------------------------------------------------

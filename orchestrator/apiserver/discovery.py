@@ -14,8 +14,10 @@ returns every group, version and resource at once (``aggregated_discovery``). A 
 a plain ``APIVersions``/``APIGroupList`` instead (told apart by the response Content-Type) falls back
 to the legacy walk above, so both paths end in the same resource mapping.
 
-Every document is computed from ``orchestrator.api.resources.RESOURCES``: adding a resource there
-makes it discoverable. All functions here are pure (no I/O) and return fresh dicts.
+Every document is computed from a ``ResourceCatalog`` (``apiserver/catalog.py``): the built-ins of
+``orchestrator.api.resources.RESOURCES`` plus the served versions of Established CRDs. Adding a
+row there, or creating a CRD, makes a resource discoverable. All functions here are pure (no I/O)
+and return fresh dicts; without a catalog they describe the built-ins only.
 
 Kubernetes equivalent: staging/src/k8s.io/apiserver/pkg/endpoints/discovery (legacy and aggregated).
 """
@@ -29,7 +31,8 @@ import sys
 from typing import Any, Literal
 
 from orchestrator.api.errors import NotFound
-from orchestrator.api.resources import RESOURCES, ResourceInfo, groups
+from orchestrator.api.resources import ResourceInfo
+from orchestrator.apiserver.catalog import ResourceCatalog
 
 AggregatedVersion = Literal["v2", "v2beta1"]
 
@@ -43,6 +46,11 @@ GIT_VERSION = "v1.32.0-labkit"
 _GO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "i686": "386"}
 
 _NOT_FOUND_MESSAGE = "the server could not find the requested resource"
+_BUILTINS = ResourceCatalog()
+
+
+def _catalog(catalog: ResourceCatalog | None) -> ResourceCatalog:
+    return catalog if catalog is not None else _BUILTINS
 
 
 def version_info() -> dict[str, str]:
@@ -63,7 +71,7 @@ def version_info() -> dict[str, str]:
     }
 
 
-def api_versions(server_address: str) -> dict[str, Any]:
+def api_versions(server_address: str, catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """``GET /api``: the legacy core group, served under ``/api`` rather than ``/apis``.
 
     ``server_address`` is ``host:port`` as clients should reach the server; the single CIDR
@@ -72,39 +80,41 @@ def api_versions(server_address: str) -> dict[str, Any]:
     return {
         "kind": "APIVersions",
         "apiVersion": "v1",
-        "versions": [version for group, version in groups() if group == ""],
+        "versions": [version for group, version in _catalog(catalog).groups() if group == ""],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
     }
 
 
-def _group_versions(group: str) -> list[dict[str, str]]:
+def _group_versions(group: str, catalog: ResourceCatalog) -> list[dict[str, str]]:
     return [
         {"groupVersion": f"{group}/{version}", "version": version}
-        for g, version in groups()
+        for g, version in catalog.groups()
         if g == group
     ]
 
 
-def _api_group(group: str) -> dict[str, Any]:
-    versions = _group_versions(group)
+def _api_group(group: str, catalog: ResourceCatalog) -> dict[str, Any]:
+    versions = _group_versions(group, catalog)
     # The first version listed is the preferred one, as upstream orders by priority.
     return {"name": group, "versions": versions, "preferredVersion": versions[0]}
 
 
-def api_group_list() -> dict[str, Any]:
+def api_group_list(catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """``GET /apis``: every named group (the core group is not one: it lives at ``/api``)."""
+    catalog = _catalog(catalog)
     names: list[str] = []
-    for group, _ in groups():
+    for group, _ in catalog.groups():
         if group and group not in names:
             names.append(group)
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_api_group(g) for g in names]}
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_api_group(g, catalog) for g in names]}
 
 
-def api_group(group: str) -> dict[str, Any]:
+def api_group(group: str, catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """``GET /apis/<group>``: one group and its versions; ``NotFound`` for a group not served."""
-    if not group or not any(g == group for g, _ in groups()):
+    catalog = _catalog(catalog)
+    if not group or not any(g == group for g, _ in catalog.groups()):
         raise NotFound(_NOT_FOUND_MESSAGE)
-    return {"kind": "APIGroup", "apiVersion": "v1", **_api_group(group)}
+    return {"kind": "APIGroup", "apiVersion": "v1", **_api_group(group, catalog)}
 
 
 def storage_version_hash(info: ResourceInfo) -> str:
@@ -170,17 +180,17 @@ def _legacy_subresource(info: ResourceInfo, sub: str) -> dict[str, Any]:
     return entry
 
 
-def _served(group: str, version: str) -> list[ResourceInfo]:
-    return [r for r in RESOURCES if r.group == group and r.version == version]
+def _served(group: str, version: str, catalog: ResourceCatalog) -> list[ResourceInfo]:
+    return [r for r in catalog.resources() if r.group == group and r.version == version]
 
 
-def api_resource_list(group: str, version: str) -> dict[str, Any]:
+def api_resource_list(group: str, version: str, catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """``GET /api/v1`` (group ``""``) or ``GET /apis/<group>/<version>``: the ``APIResourceList``.
 
     Subresources are listed as their own entries named ``<plural>/<sub>`` (``pods/log``,
     ``deployments/scale``), sorted by name like kube-apiserver does.
     """
-    served = _served(group, version)
+    served = _served(group, version, _catalog(catalog))
     if not served:
         raise NotFound(_NOT_FOUND_MESSAGE)
     resources: list[dict[str, Any]] = []
@@ -230,12 +240,12 @@ def _aggregated_resource(info: ResourceInfo) -> dict[str, Any]:
     return entry
 
 
-def _aggregated_group(group: str) -> dict[str, Any]:
+def _aggregated_group(group: str, catalog: ResourceCatalog) -> dict[str, Any]:
     versions = []
-    for g, version in groups():
+    for g, version in catalog.groups():
         if g != group:
             continue
-        resources = sorted((_aggregated_resource(r) for r in _served(g, version)), key=lambda e: e["resource"])
+        resources = sorted((_aggregated_resource(r) for r in _served(g, version, catalog)), key=lambda e: e["resource"])
         versions.append({"version": version, "resources": resources, "freshness": "Current"})
     # The core group has no name: its metadata is empty apart from the null timestamp Go emits.
     metadata: dict[str, Any] = {"creationTimestamp": None}
@@ -244,7 +254,8 @@ def _aggregated_group(group: str) -> dict[str, Any]:
     return {"metadata": metadata, "versions": versions}
 
 
-def aggregated_discovery(kind: Literal["api", "apis"], version: AggregatedVersion) -> dict[str, Any]:
+def aggregated_discovery(kind: Literal["api", "apis"], version: AggregatedVersion,
+                         catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """``GET /api`` or ``GET /apis`` when the client asked for ``as=APIGroupDiscoveryList``.
 
     ``/api`` holds only the core group, ``/apis`` only the named groups; versions are listed in
@@ -252,13 +263,14 @@ def aggregated_discovery(kind: Literal["api", "apis"], version: AggregatedVersio
     """
     if version not in ("v2", "v2beta1"):
         raise NotFound(_NOT_FOUND_MESSAGE)
+    catalog = _catalog(catalog)
     names: list[str] = []
-    for group, _ in groups():
+    for group, _ in catalog.groups():
         if (group == "") == (kind == "api") and group not in names:
             names.append(group)
     return {
         "kind": "APIGroupDiscoveryList",
         "apiVersion": f"apidiscovery.k8s.io/{version}",
         "metadata": {},
-        "items": [_aggregated_group(g) for g in names],
+        "items": [_aggregated_group(g, catalog) for g in names],
     }

@@ -12,9 +12,12 @@ the group-version it is about to write (`openapi_v3_group_version`). It needs, f
   ``x-kubernetes-patch-strategy`` (containers merge by name, ports by containerPort, ...), and
   ``kubectl explain`` prints the schema's descriptions.
 
-Schemas are generated from the Pydantic models in ``orchestrator.api.models`` and named as
-upstream names them (``io.k8s.api.core.v1.Pod``). The output is deterministic, so its hash (the
-``?hash=`` kubectl caches by) changes only when the API does.
+Schemas of built-in kinds are generated from the Pydantic models in ``orchestrator.api.models``
+and named as upstream names them (``io.k8s.api.core.v1.Pod``). A custom resource's schema is its
+CRD version's ``openAPIV3Schema`` with ``apiVersion``, ``kind`` and ``metadata`` added, named by
+the reversed group as upstream does (``com.example.stable.v1.CronTab``). The output is
+deterministic, so its hash (the ``?hash=`` kubectl caches by) changes only when the API does — for
+a custom group-version, whenever its CRD changes, so kubectl fetches the new document.
 
 Kubernetes equivalent: k8s.io/kube-openapi/pkg/handler3, k8s.io/apiserver/pkg/endpoints/openapi
 """
@@ -31,8 +34,10 @@ from typing import Annotated, Any, Union
 
 from orchestrator.api.errors import NotFound
 from orchestrator.api.models import K8sModel, model_for
-from orchestrator.api.models.meta import DeleteOptions, SchemaRef, Status
+from orchestrator.api.models.meta import DeleteOptions, ObjectMeta, SchemaRef, Status
 from orchestrator.api.resources import RESOURCES, ResourceInfo, groups
+from orchestrator.apiserver.catalog import ResourceCatalog
+from orchestrator.apiserver.registry.customresource import CustomResourceVersion
 
 OPENAPI_VERSION = "3.0.0"
 INFO = {"title": "Kubernetes", "version": "v1.32.0"}
@@ -244,10 +249,11 @@ def _tag(info: ResourceInfo) -> str:
     return f"{info.group.split('.')[0] if info.group else 'core'}_{info.version}"
 
 
-def _resource_paths(info: ResourceInfo, builder: _SchemaBuilder) -> dict[str, Any]:
-    model = model_for(info.api_version, info.kind)
-    assert model is not None, f"no model for {info.api_version} {info.kind}"
-    item = builder.add_model(model)
+def _resource_paths(info: ResourceInfo, builder: _SchemaBuilder, item: str | None = None) -> dict[str, Any]:
+    if item is None:
+        model = model_for(info.api_version, info.kind)
+        assert model is not None, f"no model for {info.api_version} {info.kind}"
+        item = builder.add_model(model)
     list_schema = builder.add_list(info, item)
     status = schema_name(Status)
     gvk = (info.group, info.version, info.kind)
@@ -344,8 +350,32 @@ def _subresource_paths(info: ResourceInfo, sub: str, path: str, item: str, build
 # --- documents -------------------------------------------------------------------------------------------
 
 
-def _build_group_version(group: str, version: str) -> dict[str, Any]:
-    resources = [r for r in RESOURCES if (r.group, r.version) == (group, version)]
+def custom_schema_name(info: ResourceInfo) -> str:
+    """Upstream's name for a CRD's schema: the group reversed, the version, the kind."""
+    return ".".join([*reversed(info.group.split(".")), info.version, info.kind])
+
+
+def _add_custom_schema(builder: _SchemaBuilder, version: CustomResourceVersion) -> str:
+    info = version.info
+    schema = json.loads(json.dumps(dict(version.schema)))  # a copy the document may own
+    properties = dict(schema.get("properties") or {})
+    properties["apiVersion"] = {"type": "string", "description": "APIVersion defines the versioned schema of this "
+                                "representation of an object."}
+    properties["kind"] = {"type": "string", "description": "Kind is a string value representing the REST resource "
+                          "this object represents."}
+    properties["metadata"] = {"allOf": [_ref(builder.add_model(ObjectMeta))],
+                              "description": "Standard object's metadata."}
+    schema["type"] = "object"
+    schema["properties"] = dict(sorted(properties.items()))
+    schema["x-kubernetes-group-version-kind"] = [{"group": info.group, "kind": info.kind, "version": info.version}]
+    name = custom_schema_name(info)
+    builder.schemas[name] = schema
+    return name
+
+
+def _build_group_version(group: str, version: str, catalog: ResourceCatalog | None = None) -> dict[str, Any]:
+    served = catalog.resources() if catalog is not None else RESOURCES
+    resources = [r for r in served if (r.group, r.version) == (group, version)]
     if not resources:
         raise NotFound(f"the server could not find the requested resource (openapi/v3/{group_version_key(group, version)})")
     builder = _SchemaBuilder()
@@ -357,7 +387,9 @@ def _build_group_version(group: str, version: str) -> dict[str, Any]:
     }
     paths: dict[str, Any] = {}
     for info in resources:
-        paths.update(_resource_paths(info, builder))
+        custom = catalog.custom(info) if catalog is not None else None
+        item = _add_custom_schema(builder, custom) if custom is not None else None
+        paths.update(_resource_paths(info, builder, item))
     return {
         "openapi": OPENAPI_VERSION,
         "info": dict(INFO),
@@ -372,26 +404,53 @@ def canonical_json(document: dict[str, Any]) -> bytes:
 
 
 @cache
-def group_version_bytes(group: str, version: str) -> bytes:
-    """The serialized document of one group-version (computed once per process)."""
+def _builtin_group_version_bytes(group: str, version: str) -> bytes:
     return canonical_json(_build_group_version(group, version))
 
 
-def openapi_v3_group_version(group: str, version: str) -> dict[str, Any]:
+# Custom group-versions: (group, version) -> (catalog generation, bytes, hash). A CRD change bumps
+# the catalog's generation, which is what invalidates an entry.
+_CUSTOM: dict[tuple[int, str, str], tuple[int, bytes, str]] = {}
+
+
+def group_version_bytes(group: str, version: str, catalog: ResourceCatalog | None = None) -> bytes:
+    """The serialized document of one group-version: built-in ones computed once per process,
+    custom ones once per catalog generation."""
+    if catalog is None or not catalog.custom_versions(group, version):
+        return _builtin_group_version_bytes(group, version)
+    key = (id(catalog), group, version)
+    cached = _CUSTOM.get(key)
+    if cached is None or cached[0] != catalog.generation:
+        body = canonical_json(_build_group_version(group, version, catalog))
+        cached = (catalog.generation, body, hashlib.sha512(body).hexdigest().upper())
+        _CUSTOM[key] = cached
+    return cached[1]
+
+
+def openapi_v3_group_version(group: str, version: str, catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """The OpenAPI 3.0 document of one group-version (``""``/``v1``, ``apps``/``v1``, ...)."""
-    return json.loads(group_version_bytes(group, version))
+    return json.loads(group_version_bytes(group, version, catalog))
 
 
-def document_hash(group: str, version: str) -> str:
+def document_hash(group: str, version: str, catalog: ResourceCatalog | None = None) -> str:
     """Upper-case hex SHA-512 of the served bytes, as kube-openapi's handler3 computes its etag."""
-    return hashlib.sha512(group_version_bytes(group, version)).hexdigest().upper()
+    if catalog is not None and catalog.custom_versions(group, version):
+        group_version_bytes(group, version, catalog)
+        return _CUSTOM[(id(catalog), group, version)][2]
+    return _builtin_hash(group, version)
 
 
-def openapi_v3_root(hash_of: Callable[[str, str], str] | None = None) -> dict[str, Any]:
+@cache
+def _builtin_hash(group: str, version: str) -> str:
+    return hashlib.sha512(_builtin_group_version_bytes(group, version)).hexdigest().upper()
+
+
+def openapi_v3_root(hash_of: Callable[[str, str], str] | None = None,
+                    catalog: ResourceCatalog | None = None) -> dict[str, Any]:
     """``GET /openapi/v3``: where each group-version's document is, with its content hash."""
-    hasher = hash_of or document_hash
+    hasher = hash_of or (lambda g, v: document_hash(g, v, catalog))
     paths = {}
-    for group, version in groups():
+    for group, version in (catalog.groups() if catalog is not None else groups()):
         key = group_version_key(group, version)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={hasher(group, version)}"}
     return {"paths": paths}

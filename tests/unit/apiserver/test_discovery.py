@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from orchestrator.api.errors import NotFound
@@ -127,3 +129,46 @@ def test_aggregated_content_type_carries_the_negotiated_parameters() -> None:
     assert discovery.aggregated_discovery_content_type("v2") == (
         "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     )
+
+
+# --- custom resources -------------------------------------------------------------------------------------
+
+
+def _catalog_with_crontabs() -> Any:
+    from datetime import UTC, datetime
+
+    from orchestrator.apiserver.catalog import ResourceCatalog
+    from orchestrator.apiserver.registry.apiextensions import CustomResourceDefinitionStrategy
+    from tests.factories import crontab_crd
+
+    strategy = CustomResourceDefinitionStrategy()
+    crd, _ = strategy.decode(crontab_crd(), field_validation="Strict")
+    strategy.prepare_for_create(crd, now=datetime(2026, 1, 1, tzinfo=UTC))
+    crd["spec"]["names"]["categories"] = ["all"]
+    catalog = ResourceCatalog()
+    catalog.apply("ADDED", crd)
+    return catalog, crd
+
+
+def test_a_crd_appears_in_legacy_discovery() -> None:
+    catalog, _ = _catalog_with_crontabs()
+    groups = {g["name"]: g for g in discovery.api_group_list(catalog)["groups"]}
+    assert groups["stable.example.com"]["preferredVersion"] == {"groupVersion": "stable.example.com/v1", "version": "v1"}
+    resources = {r["name"]: r for r in discovery.api_resource_list("stable.example.com", "v1", catalog)["resources"]}
+    assert resources["crontabs"]["kind"] == "CronTab" and resources["crontabs"]["namespaced"] is True
+    assert resources["crontabs"]["shortNames"] == ["ct"] and resources["crontabs"]["categories"] == ["all"]
+    assert resources["crontabs/scale"]["group"] == "autoscaling" and "crontabs/status" in resources
+    assert discovery.api_group("stable.example.com", catalog)["name"] == "stable.example.com"
+
+
+def test_a_crd_appears_in_aggregated_discovery_and_goes_with_it() -> None:
+    catalog, crd = _catalog_with_crontabs()
+    doc = discovery.aggregated_discovery("apis", "v2", catalog)
+    group = next(i for i in doc["items"] if i["metadata"].get("name") == "stable.example.com")
+    resource = group["versions"][0]["resources"][0]
+    assert (resource["resource"], resource["scope"], resource["responseKind"]["kind"]) == ("crontabs", "Namespaced", "CronTab")
+    assert [s["subresource"] for s in resource["subresources"]] == ["scale", "status"]
+    catalog.apply("DELETED", crd)
+    assert "stable.example.com" not in [i["metadata"].get("name") for i in discovery.aggregated_discovery("apis", "v2", catalog)["items"]]
+    with pytest.raises(NotFound):
+        discovery.api_resource_list("stable.example.com", "v1", catalog)

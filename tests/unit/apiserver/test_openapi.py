@@ -141,3 +141,50 @@ def test_unknown_group_version_is_not_found() -> None:
 
 def test_group_version_key_names_core_and_named_groups() -> None:
     assert (group_version_key("", "v1"), group_version_key("apps", "v1")) == ("api/v1", "apis/apps/v1")
+
+
+# --- custom resources -------------------------------------------------------------------------------------
+
+
+def _crd_catalog(**changes: Any) -> Any:
+    from orchestrator.apiserver.catalog import ResourceCatalog
+    from orchestrator.apiserver.registry.apiextensions import CustomResourceDefinitionStrategy
+    from tests.factories import crontab_crd
+
+    strategy = CustomResourceDefinitionStrategy()
+    crd, _ = strategy.decode(crontab_crd(), field_validation="Strict")
+    crd["spec"]["versions"][0].update(changes)
+    from datetime import UTC, datetime
+
+    strategy.prepare_for_create(crd, now=datetime(2026, 1, 1, tzinfo=UTC))
+    catalog = ResourceCatalog()
+    catalog.apply("ADDED", crd)
+    return catalog, crd
+
+
+def test_a_crd_group_version_has_its_schema_and_the_patch_operation_kubectl_needs() -> None:
+    catalog, _ = _crd_catalog()
+    root = openapi_v3_root(catalog=catalog)
+    assert "apis/stable.example.com/v1" in root["paths"]
+    doc = openapi_v3_group_version("stable.example.com", "v1", catalog)
+    schema = doc["components"]["schemas"]["com.example.stable.v1.CronTab"]
+    assert schema["x-kubernetes-group-version-kind"] == [{"group": "stable.example.com", "kind": "CronTab", "version": "v1"}]
+    assert schema["properties"]["spec"]["properties"]["replicas"] == {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}
+    assert {"apiVersion", "kind", "metadata", "spec", "status"} <= set(schema["properties"])
+    item = doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"]
+    assert item["patch"]["x-kubernetes-group-version-kind"]["kind"] == "CronTab"
+    assert "fieldValidation" in [p["name"] for p in item["patch"]["parameters"]]
+    assert "/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/scale" in doc["paths"]
+    assert "com.example.stable.v1.CronTabList" in doc["components"]["schemas"]
+
+
+def test_the_hash_changes_when_the_crd_changes() -> None:
+    catalog, crd = _crd_catalog()
+    before = openapi_v3_root(catalog=catalog)["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"]
+    changed = json.loads(json.dumps(crd))
+    changed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["image"]["maxLength"] = 9
+    catalog.apply("MODIFIED", changed)
+    after = openapi_v3_root(catalog=catalog)["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"]
+    assert before != after
+    # built-in documents are untouched by CRDs
+    assert openapi_v3_root(catalog=catalog)["paths"]["apis/apps/v1"] == openapi_v3_root()["paths"]["apis/apps/v1"]
