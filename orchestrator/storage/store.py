@@ -235,6 +235,9 @@ class Store:
         self._committer: asyncio.Task[None] | None = None
         self.batches_committed = 0
         self.writes_committed = 0
+        # Which resource a key prefix is (scope, names for messages). The API server points this at
+        # its resource catalog so custom resources resolve too; other users get the built-ins.
+        self.resolve: Callable[[str], ResourceInfo] = by_group_resource
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -281,7 +284,7 @@ class Store:
             return int((await conn.execute(text(f"SELECT {column} FROM revision"))).scalar_one())
 
     async def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
-        info = by_group_resource(resource)
+        info = self.resolve(resource)
         ns = self._namespace(info, namespace)
         row = await _read_retrying_once(self._get_row, resource, ns, name)
         if row is None:
@@ -329,7 +332,7 @@ class Store:
         from the revision log, as etcd serves a continued range at a past revision. A token
         older than the retained history is Expired.
         """
-        info = by_group_resource(resource)
+        info = self.resolve(resource)
         labels = label_selector if isinstance(label_selector, LabelSelector) else LabelSelector.parse(label_selector)
         fields = (
             field_selector
@@ -464,7 +467,7 @@ class Store:
 
     async def create(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object; AlreadyExists if the key is taken. Returns it as stored."""
-        info = by_group_resource(resource)
+        info = self.resolve(resource)
         obj, meta = _with_own_metadata(obj)
         ns, name = self._key(info, meta)
         meta.setdefault("uid", str(uuid.uuid4()))
@@ -478,7 +481,7 @@ class Store:
     ) -> dict[str, Any]:
         """Replace an object. By default the object's own resourceVersion is the precondition
         (stale → Conflict); ``expected_revision=None`` writes unconditionally."""
-        info = by_group_resource(resource)
+        info = self.resolve(resource)
         obj, meta = _with_own_metadata(obj)
         ns, name = self._key(info, meta)
         expected = _parse_rv(meta.get("resourceVersion")) if expected_revision == "object" else expected_revision
@@ -488,7 +491,7 @@ class Store:
         self, resource: str, namespace: str | None, name: str, *, expected_revision: int | None = None
     ) -> dict[str, Any]:
         """Remove an object; returns its last state with the deletion's revision."""
-        info = by_group_resource(resource)
+        info = self.resolve(resource)
         ns = self._namespace(info, namespace)
         return await self._submit("delete", resource, ns, name, None, expected_revision)
 
@@ -738,7 +741,7 @@ def _arguments(w: _Write) -> tuple[Any, ...]:
 
 def _outcome(w: _Write, row: asyncpg.Record) -> dict[str, Any] | ApiError:
     """What the caller of one write gets: the stored object, or the failed precondition."""
-    info = by_group_resource(w.resource)
+    info = _names_of(w.resource)
     rev: int | None = row["rev"]
     if rev is not None:
         if w.verb == "delete":
@@ -763,6 +766,15 @@ def _with_own_metadata(obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     """A shallow copy whose metadata the store may stamp without touching the caller's dict."""
     meta = dict(obj.get("metadata") or {})
     return {**obj, "metadata": meta}, meta
+
+
+def _names_of(resource: str) -> ResourceInfo:
+    """Enough of a ResourceInfo to word an error: ``crontabs.stable.example.com`` needs no catalog."""
+    try:
+        return by_group_resource(resource)
+    except KeyError:
+        plural, _, group = resource.partition(".")
+        return ResourceInfo(group, "", plural, plural, "", True)
 
 
 def _qualified(info: ResourceInfo) -> str:
