@@ -303,6 +303,28 @@ async def follow_crds(catalog: ResourceCatalog, store: Any, watch_cache: Any, *,
             await asyncio.sleep(retry_seconds)
 
 
+async def serve_catalog(catalog: ResourceCatalog, store: Any, watch_cache: Any) -> None:
+    """What an API server runs for its catalog: follow the CRDs and clean up after deleted ones.
+
+    One cleanup task per terminating CRD at a time (named ``crd-cleanup:<name>``), all cancelled
+    when this task is."""
+    cleanups: dict[str, asyncio.Task[bool]] = {}
+
+    def start_cleanup(crd: dict[str, Any]) -> None:
+        name = crd["metadata"]["name"]
+        running = cleanups.get(name)
+        if running is not None and not running.done():
+            return
+        cleanups[name] = asyncio.create_task(cleanup_crd(catalog, store, crd), name=f"crd-cleanup:{name}")
+
+    try:
+        await follow_crds(catalog, store, watch_cache, on_terminating=start_cleanup)
+    finally:
+        for task in cleanups.values():
+            task.cancel()
+        await asyncio.gather(*cleanups.values(), return_exceptions=True)
+
+
 async def cleanup_crd(catalog: ResourceCatalog, store: Any, crd: Mapping[str, Any], *,
                       poll_seconds: float = 0.5, patience_seconds: float = 300.0) -> bool:
     """Delete every instance of a CRD being deleted, then remove its cleanup finalizer.
@@ -372,4 +394,4 @@ async def _remove_finalizer(store: Any, name: str) -> bool:
     return False
 
 
-__all__ = ["CRD_RESOURCE", "ResourceCatalog", "cleanup_crd", "established", "follow_crds", "version_priority"]
+__all__ = ["CRD_RESOURCE", "ResourceCatalog", "cleanup_crd", "serve_catalog", "established", "follow_crds", "version_priority"]

@@ -1,0 +1,149 @@
+"""CustomResourceDefinitions end to end: the real kubectl and the official client against the lab.
+
+Each test defines its own CRD in a group of its own (CRDs are cluster-scoped and the lab is shared),
+waits for it to be served — the API server learns it from the CRD watch, not from the write — and
+works with its instances the way a learner following the Kubernetes CRD tutorial would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import crontab_crd
+from tests.integration.apiserver.conftest import Lab, require_kubectl
+
+pytestmark = pytest.mark.kubectl
+
+
+@pytest.fixture(autouse=True)
+def _kubectl_installed() -> None:
+    require_kubectl()
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _group() -> str:
+    return f"t{uuid.uuid4().hex[:8]}.example.com"
+
+
+def _define(lab: Lab, crd: dict[str, Any]) -> None:
+    lab.kubectl("apply", "-f", "-", input=json.dumps(crd))
+    plural = crd["spec"]["names"]["plural"]
+    group = crd["spec"]["group"]
+    _wait(f"{plural}.{group} in kubectl api-resources",
+          lambda: plural in lab.kubectl("api-resources", "--api-group", group, "-o", "name").stdout)
+
+
+def _crontab(name: str, group: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{group}/v1", "kind": "CronTab", "metadata": {"name": name},
+            "spec": {"cronSpec": "* * * * */5", "image": "my-awesome-cron-image", **spec}}
+
+
+def test_a_crd_is_served_validated_defaulted_printed_scaled_and_deleted(lab: Lab, namespace: str) -> None:
+    group = _group()
+    crd = crontab_crd(group=group)
+    _define(lab, crd)
+    name = f"crontabs.{group}"
+
+    # the CRD itself: Established, its names accepted, kubectl's NAME / CREATED AT
+    stored = json.loads(lab.kubectl("get", "crd", name, "-o", "json").stdout)
+    conditions = {c["type"]: c["status"] for c in stored["status"]["conditions"]}
+    assert conditions == {"NamesAccepted": "True", "Established": "True"}
+    assert stored["status"]["acceptedNames"]["kind"] == "CronTab"
+    header = lab.kubectl("get", "crd", name).stdout.splitlines()[0].split()
+    assert header == ["NAME", "CREATED", "AT"]
+
+    # an instance: applied, defaulted
+    lab.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_crontab("my-new-cron-object", group)))
+    obj = json.loads(lab.kubectl("get", "-n", namespace, f"crontabs.{group}", "my-new-cron-object", "-o", "json").stdout)
+    assert obj["spec"]["replicas"] == 1 and obj["spec"]["size"] == "M"
+    assert obj["metadata"]["generation"] == 1
+
+    # a bad instance: kubectl prints the 422's causes
+    bad = lab.kubectl("apply", "-n", namespace, "-f", "-", check=False,
+                      input=json.dumps(_crontab("bad", group, replicas=20, size="XL")))
+    assert bad.returncode != 0
+    assert "spec.replicas: Invalid value: 20: spec.replicas in body should be less than or equal to 10" in bad.stderr
+    assert 'spec.size: Unsupported value: "XL": supported values: "S", "M", "L"' in bad.stderr
+    # an unknown field: kubectl asks for Strict validation and shows the 400
+    unknown = lab.kubectl("apply", "-n", namespace, "-f", "-", check=False,
+                          input=json.dumps(_crontab("unknown", group, colour="blue")))
+    assert unknown.returncode != 0 and 'unknown field "spec.colour"' in unknown.stderr
+
+    # the printer columns
+    lines = lab.kubectl("get", "-n", namespace, f"crontabs.{group}").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SPEC", "REPLICAS", "AGE"]
+    assert lines[1].split()[:7] == ["my-new-cron-object", "*", "*", "*", "*", "*/5", "1"]
+    assert "ct" in lab.kubectl("api-resources", "--api-group", group).stdout
+
+    # scale: kubectl scale writes spec.replicas through the scale subresource; generation moves
+    lab.kubectl("scale", "-n", namespace, f"crontabs.{group}/my-new-cron-object", "--replicas=3")
+    obj = json.loads(lab.kubectl("get", "-n", namespace, f"crontabs.{group}", "my-new-cron-object", "-o", "json").stdout)
+    assert obj["spec"]["replicas"] == 3 and obj["metadata"]["generation"] == 2
+
+    # delete the CRD: its instances go with it, and so does the resource
+    lab.kubectl("delete", "crd", name, "--timeout=60s")
+    _wait("crontabs gone from discovery",
+          lambda: f"crontabs.{group}" not in lab.kubectl("api-resources", "-o", "name").stdout)
+    # defined again, it starts empty: the old instances were deleted, not hidden
+    _define(lab, crd)
+    listed = lab.kubectl("get", "-n", namespace, f"crontabs.{group}", "-o", "json").stdout
+    assert json.loads(listed)["items"] == []
+    lab.kubectl("delete", "crd", name, "--timeout=60s")
+
+
+async def test_status_subresource_and_the_main_resource_each_write_their_part(lab: Lab, namespace: str,
+                                                                              api: httpx.AsyncClient) -> None:
+    group = _group()
+    _define(lab, crontab_crd(group=group))
+    base = f"/apis/{group}/v1/namespaces/{namespace}/crontabs"
+    r = await api.post(base, json=dict(_crontab("c1", group), status={"replicas": 9}))
+    assert r.status_code == 201, r.text
+    assert "status" not in r.json()  # create ignores the status: it is the controller's
+    r = await api.patch(f"{base}/c1/status", json={"status": {"replicas": 2, "message": "ok"}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == {"replicas": 2, "message": "ok"} and r.json()["metadata"]["generation"] == 1
+    r = await api.patch(f"{base}/c1", json={"spec": {"image": "other"}, "status": {"replicas": 7}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"]["replicas"] == 2 and r.json()["metadata"]["generation"] == 2
+    r = await api.get(f"{base}/c1/scale")
+    assert r.json()["spec"] == {"replicas": 1} and r.json()["status"]["replicas"] == 2
+    r = await api.post(base, json=_crontab("c2", group, cronSpec="every minute"))
+    assert r.status_code == 422
+    assert r.json()["details"]["causes"][0]["field"] == "spec.cronSpec"
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
+
+
+def test_the_official_client_creates_and_watches_custom_objects(lab: Lab, namespace: str) -> None:
+    from kubernetes import client, config, watch
+
+    group = _group()
+    _define(lab, crontab_crd(group=group))
+    api = client.CustomObjectsApi(config.new_client_from_config(str(lab.kubeconfig)))
+    listed = api.list_namespaced_custom_object(group, "v1", namespace, "crontabs")
+    api.create_namespaced_custom_object(group, "v1", namespace, "crontabs", _crontab("watched", group))
+    seen = []
+    for event in watch.Watch().stream(api.list_namespaced_custom_object, group, "v1", namespace, "crontabs",
+                                      resource_version=listed["metadata"]["resourceVersion"], timeout_seconds=5):
+        seen.append((event["type"], event["object"]["metadata"]["name"], event["object"]["spec"]["replicas"]))
+        break
+    assert seen == [("ADDED", "watched", 1)]
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
