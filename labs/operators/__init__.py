@@ -1,0 +1,1 @@
+"""Operators a learner can run against the lab: custom resources reconciled by off-the-shelf frameworks."""
