@@ -7,7 +7,10 @@ works with its instances the way a learner following the Kubernetes CRD tutorial
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.embedded.ports import free_port
 from tests.factories import crontab_crd
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
@@ -147,3 +151,48 @@ def test_the_official_client_creates_and_watches_custom_objects(lab: Lab, namesp
         break
     assert seen == [("ADDED", "watched", 1)]
     lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
+
+
+async def test_a_second_api_server_learns_crds_from_the_watch(lab: Lab, namespace: str, api: httpx.AsyncClient,
+                                                              tmp_path: Any) -> None:
+    """Two API servers over one store: a CRD created through one is served by the other within
+    seconds, and its deletion through the other removes it from the first."""
+    port = free_port()
+    log = (tmp_path / "apiserver2.log").open("w")
+    second = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator.apiserver", "--database-url", lab.database_url, "--redis-url", lab.redis_url,
+        "--secure-port", str(port), "--token-auth-file", str(lab.home / "tokens.csv"), "--no-relay",
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                                     headers={"Authorization": f"Bearer {lab.tokens['admin']}"}) as other:
+            for _ in range(150):
+                try:
+                    if (await other.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            group = _group()
+            r = await api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crontab_crd(group=group))
+            assert r.status_code == 201, r.text
+            started = time.monotonic()
+            while (await other.get(f"/apis/{group}/v1")).status_code != 200:
+                assert time.monotonic() - started < 10, "the second API server did not learn the CRD"
+                await asyncio.sleep(0.1)
+            r = await other.post(f"/apis/{group}/v1/namespaces/{namespace}/crontabs", json=_crontab("via-second", group))
+            assert r.status_code == 201, r.text
+            r = await api.get(f"/apis/{group}/v1/namespaces/{namespace}/crontabs/via-second")
+            assert r.status_code == 200 and r.json()["spec"]["replicas"] == 1
+            r = await other.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crontabs.{group}")
+            assert r.status_code == 200, r.text
+            started = time.monotonic()
+            while (await api.get(f"/apis/{group}/v1")).status_code != 404:
+                assert time.monotonic() - started < 20, "the first API server still serves the deleted CRD"
+                await asyncio.sleep(0.1)
+            r = await api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crontabs.{group}")
+            assert r.status_code == 404
+    finally:
+        second.terminate()
+        await asyncio.wait_for(second.wait(), 20)
+        log.close()
