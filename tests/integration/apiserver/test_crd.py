@@ -95,6 +95,9 @@ def test_a_crd_is_served_validated_defaulted_printed_scaled_and_deleted(lab: Lab
     assert lines[0].split() == ["NAME", "SPEC", "REPLICAS", "AGE"]
     assert lines[1].split()[:7] == ["my-new-cron-object", "*", "*", "*", "*", "*/5", "1"]
     assert "ct" in lab.kubectl("api-resources", "--api-group", group).stdout
+    # kubectl explain reads the schema from the group-version's OpenAPI document
+    explained = lab.kubectl("explain", f"crontabs.{group}.spec").stdout
+    assert "cronSpec" in explained and "replicas" in explained
 
     # scale: kubectl scale writes spec.replicas through the scale subresource; generation moves
     lab.kubectl("scale", "-n", namespace, f"crontabs.{group}/my-new-cron-object", "--replicas=3")
