@@ -44,7 +44,7 @@ from typing import Any, Literal, NamedTuple
 import httpx
 import yaml
 
-from orchestrator.api.errors import ApiError, InternalError, Unavailable, from_status
+from orchestrator.api.errors import ApiError, InternalError, NotFound, Unavailable, from_status
 from orchestrator.api.resources import ResourceInfo, by_group_resource, resolve
 
 __all__ = [
@@ -439,6 +439,34 @@ class ApiClient:
                     yield _decode_event(line)
             except httpx.TransportError as err:
                 raise self._unavailable(err, f"watch of {info.group_resource}") from None
+
+    async def server_resources(self) -> list[ResourceInfo]:
+        """Every resource the server serves now, by legacy discovery (``/api/v1``, ``/apis``, then
+        each group's preferred version): custom resources included, subresources not.
+
+        Kubernetes equivalent: client-go discovery's ServerPreferredResources."""
+        found: list[ResourceInfo] = []
+        lists = [("", "v1")]
+        groups = await self.request_json("GET", "/apis")
+        for group in groups.get("groups") or []:
+            preferred = group.get("preferredVersion") or {}
+            if group.get("name") and preferred.get("version"):
+                lists.append((group["name"], preferred["version"]))
+        for group_name, version in lists:
+            path = f"/apis/{group_name}/{version}" if group_name else f"/api/{version}"
+            try:
+                listed = await self.request_json("GET", path)
+            except NotFound:
+                continue  # the group went away between the two requests
+            for r in listed.get("resources") or []:
+                if "/" in str(r.get("name")):
+                    continue
+                found.append(ResourceInfo(
+                    group_name, version, r["name"], r.get("singularName") or r["name"], r.get("kind", ""),
+                    bool(r.get("namespaced")), tuple(r.get("shortNames") or ()), tuple(r.get("categories") or ()),
+                    (), tuple(r.get("verbs") or ()),
+                ))
+        return found
 
     # --- lower level -----------------------------------------------------------------------
 

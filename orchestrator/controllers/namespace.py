@@ -8,6 +8,9 @@ agent has stopped them, so that may take a grace period; meanwhile the key is lo
 again every few seconds. Once the namespace is empty it DELETEs the namespace again, which the
 API server now completes at once.
 
+The kinds come from the server's discovery at every pass (as upstream's deleter does), so the
+instances of custom resources go too; the built-ins are the fallback when discovery fails.
+
 Each Terminating namespace gets the conditions upstream reports, so ``kubectl describe ns``
 shows what it waits for: NamespaceContentRemaining (with the counts by resource) and
 NamespaceDeletionContentFailure.
@@ -24,7 +27,7 @@ from collections import Counter
 from typing import Any
 
 from orchestrator.api.errors import ApiError, NotFound
-from orchestrator.api.resources import RESOURCES
+from orchestrator.api.resources import RESOURCES, ResourceInfo
 from orchestrator.controllers.controller import Controller, ControllerContext, Object, write_status
 from orchestrator.controllers.ownerrefs import meta
 
@@ -55,13 +58,25 @@ class NamespaceController(Controller):
         for ns in self.ns_informer.list():
             self._maybe_enqueue(ns)
 
+    async def _namespaced_resources(self) -> list[ResourceInfo]:
+        """The built-ins, then every other namespaced resource discovery lists (custom ones)."""
+        try:
+            served = await self.client.server_resources()
+        except ApiError as err:
+            log.warning("%s: discovery failed (%s); deleting built-in kinds only", self.name, err)
+            return list(_ORDER)
+        known = {r.group_resource for r in _ORDER}
+        extra = [r for r in served if r.namespaced and r.group_resource not in known
+                 and {"list", "delete"} <= set(r.verbs)]
+        return [*_ORDER[:-1], *extra, *_ORDER[-1:]]  # events still last
+
     async def sync(self, key: str) -> None:
         ns = self.ns_informer.get(key)
         if ns is None or not meta(ns).get("deletionTimestamp"):
             return
         remaining: Counter[str] = Counter()
         failures: list[str] = []
-        for info in _ORDER:
+        for info in await self._namespaced_resources():
             try:
                 listed = await self.client.list(info, namespace=key)
             except NotFound:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from orchestrator.api.errors import NotFound
 from orchestrator.client.rest import ApiClient
 from orchestrator.proto import controllers_pb2
+from tests.factories import crontab_crd
 from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import (
     ControllerManagerProcess,
@@ -90,6 +93,31 @@ async def test_deleting_a_namespace_empties_it_then_removes_it(
     ns = await admin.get("namespaces", namespace)
     assert ns["status"]["phase"] == "Terminating"
     await eventually(lambda: _gone(admin, "namespaces", namespace, None), timeout=60, message="namespace gone")
+
+
+async def test_deleting_a_namespace_deletes_its_custom_objects_too(
+        lab: Lab, admin: ApiClient, namespace: str, manager: ControllerManagerProcess) -> None:
+    group = f"ns{uuid.uuid4().hex[:8]}.example.com"
+    await admin.request_json("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crontab_crd(group=group))
+
+    async def served() -> bool:
+        try:
+            await admin.request_json("GET", f"/apis/{group}/v1")
+        except NotFound:
+            return False
+        return True
+
+    await eventually(served, message="CRD served")
+    cron = {"apiVersion": f"{group}/v1", "kind": "CronTab", "metadata": {"name": "c", "namespace": namespace},
+            "spec": {"cronSpec": "* * * * *", "image": "x"}}
+    await admin.request_json("POST", f"/apis/{group}/v1/namespaces/{namespace}/crontabs", body=cron)
+    await admin.delete("namespaces", namespace)
+    await eventually(lambda: _gone(admin, "namespaces", namespace, None), timeout=60, message="namespace gone")
+    # created again, the namespace holds no CronTab from before
+    await admin.request_json("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
+    listed = await admin.request_json("GET", f"/apis/{group}/v1/namespaces/{namespace}/crontabs")
+    assert listed["items"] == [], json.dumps(listed)
+    await admin.request_json("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crontabs.{group}")
 
 
 async def test_node_that_stops_heartbeating_is_marked_unknown_tainted_and_its_pods_evicted(
