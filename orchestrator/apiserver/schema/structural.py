@@ -119,6 +119,29 @@ def _pattern(text: str) -> re.Pattern[str] | None:
         return None
 
 
+def _props(schema: Schema) -> Mapping[str, Any]:
+    """``properties`` when it is an object of schemas (a bad one is reported by structural_errors)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return {}
+    return {k: v for k, v in properties.items() if isinstance(v, Mapping)}
+
+
+def _list(schema: Schema, key: str) -> list[Any]:
+    value = schema.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _int(schema: Schema, key: str) -> int | None:
+    value = schema.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(schema: Schema, key: str) -> int | float | None:
+    value = schema.get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 # --- 1. pruning -------------------------------------------------------------------------------------------
 
 
@@ -145,7 +168,7 @@ def _prune(schema: Schema, value: Any, path: str, found: list[str]) -> None:
 
 
 def _prune_object(schema: Schema, obj: dict[str, Any], path: str, found: list[str], *, embedded: bool) -> None:
-    properties: Mapping[str, Any] = schema.get("properties") or {}
+    properties = _props(schema)
     additional = schema.get("additionalProperties")
     preserve = bool(schema.get(PRESERVE))
     for key in list(obj):
@@ -193,10 +216,8 @@ def default(schema: Schema, value: Any) -> None:
 
 
 def _default_object(schema: Schema, obj: dict[str, Any]) -> None:
-    properties: Mapping[str, Any] = schema.get("properties") or {}
+    properties = _props(schema)
     for key, prop in properties.items():
-        if not isinstance(prop, Mapping):
-            continue
         if key not in obj:
             if "default" in prop:
                 obj[key] = copy.deepcopy(prop["default"])
@@ -237,16 +258,16 @@ def validate(schema: Schema, obj: Any, *, path: str = "", root: bool = True) -> 
 
 def _validate_root(schema: Schema, obj: dict[str, Any], causes: list[Cause]) -> None:
     # metadata: only name and generateName restrictions count (structural schemas may not say more).
-    properties = dict(schema.get("properties") or {})
+    properties = dict(_props(schema))
     meta_schema = properties.pop("metadata", None)
     if isinstance(meta_schema, Mapping) and isinstance(obj.get("metadata"), dict):
         meta = obj["metadata"]
         for key in ("name", "generateName"):
-            sub = (meta_schema.get("properties") or {}).get(key)
+            sub = _props(meta_schema).get(key)
             if isinstance(sub, Mapping) and key in meta:
                 _validate(sub, meta[key], f"metadata.{key}", causes)
     rest = {k: v for k, v in obj.items() if k != "metadata"}
-    required = [r for r in schema.get("required") or [] if r != "metadata"]
+    required = [r for r in _list(schema, "required") if r != "metadata"]
     _validate({**schema, "properties": properties, "required": required}, rest, "", causes)
 
 
@@ -272,7 +293,7 @@ def _validate(schema: Schema, value: Any, path: str, causes: list[Cause]) -> Non
             _type_invalid(causes, path, value, "integer,string")
             return
     wanted = schema.get("type")
-    if wanted and not _is_type(value, wanted):
+    if isinstance(wanted, str) and wanted in TYPES and not _is_type(value, wanted):
         _type_invalid(causes, path, value, wanted)
         return
     enum = schema.get("enum")
@@ -298,7 +319,7 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def _validate_number(schema: Schema, value: int | float, path: str, causes: list[Cause]) -> None:
-    maximum, minimum = schema.get("maximum"), schema.get("minimum")
+    maximum, minimum = _number(schema, "maximum"), _number(schema, "minimum")
     if maximum is not None:
         if schema.get("exclusiveMaximum") and value >= maximum:
             _invalid(causes, path, value, f"{_in_body(path)} should be less than {_num(maximum)}")
@@ -309,8 +330,8 @@ def _validate_number(schema: Schema, value: int | float, path: str, causes: list
             _invalid(causes, path, value, f"{_in_body(path)} should be greater than {_num(minimum)}")
         elif value < minimum:
             _invalid(causes, path, value, f"{_in_body(path)} should be greater than or equal to {_num(minimum)}")
-    multiple = schema.get("multipleOf")
-    if isinstance(multiple, int | float) and multiple > 0 and (value / multiple) % 1 != 0:
+    multiple = _number(schema, "multipleOf")
+    if multiple is not None and multiple > 0 and (value / multiple) % 1 != 0:
         _invalid(causes, path, value, f"{_in_body(path)} should be a multiple of {_num(multiple)}")
     fmt = schema.get("format")
     if fmt in ("int32", "int64") and schema.get("type") == "integer":
@@ -389,11 +410,11 @@ def _byte(text: str) -> bool:
 
 
 def _validate_string(schema: Schema, value: str, path: str, causes: list[Cause]) -> None:
-    max_length, min_length = schema.get("maxLength"), schema.get("minLength")
+    max_length, min_length = _int(schema, "maxLength"), _int(schema, "minLength")
     length = len(value)
-    if isinstance(max_length, int) and length > max_length:
+    if max_length is not None and length > max_length:
         causes.append(Cause(path, f"Too long: may not be more than {max_length} bytes", "FieldValueTooLong"))
-    if isinstance(min_length, int) and length < min_length:
+    if min_length is not None and length < min_length:
         _invalid(causes, path, value, f"{_in_body(path)} should be at least {min_length} chars long")
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
@@ -407,10 +428,10 @@ def _validate_string(schema: Schema, value: str, path: str, causes: list[Cause])
 
 
 def _validate_array(schema: Schema, value: list[Any], path: str, causes: list[Cause]) -> None:
-    max_items, min_items = schema.get("maxItems"), schema.get("minItems")
-    if isinstance(max_items, int) and len(value) > max_items:
+    max_items, min_items = _int(schema, "maxItems"), _int(schema, "minItems")
+    if max_items is not None and len(value) > max_items:
         causes.append(Cause(path, f"Too many: {len(value)}: must have at most {max_items} items", "FieldValueTooMany"))
-    if isinstance(min_items, int) and len(value) < min_items:
+    if min_items is not None and len(value) < min_items:
         _invalid(causes, path, len(value), f"{_in_body(path)} should have at least {min_items} items")
     if schema.get("uniqueItems"):
         seen: list[str] = []
@@ -427,13 +448,13 @@ def _validate_array(schema: Schema, value: list[Any], path: str, causes: list[Ca
 
 
 def _validate_object(schema: Schema, value: dict[str, Any], path: str, causes: list[Cause]) -> None:
-    for key in schema.get("required") or []:
-        if key not in value:
+    for key in _list(schema, "required"):
+        if isinstance(key, str) and key not in value:
             causes.append(Cause(join(path, key), "Required value", "FieldValueRequired"))
-    max_props, min_props = schema.get("maxProperties"), schema.get("minProperties")
-    if isinstance(max_props, int) and len(value) > max_props:
+    max_props, min_props = _int(schema, "maxProperties"), _int(schema, "minProperties")
+    if max_props is not None and len(value) > max_props:
         causes.append(Cause(path, f"Too many: {len(value)}: must have at most {max_props} items", "FieldValueTooMany"))
-    if isinstance(min_props, int) and len(value) < min_props:
+    if min_props is not None and len(value) < min_props:
         _invalid(causes, path, len(value), f"{_in_body(path)} should have at least {min_props} properties")
     if schema.get(EMBEDDED):
         for key in TYPE_META:
@@ -442,7 +463,7 @@ def _validate_object(schema: Schema, value: dict[str, Any], path: str, causes: l
         meta = value.get("metadata")
         if meta is not None and not isinstance(meta, dict):
             _type_invalid(causes, join(path, "metadata"), meta, "object")
-    properties: Mapping[str, Any] = schema.get("properties") or {}
+    properties = _props(schema)
     additional = schema.get("additionalProperties")
     for key, item in value.items():
         prop = properties.get(key)
@@ -454,13 +475,13 @@ def _validate_object(schema: Schema, value: dict[str, Any], path: str, causes: l
 
 def _validate_combinators(schema: Schema, value: Any, path: str, causes: list[Cause]) -> None:
     """allOf/anyOf/oneOf/not: value validations that structural schemas may add."""
-    for sub in schema.get("allOf") or []:
+    for sub in _list(schema, "allOf"):
         if isinstance(sub, Mapping):
             _validate(sub, value, path, causes)
-    any_of = [s for s in schema.get("anyOf") or [] if isinstance(s, Mapping)]
+    any_of = [s for s in _list(schema, "anyOf") if isinstance(s, Mapping)]
     if any_of and not any(not _causes_of(s, value, path) for s in any_of):
         _invalid(causes, path, value, f"{_in_body(path)} must validate at least one schema (anyOf)")
-    one_of = [s for s in schema.get("oneOf") or [] if isinstance(s, Mapping)]
+    one_of = [s for s in _list(schema, "oneOf") if isinstance(s, Mapping)]
     if one_of:
         matched = sum(1 for s in one_of if not _causes_of(s, value, path))
         if matched != 1:
@@ -489,6 +510,17 @@ _FORBIDDEN_KEYWORDS = {
     "id": "id is not supported",
 }
 _ALLOWED_METADATA = {"name", "generateName"}
+# The JSON type each keyword's own value must have (JSONSchemaProps' Go types).
+_KEYWORD_TYPES = {
+    "type": "string", "format": "string", "pattern": "string", "description": "string", "title": "string",
+    "maximum": "number", "minimum": "number", "multipleOf": "number",
+    "exclusiveMaximum": "boolean", "exclusiveMinimum": "boolean", "nullable": "boolean", "uniqueItems": "boolean",
+    "maxLength": "integer", "minLength": "integer", "maxItems": "integer", "minItems": "integer",
+    "maxProperties": "integer", "minProperties": "integer",
+    "required": "array", "enum": "array", "allOf": "array", "anyOf": "array", "oneOf": "array",
+    "properties": "object", "not": "object",
+    PRESERVE: "boolean", INT_OR_STRING: "boolean", EMBEDDED: "boolean",
+}
 
 
 def structural_errors(schema: Any, path: str) -> list[Cause]:
@@ -505,14 +537,14 @@ def structural_errors(schema: Any, path: str) -> list[Cause]:
             causes.append(Cause(join(path, "type"), f"Invalid value: {_shown(schema.get('type'))}: must be object at the root",
                                 "FieldValueInvalid"))
     _check_node(schema, path, causes, where="root", in_value_validation=False)
-    meta = (schema.get("properties") or {}).get("metadata")
+    meta = _props(schema).get("metadata")
     if isinstance(meta, Mapping):
         meta_path = f"{path}.properties[metadata]"
         extra = sorted(set(meta) - {"type", "properties", "description"})
         if extra or meta.get("type") not in (None, "object"):
             causes.append(Cause(meta_path, "Forbidden: must not specify anything other than name and generateName, "
                                 "but metadata is implicitly specified", "FieldValueForbidden"))
-        for key in sorted(set(meta.get("properties") or {}) - _ALLOWED_METADATA):
+        for key in sorted(set(_props(meta)) - _ALLOWED_METADATA):
             causes.append(Cause(f"{meta_path}.properties[{key}]", "Forbidden: must not specify anything other than "
                                 "name and generateName, but metadata is implicitly specified", "FieldValueForbidden"))
     return causes
@@ -525,6 +557,9 @@ def _check_node(schema: Mapping[str, Any], path: str, causes: list[Cause], *, wh
     if schema.get("uniqueItems") is True:
         causes.append(Cause(join(path, "uniqueItems"), "Forbidden: uniqueItems cannot be set to true since the runtime "
                             "complexity becomes quadratic", "FieldValueForbidden"))
+    for keyword, wanted in _KEYWORD_TYPES.items():
+        if keyword in schema and not _is_type(schema[keyword], wanted):
+            _type_invalid(causes, join(path, keyword), schema[keyword], wanted)
     kind = schema.get("type")
     if kind is not None and kind not in TYPES:
         listed = ", ".join(json.dumps(t) for t in TYPES)
@@ -551,8 +586,7 @@ def _check_node(schema: Mapping[str, Any], path: str, causes: list[Cause], *, wh
     if properties is not None and additional is not None and additional is not False:
         causes.append(Cause(join(path, "additionalProperties"), "Forbidden: additionalProperties and properties are "
                             "mutual exclusive", "FieldValueForbidden"))
-    if properties is not None and not isinstance(properties, Mapping):
-        _type_invalid(causes, join(path, "properties"), properties, "object")
+    if not isinstance(properties, Mapping):
         properties = None
     for key, sub in (properties or {}).items():
         sub_path = f"{path}.properties[{key}]"
@@ -572,7 +606,7 @@ def _check_node(schema: Mapping[str, Any], path: str, causes: list[Cause], *, wh
     elif kind == "array" and not in_value_validation:
         causes.append(Cause(join(path, "items"), "Required value: must be specified", "FieldValueRequired"))
     for combinator in ("allOf", "anyOf", "oneOf"):
-        for i, sub in enumerate(schema.get(combinator) or []):
+        for i, sub in enumerate(_list(schema, combinator)):
             if isinstance(sub, Mapping):
                 _check_node(sub, f"{path}.{combinator}[{i}]", causes, where="value", in_value_validation=True)
     pattern = schema.get("pattern")

@@ -328,3 +328,33 @@ def test_a_default_must_be_valid_against_its_schema() -> None:
 def test_value_validations_in_combinators_need_no_type() -> None:
     schema = {"type": "object", "properties": {"x": {"type": "integer", "anyOf": [{"minimum": 1}, {"maximum": -1}]}}}
     assert structural.structural_errors(schema, ROOT) == []
+
+
+# --- junk in, causes out: a CRD author can write anything under openAPIV3Schema ---------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(-5, 5, allow_nan=False) | st.sampled_from(
+        ["object", "array", "string", "integer", "x", "^a+$", "(", "int32", "date-time"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "properties", "items", "required", "enum", "default", "maximum", "minLength",
+                         "pattern", "format", "additionalProperties", "nullable", "allOf", "anyOf", "not",
+                         "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
+                         "x-kubernetes-embedded-resource", "metadata", "spec", "a"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(schema=st.dictionaries(st.sampled_from(["type", "properties", "items", "required", "default", "a"]), _json,
+                              max_size=4), value=_json)
+def test_no_schema_and_no_value_makes_it_raise(schema: dict[str, Any], value: Any) -> None:
+    structural.structural_errors(schema, "s")
+    structural.validate(schema, copy.deepcopy(value))
+    structural.validate(schema, copy.deepcopy(value), root=False)
+    obj = copy.deepcopy(value)
+    if isinstance(obj, dict):
+        structural.prune(schema, obj)
+        structural.default(schema, obj)
