@@ -199,3 +199,36 @@ async def test_a_second_api_server_learns_crds_from_the_watch(lab: Lab, namespac
         second.terminate()
         await asyncio.wait_for(second.wait(), 20)
         log.close()
+
+
+async def test_editing_a_crd_changes_validation_and_the_openapi_hash(lab: Lab, namespace: str,
+                                                                     api: httpx.AsyncClient) -> None:
+    group = _group()
+    crd = crontab_crd(group=group)
+    _define(lab, crd)
+    key = f"apis/{group}/v1"
+    before = (await api.get("/openapi/v3")).json()["paths"][key]["serverRelativeURL"]
+    r = await api.post(f"/apis/{group}/v1/namespaces/{namespace}/crontabs", json=_crontab("seven", group, replicas=7))
+    assert r.status_code == 201, r.text
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["replicas"]["maximum"] = 5
+    lab.kubectl("apply", "-f", "-", input=json.dumps(crd))
+
+    async def new_hash() -> str | None:
+        url = (await api.get("/openapi/v3")).json()["paths"][key]["serverRelativeURL"]
+        return url if url != before else None
+
+    started = time.monotonic()
+    after = await new_hash()
+    while after is None:
+        assert time.monotonic() - started < 10, "the OpenAPI hash did not change with the CRD"
+        await asyncio.sleep(0.1)
+        after = await new_hash()
+    doc = (await api.get(after)).json()
+    replicas = doc["components"]["schemas"][f"{'.'.join(reversed(group.split('.')))}.v1.CronTab"]["properties"]["spec"][
+        "properties"]["replicas"]
+    assert replicas["maximum"] == 5
+    r = await api.post(f"/apis/{group}/v1/namespaces/{namespace}/crontabs", json=_crontab("eight", group, replicas=7))
+    assert r.status_code == 422 and "should be less than or equal to 5" in r.text
+    # a stored object is not re-validated until it is written again, as upstream
+    assert (await api.get(f"/apis/{group}/v1/namespaces/{namespace}/crontabs/seven")).json()["spec"]["replicas"] == 7
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")

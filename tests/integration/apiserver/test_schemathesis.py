@@ -38,7 +38,8 @@ pytestmark = [
 ]
 
 DOCUMENTS = {"api/v1": ("", "v1"), "apis/apps/v1": ("apps", "v1"),
-             "apis/coordination.k8s.io/v1": ("coordination.k8s.io", "v1")}
+             "apis/coordination.k8s.io/v1": ("coordination.k8s.io", "v1"),
+             "apis/apiextensions.k8s.io/v1": ("apiextensions.k8s.io", "v1")}
 METHODS = ("get", "put", "post", "delete", "patch")
 MAX_EXAMPLES = 15
 # Generating a whole Pod, Deployment or ReplicaSet from its schema takes hypothesis about a second
@@ -46,7 +47,7 @@ MAX_EXAMPLES = 15
 MAX_BODY_EXAMPLES = 4
 # The operations fuzzed: collections and items of these resources. Subresources and cluster-wide
 # lists share their handlers with these and are left out to keep the run short.
-FUZZED = ("pods", "deployments", "replicasets", "events", "leases", "nodes", "namespaces")
+FUZZED = ("pods", "deployments", "replicasets", "events", "leases", "nodes", "namespaces", "customresourcedefinitions")
 RUN_BUDGET_SECONDS = 90.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 # Fixed rather than generated, so a generated request can neither stream for the default 30
@@ -83,7 +84,7 @@ def _fuzzed(path: str) -> bool:
         namespaced = False
     if not parts or parts[0] not in FUZZED or len(parts) > 2 or (len(parts) == 2 and parts[1] != "{name}"):
         return False
-    return namespaced or parts[0] in ("nodes", "namespaces")
+    return namespaced or parts[0] in ("nodes", "namespaces", "customresourcedefinitions")
 
 
 def _param(document: str, method: str, path: str) -> Any:
