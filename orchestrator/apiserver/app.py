@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
 from orchestrator.apiserver.auth import FixedRoleAuthorizer, PodNode, TokenAuthenticator, User
+from orchestrator.apiserver.catalog import serve_catalog
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.middleware import AuthenticationMiddleware, MetricsMiddleware
 from orchestrator.apiserver.registry.generic import Registry
@@ -77,6 +78,11 @@ def create_app(settings: Settings) -> FastAPI:
         tasks: list[asyncio.Task[None]] = []
         try:
             await registry.ensure_system_namespaces()
+            # Custom resources: the store and the registry resolve them through the catalog, which
+            # follows the CRDs (and deletes a deleted CRD's objects) in its own task.
+            store.resolve = state.catalog.by_group_resource
+            registry.catalog = state.catalog
+            tasks.append(asyncio.create_task(serve_catalog(state.catalog, store, watch_cache), name="apiserver-catalog"))
             if settings.run_relay:
                 relay = Relay(database_url=settings.database_url, redis_url=settings.redis_url,
                               window=settings.watch_window)

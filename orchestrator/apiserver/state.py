@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from orchestrator.apiserver.auth import FixedRoleAuthorizer, TokenAuthenticator
+from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.settings import Settings
@@ -24,3 +25,5 @@ class ServerState:
     logs: LogProxy
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     open_watches: int = 0  # counted against settings.max_watches by routes/resources.py
+    # The resources served now: built-ins plus Established CRDs, fed by the CRD watch (catalog.py).
+    catalog: ResourceCatalog = field(default_factory=ResourceCatalog)

@@ -15,11 +15,11 @@ Kubernetes equivalent: k8s.io/apiserver/pkg/registry/generic/registry, pkg/regis
 from __future__ import annotations
 
 from orchestrator.api.resources import RESOURCES, ResourceInfo
-from orchestrator.apiserver.registry import apps, events, leases, namespaces, nodes, pods
+from orchestrator.apiserver.registry import apiextensions, apps, events, leases, namespaces, nodes, pods
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
-_FAMILIES = (pods, nodes, namespaces, events, leases, apps)
+_FAMILIES = (pods, nodes, namespaces, events, leases, apps, apiextensions)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
@@ -32,7 +32,11 @@ if _missing:  # a served resource without a strategy is a programming error: fai
 
 
 def strategy_for(info: ResourceInfo) -> Strategy:
-    """The strategy of a served resource (a KeyError for one that is not served)."""
+    """The strategy of a served resource (a KeyError for one that is not served). A custom
+    resource's info (``catalog.CustomResourceInfo``) carries the strategy its CRD version made."""
+    custom = getattr(info, "strategy", None)
+    if custom is not None:
+        return custom  # type: ignore[no-any-return]
     return STRATEGIES[info.group_resource]
 
 

@@ -35,9 +35,11 @@ from typing import Any
 from orchestrator.api import names
 from orchestrator.api.errors import Cause
 from orchestrator.api.resources import ResourceInfo, by_group_resource
+from orchestrator.apiserver import tables
+from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.schema import jsonpath
 from orchestrator.apiserver.schema.structural import structural_errors
-from orchestrator.apiserver.validation import FieldErrors, _decode, rfc3339, validate_object_meta
+from orchestrator.apiserver.validation import FieldErrors, rfc3339, validate_object_meta
 
 Obj = dict[str, Any]
 
@@ -274,16 +276,15 @@ def validate_crd_update(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[
     return errs.causes
 
 
-class CustomResourceDefinitionStrategy:
-    """The steps Kubernetes' CRD strategy takes; decode and metadata handling as for any kind."""
+class CustomResourceDefinitionStrategy(BaseStrategy):
+    """The CRD's steps; decode, status writes and the Table (NAME, CREATED AT) are the generic ones."""
+
+    has_generation = True
+    printer = tables.DEFAULT
 
     def __init__(self, info: ResourceInfo | None = None) -> None:
-        self.info = info or by_group_resource("customresourcedefinitions.apiextensions.k8s.io")
+        super().__init__(info or by_group_resource("customresourcedefinitions.apiextensions.k8s.io"))
 
-    def decode(self, body: Any, *, field_validation: str) -> tuple[Obj, list[str]]:
-        return _decode(self.info, body, field_validation=field_validation)
-
-    # create
     def prepare_for_create(self, obj: Obj, *, now: datetime) -> None:
         default_spec(obj)
         meta = obj.setdefault("metadata", {})
@@ -291,11 +292,7 @@ class CustomResourceDefinitionStrategy:
         if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
         meta["finalizers"] = finalizers
-        meta["generation"] = 1
         accept(obj, now=now)
-
-    def canonicalize(self, obj: Obj) -> None:
-        return None
 
     def validate(self, obj: Mapping[str, Any]) -> list[Cause]:
         return validate_crd(obj)
@@ -303,7 +300,6 @@ class CustomResourceDefinitionStrategy:
     def warnings_on_create(self, obj: Mapping[str, Any]) -> list[str]:
         return _warnings(obj)
 
-    # update
     def prepare_for_update(self, new: Obj, old: Mapping[str, Any], *, now: datetime) -> None:
         default_spec(new)
         accept(new, now=now, old_status=old.get("status") or {})
@@ -313,36 +309,6 @@ class CustomResourceDefinitionStrategy:
 
     def warnings_on_update(self, new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
         return _warnings(new)
-
-    def spec_changed(self, new: Mapping[str, Any], old: Mapping[str, Any]) -> bool | None:
-        return new.get("spec") != old.get("spec")
-
-    def prepare_for_status_update(self, new: Obj, old: Mapping[str, Any]) -> Obj:
-        result = copy.deepcopy(dict(old))
-        result["status"] = copy.deepcopy(new.get("status") or {})
-        return result
-
-    # scale: CRDs have none
-    def to_scale(self, obj: Mapping[str, Any]) -> Obj:
-        raise NotImplementedError("customresourcedefinitions have no scale subresource")
-
-    def with_replicas(self, obj: Obj, replicas: int) -> None:
-        raise NotImplementedError("customresourcedefinitions have no scale subresource")
-
-    def graceful_delete_seconds(self, obj: Mapping[str, Any], requested: int | None) -> int | None:
-        return None
-
-    # print: kubectl get crd → NAME, CREATED AT (an RFC 3339 time, as upstream prints it)
-    def columns(self) -> list[dict[str, Any]]:
-        return [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name of the CustomResourceDefinition.",
-             "priority": 0},
-            {"name": "Created At", "type": "date", "format": "", "description": _CREATED_AT_DOC, "priority": 0},
-        ]
-
-    def row(self, obj: Mapping[str, Any], now: datetime) -> tuple[list[Any], list[dict[str, Any]] | None]:
-        meta = obj.get("metadata") or {}
-        return [meta.get("name", ""), meta.get("creationTimestamp", "")], None
 
 
 def _warnings(obj: Mapping[str, Any]) -> list[str]:

@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.api import names
-from orchestrator.api.errors import BadRequest, Cause
+from orchestrator.api.errors import BadRequest, Cause, MethodNotAllowed
 from orchestrator.api.resources import ResourceInfo
+from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.schema import jsonpath, structural
 from orchestrator.apiserver.tables import human_duration
 from orchestrator.apiserver.validation import FieldErrors, validate_object_meta
@@ -62,12 +63,14 @@ class CustomResourceVersion:
     selectable_fields: tuple[str, ...] = field(default=())
 
 
-class CustomResourceStrategy:
+class CustomResourceStrategy(BaseStrategy):
     """The Strategy of the custom resource ``version.info``."""
 
+    has_generation = True
+
     def __init__(self, version: CustomResourceVersion) -> None:
+        super().__init__(version.info)
         self.version = version
-        self.info = version.info
 
     # --- decode ---------------------------------------------------------------------------------
 
@@ -96,6 +99,9 @@ class CustomResourceStrategy:
     # --- create ---------------------------------------------------------------------------------
 
     def prepare_for_create(self, obj: Obj, *, now: datetime) -> None:
+        if self.version.terminating:  # upstream's crdHandler answers the same while the CRD goes
+            raise MethodNotAllowed(f"create not allowed while custom resource definition is terminating "
+                                   f"({self.version.crd_name})")
         if self.version.status_subresource:
             obj.pop("status", None)  # the status is the controller's, written through /status
         obj.setdefault("metadata", {})["generation"] = 1
@@ -143,11 +149,9 @@ class CustomResourceStrategy:
         return {k: v for k, v in new.items() if k not in ignored} != {k: v for k, v in old.items() if k not in ignored}
 
     def prepare_for_status_update(self, new: Obj, old: Mapping[str, Any]) -> Obj:
-        result = copy.deepcopy(dict(old))
-        if "status" in new:
-            result["status"] = copy.deepcopy(new["status"])
-        else:
-            result.pop("status", None)
+        result = super().prepare_for_status_update(new, old)
+        if "status" not in new:
+            result.pop("status", None)  # a custom object may have no status at all
         return result
 
     # --- scale ----------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ class Registry:
     store: Store
     namespaces: NamespaceCache
     admission: admission.Chain
+    # The server's ResourceCatalog (app.py): what "every resource" means, custom ones included.
+    catalog: Any = None
 
     @classmethod
     def for_store(cls, store: Store) -> Registry:
@@ -342,7 +344,12 @@ class Registry:
         return _with_type(info, stored), False
 
     async def _namespace_empty(self, namespace: str) -> bool:
-        for r in RESOURCES:
+        served = self.catalog.resources() if self.catalog is not None else RESOURCES
+        seen: set[str] = set()
+        for r in served:
+            if r.group_resource in seen:
+                continue  # the versions of one resource share their objects
+            seen.add(r.group_resource)
             if r.namespaced and (await self.store.list(r.group_resource, namespace=namespace, limit=1)).items:
                 return False
         return True

@@ -44,39 +44,39 @@ async def version(request: Request) -> Response:
 async def api(request: Request) -> Response:
     n = negotiate(request.headers.get("accept"))
     if n.aggregated_discovery:
-        return respond(discovery.aggregated_discovery("api", n.aggregated_discovery),
+        return respond(discovery.aggregated_discovery("api", n.aggregated_discovery, _state(request).catalog),
                        content_type=discovery.aggregated_discovery_content_type(n.aggregated_discovery))
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return respond(discovery.api_versions(host))
+    return respond(discovery.api_versions(host, _state(request).catalog))
 
 
 @router.get("/apis", include_in_schema=False)
 async def apis(request: Request) -> Response:
     n = negotiate(request.headers.get("accept"))
     if n.aggregated_discovery:
-        return respond(discovery.aggregated_discovery("apis", n.aggregated_discovery),
+        return respond(discovery.aggregated_discovery("apis", n.aggregated_discovery, _state(request).catalog),
                        content_type=discovery.aggregated_discovery_content_type(n.aggregated_discovery))
-    return respond(discovery.api_group_list())
+    return respond(discovery.api_group_list(_state(request).catalog))
 
 
 @router.get("/api/v1", include_in_schema=False)
 async def core_resources(request: Request) -> Response:
-    return respond(discovery.api_resource_list("", "v1"))
+    return respond(discovery.api_resource_list("", "v1", _state(request).catalog))
 
 
 @router.get("/apis/{group}", include_in_schema=False)
 async def group(request: Request, group: str) -> Response:
-    return respond(discovery.api_group(group))
+    return respond(discovery.api_group(group, _state(request).catalog))
 
 
 @router.get("/apis/{group}/{version}", include_in_schema=False)
 async def group_resources(request: Request, group: str, version: str) -> Response:
-    return respond(discovery.api_resource_list(group, version))
+    return respond(discovery.api_resource_list(group, version, _state(request).catalog))
 
 
 @router.get("/openapi/v3", include_in_schema=False)
 async def openapi_root(request: Request) -> Response:
-    return respond(openapi.openapi_v3_root())
+    return respond(openapi.openapi_v3_root(catalog=_state(request).catalog))
 
 
 @router.get("/openapi/v3/{path:path}", include_in_schema=False)
@@ -90,7 +90,7 @@ async def openapi_group_version(request: Request, path: str) -> Response:
         from orchestrator.api.errors import NotFound
 
         raise NotFound(f"no OpenAPI document for {path}")
-    body = openapi.group_version_bytes(group, version)
+    body = openapi.group_version_bytes(group, version, _state(request).catalog)
     return Response(body, media_type="application/json")
 
 

@@ -39,12 +39,14 @@ from orchestrator.api.errors import (
     UnsupportedMediaType,
 )
 from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storable_text
-from orchestrator.api.resources import ResourceInfo, lookup
+from orchestrator.api.resources import ResourceInfo
+from orchestrator.api.resources import lookup as builtin_lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver import protobuf, tables
 from orchestrator.apiserver.auth import Request as AuthzRequest
 from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.fieldmanager import check_apply_options, manager_name
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
 from orchestrator.apiserver.registry import strategy_for, subresource_handler
@@ -65,8 +67,14 @@ class Target:
     subresource: str | None
 
 
-def parse_target(group: str, version: str, segments: list[str]) -> Target:
-    """Resolve the path segments after ``/api/v1`` or ``/apis/<group>/<version>``."""
+def parse_target(group: str, version: str, segments: list[str], catalog: ResourceCatalog | None = None) -> Target:
+    """Resolve the path segments after ``/api/v1`` or ``/apis/<group>/<version>``; ``catalog`` is
+    the server's (built-ins and custom resources), the built-ins alone without one."""
+    def lookup(group: str, plural: str) -> ResourceInfo | None:
+        if catalog is None:
+            return builtin_lookup(group, plural)
+        return catalog.lookup(group, plural, version) or catalog.lookup(group, plural)
+
     def resource(plural: str) -> ResourceInfo:
         info = lookup(group, plural)
         if info is None or info.version != version:
@@ -271,7 +279,7 @@ async def handle(request: Request, group: str, version: str, path: str) -> Respo
     state: ServerState = request.app.state.server
     user: User = request.state.user  # set by the authentication middleware (app.py)
     _check_url(path, request.query_params)
-    target = parse_target(group, version, path.split("/"))
+    target = parse_target(group, version, path.split("/"), state.catalog)
     info, sub = target.info, target.subresource
     if sub is not None and sub not in info.subresources:
         raise NotFound(f'the server could not find the requested resource ({info.plural}/{sub})')
