@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -231,4 +233,29 @@ async def test_editing_a_crd_changes_validation_and_the_openapi_hash(lab: Lab, n
     assert r.status_code == 422 and "should be less than or equal to 5" in r.text
     # a stored object is not re-validated until it is written again, as upstream
     assert (await api.get(f"/apis/{group}/v1/namespaces/{namespace}/crontabs/seven")).json()["spec"]["replicas"] == 7
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
+
+
+def test_kubectl_get_watch_prints_custom_rows_with_their_columns(lab: Lab, namespace: str) -> None:
+    group = _group()
+    _define(lab, crontab_crd(group=group))
+    lab.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_crontab("before", group)))
+    watcher = subprocess.Popen(
+        [shutil.which("kubectl") or "kubectl", "get", f"crontabs.{group}", "-n", namespace, "-w",
+         "--output-watch-events", "--request-timeout=6s"],
+        env=dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # let the list and the watch request reach the server
+        lab.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_crontab("during", group, replicas=4)))
+        lab.kubectl("delete", "-n", namespace, f"crontabs.{group}", "during")
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    lines = [line.split() for line in out.splitlines() if line.strip()]
+    assert lines[0] == ["EVENT", "NAME", "SPEC", "REPLICAS", "AGE"], out + err
+    assert [(row[0], row[1], row[7]) for row in lines[1:]] == [("ADDED", "before", "1"), ("ADDED", "during", "4"),
+                                                               ("DELETED", "during", "4")], out
     lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")

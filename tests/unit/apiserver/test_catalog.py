@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from orchestrator.api.errors import NotFound
 from orchestrator.api.resources import RESOURCES
 from orchestrator.apiserver.catalog import (
@@ -17,7 +19,9 @@ from orchestrator.apiserver.catalog import (
     follow_crds,
     version_priority,
 )
+from orchestrator.apiserver.registry import strategy_for
 from orchestrator.apiserver.registry.apiextensions import CLEANUP_FINALIZER, CustomResourceDefinitionStrategy
+from orchestrator.apiserver.routes.resources import parse_target
 from tests.factories import crontab_crd
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -252,3 +256,20 @@ async def test_cleanup_waits_for_instances_with_finalizers_and_keeps_other_crd_f
     del store.objects[(gr, "default", "held")]  # the operator removed its finalizer
     assert await asyncio.wait_for(cleanup, 2) is True
     assert store.objects[(CRD_RESOURCE, None, crd["metadata"]["name"])]["metadata"]["finalizers"] == ["example.com/other"]
+
+
+# --- routing through the catalog ---------------------------------------------------------------------------
+
+
+def test_routing_finds_custom_resources_and_their_strategy() -> None:
+    catalog = ResourceCatalog()
+    catalog.apply("ADDED", _stored(_two_versions()))
+    target = parse_target("stable.example.com", "v1beta1", ["namespaces", "ns", "crontabs", "c", "scale"], catalog)
+    assert (target.info.version, target.namespace, target.name, target.subresource) == ("v1beta1", "ns", "c", "scale")
+    strategy = strategy_for(target.info)
+    assert strategy.info is target.info and strategy.to_scale({"spec": {"replicas": 2}})["spec"] == {"replicas": 2}
+    assert parse_target("", "v1", ["namespaces", "ns", "pods"], catalog).info.plural == "pods"
+    with pytest.raises(NotFound):
+        parse_target("stable.example.com", "v2alpha1", ["namespaces", "ns", "crontabs"], catalog)
+    with pytest.raises(NotFound):
+        parse_target("stable.example.com", "v1", ["crontabs", "c"], catalog)  # namespaced: needs a namespace
