@@ -76,7 +76,13 @@ async def watch_stream(
 ) -> AsyncIterator[bytes]:
     """The body of a watch response."""
 
+    custom = getattr(info, "strategy", None) is not None
+
     def render(event_type: str, obj: dict[str, Any], event: WatchEvent | None = None) -> bytes:
+        if custom and obj.get("apiVersion") != info.api_version:
+            # Stored at the CRD's storage version, watched at another: a copy at the asked version
+            # (the event's object is shared by every watcher, and its cached line too).
+            obj, event = {**obj, "apiVersion": info.api_version}, None
         obj.setdefault("apiVersion", info.api_version)
         obj.setdefault("kind", info.kind)
         if negotiated.as_table:

@@ -107,7 +107,8 @@ class CustomResourceStrategy(BaseStrategy):
         obj.setdefault("metadata", {})["generation"] = 1
 
     def canonicalize(self, obj: Obj) -> None:
-        return None
+        # Stored at the storage version whatever version was written (conversion "None").
+        obj["apiVersion"] = f"{self.info.group}/{self.version.storage_version}"
 
     def validate(self, obj: Mapping[str, Any]) -> list[Cause]:
         errs = FieldErrors()

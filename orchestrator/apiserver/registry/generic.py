@@ -391,6 +391,10 @@ class Registry:
 
 
 def _with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    if getattr(info, "strategy", None) is not None:
+        # A custom object is stored at its CRD's storage version and read at the version asked
+        # for: conversion "None" changes only apiVersion (apiextensions' nopConverter).
+        obj["apiVersion"] = info.api_version
     obj.setdefault("apiVersion", info.api_version)
     obj.setdefault("kind", info.kind)
     return obj

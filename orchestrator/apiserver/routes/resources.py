@@ -312,7 +312,10 @@ async def _list(call: Call, _: Any) -> Response:
     list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
     if result.continue_token:
         list_meta["continue"] = result.continue_token
+    custom = getattr(info, "strategy", None) is not None  # read at the asked version (registry/generic.py)
     for obj in result.items:
+        if custom:
+            obj["apiVersion"] = info.api_version
         obj.setdefault("apiVersion", info.api_version)
         obj.setdefault("kind", info.kind)
     if negotiated.as_table:

@@ -259,3 +259,26 @@ def test_kubectl_get_watch_prints_custom_rows_with_their_columns(lab: Lab, names
     assert [(row[0], row[1], row[7]) for row in lines[1:]] == [("ADDED", "before", "1"), ("ADDED", "during", "4"),
                                                                ("DELETED", "during", "4")], out
     lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
+
+
+async def test_every_served_version_reads_and_writes_the_same_objects(lab: Lab, namespace: str,
+                                                                      api: httpx.AsyncClient) -> None:
+    """Conversion "None": one stored object, shown at whichever served version is asked for."""
+    group = _group()
+    crd = crontab_crd(group=group)
+    v1 = crd["spec"]["versions"][0]
+    crd["spec"]["versions"] = [dict(json.loads(json.dumps(v1)), name="v1beta1", storage=False), v1]
+    _define(lab, crd)
+    beta = f"/apis/{group}/v1beta1/namespaces/{namespace}/crontabs"
+    ga = f"/apis/{group}/v1/namespaces/{namespace}/crontabs"
+    body = dict(_crontab("both", group), apiVersion=f"{group}/v1beta1")
+    r = await api.post(beta, json=body)
+    assert r.status_code == 201 and r.json()["apiVersion"] == f"{group}/v1beta1", r.text
+    assert (await api.get(f"{ga}/both")).json()["apiVersion"] == f"{group}/v1"
+    assert (await api.get(beta)).json()["items"][0]["apiVersion"] == f"{group}/v1beta1"
+    r = await api.patch(f"{beta}/both", json={"spec": {"replicas": 2}}, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200 and r.json()["apiVersion"] == f"{group}/v1beta1", r.text
+    assert (await api.get(f"{ga}/both")).json()["spec"]["replicas"] == 2
+    groups = (await api.get(f"/apis/{group}")).json()
+    assert groups["preferredVersion"]["version"] == "v1"
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
