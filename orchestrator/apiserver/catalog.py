@@ -144,7 +144,7 @@ class ResourceCatalog:
             spec = crd.get("spec") or {}
             group, names = spec.get("group") or "", spec.get("names") or {}
             plural, kind = names.get("plural"), names.get("kind")
-            if not established(crd) or not plural or not kind or not group:
+            if not plural or not kind or not group:
                 continue
             if f"{plural}.{group}" in self._builtin_by_gr or any(r.group == group for r in self._builtins):
                 conflicts[name] = f"the group {group!r} is served by this API server's built-in resources"
@@ -156,6 +156,8 @@ class ResourceCatalog:
                 continue
             for _, value in wanted:
                 taken[(group, value.lower())] = name
+            if not established(crd):
+                continue  # its names are reserved, but it is not served (yet)
             for version in self._versions_of(crd):
                 assert isinstance(version.info, CustomResourceInfo) and version.info.strategy is not None
                 served[(group, version.info.version, plural)] = _Served(version, version.info.strategy)
@@ -265,6 +267,22 @@ class ResourceCatalog:
     def crds(self) -> list[dict[str, Any]]:
         return [self._crds[n] for n in sorted(self._crds)]
 
+    def naming_updates(self) -> list[tuple[str, bool, str]]:
+        """(CRD name, names accepted?, message) for each CRD whose NamesAccepted condition says
+        otherwise than the catalog found: what the naming controller has to write."""
+        updates = []
+        for crd in self.crds():
+            meta = crd.get("metadata") or {}
+            if meta.get("deletionTimestamp"):
+                continue
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            current = next((c.get("status") for c in conditions if isinstance(c, Mapping)
+                            and c.get("type") == "NamesAccepted"), None)
+            conflict = self.conflicts.get(meta.get("name", ""))
+            if (conflict is None) != (current == "True"):
+                updates.append((meta["name"], conflict is None, conflict or "no conflicts found"))
+        return updates
+
     def terminating_crds(self) -> list[dict[str, Any]]:
         return [c for c in self.crds() if (c.get("metadata") or {}).get("deletionTimestamp")
                 and CLEANUP_FINALIZER in ((c.get("metadata") or {}).get("finalizers") or [])]
@@ -275,6 +293,7 @@ class ResourceCatalog:
 
 async def follow_crds(catalog: ResourceCatalog, store: Any, watch_cache: Any, *,
                       on_terminating: Callable[[dict[str, Any]], Any] | None = None,
+                      on_names: Callable[[str, bool, str], Any] | None = None,
                       retry_seconds: float = 1.0) -> None:
     """List the CRDs, then watch them for ever, feeding the catalog (run as a named task).
 
@@ -288,8 +307,14 @@ async def follow_crds(catalog: ResourceCatalog, store: Any, watch_cache: Any, *,
             if on_terminating is not None:
                 for crd in catalog.terminating_crds():
                     on_terminating(crd)
+            if on_names is not None:
+                for update in catalog.naming_updates():
+                    on_names(*update)
             async for event in watch_cache.watch(CRD_RESOURCE, since=listed.revision):
                 catalog.apply(event.type, event.object)
+                if on_names is not None:
+                    for update in catalog.naming_updates():
+                        on_names(*update)
                 meta = event.object.get("metadata") or {}
                 if on_terminating is not None and event.type != "DELETED" and meta.get("deletionTimestamp") \
                         and CLEANUP_FINALIZER in (meta.get("finalizers") or []):
@@ -308,21 +333,56 @@ async def serve_catalog(catalog: ResourceCatalog, store: Any, watch_cache: Any) 
 
     One cleanup task per terminating CRD at a time (named ``crd-cleanup:<name>``), all cancelled
     when this task is."""
-    cleanups: dict[str, asyncio.Task[bool]] = {}
+    cleanups: dict[str, asyncio.Task[Any]] = {}
+
+    def start(kind: str, name: str, work: Any) -> None:
+        key = f"{kind}:{name}"
+        running = cleanups.get(key)
+        if running is not None and not running.done():
+            work.close()  # one at a time per CRD: the running one sees the latest state
+            return
+        cleanups[key] = asyncio.create_task(work, name=key)
 
     def start_cleanup(crd: dict[str, Any]) -> None:
-        name = crd["metadata"]["name"]
-        running = cleanups.get(name)
-        if running is not None and not running.done():
-            return
-        cleanups[name] = asyncio.create_task(cleanup_crd(catalog, store, crd), name=f"crd-cleanup:{name}")
+        start("crd-cleanup", crd["metadata"]["name"], cleanup_crd(catalog, store, crd))
+
+    def write_names(name: str, accepted: bool, message: str) -> None:
+        start("crd-names", name, write_names_accepted(store, name, accepted=accepted, message=message))
 
     try:
-        await follow_crds(catalog, store, watch_cache, on_terminating=start_cleanup)
+        await follow_crds(catalog, store, watch_cache, on_terminating=start_cleanup, on_names=write_names)
     finally:
         for task in cleanups.values():
             task.cancel()
         await asyncio.gather(*cleanups.values(), return_exceptions=True)
+
+
+async def write_names_accepted(store: Any, name: str, *, accepted: bool, message: str) -> None:
+    """The naming controller's write: NamesAccepted (and Established with it) True, or False
+    with the conflict named. Idempotent; another API server may have written it already."""
+    now = rfc3339(datetime.now(UTC))
+    wanted = {
+        "NamesAccepted": ("True", "NoConflicts", "no conflicts found") if accepted else
+        ("False", "NameConflicts", message),
+        "Established": ("True", "InitialNamesAccepted", "the initial names have been accepted") if accepted else
+        ("False", "NotAccepted", "not all names are accepted"),
+    }
+
+    def mutate(crd: dict[str, Any]) -> dict[str, Any] | None:
+        status = crd.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        current = {c.get("type"): (c.get("status"), c.get("reason"), c.get("message")) for c in conditions}
+        if all(current.get(t) == w for t, w in wanted.items()):
+            return None
+        others = [c for c in conditions if c.get("type") not in wanted]
+        status["conditions"] = [{"type": t, "status": w[0], "lastTransitionTime": now, "reason": w[1], "message": w[2]}
+                                for t, w in wanted.items()] + others
+        return crd
+
+    try:
+        await store.guaranteed_update(CRD_RESOURCE, None, name, mutate)
+    except NotFound:
+        pass
 
 
 async def cleanup_crd(catalog: ResourceCatalog, store: Any, crd: Mapping[str, Any], *,
@@ -394,4 +454,4 @@ async def _remove_finalizer(store: Any, name: str) -> bool:
     return False
 
 
-__all__ = ["CRD_RESOURCE", "ResourceCatalog", "cleanup_crd", "serve_catalog", "established", "follow_crds", "version_priority"]
+__all__ = ["CRD_RESOURCE", "ResourceCatalog", "cleanup_crd", "serve_catalog", "write_names_accepted", "established", "follow_crds", "version_priority"]

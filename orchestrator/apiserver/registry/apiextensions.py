@@ -13,7 +13,8 @@ establishing controller marks the CRD Established). Here the server writes it wh
 the CRD: names are accepted (the ``NamesAccepted`` and ``Established`` conditions become True,
 ``status.acceptedNames`` the defaulted names) and ``status.storedVersions`` gains the storage
 version. A name taken by another CRD or a built-in resource is caught when the API server's
-resource catalog loads the CRD (``apiserver/catalog.py``), which then serves only the first.
+resource catalog loads the CRD (``apiserver/catalog.py``): it serves only the older one and
+writes NamesAccepted=False on the other, as upstream's naming controller.
 
 Deletion: every CRD carries the finalizer ``customresourcecleanup.apiextensions.k8s.io`` from its
 creation, so a DELETE only marks it (deletionTimestamp); the API server's CRD cleanup then

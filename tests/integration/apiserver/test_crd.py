@@ -282,3 +282,25 @@ async def test_every_served_version_reads_and_writes_the_same_objects(lab: Lab, 
     groups = (await api.get(f"/apis/{group}")).json()
     assert groups["preferredVersion"]["version"] == "v1"
     lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
+
+
+def test_a_crd_whose_kind_is_taken_is_refused_until_the_other_goes(lab: Lab) -> None:
+    group = _group()
+    first = crontab_crd(group=group)
+    _define(lab, first)
+    second = crontab_crd(group=group, plural="crontabz")
+    second["spec"]["names"]["shortNames"] = ["cz"]
+    lab.kubectl("apply", "-f", "-", input=json.dumps(second))
+
+    def condition(name: str, kind: str) -> tuple[str, str] | None:
+        crd = json.loads(lab.kubectl("get", "crd", name, "-o", "json").stdout)
+        found = [(c["status"], c["reason"]) for c in crd["status"]["conditions"] if c["type"] == kind]
+        return found[0] if found else None
+
+    _wait("NamesAccepted=False", lambda: condition(f"crontabz.{group}", "NamesAccepted") == ("False", "NameConflicts"))
+    assert condition(f"crontabz.{group}", "Established") == ("False", "NotAccepted")
+    assert "crontabz" not in lab.kubectl("api-resources", "--api-group", group, "-o", "name").stdout
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
+    _wait("the second CRD served", lambda: "crontabz" in lab.kubectl("api-resources", "--api-group", group, "-o", "name").stdout)
+    assert condition(f"crontabz.{group}", "NamesAccepted") == ("True", "NoConflicts")
+    lab.kubectl("delete", "crd", f"crontabz.{group}", "--timeout=60s")

@@ -178,6 +178,13 @@ class _FakeStore:
         self.objects[(resource, meta.get("namespace"), meta["name"])] = copy.deepcopy(obj)
         return obj
 
+    async def guaranteed_update(self, resource: str, namespace: str | None, name: str, mutate: Any) -> dict[str, Any]:
+        current = await self.get(resource, namespace, name)
+        changed = mutate(copy.deepcopy(current))
+        if changed is None:
+            return current
+        return await self.update(resource, changed)
+
     async def delete(self, resource: str, namespace: str | None, name: str, **_: Any) -> dict[str, Any]:
         self.deleted.append(f"{resource}/{name}")
         return self.objects.pop((resource, namespace, name))
@@ -273,3 +280,37 @@ def test_routing_finds_custom_resources_and_their_strategy() -> None:
         parse_target("stable.example.com", "v2alpha1", ["namespaces", "ns", "crontabs"], catalog)
     with pytest.raises(NotFound):
         parse_target("stable.example.com", "v1", ["crontabs", "c"], catalog)  # namespaced: needs a namespace
+
+
+def test_a_conflicting_crd_needs_its_names_refused_and_an_older_ones_deletion_accepts_them() -> None:
+    catalog = ResourceCatalog()
+    first = _stored(created="2026-01-01T00:00:00Z")
+    second = _stored(crontab_crd(plural="crontabz"), created="2026-01-02T00:00:00Z")
+    catalog.replace([first, second])
+    assert catalog.naming_updates() == [
+        ("crontabz.stable.example.com", False, 'kind "CronTab" is already in use by crontabs.stable.example.com')]
+    refused = copy.deepcopy(second)
+    for c in refused["status"]["conditions"]:
+        c["status"] = "False"
+    catalog.apply("MODIFIED", refused)
+    assert catalog.naming_updates() == []
+    catalog.apply("DELETED", first)
+    assert catalog.naming_updates() == [("crontabz.stable.example.com", True, "no conflicts found")]
+    assert catalog.lookup("stable.example.com", "crontabz") is None  # served once Established again
+
+
+async def test_write_names_accepted_sets_both_conditions_once() -> None:
+    from orchestrator.apiserver.catalog import write_names_accepted
+
+    store = _FakeStore()
+    crd = _stored()
+    crd["status"]["conditions"].append({"type": "Terminating", "status": "False"})
+    store.objects[(CRD_RESOURCE, None, crd["metadata"]["name"])] = crd
+    await write_names_accepted(store, crd["metadata"]["name"], accepted=False, message='kind "CronTab" is taken')
+    stored = store.objects[(CRD_RESOURCE, None, crd["metadata"]["name"])]
+    assert [(c["type"], c["status"], c.get("reason")) for c in stored["status"]["conditions"]] == [
+        ("NamesAccepted", "False", "NameConflicts"), ("Established", "False", "NotAccepted"), ("Terminating", "False", None)]
+    before = copy.deepcopy(stored)
+    await write_names_accepted(store, crd["metadata"]["name"], accepted=False, message='kind "CronTab" is taken')
+    assert store.objects[(CRD_RESOURCE, None, crd["metadata"]["name"])] == before
+    await write_names_accepted(store, "nothing.example.com", accepted=True, message="")  # gone meanwhile: no error
