@@ -108,6 +108,7 @@ class ResourceCatalog:
         self._served: dict[tuple[str, str, str], _Served] = {}  # (group, version, plural)
         self._resources: tuple[ResourceInfo, ...] = self._builtins
         self._by_group_resource: dict[str, ResourceInfo] = dict(self._builtin_by_gr)
+        self._index()
         self.conflicts: dict[str, str] = {}
         self.generation = 0
         self._listeners: list[Callable[[], None]] = []
@@ -175,10 +176,19 @@ class ResourceCatalog:
             if gr not in by_gr or s.version.info.version == s.version.storage_version:
                 by_gr[gr] = s.version.info
         self._by_group_resource = by_gr
+        self._index()
         self.generation += 1
         for listener in self._listeners:
             listener()
         return True
+
+    def _index(self) -> None:
+        """Lookups by path are on every request's path: dictionaries, first (preferred) wins."""
+        self._by_path: dict[tuple[str, str, str], ResourceInfo] = {}
+        self._by_group_plural: dict[tuple[str, str], ResourceInfo] = {}
+        for r in self._resources:
+            self._by_path.setdefault((r.group, r.version, r.plural), r)
+            self._by_group_plural.setdefault((r.group, r.plural), r)
 
     @staticmethod
     def _versions_of(crd: Mapping[str, Any]) -> list[CustomResourceVersion]:
@@ -233,11 +243,10 @@ class ResourceCatalog:
         return seen
 
     def lookup(self, group: str, plural: str, version: str | None = None) -> ResourceInfo | None:
-        """The resource at ``/apis/<group>/<version>/<plural>`` (any version when None)."""
-        for r in self._resources:
-            if r.group == group and r.plural == plural and (version is None or r.version == version):
-                return r
-        return None
+        """The resource at ``/apis/<group>/<version>/<plural>`` (the preferred version when None)."""
+        if version is None:
+            return self._by_group_plural.get((group, plural))
+        return self._by_path.get((group, version, plural))
 
     def by_group_resource(self, group_resource: str) -> ResourceInfo:
         """``pods``, ``crontabs.stable.example.com``: the storage view of a resource (KeyError if none)."""
