@@ -31,6 +31,7 @@ from typing import Any
 from orchestrator.api import names
 from orchestrator.api.errors import BadRequest, Cause, MethodNotAllowed
 from orchestrator.api.resources import ResourceInfo
+from orchestrator.apiserver.fieldmanager import FieldManager, typed
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.schema import jsonpath, structural
 from orchestrator.apiserver.tables import human_duration
@@ -71,6 +72,17 @@ class CustomResourceStrategy(BaseStrategy):
     def __init__(self, version: CustomResourceVersion) -> None:
         super().__init__(version.info)
         self.version = version
+        self._field_manager: FieldManager | None = None
+
+    def field_manager(self) -> FieldManager:
+        """Server-side apply's view of this kind: list types from the CRD's schema
+        (``x-kubernetes-list-type``), made once per CRD version."""
+        if self._field_manager is None:
+            self._field_manager = FieldManager(
+                kind=self.info.kind, api_version=self.info.api_version,
+                status_subresource=self.version.status_subresource,
+                schema=typed.schema_from_openapi(self.version.schema))
+        return self._field_manager
 
     # --- decode ---------------------------------------------------------------------------------
 

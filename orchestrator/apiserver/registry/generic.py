@@ -401,6 +401,9 @@ def _with_type(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fields(info: ResourceInfo) -> FieldManager:
+    custom = getattr(info, "strategy", None)
+    if custom is not None:
+        return custom.field_manager()  # type: ignore[no-any-return]  # lists typed by the CRD's schema
     return field_manager_for(info.kind, info.api_version, "status" in info.subresources)
 
 

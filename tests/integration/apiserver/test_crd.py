@@ -304,3 +304,17 @@ def test_a_crd_whose_kind_is_taken_is_refused_until_the_other_goes(lab: Lab) -> 
     _wait("the second CRD served", lambda: "crontabz" in lab.kubectl("api-resources", "--api-group", group, "-o", "name").stdout)
     assert condition(f"crontabz.{group}", "NamesAccepted") == ("True", "NoConflicts")
     lab.kubectl("delete", "crd", f"crontabz.{group}", "--timeout=60s")
+
+
+def test_server_side_apply_of_a_custom_object_records_its_manager_and_conflicts(lab: Lab, namespace: str) -> None:
+    group = _group()
+    _define(lab, crontab_crd(group=group))
+    cron = _crontab("ssa", group, replicas=2)
+    lab.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=json.dumps(cron))
+    obj = json.loads(lab.kubectl("get", "-n", namespace, f"crontabs.{group}", "ssa", "-o", "json",
+                                 "--show-managed-fields").stdout)
+    assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["kubectl"]
+    other = lab.kubectl("apply", "--server-side", "--field-manager", "other", "-n", namespace, "-f", "-", check=False,
+                        input=json.dumps(_crontab("ssa", group, replicas=3)))
+    assert other.returncode != 0 and "conflict" in other.stderr.lower() and ".spec.replicas" in other.stderr
+    lab.kubectl("delete", "crd", f"crontabs.{group}", "--timeout=60s")
