@@ -71,6 +71,7 @@ from orchestrator.api.resources import ResourceInfo, by_group_resource
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.storage.schema import migrate
 from orchestrator.storage.streams import NOTIFY_CHANNEL
+from orchestrator.storage.transform import ValueTransformer
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class _Write:
     obj: dict[str, Any] | None
     expected_revision: int | None
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
+    stored: dict[str, Any] | None = None  # the document as written: `obj` after the transformer
+    decode: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
 
 
 # One statement per write verb, run on the raw asyncpg connection. Each statement does the whole
@@ -228,9 +231,14 @@ def _is_connection_error(exc: BaseException) -> bool:
 class Store:
     """Create, read, list, update and delete objects; see the module docstring for the rules."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 128) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 128,
+                 transformer: ValueTransformer | None = None) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        self._transformer = transformer
+        # Resources whose documents go through the transformer; every other resource pays one
+        # set lookup per read or write and nothing else.
+        self._transformed = frozenset(transformer.resources) if transformer is not None else frozenset()
         self._pending: asyncio.Queue[_Write] | None = None
         self._committer: asyncio.Task[None] | None = None
         self.batches_committed = 0
@@ -242,7 +250,8 @@ class Store:
     # -- life cycle -------------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, database_url: str, *, pool_size: int = 20, max_batch: int = 128) -> Store:
+    async def connect(cls, database_url: str, *, pool_size: int = 20, max_batch: int = 128,
+                      transformer: ValueTransformer | None = None) -> Store:
         """Open the database, create or migrate the schema, and return a ready store."""
         # No overflow: connections opened for a burst and closed after it cost far more than
         # waiting briefly for a pooled one (and pre-ping would add a round trip to every read).
@@ -257,11 +266,21 @@ class Store:
             if _is_connection_error(exc) or isinstance(exc, OSError):
                 raise _unavailable(exc) from exc
             raise
-        return cls(engine, max_batch=max_batch)
+        return cls(engine, max_batch=max_batch, transformer=transformer)
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    @property
+    def transformer(self) -> ValueTransformer | None:
+        return self._transformer
+
+    def _from_storage(self, resource: str, namespace: str, name: str, stored: dict[str, Any]) -> dict[str, Any]:
+        if resource not in self._transformed:
+            return stored
+        assert self._transformer is not None
+        return self._transformer.from_storage(resource, namespace, name, stored)
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -290,7 +309,7 @@ class Store:
         if row is None:
             raise NotFound(f'{info.plural}{"." + info.group if info.group else ""} "{name}" not found',
                            kind=info.plural, name=name, group=info.group)
-        return json.loads(row[0])
+        return self._from_storage(resource, ns, name, json.loads(row[0]))
 
     async def _get_row(self, resource: str, ns: str, name: str) -> asyncpg.Record | None:
         try:
@@ -443,7 +462,7 @@ class Store:
                 ) first_change WHERE type <> 'ADDED'
             ) state ORDER BY namespace, name {limit_sql}"""
         rows = (await conn.execute(text(sql), params)).all()
-        return [((r[0], r[1]), json.loads(r[2])) for r in rows]
+        return [((r[0], r[1]), self._from_storage(resource, r[0], r[1], json.loads(r[2]))) for r in rows]
 
     async def _exists_after(
         self, conn: AsyncConnection, *, resource: str, namespace: str | None, after: tuple[str, str],
@@ -527,14 +546,20 @@ class Store:
         self, verb: Literal["create", "update", "delete"], resource: str, namespace: str, name: str,
         obj: dict[str, Any] | None, expected: int | None,
     ) -> dict[str, Any]:
+        stored = obj
         if obj is not None:
             check_storable_text(obj)  # before batching: one unstorable document must not fail its batch
+            if resource in self._transformed:
+                assert self._transformer is not None
+                # In the writer's task, not the committer's: encryption spreads over the requests.
+                stored = self._transformer.to_storage(resource, namespace, name, obj)
         if self._pending is None:
             self._pending = asyncio.Queue()
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_loop(), name="store-committer")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future))
+        decode = (lambda doc: self._from_storage(resource, namespace, name, doc)) if resource in self._transformed else None
+        self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future, stored, decode))
         return await future
 
     async def _commit_loop(self) -> None:
@@ -733,7 +758,7 @@ def _arguments(w: _Write) -> tuple[Any, ...]:
     if w.verb == "delete":
         return (*key, w.expected_revision)
     assert w.obj is not None
-    data = json.dumps(w.obj, separators=JSON_SEPARATORS)
+    data = json.dumps(w.stored if w.stored is not None else w.obj, separators=JSON_SEPARATORS)
     if w.verb == "create":
         return (*key, w.obj["metadata"]["uid"], data)
     return (*key, data, w.expected_revision)
@@ -745,7 +770,8 @@ def _outcome(w: _Write, row: asyncpg.Record) -> dict[str, Any] | ApiError:
     rev: int | None = row["rev"]
     if rev is not None:
         if w.verb == "delete":
-            return json.loads(row["object"])
+            last = json.loads(row["object"])
+            return w.decode(last) if w.decode is not None else last
         assert w.obj is not None
         w.obj["metadata"]["resourceVersion"] = str(rev)
         return w.obj

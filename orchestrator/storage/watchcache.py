@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from orchestrator.api.errors import Expired, Unavailable
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.storage.streams import COMPACTED_KEY, WatchEvent, entry_id, redis_client, stream_key
+from orchestrator.storage.transform import ValueTransformer
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class _StreamReader:
     task: asyncio.Task[None] | None = None
     events_read: int = 0
     stopping: bool = False
+    # Turns a stream entry into the event watchers get (decrypting it, for encrypted resources).
+    decode: Callable[[str | bytes, dict[Any, Any]], WatchEvent] = WatchEvent.from_entry
 
     async def start(self) -> None:
         last = await self.redis.xrevrange(stream_key(self.resource), count=1)
@@ -101,7 +104,7 @@ class _StreamReader:
             self._check_gap(int(mark))
             for _stream, entries in reply:
                 for eid, fields in entries:
-                    self._deliver(WatchEvent.from_entry(eid, fields))
+                    self._deliver(self.decode(eid, fields))
 
     def _check_gap(self, mark: int) -> None:
         """Events up to the compaction mark may be gone. A reader behind the mark (Redis was
@@ -152,8 +155,10 @@ class WatchCache:
     """Watches over Redis Streams for every resource; one per API server process."""
 
     def __init__(self, redis_url: str, *, buffer_size: int = 4096, queue_size: int = 2048,
-                 relay_wait_seconds: float = 10.0) -> None:
+                 relay_wait_seconds: float = 10.0, transformer: ValueTransformer | None = None) -> None:
         self._redis = redis_client(redis_url, socket_timeout=30, max_connections=64)
+        self._transformer = transformer
+        self._transformed = frozenset(transformer.resources) if transformer is not None else frozenset()
         self._buffer_size = buffer_size
         self._queue_size = queue_size
         self._relay_wait = relay_wait_seconds
@@ -201,7 +206,7 @@ class WatchCache:
         async with lock:
             reader = self._readers.get(resource)
             if reader is None:
-                reader = _StreamReader(resource, self._redis, self._buffer_size)
+                reader = _StreamReader(resource, self._redis, self._buffer_size, decode=self._decoder(resource))
                 try:
                     await reader.start()
                 except _REDIS_DOWN as exc:
@@ -248,6 +253,25 @@ class WatchCache:
         finally:
             reader.subscribers.discard(sub)
 
+    def _decoder(self, resource: str) -> Callable[[str | bytes, dict[Any, Any]], WatchEvent]:
+        """Stream entries of an encrypted resource hold ciphertext (the outbox row's document);
+        they are decrypted once, as they enter the cache, and held in memory in clear — as
+        kube-apiserver's watch cache holds decoded objects."""
+        if resource not in self._transformed:
+            return WatchEvent.from_entry
+        transformer = self._transformer
+        assert transformer is not None
+
+        def decode(eid: str | bytes, fields: dict[Any, Any]) -> WatchEvent:
+            raw = WatchEvent.from_entry(eid, fields)
+            meta = raw.object.get("metadata") or {}
+            ns, name = meta.get("namespace") or "", meta.get("name") or ""
+            obj = transformer.from_storage(resource, ns, name, raw.object)
+            prev = transformer.from_storage(resource, ns, name, raw.prev) if raw.prev is not None else None
+            return WatchEvent(raw.type, obj, raw.revision, prev)
+
+        return decode
+
     async def _subscribe(self, resource: str, since: int) -> _Subscriber:
         reader = await self._reader(resource)
         compacted = await self.compacted_revision()
@@ -265,7 +289,7 @@ class WatchCache:
                 raise Unavailable(f"Redis is unavailable: {exc}") from exc
             if since < compacted:
                 raise too_old(since, compacted)
-            backlog.extend(WatchEvent.from_entry(eid, f) for eid, f in entries)
+            backlog.extend(reader.decode(eid, f) for eid, f in entries)
             covered = upto
         # No await from here on: copy what the buffer adds and register, atomically.
         backlog.extend(e for e in reader.buffer if e.revision > covered)
