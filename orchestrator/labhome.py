@@ -4,6 +4,8 @@ One directory (`$LABKIT_HOME`, default `./.labkit`, always made absolute) holds 
 
     <home>/
       pki/ca.crt ca.key apiserver.crt apiserver.key   the lab CA and the API server's serving cert
+      pki/sa.key                                       signs ServiceAccount tokens (RSA)
+      pki/encryption-config.yaml                       Secrets' encryption keys (EncryptionConfiguration)
       tokens.csv                                       bearer tokens, kube-apiserver static token format
       admin.kubeconfig                                 what `labctl kubeconfig` prints
       kubeconfigs/<identity>.kubeconfig                one per identity (scheduler, node-1, ...)
@@ -97,6 +99,16 @@ class LabHome:
     @property
     def apiserver_key(self) -> Path:
         return self.pki_dir / "apiserver.key"
+
+    @property
+    def service_account_key(self) -> Path:
+        """The RSA key that signs ServiceAccount tokens (kube-apiserver's sa.key)."""
+        return self.pki_dir / "sa.key"
+
+    @property
+    def encryption_config(self) -> Path:
+        """The EncryptionConfiguration with the key Secrets are encrypted with at rest."""
+        return self.pki_dir / "encryption-config.yaml"
 
     @property
     def token_file(self) -> Path:

@@ -49,7 +49,7 @@ def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
     """Create the lab CA and the API server certificate (SANs: loopback, localhost, `extra_sans`)."""
     home.ensure()
     ca_key, ca_cert = _ensure_ca(home)
-    wanted = _san_entries([*DEFAULT_SANS, *extra_sans])
+    wanted = _san_entries([*DEFAULT_SANS, *_container_gateways(), *extra_sans])
     if home.apiserver_cert.exists() and home.apiserver_key.exists():
         current = x509.load_pem_x509_certificate(home.apiserver_cert.read_bytes())
         if _serving_cert_is_current(current, ca_cert=ca_cert, wanted=wanted):
@@ -76,6 +76,15 @@ def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
     )
     _write_private(home.apiserver_key, _key_pem(key))
     home.apiserver_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _container_gateways() -> list[str]:
+    """Docker's bridge address on this host, if there is one: containers reach the API server
+    there, through the node agent's forwarder (orchestrator/nodeagent/credentials.py), and
+    verify it with the lab CA, so the serving certificate must name it."""
+    import psutil
+
+    return [a.address for a in psutil.net_if_addrs().get("docker0", []) if a.family.name == "AF_INET"]
 
 
 def _ensure_ca(home: LabHome) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -241,3 +250,22 @@ def write_lab_kubeconfigs(home: LabHome, *, server: str, tokens: dict[str, str],
         )
         if identity.name == "admin":
             write_kubeconfig(home.kubeconfig, server=server, ca_pem=ca_pem, token=token, user=identity.user)
+
+
+def ensure_service_account_key(home: LabHome) -> None:
+    """The key that signs ServiceAccount tokens; kept across `labctl up` (a new key would end
+    every token already handed out)."""
+    from orchestrator.apiserver.serviceaccount_tokens import generate_signing_key_pem
+
+    if not home.service_account_key.exists():
+        _write_private(home.service_account_key, generate_signing_key_pem())
+
+
+def ensure_encryption_config(home: LabHome) -> None:
+    """An EncryptionConfiguration with one fresh aesgcm key for Secrets (identity listed last,
+    so Secrets written before encryption was on stay readable). Kept across `labctl up`: a
+    rotation edits it (docs/storage.md)."""
+    from orchestrator.apiserver.encryption import new_key_secret, render_config
+
+    if not home.encryption_config.exists():
+        _write_private(home.encryption_config, render_config([("key1", new_key_secret())]).encode())

@@ -756,6 +756,9 @@ _RESOURCE_FIELDS: dict[str, dict[str, _FieldPath]] = {
     "namespaces": {
         "status.phase": (("status", "phase"), ""),
     },
+    "secrets": {
+        "type": (("type",), ""),
+    },
     "replicasets.apps": {
         "status.replicas": (("status", "replicas"), "0"),
     },

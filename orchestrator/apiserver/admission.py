@@ -8,6 +8,8 @@ about to be stored. Each may refuse with an ApiError (usually Forbidden). Today'
 
     NamespaceLifecycle  (mutating) nothing is created in a namespace that does not exist or is
                         being terminated (404 / 403), whatever else is wrong with the object
+    ServiceAccount      (mutating) a new pod's serviceAccountName defaults to ``default``
+                        (registry/serviceaccounts.py)
     NodeRestriction     (validating) a node identity may create only its own Node and its own Lease in
                         kube-node-lease (the names are in the body, which authorization did not see)
 
@@ -113,4 +115,7 @@ class Chain:
 
 
 def default_chain(namespaces: Namespaces) -> Chain:
-    return Chain(mutating=[NamespaceLifecycle(namespaces)], validating=[NodeRestriction()])
+    from orchestrator.apiserver.registry.serviceaccounts import ServiceAccountAdmission
+
+    return Chain(mutating=[NamespaceLifecycle(namespaces), ServiceAccountAdmission()],
+                 validating=[NodeRestriction()])

@@ -21,12 +21,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
 from orchestrator.apiserver.auth import FixedRoleAuthorizer, PodNode, TokenAuthenticator, User
 from orchestrator.apiserver.catalog import serve_catalog
+from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.middleware import AuthenticationMiddleware, MetricsMiddleware
 from orchestrator.apiserver.registry.generic import Registry
+from orchestrator.apiserver.registry.serviceaccounts import TOKEN as token_subresource
 from orchestrator.apiserver.routes import discovery as discovery_routes
 from orchestrator.apiserver.routes import resources as resource_routes
 from orchestrator.apiserver.routes import streaming as streaming_routes
+from orchestrator.apiserver.serviceaccount_cache import DeletedObjects
+from orchestrator.apiserver.serviceaccount_tokens import (
+    ServiceAccountTokenAuthenticator,
+    TokenIssuer,
+    load_private_key,
+    load_public_keys,
+)
 from orchestrator.apiserver.settings import Settings
 from orchestrator.apiserver.state import ServerState
 from orchestrator.storage.relay import Relay
@@ -64,19 +73,58 @@ def _pod_node(store: Store) -> PodNode:
     return pod_node
 
 
+def _service_account_tokens(settings: Settings, authenticator: TokenAuthenticator,
+                            deleted: DeletedObjects) -> TokenIssuer | None:
+    """The signer of serviceaccounts/token and the authenticator of ServiceAccount JWTs, tried
+    after the static token file."""
+    key_files = settings.service_account_key_files or (
+        (settings.service_account_signing_key_file,) if settings.service_account_signing_key_file else ())
+    if key_files:
+        keys = [k for path in key_files for k in load_public_keys(path)]
+        authenticator.token_authenticators.append(ServiceAccountTokenAuthenticator(
+            keys, issuer=settings.service_account_issuer, api_audiences=settings.api_audiences,
+            bound_objects=deleted).authenticate_token)
+    if settings.service_account_signing_key_file is None:
+        return None
+    return TokenIssuer(load_private_key(settings.service_account_signing_key_file),
+                       issuer=settings.service_account_issuer, api_audiences=settings.api_audiences)
+
+
+async def _check_encryption(store: Store, *, rewrite_stale: bool) -> None:
+    """Refuse to start with a configuration that cannot read what is stored; then, if asked,
+    re-encrypt what an older key or provider wrote (docs/storage.md, "Secrets at rest")."""
+    try:
+        await check_readable(store)
+    except EncryptionConfigError as exc:
+        log.error("%s", exc)
+        raise
+    if rewrite_stale:
+        assert store.transformer is not None
+        for resource in store.transformer.resources:
+            count = await rewrite(store, resource)
+            log.info("encryption: rewrote %d %s with the first key of the configuration", count, resource)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         authenticator = (TokenAuthenticator.from_file(settings.token_auth_file)
                          if settings.token_auth_file else TokenAuthenticator())
-        store = await Store.connect(settings.database_url)
-        watch_cache = WatchCache(settings.redis_url)
+        transformer = load_config(settings.encryption_provider_config) if settings.encryption_provider_config else None
+        deleted = DeletedObjects()
+        token_issuer = _service_account_tokens(settings, authenticator, deleted)
+        store = await Store.connect(settings.database_url, transformer=transformer)
+        watch_cache = WatchCache(settings.redis_url, transformer=transformer)
         registry = Registry.for_store(store)
         state = ServerState(settings, store, watch_cache, authenticator, FixedRoleAuthorizer(_pod_node(store)),
                             registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
+        state.token_issuer = token_issuer
+        token_subresource.issuer = token_issuer  # serviceaccounts/token signs with it (404 without)
         authenticators.append(authenticator)
         tasks: list[asyncio.Task[None]] = []
         try:
+            if transformer is not None:
+                await _check_encryption(store, rewrite_stale=settings.rewrite_encrypted_resources)
             await registry.ensure_system_namespaces()
             # Custom resources: the store and the registry resolve them through the catalog, which
             # follows the CRDs (and deletes a deleted CRD's objects) in its own task.
@@ -88,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
                               window=settings.watch_window)
                 tasks.append(asyncio.create_task(relay.run(), name="apiserver-relay"))
             tasks.append(asyncio.create_task(_expire_events(state), name="apiserver-event-expiry"))
+            tasks.append(asyncio.create_task(deleted.run(watch_cache, store.current_revision),
+                                             name="apiserver-deleted-token-objects"))
             state.tasks = tasks
             app.state.server = state
             yield

@@ -87,6 +87,9 @@ class TokenAuthenticator:
     path: Path | None = None
     _loaded_mtime: int = 0
     _checked_at: float = 0.0
+    # Tried in order for a token the file does not know (ServiceAccount JWTs): each returns the
+    # User, None for "not mine", or raises Unauthorized for "mine but not valid".
+    token_authenticators: list[Callable[[str], User | None]] = field(default_factory=list)
 
     @classmethod
     def from_file(cls, path: Path) -> TokenAuthenticator:
@@ -105,6 +108,11 @@ class TokenAuthenticator:
         token = authorization[7:].strip()
         digest = hashlib.sha256(token.encode()).digest()
         entry = self._users.get(digest)
+        if entry is None:
+            for authenticate_token in self.token_authenticators:
+                user = authenticate_token(token)
+                if user is not None:
+                    return user
         if entry is None and self._reload_if_changed():
             entry = self._users.get(digest)
         if entry is None or not hmac.compare_digest(entry[0].encode(), token.encode()):
@@ -195,6 +203,8 @@ def _authorize_node(user: User, node: str, req: Request, obj: dict[str, Any] | N
         return
     if req.resource == "namespaces" and req.verb in READ_VERBS:
         return
+    if req.resource == "serviceaccounts" and req.subresource == "token" and req.verb == "create":
+        return  # only for a pod bound to this node: the token handler checks the bound pod
     if req.resource == "pods" and req.group == "":
         if req.verb in ("list", "watch"):
             if _selects_only_node(req.field_selector, node):

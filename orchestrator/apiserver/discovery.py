@@ -130,6 +130,7 @@ _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, tuple[str, ..
     "status": (None, None, None, ("get", "patch", "update")),
     "binding": (None, None, "Binding", ("create",)),
     "eviction": ("policy", "v1", "Eviction", ("create",)),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
     "log": (None, None, None, ("get",)),
     "scale": ("autoscaling", "v1", "Scale", ("get", "patch", "update")),
     "finalize": (None, None, None, ("update",)),

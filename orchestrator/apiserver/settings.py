@@ -31,6 +31,15 @@ class Settings:
     # Open watches per process; one more gets 429 TooManyRequests (with Retry-After) rather than
     # a connection the process has no file descriptor or memory left to serve.
     max_watches: int = 4096
+    # Encryption at rest (kube-apiserver --encryption-provider-config): docs/storage.md.
+    encryption_provider_config: Path | None = None
+    # Rewrite every object not stored with the first key (after a rotation), once, at start.
+    rewrite_encrypted_resources: bool = False
+    # ServiceAccount tokens: the key that signs TokenRequest tokens and the keys that verify them.
+    service_account_signing_key_file: Path | None = None
+    service_account_key_files: tuple[Path, ...] = ()
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    api_audiences: tuple[str, ...] = ()  # empty: the issuer
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> Settings:
@@ -53,6 +62,20 @@ class Settings:
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
         p.add_argument("--kubelet-client-token-file", type=Path,
                        help="a token the API server presents to node agents when it proxies pods/x/log")
+        p.add_argument("--encryption-provider-config", type=Path,
+                       help="an EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
+        p.add_argument("--rewrite-encrypted-resources", action="store_true",
+                       help="at start, write again every encrypted object not stored with the first key "
+                            "(the last step of a key rotation)")
+        p.add_argument("--service-account-signing-key-file", type=Path,
+                       help="the private key (RSA, PEM) that signs ServiceAccount tokens (serviceaccounts/token)")
+        p.add_argument("--service-account-key-file", type=Path, action="append", default=[],
+                       help="keys (PEM, public or private) that verify ServiceAccount tokens; repeatable; "
+                            "default: the signing key")
+        p.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local",
+                       help="the iss claim of ServiceAccount tokens")
+        p.add_argument("--api-audiences", default="",
+                       help="comma-separated audiences a token must name to be accepted (default: the issuer)")
         a = p.parse_args(argv)
         if a.request_timeout <= 0:
             p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
@@ -62,9 +85,15 @@ class Settings:
             p.error("--tls-cert-file and --tls-private-key-file go together")
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
                            ("--token-auth-file", a.token_auth_file),
-                           ("--kubelet-client-token-file", a.kubelet_client_token_file)):
+                           ("--kubelet-client-token-file", a.kubelet_client_token_file),
+                           ("--encryption-provider-config", a.encryption_provider_config),
+                           ("--service-account-signing-key-file", a.service_account_signing_key_file),
+                           *(("--service-account-key-file", f) for f in a.service_account_key_file)):
             if path is not None and not path.is_file():
                 p.error(f"{flag}: {path} does not exist (run `labctl up` to create the lab's certificates and tokens)")
+        if a.rewrite_encrypted_resources and a.encryption_provider_config is None:
+            p.error("--rewrite-encrypted-resources needs --encryption-provider-config")
+        _check_key_files(p, a)
         return cls(
             database_url=a.database_url,
             redis_url=a.redis_url,
@@ -80,4 +109,27 @@ class Settings:
             max_watches=a.max_watches,
             kubelet_client_token=(a.kubelet_client_token_file.read_text().strip()
                                   if a.kubelet_client_token_file else None),
+            encryption_provider_config=a.encryption_provider_config,
+            rewrite_encrypted_resources=a.rewrite_encrypted_resources,
+            service_account_signing_key_file=a.service_account_signing_key_file,
+            service_account_key_files=tuple(a.service_account_key_file),
+            service_account_issuer=a.service_account_issuer,
+            api_audiences=tuple(x.strip() for x in a.api_audiences.split(",") if x.strip()),
         )
+
+
+def _check_key_files(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """A broken encryption configuration or token key stops the start with what to fix, not
+    with a traceback on the first request that needs it."""
+    from orchestrator.apiserver.encryption import EncryptionConfigError, load_config
+    from orchestrator.apiserver.serviceaccount_tokens import TokenKeyError, load_private_key, load_public_keys
+
+    try:
+        if a.encryption_provider_config is not None:
+            load_config(a.encryption_provider_config)
+        if a.service_account_signing_key_file is not None:
+            load_private_key(a.service_account_signing_key_file)
+        for path in a.service_account_key_file:
+            load_public_keys(path)
+    except (EncryptionConfigError, TokenKeyError) as exc:
+        p.error(str(exc))

@@ -9,6 +9,7 @@ from orchestrator.apiserver.auth import FixedRoleAuthorizer, TokenAuthenticator
 from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.registry.generic import Registry
+from orchestrator.apiserver.serviceaccount_tokens import TokenIssuer
 from orchestrator.apiserver.settings import Settings
 from orchestrator.storage.store import Store
 from orchestrator.storage.watchcache import WatchCache
@@ -27,3 +28,4 @@ class ServerState:
     open_watches: int = 0  # counted against settings.max_watches by routes/resources.py
     # The resources served now: built-ins plus Established CRDs, fed by the CRD watch (catalog.py).
     catalog: ResourceCatalog = field(default_factory=ResourceCatalog)
+    token_issuer: TokenIssuer | None = None  # signs serviceaccounts/token (None: no signing key given)

@@ -30,7 +30,13 @@ from orchestrator.embedded.ports import LOOPBACK, RunningServer, free_port, port
 from orchestrator.embedded.postgres import check_database_url, start_postgres
 from orchestrator.embedded.redis import check_redis_url, start_redis
 from orchestrator.labhome import LabHome, LabSettings
-from orchestrator.pki import ensure_pki, ensure_tokens, write_lab_kubeconfigs
+from orchestrator.pki import (
+    ensure_encryption_config,
+    ensure_pki,
+    ensure_service_account_key,
+    ensure_tokens,
+    write_lab_kubeconfigs,
+)
 
 Runtime = Literal["auto", "docker", "simulated"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "docker", "simulated")
@@ -117,6 +123,10 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     "--no-relay",  # the relay runs as its own process (below): one more core at work
                     "--kubelet-client-token-file",
                     str(home.kubelet_client_token),
+                    "--encryption-provider-config",
+                    str(home.encryption_config),
+                    "--service-account-signing-key-file",
+                    str(home.service_account_key),
                 ],  # fmt: skip
                 health=f"https://{LOOPBACK}:{port}/readyz",
                 depends_on=("postgres", "redis"),
@@ -203,6 +213,8 @@ def up(
         ports: dict[str, int] = dict(remembered.get("ports", {}))
         sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
         ensure_pki(home, extra_sans=sans)
+        ensure_service_account_key(home)
+        ensure_encryption_config(home)
         tokens = ensure_tokens(home, nodes=nodes)
         # Chosen first so that a busy --port fails before anything starts.
         api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))

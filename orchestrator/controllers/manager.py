@@ -38,6 +38,7 @@ from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
 from orchestrator.controllers.podgc import PodGCController
 from orchestrator.controllers.replicaset import ReplicaSetController
+from orchestrator.controllers.serviceaccounts import ServiceAccountsController
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
 
@@ -51,6 +52,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,
     "podgc": PodGCController,
+    "serviceaccount": ServiceAccountsController,
 }
 
 

@@ -133,7 +133,7 @@ def test_an_unknown_type_suggests_the_closest_one(word: str, suggestion: str) ->
 
 def test_an_unknown_type_without_a_close_one_lists_what_is_served() -> None:
     with pytest.raises(CliError, match="this server serves: namespaces \\(ns\\), pods \\(po\\)"):
-        resource("services")
+        resource("gizmos")  # not "services": it is close to serviceaccounts
 
 
 def test_mixed_argument_shapes_are_refused() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from orchestrator.api.models.apiextensions import CustomResourceDefinition
 from orchestrator.api.models.apps import Deployment, ReplicaSet, Scale
+from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
 from orchestrator.api.models.meta import (
@@ -20,9 +21,11 @@ from orchestrator.api.models.meta import (
     prune,
     unknown_fields,
 )
+from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
 
 KINDS: tuple[type[TypedModel], ...] = (
     Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease, CustomResourceDefinition,
+    ConfigMap, Secret, ServiceAccount, TokenRequest,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -38,6 +41,7 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "CustomResourceDefinition", "DeleteOptions", "Deployment", "Event", "K8sModel", "Lease", "Namespace", "Node",
-    "ObjectMeta", "Pod", "ReplicaSet", "Scale", "Status", "TypedModel", "model_for", "prune", "unknown_fields",
+    "KINDS", "Binding", "ConfigMap", "CustomResourceDefinition", "DeleteOptions", "Deployment", "Event", "K8sModel",
+    "Lease", "Namespace", "Node", "ObjectMeta", "Pod", "ReplicaSet", "Scale", "Secret", "ServiceAccount", "Status",
+    "TokenRequest", "TypedModel", "model_for", "prune", "unknown_fields",
 ]

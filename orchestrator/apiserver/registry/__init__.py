@@ -4,7 +4,8 @@
     base.py         BaseStrategy: every step done the generic way
     rest.py         the create and update steps, in Kubernetes' order
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
-    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps)
+    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps,
+                    apiextensions, config: configmaps and secrets, serviceaccounts)
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
 and a strategy (a module here, listed in ``_FAMILIES``). docs/api-machinery.md walks through it.
@@ -15,11 +16,21 @@ Kubernetes equivalent: k8s.io/apiserver/pkg/registry/generic/registry, pkg/regis
 from __future__ import annotations
 
 from orchestrator.api.resources import RESOURCES, ResourceInfo
-from orchestrator.apiserver.registry import apiextensions, apps, events, leases, namespaces, nodes, pods
+from orchestrator.apiserver.registry import (
+    apiextensions,
+    apps,
+    config,
+    events,
+    leases,
+    namespaces,
+    nodes,
+    pods,
+    serviceaccounts,
+)
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
-_FAMILIES = (pods, nodes, namespaces, events, leases, apps, apiextensions)
+_FAMILIES = (pods, nodes, namespaces, events, leases, apps, apiextensions, config, serviceaccounts)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
