@@ -32,6 +32,7 @@ import yaml
 from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.agent import AgentGroup, NodeAgent, NodeConfig
 from orchestrator.nodeagent.cluster import cluster_id
+from orchestrator.nodeagent.credentials import InPodAccess, kubeconfig_ca, start_in_pod_access
 from orchestrator.nodeagent.logserver import LogServer
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.runtimes.base import Runtime
@@ -99,6 +100,7 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
         stream_idle_timeout=config.stream_idle_timeout,
     )
     extra: LogServer | None = None
+    access: InPodAccess | None = None
     try:
         port = await server.start()
         if config.metrics_port is not None:
@@ -110,6 +112,9 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
             NodeAgent(replace(node), client=client, runtime=runtime, runtime_info=info, metrics=metrics, log_port=port)
             for node in config.nodes
         ]
+        access = await start_in_pod_access(client, runtime=config.runtime, ca_pem=kubeconfig_ca(config.kubeconfig))
+        for agent in agents:
+            agent.worker_config.credentials = access.credentials if access is not None else None
         group = AgentGroup(agents, client=client, runtime=runtime, metrics=metrics,
                            relist_seconds=config.relist_seconds, orphan_check_seconds=config.orphan_check_seconds)
         log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs on port %d",
@@ -120,6 +125,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
                 await group.registered.wait()
                 ready.set()
     finally:
+        if access is not None:
+            await access.close()
         await server.close()
         if extra is not None:
             await extra.close()

@@ -45,6 +45,7 @@ from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.api.quantity import cpu_millis, memory_bytes
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.nodeagent import status as podstatus
+from orchestrator.nodeagent.credentials import PodCredentials, Projection
 from orchestrator.nodeagent.probes import ProbeWorker
 from orchestrator.nodeagent.runtimes.base import (
     PULL_POLICIES,
@@ -88,6 +89,8 @@ class WorkerConfig:
     crashloop_max: float = 300.0
     clock: Clock = field(default_factory=LoopClock)
     on_started: Any = None  # callable(seconds_from_creation) for the startup-latency metric
+    # The ServiceAccount token, CA and API server address given to containers (None: nothing).
+    credentials: PodCredentials | None = None
 
 
 @dataclass
@@ -269,7 +272,8 @@ class PodWorker:
             self._schedule(now + min(1.0, (slot.retry_at or now) - now) / 2)
             return
         try:
-            state = await runtime.create_and_start(self._container_spec(slot, restart_count))
+            projection = await self.config.credentials.for_pod(self.pod) if self.config.credentials else None
+            state = await runtime.create_and_start(self._container_spec(slot, restart_count, projection))
         except ContainerStartFailed as err:
             slot.waiting = podstatus.Waiting(err.waiting_reason, err.message)
             self._back_off(slot, now)
@@ -296,12 +300,14 @@ class PodWorker:
         slot.retry_at = now + delay
         slot.delay = min(delay * 2, self.config.crashloop_max)
 
-    def _container_spec(self, slot: _Slot, restart_count: int) -> ContainerSpec:
+    def _container_spec(self, slot: _Slot, restart_count: int, projection: Projection | None = None) -> ContainerSpec:
         meta, c = self.pod["metadata"], slot.spec
         limits = (c.get("resources") or {}).get("limits") or {}
         cpu = limits.get("cpu")
         memory = limits.get("memory")
         env = {e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e and "valueFrom" not in e}
+        if projection is not None:
+            env = {**projection.env, **env}  # the container's own env wins, as kubelet's service variables lose
         return ContainerSpec(
             pod_uid=self.uid,
             namespace=meta.get("namespace") or "default",
@@ -317,6 +323,7 @@ class PodWorker:
             memory_limit_bytes=None if memory is None else memory_bytes(str(memory)),
             restart_count=restart_count,
             annotations=dict(meta.get("annotations") or {}),
+            files=dict(projection.files) if projection is not None else {},
         )
 
     # --- probes ----------------------------------------------------------------------------

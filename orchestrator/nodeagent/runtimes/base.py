@@ -162,6 +162,9 @@ class ContainerSpec:
     memory_limit_bytes: int | None = None
     restart_count: int = 0
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Files placed in the container before it starts (absolute path → content): the
+    # ServiceAccount token, CA and namespace (orchestrator/nodeagent/credentials.py).
+    files: Mapping[str, bytes] = field(default_factory=dict)
 
     def labels(self) -> dict[str, str]:
         """The ownership labels of the pod's container; the runtime adds its `LABEL_CLUSTER`."""

@@ -32,11 +32,13 @@ from __future__ import annotations  # noqa: I001
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
 import signal
 import struct
+import tarfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -451,6 +453,9 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: st
         raise ContainerStartFailed(str(e.explanation or e), waiting_reason="CreateContainerError") from e
     container_id = str(created["Id"])
     try:
+        if spec.files:
+            # Copied in before the start (no bind mount): the process finds them from its first instruction.
+            api.put_archive(container_id, "/", _tar(spec.files))
         api.start(container_id)
     except docker.errors.APIError as e:
         # A container that never ran is noise in `list_containers`; the error says everything.
@@ -483,6 +488,26 @@ def _kill_abandoned_exec(api: docker.APIClient, exec_id: str, container_id: str)
         log.info("killed exec %s (pid %d) in %s: its client went away", exec_id[:12], pid, container_id[:12])
     except OSError as e:
         log.info("exec %s in %s still runs after its client left: %s", exec_id[:12], container_id[:12], e)
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    """A tar of ``files`` (absolute paths) to extract at ``/``: directories 0755, files 0644, root-owned."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        made: set[str] = set()
+        for path, content in sorted(files.items()):
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts)):
+                directory = "/".join(parts[:i])
+                if directory not in made:
+                    made.add(directory)
+                    info = tarfile.TarInfo(directory)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size, info.mode = len(content), 0o644
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
 
 
 def _drain(stream: Iterator[bytes], into: list[bytes]) -> None:
