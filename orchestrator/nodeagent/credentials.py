@@ -208,25 +208,26 @@ class InPodAccess:
 
 
 async def start_in_pod_access(client: ApiClient, *, runtime: str, ca_pem: bytes | None) -> InPodAccess | None:
-    """The credentials provider for this agent's runtime. On Docker, containers dial the
-    forwarder on the bridge gateway; on the simulated runtime nothing runs in a container, and
-    the API server's own address is projected. None when the kubeconfig carries no CA (then a
-    container could not verify the API server anyway)."""
+    """The credentials provider for this agent's runtime; containers dial the forwarder on the
+    bridge gateway. None on the simulated runtime (nothing runs in its containers, and a fleet of
+    thousands of pods must not cost a TokenRequest per container start) and when the kubeconfig
+    carries no CA (a container could not verify the API server anyway)."""
+    if runtime != "docker":
+        return None
     if ca_pem is None:
         log.warning("no CA in the kubeconfig: containers get no ServiceAccount credentials")
         return None
     parts = urlsplit(client.server)
     host, port = parts.hostname or "127.0.0.1", parts.port or 443
     forwarder: ApiServerForwarder | None = None
-    if runtime == "docker":
-        gateway = bridge_gateway()
-        if gateway is None:
-            log.warning("no %s interface on this host: containers cannot reach the API server at %s",
-                        DOCKER_BRIDGE, client.server)
-        else:
-            forwarder = ApiServerForwarder(client.server, listen_host=gateway)
-            port = await forwarder.start()
-            host = gateway
+    gateway = bridge_gateway()
+    if gateway is None:
+        log.warning("no %s interface on this host: containers cannot reach the API server at %s",
+                    DOCKER_BRIDGE, client.server)
+    else:
+        forwarder = ApiServerForwarder(client.server, listen_host=gateway)
+        port = await forwarder.start()
+        host = gateway
     creds = ServiceAccountCredentials(client, ca_pem=ca_pem, service_host=host, service_port=port)
     return InPodAccess(creds, forwarder)
 
