@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ AUTHENTICATED_GROUP = "system:authenticated"
 DEFAULT_EXPIRATION_SECONDS = 3600
 MIN_EXPIRATION_SECONDS = 600  # upstream refuses shorter requests ("less than 10 minutes")
 MAX_EXPIRATION_SECONDS = 2**32
-LEEWAY_SECONDS = 60  # clock skew between the machines of a lab, as upstream allows for nbf/exp
+LEEWAY_SECONDS = 60
+CACHE_SECONDS = 10.0  # a verified token is trusted this long without verifying its signature again
+CACHE_SIZE = 10_000  # clock skew between the machines of a lab, as upstream allows for nbf/exp
 
 
 class TokenKeyError(ValueError):
@@ -175,6 +178,17 @@ class BoundObjects(Protocol):
     def pod_current(self, namespace: str, name: str, uid: str) -> bool | None: ...
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature, issuer and audience were checked, until ``valid_until``."""
+
+    user: User
+    namespace: str
+    name: str
+    pod: BoundPod | None
+    valid_until: float
+
+
 class ServiceAccountTokenAuthenticator:
     """Bearer JWTs issued by this lab → a ServiceAccount user. ``authenticate_token`` returns
     None for a token that is not ours (not a JWT, or another issuer) so the next authenticator
@@ -187,10 +201,18 @@ class ServiceAccountTokenAuthenticator:
         self.issuer = issuer
         self.api_audiences = tuple(api_audiences) or (issuer,)
         self.bound_objects = bound_objects
+        self._verified: dict[bytes, _Verified] = {}
 
     def authenticate_token(self, token: str) -> User | None:
         if token.count(".") != 2:
             return None
+        digest = hashlib.sha256(token.encode()).digest()
+        hit = self._verified.get(digest)
+        if hit is not None and time.time() < hit.valid_until:
+            # A client in a pod sends the same token with every request: the RSA verification
+            # is done once per CACHE_SECONDS; expiry and deletions are still checked every time.
+            self._check_bound(hit.namespace, hit.name, hit.user.uid, hit.pod)
+            return hit.user
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
@@ -208,15 +230,23 @@ class ServiceAccountTokenAuthenticator:
             raise Unauthorized("Unauthorized: the service account token names no namespace and service account")
         if claims.get("sub") != user_name(namespace, name):
             raise Unauthorized("Unauthorized: the service account token's sub does not match its kubernetes.io claims")
-        if self.bound_objects is not None:
-            if self.bound_objects.service_account_current(namespace, name, uid) is False:
-                raise Unauthorized(f"Unauthorized: service account {namespace}/{name} (uid {uid}) no longer exists")
-            pod = private.get("pod")
-            if isinstance(pod, dict) and self.bound_objects.pod_current(
-                    namespace, str(pod.get("name")), str(pod.get("uid"))) is False:
-                raise Unauthorized(f"Unauthorized: the pod {namespace}/{pod.get('name')} this token is bound to "
-                                   "no longer exists")
-        return User(user_name(namespace, name), uid, groups_for(namespace))
+        raw_pod = private.get("pod")
+        pod = BoundPod(str(raw_pod.get("name")), str(raw_pod.get("uid"))) if isinstance(raw_pod, dict) else None
+        self._check_bound(namespace, name, uid, pod)
+        user = User(user_name(namespace, name), uid, groups_for(namespace))
+        if len(self._verified) >= CACHE_SIZE:
+            self._verified.clear()  # a flood of distinct tokens: start over rather than grow
+        self._verified[digest] = _Verified(user, namespace, name, pod,
+                                           min(float(claims["exp"]), time.time() + CACHE_SECONDS))
+        return user
+
+    def _check_bound(self, namespace: str, name: str, uid: str, pod: BoundPod | None) -> None:
+        if self.bound_objects is None:
+            return
+        if self.bound_objects.service_account_current(namespace, name, uid) is False:
+            raise Unauthorized(f"Unauthorized: service account {namespace}/{name} (uid {uid}) no longer exists")
+        if pod is not None and self.bound_objects.pod_current(namespace, pod.name, pod.uid) is False:
+            raise Unauthorized(f"Unauthorized: the pod {namespace}/{pod.name} this token is bound to no longer exists")
 
     def _verify(self, token: str) -> dict[str, Any]:
         last: Exception | None = None

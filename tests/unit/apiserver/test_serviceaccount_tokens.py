@@ -99,3 +99,18 @@ def test_key_files_public_and_private_both_verify_and_bad_files_say_which_flag(k
         load_private_key(junk)
     with pytest.raises(TokenKeyError, match="--service-account-key-file"):
         load_public_keys(junk)
+
+
+def test_a_token_seen_before_is_not_verified_again_but_a_deletion_still_ends_it(key_file: Path) -> None:
+    from orchestrator.apiserver.serviceaccount_cache import DeletedObjects
+
+    deleted = DeletedObjects()
+    issuer = TokenIssuer(load_private_key(key_file))
+    authn = ServiceAccountTokenAuthenticator(load_public_keys(key_file), bound_objects=deleted)
+    token = issuer.issue(namespace="a", name="b", uid="u-1").token
+    assert authn.authenticate_token(token) is not None
+    authn._keys = []  # no key left: a second verification would fail, so a success came from the cache
+    assert authn.authenticate_token(token) is not None
+    deleted.forget_deleted("serviceaccounts", "u-1")
+    with pytest.raises(Unauthorized, match="no longer exists"):
+        authn.authenticate_token(token)
