@@ -50,6 +50,12 @@ async def test_kubectl_create_secret_generic_is_ciphertext_in_postgresql_and_pla
     table = lab.kubectl("get", "secrets", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "DATA", "AGE"]
     assert table[1].split()[:3] == ["db", "Opaque", "1"]
+    described = lab.kubectl("describe", "secret", "db", "-n", namespace).stdout
+    assert "Type:  Opaque" in described and "password:  7 bytes" in described and "hunter2" not in described
+    lab.kubectl("patch", "secret", "db", "-n", namespace, "--type=merge", "-p", '{"stringData":{"user":"admin"}}')
+    patched = json.loads(lab.kubectl("get", "secret", "db", "-n", namespace, "-o", "json").stdout)
+    assert patched["data"] == {"password": b64("hunter2"), "user": b64("admin")}
+    assert "secret \"db\" deleted" in lab.kubectl("delete", "secret", "db", "-n", namespace).stdout
 
 
 def test_kubectl_creates_tls_and_docker_registry_secrets_and_configmaps(lab: Lab, namespace: str, tmp_path: Path) -> None:
@@ -72,6 +78,8 @@ def test_kubectl_creates_tls_and_docker_registry_secrets_and_configmaps(lab: Lab
     assert base64.b64decode(cm["binaryData"]["logo.bin"]) == b"\x89PNG\x00\xff"
     table = lab.kubectl("get", "configmaps", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "DATA", "AGE"] and table[1].split()[:2] == ["app", "3"]
+    described = lab.kubectl("describe", "configmap", "app", "-n", namespace).stdout
+    assert "color=blue" in described and "logo.bin: 6 bytes" in described
     lab.kubectl("delete", "cm", "app", "-n", namespace)
     assert "NotFound" in lab.kubectl("get", "cm", "app", "-n", namespace, check=False).stderr
 
@@ -127,6 +135,7 @@ def test_kubectl_create_token_is_accepted_as_the_service_account(lab: Lab, names
     lab.kubectl("create", "serviceaccount", "builder", "-n", namespace)
     table = lab.kubectl("get", "sa", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "SECRETS", "AGE"]
+    assert "Name:                builder" in lab.kubectl("describe", "sa", "builder", "-n", namespace).stdout
     token = lab.kubectl("create", "token", "builder", "-n", namespace, "--duration=15m").stdout.strip()
     kubeconfig = lab.home / f"sa-{namespace}.kubeconfig"
     config = json.loads(lab.kubectl("config", "view", "--raw", "-o", "json").stdout)
