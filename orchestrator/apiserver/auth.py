@@ -12,12 +12,14 @@ Node authorizer and NodeRestriction admission:
 
     group system:masters                     everything
     user system:kube-controller-manager      everything (it creates, updates and deletes on behalf of users)
-    user system:kube-scheduler               read everything; create pods/binding; update pod status;
-                                             events; leases
-    group labkit:viewers                     get, list, watch
+    user system:kube-scheduler               read everything but Secrets; create pods/binding; update
+                                             pod status; events; leases
+    group labkit:viewers                     get, list, watch — of everything but Secrets (as
+                                             Kubernetes' view role)
     group system:nodes (system:node:<n>)     its own Node and node Lease; pods bound to it (list and
                                              watch only with fieldSelector spec.nodeName=<n>); events;
-                                             read nodes and namespaces
+                                             read nodes and namespaces; tokens for its pods'
+                                             ServiceAccounts (serviceaccounts/token checks the pod)
     anyone else                              nothing
 
 The node rules need to know which node a pod is bound to (is this pod mine?). Like Kubernetes'
@@ -166,8 +168,9 @@ def authorize(user: User, req: Request, obj: dict[str, Any] | None = None) -> No
     """Raise Forbidden unless ``user`` may do ``req`` (to ``obj``, when it is known)."""
     if "system:masters" in user.groups or user.name == "system:kube-controller-manager":
         return
+    secret = req.resource == "secrets" and req.group == ""
     if user.name == "system:kube-scheduler":
-        if req.verb in READ_VERBS:
+        if req.verb in READ_VERBS and not secret:
             return
         if req.resource == "pods" and req.subresource in ("binding", "status"):
             return
@@ -175,7 +178,7 @@ def authorize(user: User, req: Request, obj: dict[str, Any] | None = None) -> No
             return
         raise forbidden(user, req)
     if "labkit:viewers" in user.groups:
-        if req.verb in READ_VERBS:
+        if req.verb in READ_VERBS and not secret:
             return
         raise forbidden(user, req)
     node = user.node_name

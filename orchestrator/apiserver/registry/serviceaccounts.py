@@ -27,6 +27,8 @@ from typing import Any
 from orchestrator.api.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 from orchestrator.api.resources import by_group_resource
 from orchestrator.apiserver import tables
+from orchestrator.apiserver.auth import Request as AuthzRequest
+from orchestrator.apiserver.auth import forbidden
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.serviceaccount_tokens import (
     DEFAULT_EXPIRATION_SECONDS,
@@ -111,16 +113,17 @@ class TokenRequestREST:
                            "the API server was started without --service-account-signing-key-file")
         namespace, name = request.namespace or "default", request.name
         audiences, expiration, bound = parse_token_request(request.body, namespace=namespace, name=name)
-        sa = await registry.get(by_group_resource("serviceaccounts"), namespace, name)
-        sa_uid = (sa.get("metadata") or {}).get("uid", "")
         pod: BoundPod | None = None
         bound_out: dict[str, Any] | None = None
-        node = getattr(request.user, "node_name", None)
-        if node is not None and (bound is None or bound.get("kind") != "Pod"):
-            raise Forbidden(f'serviceaccounts "{name}" is forbidden: a node may only request tokens bound to '
-                            f"a pod running on it (node {node})", kind="serviceaccounts", name=name)
+        user = request.user
+        # Checked before anything is read: a node learns nothing of accounts it has no pod for.
+        if getattr(user, "node_name", None) is not None and (bound is None or bound.get("kind") != "Pod"):
+            raise _node_forbidden(user, namespace, name, f"a node may only request tokens bound to a pod "
+                                                         f"running on it (node {user.node_name})")
         if bound is not None:
-            pod, bound_out = await _resolve_bound(registry, bound, namespace=namespace, sa_name=name, node=node)
+            pod, bound_out = await _resolve_bound(registry, bound, namespace=namespace, sa_name=name, user=user)
+        sa = await registry.get(by_group_resource("serviceaccounts"), namespace, name)
+        sa_uid = (sa.get("metadata") or {}).get("uid", "")
         now = datetime.now(UTC)
         spec: dict[str, Any] = {"audiences": audiences, "expirationSeconds": expiration}
         if bound_out is not None:
@@ -135,11 +138,22 @@ class TokenRequestREST:
             "token": issued.token, "expirationTimestamp": issued.expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
+def _node_forbidden(user: Any, namespace: str, name: str, why: str) -> Forbidden:
+    return forbidden(user, AuthzRequest(verb="create", resource="serviceaccounts", namespace=namespace, name=name,
+                                        subresource="token"), why)
+
+
 async def _resolve_bound(registry: Any, ref: dict[str, Any], *, namespace: str, sa_name: str,
-                         node: str | None = None) -> tuple[BoundPod | None, dict[str, Any]]:
+                         user: Any = None) -> tuple[BoundPod | None, dict[str, Any]]:
     kind, name, uid = ref["kind"], ref["name"], ref.get("uid") or ""
+    node = getattr(user, "node_name", None)
     info = by_group_resource("pods" if kind == "Pod" else "secrets")
-    obj = await registry.get(info, namespace, name)
+    try:
+        obj = await registry.get(info, namespace, name)
+    except NotFound:
+        if node is not None:  # a node is not told which pods exist elsewhere
+            raise _node_forbidden(user, namespace, sa_name, f'pod "{name}" is not bound to node {node}') from None
+        raise
     actual = (obj.get("metadata") or {}).get("uid", "")
     if uid and uid != actual:
         raise Conflict(f"the UID in the bound object reference ({uid}) does not match the UID in record "
@@ -148,8 +162,7 @@ async def _resolve_bound(registry: Any, ref: dict[str, Any], *, namespace: str, 
         spec = obj.get("spec") or {}
         if node is not None and spec.get("nodeName") != node:
             # NodeRestriction: a node gets tokens only for the pods it runs.
-            raise Forbidden(f'serviceaccounts "{sa_name}" is forbidden: pod "{name}" is not bound to node {node}',
-                            kind="serviceaccounts", name=sa_name)
+            raise _node_forbidden(user, namespace, sa_name, f'pod "{name}" is not bound to node {node}')
         runs_as = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
         if runs_as != sa_name:
             raise BadRequest(f'cannot bind token for serviceaccount "{sa_name}" to pod running with different '

@@ -29,7 +29,7 @@ import redis
 
 from orchestrator.embedded.ports import free_port
 from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, ensure_tokens
+from orchestrator.pki import ensure_encryption_config, ensure_pki, ensure_service_account_key, ensure_tokens
 from tests.conftest import Servers
 
 REQUEST_TIMEOUT_SECONDS = 3.0
@@ -122,6 +122,8 @@ def secure_server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
 
     home = LabHome(tmp_path_factory.mktemp("security-lab"))
     ensure_pki(home)
+    ensure_service_account_key(home)
+    ensure_encryption_config(home)
     tokens = ensure_tokens(home, nodes=NODES)
     users = {i.name: i.user for i in lab_identities(nodes=NODES)}
     db_name = f"sec_{uuid.uuid4().hex[:12]}"
@@ -144,6 +146,8 @@ def secure_server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
             "--tls-cert-file", str(home.apiserver_cert), "--tls-private-key-file", str(home.apiserver_key),
             "--token-auth-file", str(home.token_file),
             "--kubelet-client-token-file", str(kubelet_token_file),
+            "--service-account-signing-key-file", str(home.service_account_key),
+            "--encryption-provider-config", str(home.encryption_config),
             "--request-timeout", str(REQUEST_TIMEOUT_SECONDS), "--max-watches", str(MAX_WATCHES)]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     with log_file.open("wb") as out:

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.timeout(240)
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 LETTERS = "glwcupdD"
 SUBRESOURCE_VERBS = {"status": ("get", "update", "patch"), "scale": ("get", "update", "patch"),
-                     "binding": ("create",), "eviction": ("create",), "log": ("get",)}
+                     "binding": ("create",), "eviction": ("create",), "log": ("get",), "token": ("create",)}
 
 ALL = "glwcupdD"
 READ = "glw-----"
@@ -67,6 +67,7 @@ ADMIN = {
     "deployments": ALL, "deployments/status": "g...up..", "deployments/scale": "g...up..",
     "replicasets": ALL, "replicasets/status": "g...up..", "replicasets/scale": "g...up..",
     "leases": ALL,
+    "configmaps": ALL, "secrets": ALL, "serviceaccounts": ALL, "serviceaccounts/token": "...c....",
 }
 
 # system:kube-controller-manager: everything too (it creates, updates and deletes for users).
@@ -82,6 +83,8 @@ VIEWER = {
     "deployments": READ, "deployments/status": "g...--..", "deployments/scale": "g...--..",
     "replicasets": READ, "replicasets/status": "g...--..", "replicasets/scale": "g...--..",
     "leases": READ,
+    # Not Secrets: Kubernetes' view role leaves them out too.
+    "configmaps": READ, "secrets": NONE, "serviceaccounts": READ, "serviceaccounts/token": "...-....",
 }
 
 # system:kube-scheduler: reads everything; binds pods; writes pod status; events; leases (its lock).
@@ -122,6 +125,10 @@ NODE = {
         "events": "glwcup--",  # it reports events (and reads them); it does not delete them
         "deployments": NONE, "deployments/status": "-...--..", "deployments/scale": "-...--..",
         "replicasets": NONE, "replicasets/status": "-...--..", "replicasets/scale": "-...--..",
+        "configmaps": NONE, "secrets": NONE, "serviceaccounts": NONE,
+        # Allowed past authorization, refused by the token handler: a node gets tokens only bound
+        # to a pod it runs (registry/serviceaccounts.py), and this request binds none.
+        "serviceaccounts/token": "...-....",
     },
 }
 
@@ -234,6 +241,12 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
     if resource == "leases":
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
                 "spec": {"holderIdentity": "matrix", "leaseDurationSeconds": 40}}
+    if resource == "configmaps":
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}}
+    if resource == "secrets":
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"k": "v"}}
+    if resource == "serviceaccounts":
+        return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
     raise KeyError(resource)
 
 
@@ -322,6 +335,9 @@ async def perform(client: httpx.AsyncClient, admin: httpx.AsyncClient, row: Row,
         case ("create", "binding"):
             return await client.post(target, json={"apiVersion": "v1", "kind": "Binding", "metadata": {"name": at.name},
                                                    "target": {"apiVersion": "v1", "kind": "Node", "name": OWN}})
+        case ("create", "token"):
+            return await client.post(target, json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                                   "spec": {}})
         case ("create", "eviction"):
             return await client.post(target, json={"apiVersion": "policy/v1", "kind": "Eviction",
                                                    "metadata": {"name": at.name},
