@@ -207,7 +207,11 @@ def test_a_container_spec_has_nowhere_to_carry_host_access() -> None:
     fields = {f.name for f in dataclasses.fields(ContainerSpec)}
     assert fields == {"pod_uid", "namespace", "pod_name", "container_name", "node_name", "image", "command", "args",
                       "env", "working_dir", "cpu_limit_millicores", "memory_limit_bytes", "restart_count",
-                      "annotations"}, "a new ContainerSpec field: make sure it cannot carry host access, then add it here"
+                      "annotations", "files"}, "a new ContainerSpec field: make sure it cannot carry host access, then add it here"
+    # `files` is copied into the container's own filesystem (put_archive, never a bind mount); only
+    # the node agent fills it, with the ServiceAccount token, CA and namespace under one fixed path.
+    source = (ROOT / "orchestrator" / "nodeagent" / "podworker.py").read_text()
+    assert "files=dict(projection.files)" in source and source.count("files=") == 1
 
 
 # The keyword arguments of docker-py's create_host_config / create_container that grant host access.
