@@ -58,3 +58,9 @@ echo "engine: $(docker info --format 'docker://{{.ServerVersion}} storage={{.Dri
 t1=$SECONDS
 tests/images/build_busybox.sh
 echo "test image ready ($((SECONDS - t1))s)"
+
+# The in-pod client test runs the official Python client inside a container (Debian's python3-kubernetes).
+t2=$SECONDS
+command -v mmdebstrap >/dev/null || { apt-get update -qq; apt-get install -y -qq mmdebstrap >/dev/null; }
+tests/images/build_python_client.sh
+echo "python client image ready ($((SECONDS - t2))s)"
