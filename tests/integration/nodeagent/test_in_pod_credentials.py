@@ -4,10 +4,9 @@ the pod's ServiceAccount (with the official Python client, from the host)."""
 
 from __future__ import annotations
 
-import os
-
 import base64
 import json
+import os
 from typing import Any
 
 import docker
