@@ -8,7 +8,9 @@ with a dead component (or one stopped with `labctl stop`) starts just that compo
    given an owner pid, takes the lab down when that process is gone;
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
-3. the control plane: one `ComponentSpec` per component in `control_plane()`;
+3. the control plane: one `ComponentSpec` per component in `control_plane()`; the nodes one
+   process each, or -- simulated labs of more than `MAX_NODE_PROCESSES` nodes -- fleet processes
+   (``fleet-1``, ...) of up to `NODES_PER_FLEET` nodes each, supervised like any component;
 4. kubeconfigs (admin + one per identity) pointing at https://127.0.0.1:<apiserver port>.
 
 Ports are remembered in run/state.json and reused when free, so kubeconfigs written by
@@ -42,6 +44,10 @@ Runtime = Literal["auto", "docker", "simulated"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "docker", "simulated")
 # kube-apiserver's default --secure-port; used when free and no other port was asked for.
 DEFAULT_APISERVER_PORT = 6443
+# Simulated labs of up to this many nodes run one process per node; bigger ones run fleets.
+MAX_NODE_PROCESSES = 10
+# Nodes per fleet process: a fleet of 250 idle nodes renews 25 Leases a second.
+NODES_PER_FLEET = 250
 
 Outcome = Literal["started", "running", "external", "skipped"]
 
@@ -71,6 +77,7 @@ class LabContext:
     ports: dict[str, int] = field(default_factory=dict)
     running: frozenset[str] = frozenset()
     skip: frozenset[str] = frozenset()  # components not to start (tests that run their own)
+    fleet_args: tuple[str, ...] = ()  # extra flags for fleet processes (python -m orchestrator.nodeagent)
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -169,6 +176,49 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 address=f"{LOOPBACK}:{cm_grpc}",
             )
         )
+        specs.extend(node_specs(ctx))
+    return [spec for spec in specs if spec.name not in ctx.skip
+            and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
+
+
+def uses_fleets(*, nodes: int, runtime: Runtime) -> bool:
+    """Simulated nodes beyond a handful run in fleet processes (see `fleets`)."""
+    return runtime == "simulated" and nodes > MAX_NODE_PROCESSES
+
+
+def fleets(nodes: int) -> list[tuple[str, int, int]]:
+    """``(component, first node index, node count)`` of each fleet process: `nodes` split evenly
+    into as few processes as `NODES_PER_FLEET` allows (1,000 nodes: four fleets of 250)."""
+    count = -(-nodes // NODES_PER_FLEET)
+    base, extra = divmod(nodes, count)
+    out, first = [], 1
+    for k in range(count):
+        size = base + (1 if k < extra else 0)
+        out.append((f"fleet-{k + 1}", first, size))
+        first += size
+    return out
+
+
+def node_component_names(*, nodes: int, runtime: Runtime) -> list[str]:
+    """The supervisor components that run the lab's nodes."""
+    if uses_fleets(nodes=nodes, runtime=runtime):
+        return [name for name, _, _ in fleets(nodes)]
+    return [f"node-{i}" for i in range(1, nodes + 1)]
+
+
+def node_specs(ctx: LabContext) -> list[ComponentSpec]:
+    """One process per node (Docker, or a few simulated nodes), or fleets of simulated nodes.
+
+    A node agent process costs ~35 MB and its own connections and loops, so 1,000 of them do not
+    fit a laptop; a fleet hosts up to `NODES_PER_FLEET` simulated nodes on one informer and one
+    lease loop (KWOK's idea, orchestrator/nodeagent/fleet.py). A small simulated lab keeps one
+    process per node so that `labctl stop node-2` stops exactly one node, as the failure lessons do.
+    A fleet acts for many nodes, so it runs with the controller manager's identity (a node token
+    may act only for its own node).
+    """
+    home = ctx.home
+    specs = []
+    if not uses_fleets(nodes=ctx.nodes, runtime=ctx.runtime):
         for i in range(1, ctx.nodes + 1):
             name = f"node-{i}"
             log_port = ctx.port(f"{name}-logs", component=name)
@@ -184,8 +234,25 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     address=f"{LOOPBACK}:{log_port}",
                 )
             )
-    return [spec for spec in specs if spec.name not in ctx.skip
-            and not ("nodes" in ctx.skip and spec.name.startswith("node-"))]
+        return specs
+    for name, first, count in fleets(ctx.nodes):
+        log_port = ctx.port(f"{name}-logs", component=name)
+        specs.append(
+            ComponentSpec(
+                name=name,
+                argv=[sys.executable, "-m", "orchestrator.nodeagent",
+                      "--kubeconfig", str(home.kubeconfig_for("controller-manager")),
+                      "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-",
+                      "--first-index", str(first), "--log-port", str(log_port), "--log-bind", LOOPBACK,
+                      "--apiserver-token-file", str(home.kubelet_client_token),
+                      *ctx.fleet_args],  # fmt: skip
+                health=f"http://{LOOPBACK}:{log_port}/healthz",
+                depends_on=("apiserver",),
+                address=f"{LOOPBACK}:{log_port}",
+                start_timeout=180.0,
+            )
+        )
+    return specs
 
 
 def up(
@@ -198,6 +265,7 @@ def up(
     skip: Sequence[str] = (),
     progress: UpProgress,
     owner_pid: int | None = None,
+    fleet_args: Sequence[str] = (),
 ) -> UpResult:
     """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError.
 
@@ -215,7 +283,9 @@ def up(
         ensure_pki(home, extra_sans=sans)
         ensure_service_account_key(home)
         ensure_encryption_config(home)
-        tokens = ensure_tokens(home, nodes=nodes)
+        # Fleets act as the controller manager: 1,000 simulated nodes need no 1,000 node tokens.
+        identities = 0 if uses_fleets(nodes=nodes, runtime=runtime) else nodes
+        tokens = ensure_tokens(home, nodes=identities)
         # Chosen first so that a busy --port fails before anything starts.
         api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))
         ports["apiserver"] = api_port
@@ -226,7 +296,8 @@ def up(
             supervisor.set_owner(None)  # left by a lab whose owner died before its watchdog could act
         try:
             _start_all(supervisor, settings, ports=ports, api_port=api_port, nodes=nodes, runtime=runtime,
-                       skip=skip, tokens=tokens, progress=progress, result=result)
+                       skip=skip, tokens=tokens, progress=progress, result=result, identities=identities,
+                       fleet_args=fleet_args)
         except BaseException:
             if all(record.external for record in supervisor.records()):
                 supervisor.stop_watchdog()  # nothing was started: leave nothing behind
@@ -247,6 +318,8 @@ def _start_all(
     tokens: dict[str, str],
     progress: UpProgress,
     result: UpResult,
+    identities: int,
+    fleet_args: Sequence[str],
 ) -> None:
     home = settings.home
     # The watchdog starts first: if whoever runs `up` is killed half-way, an owner's watchdog
@@ -285,7 +358,7 @@ def _start_all(
         if record is not None and record.port is not None and not record.external:
             ports[name] = record.port
 
-    write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=nodes)
+    write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=identities)
 
     _ensure_kubelet_client_token(home)
     resolved = resolve_runtime(runtime)
@@ -300,9 +373,10 @@ def _start_all(
         runtime=resolved,
         ports=ports,
         running=frozenset(name for name in ("scheduler", "controller-manager",
-                                            *(f"node-{i}" for i in range(1, nodes + 1)))
+                                            *node_component_names(nodes=nodes, runtime=resolved))
                           if supervisor.is_running(name)),
         skip=frozenset(skip),
+        fleet_args=tuple(fleet_args),
     )
     specs = control_plane(ctx)
     if not any(spec.name == "apiserver" for spec in specs):

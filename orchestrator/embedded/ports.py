@@ -1,6 +1,6 @@
 """Loopback ports and the process plumbing shared by the embedded servers and the supervisor.
 
-- ports: pick a free loopback port, tell whether one is free, say who holds a busy one;
+- ports: pick a free loopback port (outside the kernel's ephemeral range, never twice), tell whether one is free, say who holds a busy one;
 - detached processes: start one in its own session with its output appended to a log file,
   tell whether a pid is alive (a zombie is not), stop one (polite signal, then SIGKILL to
   its whole process group) and read the tail of its log for error messages;
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -63,11 +64,47 @@ class RunningServer:
 # --- ports ------------------------------------------------------------------------------------
 
 
+# Ports handed out by `free_port` in this process: never handed out twice, even before the
+# component they were chosen for has bound them (`labctl up` picks several, then starts them).
+_handed_out: set[int] = set()
+# Ports the lab or kubelet use by convention: never picked at random.
+_RESERVED = frozenset({6443, 10250, 10255, 10256, 10257, 10259})
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections and bind(0), e.g. (32768, 60999)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A port on `host` that nobody listens on right now (the kernel's pick)."""
+    """A port on `host` that nobody listens on now and that stays ours until a component binds it.
+
+    "Check, close, start the server later" has a race: between the check and the bind, another
+    process may take the port. The kernel itself is the usual culprit -- it hands out ports of
+    its ephemeral range to every outgoing connection and every bind(0) -- so a lab of hundreds of
+    node agents, each with connections to the API server, once saw a port it had picked taken by
+    one of its own agents. Ports are therefore picked at random *below* the ephemeral range,
+    where the kernel never assigns one by itself, and a port is never handed out twice by one
+    process (`labctl up` picks all its ports before it starts the components).
+    """
+    low, _ = ephemeral_range()
+    first = 20000 if low > 21000 else 1024
+    for _ in range(200):
+        port = random.randrange(first, low) if low - first > 100 else random.randrange(1024, 65536)
+        if port in _handed_out or port in _RESERVED or not port_is_free(port, host):
+            continue
+        _handed_out.add(port)
+        return port
+    # A crowded low range (or an odd kernel setting): let the kernel pick, as before.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    _handed_out.add(port)
+    return port
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

@@ -4,6 +4,8 @@
         --name node-1 --runtime docker
     python -m orchestrator.nodeagent --kubeconfig ~/.labkit/kubeconfig \\
         --runtime simulated --count 500 --name-prefix sim-
+    python -m orchestrator.nodeagent --kubeconfig ~/.labkit/kubeconfigs/controller-manager.kubeconfig \\
+        --runtime simulated --count 250 --name-prefix node- --first-index 251 --straight-to-running
 
 Kubernetes equivalent: cmd/kubelet (flags named like kubelet's where one exists).
 """
@@ -29,6 +31,12 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     p.add_argument("--runtime", choices=("docker", "simulated"), required=True)
     p.add_argument("--count", type=int, default=None, help="run a fleet of this many simulated nodes")
     p.add_argument("--name-prefix", default="sim-", help="fleet node names: <prefix>1 .. <prefix><count>")
+    p.add_argument("--first-index", type=int, default=1,
+                   help="number of the fleet's first node (several fleets, one numbering; default 1)")
+    p.add_argument("--straight-to-running", action="store_true",
+                   help="report a pod once, when its containers run (KWOK-style), not first as ContainerCreating")
+    p.add_argument("--status-senders", type=int, default=4,
+                   help="pod status updates in flight at once; newer statuses of a pod replace unsent ones")
     p.add_argument("--cpu", help="capacity cpu (default: the host's CPUs)")
     p.add_argument("--memory", help="capacity memory, e.g. 8Gi (default: the host's)")
     p.add_argument("--pods", type=int, default=110, help="capacity pods (default 110)")
@@ -67,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
         if a.runtime != "simulated":
             p.error("a fleet (--count) runs on --runtime simulated only")
         try:
-            names = fleet_names(count=a.count, prefix=a.name_prefix)
+            names = fleet_names(count=a.count, prefix=a.name_prefix, first=a.first_index)
         except ValueError as err:
             p.error(str(err))
     elif a.name:
@@ -76,6 +84,10 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
         p.error("--name (or --count for a fleet) is required")
     if a.max_streams < 1 or a.streaming_connection_idle_timeout <= 0:
         p.error("--max-streams must be >= 1 and --streaming-connection-idle-timeout > 0")
+    if a.status_senders < 1:
+        p.error("--status-senders must be >= 1")
+    if a.lease_seconds <= 0 or a.status_report_seconds <= 0:
+        p.error("--lease-seconds and --status-report-seconds must be > 0")
     if a.relist_seconds <= 0 or a.orphan_check_seconds <= 0:
         p.error("--relist-seconds and --orphan-check-seconds must be > 0")
     if a.crashloop_base <= 0 or a.crashloop_max < a.crashloop_base:
@@ -100,7 +112,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     return ProcessConfig(kubeconfig=a.kubeconfig, runtime=a.runtime, nodes=nodes, log_port=a.log_port,
                          log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
                          relist_seconds=a.relist_seconds, orphan_check_seconds=a.orphan_check_seconds,
-                         max_streams=a.max_streams, stream_idle_timeout=a.streaming_connection_idle_timeout)
+                         max_streams=a.max_streams, stream_idle_timeout=a.streaming_connection_idle_timeout,
+                         report_creating=not a.straight_to_running, status_senders=a.status_senders)
 
 
 def _pairs(text: str) -> dict[str, str]:

@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import os
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,9 +45,11 @@ from typing import Any
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
 from orchestrator.client.rest import ApiClient
+from orchestrator.nodeagent.heartbeat import HeartbeatThread, lease_loop
 from orchestrator.nodeagent.metrics import AgentMetrics
-from orchestrator.nodeagent.podworker import PodWorker, WorkerConfig
+from orchestrator.nodeagent.podworker import PodStatusSink, PodWorker, WorkerConfig
 from orchestrator.nodeagent.runtimes.base import ContainerState, Runtime, RuntimeInfo
+from orchestrator.nodeagent.statusmanager import StatusManager
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ class NodeAgent:
         runtime_info: RuntimeInfo,
         metrics: AgentMetrics,
         log_port: int,
+        sink: PodStatusSink | None = None,
+        report_creating: bool = True,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -159,6 +162,7 @@ class NodeAgent:
         self.workers: dict[str, PodWorker] = {}  # pod uid -> worker
         self.ready = True
         self.lease_renewals = 0
+        self.status_reports = 0
         self._observed: dict[str, tuple[Any, ...]] = {}  # pod uid -> signature of its containers
         self._adoptable: dict[str, list[ContainerState]] = {}
         self._orphans: set[str] = set()  # container ids without a pod at the last orphan check
@@ -170,12 +174,13 @@ class NodeAgent:
         self.worker_config = WorkerConfig(
             node_name=config.name,
             runtime=runtime,
-            sink=ApiStatusSink(client, metrics),
+            sink=sink if sink is not None else ApiStatusSink(client, metrics),
             runtime_scheme=runtime_info.name,
             host_ip=config.address,
             crashloop_base=config.crashloop_base,
             crashloop_max=config.crashloop_max,
             on_started=metrics.pod_start.observe,
+            report_creating=report_creating,
         )
 
     # --- the Node --------------------------------------------------------------------------
@@ -251,31 +256,34 @@ class NodeAgent:
         await self.post_status()
         log.info("node %s already registered; labels and status updated", self.name)
 
-    async def post_status(self) -> None:
+    async def post_status(self, *, client: ApiClient | None = None) -> None:
         """PATCH the Node's status (conditions with a fresh heartbeat, capacity, endpoints)."""
+        client = client or self.client
         status = self.node_object()["status"]
-        current = await self.client.get("nodes", self.name)
+        current = await client.get("nodes", self.name)
         # Keep transition times when the status did not change, as kubelet does.
         before = {c.get("type"): c for c in (current.get("status") or {}).get("conditions") or []}
         for cond in status["conditions"]:
             old = before.get(cond["type"])
             if old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime"):
                 cond["lastTransitionTime"] = old["lastTransitionTime"]
-        await self.client.patch("nodes", self.name, {"status": status}, subresource="status")
+        await client.patch("nodes", self.name, {"status": status}, subresource="status")
         self._last_status_report = asyncio.get_running_loop().time()
+        self.status_reports += 1
 
     # --- the Lease -------------------------------------------------------------------------
 
-    async def renew_lease(self) -> None:
+    async def renew_lease(self, *, client: ApiClient | None = None) -> None:
+        client = client or self.client
         body = {"spec": {"holderIdentity": self.name, "renewTime": now_micro()}}
         try:
-            await self.client.patch("leases", self.name, body, namespace=NODE_LEASE_NAMESPACE)
+            await client.patch("leases", self.name, body, namespace=NODE_LEASE_NAMESPACE)
         except NotFound:
-            await self._create_lease()
+            await self._create_lease(client)
         self.lease_renewals += 1
         self.metrics.lease_renewals.inc()
 
-    async def _create_lease(self) -> None:
+    async def _create_lease(self, client: ApiClient) -> None:
         lease = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
@@ -287,17 +295,21 @@ class NodeAgent:
             },
         }
         try:
-            node = await self.client.get("nodes", self.name)
+            node = await client.get("nodes", self.name)
             lease["metadata"]["ownerReferences"] = [
                 {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": node["metadata"]["uid"]}
             ]
         except NotFound:
             pass
         with contextlib.suppress(AlreadyExists):
-            await self.client.create("leases", lease, namespace=NODE_LEASE_NAMESPACE)
+            await client.create("leases", lease, namespace=NODE_LEASE_NAMESPACE)
 
-    async def heartbeat(self) -> None:
-        """One tick of the lease loop: check the runtime, renew the Lease, re-post status if due."""
+    async def heartbeat(self, *, client: ApiClient | None = None) -> None:
+        """One tick of the lease loop: check the runtime, renew the Lease, re-post status if due.
+
+        The loop's time (for "due") is the calling thread's loop: `status_report_seconds` is a
+        duration, and both loops read the same monotonic clock.
+        """
         try:
             await self.runtime.info()
             ready = True
@@ -307,9 +319,9 @@ class NodeAgent:
         try:
             if ready != self.ready or due or self._status_stale:
                 self.ready = ready
-                await self.post_status()
+                await self.post_status(client=client)
                 self._status_stale = False
-            await self.renew_lease()
+            await self.renew_lease(client=client)
         except ApiError:
             self._status_stale = True
             raise
@@ -403,6 +415,8 @@ class AgentGroup:
         relist_seconds: float = 1.0,
         orphan_check_seconds: float = 10.0,
         resync_seconds: float | None = 60.0,
+        status_manager: StatusManager | None = None,
+        heartbeat_client: Callable[[], ApiClient] | None = None,
     ) -> None:
         self.agents = {a.name: a for a in agents}
         if not self.agents:
@@ -416,6 +430,8 @@ class AgentGroup:
         selector = f"spec.nodeName={next(iter(self.agents))}" if single else None
         self.informer = Informer(client, "pods", field_selector=selector, resync_period=resync_seconds)
         self.registered = asyncio.Event()
+        self.status_manager = status_manager
+        self.heartbeat_client = heartbeat_client
         metrics.nodes.set(len(self.agents))
 
     def find_worker(self, namespace: str, name: str) -> PodWorker | None:
@@ -443,6 +459,8 @@ class AgentGroup:
             tg.create_task(self.informer.run(), name="informer:pods")
             tg.create_task(self._lease_loop(), name="lease-loop")
             tg.create_task(self._relist_loop(), name="relist-loop")
+            if self.status_manager is not None:
+                tg.create_task(self.status_manager.run(), name="pod-status-manager")
 
     async def _register_all(self) -> None:
         semaphore = asyncio.Semaphore(8)  # below httpx's 20 kept-alive connections: no TLS handshake churn
@@ -473,37 +491,20 @@ class AgentGroup:
             agent.on_pod_deleted(pod)
 
     async def _lease_loop(self) -> None:
-        """One timer heap for every node's heartbeat, spread evenly over the period."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        """The heartbeats (orchestrator/nodeagent/heartbeat.py): on a thread of their own when
+        `heartbeat_client` makes them a client, else on this loop with the shared client."""
         agents = list(self.agents.values())
-        heap: list[tuple[float, int, str]] = []
-        for i, agent in enumerate(agents):
-            period = agent.config.lease_seconds
-            heap.append((start + period * (i + 1) / len(agents), i, agent.name))
-        heapq.heapify(heap)
-        semaphore = asyncio.Semaphore(8)  # below httpx's 20 kept-alive connections: no TLS handshake churn
-
-        async def beat(agent: NodeAgent) -> None:
-            async with semaphore:
-                try:
-                    await agent.heartbeat()
-                except ApiError as err:
-                    self.metrics.lease_errors.inc()
-                    log.warning("node %s: heartbeat failed: %s", agent.name, err)
-
-        async with asyncio.TaskGroup() as tg:
-            while True:
-                due, i, name = heap[0]
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                now = loop.time()
-                while heap and heap[0][0] <= now:
-                    due, i, name = heapq.heappop(heap)
-                    agent = self.agents[name]
-                    tg.create_task(beat(agent), name=f"heartbeat:{name}")
-                    heapq.heappush(heap, (max(due + agent.config.lease_seconds, now), i, name))
+        if self.heartbeat_client is None:
+            await lease_loop(agents, client=self.client, metrics=self.metrics)
+            return
+        thread = HeartbeatThread(agents, make_client=self.heartbeat_client, metrics=self.metrics)
+        thread.start()
+        try:
+            while thread.alive:
+                await asyncio.sleep(1.0)
+            raise RuntimeError("the heartbeat thread ended") from thread.error
+        finally:
+            await asyncio.to_thread(thread.stop)
 
     async def _relist_loop(self) -> None:
         loop = asyncio.get_running_loop()

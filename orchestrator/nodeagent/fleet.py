@@ -7,7 +7,10 @@ the log server (one port for all nodes of the process: each Node's
 A fleet (``--count 500 --name-prefix sim-``) is KWOK's idea: N Nodes named ``sim-1`` ..
 ``sim-N``, each with its own Node object and Lease, all in one process on one
 `SimulatedRuntime`. It costs one informer, one lease timer loop and one relist loop for all of
-them. A node token may only act for its own node, so a fleet needs a token allowed to act for
+them. The lease loop runs on its own thread with its own connections
+(orchestrator/nodeagent/heartbeat.py) and pod statuses go through one coalescing
+`StatusManager`, so pod work never delays a heartbeat. ``--first-index`` lets several fleet
+processes share one numbering (``labctl up --nodes 1000``: node-1..node-250, node-251..). A node token may only act for its own node, so a fleet needs a token allowed to act for
 all of them: give it the controller-manager's or the admin kubeconfig
 (``<lab home>/kubeconfigs/controller-manager.kubeconfig`` or ``<lab home>/kubeconfig``).
 
@@ -36,17 +39,20 @@ from orchestrator.nodeagent.credentials import InPodAccess, kubeconfig_ca, start
 from orchestrator.nodeagent.logserver import LogServer
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.runtimes.base import Runtime
+from orchestrator.nodeagent.statusmanager import StatusManager
 
 log = logging.getLogger(__name__)
 
 RuntimeName = Literal["docker", "simulated"]
 
 
-def fleet_names(*, count: int, prefix: str) -> list[str]:
-    """``sim-1`` .. ``sim-<count>``."""
+def fleet_names(*, count: int, prefix: str, first: int = 1) -> list[str]:
+    """``sim-1`` .. ``sim-<count>`` (or from ``sim-<first>``: several fleets make one numbering)."""
     if count < 1:
         raise ValueError(f"--count must be at least 1, got {count}")
-    return [f"{prefix}{i}" for i in range(1, count + 1)]
+    if first < 0:
+        raise ValueError(f"--first-index must be >= 0, got {first}")
+    return [f"{prefix}{i}" for i in range(first, first + count)]
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class ProcessConfig:
     orphan_check_seconds: float = 10.0
     max_streams: int = 64  # exec/attach/port-forward streams at once (orchestrator/nodeagent/streamserver.py)
     stream_idle_timeout: float = 4 * 3600.0
+    report_creating: bool = True  # False: pods go straight to Running in one status update (KWOK-style)
+    status_senders: int = 4  # pod status PATCHes in flight at once (orchestrator/nodeagent/statusmanager.py)
 
 
 async def connect_runtime(name: RuntimeName, *, cluster: str) -> Runtime:
@@ -108,15 +116,18 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
                               host=config.log_bind, port=config.metrics_port)
             await extra.start()
         info = await runtime.info()
+        statuses = StatusManager(client, metrics, senders=config.status_senders)
         agents = [
-            NodeAgent(replace(node), client=client, runtime=runtime, runtime_info=info, metrics=metrics, log_port=port)
+            NodeAgent(replace(node), client=client, runtime=runtime, runtime_info=info, metrics=metrics, log_port=port,
+                      sink=statuses, report_creating=config.report_creating)
             for node in config.nodes
         ]
         access = await start_in_pod_access(client, runtime=config.runtime, ca_pem=kubeconfig_ca(config.kubeconfig))
         for agent in agents:
             agent.worker_config.credentials = access.credentials if access is not None else None
         group = AgentGroup(agents, client=client, runtime=runtime, metrics=metrics,
-                           relist_seconds=config.relist_seconds, orphan_check_seconds=config.orphan_check_seconds)
+                           relist_seconds=config.relist_seconds, orphan_check_seconds=config.orphan_check_seconds,
+                           status_manager=statuses, heartbeat_client=lambda: heartbeat_client(config.kubeconfig))
         log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs on port %d",
                  len(agents), info.runtime_version, cluster, port)
         async with asyncio.TaskGroup() as tg:
@@ -132,6 +143,12 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
             await extra.close()
         await runtime.close()
         await client.close()
+
+
+def heartbeat_client(kubeconfig: Path) -> ApiClient:
+    """The heartbeat thread's own client: its own connections, and a timeout shorter than a lease
+    period so one hung request never holds a renewal past the node's grace period."""
+    return ApiClient.from_kubeconfig(kubeconfig, timeout=5.0, user_agent="orchestrator-labkit/heartbeat")
 
 
 def kubeconfig_token(path: Path) -> str:

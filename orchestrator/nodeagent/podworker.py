@@ -91,6 +91,8 @@ class WorkerConfig:
     on_started: Any = None  # callable(seconds_from_creation) for the startup-latency metric
     # The ServiceAccount token, CA and API server address given to containers (None: nothing).
     credentials: PodCredentials | None = None
+    # False: no Pending/ContainerCreating report before the first start (KWOK-style, one PATCH per pod)
+    report_creating: bool = True
 
 
 @dataclass
@@ -191,7 +193,8 @@ class PodWorker:
             return
         if self._last_status is None:
             self._start_time = self._start_time or _now_rfc3339()
-            await self._report()  # Pending / ContainerCreating, before a slow pull
+            if self.config.report_creating:
+                await self._report()  # Pending / ContainerCreating, before a slow pull
         for slot in self._slots.values():
             await self._refresh(slot)
         if self._phase_of_last() not in podstatus.TERMINAL_PHASES:

@@ -1,0 +1,32 @@
+"""`labctl up`'s node layout and port allocation: fleets for big simulated labs, no port handed out twice."""
+
+from __future__ import annotations
+
+from orchestrator.cli.up import fleets, node_component_names, uses_fleets
+from orchestrator.embedded.ports import ephemeral_range, free_port, port_is_free
+
+
+def test_a_thousand_simulated_nodes_run_in_four_fleets_numbered_as_one() -> None:
+    assert fleets(1000) == [("fleet-1", 1, 250), ("fleet-2", 251, 250), ("fleet-3", 501, 250), ("fleet-4", 751, 250)]
+
+
+def test_nodes_are_split_evenly_across_fleets() -> None:
+    layout = fleets(501)
+    assert [count for _, _, count in layout] == [167, 167, 167]
+    assert sum(count for _, _, count in layout) == 501
+    assert layout[-1][1] + layout[-1][2] - 1 == 501
+
+
+def test_small_simulated_labs_and_docker_labs_keep_one_process_per_node() -> None:
+    assert not uses_fleets(nodes=3, runtime="simulated")
+    assert node_component_names(nodes=3, runtime="simulated") == ["node-1", "node-2", "node-3"]
+    assert node_component_names(nodes=20, runtime="docker")[-1] == "node-20"
+    assert node_component_names(nodes=20, runtime="simulated") == ["fleet-1"]
+
+
+def test_free_ports_are_never_handed_out_twice_and_lie_below_the_ephemeral_range() -> None:
+    low, _ = ephemeral_range()
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert all(p < low for p in ports)
+    assert all(port_is_free(p) for p in ports[:20])
