@@ -3,6 +3,8 @@
     python -m orchestrator.controllers --kubeconfig PATH [--leader-elect]
         [--lease-duration 15 --renew-deadline 10 --retry-period 2] [--workers N]
         [--node-monitor-grace-period 50] [--node-monitor-period 5] [--pod-eviction-timeout 300]
+        [--node-eviction-rate 0.1] [--secondary-node-eviction-rate 0.01] [--unhealthy-zone-threshold 0.55]
+        [--large-cluster-size-threshold 50]
         [--controllers replicaset,deployment,...] [--namespace NS]
         [--grpc-port 10262] [--metrics-port 10257] [--bind-address 127.0.0.1]
 
@@ -33,6 +35,7 @@ from grpc_health.v1 import health_pb2
 from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.client.rest import ApiClient
+from orchestrator.controllers.disruption import EvictionRates
 from orchestrator.controllers.manager import CONTROLLERS, ControllerManager, ManagerOptions
 from orchestrator.controllers.metrics import ControllerMetrics, serve_http
 from orchestrator.controllers.service import SERVICE_NAME, Leadership, start_grpc_server
@@ -62,6 +65,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-monitor-period", type=float, default=5.0, help="how often node health is checked")
     p.add_argument("--pod-eviction-timeout", type=int, default=300,
                    help="default tolerationSeconds for not-ready/unreachable taints")
+    p.add_argument("--node-eviction-rate", type=float, default=0.1,
+                   help="nodes per second given the NoExecute taint in a healthy zone (default 0.1)")
+    p.add_argument("--secondary-node-eviction-rate", type=float, default=0.01,
+                   help="the same in a zone with more unhealthy nodes than --unhealthy-zone-threshold (default 0.01)")
+    p.add_argument("--unhealthy-zone-threshold", type=float, default=0.55,
+                   help="fraction of not-Ready nodes above which a zone is in PartialDisruption (default 0.55)")
+    p.add_argument("--large-cluster-size-threshold", type=int, default=50,
+                   help="zones of at most this many nodes stop evicting in PartialDisruption (default 50)")
     p.add_argument("--podgc-period", type=float, default=20.0)
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
     p.add_argument("--bind-address", default="127.0.0.1", help="address for gRPC and HTTP")
@@ -80,6 +91,12 @@ async def serve(args: argparse.Namespace) -> None:
         node_monitor_grace_period=args.node_monitor_grace_period,
         node_monitor_period=args.node_monitor_period,
         pod_eviction_timeout=args.pod_eviction_timeout,
+        eviction_rates=EvictionRates(
+            node_eviction_rate=args.node_eviction_rate,
+            secondary_node_eviction_rate=args.secondary_node_eviction_rate,
+            unhealthy_zone_threshold=args.unhealthy_zone_threshold,
+            large_cluster_size_threshold=args.large_cluster_size_threshold,
+        ),
         podgc_period=args.podgc_period,
         terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
@@ -33,6 +33,7 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
 from orchestrator.controllers.deployment import DeploymentController
+from orchestrator.controllers.disruption import EvictionRates
 from orchestrator.controllers.garbagecollector import GarbageCollector
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
@@ -64,6 +65,7 @@ class ManagerOptions:
     node_monitor_grace_period: float = 50.0
     node_monitor_period: float = 5.0
     pod_eviction_timeout: int = 300
+    eviction_rates: EvictionRates = field(default_factory=EvictionRates)
     podgc_period: float = 20.0
     terminated_pod_gc_threshold: int = 12500
 
@@ -99,7 +101,8 @@ class ControllerManager:
         if name == "nodelifecycle":
             return NodeLifecycleController(ctx, workers=o.workers, grace_period=o.node_monitor_grace_period,
                                            monitor_period=o.node_monitor_period,
-                                           default_toleration_seconds=o.pod_eviction_timeout)
+                                           default_toleration_seconds=o.pod_eviction_timeout,
+                                           rates=o.eviction_rates)
         if name == "podgc":
             return PodGCController(ctx, workers=1, period=o.podgc_period,
                                    terminated_threshold=o.terminated_pod_gc_threshold)

@@ -57,6 +57,10 @@ class ControllerMetrics:
                                   buckets=_BUCKETS, registry=self.registry)
         self.reconciles = Counter("controller_reconciles", "Syncs by result.", ["name", "result"],
                                   registry=self.registry)
+        for c in controllers:
+            register = getattr(c, "register_metrics", None)
+            if register is not None:  # a controller's own metrics (nodelifecycle: zone states)
+                register(self.registry)
         Gauge("leader_election_master_status", "1 while this process leads.", ["name"],
               registry=self.registry).labels(name="kube-controller-manager").set_function(lambda: int(is_leader()))
 

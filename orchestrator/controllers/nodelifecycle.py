@@ -1,28 +1,41 @@
 """The node lifecycle controller: notice nodes that stopped reporting, taint them, evict their pods.
 
-Every node's key is synced every `monitor_period` seconds (upstream --node-monitor-period, 5 s):
+A **monitor pass** runs every `monitor_period` seconds (upstream --node-monitor-period, 5 s):
 
-1. **Health.** A node agent renews its Lease ``kube-node-lease/<node>`` every few seconds.
-   We remember *when we saw the lease (or the Ready condition's heartbeat) change*, by our own
-   clock — remote timestamps are never compared with our clock, as in leader election. If
-   nothing changed for `grace_period` (--node-monitor-grace-period, 50 s) the node's Ready,
+1. **Health.** A node agent renews its Lease ``kube-node-lease/<node>`` every 10 s. We remember
+   *when we saw the lease (or the Ready condition's heartbeat) change*, by our own clock --
+   remote timestamps are never compared with our clock, as in leader election. If nothing
+   changed for `grace_period` (--node-monitor-grace-period, 50 s) the node's Ready,
    MemoryPressure, DiskPressure and PIDPressure conditions become ``Unknown`` with reason
    ``NodeStatusUnknown``, "Kubelet stopped posting node status.", and its pods' Ready
-   conditions become False (so ReplicaSets and Services stop counting them).
-2. **Taints.** Ready Unknown -> ``node.kubernetes.io/unreachable`` with effects NoSchedule (the
-   scheduler stops placing pods there) and NoExecute (pods are evicted); Ready False ->
-   ``node.kubernetes.io/not-ready`` likewise; Ready True -> both removed.
-3. **Eviction** (upstream's taint-eviction controller). For each pod on a node with NoExecute
+   conditions become False (so ReplicaSets and Services stop counting them). A Node status
+   posted only every 5 minutes is fine: the Lease alone proves the node alive.
+2. **Zones** (orchestrator/controllers/disruption.py). Nodes are grouped by
+   ``topology.kubernetes.io/zone``; each zone is Normal, PartialDisruption or FullDisruption
+   from its fraction of nodes that are not Ready, and that state sets how many nodes per second
+   may get the NoExecute taint (--node-eviction-rate 0.1, --secondary-node-eviction-rate 0.01,
+   --unhealthy-zone-threshold 0.55, --large-cluster-size-threshold 50). When **every** zone is
+   in FullDisruption nothing is tainted NoExecute and the NoExecute taints already added are
+   removed: so many nodes failing at once points at the network or the control plane, and
+   evicting would only move pods that still run. Leaving that mode, every node's health clock
+   restarts, so nodes get a whole grace period to report again. Each change of a zone's state
+   is logged and recorded as an Event (reason ``ZoneStateChanged``, on the controller
+   manager's Lease ``kube-system/kube-controller-manager``), and ``node_collector_zone_state``
+   on /metrics says each zone's state.
+3. **Taints** (a node's sync). Ready Unknown -> ``node.kubernetes.io/unreachable``; Ready False
+   -> ``node.kubernetes.io/not-ready``. The NoSchedule one at once (the scheduler stops placing
+   pods there); the NoExecute one only once the zone's rate limiter admitted the node (step 2).
+   Ready True -> both removed.
+4. **Eviction** (upstream's taint-eviction controller). For each pod on a node with NoExecute
    taints: a pod that does not tolerate a taint is deleted at once; one that tolerates it for
    ``tolerationSeconds`` is deleted that long after the taint's ``timeAdded``; one that tolerates
    it forever stays. Pods with no toleration for not-ready/unreachable get the one the
    DefaultTolerationSeconds admission plugin would add: `default_toleration_seconds` (300 s,
    --pod-eviction-timeout here). Eviction is a normal (graceful) delete with the event
    ``TaintManagerEviction``; the ReplicaSet sees the pod terminating and makes a new one.
-4. A node that reports again (lease renewed): the agent posts Ready True, and step 2 removes
-   the taints.
 
-Not modelled: zones and eviction rate limits (--node-eviction-rate), the full-disruption mode.
+Healthy nodes cost the monitor pass a dictionary look-up each and no sync at all, so 1,000 idle
+nodes keep the controller idle.
 
 Kubernetes equivalent: pkg/controller/nodelifecycle/node_lifecycle_controller.go and
 pkg/controller/tainteviction/taint_eviction.go.
@@ -30,13 +43,19 @@ pkg/controller/tainteviction/taint_eviction.go.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.api.errors import NotFound
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.client.informer import DeletedFinalStateUnknown, deleted_object
 from orchestrator.controllers.controller import (
     Controller,
@@ -44,6 +63,15 @@ from orchestrator.controllers.controller import (
     Object,
     ensure_indexer,
     write_status,
+)
+from orchestrator.controllers.disruption import (
+    ZONE_STATES,
+    EvictionRates,
+    RateLimitedQueue,
+    TokenBucket,
+    ZoneState,
+    compute_zone_state,
+    zone_of,
 )
 from orchestrator.controllers.ownerrefs import meta, parse_time
 
@@ -105,16 +133,31 @@ class _Health:
     probe: float  # our clock when one of them last changed
 
 
+@dataclass
+class _Zone:
+    """What the controller knows of one zone after a monitor pass."""
+
+    state: ZoneState
+    size: int
+    not_ready: int
+    queue: RateLimitedQueue  # nodes waiting for their NoExecute taint
+
+
 class NodeLifecycleController(Controller):
     name = "nodelifecycle"
     default_workers = 1
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None, grace_period: float = 50.0,
-                 monitor_period: float = 5.0, default_toleration_seconds: int = 300) -> None:
+                 monitor_period: float = 5.0, default_toleration_seconds: int = 300,
+                 rates: EvictionRates | None = None, eviction_tick: float = 0.1,
+                 monitor_concurrency: int = 8) -> None:
         super().__init__(ctx, workers=workers)
         self.grace_period = grace_period
         self.monitor_period = monitor_period
         self.default_toleration_seconds = default_toleration_seconds
+        self.rates = rates or EvictionRates()
+        self.eviction_tick = eviction_tick  # upstream nodeEvictionPeriod: how often the zone queues are served
+        self.monitor_concurrency = monitor_concurrency
         self.node_informer = ctx.factory.informer("nodes")
         self.lease_informer = ctx.factory.informer("leases.coordination.k8s.io", namespace="kube-node-lease")
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
@@ -122,6 +165,13 @@ class NodeLifecycleController(Controller):
         self.node_informer.add_handler(on_add=self.enqueue, on_update=self._node_updated, on_delete=self._node_deleted)
         self.lease_informer.add_handler(on_add=self._lease_changed, on_update=lambda o, c: self._lease_changed(c))
         self._health: dict[str, _Health] = {}
+        self.zones: dict[str, _Zone] = {}
+        self.all_fully_disrupted = False
+        self._admitted: set[str] = set()  # nodes the zone limiter let have their NoExecute taint
+        self._ready: dict[str, bool] = {}  # node -> Ready is True, as of the last monitor pass
+        self.evictions: dict[str, int] = {}  # zone -> pods deleted by taint eviction
+        self.tainted: list[tuple[float, str]] = []  # (our clock, node) of recent NoExecute admissions, for tests
+        self.monitor_passes = 0
 
     def resync_all(self) -> None:
         for node in self.node_informer.list():
@@ -134,27 +184,161 @@ class NodeLifecycleController(Controller):
             self.enqueue(cur)
 
     def _node_deleted(self, obj: Object | DeletedFinalStateUnknown) -> None:
-        self._health.pop(meta(deleted_object(obj)).get("name") or "", None)
+        name = meta(deleted_object(obj)).get("name") or ""
+        self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        self._health.pop(name, None)
+        self._admitted.discard(name)
+        self._ready.pop(name, None)
+        for zone in self.zones.values():
+            zone.queue.remove(name)
 
     def _lease_changed(self, lease: Object) -> None:
         name = meta(lease).get("name") or ""
         health = self._health.get(name)
         if health is not None and health.lease_renew != (lease.get("spec") or {}).get("renewTime"):
-            self.queue.add(name)
+            if _ready(self.node_informer.get(name) or {}) != "True":
+                self.queue.add(name)  # it reports again: its agent will post Ready, we lift taints
 
-    # --- sync ---------------------------------------------------------------------------------
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The workers (node syncs), the monitor pass and the zone queues, until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(super().run(), name=f"{self.name}-workers")
+            tg.create_task(self._monitor_loop(), name=f"{self.name}-monitor")
+            tg.create_task(self._eviction_loop(), name=f"{self.name}-zone-queues")
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            try:
+                await self.monitor_once()
+            except ApiError as err:
+                log.warning("%s: monitor pass failed: %s", self.name, err)
+            await self.clock.sleep(self.monitor_period)
+
+    async def _eviction_loop(self) -> None:
+        while True:
+            self.admit_evictions()
+            await self.clock.sleep(self.eviction_tick)
+
+    # --- the monitor pass ---------------------------------------------------------------------
+
+    async def monitor_once(self) -> None:
+        """Steps 1 and 2 of the module docstring for every node; queue the nodes whose taints change."""
+        now = dt.datetime.now(dt.UTC)
+        nodes = self.node_informer.list()
+        semaphore = asyncio.Semaphore(self.monitor_concurrency)
+
+        async def monitor(node: Object) -> Object:
+            async with semaphore:
+                return await self._monitor_health(node, now)
+
+        # Concurrently: when a whole fleet stops, 1,000 status writes one after another would
+        # take longer than a monitor period, and the zone's state would be seen late.
+        results = await asyncio.gather(*(monitor(n) for n in nodes), return_exceptions=True)
+        current: list[Object] = []
+        for node, result in zip(nodes, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, ApiError):
+                    raise result
+                log.warning("%s: node %s: %s", self.name, meta(node).get("name"), result)
+                current.append(node)
+            else:
+                current.append(result)
+        self._ready = {meta(n)["name"]: _ready(n) == "True" for n in current}
+        self._handle_disruption(current)
+        for node in current:
+            name = meta(node)["name"]
+            zone = self.zones[zone_of(node)]
+            ours = _our_taints(node)
+            if self._ready[name]:
+                zone.queue.remove(name)
+                self._admitted.discard(name)
+                if ours:
+                    self.queue.add(name)  # lift the taints
+                continue
+            if name not in self._admitted and not any(t.get("effect") == "NoExecute" for t in ours):
+                zone.queue.add(name, now=self.clock.now())
+            if _wanted_key(node) not in {t.get("key") for t in ours if t.get("effect") == "NoSchedule"}:
+                self.queue.add(name)  # the NoSchedule taint is never rate limited
+        self.monitor_passes += 1
+
+    def _handle_disruption(self, nodes: list[Object]) -> None:
+        """Zone states, their limiters, and the all-zones-down mode (upstream handleDisruption)."""
+        members: dict[str, list[bool]] = {}
+        for node in nodes:
+            members.setdefault(zone_of(node), []).append(self._ready[meta(node)["name"]])
+        states: dict[str, tuple[int, ZoneState]] = {
+            zone: compute_zone_state(ready, unhealthy_zone_threshold=self.rates.unhealthy_zone_threshold)
+            for zone, ready in members.items()
+        }
+        all_down = bool(states) and all(state == "FullDisruption" for _, state in states.values())
+        if all_down and not self.all_fully_disrupted:
+            log.warning("%s: every zone is in FullDisruption (no node Ready): evictions stop, NoExecute taints "
+                        "are lifted", self.name)
+            for zone in self.zones.values():
+                zone.queue.clear()
+            lifted, self._admitted = self._admitted, set()
+            for node in nodes:
+                if lifted or any(t.get("effect") == "NoExecute" for t in _our_taints(node)):
+                    self.queue.add(meta(node)["name"])
+        elif not all_down and self.all_fully_disrupted:
+            log.warning("%s: some node is Ready again: leaving the all-zones-down mode; every node gets a full "
+                        "grace period", self.name)
+            local_now = self.clock.now()
+            for health in self._health.values():
+                health.probe = local_now
+        self.all_fully_disrupted = all_down
+        for zone_name, (not_ready, state) in states.items():
+            size = len(members[zone_name])
+            rate = self.rates.rate(state, zone_size=size, all_fully_disrupted=all_down)
+            zone = self.zones.get(zone_name)
+            if zone is None:
+                zone = _Zone(state="Normal", size=size, not_ready=0,
+                             queue=RateLimitedQueue(TokenBucket(rate, clock=self.clock)))
+                self.zones[zone_name] = zone
+            if state != zone.state:
+                self._zone_changed(zone_name, zone.state, state, size=size, not_ready=not_ready, rate=rate)
+            zone.state, zone.size, zone.not_ready = state, size, not_ready
+            if zone.queue.limiter.qps != rate:
+                zone.queue.limiter.swap(rate)
+        for gone in set(self.zones) - set(states):
+            del self.zones[gone]
+
+    def _zone_changed(self, zone: str, old: ZoneState, new: ZoneState, *, size: int, not_ready: int,
+                      rate: float) -> None:
+        label = zone or "(no zone label)"
+        message = (f"zone {label}: {not_ready} of {size} node(s) not Ready: {old} -> {new}; "
+                   f"NoExecute taints at {rate:g} node(s)/s")
+        log.warning("%s: %s", self.name, message)
+        self.recorder.event(_CONTROLLER_LEASE, "Warning" if new != "Normal" else "Normal", "ZoneStateChanged", message)
+
+    def admit_evictions(self) -> list[str]:
+        """Let each zone's limiter admit waiting nodes to their NoExecute taint; return the admitted."""
+        admitted: list[str] = []
+        for zone in self.zones.values():
+            for name in zone.queue.admit(lambda n: not self._ready.get(n, True)):
+                self._admitted.add(name)
+                self.tainted.append((self.clock.now(), name))
+                del self.tainted[:-1000]
+                self.queue.add(name)
+                admitted.append(name)
+        return admitted
+
+    # --- a node's sync: taints and evictions ------------------------------------------------
 
     async def sync(self, key: str) -> None:
         node = self.node_informer.get(key)
         if node is None:
-            self._health.pop(key, None)
+            self._forget(key)
             return
         now = dt.datetime.now(dt.UTC)
-        node = await self._monitor_health(node, now)
         node = await self._reconcile_taints(node, now)
         next_eviction = await self._evict(node, now)
-        delay = self.monitor_period if next_eviction is None else min(self.monitor_period, next_eviction)
-        self.queue.add_after(key, max(delay, 0.05))
+        if next_eviction is not None:
+            self.queue.add_after(key, max(next_eviction, 0.05))
 
     async def _monitor_health(self, node: Object, now: dt.datetime) -> Object:
         name = meta(node)["name"]
@@ -204,14 +388,19 @@ class NodeLifecycleController(Controller):
                     continue
 
     async def _reconcile_taints(self, node: Object, now: dt.datetime) -> Object:
-        ready = (_condition(node, "Ready") or {}).get("status")
-        wanted_key = UNREACHABLE if ready == "Unknown" else NOT_READY if ready == "False" else None
+        name = meta(node)["name"]
+        wanted_key = _wanted_key(node)
         taints = list((node.get("spec") or {}).get("taints") or [])
         ours = [t for t in taints if t.get("key") in (UNREACHABLE, NOT_READY)]
         keep = [t for t in taints if t.get("key") not in (UNREACHABLE, NOT_READY)]
+        had_no_execute = any(t.get("effect") == "NoExecute" for t in ours)
+        # NoExecute only once the zone's limiter admitted the node; one it has keeps it (also
+        # across a controller restart, and switching unreachable <-> not-ready, as upstream's
+        # SwapNodeControllerTaint), except in the all-zones-down mode, which lifts it.
+        no_execute = not self.all_fully_disrupted and (name in self._admitted or had_no_execute)
         wanted: list[dict[str, Any]] = []
         if wanted_key is not None:
-            for effect in ("NoSchedule", "NoExecute"):
+            for effect in ("NoSchedule", "NoExecute") if no_execute else ("NoSchedule",):
                 existing = next((t for t in ours if t.get("key") == wanted_key and t.get("effect") == effect), None)
                 if existing is not None:
                     wanted.append(existing)
@@ -226,7 +415,7 @@ class NodeLifecycleController(Controller):
         body.setdefault("spec", {})["taints"] = keep + wanted or None
         if body["spec"]["taints"] is None:
             del body["spec"]["taints"]
-        log.info("%s: node %s taints now %s", self.name, meta(node)["name"],
+        log.info("%s: node %s taints now %s", self.name, name,
                  [f"{t['key']}:{t['effect']}" for t in wanted] or "none of ours")
         return await self.client.update("nodes", body)
 
@@ -237,6 +426,7 @@ class NodeLifecycleController(Controller):
             return None
         added = min((parse_time(t.get("timeAdded")) or now for t in taints), default=now)
         next_due: float | None = None
+        zone = zone_of(node)
         for pod in self.pod_informer.by_index("node", meta(node)["name"]):
             pm = meta(pod)
             if pm.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
@@ -257,7 +447,52 @@ class NodeLifecycleController(Controller):
                                          preconditions={"uid": pm["uid"]})
             except NotFound:
                 continue
+            self.evictions[zone] = self.evictions.get(zone, 0) + 1
         return next_due
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """Add the zone gauges and the eviction counter to the controller manager's /metrics."""
+        registry.register(_ZoneCollector(self))
+
+
+class _ZoneCollector(Collector):
+    """Read at scrape time from the controller (upstream: node_collector_* in nodelifecycle/metrics.go)."""
+
+    def __init__(self, controller: NodeLifecycleController) -> None:
+        self.controller = controller
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.controller
+        state = GaugeMetricFamily("node_collector_zone_state", "1 for the state each zone is in now.",
+                                  labels=["zone", "state"])
+        size = GaugeMetricFamily("node_collector_zone_size", "Nodes in the zone.", labels=["zone"])
+        unhealthy = GaugeMetricFamily("node_collector_unhealthy_nodes_in_zone", "Nodes of the zone not Ready.",
+                                      labels=["zone"])
+        for name, zone in sorted(c.zones.items()):
+            for s in ZONE_STATES:
+                state.add_metric([name, s], 1.0 if zone.state == s else 0.0)
+            size.add_metric([name], zone.size)
+            unhealthy.add_metric([name], zone.not_ready)
+        evictions = CounterMetricFamily("taint_eviction_controller_pod_deletions",
+                                        "Pods deleted because of NoExecute taints.", labels=["zone"])
+        for name, count in sorted(c.evictions.items()):
+            evictions.add_metric([name], count)
+        yield from (state, size, unhealthy, evictions)
+
+
+_CONTROLLER_LEASE: Object = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                             "metadata": {"name": "kube-controller-manager", "namespace": "kube-system"}}
+
+
+def _our_taints(node: Object) -> list[dict[str, Any]]:
+    return [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("key") in (UNREACHABLE, NOT_READY)]
+
+
+def _wanted_key(node: Object) -> str | None:
+    ready = _ready(node)
+    return UNREACHABLE if ready == "Unknown" else NOT_READY if ready == "False" else None
 
 
 def _condition(node: Object, type_: str) -> dict[str, Any] | None:

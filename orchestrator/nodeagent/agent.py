@@ -163,6 +163,8 @@ class NodeAgent:
         self.ready = True
         self.lease_renewals = 0
         self.status_reports = 0
+        # One node reads its Node at each heartbeat; a fleet's group watches its Nodes instead.
+        self.check_node_each_beat = False
         self._observed: dict[str, tuple[Any, ...]] = {}  # pod uid -> signature of its containers
         self._adoptable: dict[str, list[ContainerState]] = {}
         self._orphans: set[str] = set()  # container ids without a pod at the last orphan check
@@ -304,6 +306,15 @@ class NodeAgent:
         with contextlib.suppress(AlreadyExists):
             await client.create("leases", lease, namespace=NODE_LEASE_NAMESPACE)
 
+    def observe_node(self, node: Mapping[str, Any]) -> None:
+        """The API server's copy of our Node changed: if its Ready is not what we report (the node
+        lifecycle controller set Unknown while this process was frozen or starved), re-post the
+        status at the next heartbeat -- kubelet compares with the API's copy the same way."""
+        ready = next((c.get("status") for c in (node.get("status") or {}).get("conditions") or []
+                      if c.get("type") == "Ready"), None)
+        if ready != ("True" if self.ready else "False"):
+            self._status_stale = True
+
     async def heartbeat(self, *, client: ApiClient | None = None) -> None:
         """One tick of the lease loop: check the runtime, renew the Lease, re-post status if due.
 
@@ -317,6 +328,8 @@ class NodeAgent:
             ready = False
         due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
         try:
+            if self.check_node_each_beat:
+                self.observe_node(await (client or self.client).get("nodes", self.name))
             if ready != self.ready or due or self._status_stale:
                 self.ready = ready
                 await self.post_status(client=client)
@@ -429,6 +442,11 @@ class AgentGroup:
         single = len(self.agents) == 1
         selector = f"spec.nodeName={next(iter(self.agents))}" if single else None
         self.informer = Informer(client, "pods", field_selector=selector, resync_period=resync_seconds)
+        # A fleet watches its Nodes to notice one marked Unknown behind its back (observe_node);
+        # one node just reads its own at each heartbeat (a node token may not watch all Nodes).
+        self.node_informer = None if single else Informer(client, "nodes", resync_period=None)
+        if single:
+            next(iter(self.agents.values())).check_node_each_beat = True
         self.registered = asyncio.Event()
         self.status_manager = status_manager
         self.heartbeat_client = heartbeat_client
@@ -457,6 +475,9 @@ class AgentGroup:
                 on_delete=self._deleted,
             )
             tg.create_task(self.informer.run(), name="informer:pods")
+            if self.node_informer is not None:
+                self.node_informer.add_handler(on_add=self._node_changed, on_update=lambda _old, n: self._node_changed(n))
+                tg.create_task(self.node_informer.run(), name="informer:nodes")
             tg.create_task(self._lease_loop(), name="lease-loop")
             tg.create_task(self._relist_loop(), name="relist-loop")
             if self.status_manager is not None:
@@ -483,6 +504,11 @@ class AgentGroup:
         agent = self.agents.get((pod.get("spec") or {}).get("nodeName") or "")
         if agent is not None:
             agent.on_pod(pod, tg)
+
+    def _node_changed(self, node: dict[str, Any]) -> None:
+        agent = self.agents.get((node.get("metadata") or {}).get("name") or "")
+        if agent is not None:
+            agent.observe_node(node)
 
     def _deleted(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
         pod = deleted_object(obj)
