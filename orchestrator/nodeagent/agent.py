@@ -45,7 +45,7 @@ from typing import Any
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
 from orchestrator.client.rest import ApiClient
-from orchestrator.nodeagent.heartbeat import HeartbeatThread, lease_loop
+from orchestrator.nodeagent.heartbeat import HeartbeatThread, LeaseRenewer, lease_loop
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.podworker import PodStatusSink, PodWorker, WorkerConfig
 from orchestrator.nodeagent.runtimes.base import ContainerState, Runtime, RuntimeInfo
@@ -275,11 +275,14 @@ class NodeAgent:
 
     # --- the Lease -------------------------------------------------------------------------
 
-    async def renew_lease(self, *, client: ApiClient | None = None) -> None:
+    async def renew_lease(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None) -> None:
         client = client or self.client
         body = {"spec": {"holderIdentity": self.name, "renewTime": now_micro()}}
         try:
-            await client.patch("leases", self.name, body, namespace=NODE_LEASE_NAMESPACE)
+            if renewer is not None:
+                await renewer.renew(self.name, body["spec"]["renewTime"])
+            else:
+                await client.patch("leases", self.name, body, namespace=NODE_LEASE_NAMESPACE)
         except NotFound:
             await self._create_lease(client)
         self.lease_renewals += 1
@@ -315,7 +318,7 @@ class NodeAgent:
         if ready != ("True" if self.ready else "False"):
             self._status_stale = True
 
-    async def heartbeat(self, *, client: ApiClient | None = None) -> None:
+    async def heartbeat(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None) -> None:
         """One tick of the lease loop: check the runtime, renew the Lease, re-post status if due.
 
         The loop's time (for "due") is the calling thread's loop: `status_report_seconds` is a
@@ -334,7 +337,7 @@ class NodeAgent:
                 self.ready = ready
                 await self.post_status(client=client)
                 self._status_stale = False
-            await self.renew_lease(client=client)
+            await self.renew_lease(client=client, renewer=renewer)
         except ApiError:
             self._status_stale = True
             raise
@@ -430,6 +433,7 @@ class AgentGroup:
         resync_seconds: float | None = 60.0,
         status_manager: StatusManager | None = None,
         heartbeat_client: Callable[[], ApiClient] | None = None,
+        lease_renewer: Callable[[], LeaseRenewer] | None = None,
     ) -> None:
         self.agents = {a.name: a for a in agents}
         if not self.agents:
@@ -450,6 +454,7 @@ class AgentGroup:
         self.registered = asyncio.Event()
         self.status_manager = status_manager
         self.heartbeat_client = heartbeat_client
+        self.lease_renewer = lease_renewer
         metrics.nodes.set(len(self.agents))
 
     def find_worker(self, namespace: str, name: str) -> PodWorker | None:
@@ -523,7 +528,8 @@ class AgentGroup:
         if self.heartbeat_client is None:
             await lease_loop(agents, client=self.client, metrics=self.metrics)
             return
-        thread = HeartbeatThread(agents, make_client=self.heartbeat_client, metrics=self.metrics)
+        thread = HeartbeatThread(agents, make_client=self.heartbeat_client, metrics=self.metrics,
+                                 make_renewer=self.lease_renewer)
         thread.start()
         try:
             while thread.alive:

@@ -36,6 +36,7 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.agent import AgentGroup, NodeAgent, NodeConfig
 from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.nodeagent.credentials import InPodAccess, kubeconfig_ca, start_in_pod_access
+from orchestrator.nodeagent.heartbeat import LeaseRenewer
 from orchestrator.nodeagent.logserver import LogServer
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.runtimes.base import Runtime
@@ -127,7 +128,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
             agent.worker_config.credentials = access.credentials if access is not None else None
         group = AgentGroup(agents, client=client, runtime=runtime, metrics=metrics,
                            relist_seconds=config.relist_seconds, orphan_check_seconds=config.orphan_check_seconds,
-                           status_manager=statuses, heartbeat_client=lambda: heartbeat_client(config.kubeconfig))
+                           status_manager=statuses, heartbeat_client=lambda: heartbeat_client(config.kubeconfig),
+                           lease_renewer=lambda: LeaseRenewer.from_kubeconfig(config.kubeconfig))
         log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs on port %d",
                  len(agents), info.runtime_version, cluster, port)
         async with asyncio.TaskGroup() as tg:

@@ -14,6 +14,14 @@ evicted. `HeartbeatThread` runs the loop below on a separate thread with its own
 its own `ApiClient` (its own connection pool), so renewals are never queued behind pod work:
 the interpreter switches threads every few milliseconds however busy the main loop is.
 
+Why a client of its own for the renewal itself (`LeaseRenewer`): the renewal is the one request
+a fleet sends all the time, and its cost is the fleet's idle cost. Measured on the lab machine,
+one merge-PATCH of a Lease cost the fleet 2.0 ms of CPU through httpx (`ApiClient`), 0.8 ms
+through aiohttp and 0.34 ms as one write and one read on a kept-alive TLS connection -- for
+1,000 nodes (100 renewals a second) that is 20%, 8% or 3.4% of a core. So the renewal is sent
+by a few lines of HTTP/1.1 over asyncio streams; everything else (creating a Lease, posting a
+Node's status) still goes through `ApiClient`.
+
 Kubernetes equivalent: pkg/kubelet/nodelease/controller.go (renewal), with
 pkg/kubelet/kubelet_node_status.go (the status report frequency).
 """
@@ -21,14 +29,21 @@ pkg/kubelet/kubelet_node_status.go (the status report frequency).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import heapq
+import json
 import logging
+import ssl
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
-from orchestrator.api.errors import ApiError
+import yaml
+
+from orchestrator.api.errors import ApiError, Unavailable, from_status
 from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.metrics import AgentMetrics
 
@@ -42,7 +57,159 @@ log = logging.getLogger(__name__)
 CONCURRENT_RENEWALS = 8
 
 
-async def lease_loop(agents: Sequence[NodeAgent], *, client: ApiClient, metrics: AgentMetrics) -> None:
+NODE_LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/"
+
+
+class LeaseRenewer:
+    """Merge-PATCHes ``kube-node-lease/<node>`` over up to `connections` kept-alive HTTP/1.1 connections.
+
+    Only this one request, so only what it needs of HTTP: a response with Content-Length or
+    chunked encoding, ``Connection: close`` honoured. A non-2xx answer raises the typed error of
+    its Status (NotFound: the Lease must be created); a broken connection or a timeout raises
+    `Unavailable`. Use it from one event loop (the heartbeat thread's).
+    """
+
+    def __init__(self, server: str, *, token: str | None, ssl_context: ssl.SSLContext | None,
+                 connections: int = CONCURRENT_RENEWALS, timeout: float = 5.0) -> None:
+        url = urlsplit(server)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"server must be an http(s) URL, got {server!r}")
+        self.server = server
+        self._host, self._netloc = url.hostname, url.netloc
+        self._port = url.port or (443 if url.scheme == "https" else 80)
+        self._ssl = ssl_context if url.scheme == "https" else None
+        self._headers = (f"Host: {self._netloc}\r\nAccept: application/json\r\n"
+                         "Content-Type: application/merge-patch+json\r\nUser-Agent: orchestrator-labkit/heartbeat\r\n"
+                         + (f"Authorization: Bearer {token}\r\n" if token else ""))
+        self._timeout = timeout
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(connections)
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path, **kwargs: Any) -> LeaseRenewer:
+        """Server, token and CA of the kubeconfig's current context (as `ApiClient.from_kubeconfig`)."""
+        config = yaml.safe_load(path.read_text()) or {}
+
+        def named(section: str, name: str) -> dict[str, Any]:
+            return next((dict(e.get(section[:-1]) or {}) for e in config.get(section) or [] if e.get("name") == name), {})
+
+        context = named("contexts", config.get("current-context") or "")
+        cluster, user = named("clusters", context.get("cluster", "")), named("users", context.get("user", ""))
+        token = user.get("token")
+        if not token and user.get("tokenFile"):
+            token = (path.parent / user["tokenFile"]).read_text().strip()
+        if cluster.get("insecure-skip-tls-verify"):
+            context_ssl = ssl.create_default_context()
+            context_ssl.check_hostname, context_ssl.verify_mode = False, ssl.CERT_NONE
+        elif cluster.get("certificate-authority-data"):
+            context_ssl = ssl.create_default_context(
+                cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        elif cluster.get("certificate-authority"):
+            context_ssl = ssl.create_default_context(cafile=str(path.parent / cluster["certificate-authority"]))
+        else:
+            context_ssl = ssl.create_default_context()
+        return cls(str(cluster.get("server") or ""), token=token, ssl_context=context_ssl, **kwargs)
+
+    async def renew(self, node: str, renew_time: str) -> None:
+        body = json.dumps({"spec": {"holderIdentity": node, "renewTime": renew_time}}).encode()
+        request = (f"PATCH {NODE_LEASE_PATH}{quote(node, safe='')} HTTP/1.1\r\n{self._headers}"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        async with self._slots:
+            code, keep, payload, conn = await self._send(node, request)
+            if keep:
+                self._idle.append(conn)
+            else:
+                conn[1].close()
+        if not 200 <= code < 300:
+            raise _error(code, payload)
+
+    async def _send(self, node: str, request: bytes) -> tuple[int, bool, bytes, _Connection]:
+        # A kept-alive connection the server has closed meanwhile (uvicorn closes idle ones after
+        # 5 s) fails before any answer: that one request is sent again on a new connection, as
+        # httpx does. The renewal is idempotent, so sending it twice is harmless.
+        reused = bool(self._idle)
+        conn = self._idle.pop() if reused else None
+        for attempt in (1, 2):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    if conn is None:
+                        conn = await asyncio.open_connection(self._host, self._port, ssl=self._ssl)
+                    code, keep, payload = await self._exchange(conn, request)
+                return code, keep, payload, conn
+            except _StaleConnection:
+                conn[1].close()  # type: ignore[index]
+                conn = None
+                if reused and attempt == 1:
+                    continue
+                err: Exception = ConnectionResetError("the server closed the connection")
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as e:
+                if conn is not None:
+                    conn[1].close()
+                err = e
+            raise Unavailable(f"cannot reach the API server at {self.server}: renewing the Lease of "
+                              f"{node}: {type(err).__name__}: {err}") from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _exchange(conn: _Connection, request: bytes) -> tuple[int, bool, bytes]:
+        reader, writer = conn
+        writer.write(request)
+        try:
+            status = await reader.readline()
+        except OSError:  # reset, or a TLS close the peer sent while the connection sat idle
+            raise _StaleConnection from None
+        if not status:
+            raise _StaleConnection
+        parts = status.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise ValueError(f"not an HTTP/1.1 answer: {status[:80]!r}")
+        code = int(parts[1])
+        length, chunked, keep = 0, False, True
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = line.partition(b":")
+            key, value = key.strip().lower(), value.strip().lower()
+            if key == b"content-length":
+                length = int(value)
+            elif key == b"transfer-encoding":
+                chunked = b"chunked" in value
+            elif key == b"connection":
+                keep = value != b"close"
+        if not chunked:
+            return code, keep, await reader.readexactly(length)
+        payload = b""
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            payload += (await reader.readexactly(size + 2))[:-2]  # the chunk and its CRLF
+        await reader.readline()  # the empty trailer
+        return code, keep, payload
+
+    async def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
+_Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class _StaleConnection(Exception):
+    """The server closed the connection before answering (an idle keep-alive it dropped)."""
+
+
+def _error(code: int, payload: bytes) -> ApiError:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        return from_status({"code": code, **body})
+    return from_status({"code": code, "message": payload.decode(errors="replace").strip()[:500] or f"HTTP {code}"})
+
+
+async def lease_loop(agents: Sequence[NodeAgent], *, client: ApiClient, metrics: AgentMetrics,
+                     renewer: LeaseRenewer | None = None) -> None:
     """Renew every agent's Lease each ``lease_seconds``, spread evenly over the period, until cancelled."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -55,7 +222,7 @@ async def lease_loop(agents: Sequence[NodeAgent], *, client: ApiClient, metrics:
     async def beat(agent: NodeAgent) -> None:
         async with semaphore:
             try:
-                await agent.heartbeat(client=client)
+                await agent.heartbeat(client=client, renewer=renewer)
             except ApiError as err:
                 metrics.lease_errors.inc()
                 log.warning("node %s: heartbeat failed: %s", agent.name, err)
@@ -82,9 +249,10 @@ class HeartbeatThread:
     """
 
     def __init__(self, agents: Sequence[NodeAgent], *, make_client: Callable[[], ApiClient],
-                 metrics: AgentMetrics) -> None:
+                 metrics: AgentMetrics, make_renewer: Callable[[], LeaseRenewer] | None = None) -> None:
         self._agents = list(agents)
         self._make_client = make_client
+        self._make_renewer = make_renewer
         self._metrics = metrics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -107,9 +275,12 @@ class HeartbeatThread:
         self._task = asyncio.current_task()
         self._started.set()
         client = self._make_client()
+        renewer = self._make_renewer() if self._make_renewer is not None else None
         try:
-            await lease_loop(self._agents, client=client, metrics=self._metrics)
+            await lease_loop(self._agents, client=client, metrics=self._metrics, renewer=renewer)
         finally:
+            if renewer is not None:
+                await renewer.close()
             await client.close()
 
     @property
