@@ -72,6 +72,10 @@ def up(
         int | None,
         typer.Option(min=1, hidden=True, help="Take the lab down when this process ends (a notebook kernel)."),
     ] = None,
+    straight_to_running: Annotated[
+        bool,
+        typer.Option(help="Simulated fleets report a pod once, Running (KWOK-style), not first ContainerCreating."),
+    ] = False,
 ) -> None:
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
@@ -91,6 +95,7 @@ def up(
                 skip=skip or (),
                 progress=progress,
                 owner_pid=owner_pid,
+                fleet_args=("--straight-to-running",) if straight_to_running else (),
             )
         finally:
             progress.close()

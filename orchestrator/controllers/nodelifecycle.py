@@ -151,15 +151,13 @@ class NodeLifecycleController(Controller):
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None, grace_period: float = 50.0,
                  monitor_period: float = 5.0, default_toleration_seconds: int = 300,
-                 rates: EvictionRates | None = None, eviction_tick: float = 0.1,
-                 monitor_concurrency: int = 8) -> None:
+                 rates: EvictionRates | None = None, eviction_tick: float = 0.1) -> None:
         super().__init__(ctx, workers=workers)
         self.grace_period = grace_period
         self.monitor_period = monitor_period
         self.default_toleration_seconds = default_toleration_seconds
         self.rates = rates or EvictionRates()
         self.eviction_tick = eviction_tick  # upstream nodeEvictionPeriod: how often the zone queues are served
-        self.monitor_concurrency = monitor_concurrency
         self.node_informer = ctx.factory.informer("nodes")
         self.lease_informer = ctx.factory.informer("leases.coordination.k8s.io", namespace="kube-node-lease")
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
@@ -171,6 +169,7 @@ class NodeLifecycleController(Controller):
         self.all_fully_disrupted = False
         self._admitted: set[str] = set()  # nodes the zone limiter let have their NoExecute taint
         self._ready: dict[str, bool] = {}  # node -> Ready is True, as of the last monitor pass
+        self._to_mark: set[str] = set()  # nodes past their grace period, to be marked Unknown by a worker
         self.evictions: dict[str, int] = {}  # zone -> pods deleted by taint eviction
         self.tainted: list[tuple[float, str]] = []  # (our clock, node) of recent NoExecute admissions, for tests
         self.monitor_passes = 0
@@ -191,6 +190,7 @@ class NodeLifecycleController(Controller):
 
     def _forget(self, name: str) -> None:
         self._health.pop(name, None)
+        self._to_mark.discard(name)
         self._admitted.discard(name)
         self._ready.pop(name, None)
         for zone in self.zones.values():
@@ -228,42 +228,44 @@ class NodeLifecycleController(Controller):
     # --- the monitor pass ---------------------------------------------------------------------
 
     async def monitor_once(self) -> None:
-        """Steps 1 and 2 of the module docstring for every node; queue the nodes whose taints change."""
-        now = dt.datetime.now(dt.UTC)
+        """Steps 1 and 2 of the module docstring for every node; queue the nodes whose state changes.
+
+        The pass itself does no I/O: it decides, from the caches, which nodes are past their
+        grace period and what each zone's state is, and leaves the writes (Ready=Unknown, taints)
+        to the workers. So the zone's state follows an outage within one monitor period however
+        slowly the API server takes 1,000 status writes -- a pass that waited for them once let a
+        zone look Normal, and evict at the Normal rate, for more than a minute of a full outage.
+        """
         nodes = self.node_informer.list()
-        semaphore = asyncio.Semaphore(self.monitor_concurrency)
-
-        async def monitor(node: Object) -> Object:
-            async with semaphore:
-                return await self._monitor_health(node, now)
-
-        # Concurrently: when a whole fleet stops, 1,000 status writes one after another would
-        # take longer than a monitor period, and the zone's state would be seen late.
-        results = await asyncio.gather(*(monitor(n) for n in nodes), return_exceptions=True)
-        current: list[Object] = []
-        for node, result in zip(nodes, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, ApiError):
-                    raise result
-                log.warning("%s: node %s: %s", self.name, meta(node).get("name"), result)
-                current.append(node)
+        local_now = self.clock.now()
+        ready: dict[str, bool] = {}
+        for node in nodes:
+            name = meta(node)["name"]
+            stale = self._past_grace(node, local_now)
+            status = _ready(node)
+            ready[name] = status == "True" and not stale
+            if stale and status != "Unknown":
+                if name not in self._to_mark:
+                    self._to_mark.add(name)
+                    self.queue.add(name)
             else:
-                current.append(result)
-        self._ready = {meta(n)["name"]: _ready(n) == "True" for n in current}
-        self._handle_disruption(current)
-        for node in current:
+                self._to_mark.discard(name)
+        self._ready = ready
+        self._handle_disruption(nodes)
+        for node in nodes:
             name = meta(node)["name"]
             zone = self.zones[zone_of(node)]
             ours = _our_taints(node)
-            if self._ready[name]:
+            if ready[name]:
                 zone.queue.remove(name)
                 self._admitted.discard(name)
                 if ours:
                     self.queue.add(name)  # lift the taints
                 continue
             if name not in self._admitted and not any(t.get("effect") == "NoExecute" for t in ours):
-                zone.queue.add(name, now=self.clock.now())
-            if _wanted_key(node) not in {t.get("key") for t in ours if t.get("effect") == "NoSchedule"}:
+                zone.queue.add(name, now=local_now)
+            wanted = _wanted_key(node)
+            if wanted is not None and wanted not in {t.get("key") for t in ours if t.get("effect") == "NoSchedule"}:
                 self.queue.add(name)  # the NoSchedule taint is never rate limited
         self.monitor_passes += 1
 
@@ -337,25 +339,32 @@ class NodeLifecycleController(Controller):
             self._forget(key)
             return
         now = dt.datetime.now(dt.UTC)
+        if key in self._to_mark:
+            # Decided by the monitor pass; looked at again in case the Lease was renewed since.
+            if self._past_grace(node, self.clock.now()) and _ready(node) != "Unknown":
+                node = await self._mark_unknown(node, now)
+            self._to_mark.discard(key)
         node = await self._reconcile_taints(node, now)
         next_eviction = await self._evict(node, now)
         if next_eviction is not None:
             self.queue.add_after(key, max(next_eviction, 0.05))
 
-    async def _monitor_health(self, node: Object, now: dt.datetime) -> Object:
+    def _past_grace(self, node: Object, local_now: float) -> bool:
+        """True if neither the node's Lease nor its Ready heartbeat changed for `grace_period`."""
         name = meta(node)["name"]
         lease = self.lease_informer.get(f"kube-node-lease/{name}")
         renew = (lease.get("spec") or {}).get("renewTime") if lease is not None else None
-        ready = _condition(node, "Ready")
-        heartbeat = (ready or {}).get("lastHeartbeatTime")
-        local_now = self.clock.now()
+        heartbeat = (_condition(node, "Ready") or {}).get("lastHeartbeatTime")
         health = self._health.get(name)
         if health is None or health.lease_renew != renew or health.heartbeat != heartbeat:
             self._health[name] = health = _Health(renew, heartbeat, local_now)
-        if local_now - health.probe <= self.grace_period:
-            return node
-        if ready is not None and ready.get("status") == "Unknown":
-            return node  # already marked
+        return local_now - health.probe > self.grace_period
+
+    async def _mark_unknown(self, node: Object, now: dt.datetime) -> Object:
+        name = meta(node)["name"]
+        ready = _condition(node, "Ready")
+        health = self._health[name]
+        local_now = self.clock.now()
         status = copy.deepcopy(node.get("status") or {})
         stamp = _now_text(now)
         conditions = status.get("conditions") or []

@@ -326,7 +326,8 @@ class NodeAgent:
         status at the next heartbeat -- kubelet compares with the API's copy the same way."""
         ready = next((c.get("status") for c in (node.get("status") or {}).get("conditions") or []
                       if c.get("type") == "Ready"), None)
-        if ready != ("True" if self.ready else "False"):
+        if ready != ("True" if self.ready else "False") and not self._status_stale:
+            log.info("node %s: the API server shows Ready=%s; posting the node's status again", self.name, ready)
             self._status_stale = True
 
     async def heartbeat(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None) -> None:

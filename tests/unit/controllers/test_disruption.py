@@ -147,7 +147,15 @@ class Cluster:
             self.controller.lease_informer._apply("MODIFIED", lease(name, f"beat-{self.beat}"))
 
     async def monitor(self) -> None:
+        """One monitor pass, then the workers' share: mark nodes Unknown, reconcile taints."""
         await self.controller.monitor_once()
+        queue = self.controller.queue
+        while queue.len():
+            key = await queue.get()
+            try:
+                await self.controller.sync(key)
+            finally:
+                queue.done(key)
 
     def zone(self, name: str = "") -> str:
         return self.controller.zones[name].state

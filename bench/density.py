@@ -1,0 +1,245 @@
+"""Density: 1,000 simulated nodes, N Deployments x 100 replicas -- does the lab converge, and at what cost?
+
+    .venv/bin/python bench/density.py [--nodes 1000] [--deployments 50] [--replicas 100]
+        [--straight-to-running] [--timeout 900] [--sample-seconds 30] [--json]
+
+A lab is started with ``labctl up --nodes N --runtime simulated`` (fleet processes of 250 nodes)
+in a temporary home and taken down at the end. Steps and what is printed:
+
+1. ``up``, then the time until all N Nodes are Ready;
+2. every component's CPU (share of one core: CPU seconds / wall seconds, PostgreSQL with all its
+   backends) and memory (RSS) over --sample-seconds with the lab idle;
+3. the Deployments created through the API (16 requests in flight), then the time until every
+   pod is Running, polled every 5 s;
+4. during the whole run, Node readiness is polled every 5 s: a *NotReady transition* is a node
+   seen Ready and later not Ready (a blip shorter than the poll can be missed; Unknown lasts at
+   least a heartbeat, 10 s, so it is not); *evictions* are the ``TaintManagerEviction`` events;
+5. CPU and memory again at steady state, every pod Running.
+
+The machine's load average is printed before and after: on a shared machine the figures move
+with the neighbours, so compare runs made side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from orchestrator.client.rest import ApiClient  # noqa: E402
+
+NAMESPACE = "density"
+
+
+def labctl(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LABKIT_HOME=str(home))
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def components(home: Path) -> dict[str, psutil.Process]:
+    state = json.loads((home / "run" / "state.json").read_text())
+    return {c["name"]: psutil.Process(c["pid"]) for c in state["components"] if c.get("pid")}
+
+
+def _cpu(proc: psutil.Process, *, tree: bool) -> float:
+    procs = [proc, *proc.children(recursive=True)] if tree else [proc]
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _rss(proc: psutil.Process, *, tree: bool) -> float:
+    procs = [proc, *proc.children(recursive=True)] if tree else [proc]
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+async def sample(home: Path, seconds: float) -> dict[str, dict[str, float]]:
+    """CPU share of one core and RSS (MiB) of each component over `seconds`."""
+    procs = components(home)
+    before = {n: _cpu(p, tree=n == "postgres") for n, p in procs.items()}
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    wall = time.monotonic() - t0
+    return {n: {"cpu_percent": round((_cpu(p, tree=n == "postgres") - before[n]) / wall * 100, 1),
+                "rss_mib": round(_rss(p, tree=n == "postgres"), 1)} for n, p in procs.items()}
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions") or [])
+
+
+class Readiness:
+    """Polls Nodes; counts transitions Ready -> not Ready."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+        self.last: dict[str, bool] = {}
+        self.transitions = 0
+        self.worst = 0  # most nodes not Ready at one poll
+
+    async def poll(self) -> int:
+        nodes = (await self.client.list("nodes"))["items"]
+        ready = {n["metadata"]["name"]: _ready(n) for n in nodes}
+        self.transitions += sum(1 for name, ok in ready.items() if not ok and self.last.get(name))
+        self.last = ready
+        self.worst = max(self.worst, sum(1 for ok in ready.values() if not ok))
+        return sum(ready.values())
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception as err:  # a slow answer must not end the benchmark
+                print(f"  (node poll failed: {err})", flush=True)
+            await asyncio.sleep(5)
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "c", "image": "labkit/busybox:1.0"}]}}}}
+
+
+async def count_pods(client: ApiClient) -> tuple[int, int]:
+    """(pods, Running pods) in the namespace, read in pages of 1,000."""
+    total = running = 0
+    token: str | None = None
+    while True:
+        page = await client.list("pods", namespace=NAMESPACE, limit=1000, continue_=token)
+        for pod in page["items"]:
+            total += 1
+            running += (pod.get("status") or {}).get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return total, running
+
+
+async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {"nodes": args.nodes, "deployments": args.deployments, "replicas": args.replicas,
+                              "straight_to_running": args.straight_to_running, "load_before": os.getloadavg()}
+    up_args = ["up", "--nodes", str(args.nodes), "--runtime", "simulated"]
+    if args.straight_to_running:
+        up_args.append("--straight-to-running")
+    t0 = time.monotonic()
+    up = labctl(home, *up_args)
+    if up.returncode != 0:
+        raise SystemExit(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
+    result["up_seconds"] = round(time.monotonic() - t0, 1)
+    print(f"labctl up: {result['up_seconds']}s", flush=True)
+    async with ApiClient.from_kubeconfig(home / "admin.kubeconfig", timeout=120) as client:
+        readiness = Readiness(client)
+        while await readiness.poll() < args.nodes:
+            if time.monotonic() - t0 > args.timeout:
+                raise SystemExit(f"not all {args.nodes} nodes Ready after {args.timeout}s")
+            await asyncio.sleep(2)
+        result["nodes_ready_seconds"] = round(time.monotonic() - t0, 1)
+        print(f"{args.nodes} nodes Ready after {result['nodes_ready_seconds']}s; sampling idle", flush=True)
+        result["idle"] = await sample(home, args.sample_seconds)
+        print_usage("idle", result["idle"])
+
+        watcher = asyncio.create_task(readiness.run())
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        semaphore = asyncio.Semaphore(16)
+
+        async def create(i: int) -> None:
+            async with semaphore:
+                await client.create("deployments.apps", deployment(f"d{i}", args.replicas), namespace=NAMESPACE)
+
+        t1 = time.monotonic()
+        await asyncio.gather(*(create(i) for i in range(args.deployments)))
+        result["create_seconds"] = round(time.monotonic() - t1, 1)
+        want = args.deployments * args.replicas
+        print(f"{args.deployments} Deployments created in {result['create_seconds']}s; waiting for {want} Running",
+              flush=True)
+        progress: list[tuple[float, int, int]] = []
+        while True:
+            total, running = await count_pods(client)
+            elapsed = round(time.monotonic() - t1, 1)
+            progress.append((elapsed, total, running))
+            print(f"  t={elapsed:6.1f}s pods={total} running={running} nodes-not-ready(max)={readiness.worst} "
+                  f"transitions={readiness.transitions}", flush=True)
+            if running >= want and total == want:
+                result["all_running_seconds"] = elapsed
+                break
+            if elapsed > args.timeout:
+                result["all_running_seconds"] = None
+                break
+            await asyncio.sleep(5)
+        result["progress"] = progress
+        result["steady"] = await sample(home, args.sample_seconds)
+        print_usage("steady state", result["steady"])
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        events = (await client.list("events", namespace=NAMESPACE))["items"]
+        result["evictions"] = sum(1 for e in events if e.get("reason") == "TaintManagerEviction")
+        result["not_ready_transitions"] = readiness.transitions
+    result["load_after"] = os.getloadavg()
+    return result
+
+
+def print_usage(title: str, usage: dict[str, dict[str, float]]) -> None:
+    print(f"  {title}:", flush=True)
+    for name, u in usage.items():
+        print(f"    {name:20s} {u['cpu_percent']:6.1f}% of a core  {u['rss_mib']:7.1f} MiB", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--nodes", type=int, default=1000)
+    p.add_argument("--deployments", type=int, default=50)
+    p.add_argument("--replicas", type=int, default=100)
+    p.add_argument("--straight-to-running", action="store_true", help="simulated pods report Running at once")
+    p.add_argument("--timeout", type=float, default=900, help="seconds to wait for nodes, then for pods")
+    p.add_argument("--sample-seconds", type=float, default=30)
+    p.add_argument("--keep", action="store_true", help="leave the lab running (prints its home)")
+    p.add_argument("--json", action="store_true", help="write the figures to bench/results/")
+    args = p.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="labkit-density-"))
+    try:
+        result = asyncio.run(run(args, home))
+    finally:
+        if args.keep:
+            print(f"lab left running: LABKIT_HOME={home}")
+        else:
+            labctl(home, "down")
+    print(f"all Running after {result['all_running_seconds']}s; NotReady transitions: "
+          f"{result['not_ready_transitions']}; evictions: {result['evictions']}; load {result['load_before']} -> "
+          f"{result['load_after']}")
+    if args.json:
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        path = out / f"density-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        path.write_text(json.dumps(result, indent=2))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
