@@ -330,9 +330,13 @@ class NodeAgent:
             log.info("node %s: the API server shows Ready=%s; posting the node's status again", self.name, ready)
             self._status_stale = True
 
-    async def heartbeat(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None) -> None:
-        """One tick of the lease loop: check the runtime, renew the Lease, re-post status if due.
+    async def heartbeat(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None,
+                        status_slots: asyncio.Semaphore | None = None) -> None:
+        """One tick of the lease loop: renew the Lease, then re-post the status if due.
 
+        The renewal comes first and alone is what keeps the node alive; a status post (heavier:
+        a GET and a PATCH of the whole status) waits for one of `status_slots`, so when a fleet
+        wakes up with 1,000 statuses to post, the renewals are not queued behind them.
         The loop's time (for "due") is the calling thread's loop: `status_report_seconds` is a
         duration, and both loops read the same monotonic clock.
         """
@@ -343,15 +347,16 @@ class NodeAgent:
             ready = True
         except ApiError:
             ready = False
-        due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
         try:
+            await self.renew_lease(client=client, renewer=renewer)
             if self.check_node_each_beat:
                 self.observe_node(await (client or self.client).get("nodes", self.name))
+            due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
             if ready != self.ready or due or self._status_stale:
-                self.ready = ready
-                await self.post_status(client=client)
-                self._status_stale = False
-            await self.renew_lease(client=client, renewer=renewer)
+                async with status_slots if status_slots is not None else contextlib.nullcontext():
+                    self.ready = ready
+                    await self.post_status(client=client)
+                    self._status_stale = False
         except ApiError:
             self._status_stale = True
             raise

@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 # 250 nodes sends 25 a second; when a busy API server answers in 300 ms, 8 would be the most that
 # keeps up, so there is room for a server several times slower than that.
 CONCURRENT_RENEWALS = 24
+# Node status posts in flight at once, apart from the renewals (see NodeAgent.heartbeat).
+CONCURRENT_STATUS_POSTS = 8
 
 
 NODE_LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/"
@@ -218,15 +220,20 @@ async def lease_loop(agents: Sequence[NodeAgent], *, client: ApiClient, metrics:
         (start + agent.config.lease_seconds * (i + 1) / len(agents), i) for i, agent in enumerate(agents)
     ]
     heapq.heapify(heap)
-    semaphore = asyncio.Semaphore(CONCURRENT_RENEWALS)
+    # The renewer bounds renewals by its connections; without it (httpx), this does.
+    renewals = asyncio.Semaphore(CONCURRENT_RENEWALS if renewer is None else len(agents) or 1)
+    status_slots = asyncio.Semaphore(CONCURRENT_STATUS_POSTS)
+    pending: set[int] = set()
 
-    async def beat(agent: NodeAgent) -> None:
-        async with semaphore:
-            try:
-                await agent.heartbeat(client=client, renewer=renewer)
-            except ApiError as err:
-                metrics.lease_errors.inc()
-                log.warning("node %s: heartbeat failed: %s", agent.name, err)
+    async def beat(i: int, agent: NodeAgent) -> None:
+        try:
+            async with renewals:
+                await agent.heartbeat(client=client, renewer=renewer, status_slots=status_slots)
+        except ApiError as err:
+            metrics.lease_errors.inc()
+            log.warning("node %s: heartbeat failed: %s", agent.name, err)
+        finally:
+            pending.discard(i)
 
     async with asyncio.TaskGroup() as tg:
         while True:
@@ -237,9 +244,17 @@ async def lease_loop(agents: Sequence[NodeAgent], *, client: ApiClient, metrics:
             while heap and heap[0][0] <= now:
                 due, i = heapq.heappop(heap)
                 agent = agents[i]
-                tg.create_task(beat(agent), name=f"heartbeat:{agent.name}")
-                # A late tick (the process was stopped) renews at once, then keeps the period.
-                heapq.heappush(heap, (max(due + agent.config.lease_seconds, now), i))
+                # A node whose last beat is still under way is not given a second one: after a
+                # freeze or with a slow API server, stacked beats would only grow a backlog that
+                # delays every node's next renewal.
+                if i not in pending:
+                    pending.add(i)
+                    tg.create_task(beat(i, agent), name=f"heartbeat:{agent.name}")
+                # A late tick (the process was stopped) renews at once; the next one is spread
+                # over the period again, so a fleet that woke up does not beat all at once forever.
+                period = agent.config.lease_seconds
+                after = due + period if due + period > now else now + period * (i + 1) / len(agents)
+                heapq.heappush(heap, (after, i))
 
 
 class HeartbeatThread:

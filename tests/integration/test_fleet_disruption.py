@@ -9,7 +9,7 @@ manager running only the node lifecycle controller with short timers:
 - 10% of the nodes frozen (the 100-node process): the zone stays Normal and nodes are given the
   NoExecute taint -- and their pods evicted -- at the configured rate, not faster.
 
-Timers: lease 10 s (kubelet's), grace 40 s (upstream's default), monitor period 1 s, --pod-eviction-timeout 30 (the
+Timers: lease 10 s (kubelet's), grace 25 s (upstream's default is 40-50 s), 16 workers, monitor period 1 s, --pod-eviction-timeout 30 (the
 default toleration; a node tainted while the outage was still spreading loses nothing before
 FullDisruption lifts its taint), --node-eviction-rate 1 node/s so the rate shows in seconds.
 """
@@ -38,7 +38,7 @@ from tests.integration.controllers.conftest import ControllerManagerProcess, sta
 from tests.labctl import run_labctl
 
 BIG, SMALL = 900, 100
-GRACE = 40
+GRACE = 25
 EVICTION_RATE = 1.0
 UNREACHABLE = "node.kubernetes.io/unreachable"
 
@@ -117,6 +117,7 @@ def manager(lab: Lab, namespace: str, fleets: Any, tmp_path_factory: pytest.Temp
     cm = start_controller_manager(
         lab, namespace, tmp_path_factory.mktemp("cm"), "--controllers", "nodelifecycle",
         "--node-monitor-grace-period", str(GRACE), "--node-monitor-period", "1", "--pod-eviction-timeout", "30",
+        "--workers", "16",
         "--node-eviction-rate", str(EVICTION_RATE))
     try:
         yield cm
