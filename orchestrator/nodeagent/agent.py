@@ -161,10 +161,12 @@ class NodeAgent:
         self.log_port = log_port
         self.workers: dict[str, PodWorker] = {}  # pod uid -> worker
         self.ready = True
+        self._runtime_ready = True
         self.lease_renewals = 0
         self.status_reports = 0
         self.registered = False  # the Node exists and its Lease was taken: heartbeats may begin
         self._uid: str | None = None
+        self._posted_conditions: dict[str, dict[str, Any]] = {}
         # One node reads its Node at each heartbeat; a fleet's group watches its Nodes instead.
         self.check_node_each_beat = False
         self._observed: dict[str, tuple[Any, ...]] = {}  # pod uid -> signature of its containers
@@ -253,30 +255,45 @@ class NodeAgent:
         try:
             created = await self.client.create("nodes", node)
             self._uid = (created.get("metadata") or {}).get("uid")
+            self._posted_conditions = {c["type"]: c for c in node["status"]["conditions"]}
             self._last_status_report = asyncio.get_running_loop().time()
             log.info("node %s registered", self.name)
             return True
         except AlreadyExists:
             pass
         await self.client.patch("nodes", self.name, {"metadata": {"labels": node["metadata"]["labels"]}})
-        await self.post_status()
+        await self.post_status(read_current=True)
         log.info("node %s already registered; labels and status updated", self.name)
         return False
 
-    async def post_status(self, *, client: ApiClient | None = None) -> None:
-        """PATCH the Node's status (conditions with a fresh heartbeat, capacity, endpoints)."""
+    async def post_status(self, *, client: ApiClient | None = None, read_current: bool = False) -> None:
+        """PATCH the Node's status (conditions with a fresh heartbeat, capacity, endpoints).
+
+        A condition keeps its ``lastTransitionTime`` while its status does not change, as kubelet
+        does: taken from the API's copy when `read_current` (at registration), else from what we
+        posted last -- one request instead of two, for the 1,000 posts of a fleet that comes back
+        from an outage -- unless the API's copy differs (`observe_node`), which is a transition.
+        """
         client = client or self.client
         status = self.node_object()["status"]
-        current = await client.get("nodes", self.name)
-        # Keep transition times when the status did not change, as kubelet does.
-        before = {c.get("type"): c for c in (current.get("status") or {}).get("conditions") or []}
+        if read_current:
+            current = await client.get("nodes", self.name)
+            before = {c.get("type"): c for c in (current.get("status") or {}).get("conditions") or []}
+        else:
+            before = {} if self._status_stale else self._posted_conditions
         for cond in status["conditions"]:
             old = before.get(cond["type"])
             if old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime"):
                 cond["lastTransitionTime"] = old["lastTransitionTime"]
         await client.patch("nodes", self.name, {"status": status}, subresource="status")
+        self._posted_conditions = {c["type"]: c for c in status["conditions"]}
         self._last_status_report = asyncio.get_running_loop().time()
         self.status_reports += 1
+
+    def status_due(self, ready: bool) -> bool:
+        """Whether the next heartbeat must post the status (readiness changed, report interval, stale)."""
+        due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
+        return ready != self.ready or due or self._status_stale
 
     # --- the Lease -------------------------------------------------------------------------
 
@@ -330,36 +347,40 @@ class NodeAgent:
             log.info("node %s: the API server shows Ready=%s; posting the node's status again", self.name, ready)
             self._status_stale = True
 
-    async def heartbeat(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None,
-                        status_slots: asyncio.Semaphore | None = None) -> None:
-        """One tick of the lease loop: renew the Lease, then re-post the status if due.
+    async def heartbeat(self, *, client: ApiClient | None = None, renewer: LeaseRenewer | None = None) -> bool:
+        """One tick of the lease loop: renew the Lease; return whether the status must be posted.
 
-        The renewal comes first and alone is what keeps the node alive; a status post (heavier:
-        a GET and a PATCH of the whole status) waits for one of `status_slots`, so when a fleet
-        wakes up with 1,000 statuses to post, the renewals are not queued behind them.
-        The loop's time (for "due") is the calling thread's loop: `status_report_seconds` is a
-        duration, and both loops read the same monotonic clock.
+        The renewal alone is what keeps the node alive; the status post (`report_status`) is
+        heavier and is left to the caller, which runs it apart (orchestrator/nodeagent/heartbeat.py)
+        so that when a fleet wakes up with 1,000 statuses to post, no renewal waits behind them.
         """
         if not self.registered:
-            return
+            return False
         try:
             await self.runtime.info()
-            ready = True
+            self._runtime_ready = True
         except ApiError:
-            ready = False
+            self._runtime_ready = False
         try:
             await self.renew_lease(client=client, renewer=renewer)
             if self.check_node_each_beat:
                 self.observe_node(await (client or self.client).get("nodes", self.name))
-            due = asyncio.get_running_loop().time() - self._last_status_report >= self.config.status_report_seconds
-            if ready != self.ready or due or self._status_stale:
-                async with status_slots if status_slots is not None else contextlib.nullcontext():
-                    self.ready = ready
-                    await self.post_status(client=client)
-                    self._status_stale = False
         except ApiError:
             self._status_stale = True
             raise
+        return self.status_due(self._runtime_ready)
+
+    async def report_status(self, *, client: ApiClient | None = None) -> None:
+        """Post the status now if it is (still) due."""
+        if not self.status_due(self._runtime_ready):
+            return
+        self.ready = self._runtime_ready
+        try:
+            await self.post_status(client=client)
+        except ApiError:
+            self._status_stale = True
+            raise
+        self._status_stale = False
 
     # --- pods ------------------------------------------------------------------------------
 

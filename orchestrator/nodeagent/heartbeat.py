@@ -222,20 +222,39 @@ async def lease_loop(agents: Sequence[NodeAgent], *, client: ApiClient, metrics:
     heapq.heapify(heap)
     # The renewer bounds renewals by its connections; without it (httpx), this does.
     renewals = asyncio.Semaphore(CONCURRENT_RENEWALS if renewer is None else len(agents) or 1)
-    status_slots = asyncio.Semaphore(CONCURRENT_STATUS_POSTS)
     pending: set[int] = set()
+    # Nodes whose status must be posted, oldest first, each once; a few posters work through them.
+    to_report: dict[int, None] = {}
+    wake = asyncio.Event()
 
     async def beat(i: int, agent: NodeAgent) -> None:
         try:
             async with renewals:
-                await agent.heartbeat(client=client, renewer=renewer, status_slots=status_slots)
+                if await agent.heartbeat(client=client, renewer=renewer):
+                    to_report[i] = None
+                    wake.set()
         except ApiError as err:
             metrics.lease_errors.inc()
             log.warning("node %s: heartbeat failed: %s", agent.name, err)
         finally:
             pending.discard(i)
 
+    async def poster() -> None:
+        while True:
+            if not to_report:
+                wake.clear()
+                await wake.wait()
+                continue
+            i = next(iter(to_report))
+            del to_report[i]
+            try:
+                await agents[i].report_status(client=client)
+            except ApiError as err:
+                log.warning("node %s: posting its status failed: %s", agents[i].name, err)
+
     async with asyncio.TaskGroup() as tg:
+        for k in range(CONCURRENT_STATUS_POSTS):
+            tg.create_task(poster(), name=f"node-status-poster-{k}")
         while True:
             delay = heap[0][0] - loop.time()
             if delay > 0:
