@@ -288,9 +288,10 @@ async def test_a_ten_percent_outage_evicts_at_the_configured_rate_not_faster(
         started = time.monotonic()
         samples: list[tuple[float, int, int]] = []
         while time.monotonic() - started < 20:
+            # Pods first: a pod evicted before this read was evicted from a node tainted before the next.
+            evicted = sum(1 for p in await _pods(admin, namespace, "fragile") if p["metadata"].get("deletionTimestamp"))
             nodes = await _nodes(admin)
             tainted = sum(1 for n in nodes.values() if _no_execute(n))
-            evicted = sum(1 for p in await _pods(admin, namespace, "fragile") if p["metadata"].get("deletionTimestamp"))
             samples.append((time.monotonic() - started, tainted, evicted))
             await asyncio.sleep(1.0)
         assert await asyncio.to_thread(_zone_state, manager) == "Normal"  # 10% < --unhealthy-zone-threshold
