@@ -129,7 +129,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
         group = AgentGroup(agents, client=client, runtime=runtime, metrics=metrics,
                            relist_seconds=config.relist_seconds, orphan_check_seconds=config.orphan_check_seconds,
                            status_manager=statuses, heartbeat_client=lambda: heartbeat_client(config.kubeconfig),
-                           lease_renewer=lambda: LeaseRenewer.from_kubeconfig(config.kubeconfig))
+                           lease_renewer=lambda: LeaseRenewer.from_kubeconfig(
+                               config.kubeconfig, timeout=max(n.lease_seconds for n in config.nodes)))
         log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs on port %d",
                  len(agents), info.runtime_version, cluster, port)
         async with asyncio.TaskGroup() as tg:
@@ -148,9 +149,12 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
 
 
 def heartbeat_client(kubeconfig: Path) -> ApiClient:
-    """The heartbeat thread's own client: its own connections, and a timeout shorter than a lease
-    period so one hung request never holds a renewal past the node's grace period."""
-    return ApiClient.from_kubeconfig(kubeconfig, timeout=5.0, user_agent="orchestrator-labkit/heartbeat")
+    """The heartbeat thread's own client (its own connections) for Node status posts and new Leases.
+
+    Renewals time out after one lease period (10 s): an API server busy with thousands of pod
+    writes once took more than 5 s per Lease PATCH, and a renewal given up at 5 s is a renewal
+    lost; one that succeeds at 8 s still keeps the node inside its grace period."""
+    return ApiClient.from_kubeconfig(kubeconfig, timeout=10.0, user_agent="orchestrator-labkit/heartbeat")
 
 
 def kubeconfig_token(path: Path) -> str:
