@@ -230,9 +230,13 @@ def main() -> None:
             print(f"lab left running: LABKIT_HOME={home}")
         else:
             labctl(home, "down")
-    print(f"all Running after {result['all_running_seconds']}s; NotReady transitions: "
-          f"{result['not_ready_transitions']}; evictions: {result['evictions']}; load {result['load_before']} -> "
-          f"{result['load_after']}")
+    converged = result["all_running_seconds"]
+    want = args.deployments * args.replicas
+    running = result["progress"][-1][2] if result.get("progress") else 0
+    outcome = (f"all Running after {converged}s" if converged is not None
+               else f"NOT all Running within --timeout ({running} of {want})")
+    print(f"{outcome}; NotReady transitions: {result['not_ready_transitions']}; evictions: {result['evictions']}; "
+          f"load {result['load_before']} -> {result['load_after']}")
     if args.json:
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
