@@ -68,7 +68,18 @@ ADMIN = {
     "replicasets": ALL, "replicasets/status": "g...up..", "replicasets/scale": "g...up..",
     "leases": ALL,
     "configmaps": ALL, "secrets": ALL, "serviceaccounts": ALL, "serviceaccounts/token": "...c....",
+    **{kind: ALL for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")},
+    # Reviews are questions: created (answered), never stored, so nothing else is served.
+    **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
+                                         "subjectaccessreviews", "localsubjectaccessreviews")},
 }
+
+# Every authenticated identity may ask about itself (system:basic-user); nobody but admins reads or
+# writes RBAC objects, and asking about others (SubjectAccessReview) is the scheduler's and admins'.
+RBAC_NONE = {kind: NONE for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")}
+SELF_REVIEWS = {"selfsubjectaccessreviews": "xxxcxxxx", "selfsubjectrulesreviews": "xxxcxxxx",
+                "selfsubjectreviews": "xxxcxxxx", "subjectaccessreviews": "xxx-xxxx",
+                "localsubjectaccessreviews": "xxx-xxxx"}
 
 # system:kube-controller-manager: everything too (it creates, updates and deletes for users).
 CONTROLLER_MANAGER = dict(ADMIN)
@@ -85,6 +96,8 @@ VIEWER = {
     "leases": READ,
     # Not Secrets: Kubernetes' view role leaves them out too.
     "configmaps": READ, "secrets": NONE, "serviceaccounts": READ, "serviceaccounts/token": "...-....",
+    # `view` reads no RBAC objects (upstream: they say who may do what, which is an admin's to know).
+    **RBAC_NONE, **SELF_REVIEWS,
 }
 
 # system:kube-scheduler: reads everything; binds pods; writes pod status; events; leases (its lock).
@@ -93,6 +106,7 @@ SCHEDULER = {
     "pods/status": "g...up..", "pods/binding": "...c....",
     "events": ALL,
     "leases": ALL,
+    "subjectaccessreviews": "xxxcxxxx",  # as upstream's system:kube-scheduler (delegated authorization)
 }
 
 # system:node:node-1 (group system:nodes), by scope.
@@ -129,6 +143,7 @@ NODE = {
         # Allowed past authorization, refused by the token handler: a node gets tokens only bound
         # to a pod it runs (registry/serviceaccounts.py), and this request binds none.
         "serviceaccounts/token": "...-....",
+        **RBAC_NONE, **SELF_REVIEWS,
     },
 }
 
@@ -238,6 +253,25 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
         return {"apiVersion": "apps/v1", "kind": "Deployment" if resource == "deployments" else "ReplicaSet",
                 "metadata": meta, "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
                                            "template": template}}
+    if resource in ("roles", "clusterroles"):
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role" if resource == "roles" else "ClusterRole",
+                "metadata": meta, "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]}
+    if resource in ("rolebindings", "clusterrolebindings"):
+        return {"apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding" if resource == "rolebindings" else "ClusterRoleBinding", "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "matrix-nobody"}]}
+    if resource in REVIEW_KINDS:
+        group = "authentication.k8s.io" if resource == "selfsubjectreviews" else "authorization.k8s.io"
+        review: dict[str, Any] = {"apiVersion": f"{group}/v1", "kind": REVIEW_KINDS[resource], "metadata": meta}
+        attributes = {"verb": "get", "resource": "pods", "namespace": namespace or "default"}
+        if resource == "selfsubjectaccessreviews":
+            review["spec"] = {"resourceAttributes": attributes}
+        elif resource == "selfsubjectrulesreviews":
+            review["spec"] = {"namespace": namespace or "default"}
+        elif resource in ("subjectaccessreviews", "localsubjectaccessreviews"):
+            review["spec"] = {"user": "viewer", "groups": ["labkit:viewers"], "resourceAttributes": attributes}
+        return review
     if resource == "leases":
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
                 "spec": {"holderIdentity": "matrix", "leaseDurationSeconds": 40}}
@@ -249,6 +283,10 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
         return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
     raise KeyError(resource)
 
+
+REVIEW_KINDS = {"selfsubjectaccessreviews": "SelfSubjectAccessReview", "selfsubjectrulesreviews": "SelfSubjectRulesReview",
+                "selfsubjectreviews": "SelfSubjectReview", "subjectaccessreviews": "SubjectAccessReview",
+                "localsubjectaccessreviews": "LocalSubjectAccessReview"}
 
 STATUS_CHANGE = {
     "pods": {"status": {"message": "written by the authorization matrix"}},
