@@ -1,0 +1,96 @@
+"""Authorization as one API server process holds it: the RBAC cache and its informer, the chain
+(Node → RBAC), and the checks the request path calls.
+
+    authz = Authorization.for_storage(store, watch_cache)
+    task = asyncio.create_task(authz.run(), name="apiserver-rbac-informer")   # lifespan
+    await authz.ensure_bootstrap(create)        # the bootstrap roles and bindings, once storage is up
+    await authz.wait_synced(timeout=30)         # before serving: an empty cache denies everyone
+
+    user = await authz.impersonate(user, request.headers.items())     # after authentication
+    await authz.check(request_attributes(user, method, path, query))  # once per request
+    authz.admit(attrs, body)                    # create bodies: NodeRestriction's name check
+    await authz.check_rbac_write(user, info, obj, old)                # creates/updates of RBAC kinds
+    authz.reviews[info.group_resource]          # the create-only review handlers
+
+Kubernetes equivalent: pkg/kubeapiserver/authorizer/config.go (building the union authorizer),
+pkg/registry/rbac/rest/storage_rbac.go (the bootstrap PostStartHook)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestrator.api.errors import NotFound
+from orchestrator.api.resources import RBAC_GROUP, ResourceInfo
+from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.authz import bootstrap, escalation, impersonation, node, reviews
+from orchestrator.apiserver.authz.chain import Attributes, Chain, Decision
+from orchestrator.apiserver.authz.informer import RBACInformer
+from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
+
+
+class Authorization:
+    def __init__(self, *, cache: RBACCache, informer: RBACInformer | None, pod_node: node.PodNode) -> None:
+        self.cache = cache
+        self.informer = informer
+        self.rbac = RBACAuthorizer(cache)
+        self.chain = Chain([node.NodeAuthorizer(pod_node), self.rbac])
+        self.reviews = reviews.review_handlers(self.chain)
+
+    @classmethod
+    def for_storage(cls, store: Any, watch_cache: Any) -> Authorization:
+        cache = RBACCache()
+
+        async def pod_node(namespace: str, name: str) -> str | None:
+            try:
+                pod = await store.get("pods", namespace, name)
+            except NotFound:
+                return None
+            return (pod.get("spec") or {}).get("nodeName")
+
+        return cls(cache=cache, informer=RBACInformer.for_storage(cache, store, watch_cache), pod_node=pod_node)
+
+    # -- lifecycle
+
+    async def run(self) -> None:
+        """Keep the cache current until cancelled."""
+        assert self.informer is not None
+        await self.informer.run()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        assert self.informer is not None
+        await self.informer.wait_synced(timeout)
+
+    async def ensure_bootstrap(self, create: bootstrap.Create) -> list[str]:
+        """Create the missing bootstrap ClusterRoles and ClusterRoleBindings (see bootstrap.py)."""
+        return await bootstrap.ensure_bootstrap_policy(create)
+
+    # -- per request
+
+    async def authorize(self, attrs: Attributes) -> Decision:
+        return await self.chain.authorize(attrs)
+
+    async def check(self, attrs: Attributes) -> None:
+        """Raise Forbidden unless the chain allows ``attrs``."""
+        await self.chain.check(attrs)
+
+    async def impersonate(self, user: User, headers: Iterable[tuple[str, str]]) -> User:
+        return await impersonation.impersonate(user, headers, self.chain)
+
+    def admit(self, attrs: Attributes, obj: Mapping[str, Any]) -> None:
+        """NodeRestriction for a create's body (a node creates only its own Node and Lease)."""
+        node.admit_node_object(attrs, obj)
+
+    async def check_rbac_write(self, user: User, info: ResourceInfo, obj: Mapping[str, Any],
+                               old: Mapping[str, Any] | None = None) -> None:
+        """Escalation prevention on create (``old`` None) and update of the four RBAC kinds; a
+        no-op for every other resource."""
+        if info.group != RBAC_GROUP:
+            return
+        if info.kind in ("Role", "ClusterRole"):
+            await escalation.check_role_write(user=user, authorizer=self.chain, rbac=self.rbac, kind=info.kind,
+                                              obj=obj, old=old)
+        elif info.kind in ("RoleBinding", "ClusterRoleBinding"):
+            await escalation.check_binding_write(user=user, authorizer=self.chain, rbac=self.rbac, kind=info.kind,
+                                                 obj=obj, old=old)
