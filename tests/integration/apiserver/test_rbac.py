@@ -129,7 +129,8 @@ async def test_auth_can_i_answers_what_the_server_enforces(lab: Lab, api: httpx.
     async with lab.client(user) as client:
         for verb, resource, where in MATRIX:
             ns = {"mine": mine, "other": other, "": None}[where]
-            said = can_i(lab, identity, verb, resource, *(("-n", ns) if ns else ()))
+            what = (resource.split("/")[0], f"--subresource={resource.split('/')[1]}") if "/" in resource else (resource,)
+            said = can_i(lab, identity, verb, *what, *(("-n", ns) if ns else ()))
             did = await _enforced(client, verb, resource, ns)
             if said != did:
                 problems.append(f"{who} {verb} {resource} in {where or 'cluster'}: can-i says {said}, server {did}")
