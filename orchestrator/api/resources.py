@@ -41,6 +41,9 @@ class ResourceInfo:
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     list_kind: str = field(default="")
+    # How names are checked: "subdomain" (DNS-1123, most kinds), "label" (namespaces), or
+    # "path_segment" (RBAC: `system:kube-scheduler` is a valid ClusterRole name).
+    name_format: str = "subdomain"
 
     @property
     def stored(self) -> bool:
@@ -92,10 +95,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
                  "CustomResourceDefinition", False, ("crd", "crds"), ("api-extensions",), ("status",)),
     # RBAC: kubectl knows no short names for these, and they belong to no category.
-    ResourceInfo(RBAC_GROUP, "v1", "roles", "role", "Role", True),
-    ResourceInfo(RBAC_GROUP, "v1", "rolebindings", "rolebinding", "RoleBinding", True),
-    ResourceInfo(RBAC_GROUP, "v1", "clusterroles", "clusterrole", "ClusterRole", False),
-    ResourceInfo(RBAC_GROUP, "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", False),
+    ResourceInfo(RBAC_GROUP, "v1", "roles", "role", "Role", True, name_format="path_segment"),
+    ResourceInfo(RBAC_GROUP, "v1", "rolebindings", "rolebinding", "RoleBinding", True, name_format="path_segment"),
+    ResourceInfo(RBAC_GROUP, "v1", "clusterroles", "clusterrole", "ClusterRole", False, name_format="path_segment"),
+    ResourceInfo(RBAC_GROUP, "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", False, name_format="path_segment"),
     # Reviews: questions answered in the create request, never stored (orchestrator/apiserver/authz/reviews.py).
     ResourceInfo(AUTHORIZATION_GROUP, "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
                  "SelfSubjectAccessReview", False, verbs=CREATE_ONLY),

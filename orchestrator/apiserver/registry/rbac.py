@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.api.errors import Cause, Invalid
+from orchestrator.api.names import path_segment_name
 from orchestrator.api.resources import RBAC_GROUP
 from orchestrator.api.selectors import LabelSelector
 from orchestrator.apiserver.tables import human_duration
@@ -60,11 +61,6 @@ def not_supported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
     return Cause(path, f"Unsupported value: {_go(value)}: supported values: {listed}", "FieldValueNotSupported")
 
 
-def path_segment_name_problems(name: str) -> list[str]:
-    """Kubernetes' path.IsValidPathSegmentName: what RBAC names must satisfy."""
-    if name in (".", ".."):
-        return [f"may not be '{name}'"]
-    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 
 
 def validate_name(obj: Mapping[str, Any], *, namespaced: bool) -> list[Cause]:
@@ -73,7 +69,7 @@ def validate_name(obj: Mapping[str, Any], *, namespaced: bool) -> list[Cause]:
     name = meta.get("name") or ""
     if not name and not meta.get("generateName"):
         causes.append(required("metadata.name", "name or generateName is required"))
-    causes += [invalid("metadata.name", name, p) for p in path_segment_name_problems(name)]
+    causes += [invalid("metadata.name", name, p) for p in path_segment_name(name)]
     if namespaced and not meta.get("namespace"):
         causes.append(required("metadata.namespace"))
     if not namespaced and meta.get("namespace"):
@@ -144,7 +140,7 @@ def validate_subject(subject: Mapping[str, Any], *, namespaced: bool, path: str)
     group = subject.get("apiGroup") or ""
     if kind == "ServiceAccount":
         if name:
-            causes += [invalid(f"{path}.name", name, p) for p in path_segment_name_problems(name)]
+            causes += [invalid(f"{path}.name", name, p) for p in path_segment_name(name)]
         if group:
             causes.append(not_supported(f"{path}.apiGroup", group, ("",)))
         if not namespaced and not subject.get("namespace"):
@@ -169,7 +165,7 @@ def validate_binding(obj: Mapping[str, Any], *, namespaced: bool) -> list[Cause]
     name = ref.get("name") or ""
     if not name:
         causes.append(required("roleRef.name"))
-    causes += [invalid("roleRef.name", name, p) for p in path_segment_name_problems(name)]
+    causes += [invalid("roleRef.name", name, p) for p in path_segment_name(name)]
     for i, subject in enumerate(obj.get("subjects") or []):
         causes += validate_subject(subject, namespaced=namespaced, path=f"subjects[{i}]")
     return causes
