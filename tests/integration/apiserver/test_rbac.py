@@ -106,6 +106,12 @@ async def _enforced(client: httpx.AsyncClient, verb: str, resource: str, ns: str
         r = await client.get(coll)
     elif verb == "watch":
         r = await client.get(coll, params={"watch": "true", "timeoutSeconds": "1"})
+    elif verb == "create" and plural == "rolebindings":
+        # a valid binding, dry run: granting is judged on what it grants (escalation prevention)
+        r = await client.post(coll, params={"dryRun": "All"}, json={
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "probe"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "probe"}]})
     elif verb == "create":
         # an invalid body: allowed requests fail validation (422), forbidden ones never get there
         r = await client.post(coll, json={"metadata": {}})
@@ -179,9 +185,8 @@ async def test_kubectl_creates_and_prints_roles_and_bindings(lab: Lab, api: http
     lab.kubectl("create", "role", name, "--verb=get,list,watch", "--resource=pods,deployments.apps", "-n", ns)
     lab.kubectl("create", "rolebinding", name, f"--role={name}", "--user=jane", "--group=devs",
                 f"--serviceaccount={ns}:ci", "-n", ns)
-    lab.kubectl("create", "clusterrole", name, "--verb=get", "--resource=nodes", "--non-resource-url=/healthz",
-                check=False)  # kubectl refuses mixing these; the server would too
-    lab.kubectl("create", "clusterrole", name, "--verb=get", "--resource=nodes")
+    # one resource rule and one URL rule (kubectl writes them as two rules)
+    lab.kubectl("create", "clusterrole", name, "--verb=get", "--resource=nodes", "--non-resource-url=/healthz")
     lab.kubectl("create", "clusterrolebinding", name, f"--clusterrole={name}", "--group=devs")
     roles = lab.kubectl("get", "roles", "-n", ns).stdout.splitlines()
     assert roles[0].split() == ["NAME", "CREATED", "AT"] and roles[1].split()[0] == name
@@ -192,6 +197,8 @@ async def test_kubectl_creates_and_prints_roles_and_bindings(lab: Lab, api: http
     assert crb[1].split()[:2] == [name, f"ClusterRole/{name}"]
     described = lab.kubectl("describe", "role", name, "-n", ns).stdout
     assert "pods" in described and "deployments.apps" in described
+    described = lab.kubectl("describe", "clusterrole", name).stdout
+    assert "nodes" in described and "[/healthz]" in described
     # roleRef is immutable
     r = await api.patch(f"{RBAC}/namespaces/{ns}/rolebindings/{name}",
                         json={"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}},
