@@ -138,12 +138,15 @@ def _forbidden(plural: str, name: str, message: str) -> Forbidden:
 
 
 async def check_role_write(*, user: User, authorizer: Authorizer, rbac: RBACAuthorizer, kind: str,
-                           obj: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> None:
+                           obj: Mapping[str, Any], old: Mapping[str, Any] | None = None,
+                           namespace: str | None = None) -> None:
     """Raise Forbidden if writing Role/ClusterRole ``obj`` (over ``old`` on update) would grant
-    rules ``user`` does not hold. ``authorizer`` answers the ``escalate`` question (the chain)."""
+    rules ``user`` does not hold. ``authorizer`` answers the ``escalate`` question (the chain).
+    ``namespace``: the request's (a body may not say it); default: the object's."""
     plural = "roles" if kind == "Role" else "clusterroles"
     meta = _meta(obj)
-    name, namespace = meta.get("name") or "", (meta.get("namespace") or "") if kind == "Role" else ""
+    name = meta.get("name") or ""
+    namespace = ((namespace or meta.get("namespace") or "") if kind == "Role" else "")
     if MASTERS in groups_of(user):
         return
     if old is not None and old.get("rules") == obj.get("rules") and old.get("aggregationRule") == obj.get("aggregationRule"):
@@ -168,13 +171,15 @@ async def check_role_write(*, user: User, authorizer: Authorizer, rbac: RBACAuth
 
 
 async def check_binding_write(*, user: User, authorizer: Authorizer, rbac: RBACAuthorizer, kind: str,
-                              obj: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> None:
+                              obj: Mapping[str, Any], old: Mapping[str, Any] | None = None,
+                              namespace: str | None = None) -> None:
     """Raise Forbidden if writing RoleBinding/ClusterRoleBinding ``obj`` would grant a role whose
-    rules ``user`` does not hold, unless ``user`` may ``bind`` that role."""
+    rules ``user`` does not hold, unless ``user`` may ``bind`` that role. ``namespace``: the
+    request's (a body may not say it); default: the object's."""
     plural = "rolebindings" if kind == "RoleBinding" else "clusterrolebindings"
     meta = _meta(obj)
     name = meta.get("name") or ""
-    namespace = (meta.get("namespace") or "") if kind == "RoleBinding" else ""
+    namespace = ((namespace or meta.get("namespace") or "") if kind == "RoleBinding" else "")
     if MASTERS in groups_of(user):
         return
     if old is not None and old.get("subjects") == obj.get("subjects") and old.get("roleRef") == obj.get("roleRef"):

@@ -83,14 +83,14 @@ class Authorization:
         node.admit_node_object(attrs, obj)
 
     async def check_rbac_write(self, user: User, info: ResourceInfo, obj: Mapping[str, Any],
-                               old: Mapping[str, Any] | None = None) -> None:
+                               old: Mapping[str, Any] | None = None, *, namespace: str | None = None) -> None:
         """Escalation prevention on create (``old`` None) and update of the four RBAC kinds; a
-        no-op for every other resource."""
+        no-op for every other resource. ``namespace``: the request's."""
         if info.group != RBAC_GROUP:
             return
         if info.kind in ("Role", "ClusterRole"):
             await escalation.check_role_write(user=user, authorizer=self.chain, rbac=self.rbac, kind=info.kind,
-                                              obj=obj, old=old)
+                                              obj=obj, old=old, namespace=namespace)
         elif info.kind in ("RoleBinding", "ClusterRoleBinding"):
             await escalation.check_binding_write(user=user, authorizer=self.chain, rbac=self.rbac, kind=info.kind,
-                                                 obj=obj, old=old)
+                                                 obj=obj, old=old, namespace=namespace)

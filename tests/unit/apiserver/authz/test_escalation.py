@@ -115,6 +115,13 @@ async def test_binding_a_role_needs_its_rules_or_bind() -> None:
     chain, rbac = world(edit_in("team", role="edit"))
     view = edit_in("team", user="bob", role="view")
     await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=view)
+    # the namespace of the request, when the body does not say it
+    unplaced = {**view, "metadata": {"name": "b"}}
+    await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=unplaced,
+                              namespace="team")
+    with pytest.raises(Forbidden):
+        await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=unplaced,
+                                  namespace="other")
     admin = edit_in("team", user="bob", role="admin")
     with pytest.raises(Forbidden, match="attempting to grant RBAC permissions not currently held"):
         await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=admin)
