@@ -380,6 +380,9 @@ async def perform(client: httpx.AsyncClient, admin: httpx.AsyncClient, row: Row,
             return await client.post(target, json={"apiVersion": "policy/v1", "kind": "Eviction",
                                                    "metadata": {"name": at.name},
                                                    "deleteOptions": {"gracePeriodSeconds": 0}})
+        case ("update", _) if row.expect == "not-served":
+            # nothing stored to start from (a review): the verb itself must be refused
+            return await client.put(target, json=manifest(row.resource, at.name, at.namespace, labels=label))
         case ("update", _):
             current = await admin.get(target)
             assert current.status_code == 200, current.text
