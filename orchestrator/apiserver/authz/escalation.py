@@ -11,6 +11,9 @@ in Kubernetes, on create and update:
   (in the binding's namespace, or cluster-wide) — unless the author may ``bind`` that role
   (verb ``bind`` on ``roles``/``clusterroles`` named by the roleRef);
 - members of ``system:masters`` skip both checks (upstream: the privileged group);
+- ``escalate`` and ``bind`` are asked of RBAC alone: no other authorizer grants verbs on RBAC
+  objects (the Node authorizer has no opinion on them), so the checks need no coroutine and run
+  as an admission plugin;
 - an update that changes no rule (labels, annotations) is not a grant and is not checked.
 
 "Holds" is rule *covering*: each rule to grant is broken into atoms (one verb, one group, one
@@ -31,7 +34,7 @@ from typing import Any
 from orchestrator.api.errors import Forbidden
 from orchestrator.api.resources import RBAC_GROUP
 from orchestrator.apiserver.auth import User
-from orchestrator.apiserver.authz.chain import MASTERS, Attributes, Authorizer, groups_of
+from orchestrator.apiserver.authz.chain import MASTERS, Attributes, groups_of
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer
 
 Rule = Mapping[str, Any]
@@ -137,11 +140,11 @@ def _forbidden(plural: str, name: str, message: str) -> Forbidden:
                      kind=plural, name=name or None, group=RBAC_GROUP)
 
 
-async def check_role_write(*, user: User, authorizer: Authorizer, rbac: RBACAuthorizer, kind: str,
+def check_role_write(*, user: User, rbac: RBACAuthorizer, kind: str,
                            obj: Mapping[str, Any], old: Mapping[str, Any] | None = None,
                            namespace: str | None = None) -> None:
     """Raise Forbidden if writing Role/ClusterRole ``obj`` (over ``old`` on update) would grant
-    rules ``user`` does not hold. ``authorizer`` answers the ``escalate`` question (the chain).
+    rules ``user`` does not hold; ``rbac`` also answers whether ``user`` may ``escalate``.
     ``namespace``: the request's (a body may not say it); default: the object's."""
     plural = "roles" if kind == "Role" else "clusterroles"
     meta = _meta(obj)
@@ -153,7 +156,7 @@ async def check_role_write(*, user: User, authorizer: Authorizer, rbac: RBACAuth
         return
     escalate = Attributes(user=user, verb="escalate", resource=plural, api_group=RBAC_GROUP,
                           namespace=namespace, name=name)
-    if (await authorizer.authorize(escalate)).allowed:
+    if rbac.decide(escalate).allowed:
         return
     held = rbac.rules_for(user, namespace)
     rules = [r for r in obj.get("rules") or () if isinstance(r, Mapping)]
@@ -170,7 +173,7 @@ async def check_role_write(*, user: User, authorizer: Authorizer, rbac: RBACAuth
             raise _forbidden(plural, name, "must have cluster-admin privileges to use the aggregationRule")
 
 
-async def check_binding_write(*, user: User, authorizer: Authorizer, rbac: RBACAuthorizer, kind: str,
+def check_binding_write(*, user: User, rbac: RBACAuthorizer, kind: str,
                               obj: Mapping[str, Any], old: Mapping[str, Any] | None = None,
                               namespace: str | None = None) -> None:
     """Raise Forbidden if writing RoleBinding/ClusterRoleBinding ``obj`` would grant a role whose
@@ -189,7 +192,7 @@ async def check_binding_write(*, user: User, authorizer: Authorizer, rbac: RBACA
                       resource="clusterroles" if role_ref.get("kind") == "ClusterRole" else "roles",
                       # the binding's namespace: delegation may allow binding a ClusterRole in one namespace only
                       namespace=namespace, name=role_ref.get("name") or "")
-    if (await authorizer.authorize(bind)).allowed:
+    if rbac.decide(bind).allowed:
         return
     rules = rbac.cache.role_ref_rules(role_ref, namespace)
     if rules is None:
@@ -199,3 +202,21 @@ async def check_binding_write(*, user: User, authorizer: Authorizer, rbac: RBACA
     ok, missing = covers(held.resource_rules + held.non_resource_rules, rules)
     if not ok:
         raise _forbidden(plural, name, _not_held(user, missing, held.errors))
+
+
+class RBACEscalation:
+    """The admission plugin: escalation checks on every create and update of the RBAC kinds
+    (``orchestrator.apiserver.admission`` calls ``admit``). Writes by the API server itself
+    (``user`` None: the bootstrap policy) are not checked."""
+
+    def __init__(self, rbac: RBACAuthorizer) -> None:
+        self.rbac = rbac
+
+    def admit(self, attrs: Any) -> None:
+        info = attrs.info
+        if info.group != RBAC_GROUP or attrs.user is None or attrs.operation == "DELETE":
+            return
+        if info.kind in ("Role", "ClusterRole"):
+            check_role_write(user=attrs.user, rbac=self.rbac, kind=info.kind, obj=attrs.obj, old=attrs.old)
+        elif info.kind in ("RoleBinding", "ClusterRoleBinding"):
+            check_binding_write(user=attrs.user, rbac=self.rbac, kind=info.kind, obj=attrs.obj, old=attrs.old)

@@ -9,7 +9,7 @@
     user = await authz.impersonate(user, request.headers.items())     # after authentication
     await authz.check(request_attributes(user, method, path, query))  # once per request
     authz.admit(attrs, body)                    # create bodies: NodeRestriction's name check
-    await authz.check_rbac_write(user, info, obj, old)                # creates/updates of RBAC kinds
+    authz.escalation                            # admission plugin: creates/updates of RBAC kinds
     authz.reviews[info.group_resource]          # the create-only review handlers
 
 Kubernetes equivalent: pkg/kubeapiserver/authorizer/config.go (building the union authorizer),
@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.api.errors import NotFound
-from orchestrator.api.resources import RBAC_GROUP, ResourceInfo
 from orchestrator.apiserver.auth import User
-from orchestrator.apiserver.authz import bootstrap, escalation, impersonation, node, reviews
+from orchestrator.apiserver.authz import bootstrap, impersonation, node, reviews
 from orchestrator.apiserver.authz.chain import Attributes, Chain, Decision
+from orchestrator.apiserver.authz.escalation import RBACEscalation
 from orchestrator.apiserver.authz.informer import RBACInformer
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 
@@ -37,6 +37,7 @@ class Authorization:
         self.rbac = RBACAuthorizer(cache)
         self.chain = Chain([node.NodeAuthorizer(pod_node), self.rbac])
         self.reviews = reviews.review_handlers(self.chain)
+        self.escalation = RBACEscalation(self.rbac)  # an admission plugin
 
     @classmethod
     def for_storage(cls, store: Any, watch_cache: Any) -> Authorization:
@@ -81,16 +82,3 @@ class Authorization:
     def admit(self, attrs: Attributes, obj: Mapping[str, Any]) -> None:
         """NodeRestriction for a create's body (a node creates only its own Node and Lease)."""
         node.admit_node_object(attrs, obj)
-
-    async def check_rbac_write(self, user: User, info: ResourceInfo, obj: Mapping[str, Any],
-                               old: Mapping[str, Any] | None = None, *, namespace: str | None = None) -> None:
-        """Escalation prevention on create (``old`` None) and update of the four RBAC kinds; a
-        no-op for every other resource. ``namespace``: the request's."""
-        if info.group != RBAC_GROUP:
-            return
-        if info.kind in ("Role", "ClusterRole"):
-            await escalation.check_role_write(user=user, authorizer=self.chain, rbac=self.rbac, kind=info.kind,
-                                              obj=obj, old=old, namespace=namespace)
-        elif info.kind in ("RoleBinding", "ClusterRoleBinding"):
-            await escalation.check_binding_write(user=user, authorizer=self.chain, rbac=self.rbac, kind=info.kind,
-                                                 obj=obj, old=old, namespace=namespace)

@@ -9,7 +9,6 @@ import pytest
 from orchestrator.api.errors import Forbidden
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.bootstrap import bootstrap_objects
-from orchestrator.apiserver.authz.chain import Chain
 from orchestrator.apiserver.authz.escalation import check_binding_write, check_role_write, compact, covers
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 
@@ -48,11 +47,11 @@ def test_the_missing_atoms_are_named_compactly() -> None:
     assert [compact(m) for m in missing] == ['{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}']
 
 
-def world(*extra: dict[str, Any]) -> tuple[Chain, RBACAuthorizer]:
+def world(*extra: dict[str, Any]) -> RBACAuthorizer:
     cache = RBACCache()
     cache.load([*bootstrap_objects(), *extra])
     rbac = RBACAuthorizer(cache)
-    return Chain([rbac]), rbac
+    return rbac
 
 
 def edit_in(ns: str, user: str = "jane", role: str = "admin") -> dict[str, Any]:
@@ -66,79 +65,79 @@ def a_role(rules: list[dict[str, Any]], ns: str = "team", kind: str = "Role") ->
     return {"kind": kind, "metadata": meta, "rules": rules}
 
 
-async def test_a_namespace_admin_may_write_roles_with_rules_it_holds_there_only() -> None:
-    chain, rbac = world(edit_in("team"))
-    await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="Role",
+def test_a_namespace_admin_may_write_roles_with_rules_it_holds_there_only() -> None:
+    rbac = world(edit_in("team"))
+    check_role_write(user=JANE, rbac=rbac, kind="Role",
                            obj=a_role([rule(["get", "list"], ["pods"]), rule(["create"], ["secrets"])]))
     with pytest.raises(Forbidden) as caught:
-        await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="Role",
+        check_role_write(user=JANE, rbac=rbac, kind="Role",
                                obj=a_role([rule(["get"], ["nodes"])]))
     assert caught.value.message == (
         'roles.rbac.authorization.k8s.io "r" is forbidden: user "jane" (groups=["system:authenticated"]) is attempting '
         'to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}')
     with pytest.raises(Forbidden):  # the same rules, in a namespace where jane holds nothing
-        await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="Role",
+        check_role_write(user=JANE, rbac=rbac, kind="Role",
                                obj=a_role([rule(["get"], ["pods"])], ns="other"))
 
 
-async def test_escalate_permits_any_rule_and_masters_skip_the_check() -> None:
+def test_escalate_permits_any_rule_and_masters_skip_the_check() -> None:
     escalator = {"kind": "ClusterRole", "metadata": {"name": "escalator"},
                  "rules": [rule(["escalate"], ["roles"], [G])]}
     binding = edit_in("team", role="escalator")
-    chain, rbac = world(escalator, binding)
-    await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="Role", obj=a_role([rule(["*"], ["*"], ["*"])]))
-    await check_role_write(user=ADMIN, authorizer=chain, rbac=rbac, kind="ClusterRole",
+    rbac = world(escalator, binding)
+    check_role_write(user=JANE, rbac=rbac, kind="Role", obj=a_role([rule(["*"], ["*"], ["*"])]))
+    check_role_write(user=ADMIN, rbac=rbac, kind="ClusterRole",
                            obj=a_role([rule(["*"], ["*"], ["*"])], kind="ClusterRole"))
 
 
-async def test_an_update_that_changes_no_rule_is_not_checked() -> None:
-    chain, rbac = world()
+def test_an_update_that_changes_no_rule_is_not_checked() -> None:
+    rbac = world()
     old = a_role([rule(["*"], ["*"], ["*"])])
     new = {**old, "metadata": {**old["metadata"], "labels": {"touched": "yes"}}}
-    await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="Role", obj=new, old=old)
+    check_role_write(user=JANE, rbac=rbac, kind="Role", obj=new, old=old)
     with pytest.raises(Forbidden):
-        await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="Role", obj=new)
+        check_role_write(user=JANE, rbac=rbac, kind="Role", obj=new)
 
 
-async def test_an_aggregation_rule_needs_every_right() -> None:
-    chain, rbac = world(edit_in("team"), {"kind": "ClusterRoleBinding", "metadata": {"name": "j"},
+def test_an_aggregation_rule_needs_every_right() -> None:
+    rbac = world(edit_in("team"), {"kind": "ClusterRoleBinding", "metadata": {"name": "j"},
                                           "roleRef": {"apiGroup": G, "kind": "ClusterRole", "name": "view"},
                                           "subjects": [{"kind": "User", "apiGroup": G, "name": "jane"}]})
     role = {"kind": "ClusterRole", "metadata": {"name": "mine"}, "rules": [],
             "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]}}
     with pytest.raises(Forbidden, match="must have cluster-admin privileges to use the aggregationRule"):
-        await check_role_write(user=JANE, authorizer=chain, rbac=rbac, kind="ClusterRole", obj=role)
-    await check_role_write(user=ADMIN, authorizer=chain, rbac=rbac, kind="ClusterRole", obj=role)
+        check_role_write(user=JANE, rbac=rbac, kind="ClusterRole", obj=role)
+    check_role_write(user=ADMIN, rbac=rbac, kind="ClusterRole", obj=role)
 
 
-async def test_binding_a_role_needs_its_rules_or_bind() -> None:
-    chain, rbac = world(edit_in("team", role="edit"))
+def test_binding_a_role_needs_its_rules_or_bind() -> None:
+    rbac = world(edit_in("team", role="edit"))
     view = edit_in("team", user="bob", role="view")
-    await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=view)
+    check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding", obj=view)
     # the namespace of the request, when the body does not say it
     unplaced = {**view, "metadata": {"name": "b"}}
-    await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=unplaced,
+    check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding", obj=unplaced,
                               namespace="team")
     with pytest.raises(Forbidden):
-        await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=unplaced,
+        check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding", obj=unplaced,
                                   namespace="other")
     admin = edit_in("team", user="bob", role="admin")
     with pytest.raises(Forbidden, match="attempting to grant RBAC permissions not currently held"):
-        await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=admin)
+        check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding", obj=admin)
     cluster_wide = {**view, "kind": "ClusterRoleBinding", "metadata": {"name": "bob-view"}}
     with pytest.raises(Forbidden):  # jane holds view's rules in team only, not cluster-wide
-        await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="ClusterRoleBinding", obj=cluster_wide)
+        check_binding_write(user=JANE, rbac=rbac, kind="ClusterRoleBinding", obj=cluster_wide)
     missing = edit_in("team", user="bob", role="no-such-role")
     with pytest.raises(Forbidden, match='clusterroles.rbac.authorization.k8s.io "no-such-role" not found'):
-        await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding", obj=missing)
+        check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding", obj=missing)
 
 
-async def test_bind_on_a_named_role_permits_binding_it_without_holding_it() -> None:
+def test_bind_on_a_named_role_permits_binding_it_without_holding_it() -> None:
     binder = {"kind": "ClusterRole", "metadata": {"name": "binder"},
               "rules": [rule(["bind"], ["clusterroles"], [G], resourceNames=["admin"])]}
-    chain, rbac = world(binder, edit_in("team", role="binder"))
-    await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding",
+    rbac = world(binder, edit_in("team", role="binder"))
+    check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding",
                               obj=edit_in("team", user="bob", role="admin"))
     with pytest.raises(Forbidden):
-        await check_binding_write(user=JANE, authorizer=chain, rbac=rbac, kind="RoleBinding",
+        check_binding_write(user=JANE, rbac=rbac, kind="RoleBinding",
                                   obj=edit_in("team", user="bob", role="cluster-admin"))
