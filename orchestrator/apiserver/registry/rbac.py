@@ -29,11 +29,14 @@ from typing import Any
 
 from orchestrator.api.errors import Cause, Invalid
 from orchestrator.api.names import path_segment_name
-from orchestrator.api.resources import RBAC_GROUP
+from orchestrator.api.resources import RBAC_GROUP, by_group_resource
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.apiserver import tables
+from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.tables import human_duration
+from orchestrator.apiserver.validation import FieldErrors
 
-Obj = dict[str, Any]
+Obj = dict[str, Any]  # as registry/strategy.py names it
 SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
 
 
@@ -63,20 +66,6 @@ def not_supported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
 
 
 
-def validate_name(obj: Mapping[str, Any], *, namespaced: bool) -> list[Cause]:
-    meta = obj.get("metadata") or {}
-    causes: list[Cause] = []
-    name = meta.get("name") or ""
-    if not name and not meta.get("generateName"):
-        causes.append(required("metadata.name", "name or generateName is required"))
-    causes += [invalid("metadata.name", name, p) for p in path_segment_name(name)]
-    if namespaced and not meta.get("namespace"):
-        causes.append(required("metadata.namespace"))
-    if not namespaced and meta.get("namespace"):
-        causes.append(Cause("metadata.namespace", "Forbidden: not allowed on this type", "FieldValueForbidden"))
-    return causes
-
-
 # --- roles ---------------------------------------------------------------------------------------
 
 
@@ -100,8 +89,8 @@ def validate_rule(rule: Mapping[str, Any], *, namespaced: bool, path: str) -> li
 
 
 def validate_role(obj: Mapping[str, Any], *, namespaced: bool) -> list[Cause]:
-    """A Role (``namespaced``) or ClusterRole."""
-    causes = validate_name(obj, namespaced=namespaced)
+    """A Role's (``namespaced``) or ClusterRole's fields; the metadata is BaseStrategy's."""
+    causes: list[Cause] = []
     for i, rule in enumerate(obj.get("rules") or []):
         causes += validate_rule(rule, namespaced=namespaced, path=f"rules[{i}]")
     aggregation = obj.get("aggregationRule")
@@ -154,8 +143,8 @@ def validate_subject(subject: Mapping[str, Any], *, namespaced: bool, path: str)
 
 
 def validate_binding(obj: Mapping[str, Any], *, namespaced: bool) -> list[Cause]:
-    """A RoleBinding (``namespaced``) or ClusterRoleBinding."""
-    causes = validate_name(obj, namespaced=namespaced)
+    """A RoleBinding's (``namespaced``) or ClusterRoleBinding's fields; the metadata is BaseStrategy's."""
+    causes: list[Cause] = []
     ref = obj.get("roleRef") or {}
     if (ref.get("apiGroup") or "") != RBAC_GROUP:
         causes.append(not_supported("roleRef.apiGroup", ref.get("apiGroup") or "", (RBAC_GROUP,)))
@@ -227,3 +216,46 @@ def binding_row(obj: Mapping[str, Any], now: datetime) -> tuple[list[Any], None]
     cells = [meta.get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
              _age(meta.get("creationTimestamp"), now), ", ".join(users), ", ".join(groups), ", ".join(accounts)]
     return cells, None
+
+
+# --- the strategies ------------------------------------------------------------------------------
+
+ROLE_PRINTER = tables.TablePrinter(ROLE_COLUMNS, role_row)
+BINDING_PRINTER = tables.TablePrinter(BINDING_COLUMNS, binding_row)
+
+
+class RoleStrategy(BaseStrategy):
+    """Role and ClusterRole: rules (and a ClusterRole's aggregationRule)."""
+
+    name_rule = staticmethod(path_segment_name)
+    printer = ROLE_PRINTER
+
+    def validate_fields(self, errs: FieldErrors, obj: Mapping[str, Any]) -> None:
+        errs.extend(validate_role(obj, namespaced=self.info.namespaced))
+
+
+class BindingStrategy(BaseStrategy):
+    """RoleBinding and ClusterRoleBinding: defaulted apiGroups, an immutable roleRef."""
+
+    name_rule = staticmethod(path_segment_name)
+    printer = BINDING_PRINTER
+
+    def prepare_for_create(self, obj: Obj, *, now: datetime) -> None:
+        default_binding(obj)
+
+    def prepare_for_update(self, new: Obj, old: Mapping[str, Any], *, now: datetime) -> None:
+        default_binding(new)
+
+    def validate_fields(self, errs: FieldErrors, obj: Mapping[str, Any]) -> None:
+        errs.extend(validate_binding(obj, namespaced=self.info.namespaced))
+
+    def validate_update(self, new: Mapping[str, Any], old: Mapping[str, Any]) -> list[Cause]:
+        return validate_binding_update(new, old)
+
+
+STRATEGIES = (
+    RoleStrategy(by_group_resource(f"roles.{RBAC_GROUP}")),
+    RoleStrategy(by_group_resource(f"clusterroles.{RBAC_GROUP}")),
+    BindingStrategy(by_group_resource(f"rolebindings.{RBAC_GROUP}")),
+    BindingStrategy(by_group_resource(f"clusterrolebindings.{RBAC_GROUP}")),
+)

@@ -10,6 +10,7 @@ import pytest
 from orchestrator.apiserver.registry.rbac import (
     BINDING_COLUMNS,
     ROLE_COLUMNS,
+    STRATEGIES,
     binding_row,
     default_binding,
     role_row,
@@ -52,14 +53,26 @@ def test_a_rule_needs_verbs_and_resources_or_urls(rule: dict[str, Any], namespac
 
 
 def test_names_are_path_segments_and_aggregation_needs_selectors() -> None:
+    role, cluster_role, _, cluster_binding = STRATEGIES
     bad = {"metadata": {"name": "a/b"}, "aggregationRule": {}}
-    assert messages(validate_role(bad, namespaced=False)) == [
+    assert messages(cluster_role.validate(bad)) == [
         'metadata.name: Invalid value: "a/b": may not contain \'/\'',
         "aggregationRule.clusterRoleSelectors: Required value: at least one clusterRoleSelector required if "
         "aggregationRule is non-nil",
     ]
-    assert messages(validate_role({"metadata": {"name": "r"}}, namespaced=True)) == [
-        "metadata.namespace: Required value"]
+    assert cluster_role.validate({"metadata": {"name": "system:kube-scheduler"}}) == []
+    assert messages(role.validate({"metadata": {"name": "r"}})) == ["metadata.namespace: Required value"]
+    assert messages(cluster_binding.validate({"metadata": {"name": "system:masters"}})) == [
+        'roleRef.apiGroup: Unsupported value: "": supported values: "rbac.authorization.k8s.io"',
+        'roleRef.kind: Unsupported value: "": supported values: "ClusterRole"', "roleRef.name: Required value"]
+
+
+def test_bindings_are_defaulted_on_create_and_update() -> None:
+    binding_strategy = STRATEGIES[2]
+    obj = {"metadata": {"name": "b", "namespace": "t"}, "roleRef": {"kind": "ClusterRole", "name": "view"},
+           "subjects": [{"kind": "User", "name": "jane"}]}
+    binding_strategy.prepare_for_create(obj, now=datetime.now(UTC))
+    assert obj["roleRef"]["apiGroup"] == G and obj["subjects"][0]["apiGroup"] == G
 
 
 def binding(kind: str = "ClusterRole", subjects: list[dict[str, Any]] | None = None, **ref: str) -> dict[str, Any]:
