@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.api.errors import NotFound
+from orchestrator.api.errors import BadRequest, NotFound
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz import bootstrap, impersonation, node, reviews
 from orchestrator.apiserver.authz.chain import Attributes, Chain, Decision
@@ -46,7 +46,7 @@ class Authorization:
         async def pod_node(namespace: str, name: str) -> str | None:
             try:
                 pod = await store.get("pods", namespace, name)
-            except NotFound:
+            except (NotFound, BadRequest):  # no such pod, or no namespace: bound to no node
                 return None
             return (pod.get("spec") or {}).get("nodeName")
 
