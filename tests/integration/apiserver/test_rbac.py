@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
 
 import httpx
@@ -34,6 +35,11 @@ def add_user(lab: Lab, *, groups: tuple[str, ...] = ()) -> str:
     lab.tokens[name] = token
     write_kubeconfig(lab.kubeconfig_for(name), server=lab.server, ca_pem=lab.ca_file.read_bytes(), token=token,
                      user=name)
+    # The server re-reads the token file at most once a second: wait until it knows the token.
+    deadline = time.monotonic() + 10
+    while lab.kubectl("auth", "whoami", identity=name, check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"the API server never accepted {name}'s token"
+        time.sleep(0.2)
     return name
 
 
