@@ -4,7 +4,8 @@ A node's rights depend on the graph of objects, not on a role: it may read and w
 *bound to it* and nothing of other nodes' pods. The rules:
 
     nodes (and nodes/status)   read any; create, update, patch its own (``create`` names no object
-                               in the URL: ``admit_node_object`` checks the body's name)
+                               in the URL: NodeRestriction admission checks the body's name,
+                               orchestrator/apiserver/admission.py)
     leases in kube-node-lease  every verb on its own Lease (``<n>``), nothing else
     events                     create, update, patch, get, list, watch
     namespaces                 get, list, watch
@@ -18,17 +19,15 @@ from its store); a pod that does not exist is bound to no node, so a node learns
 pods that are not its own (403, not 404). Denials are NO_OPINION with the reason, which the
 chain puts at the end of the Forbidden message.
 
-Kubernetes equivalent: plugin/pkg/auth/authorizer/node/node_authorizer.go,
-plugin/pkg/admission/noderestriction/admission.go (the checks on create bodies)
+Kubernetes equivalent: plugin/pkg/auth/authorizer/node/node_authorizer.go
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from orchestrator.apiserver.auth import User
-from orchestrator.apiserver.authz.chain import Attributes, Decision, RulesResult, forbidden
+from orchestrator.apiserver.authz.chain import Attributes, Decision, RulesResult
 
 PodNode = Callable[[str, str], Awaitable[str | None]]
 
@@ -106,21 +105,3 @@ class NodeAuthorizer:
     def rules_for(self, user: User, namespace: str) -> RulesResult:
         # A node's rights depend on which pods are bound to it: not expressible as rules.
         return RulesResult(incomplete=node_of(user) is not None)
-
-
-def admit_node_object(attrs: Attributes, obj: Mapping[str, Any]) -> None:
-    """NodeRestriction for creates: the authorizer let a node create *a* Node or Lease (the URL
-    names none); the body must name the node's own. Raises Forbidden otherwise. A no-op for
-    other users and other requests; call it with the decoded body of every create."""
-    node = node_of(attrs.user)
-    if node is None or attrs.verb != "create" or attrs.subresource:
-        return
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    name = meta.get("name") if isinstance(meta, Mapping) else None
-    named = Attributes(user=attrs.user, verb=attrs.verb, resource=attrs.resource, api_group=attrs.api_group,
-                       namespace=attrs.namespace, name=name or "")
-    if attrs.resource == "nodes" and attrs.api_group == "" and name != node:
-        raise forbidden(named, f"a node may only modify its own Node object ({node})")
-    if attrs.resource == "leases" and attrs.api_group == COORDINATION and name != node:
-        raise forbidden(named, f"a node may only use its own Lease ({NODE_LEASE_NAMESPACE}/{node})")
-

@@ -1,16 +1,17 @@
 """Authorization as one API server process holds it: the RBAC cache and its informer, the chain
-(Node → RBAC), and the checks the request path calls.
+(Node → RBAC), the escalation admission plugin and the review handlers. app.py wires it:
 
     authz = Authorization.for_storage(store, watch_cache)
-    task = asyncio.create_task(authz.run(), name="apiserver-rbac-informer")   # lifespan
+    registry.admission = admission.Chain([..., authz.escalation])   # RBAC writes: escalation checks
     await authz.ensure_bootstrap(create)        # the bootstrap roles and bindings, once storage is up
-    await authz.wait_synced(timeout=30)         # before serving: an empty cache denies everyone
+    task = asyncio.create_task(authz.run())     # list+watch of the four RBAC kinds
+    await authz.wait_synced(timeout=60)         # before serving: an empty cache denies everyone
 
-    user = await authz.impersonate(user, request.headers.items())     # after authentication
-    await authz.check(request_attributes(user, method, path, query))  # once per request
-    authz.admit(attrs, body)                    # create bodies: NodeRestriction's name check
-    authz.escalation                            # admission plugin: creates/updates of RBAC kinds
-    authz.reviews[info.group_resource]          # the create-only review handlers
+and the request path uses it:
+
+    user = await authz.impersonate(user, headers)    # middleware.py: kubectl --as
+    await authz.check(call.attributes())             # routes/resources.py: once per resource request
+    authz.reviews[info.group_resource]               # routes/resources.py: the create-only reviews
 
 Kubernetes equivalent: pkg/kubeapiserver/authorizer/config.go (building the union authorizer),
 pkg/registry/rbac/rest/storage_rbac.go (the bootstrap PostStartHook)
@@ -18,7 +19,7 @@ pkg/registry/rbac/rest/storage_rbac.go (the bootstrap PostStartHook)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.api.errors import BadRequest, NotFound
@@ -78,7 +79,3 @@ class Authorization:
 
     async def impersonate(self, user: User, headers: Iterable[tuple[str, str]]) -> User:
         return await impersonation.impersonate(user, headers, self.chain)
-
-    def admit(self, attrs: Attributes, obj: Mapping[str, Any]) -> None:
-        """NodeRestriction for a create's body (a node creates only its own Node and Lease)."""
-        node.admit_node_object(attrs, obj)

@@ -8,14 +8,17 @@ NodeRestriction check of create bodies, without a server.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from orchestrator.api.errors import Forbidden
-from orchestrator.api.resources import RBAC_GROUP
+from orchestrator.api.resources import RBAC_GROUP, lookup
+from orchestrator.apiserver import admission
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.bootstrap import bootstrap_objects, cluster_roles
 from orchestrator.apiserver.authz.chain import Attributes, Chain
-from orchestrator.apiserver.authz.node import NodeAuthorizer, admit_node_object
+from orchestrator.apiserver.authz.node import NodeAuthorizer
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.labhome import lab_identities
@@ -27,6 +30,15 @@ from tests.reliability.security.test_authorization_matrix import (
     collection,
     setup_for,
 )
+
+
+def node_restriction(attrs: Attributes, obj: dict[str, Any]) -> None:
+    """NodeRestriction admission on a create body, as the registry runs it."""
+    info = lookup(attrs.api_group, attrs.resource)
+    assert info is not None
+    body = {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": attrs.namespace or None}}
+    admission.NodeRestriction().admit(admission.Attributes("CREATE", attrs.user, info, None, body, None))
+
 
 IDENTITIES = {i.name: User(i.user, i.uid, i.groups) for i in lab_identities(nodes=3)}
 
@@ -67,7 +79,7 @@ async def decide(row: Row) -> bool:
         return False
     if row.verb == "create" and not row.subresource:
         try:
-            admit_node_object(attrs, {"metadata": {"name": at.name}})
+            node_restriction(attrs, {"metadata": {"name": at.name}})
         except Forbidden:
             return False
     return True

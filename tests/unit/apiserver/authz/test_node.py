@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.api.errors import Forbidden
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes, Verdict
-from orchestrator.apiserver.authz.node import NodeAuthorizer, admit_node_object, selects_only_node
+from orchestrator.apiserver.authz.node import NodeAuthorizer, selects_only_node
 
 N1 = User("system:node:n1", "n1", ("system:nodes",))
 BOUND = {("default", "mine"): "n1", ("default", "theirs"): "n2"}
@@ -63,21 +62,6 @@ async def test_no_opinion_on_anyone_who_is_not_a_node() -> None:
     for user in (User("viewer"), User("system:node:n1"), User("n1", groups=("system:nodes",))):
         attrs = Attributes(user=user, verb="get", resource="nodes", name="n1")
         assert (await NodeAuthorizer(pod_node).authorize(attrs)).verdict is Verdict.NO_OPINION
-
-
-def test_node_restriction_checks_the_name_in_a_create_body() -> None:
-    admit_node_object(a("create", "nodes"), {"metadata": {"name": "n1"}})
-    with pytest.raises(Forbidden) as caught:
-        admit_node_object(a("create", "nodes"), {"metadata": {"name": "n2"}})
-    assert caught.value.message == ('nodes "n2" is forbidden: User "system:node:n1" cannot create resource "nodes" in '
-                                    'API group "" at the cluster scope: a node may only modify its own Node object (n1)')
-    lease = a("create", "leases", api_group="coordination.k8s.io", namespace="kube-node-lease")
-    admit_node_object(lease, {"metadata": {"name": "n1"}})
-    with pytest.raises(Forbidden, match="its own Lease"):
-        admit_node_object(lease, {"metadata": {}})
-    # other users and other resources are not NodeRestriction's business
-    admit_node_object(Attributes(user=User("admin"), verb="create", resource="nodes"), {"metadata": {"name": "n2"}})
-    admit_node_object(a("create", "events", namespace="default"), {"metadata": {"name": "x"}})
 
 
 def test_selects_only_node() -> None:
