@@ -122,7 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
         watch_cache = WatchCache(settings.redis_url, transformer=transformer)
         registry = Registry.for_store(store)
         authz = Authorization.for_storage(store, watch_cache)
-        registry.admission = admission.Chain([*registry.admission.plugins, authz.escalation])
+        registry.admission = admission.Chain(mutating=registry.admission.mutating,
+                                             validating=[*registry.admission.validating, authz.escalation])
         state = ServerState(settings, store, watch_cache, authenticator, authz,
                             registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
         state.token_issuer = token_issuer

@@ -12,8 +12,8 @@ in Kubernetes, on create and update:
   (verb ``bind`` on ``roles``/``clusterroles`` named by the roleRef);
 - members of ``system:masters`` skip both checks (upstream: the privileged group);
 - ``escalate`` and ``bind`` are asked of RBAC alone: no other authorizer grants verbs on RBAC
-  objects (the Node authorizer has no opinion on them), so the checks need no coroutine and run
-  as an admission plugin;
+  objects (the Node authorizer has no opinion on them); the checks run as a validating admission
+  plugin, on the object as it will be stored;
 - an update that changes no rule (labels, annotations) is not a grant and is not checked.
 
 "Holds" is rule *covering*: each rule to grant is broken into atoms (one verb, one group, one
@@ -205,14 +205,14 @@ def check_binding_write(*, user: User, rbac: RBACAuthorizer, kind: str,
 
 
 class RBACEscalation:
-    """The admission plugin: escalation checks on every create and update of the RBAC kinds
-    (``orchestrator.apiserver.admission`` calls ``admit``). Writes by the API server itself
+    """The validating admission plugin: escalation checks on every create and update of the RBAC
+    kinds (``orchestrator.apiserver.admission`` calls ``admit``). Writes by the API server itself
     (``user`` None: the bootstrap policy) are not checked."""
 
     def __init__(self, rbac: RBACAuthorizer) -> None:
         self.rbac = rbac
 
-    def admit(self, attrs: Any) -> None:
+    async def admit(self, attrs: Any) -> None:
         info = attrs.info
         if info.group != RBAC_GROUP or attrs.user is None or attrs.operation == "DELETE":
             return

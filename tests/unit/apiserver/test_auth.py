@@ -23,12 +23,12 @@ from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 from tests import factories
 
 
-def node_restriction(attrs: Attributes, obj: dict[str, Any]) -> None:
+async def node_restriction(attrs: Attributes, obj: dict[str, Any]) -> None:
     """NodeRestriction admission on a create body, as the registry runs it."""
     info = lookup(attrs.api_group, attrs.resource)
     assert info is not None
     body = {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": attrs.namespace or None}}
-    admission.NodeRestriction().admit(admission.Attributes("CREATE", attrs.user, info, None, body, None))
+    await admission.NodeRestriction().admit(admission.Attributes("CREATE", attrs.user, info, None, body, None))
 
 
 ADMIN = User("admin", "admin", ("system:masters",))
@@ -205,7 +205,7 @@ async def authorize(user: User, req: Request, obj: dict[str, Any] | None = None)
                        field_selector=req.field_selector)
     await Chain([NodeAuthorizer(pod_node), RBAC]).check(attrs)
     if req.verb == "create" and obj is not None:
-        node_restriction(attrs, obj)
+        await node_restriction(attrs, obj)
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.id) for r in ROWS])

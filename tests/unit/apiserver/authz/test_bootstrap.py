@@ -32,12 +32,12 @@ from tests.reliability.security.test_authorization_matrix import (
 )
 
 
-def node_restriction(attrs: Attributes, obj: dict[str, Any]) -> None:
+async def node_restriction(attrs: Attributes, obj: dict[str, Any]) -> None:
     """NodeRestriction admission on a create body, as the registry runs it."""
     info = lookup(attrs.api_group, attrs.resource)
     assert info is not None
     body = {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": attrs.namespace or None}}
-    admission.NodeRestriction().admit(admission.Attributes("CREATE", attrs.user, info, None, body, None))
+    await admission.NodeRestriction().admit(admission.Attributes("CREATE", attrs.user, info, None, body, None))
 
 
 IDENTITIES = {i.name: User(i.user, i.uid, i.groups) for i in lab_identities(nodes=3)}
@@ -79,7 +79,7 @@ async def decide(row: Row) -> bool:
         return False
     if row.verb == "create" and not row.subresource:
         try:
-            node_restriction(attrs, {"metadata": {"name": at.name}})
+            await node_restriction(attrs, {"metadata": {"name": at.name}})
         except Forbidden:
             return False
     return True
