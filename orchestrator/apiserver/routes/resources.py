@@ -414,7 +414,7 @@ async def _apply(call: Call) -> Response:
 
     async def authorize_create() -> None:
         # Upstream checks the create permission too when an apply creates the object.
-        await call.state.authorizer.authorize(call.user, replace(call.attributes(), verb="create"))
+        await call.state.authz.check(replace(call.attributes(), verb="create"))
 
     prepared, created = await call.state.registry.apply(
         t.info, t.namespace, t.name or "", raw, manager=field_manager or "", force=force,
