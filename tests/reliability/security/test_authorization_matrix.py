@@ -1,7 +1,7 @@
 """The whole authorization matrix: every identity x every verb x every resource and subresource,
 against an expected table written out below.
 
-The table is the policy as documented in orchestrator/apiserver/auth.py's docstring (the lab's
+The table is the policy as documented in docs/rbac.md (the lab's
 version of Kubernetes' default RBAC roles, the Node authorizer and NodeRestriction), written by
 hand: it is not computed from the code under test, so a change to auth.py that widens or narrows
 what someone may do fails here until the table (the documented policy) is changed with it.
