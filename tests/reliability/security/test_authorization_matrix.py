@@ -1,9 +1,9 @@
 """The whole authorization matrix: every identity x every verb x every resource and subresource,
 against an expected table written out below.
 
-The table is the policy as documented in docs/rbac.md (the lab's
-version of Kubernetes' default RBAC roles, the Node authorizer and NodeRestriction), written by
-hand: it is not computed from the code under test, so a change to auth.py that widens or narrows
+The table is the policy as documented in docs/rbac.md (the bootstrap RBAC roles, the Node
+authorizer and NodeRestriction), written by hand: it is not computed from the code under test, so a
+change to the bootstrap roles (orchestrator/apiserver/authz/bootstrap.py) that widens or narrows
 what someone may do fails here until the table (the documented policy) is changed with it.
 
 How to read a row: eight columns, one per verb,
