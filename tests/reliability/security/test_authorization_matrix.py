@@ -69,6 +69,7 @@ ADMIN = {
     "leases": ALL,
     "configmaps": ALL, "secrets": ALL, "serviceaccounts": ALL, "serviceaccounts/token": "...c....",
     **{kind: ALL for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")},
+    "customresourcedefinitions": ALL, "customresourcedefinitions/status": "g...up..",
     # Reviews are questions: created (answered), never stored, so nothing else is served.
     **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
                                          "subjectaccessreviews", "localsubjectaccessreviews")},
@@ -77,6 +78,8 @@ ADMIN = {
 # Every authenticated identity may ask about itself (system:basic-user); nobody but admins reads or
 # writes RBAC objects, and asking about others (SubjectAccessReview) is the scheduler's and admins'.
 RBAC_NONE = {kind: NONE for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")}
+# CustomResourceDefinitions extend the API for everyone: an admin's, as upstream (not in `view`).
+CRD_NONE = {"customresourcedefinitions": NONE, "customresourcedefinitions/status": "-...--.."}
 SELF_REVIEWS = {"selfsubjectaccessreviews": "xxxcxxxx", "selfsubjectrulesreviews": "xxxcxxxx",
                 "selfsubjectreviews": "xxxcxxxx", "subjectaccessreviews": "xxx-xxxx",
                 "localsubjectaccessreviews": "xxx-xxxx"}
@@ -97,7 +100,7 @@ VIEWER = {
     # Not Secrets: Kubernetes' view role leaves them out too.
     "configmaps": READ, "secrets": NONE, "serviceaccounts": READ, "serviceaccounts/token": "...-....",
     # `view` reads no RBAC objects (upstream: they say who may do what, which is an admin's to know).
-    **RBAC_NONE, **SELF_REVIEWS,
+    **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
 }
 
 # system:kube-scheduler: reads everything; binds pods; writes pod status; events; leases (its lock).
@@ -143,7 +146,7 @@ NODE = {
         # Allowed past authorization, refused by the token handler: a node gets tokens only bound
         # to a pod it runs (registry/serviceaccounts.py), and this request binds none.
         "serviceaccounts/token": "...-....",
-        **RBAC_NONE, **SELF_REVIEWS,
+        **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
     },
 }
 
@@ -261,6 +264,10 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
                 "kind": "RoleBinding" if resource == "rolebindings" else "ClusterRoleBinding", "metadata": meta,
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "matrix-nobody"}]}
+    if resource == "customresourcedefinitions":
+        crd = factories.crontab_crd(group=name.split(".", 1)[1], plural="things", kind="Thing")
+        crd["metadata"]["labels"] = dict(labels)
+        return crd
     if resource in REVIEW_KINDS:
         group = "authentication.k8s.io" if resource == "selfsubjectreviews" else "authorization.k8s.io"
         review: dict[str, Any] = {"apiVersion": f"{group}/v1", "kind": REVIEW_KINDS[resource], "metadata": meta}
@@ -289,6 +296,7 @@ REVIEW_KINDS = {"selfsubjectaccessreviews": "SelfSubjectAccessReview", "selfsubj
                 "localsubjectaccessreviews": "LocalSubjectAccessReview"}
 
 STATUS_CHANGE = {
+    "customresourcedefinitions": {"status": {"storedVersions": ["v1"]}},
     "pods": {"status": {"message": "written by the authorization matrix"}},
     "nodes": {"status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"}}},
     "namespaces": {"status": {"phase": "Active"}},
@@ -316,6 +324,8 @@ class Setup:
 
 def setup_for(row: Row, namespace: str) -> Setup:
     fresh = f"m-{uuid.uuid4().hex[:10]}"
+    if row.resource == "customresourcedefinitions":
+        fresh = f"things.{fresh}.example.com"  # a CRD is named <plural>.<group>
     ns = namespace if NAMESPACED[row.resource] else None
     if row.scope == "any":
         return Setup(fresh, ns)
