@@ -23,6 +23,7 @@ from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodN
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver import admission
 from orchestrator.apiserver.auth import TokenAuthenticator, User
+from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import serve_catalog
 from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
@@ -31,6 +32,7 @@ from orchestrator.apiserver.middleware import (
     AuthenticationMiddleware,
     ImpersonationMiddleware,
     MetricsMiddleware,
+    NonResourceAuthorizationMiddleware,
 )
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.registry.serviceaccounts import TOKEN as token_subresource
@@ -177,8 +179,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def impersonate(user: User, headers: list[tuple[str, str]]) -> User:
         return await authorizations[-1].impersonate(user, headers)
 
+    async def authorize_path(user: User, method: str, path: str) -> None:
+        attrs = request_attributes(user, method, path, {})
+        if not attrs.resource_request:  # resource requests: their route decides, knowing the resource
+            await authorizations[-1].check(attrs)
+
     # Last added runs first: metrics see every request, authentication's 401s included; then
-    # authentication; then impersonation (kubectl --as), which needs the authenticated user.
+    # authentication; then impersonation (kubectl --as), which needs the authenticated user; then
+    # the authorization of paths that name no resource.
+    app.add_middleware(NonResourceAuthorizationMiddleware, authorize_path=authorize_path)
     app.add_middleware(ImpersonationMiddleware, impersonate=impersonate)
     app.add_middleware(AuthenticationMiddleware, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)

@@ -5,6 +5,9 @@
                                public (kube-apiserver's system:public-info-viewer).
     ImpersonationMiddleware    ``Impersonate-User``/``-Group`` headers (``kubectl --as``): the user
                                they name, if the caller may impersonate it; else 403.
+    NonResourceAuthorizationMiddleware
+                               paths that name no resource (discovery, /version, /metrics) are
+                               authorized by path; resource requests by their route.
     MetricsMiddleware          one count and one latency observation per request, labelled with
                                what the resource route found out (verb, group, resource,
                                subresource) and the HTTP code; plus an opt-in access log line.
@@ -95,6 +98,30 @@ class ImpersonationMiddleware:
                 await send(start)
                 await send({"type": "http.response.body", "body": body})
                 return None
+        return await self.app(scope, receive, send)
+
+
+class NonResourceAuthorizationMiddleware:
+    """Authorizes the requests that name no resource (``/api``, ``/apis/apps/v1``, ``/openapi/v3``,
+    ``/version``, ``/metrics``) with their path and HTTP verb, as kube-apiserver does: every
+    authenticated user may read discovery (system:discovery), only admins ``/metrics``.
+    Resource requests are authorized by their route, which knows the resource."""
+
+    def __init__(self, app: ASGIApp, authorize_path: Callable[[Any, str, str], Any]) -> None:
+        self.app = app
+        self.authorize_path = authorize_path
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        if scope["type"] != "http" or "user" not in state:
+            return await self.app(scope, receive, send)
+        try:
+            await self.authorize_path(state["user"], scope["method"], scope.get("path", ""))
+        except ApiError as err:
+            start, body = _status_response(err)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return None
         return await self.app(scope, receive, send)
 
 

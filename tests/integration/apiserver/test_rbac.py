@@ -273,3 +273,15 @@ rules:
     finally:
         lab.kubectl("delete", "clusterrole", name)
     await until(lambda: not can_i(lab, jane, "list", "leases.coordination.k8s.io", "-n", ns))
+
+
+async def test_paths_that_name_no_resource_are_authorized_by_path(lab: Lab) -> None:
+    async with lab.client("viewer") as viewer:
+        for path in ("/api", "/apis/apps/v1", "/openapi/v3", "/version"):
+            assert (await viewer.get(path)).status_code == 200, path
+        r = await viewer.get("/metrics")
+    assert r.status_code == 403
+    assert r.json()["message"] == 'forbidden: User "viewer" cannot get path "/metrics"'
+    assert not can_i(lab, "viewer", "get", "/metrics")
+    assert can_i(lab, "viewer", "get", "/apis/apps/v1")
+    assert can_i(lab, "admin", "get", "/metrics")
