@@ -21,7 +21,8 @@ the lab's security suite documents (tests/reliability/security/test_authorizatio
 - system:kube-controller-manager may do everything. Upstream runs each controller under its own
   ServiceAccount (``--use-service-account-credentials``) with a narrow role; the lab's controller
   manager has one identity for all its controllers, which create, update and delete for users.
-- system:kube-scheduler reads every served workload resource (not only what scheduling needs),
+- system:kube-scheduler reads every served workload resource, ConfigMaps and ServiceAccounts
+  but not Secrets (not only what scheduling needs),
   owns events and leases outright, and may not delete pods (the lab's scheduler never preempts).
 - labkit:viewers read nodes and leases too (``labkit:cluster-viewer``): ``view`` is written for
   a namespace and leaves cluster-scoped objects out, and a learner's first command is
@@ -147,8 +148,8 @@ def cluster_roles() -> list[Obj]:
         cluster_role("system:kube-scheduler", [
             rule(READ_WRITE, (CORE,), ("events",)),
             rule(READ_WRITE, (COORDINATION,), ("leases",)),
-            rule(READ, (CORE,), ("namespaces", "namespaces/status", "nodes", "nodes/status", "pods", "pods/log",
-                                 "pods/status", "services")),
+            rule(READ, (CORE,), ("configmaps", "namespaces", "namespaces/status", "nodes", "nodes/status", "pods",
+                                 "pods/log", "pods/status", "serviceaccounts", "services")),
             rule(("create",), (CORE,), ("bindings", "pods/binding")),
             rule(("patch", "update"), (CORE,), ("pods/status",)),
             rule(READ, (APPS,), ("deployments", "deployments/scale", "deployments/status", "replicasets",

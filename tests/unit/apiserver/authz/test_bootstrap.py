@@ -85,7 +85,10 @@ async def decide(row: Row) -> bool:
     return True
 
 
-ROWS = [row for row in all_rows() if row.expect != "not-served"]
+# A node's token request passes authorization and is refused by the token handler unless it binds
+# a pod the node runs (registry/serviceaccounts.py): the live suite covers it, test_node.py the chain.
+ROWS = [row for row in all_rows() if row.expect != "not-served"
+        and not (row.identity == "node-1" and row.target == "serviceaccounts/token")]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

@@ -51,6 +51,8 @@ def a(verb: str, resource: str, **kw: str) -> Attributes:
     (a("create", "events", namespace="default"), Verdict.ALLOW, ""),
     (a("delete", "events", namespace="default", name="e"), Verdict.NO_OPINION, ""),
     (a("watch", "namespaces"), Verdict.ALLOW, ""),
+    (a("create", "serviceaccounts", subresource="token", namespace="default", name="default"), Verdict.ALLOW, ""),
+    (a("get", "serviceaccounts", namespace="default", name="default"), Verdict.NO_OPINION, ""),
     (a("list", "deployments", api_group="apps", namespace="default"), Verdict.NO_OPINION, ""),
 ])
 async def test_node_rules(attrs: Attributes, verdict: Verdict, reason: str) -> None:
