@@ -115,6 +115,14 @@ def dns1123_subdomain(name: str) -> list[str]:
     return errors
 
 
+def path_segment_name(name: str) -> list[str]:
+    """Any name that is one URL path segment: not ``.`` or ``..``, no ``/`` or ``%``. What RBAC
+    objects are named by (``system:kube-scheduler``); upstream's path.IsValidPathSegmentName."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
 def qualified_name(value: str) -> list[str]:
     """``[prefix/]name``: the shape of label keys, annotation keys and finalizers."""
     errors: list[str] = []

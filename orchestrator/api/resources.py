@@ -20,6 +20,12 @@ GroupResource = NewType("GroupResource", str)
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 # Kubernetes serves no deletecollection for namespaces: one request must not end them all.
 NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+# Reviews (SubjectAccessReview, SelfSubjectReview...) are questions: created, answered, never stored.
+CREATE_ONLY = ("create",)
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+AUTHORIZATION_GROUP = "authorization.k8s.io"
+AUTHENTICATION_GROUP = "authentication.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,14 @@ class ResourceInfo:
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     list_kind: str = field(default="")
+    # How names are checked: "subdomain" (DNS-1123, most kinds), "label" (namespaces), or
+    # "path_segment" (RBAC: `system:kube-scheduler` is a valid ClusterRole name).
+    name_format: str = "subdomain"
+
+    @property
+    def stored(self) -> bool:
+        """False for the create-only reviews: nothing to list, watch, store or delete."""
+        return "list" in self.verbs
 
     @property
     def group_resource(self) -> GroupResource:
@@ -80,6 +94,22 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),
     ResourceInfo("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
                  "CustomResourceDefinition", False, ("crd", "crds"), ("api-extensions",), ("status",)),
+    # RBAC: kubectl knows no short names for these, and they belong to no category.
+    ResourceInfo(RBAC_GROUP, "v1", "roles", "role", "Role", True, name_format="path_segment"),
+    ResourceInfo(RBAC_GROUP, "v1", "rolebindings", "rolebinding", "RoleBinding", True, name_format="path_segment"),
+    ResourceInfo(RBAC_GROUP, "v1", "clusterroles", "clusterrole", "ClusterRole", False, name_format="path_segment"),
+    ResourceInfo(RBAC_GROUP, "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", False, name_format="path_segment"),
+    # Reviews: questions answered in the create request, never stored (orchestrator/apiserver/authz/reviews.py).
+    ResourceInfo(AUTHORIZATION_GROUP, "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+                 "SelfSubjectAccessReview", False, verbs=CREATE_ONLY),
+    ResourceInfo(AUTHORIZATION_GROUP, "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview",
+                 "SelfSubjectRulesReview", False, verbs=CREATE_ONLY),
+    ResourceInfo(AUTHORIZATION_GROUP, "v1", "subjectaccessreviews", "subjectaccessreview",
+                 "SubjectAccessReview", False, verbs=CREATE_ONLY),
+    ResourceInfo(AUTHORIZATION_GROUP, "v1", "localsubjectaccessreviews", "localsubjectaccessreview",
+                 "LocalSubjectAccessReview", True, verbs=CREATE_ONLY),
+    ResourceInfo(AUTHENTICATION_GROUP, "v1", "selfsubjectreviews", "selfsubjectreview",
+                 "SelfSubjectReview", False, verbs=CREATE_ONLY),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}

@@ -12,6 +12,9 @@ about to be stored. Each may refuse with an ApiError (usually Forbidden). Today'
                         (registry/serviceaccounts.py)
     NodeRestriction     (validating) a node identity may create only its own Node and its own Lease in
                         kube-node-lease (the names are in the body, which authorization did not see)
+    RBACEscalation      (validating) nobody writes a Role or binding granting what they do not hold
+                        (orchestrator/apiserver/authz/escalation.py; added by app.py, which owns
+                        the RBAC authorizer it asks)
 
 The pod-security policy (no privileged containers, host namespaces, hostPath or added
 capabilities) is enforced by the pod strategy's validation today, with 422s naming the field.
@@ -28,7 +31,9 @@ from typing import Any, Literal, Protocol
 
 from orchestrator.api.errors import Forbidden, NotFound
 from orchestrator.api.resources import ResourceInfo
-from orchestrator.apiserver.auth import Request, User, forbidden
+from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.authz.chain import Attributes as AuthzAttributes
+from orchestrator.apiserver.authz.chain import forbidden
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
 
@@ -86,13 +91,13 @@ class NodeRestriction:
         meta = attrs.obj.get("metadata") or {}
         name, namespace = meta.get("name"), meta.get("namespace")
         verb = "create" if attrs.operation == "CREATE" else "update"
-        request = Request(verb=verb, resource=attrs.info.plural, group=attrs.info.group, namespace=namespace,
-                          name=name, subresource=attrs.subresource)
+        request = AuthzAttributes(user=user, verb=verb, resource=attrs.info.plural, api_group=attrs.info.group,
+                                  namespace=namespace, name=name, subresource=attrs.subresource)
         if attrs.info.group_resource == "nodes" and name != node:
-            raise forbidden(user, request, f"a node may only modify its own Node object ({node})")
+            raise forbidden(request, f"a node may only modify its own Node object ({node})")
         if attrs.info.group_resource == "leases.coordination.k8s.io" and (
                 namespace != "kube-node-lease" or name != node):
-            raise forbidden(user, request, f"a node may only use its own Lease (kube-node-lease/{node})")
+            raise forbidden(request, f"a node may only use its own Lease (kube-node-lease/{node})")
 
 
 class Chain:

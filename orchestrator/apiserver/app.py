@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,11 +20,20 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
-from orchestrator.apiserver.auth import FixedRoleAuthorizer, PodNode, TokenAuthenticator, User
+from orchestrator.api.resources import ResourceInfo
+from orchestrator.apiserver import admission
+from orchestrator.apiserver.auth import TokenAuthenticator, User
+from orchestrator.apiserver.authz.requestinfo import request_attributes
+from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import serve_catalog
 from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
 from orchestrator.apiserver.logs import LogProxy
-from orchestrator.apiserver.middleware import AuthenticationMiddleware, MetricsMiddleware
+from orchestrator.apiserver.middleware import (
+    AuthenticationMiddleware,
+    ImpersonationMiddleware,
+    MetricsMiddleware,
+    NonResourceAuthorizationMiddleware,
+)
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.registry.serviceaccounts import TOKEN as token_subresource
 from orchestrator.apiserver.routes import discovery as discovery_routes
@@ -62,15 +72,12 @@ async def _expire_events(state: ServerState) -> None:
         await asyncio.sleep(60)
 
 
-def _pod_node(store: Store) -> PodNode:
-    """The Node authorizer's question — which node runs this pod? — answered from storage."""
-    async def pod_node(namespace: str | None, name: str) -> str | None:
-        try:
-            pod = await store.get("pods", namespace, name)
-        except (NotFound, BadRequest):
-            return None
-        return (pod.get("spec") or {}).get("nodeName")
-    return pod_node
+def _bootstrap_create(registry: Registry) -> Callable[[ResourceInfo, dict[str, Any]], Awaitable[Any]]:
+    """The bootstrap policy is created like any object (validated by its strategy), by the API
+    server itself (no user: escalation checks do not apply)."""
+    async def create(info: ResourceInfo, obj: dict[str, Any]) -> Any:
+        return await registry.create(info, None, obj, field_validation="Strict", user=None)
+    return create
 
 
 def _service_account_tokens(settings: Settings, authenticator: TokenAuthenticator,
@@ -116,11 +123,15 @@ def create_app(settings: Settings) -> FastAPI:
         store = await Store.connect(settings.database_url, transformer=transformer)
         watch_cache = WatchCache(settings.redis_url, transformer=transformer)
         registry = Registry.for_store(store)
-        state = ServerState(settings, store, watch_cache, authenticator, FixedRoleAuthorizer(_pod_node(store)),
+        authz = Authorization.for_storage(store, watch_cache)
+        registry.admission = admission.Chain(mutating=registry.admission.mutating,
+                                             validating=[*registry.admission.validating, authz.escalation])
+        state = ServerState(settings, store, watch_cache, authenticator, authz,
                             registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
         state.token_issuer = token_issuer
         token_subresource.issuer = token_issuer  # serviceaccounts/token signs with it (404 without)
         authenticators.append(authenticator)
+        authorizations.append(authz)
         tasks: list[asyncio.Task[None]] = []
         try:
             if transformer is not None:
@@ -138,6 +149,12 @@ def create_app(settings: Settings) -> FastAPI:
             tasks.append(asyncio.create_task(_expire_events(state), name="apiserver-event-expiry"))
             tasks.append(asyncio.create_task(deleted.run(watch_cache, store.current_revision),
                                              name="apiserver-deleted-token-objects"))
+            created = await authz.ensure_bootstrap(_bootstrap_create(registry))
+            if created:
+                log.info("bootstrap RBAC policy: created %s", ", ".join(created))
+            tasks.append(asyncio.create_task(authz.run(), name="apiserver-rbac-informer"))
+            # Serving before the roles and bindings are known would deny everyone.
+            await authz.wait_synced(timeout=60)
             state.tasks = tasks
             app.state.server = state
             yield
@@ -154,10 +171,24 @@ def create_app(settings: Settings) -> FastAPI:
     # The authenticator is built in the lifespan; the middleware (built before it) reads it here.
     authenticators: list[TokenAuthenticator] = []
 
+    authorizations: list[Authorization] = []
+
     def authenticate(authorization: str | None) -> User:
         return authenticators[-1].authenticate(authorization)
 
-    # Last added runs first: metrics see every request, authentication's 401s included.
+    async def impersonate(user: User, headers: list[tuple[str, str]]) -> User:
+        return await authorizations[-1].impersonate(user, headers)
+
+    async def authorize_path(user: User, method: str, path: str) -> None:
+        attrs = request_attributes(user, method, path, {})
+        if not attrs.resource_request:  # resource requests: their route decides, knowing the resource
+            await authorizations[-1].check(attrs)
+
+    # Last added runs first: metrics see every request, authentication's 401s included; then
+    # authentication; then impersonation (kubectl --as), which needs the authenticated user; then
+    # the authorization of paths that name no resource.
+    app.add_middleware(NonResourceAuthorizationMiddleware, authorize_path=authorize_path)
+    app.add_middleware(ImpersonationMiddleware, impersonate=impersonate)
     app.add_middleware(AuthenticationMiddleware, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)
 

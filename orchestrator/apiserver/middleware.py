@@ -1,8 +1,13 @@
-"""What wraps every request, so no route can forget it: authentication, then metrics.
+"""What wraps every request, so no route can forget it: authentication, impersonation, metrics.
 
     AuthenticationMiddleware   the bearer token → a ``User`` on the request (``request.state.user``),
                                or a 401 Status before any route runs. Only the health checks are
                                public (kube-apiserver's system:public-info-viewer).
+    ImpersonationMiddleware    ``Impersonate-User``/``-Group`` headers (``kubectl --as``): the user
+                               they name, if the caller may impersonate it; else 403.
+    NonResourceAuthorizationMiddleware
+                               paths that name no resource (discovery, /version, /metrics) are
+                               authorized by path; resource requests by their route.
     MetricsMiddleware          one count and one latency observation per request, labelled with
                                what the resource route found out (verb, group, resource,
                                subresource) and the HTTP code; plus an opt-in access log line.
@@ -10,7 +15,8 @@
 Authorization is not a middleware: it needs the parsed path (routes/resources.py asks the
 authorizer once per request).
 
-Kubernetes equivalent: k8s.io/apiserver/pkg/endpoints/filters (WithAuthentication, WithMetrics)
+Kubernetes equivalent: k8s.io/apiserver/pkg/endpoints/filters (WithAuthentication, WithImpersonation,
+WithMetrics)
 """
 
 from __future__ import annotations
@@ -66,6 +72,56 @@ class AuthenticationMiddleware:
             await send({"type": "http.response.body", "body": body})
             return None
         scope.setdefault("state", {})["user"] = user
+        return await self.app(scope, receive, send)
+
+
+class ImpersonationMiddleware:
+    """``kubectl --as``: replaces the authenticated user with the one the ``Impersonate-*``
+    headers name, once the authorizer allowed it (orchestrator/apiserver/authz/impersonation.py);
+    403 or 400 otherwise. Runs after authentication."""
+
+    def __init__(self, app: ASGIApp, impersonate: Callable[[Any, list[tuple[str, str]]], Any]) -> None:
+        self.app = app
+        self.impersonate = impersonate
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        if scope["type"] != "http" or "user" not in state:
+            return await self.app(scope, receive, send)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers") or []
+                   if k.startswith(b"impersonate-")]
+        if headers:
+            try:
+                state["user"] = await self.impersonate(state["user"], headers)
+            except ApiError as err:
+                start, body = _status_response(err)
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+                return None
+        return await self.app(scope, receive, send)
+
+
+class NonResourceAuthorizationMiddleware:
+    """Authorizes the requests that name no resource (``/api``, ``/apis/apps/v1``, ``/openapi/v3``,
+    ``/version``, ``/metrics``) with their path and HTTP verb, as kube-apiserver does: every
+    authenticated user may read discovery (system:discovery), only admins ``/metrics``.
+    Resource requests are authorized by their route, which knows the resource."""
+
+    def __init__(self, app: ASGIApp, authorize_path: Callable[[Any, str, str], Any]) -> None:
+        self.app = app
+        self.authorize_path = authorize_path
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        if scope["type"] != "http" or "user" not in state:
+            return await self.app(scope, receive, send)
+        try:
+            await self.authorize_path(state["user"], scope["method"], scope.get("path", ""))
+        except ApiError as err:
+            start, body = _status_response(err)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return None
         return await self.app(scope, receive, send)
 
 

@@ -428,6 +428,38 @@ SCHEMA: dict[str, dict[int, Field]] = {
     },
     "Preconditions": {1: _f("uid", keep=True), 2: _f("resourceVersion", keep=True)},
     "Eviction": {1: _f("metadata", "ObjectMeta"), 2: _f("deleteOptions", "DeleteOptions")},
+    # --- rbac.authorization.k8s.io/v1 (`kubectl create role|rolebinding|clusterrole|clusterrolebinding`)
+    "Role": {1: _f("metadata", "ObjectMeta"), 2: _list("rules", "PolicyRule")},
+    "ClusterRole": {1: _f("metadata", "ObjectMeta"), 2: _list("rules", "PolicyRule"),
+                    3: _f("aggregationRule", "AggregationRule")},
+    "PolicyRule": {1: _list("verbs"), 2: _list("apiGroups"), 3: _list("resources"), 4: _list("resourceNames"),
+                   5: _list("nonResourceURLs")},
+    "AggregationRule": {1: _list("clusterRoleSelectors", "LabelSelector")},
+    "RoleBinding": {1: _f("metadata", "ObjectMeta"), 2: _list("subjects", "Subject"), 3: _f("roleRef", "RoleRef")},
+    "ClusterRoleBinding": {1: _f("metadata", "ObjectMeta"), 2: _list("subjects", "Subject"),
+                           3: _f("roleRef", "RoleRef")},
+    "Subject": {1: _f("kind", keep=True), 2: _f("apiGroup"), 3: _f("name", keep=True), 4: _f("namespace")},
+    "RoleRef": {1: _f("apiGroup", keep=True), 2: _f("kind", keep=True), 3: _f("name", keep=True)},
+    # --- authorization.k8s.io/v1 and authentication.k8s.io/v1 reviews (`kubectl auth can-i|whoami`)
+    "SelfSubjectAccessReview": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "SelfSubjectAccessReviewSpec"),
+                                3: _f("status", "SubjectAccessReviewStatus")},
+    "SubjectAccessReview": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "SubjectAccessReviewSpec"),
+                            3: _f("status", "SubjectAccessReviewStatus")},
+    "SelfSubjectAccessReviewSpec": {1: _f("resourceAttributes", "ResourceAttributes"),
+                                    2: _f("nonResourceAttributes", "NonResourceAttributes")},
+    "SubjectAccessReviewSpec": {1: _f("resourceAttributes", "ResourceAttributes"),
+                                2: _f("nonResourceAttributes", "NonResourceAttributes"), 3: _f("user"),
+                                4: _list("groups"), 6: _f("uid")},  # 5 extra: not decoded (unused here)
+    "ResourceAttributes": {1: _f("namespace"), 2: _f("verb"), 3: _f("group"), 4: _f("version"), 5: _f("resource"),
+                           6: _f("subresource"), 7: _f("name"), 8: _f("fieldSelector", "SelectorAttributes"),
+                           9: _f("labelSelector", "SelectorAttributes")},
+    "SelectorAttributes": {1: _f("rawSelector")},  # 2 requirements: not decoded (rawSelector is what is judged)
+    "NonResourceAttributes": {1: _f("path"), 2: _f("verb")},
+    "SubjectAccessReviewStatus": {1: _f("allowed", "bool", keep=True), 4: _f("denied", "bool"), 2: _f("reason"),
+                                  3: _f("evaluationError")},
+    "SelfSubjectRulesReview": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "SelfSubjectRulesReviewSpec")},
+    "SelfSubjectRulesReviewSpec": {1: _f("namespace")},
+    "SelfSubjectReview": {1: _f("metadata", "ObjectMeta")},
 }
 
 # (apiVersion, kind) of the envelope -> top-level message.
@@ -445,6 +477,15 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "DeleteOptions"): "DeleteOptions",
     ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
     ("policy/v1", "Eviction"): "Eviction",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "ClusterRoleBinding",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
 }
 
 _ZERO: dict[str, Any] = {"string": "", "int32": 0, "int64": 0, "bool": False, "bytes": ""}

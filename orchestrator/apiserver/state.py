@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from orchestrator.apiserver.auth import FixedRoleAuthorizer, TokenAuthenticator
+from orchestrator.apiserver.auth import TokenAuthenticator
+from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.registry.generic import Registry
@@ -21,7 +22,7 @@ class ServerState:
     store: Store
     watch_cache: WatchCache
     authenticator: TokenAuthenticator
-    authorizer: FixedRoleAuthorizer  # decides each resource request once (routes/resources.py)
+    authz: Authorization  # the authorizer chain, its RBAC cache and the reviews (routes/resources.py)
     registry: Registry
     logs: LogProxy
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

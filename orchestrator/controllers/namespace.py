@@ -36,7 +36,8 @@ __all__ = ["NamespaceController"]
 log = logging.getLogger(__name__)
 
 # Events go last: deleting pods and others records events in the namespace meanwhile.
-_ORDER = sorted((r for r in RESOURCES if r.namespaced), key=lambda r: r.group_resource == "events")
+# Reviews (create-only) hold nothing to delete.
+_ORDER = sorted((r for r in RESOURCES if r.namespaced and r.stored), key=lambda r: r.group_resource == "events")
 
 
 class NamespaceController(Controller):

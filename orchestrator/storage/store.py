@@ -699,7 +699,8 @@ class Store:
         if not isinstance(name, str) or not name:
             causes.append(Cause("metadata.name", "name or generateName is required", "FieldValueRequired"))
         else:
-            validate = names.dns1123_label if info.plural == "namespaces" else names.dns1123_subdomain
+            validate = (names.dns1123_label if info.plural == "namespaces" else
+                        names.path_segment_name if info.name_format == "path_segment" else names.dns1123_subdomain)
             causes.extend(Cause("metadata.name", f'Invalid value: "{name}": {m}') for m in validate(name))
         ns = ""
         if info.namespaced:

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from orchestrator.api.models.apiextensions import CustomResourceDefinition
 from orchestrator.api.models.apps import Deployment, ReplicaSet, Scale
+from orchestrator.api.models.authorization import (
+    LocalSubjectAccessReview,
+    SelfSubjectAccessReview,
+    SelfSubjectReview,
+    SelfSubjectRulesReview,
+    SubjectAccessReview,
+)
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
@@ -21,11 +28,15 @@ from orchestrator.api.models.meta import (
     prune,
     unknown_fields,
 )
+from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
 
 KINDS: tuple[type[TypedModel], ...] = (
     Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease, CustomResourceDefinition,
     ConfigMap, Secret, ServiceAccount, TokenRequest,
+    Role, ClusterRole, RoleBinding, ClusterRoleBinding,
+    SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
+    SelfSubjectReview,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -41,7 +52,9 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "ConfigMap", "CustomResourceDefinition", "DeleteOptions", "Deployment", "Event", "K8sModel",
-    "Lease", "Namespace", "Node", "ObjectMeta", "Pod", "ReplicaSet", "Scale", "Secret", "ServiceAccount", "Status",
-    "TokenRequest", "TypedModel", "model_for", "prune", "unknown_fields",
+    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "DeleteOptions",
+    "Deployment", "Event", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
+    "ReplicaSet", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
+    "SelfSubjectRulesReview", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
+    "model_for", "prune", "unknown_fields",
 ]

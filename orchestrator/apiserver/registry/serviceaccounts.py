@@ -27,8 +27,7 @@ from typing import Any
 from orchestrator.api.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 from orchestrator.api.resources import by_group_resource
 from orchestrator.apiserver import tables
-from orchestrator.apiserver.auth import Request as AuthzRequest
-from orchestrator.apiserver.auth import forbidden
+from orchestrator.apiserver.authz.chain import Attributes, forbidden
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.serviceaccount_tokens import (
     DEFAULT_EXPIRATION_SECONDS,
@@ -139,8 +138,8 @@ class TokenRequestREST:
 
 
 def _node_forbidden(user: Any, namespace: str, name: str, why: str) -> Forbidden:
-    return forbidden(user, AuthzRequest(verb="create", resource="serviceaccounts", namespace=namespace, name=name,
-                                        subresource="token"), why)
+    return forbidden(Attributes(user=user, verb="create", resource="serviceaccounts", namespace=namespace, name=name,
+                                subresource="token"), why)
 
 
 async def _resolve_bound(registry: Any, ref: dict[str, Any], *, namespace: str, sa_name: str,

@@ -10,8 +10,8 @@ Paths are parsed here rather than declared one by one, because Kubernetes paths 
 its status: a third segment that is not a namespaced resource is a namespace subresource.
 
 One request path, in kube-apiserver's order: the authentication middleware (app.py) has put the
-user on the request; ``handle`` parses the path, names the verb, asks the authorizer once
-(``state.authorizer``), then runs the verb's handler, which parses query and body, calls the
+user on the request; ``handle`` parses the path, names the verb, asks the authorizer chain once
+(``state.authz``: Node, then RBAC), then runs the verb's handler, which parses query and body, calls the
 generic registry (registry/generic.py, where admission runs on writes) and formats the answer
 (plain JSON, a Table, or PartialObjectMetadata, as the Accept header asks). Unknown query
 parameters are ignored, as kube-apiserver does. Metrics are counted by a middleware (app.py)
@@ -44,8 +44,8 @@ from orchestrator.api.resources import lookup as builtin_lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver import protobuf, tables
-from orchestrator.apiserver.auth import Request as AuthzRequest
 from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.authz.chain import Attributes
 from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.fieldmanager import check_apply_options, manager_name
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
@@ -253,24 +253,28 @@ class Call:
         return manager_name(self.query.get("fieldManager"), self.request.headers.get("user-agent"),
                             options_kind=options)
 
-    def attributes(self) -> AuthzRequest:
+    def attributes(self) -> Attributes:
+        """What the authorizer is asked (authz/requestinfo.py derives the same from a raw request)."""
         t = self.target
-        return AuthzRequest(verb=self.verb, resource=t.info.plural, group=t.info.group, namespace=t.namespace,
-                            name=t.name, subresource=t.subresource, field_selector=self.query.get("fieldSelector"))
+        # A Namespace is read in its own scope: a RoleBinding there may grant reading it.
+        namespace = t.name if t.info.group_resource == "namespaces" and t.name else t.namespace
+        return Attributes(user=self.user, verb=self.verb, resource=t.info.plural, api_group=t.info.group,
+                          namespace=namespace, name=t.name, subresource=t.subresource,
+                          field_selector=self.query.get("fieldSelector"), api_version=t.info.version)
 
 
 def request_verb(method: str, target: Target, query: Any) -> str:
     """The Kubernetes verb of a request (what authorization and metrics speak of)."""
     if target.name is None:
-        if method == "GET":
+        if method == "GET" and "list" in target.info.verbs:  # not a review: those are never stored
             return "watch" if _bool(query.get("watch")) else "list"
-        if method == "POST":
+        if method == "POST" and "create" in target.info.verbs:
             return "create"
         if method == "DELETE" and "deletecollection" in target.info.verbs:
             return "deletecollection"
         raise MethodNotAllowed(f"{method} is not supported on a collection of {target.info.plural}")
     verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
-    if verb is None:
+    if verb is None or (target.subresource is None and verb not in target.info.verbs):
         raise MethodNotAllowed(f"{method} is not supported on {target.info.plural}")
     return verb
 
@@ -295,9 +299,11 @@ async def handle(request: Request, group: str, version: str, path: str) -> Respo
             # The seed's POST /api/v1/pods: the namespace is the body's, else "default".
             ns = (body.get("metadata") or {}).get("namespace") if isinstance(body, dict) else None
             call.target = Target(info, ns or "default", None, None)
-    await state.authorizer.authorize(user, call.attributes())
+    await state.authz.check(call.attributes())
     if sub is not None and sub not in ("status", "scale"):
         return await _subresource(call)
+    if not info.stored:  # a review (can-i, whoami): answered, never stored
+        return await _review(call, body)
     return await _VERBS[verb](call, body)
 
 
@@ -408,7 +414,7 @@ async def _apply(call: Call) -> Response:
 
     async def authorize_create() -> None:
         # Upstream checks the create permission too when an apply creates the object.
-        await call.state.authorizer.authorize(call.user, replace(call.attributes(), verb="create"))
+        await call.state.authz.check(replace(call.attributes(), verb="create"))
 
     prepared, created = await call.state.registry.apply(
         t.info, t.namespace, t.name or "", raw, manager=field_manager or "", force=force,
@@ -452,6 +458,16 @@ async def _subresource(call: Call) -> Response:
     code, answer = await handler(call.state.registry, SubresourceCall(
         method=call.request.method, namespace=t.namespace, name=t.name or "", body=body, user=call.user,
         query=call.query, dry_run=call.dry_run))
+    return respond(answer, status=code)
+
+
+async def _review(call: Call, body: Any) -> Response:
+    """SubjectAccessReviews, SelfSubjectRulesReview, SelfSubjectReview: authz/reviews.py answers."""
+    t = call.target
+    handler = call.state.authz.reviews[t.info.group_resource]
+    code, answer = await handler(call.state.registry, SubresourceCall(
+        method="POST", namespace=t.namespace, name="", body=body, user=call.user, query=call.query,
+        dry_run=call.dry_run))
     return respond(answer, status=code)
 
 

@@ -45,8 +45,8 @@ from orchestrator.api.streaming import (
     SPDY_PORTFORWARD_TUNNEL,
     choose_protocol,
 )
-from orchestrator.apiserver.auth import Request as AuthzRequest
-from orchestrator.apiserver.auth import User, authorize
+from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.authz.chain import Attributes
 from orchestrator.apiserver.state import ServerState
 from orchestrator.apiserver.streaming import agent
 from orchestrator.apiserver.streaming.channels import bridge_port_forward, bridge_process
@@ -117,8 +117,8 @@ def _authorization(headers: Any, offered: list[str]) -> str | None:
 async def _judge(state: ServerState, authorization: str | None, subresource: str, namespace: str,
                  name: str) -> Judged:
     user = state.authenticator.authenticate(authorization)
-    authorize(user, AuthzRequest(verb="create", resource="pods", subresource=subresource,
-                                 namespace=namespace, name=name))
+    await state.authz.check(Attributes(user=user, verb="create", resource="pods", subresource=subresource,
+                                       namespace=namespace, name=name))
     pod = await state.store.get("pods", namespace, name)
     return Judged(state, user, pod, agent.check_running(pod, VERB[subresource]))
 

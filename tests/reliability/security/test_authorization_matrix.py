@@ -1,9 +1,9 @@
 """The whole authorization matrix: every identity x every verb x every resource and subresource,
 against an expected table written out below.
 
-The table is the policy as documented in orchestrator/apiserver/auth.py's docstring (the lab's
-version of Kubernetes' default RBAC roles, the Node authorizer and NodeRestriction), written by
-hand: it is not computed from the code under test, so a change to auth.py that widens or narrows
+The table is the policy as documented in docs/rbac.md (the bootstrap RBAC roles, the Node
+authorizer and NodeRestriction), written by hand: it is not computed from the code under test, so a
+change to the bootstrap roles (orchestrator/apiserver/authz/bootstrap.py) that widens or narrows
 what someone may do fails here until the table (the documented policy) is changed with it.
 
 How to read a row: eight columns, one per verb,
@@ -68,7 +68,21 @@ ADMIN = {
     "replicasets": ALL, "replicasets/status": "g...up..", "replicasets/scale": "g...up..",
     "leases": ALL,
     "configmaps": ALL, "secrets": ALL, "serviceaccounts": ALL, "serviceaccounts/token": "...c....",
+    **{kind: ALL for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")},
+    "customresourcedefinitions": ALL, "customresourcedefinitions/status": "g...up..",
+    # Reviews are questions: created (answered), never stored, so nothing else is served.
+    **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
+                                         "subjectaccessreviews", "localsubjectaccessreviews")},
 }
+
+# Every authenticated identity may ask about itself (system:basic-user); nobody but admins reads or
+# writes RBAC objects, and asking about others (SubjectAccessReview) is the scheduler's and admins'.
+RBAC_NONE = {kind: NONE for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")}
+# CustomResourceDefinitions extend the API for everyone: an admin's, as upstream (not in `view`).
+CRD_NONE = {"customresourcedefinitions": NONE, "customresourcedefinitions/status": "-...--.."}
+SELF_REVIEWS = {"selfsubjectaccessreviews": "xxxcxxxx", "selfsubjectrulesreviews": "xxxcxxxx",
+                "selfsubjectreviews": "xxxcxxxx", "subjectaccessreviews": "xxx-xxxx",
+                "localsubjectaccessreviews": "xxx-xxxx"}
 
 # system:kube-controller-manager: everything too (it creates, updates and deletes for users).
 CONTROLLER_MANAGER = dict(ADMIN)
@@ -85,6 +99,8 @@ VIEWER = {
     "leases": READ,
     # Not Secrets: Kubernetes' view role leaves them out too.
     "configmaps": READ, "secrets": NONE, "serviceaccounts": READ, "serviceaccounts/token": "...-....",
+    # `view` reads no RBAC objects (upstream: they say who may do what, which is an admin's to know).
+    **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
 }
 
 # system:kube-scheduler: reads everything; binds pods; writes pod status; events; leases (its lock).
@@ -93,6 +109,7 @@ SCHEDULER = {
     "pods/status": "g...up..", "pods/binding": "...c....",
     "events": ALL,
     "leases": ALL,
+    "subjectaccessreviews": "xxxcxxxx",  # as upstream's system:kube-scheduler (delegated authorization)
 }
 
 # system:node:node-1 (group system:nodes), by scope.
@@ -129,6 +146,7 @@ NODE = {
         # Allowed past authorization, refused by the token handler: a node gets tokens only bound
         # to a pod it runs (registry/serviceaccounts.py), and this request binds none.
         "serviceaccounts/token": "...-....",
+        **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
     },
 }
 
@@ -238,6 +256,29 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
         return {"apiVersion": "apps/v1", "kind": "Deployment" if resource == "deployments" else "ReplicaSet",
                 "metadata": meta, "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
                                            "template": template}}
+    if resource in ("roles", "clusterroles"):
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role" if resource == "roles" else "ClusterRole",
+                "metadata": meta, "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]}
+    if resource in ("rolebindings", "clusterrolebindings"):
+        return {"apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding" if resource == "rolebindings" else "ClusterRoleBinding", "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "matrix-nobody"}]}
+    if resource == "customresourcedefinitions":
+        crd = factories.crontab_crd(group=name.split(".", 1)[1], plural="things", kind="Thing")
+        crd["metadata"]["labels"] = dict(labels)
+        return crd
+    if resource in REVIEW_KINDS:
+        group = "authentication.k8s.io" if resource == "selfsubjectreviews" else "authorization.k8s.io"
+        review: dict[str, Any] = {"apiVersion": f"{group}/v1", "kind": REVIEW_KINDS[resource], "metadata": meta}
+        attributes = {"verb": "get", "resource": "pods", "namespace": namespace or "default"}
+        if resource == "selfsubjectaccessreviews":
+            review["spec"] = {"resourceAttributes": attributes}
+        elif resource == "selfsubjectrulesreviews":
+            review["spec"] = {"namespace": namespace or "default"}
+        elif resource in ("subjectaccessreviews", "localsubjectaccessreviews"):
+            review["spec"] = {"user": "viewer", "groups": ["labkit:viewers"], "resourceAttributes": attributes}
+        return review
     if resource == "leases":
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
                 "spec": {"holderIdentity": "matrix", "leaseDurationSeconds": 40}}
@@ -250,7 +291,12 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
     raise KeyError(resource)
 
 
+REVIEW_KINDS = {"selfsubjectaccessreviews": "SelfSubjectAccessReview", "selfsubjectrulesreviews": "SelfSubjectRulesReview",
+                "selfsubjectreviews": "SelfSubjectReview", "subjectaccessreviews": "SubjectAccessReview",
+                "localsubjectaccessreviews": "LocalSubjectAccessReview"}
+
 STATUS_CHANGE = {
+    "customresourcedefinitions": {"status": {"storedVersions": ["v1"]}},
     "pods": {"status": {"message": "written by the authorization matrix"}},
     "nodes": {"status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"}}},
     "namespaces": {"status": {"phase": "Active"}},
@@ -278,6 +324,8 @@ class Setup:
 
 def setup_for(row: Row, namespace: str) -> Setup:
     fresh = f"m-{uuid.uuid4().hex[:10]}"
+    if row.resource == "customresourcedefinitions":
+        fresh = f"things.{fresh}.example.com"  # a CRD is named <plural>.<group>
     ns = namespace if NAMESPACED[row.resource] else None
     if row.scope == "any":
         return Setup(fresh, ns)
@@ -342,6 +390,9 @@ async def perform(client: httpx.AsyncClient, admin: httpx.AsyncClient, row: Row,
             return await client.post(target, json={"apiVersion": "policy/v1", "kind": "Eviction",
                                                    "metadata": {"name": at.name},
                                                    "deleteOptions": {"gracePeriodSeconds": 0}})
+        case ("update", _) if row.expect == "not-served":
+            # nothing stored to start from (a review): the verb itself must be refused
+            return await client.put(target, json=manifest(row.resource, at.name, at.namespace, labels=label))
         case ("update", _):
             current = await admin.get(target)
             assert current.status_code == 200, current.text

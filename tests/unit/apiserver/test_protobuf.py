@@ -248,3 +248,36 @@ def test_malformed_bodies_raise_bad_request(body: bytes, message: str) -> None:
 def test_a_kind_without_a_schema_is_unsupported_media_type() -> None:
     with pytest.raises(UnsupportedMediaType, match="apps/v1 StatefulSet"):
         decode(envelope("apps/v1", "StatefulSet", b""))
+
+
+# --- RBAC and reviews (kubectl create role|rolebinding, kubectl auth can-i|whoami) --------------
+
+
+def test_a_role_decodes_with_its_rules() -> None:
+    rule = ld(1, "get") + ld(1, "list") + ld(2, "") + ld(3, "pods")
+    body = envelope("rbac.authorization.k8s.io/v1", "Role", ld(1, ld(1, "r") + ld(3, "ns")) + ld(2, rule))
+    assert decode(body) == {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r", "namespace": "ns"},
+        "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}
+
+
+def test_a_role_binding_decodes_with_subjects_and_role_ref() -> None:
+    subject = ld(1, "User") + ld(2, "rbac.authorization.k8s.io") + ld(3, "jane") + ld(4, "")
+    ref = ld(1, "rbac.authorization.k8s.io") + ld(2, "ClusterRole") + ld(3, "view")
+    body = envelope("rbac.authorization.k8s.io/v1", "RoleBinding", ld(1, ld(1, "b")) + ld(2, subject) + ld(3, ref))
+    decoded = decode(body)
+    assert decoded["subjects"] == [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "jane"}]
+    assert decoded["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
+
+
+def test_a_self_subject_access_review_decodes_with_its_attributes() -> None:
+    attributes = ld(1, "default") + ld(2, "list") + ld(3, "") + ld(4, "") + ld(5, "pods") + ld(6, "") + ld(7, "")
+    body = envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview",
+                    ld(1, b"") + ld(2, ld(1, attributes)) + ld(3, num(1, 0) + ld(2, "") + ld(3, "")))
+    assert decode(body) == {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "metadata": {},
+        "spec": {"resourceAttributes": {"namespace": "default", "verb": "list", "resource": "pods"}},
+        "status": {"allowed": False}}
+    whoami = envelope("authentication.k8s.io/v1", "SelfSubjectReview", ld(1, b""))
+    assert decode(whoami) == {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                                       "metadata": {}}

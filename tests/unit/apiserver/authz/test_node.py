@@ -1,0 +1,73 @@
+"""The Node authorizer: a node touches its own Node and Lease and the pods bound to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.authz.chain import Attributes, Verdict
+from orchestrator.apiserver.authz.node import NodeAuthorizer, selects_only_node
+
+N1 = User("system:node:n1", "n1", ("system:nodes",))
+BOUND = {("default", "mine"): "n1", ("default", "theirs"): "n2"}
+
+
+async def pod_node(namespace: str, name: str) -> str | None:
+    return BOUND.get((namespace, name))
+
+
+def a(verb: str, resource: str, **kw: str) -> Attributes:
+    return Attributes(user=N1, verb=verb, resource=resource, **kw)
+
+
+@pytest.mark.parametrize(("attrs", "verdict", "reason"), [
+    (a("get", "pods", namespace="default", name="mine"), Verdict.ALLOW, ""),
+    (a("delete", "pods", namespace="default", name="mine"), Verdict.ALLOW, ""),
+    (a("patch", "pods", subresource="status", namespace="default", name="mine"), Verdict.ALLOW, ""),
+    (a("get", "pods", subresource="log", namespace="default", name="mine"), Verdict.ALLOW, ""),
+    (a("get", "pods", namespace="default", name="theirs"), Verdict.NO_OPINION, "the pod is not bound to node n1"),
+    (a("get", "pods", namespace="default", name="absent"), Verdict.NO_OPINION, "the pod is not bound to node n1"),
+    (a("update", "pods", namespace="default", name="mine"), Verdict.NO_OPINION,
+     "a node may only update the status of its pods"),
+    (a("create", "pods", namespace="default"), Verdict.NO_OPINION, ""),
+    (a("create", "pods", subresource="binding", namespace="default", name="mine"), Verdict.NO_OPINION, ""),
+    (a("list", "pods", field_selector="spec.nodeName=n1"), Verdict.ALLOW, ""),
+    (a("watch", "pods", namespace="default", field_selector="status.phase!=Failed,spec.nodeName==n1"),
+     Verdict.ALLOW, ""),
+    (a("list", "pods", field_selector="spec.nodeName!=n1"), Verdict.NO_OPINION,
+     "a node may only list and watch pods with fieldSelector spec.nodeName=n1"),
+    (a("list", "pods"), Verdict.NO_OPINION, "a node may only list and watch pods with fieldSelector spec.nodeName=n1"),
+    (a("get", "nodes", name="n2"), Verdict.ALLOW, ""),
+    (a("patch", "nodes", subresource="status", name="n1"), Verdict.ALLOW, ""),
+    (a("patch", "nodes", subresource="status", name="n2"), Verdict.NO_OPINION,
+     "a node may only modify its own Node object (n1)"),
+    (a("delete", "nodes", name="n1"), Verdict.NO_OPINION, "a node may only modify its own Node object (n1)"),
+    (a("create", "nodes"), Verdict.ALLOW, ""),  # the body's name is NodeRestriction's to check
+    (a("update", "leases", api_group="coordination.k8s.io", namespace="kube-node-lease", name="n1"), Verdict.ALLOW, ""),
+    (a("update", "leases", api_group="coordination.k8s.io", namespace="kube-node-lease", name="n2"),
+     Verdict.NO_OPINION, "a node may only use its own Lease (kube-node-lease/n1)"),
+    (a("list", "leases", api_group="coordination.k8s.io", namespace="kube-node-lease"), Verdict.NO_OPINION,
+     "a node may only use its own Lease (kube-node-lease/n1)"),
+    (a("create", "events", namespace="default"), Verdict.ALLOW, ""),
+    (a("delete", "events", namespace="default", name="e"), Verdict.NO_OPINION, ""),
+    (a("watch", "namespaces"), Verdict.ALLOW, ""),
+    (a("create", "serviceaccounts", subresource="token", namespace="default", name="default"), Verdict.ALLOW, ""),
+    (a("get", "serviceaccounts", namespace="default", name="default"), Verdict.NO_OPINION, ""),
+    (a("list", "deployments", api_group="apps", namespace="default"), Verdict.NO_OPINION, ""),
+])
+async def test_node_rules(attrs: Attributes, verdict: Verdict, reason: str) -> None:
+    decision = await NodeAuthorizer(pod_node).authorize(attrs)
+    assert (decision.verdict, decision.reason) == (verdict, reason)
+
+
+async def test_no_opinion_on_anyone_who_is_not_a_node() -> None:
+    for user in (User("viewer"), User("system:node:n1"), User("n1", groups=("system:nodes",))):
+        attrs = Attributes(user=user, verb="get", resource="nodes", name="n1")
+        assert (await NodeAuthorizer(pod_node).authorize(attrs)).verdict is Verdict.NO_OPINION
+
+
+def test_selects_only_node() -> None:
+    assert selects_only_node("spec.nodeName=n1", "n1")
+    assert selects_only_node("metadata.namespace=x,spec.nodeName==n1", "n1")
+    assert not selects_only_node("spec.nodeName=n10", "n1")
+    assert not selects_only_node(None, "n1")
