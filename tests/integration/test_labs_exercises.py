@@ -91,3 +91,22 @@ def test_first_pod_notices_a_missing_label(lab_with_node: labs.Lab) -> None:
         assert not result.passed and "not app=mine" in result.feedback and "--overwrite" in result.feedback
     finally:
         lab.kubectl("label", "pod", "my-first-pod", "app=mine", "--overwrite", quiet=True)
+
+
+def test_read_only_role_stub_a_too_broad_role_and_the_solution(lab: labs.Lab) -> None:
+    from labs.apimachinery import fresh_namespace
+    from labs.solutions import read_only_role
+
+    namespace = fresh_namespace(lab, "exercise-09")
+    stub = run_check("read-only-role", lab=lab, namespace=namespace)
+    assert not stub.passed and "no RoleBinding" in stub.feedback
+
+    role, binding = read_only_role.manifests(namespace)
+    too_broad = {**role, "rules": [{"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["*"]}]}
+    lab.apply([too_broad, binding])
+    broad = run_check("read-only-role", lab=lab, namespace=namespace)
+    assert not broad.passed and "get Secrets" in broad.feedback and "delete ConfigMaps" in broad.feedback
+
+    lab.apply([role, binding])  # kubectl apply semantics: the rules become exactly the solution's
+    solved = run_check("read-only-role", lab=lab, namespace=namespace)
+    assert solved.passed, solved.feedback
