@@ -25,7 +25,7 @@ from typing import Any
 from orchestrator.api.errors import BadRequest, NotFound
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz import bootstrap, impersonation, node, reviews
-from orchestrator.apiserver.authz.chain import Attributes, Chain, Decision
+from orchestrator.apiserver.authz.chain import Attributes, Chain, Decision, PrivilegedGroups
 from orchestrator.apiserver.authz.escalation import RBACEscalation
 from orchestrator.apiserver.authz.informer import RBACInformer
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
@@ -36,7 +36,7 @@ class Authorization:
         self.cache = cache
         self.informer = informer
         self.rbac = RBACAuthorizer(cache)
-        self.chain = Chain([node.NodeAuthorizer(pod_node), self.rbac])
+        self.chain = Chain([PrivilegedGroups(), node.NodeAuthorizer(pod_node), self.rbac])
         self.reviews = reviews.review_handlers(self.chain)
         self.escalation = RBACEscalation(self.rbac)  # an admission plugin
 

@@ -10,6 +10,7 @@ from orchestrator.apiserver.authz.chain import (
     Attributes,
     Chain,
     Decision,
+    PrivilegedGroups,
     Verdict,
     forbidden,
     groups_of,
@@ -107,3 +108,13 @@ def test_discovery_and_health_are_non_resource_requests(path: str) -> None:
     a = request_attributes(VIEWER, "GET", path, {})
     assert not a.resource_request
     assert (a.verb, a.path) == ("get", path)
+
+
+async def test_system_masters_are_allowed_before_anyone_else_is_asked() -> None:
+    behind = Fixed(Decision.deny("RBAC would say no"))
+    chain = Chain([PrivilegedGroups(), behind])
+    admin = User("admin", "admin", ("system:masters",))
+    assert (await chain.authorize(Attributes(user=admin, verb="delete", resource="nodes"))).allowed
+    assert behind.asked == 0
+    assert not (await chain.authorize(Attributes(user=VIEWER, verb="delete", resource="nodes"))).allowed
+    assert behind.asked == 1
