@@ -38,11 +38,12 @@ ASGIApp = Callable[..., Any]
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
 
 
-def _status_response(err: ApiError) -> tuple[dict[str, Any], bytes]:
+async def _reject(send: Any, err: ApiError) -> None:
+    """Answer an HTTP request with ``err``'s Status before any route runs."""
     body = json.dumps(err.status(), separators=(",", ":")).encode()
-    start = {"type": "http.response.start", "status": err.code,
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
-    return start, body
+    await send({"type": "http.response.start", "status": err.code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class AuthenticationMiddleware:
@@ -67,9 +68,7 @@ class AuthenticationMiddleware:
                 await receive()  # websocket.connect
                 await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
                 return None
-            start, body = _status_response(err)
-            await send(start)
-            await send({"type": "http.response.body", "body": body})
+            await _reject(send, err)
             return None
         scope.setdefault("state", {})["user"] = user
         return await self.app(scope, receive, send)
@@ -94,9 +93,7 @@ class ImpersonationMiddleware:
             try:
                 state["user"] = await self.impersonate(state["user"], headers)
             except ApiError as err:
-                start, body = _status_response(err)
-                await send(start)
-                await send({"type": "http.response.body", "body": body})
+                await _reject(send, err)
                 return None
         return await self.app(scope, receive, send)
 
@@ -118,9 +115,7 @@ class NonResourceAuthorizationMiddleware:
         try:
             await self.authorize_path(state["user"], scope["method"], scope.get("path", ""))
         except ApiError as err:
-            start, body = _status_response(err)
-            await send(start)
-            await send({"type": "http.response.body", "body": body})
+            await _reject(send, err)
             return None
         return await self.app(scope, receive, send)
 
