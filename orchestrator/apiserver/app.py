@@ -27,12 +27,14 @@ from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import serve_catalog
 from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
+from orchestrator.apiserver.flowcontrol import FlowController
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.middleware import (
     AuthenticationMiddleware,
     ImpersonationMiddleware,
     MetricsMiddleware,
     NonResourceAuthorizationMiddleware,
+    PriorityAndFairnessMiddleware,
 )
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.registry.serviceaccounts import TOKEN as token_subresource
@@ -186,8 +188,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Last added runs first: metrics see every request, authentication's 401s included; then
     # authentication; then impersonation (kubectl --as), which needs the authenticated user; then
-    # the authorization of paths that name no resource.
+    # priority and fairness (a seat, classified as the impersonated user), as kube-apiserver orders
+    # its filters; then the authorization of paths that name no resource.
     app.add_middleware(NonResourceAuthorizationMiddleware, authorize_path=authorize_path)
+    if settings.enable_priority_and_fairness:
+        app.state.flowcontrol = FlowController(max_requests_inflight=settings.max_requests_inflight)
+        app.add_middleware(PriorityAndFairnessMiddleware, controller=app.state.flowcontrol)
     app.add_middleware(ImpersonationMiddleware, impersonate=impersonate)
     app.add_middleware(AuthenticationMiddleware, authenticate=authenticate)
     app.add_middleware(MetricsMiddleware)

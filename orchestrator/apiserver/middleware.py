@@ -5,6 +5,9 @@
                                public (kube-apiserver's system:public-info-viewer).
     ImpersonationMiddleware    ``Impersonate-User``/``-Group`` headers (``kubectl --as``): the user
                                they name, if the caller may impersonate it; else 403.
+    PriorityAndFairnessMiddleware
+                               a seat at the request's priority level, or a wait in its flow's
+                               queue, or 429 (orchestrator/apiserver/flowcontrol.py).
     NonResourceAuthorizationMiddleware
                                paths that name no resource (discovery, /version, /metrics) are
                                authorized by path; resource requests by their route.
@@ -16,7 +19,7 @@ Authorization is not a middleware: it needs the parsed path (routes/resources.py
 authorizer once per request).
 
 Kubernetes equivalent: k8s.io/apiserver/pkg/endpoints/filters (WithAuthentication, WithImpersonation,
-WithMetrics)
+WithMetrics), k8s.io/apiserver/pkg/server/filters/priority-and-fairness.go
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any
 
 from orchestrator.api.errors import ApiError
 from orchestrator.apiserver import metrics
+from orchestrator.apiserver.authz.requestinfo import request_attributes
+from orchestrator.apiserver.flowcontrol import FlowController
 
 access_log = logging.getLogger("orchestrator.apiserver.access")
 
@@ -41,8 +46,10 @@ PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
 async def _reject(send: Any, err: ApiError) -> None:
     """Answer an HTTP request with ``err``'s Status before any route runs."""
     body = json.dumps(err.status(), separators=(",", ":")).encode()
-    await send({"type": "http.response.start", "status": err.code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if err.retry_after_seconds is not None:
+        headers.append((b"retry-after", str(err.retry_after_seconds).encode()))
+    await send({"type": "http.response.start", "status": err.code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -96,6 +103,46 @@ class ImpersonationMiddleware:
                 await _reject(send, err)
                 return None
         return await self.app(scope, receive, send)
+
+
+class PriorityAndFairnessMiddleware:
+    """Holds each authenticated HTTP request until its priority level has a seat for it (or answers
+    429), and gives the seat back when the response starts: a watch or a followed log holds one only
+    while it is set up. WebSocket streams (exec, attach, port-forward) are long-running and pass,
+    as in Kubernetes. Runs after impersonation: ``kubectl --as`` is classified as the user it names."""
+
+    def __init__(self, app: ASGIApp, controller: FlowController) -> None:
+        self.app = app
+        self.controller = controller
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        if scope["type"] != "http" or "user" not in state:
+            return await self.app(scope, receive, send)
+        attrs = request_attributes(state["user"], scope["method"], scope.get("path", ""), {})
+        try:
+            ticket = await self.controller.admit(attrs)
+        except ApiError as err:
+            await _reject(send, err)
+            return None
+        held = True
+        pf_headers = [(b"x-kubernetes-pf-flowschema-uid", ticket.schema.uid.encode()),
+                      (b"x-kubernetes-pf-prioritylevel-uid", ticket.level.config.uid.encode())]
+
+        async def started(message: dict[str, Any]) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *pf_headers]
+                if held:
+                    held = False
+                    self.controller.release(ticket)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, started)
+        finally:
+            if held:
+                self.controller.release(ticket)
 
 
 class NonResourceAuthorizationMiddleware:

@@ -31,6 +31,10 @@ class Settings:
     # Open watches per process; one more gets 429 TooManyRequests (with Retry-After) rather than
     # a connection the process has no file descriptor or memory left to serve.
     max_watches: int = 4096
+    # API Priority and Fairness (orchestrator/apiserver/flowcontrol.py): the seats all priority
+    # levels share, split by their concurrency shares.
+    enable_priority_and_fairness: bool = True
+    max_requests_inflight: int = 160
     # Encryption at rest (kube-apiserver --encryption-provider-config): docs/storage.md.
     encryption_provider_config: Path | None = None
     # Rewrite every object not stored with the first key (after a rotation), once, at start.
@@ -59,6 +63,11 @@ class Settings:
                        help="seconds a client has to send its whole request body (default 60); then 408")
         p.add_argument("--max-watches", type=int, default=4096,
                        help="open watches this process serves at once (default 4096); one more gets 429")
+        p.add_argument("--enable-priority-and-fairness", action=argparse.BooleanOptionalAction, default=True,
+                       help="queue requests by priority level when busy (default on; "
+                            "--no-enable-priority-and-fairness serves every request at once)")
+        p.add_argument("--max-requests-inflight", type=int, default=160,
+                       help="requests served at once, shared by the priority levels (default 160)")
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
         p.add_argument("--kubelet-client-token-file", type=Path,
                        help="a token the API server presents to node agents when it proxies pods/x/log")
@@ -81,6 +90,8 @@ class Settings:
             p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
         if a.max_watches < 1:
             p.error(f"--max-watches must be at least 1, got {a.max_watches}")
+        if a.max_requests_inflight < 1:
+            p.error(f"--max-requests-inflight must be at least 1, got {a.max_requests_inflight}")
         if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
             p.error("--tls-cert-file and --tls-private-key-file go together")
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
@@ -107,6 +118,8 @@ class Settings:
             run_relay=not a.no_relay,
             request_timeout_seconds=a.request_timeout,
             max_watches=a.max_watches,
+            enable_priority_and_fairness=a.enable_priority_and_fairness,
+            max_requests_inflight=a.max_requests_inflight,
             kubelet_client_token=(a.kubelet_client_token_file.read_text().strip()
                                   if a.kubelet_client_token_file else None),
             encryption_provider_config=a.encryption_provider_config,

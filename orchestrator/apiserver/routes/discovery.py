@@ -94,6 +94,16 @@ async def openapi_group_version(request: Request, path: str) -> Response:
     return Response(body, media_type="application/json")
 
 
+@router.get("/debug/api_priority_and_fairness/dump_priority_levels", include_in_schema=False)
+async def dump_priority_levels(request: Request) -> Response:
+    controller = getattr(request.app.state, "flowcontrol", None)
+    if controller is None:
+        from orchestrator.api.errors import NotFound
+
+        raise NotFound("API Priority and Fairness is off (--no-enable-priority-and-fairness)")
+    return Response(controller.dump_priority_levels(), media_type="text/plain")
+
+
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
     state = _state(request)
