@@ -100,6 +100,9 @@ def _bool_param(value: bool) -> str:
     return "true" if value else "false"
 
 
+MAX_THROTTLED_RETRIES = 10  # client-go's maxRetries for 429 / Retry-After
+
+
 class ApiClient:
     """An async Kubernetes REST client for one API server.
 
@@ -511,19 +514,32 @@ class ApiClient:
         if accept:
             headers["Accept"] = accept
         attempts = 1 + (self._read_retries if idempotent else 0)
-        for attempt in range(attempts):
+        throttled = 0
+        attempt = 0
+        while True:
             try:
                 response = await self._http.request(
                     method, path, params=params, content=content, headers=headers
                 )
-                break
             except httpx.TransportError as err:
-                if attempt + 1 >= attempts:
+                attempt += 1
+                if attempt >= attempts:
                     raise self._unavailable(err, f"{method} {path}") from None
                 # Small and bounded: 0.2 s, 0.4 s, 0.8 s by default, then give up.
-                delay = self._retry_backoff * 2**attempt
+                delay = self._retry_backoff * 2 ** (attempt - 1)
                 log.debug("retrying %s %s in %.2fs after %s", method, path, delay, err)
                 await asyncio.sleep(delay)
+                continue
+            # 429 with Retry-After: the server did not run the request (API Priority and Fairness
+            # had no seat for it), so any verb may be sent again, as client-go does (up to 10 times).
+            if response.status_code == 429 and throttled < MAX_THROTTLED_RETRIES:
+                retry_after = _retry_after(response)
+                if retry_after is not None:
+                    throttled += 1
+                    log.debug("%s %s throttled (429); again in %.1fs", method, path, retry_after)
+                    await asyncio.sleep(retry_after)
+                    continue
+            break
         if not response.is_success:
             raise _error_from_response(response)
         return response
@@ -584,6 +600,14 @@ class _Streaming:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The Retry-After seconds of a response (capped: a client keeps its own deadlines), or None."""
+    try:
+        return min(max(float(response.headers["retry-after"]), 0.0), 10.0)
+    except (KeyError, ValueError):
+        return None
 
 
 async def _split_lines(response: httpx.Response) -> AsyncIterator[bytes]:

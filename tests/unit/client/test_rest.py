@@ -21,6 +21,7 @@ import pytest
 
 from orchestrator.api.errors import (
     AlreadyExists,
+    ApiError,
     Conflict,
     Expired,
     Forbidden,
@@ -485,6 +486,29 @@ async def test_a_read_retried_after_a_transient_connection_error_succeeds(server
     server.intercept = flaky
     async with server.client() as client:
         assert (await client.get("pods", "web", namespace="default"))["metadata"]["name"] == "web"
+
+
+async def test_a_429_with_retry_after_is_sent_again_even_for_a_create_and_without_it_raised(
+    server: FakeApiServer,
+) -> None:
+    throttled = iter([True, True])
+
+    def busy(request: httpx.Request) -> httpx.Response | None:
+        if next(throttled, False):
+            response = status(429, "TooManyRequests", "Too many requests, please try again later")
+            response.headers["Retry-After"] = "0"
+            return response
+        return None
+
+    server.intercept = busy
+    async with server.client() as client:
+        # API Priority and Fairness answered 429 before running it: the create is safe to repeat.
+        assert (await client.create("pods", pod("web")))["metadata"]["name"] == "web"
+        assert len(server.requests) == 3
+        server.intercept = lambda request: status(429, "TooManyRequests", "Cannot evict pod")
+        with pytest.raises(ApiError) as raised:  # no Retry-After: the caller decides (kubectl drain)
+            await client.get("pods", "web", namespace="default")
+        assert raised.value.code == 429 and len(server.requests) == 4
 
 
 # --------------------------------------------------------------------------------------------
