@@ -172,7 +172,11 @@ async def measure(home: LabHome, server: str, tokens: dict[str, str], *, flood: 
         nonlocal created
         while not stop.is_set():
             body = dict(template, metadata=dict(template["metadata"], name=f"f-{uuid.uuid4().hex[:12]}"))
-            r = await client.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
+            try:
+                r = await client.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
+            except httpx.TransportError:  # uvicorn closes a connection idle for 5 s: httpx reconnects next time
+                errors[0] = errors.get(0, 0) + 1
+                continue
             if r.status_code == 201:
                 created += 1
             else:
