@@ -5,7 +5,8 @@
     labctl stop NAME     stop one component and keep it stopped (a failure lab: a node goes NotReady)
     labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
-    labctl down          stop everything; data, credentials and logs stay in the lab home
+    labctl down          stop everything, the pods' containers too; data, credentials and logs stay
+    labctl delete        remove the lab completely: processes, its containers, the lab home
     labctl version
 
 The lab home is $LABKIT_HOME (default ./.labkit). Set DATABASE_URL / REDIS_URL to use
@@ -25,6 +26,7 @@ from rich.console import Console
 
 import orchestrator
 from orchestrator.cli import controllers, demo, kube, kube_exec, render, scheduler
+from orchestrator.cli.down import delete as lab_delete
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
@@ -108,13 +110,31 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop every process of the lab; data, credentials and logs stay."""
+    """Stop every process of the lab and its pods' containers; data, credentials and logs stay."""
     settings = LabSettings.from_env()
-    with _cli_errors():
+    with cli_errors():
         result = lab_down(settings, on_stop=lambda name: out.print(f"[green]✓[/green] stopped {name}"))
     for stray in result.strays:
         out.print(f"[yellow]! stopped stray lab process {stray}[/yellow]")
-    out.print("lab is down" if result.stopped or result.strays else "lab was not running")
+    if result.containers:
+        out.print(f"[green]✓[/green] stopped {len(result.containers)} pod container(s): "
+                  f"{', '.join(result.containers)} (`labctl up` starts them again)", soft_wrap=True)
+    out.print("lab is down" if result.stopped or result.strays or result.containers else "lab was not running")
+
+
+@app.command()
+def delete() -> None:
+    """Remove the lab completely: stop it, remove its pods' containers and its home (data, credentials, logs)."""
+    settings = LabSettings.from_env()
+    with cli_errors():
+        result = lab_delete(settings, on_stop=lambda name: out.print(f"[green]✓[/green] stopped {name}"))
+    if result.containers:
+        out.print(f"[green]✓[/green] removed {len(result.containers)} pod container(s): {', '.join(result.containers)}",
+                  soft_wrap=True)
+    if result.home:
+        out.print(f"[green]✓[/green] removed the lab home {result.home}", soft_wrap=True)
+    out.print("lab deleted" if result.home or result.containers else
+              f"there was no lab to delete (home {settings.home.root})")
 
 
 @app.command()
