@@ -2,7 +2,7 @@
 
     labctl get pods|nodes|deploy|rs|events|ns [NAME...] [-o wide|yaml|json|name] [-w] [-l SEL] [-n NS|-A]
     labctl apply -f FILE|DIR|- [-f ...]
-    labctl delete TYPE NAME... | TYPE/NAME... | TYPE -l SEL | TYPE --all | -f FILE
+    labctl delete TYPE NAME... | TYPE/NAME... | TYPE -l SEL | TYPE --all | -f FILE      labctl delete lab (the whole lab)
     labctl describe TYPE [NAME...] [-l SEL]
     labctl logs POD [-c CONTAINER] [-f] [--tail N] [-p]      labctl logs --component NAME [-f] [--tail N]
     labctl scale deploy/NAME --replicas N                    (also `deploy NAME`, rs)
@@ -24,6 +24,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from orchestrator.api.errors import ApiError, NotFound, Unavailable
 from orchestrator.cli import kube_apply, kube_delete, kube_describe, kube_get, kube_logs, kube_rollout, render
@@ -114,6 +115,23 @@ def apply(
         raise typer.Exit(1)
 
 
+def _delete_lab(out: Console) -> None:
+    """`labctl delete lab` (as ``kind delete cluster``): stop the lab, remove its pods' containers
+    and its home (orchestrator/cli/down.py). "lab" is no resource type, so it cannot mean objects."""
+    from orchestrator.cli.down import delete as lab_delete
+
+    settings = LabSettings.from_env()
+    with cli_errors():
+        result = lab_delete(settings, on_stop=lambda name: out.print(f"[green]✓[/green] stopped {name}"))
+    if result.containers:
+        out.print(f"[green]✓[/green] removed {len(result.containers)} pod container(s): {', '.join(result.containers)}",
+                  soft_wrap=True)
+    if result.home:
+        out.print(f"[green]✓[/green] removed the lab home {result.home}", soft_wrap=True)
+    out.print("lab deleted" if result.home or result.containers else
+              f"there was no lab to delete (home {settings.home.root})", soft_wrap=True)
+
+
 def delete(
     args: ArgsArg = None,
     filename: Annotated[list[str] | None, typer.Option("--filename", "-f",
@@ -128,8 +146,11 @@ def delete(
                                                    help="A missing object is not an error.")] = False,
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
-    """Delete objects by name, by label selector, or as named in manifests."""
+    """Delete objects by name, by label selector, or as named in manifests; `delete lab` removes the lab itself."""
     out = kr.console()
+    if args == ["lab"] and not (filename or selector or all_):
+        _delete_lab(out)
+        return
     with cli_errors():
         policy = kube_delete.cascade_policy(cascade)
         if filename and args:

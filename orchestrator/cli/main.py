@@ -6,7 +6,7 @@
     labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
     labctl down          stop everything, the pods' containers too; data, credentials and logs stay
-    labctl delete        remove the lab completely: processes, its containers, the lab home
+    labctl delete lab    remove the lab completely: processes, its containers, the lab home
     labctl version
 
 The lab home is $LABKIT_HOME (default ./.labkit). Set DATABASE_URL / REDIS_URL to use
@@ -26,7 +26,6 @@ from rich.console import Console
 
 import orchestrator
 from orchestrator.cli import controllers, demo, kube, kube_exec, render, scheduler
-from orchestrator.cli.down import delete as lab_delete
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
@@ -120,21 +119,6 @@ def down() -> None:
         out.print(f"[green]✓[/green] stopped {len(result.containers)} pod container(s): "
                   f"{', '.join(result.containers)} (`labctl up` starts them again)", soft_wrap=True)
     out.print("lab is down" if result.stopped or result.strays or result.containers else "lab was not running")
-
-
-@app.command()
-def delete() -> None:
-    """Remove the lab completely: stop it, remove its pods' containers and its home (data, credentials, logs)."""
-    settings = LabSettings.from_env()
-    with cli_errors():
-        result = lab_delete(settings, on_stop=lambda name: out.print(f"[green]✓[/green] stopped {name}"))
-    if result.containers:
-        out.print(f"[green]✓[/green] removed {len(result.containers)} pod container(s): {', '.join(result.containers)}",
-                  soft_wrap=True)
-    if result.home:
-        out.print(f"[green]✓[/green] removed the lab home {result.home}", soft_wrap=True)
-    out.print("lab deleted" if result.home or result.containers else
-              f"there was no lab to delete (home {settings.home.root})")
 
 
 @app.command()

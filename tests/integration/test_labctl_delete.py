@@ -93,7 +93,7 @@ def test_down_stops_the_containers_up_brings_the_pods_back_and_delete_removes_ev
         never = _wait_phase(home, "never", "Failed")["status"]["containerStatuses"][0]
         assert never["state"]["terminated"]["exitCode"] != 0, never
     finally:
-        deleted = run_labctl(home, "delete")
+        deleted = run_labctl(home, "delete", "lab")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert "removed the lab home" in deleted.stdout and "lab deleted" in deleted.stdout, deleted.stdout
     assert not home.exists()
@@ -111,9 +111,9 @@ def test_down_stops_the_containers_up_brings_the_pods_back_and_delete_removes_ev
 
 def test_delete_refuses_a_directory_that_is_not_a_lab_home_and_names_it(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("my thesis")
-    result = run_labctl(tmp_path, "delete")
+    result = run_labctl(tmp_path, "delete", "lab")
     assert result.returncode == 1
     assert f"{tmp_path} does not look like a lab home" in result.stderr and "LABKIT_HOME" in result.stderr
     assert (tmp_path / "notes.txt").read_text() == "my thesis"
-    empty = run_labctl(tmp_path / "nothing-here", "delete")
+    empty = run_labctl(tmp_path / "nothing-here", "delete", "lab")
     assert empty.returncode == 0 and "there was no lab to delete" in empty.stdout
