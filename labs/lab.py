@@ -445,6 +445,21 @@ class Lab:
             raise LabError(str(err)) from None
         print(f"{name} started")
 
+    def add_component(self, name: str) -> None:
+        """Start a control-plane component this lab was started without (``labs.start(skip=...)``):
+        "controller-manager" or "scheduler". Everything already running is kept as it is."""
+        optional = ("scheduler", "controller-manager")
+        if name not in optional:
+            raise LabError(f"add_component starts {' or '.join(optional)}, not {name!r}; "
+                           "for node agents use lab.add_nodes(n)")
+        skip = tuple(c for c in optional if c != name and not self.supervisor.is_running(c))
+        try:
+            up(self.settings, nodes=len(self.nodes), runtime=self.runtime, skip=skip,  # type: ignore[arg-type]
+               progress=_Progress())
+        except (SupervisorError, EmbeddedServerError) as err:
+            raise LabError(str(err)) from None
+        print(f"{name} started")
+
     def kill(self, name: str) -> int:
         """SIGKILL a component, as a crash would; return the pid killed. The supervisor restarts it."""
         record = self._record(name)

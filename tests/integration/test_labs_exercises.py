@@ -14,7 +14,7 @@ import pytest
 
 import labs
 from labs.checks import run_check
-from labs.solutions import first_pod, forbidden_request, predict_revision
+from labs.solutions import bind_by_hand, first_pod, forbidden_request, predict_revision
 from orchestrator.embedded.ports import free_port
 
 
@@ -60,6 +60,34 @@ def test_forbidden_request_stub_fails_and_the_solution_passes(lab: labs.Lab) -> 
 
     solved = run_check("forbidden-request", lab=lab, response=forbidden_request.forbidden_response(lab))
     assert solved.passed, solved.feedback
+
+
+def test_bind_by_hand_stub_gets_a_hint_the_solution_passes_and_binding_two_is_noticed(lab: labs.Lab) -> None:
+    # Notebook 00b's exercise, while the lab has no scheduler (as the notebook has it at that point).
+    ns = "bind-exercise"
+    with lab.http() as api:
+        assert api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": ns}}).status_code in (201, 409)
+        for name in ("web-a", "web-b"):
+            r = api.post(f"/api/v1/namespaces/{ns}/pods", json={
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "busybox:latest"}]}})
+            assert r.status_code == 201, r.text
+        try:
+            stub = run_check("bind-by-hand", lab=lab, namespace=ns, pod="web-a")
+            assert not stub.passed and "spec.nodeName is still empty" in stub.feedback
+            assert "binding subresource" in stub.feedback and "kind Node" in stub.feedback
+
+            bind_by_hand.solve(lab, ns, "web-a")
+            solved = run_check("bind-by-hand", lab=lab, namespace=ns, pod="web-a")
+            assert solved.passed, solved.feedback
+
+            bind_by_hand.solve(lab, ns, "web-b")
+            greedy = run_check("bind-by-hand", lab=lab, namespace=ns, pod="web-a")
+            assert not greedy.passed and "web-b are bound too" in greedy.feedback
+        finally:
+            for name in ("web-a", "web-b"):  # bound to a node that never comes: remove at once
+                api.delete(f"/api/v1/namespaces/{ns}/pods/{name}", params={"gracePeriodSeconds": "0"})
 
 
 @pytest.fixture(scope="module")
