@@ -77,6 +77,11 @@ async def test_rbac_applies_to_the_certificates_user_and_groups(lab: Lab, api: h
                                     check=False).stdout.strip() == "yes")
     lab.kubectl("create", "configmap", "c", "--from-literal=k=v", "-n", mine, kubeconfig=kubeconfig)
     assert can_i(lab, "admin", "create", "configmaps", "-n", mine, f"--as={user}")
+    # labctl's own client (orchestrator/client) shows the certificate too
+    listed = run_labctl(lab.home, "get", "configmaps", "-n", mine, "--kubeconfig", str(kubeconfig))
+    assert listed.returncode == 0 and "c " in listed.stdout, listed.stdout + listed.stderr
+    refused = run_labctl(lab.home, "get", "pods", "-n", other, "--kubeconfig", str(kubeconfig))
+    assert refused.returncode == 1 and f'User "{user}" cannot list resource "pods"' in refused.stderr, refused.stderr
 
 
 def test_an_expired_certificate_is_refused_with_401(lab: Lab, tmp_path: Path) -> None:
@@ -106,7 +111,7 @@ def test_a_certificate_from_another_ca_is_refused(lab: Lab, tmp_path: Path) -> N
     kubeconfig = tmp_path / "foreign.kubeconfig"
     write_kubeconfig(kubeconfig, server=lab.server, ca_pem=lab.ca_file.read_bytes(), user="mallory",
                      client_cert=(cert, key))
-    result = lab.kubectl("get", "pods", "-A", kubeconfig=kubeconfig, check=False)
+    result = lab.kubectl("get", "--raw", "/api/v1/pods", kubeconfig=kubeconfig, check=False)
     assert result.returncode != 0 and "No resources" not in result.stderr and not result.stdout, result
     # Python's ssl verifies a client certificate in the handshake (orchestrator/apiserver/serving.py):
     # the connection ends before any HTTP answer.
