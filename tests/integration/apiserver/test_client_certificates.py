@@ -148,9 +148,3 @@ def test_the_python_client_authenticates_with_the_certificate_kubeconfig(lab: La
     finally:
         api_client.close()
 
-
-def test_labctl_kubeconfig_says_what_is_wrong(lab: Lab) -> None:
-    result = run_labctl(lab.home, "kubeconfig", "--group", "dev")
-    assert result.returncode == 2 and "--group needs --user" in result.stderr, result.stderr
-    result = run_labctl(lab.home, "kubeconfig", "--user", " ")
-    assert result.returncode == 2 and "--user must not be empty" in result.stderr, result.stderr
