@@ -5,16 +5,17 @@ Each request is judged before the WebSocket is accepted — authenticated and im
 client certificate, bearer token in the ``Authorization`` header or as a
 ``base64url.bearer.authorization.k8s.io.`` subprotocol), authorized as ``create`` on the
 subresource for that user (node identities and viewers are refused), the pod read, the container
-and the node checked, and the node agent's stream opened. A refusal is
-the usual ``Status`` with its HTTP code, sent as the answer to the upgrade request, so kubectl
-and the Python client print the reason.
+and the node checked, and the node agent's stream opened. A refusal is the usual ``Status`` with
+its HTTP code, sent as the answer to the upgrade request, so kubectl and the Python client print
+the reason.
 
 kubectl treats a refused WebSocket upgrade as "the server has no WebSocket support" and retries
 at once the old way, an SPDY upgrade by POST, and prints only the retry's answer. So the POST
 routes below answer with the refusal the WebSocket just got (remembered for `REFUSAL_TTL`
-seconds per user — after impersonation —, pod and subresource — the node agent's reasons, such as a container that is
-not running, cannot be judged again without starting something), else judge the request the
-same way; one that passes every check is told that this server streams over WebSocket only.
+seconds per user as impersonated, pod and subresource: the node agent's reasons, such as a
+container that is not running, cannot be judged again without starting something), else judge
+the request the same way; one that passes every check is told that this server streams over
+WebSocket only.
 
 Subprotocols: exec and attach speak `v5.channel.k8s.io` (preferred) or `v4.channel.k8s.io`;
 port-forward speaks SPDY/3.1 in a WebSocket tunnel for kubectl, and `v4.channel.k8s.io`
