@@ -9,6 +9,7 @@ One directory (`$LABKIT_HOME`, default `./.labkit`, always made absolute) holds 
       tokens.csv                                       bearer tokens, kube-apiserver static token format
       admin.kubeconfig                                 what `labctl kubeconfig` prints
       kubeconfigs/<identity>.kubeconfig                one per identity (scheduler, node-1, ...)
+      kubeconfigs/user-<name>.kubeconfig               client-certificate users (`labctl kubeconfig --user`)
       postgres/data                                    the embedded PostgreSQL cluster
       redis/                                           redis.conf and its pid file
       logs/<component>.log                             stdout+stderr of every process the lab starts
@@ -130,6 +131,12 @@ class LabHome:
 
     def kubeconfig_for(self, identity: str) -> Path:
         return self.kubeconfigs_dir / f"{identity}.kubeconfig"
+
+    def user_kubeconfig(self, user: str) -> Path:
+        """Where `labctl kubeconfig --user` writes a user's client-certificate kubeconfig; a user
+        name may hold ':' and '/' (system:serviceaccount:...), a file name only the safe part."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
+        return self.kubeconfigs_dir / f"user-{safe}.kubeconfig"
 
     @property
     def postgres_dir(self) -> Path:

@@ -2,14 +2,16 @@
 
 Why HTTPS on a laptop: kubectl never sends a bearer token to an `http://` server, so the API
 server serves TLS with a certificate from a private lab CA, and every kubeconfig carries that
-CA (`certificate-authority-data`) and a token (`users[].user.token`). Clients authenticate
-with bearer tokens only; there are no client certificates.
+CA (`certificate-authority-data`) and a credential: the lab's own identities a bearer token
+(`users[].user.token`); the users `labctl kubeconfig --user NAME --group G` mints a client
+certificate signed by the lab CA (`client-certificate-data`, `client-key-data`: CN=NAME, O=G),
+as `kubeadm kubeconfig user` does. docs/authentication.md tells how the API server checks each.
 
 Every function here is idempotent: run it on every `labctl up` and it reuses what exists,
 re-issuing the serving certificate only when its SANs changed, the CA changed, or it is about
 to expire. Keys and the token file are mode 0600.
 
-Kubernetes equivalent: cmd/kubeadm/app/phases/certs and phases/kubeconfig
+Kubernetes equivalent: cmd/kubeadm/app/phases/certs and phases/kubeconfig, cmd/kubeadm/app/cmd/kubeconfig.go
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from orchestrator.labhome import LabHome, lab_identities
 
 VALIDITY = dt.timedelta(days=3650)
+# A user's client certificate: kubeadm's default for the certificates it issues (one year).
+CLIENT_VALIDITY = dt.timedelta(days=365)
 # Re-issue a serving certificate this long before it expires.
 RENEW_BEFORE = dt.timedelta(days=30)
 DEFAULT_SANS = ("127.0.0.1", "::1", "localhost")
@@ -85,6 +89,39 @@ def _container_gateways() -> list[str]:
     import psutil
 
     return [a.address for a in psutil.net_if_addrs().get("docker0", []) if a.family.name == "AF_INET"]
+
+
+def issue_client_certificate(home: LabHome, *, user: str, groups: Sequence[str] = (),
+                             validity: dt.timedelta = CLIENT_VALIDITY,
+                             not_before: dt.datetime | None = None) -> tuple[bytes, bytes]:
+    """A client certificate signed by the lab CA for `user` (Subject CN) in `groups` (one Subject O
+    each, in order): what the API server's x509 authenticator reads back (docs/authentication.md).
+    Returns (certificate PEM, private key PEM). `not_before` (default: now, less five minutes of
+    clock skew) lets a test issue one that has already expired."""
+    if not user:
+        raise PkiError("a client certificate needs a user name (its Subject CommonName)")
+    ca_key, ca_cert = _ensure_ca(home)
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = not_before or _now() - dt.timedelta(minutes=5)
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
+                         x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + validity)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
 def _ensure_ca(home: LabHome) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -218,8 +255,16 @@ def read_token_file(path: Path) -> list[list[str]]:
 # --- kubeconfig -------------------------------------------------------------------------------
 
 
-def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, user: str) -> None:
-    """Write a kubeconfig with one cluster, one user (bearer token) and the current context `labkit`."""
+def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, user: str, token: str | None = None,
+                     client_cert: tuple[bytes, bytes] | None = None) -> None:
+    """Write a kubeconfig with one cluster, one user and the current context `labkit`. The user
+    authenticates with a bearer `token` or a `client_cert` (certificate PEM, key PEM)."""
+    if (token is None) == (client_cert is None):
+        raise ValueError("write_kubeconfig needs a token or a client certificate, not both")
+    credential = ({"token": token} if token is not None else {
+        "client-certificate-data": base64.b64encode(client_cert[0]).decode(),  # type: ignore[index]
+        "client-key-data": base64.b64encode(client_cert[1]).decode(),  # type: ignore[index]
+    })
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -232,12 +277,25 @@ def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, user
                 },
             }
         ],
-        "users": [{"name": user, "user": {"token": token}}],
+        "users": [{"name": user, "user": credential}],
         "contexts": [{"name": "labkit", "context": {"cluster": "labkit", "user": user}}],
         "current-context": "labkit",
         "preferences": {},
     }
     _write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
+
+
+def write_user_kubeconfig(home: LabHome, path: Path, *, user: str, groups: Sequence[str] = (),
+                          validity: dt.timedelta = CLIENT_VALIDITY) -> None:
+    """A kubeconfig for `user` in `groups` with a fresh client certificate, for the lab's API
+    server (the one the admin kubeconfig names): what `labctl kubeconfig --user` writes."""
+    try:
+        admin = yaml.safe_load(home.kubeconfig.read_text())
+        server = admin["clusters"][0]["cluster"]["server"]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as err:
+        raise PkiError(f"cannot read the API server address from {home.kubeconfig}: run `labctl up` first") from err
+    cert = issue_client_certificate(home, user=user, groups=groups, validity=validity)
+    write_kubeconfig(path, server=server, ca_pem=home.ca_cert.read_bytes(), user=user, client_cert=cert)
 
 
 def write_lab_kubeconfigs(home: LabHome, *, server: str, tokens: dict[str, str], nodes: int) -> None:

@@ -22,10 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver import admission
-from orchestrator.apiserver.auth import TokenAuthenticator, User
+from orchestrator.apiserver.auth import RequestAuthenticator, TokenAuthenticator, User
 from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import serve_catalog
+from orchestrator.apiserver.clientcert import X509Authenticator
 from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
 from orchestrator.apiserver.flowcontrol import FlowController
 from orchestrator.apiserver.logs import LogProxy
@@ -132,7 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
                             registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
         state.token_issuer = token_issuer
         token_subresource.issuer = token_issuer  # serviceaccounts/token signs with it (404 without)
-        authenticators.append(authenticator)
+        certificates = (X509Authenticator.from_file(settings.client_ca_file).authenticate
+                        if settings.client_ca_file else None)
+        authenticators.append(RequestAuthenticator(authenticator, certificates))
         authorizations.append(authz)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -171,12 +174,12 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Orchestrator Lab Kit API server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     # The authenticator is built in the lifespan; the middleware (built before it) reads it here.
-    authenticators: list[TokenAuthenticator] = []
+    authenticators: list[RequestAuthenticator] = []
 
     authorizations: list[Authorization] = []
 
-    def authenticate(authorization: str | None) -> User:
-        return authenticators[-1].authenticate(authorization)
+    def authenticate(authorization: str | None, client_cert_chain: list[str]) -> User:
+        return authenticators[-1].authenticate(authorization, client_cert_chain)
 
     async def impersonate(user: User, headers: list[tuple[str, str]]) -> User:
         return await authorizations[-1].impersonate(user, headers)

@@ -1,6 +1,11 @@
 """Who is calling: authentication.
 
-Authentication: bearer tokens from a static token file in kube-apiserver's ``--token-auth-file``
+`RequestAuthenticator` is kube-apiserver's union of request authenticators, in its order: the
+client certificate (orchestrator/apiserver/clientcert.py), then the bearer token. The first that
+recognises the request decides; a client certificate that fails its checks is the 401 only when
+no bearer token authenticates the request either.
+
+Bearer tokens from a static token file in kube-apiserver's ``--token-auth-file``
 format (``token,user,uid,"group1,group2"``), which ``labctl up`` writes. Tokens are looked up by
 their SHA-256 digest and then compared with ``hmac.compare_digest``, so neither the lookup nor the
 comparison takes longer for a "nearly right" token. Tokens are never logged. An unknown token
@@ -10,8 +15,8 @@ makes the server re-read a changed token file (at most once a second), so identi
 Authorization is not here: the authorizer chain (the Node authorizer, then RBAC over the roles
 and bindings stored as objects) is in ``orchestrator/apiserver/authz/``.
 
-Kubernetes equivalent: k8s.io/apiserver/pkg/authentication/request/bearertoken,
-k8s.io/apiserver/pkg/authentication/token/tokenfile
+Kubernetes equivalent: k8s.io/apiserver/pkg/authentication/request/union,
+k8s.io/apiserver/pkg/authentication/request/bearertoken, k8s.io/apiserver/pkg/authentication/token/tokenfile
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import hmac
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +78,8 @@ class TokenAuthenticator:
 
     def authenticate(self, authorization: str | None) -> User:
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthorized("Unauthorized: a bearer token is required (see `labctl kubeconfig`)")
+            raise Unauthorized("Unauthorized: a bearer token or a client certificate is required "
+                               "(see `labctl kubeconfig`)")
         token = authorization[7:].strip()
         digest = hashlib.sha256(token.encode()).digest()
         entry = self._users.get(digest)
@@ -106,6 +112,29 @@ class TokenAuthenticator:
         self._users, self._loaded_mtime = users, mtime
         log.info("token file %s reloaded: %d identities", self.path, len(users))
         return True
+
+
+@dataclass
+class RequestAuthenticator:
+    """The client certificate, then the bearer token (module docstring)."""
+
+    tokens: TokenAuthenticator
+    # The user a client certificate chain (PEM, leaf first) names; None: not mine.
+    certificates: Callable[[Sequence[str]], User | None] | None = None
+
+    def authenticate(self, authorization: str | None, client_cert_chain: Sequence[str] = ()) -> User:
+        refused: Unauthorized | None = None
+        if client_cert_chain and self.certificates is not None:
+            try:
+                user = self.certificates(client_cert_chain)
+            except Unauthorized as err:
+                refused = err
+            else:
+                if user is not None:
+                    return user
+        if refused is not None and authorization is None:
+            raise refused
+        return self.tokens.authenticate(authorization)
 
 
 def _read_token_file(path: Path) -> dict[bytes, tuple[str, User]]:

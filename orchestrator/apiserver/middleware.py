@@ -1,10 +1,15 @@
 """What wraps every request, so no route can forget it: authentication, impersonation, metrics.
 
-    AuthenticationMiddleware   the bearer token → a ``User`` on the request (``request.state.user``),
-                               or a 401 Status before any route runs. Only the health checks are
-                               public (kube-apiserver's system:public-info-viewer).
+    AuthenticationMiddleware   the client certificate (the ASGI TLS extension, filled in by
+                               orchestrator/apiserver/serving.py) or the bearer token (the
+                               Authorization header; for a WebSocket also the
+                               ``base64url.bearer.authorization.k8s.io.`` subprotocol) → a
+                               ``User`` on the request (``request.state.user``), or a 401 Status
+                               before any route runs. Only the health checks are public
+                               (kube-apiserver's system:public-info-viewer).
     ImpersonationMiddleware    ``Impersonate-User``/``-Group`` headers (``kubectl --as``): the user
-                               they name, if the caller may impersonate it; else 403.
+                               they name, if the caller may impersonate it; else 403. WebSocket
+                               upgrades (exec, attach, port-forward) included.
     PriorityAndFairnessMiddleware
                                a seat at the request's priority level, or a wait in its flow's
                                queue, or 429 (orchestrator/apiserver/flowcontrol.py).
@@ -18,19 +23,26 @@
 Authorization is not a middleware: it needs the parsed path (routes/resources.py asks the
 authorizer once per request).
 
+A refusal of a WebSocket upgrade is an HTTP answer too (the ASGI ``websocket.http.response``
+extension), so kubectl prints the Status, not "bad handshake".
+
 Kubernetes equivalent: k8s.io/apiserver/pkg/endpoints/filters (WithAuthentication, WithImpersonation,
-WithMetrics), k8s.io/apiserver/pkg/server/filters/priority-and-fairness.go
+WithMetrics), k8s.io/apiserver/pkg/authentication/request/websocket/protocol.go,
+k8s.io/apiserver/pkg/server/filters/priority-and-fairness.go
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.api.errors import ApiError
+from orchestrator.api.errors import ApiError, Unauthorized
+from orchestrator.api.streaming import BEARER_PROTOCOL_PREFIX
 from orchestrator.apiserver import metrics
 from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.flowcontrol import FlowController
@@ -43,20 +55,48 @@ ASGIApp = Callable[..., Any]
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
 
 
-async def _reject(send: Any, err: ApiError) -> None:
-    """Answer an HTTP request with ``err``'s Status before any route runs."""
+async def _reject(scope: Scope, receive: Any, send: Any, err: ApiError) -> None:
+    """Answer a request, or refuse a WebSocket upgrade, with ``err``'s Status before any route runs."""
     body = json.dumps(err.status(), separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if err.retry_after_seconds is not None:
         headers.append((b"retry-after", str(err.retry_after_seconds).encode()))
-    await send({"type": "http.response.start", "status": err.code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": err.code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await receive()  # websocket.connect
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await send({"type": "websocket.http.response.start", "status": err.code, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:  # a server without the denial-response extension: a bare 403
+        await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers") or [] if k == name), None)
+
+
+def _bearer_subprotocol(scope: Scope) -> str | None:
+    """The token a WebSocket client (a browser cannot set headers) sent as a subprotocol, as an
+    Authorization header value; the subprotocol is taken off the offered list, as Kubernetes does."""
+    offered = scope.get("subprotocols") or []
+    for proto in offered:
+        if proto.startswith(BEARER_PROTOCOL_PREFIX):
+            scope["subprotocols"] = [p for p in offered if p != proto]
+            encoded = proto[len(BEARER_PROTOCOL_PREFIX):]
+            try:
+                token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise Unauthorized("Unauthorized: the bearer token subprotocol is not base64url") from None
+            return f"Bearer {token}"
+    return None
 
 
 class AuthenticationMiddleware:
     """Puts the caller's ``User`` in ``scope["state"]["user"]`` or answers 401."""
 
-    def __init__(self, app: ASGIApp, authenticate: Callable[[str | None], Any]) -> None:
+    def __init__(self, app: ASGIApp, authenticate: Callable[[str | None, list[str]], Any]) -> None:
         self.app = app
         self.authenticate = authenticate
 
@@ -66,16 +106,14 @@ class AuthenticationMiddleware:
         path = scope.get("path", "")
         if path in PUBLIC_PATHS:
             return await self.app(scope, receive, send)
-        authorization = next((v.decode("latin-1") for k, v in scope.get("headers") or [] if k == b"authorization"),
-                             None)
+        tls = (scope.get("extensions") or {}).get("tls") or {}
         try:
-            user = self.authenticate(authorization)
+            authorization = _header(scope, b"authorization")
+            if authorization is None and scope["type"] == "websocket":
+                authorization = _bearer_subprotocol(scope)
+            user = self.authenticate(authorization, tls.get("client_cert_chain") or [])
         except ApiError as err:
-            if scope["type"] == "websocket":
-                await receive()  # websocket.connect
-                await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
-                return None
-            await _reject(send, err)
+            await _reject(scope, receive, send, err)
             return None
         scope.setdefault("state", {})["user"] = user
         return await self.app(scope, receive, send)
@@ -84,7 +122,8 @@ class AuthenticationMiddleware:
 class ImpersonationMiddleware:
     """``kubectl --as``: replaces the authenticated user with the one the ``Impersonate-*``
     headers name, once the authorizer allowed it (orchestrator/apiserver/authz/impersonation.py);
-    403 or 400 otherwise. Runs after authentication."""
+    403 or 400 otherwise. Runs after authentication, for requests and WebSocket upgrades alike:
+    what a route authorizes (``create pods/exec`` included) is the impersonated user's."""
 
     def __init__(self, app: ASGIApp, impersonate: Callable[[Any, list[tuple[str, str]]], Any]) -> None:
         self.app = app
@@ -92,7 +131,7 @@ class ImpersonationMiddleware:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         state = scope.get("state") or {}
-        if scope["type"] != "http" or "user" not in state:
+        if scope["type"] not in ("http", "websocket") or "user" not in state:
             return await self.app(scope, receive, send)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers") or []
                    if k.startswith(b"impersonate-")]
@@ -100,7 +139,7 @@ class ImpersonationMiddleware:
             try:
                 state["user"] = await self.impersonate(state["user"], headers)
             except ApiError as err:
-                await _reject(send, err)
+                await _reject(scope, receive, send, err)
                 return None
         return await self.app(scope, receive, send)
 
@@ -123,7 +162,7 @@ class PriorityAndFairnessMiddleware:
         try:
             ticket = await self.controller.admit(attrs)
         except ApiError as err:
-            await _reject(send, err)
+            await _reject(scope, receive, send, err)
             return None
         held = True
         pf_headers = [(b"x-kubernetes-pf-flowschema-uid", ticket.schema.uid.encode()),
@@ -162,7 +201,7 @@ class NonResourceAuthorizationMiddleware:
         try:
             await self.authorize_path(state["user"], scope["method"], scope.get("path", ""))
         except ApiError as err:
-            await _reject(send, err)
+            await _reject(scope, receive, send, err)
             return None
         return await self.app(scope, receive, send)
 

@@ -19,6 +19,8 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_private_key_file: Path | None = None
     token_auth_file: Path | None = None
+    # Client certificates signed by a CA in this file authenticate (user: Subject CN, groups: O).
+    client_ca_file: Path | None = None
     watch_window: int = 10_000  # revisions kept watchable in Redis
     event_ttl_seconds: int = 3600  # core/v1 Events older than this are deleted (kube-apiserver --event-ttl=1h)
     max_request_bytes: int = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
@@ -56,6 +58,9 @@ class Settings:
         p.add_argument("--tls-cert-file", type=Path)
         p.add_argument("--tls-private-key-file", type=Path)
         p.add_argument("--token-auth-file", type=Path, required=True)
+        p.add_argument("--client-ca-file", type=Path,
+                       help="CA certificates (PEM); a client certificate they signed authenticates its Subject "
+                            "CommonName as the user and its Organizations as the groups (needs --tls-cert-file)")
         p.add_argument("--watch-window", type=int, default=10_000,
                        help="revisions kept watchable; an older watch gets 410 Expired")
         p.add_argument("--event-ttl", type=int, default=3600, help="seconds an Event is kept (default 1h)")
@@ -95,13 +100,15 @@ class Settings:
         if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
             p.error("--tls-cert-file and --tls-private-key-file go together")
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
-                           ("--token-auth-file", a.token_auth_file),
+                           ("--token-auth-file", a.token_auth_file), ("--client-ca-file", a.client_ca_file),
                            ("--kubelet-client-token-file", a.kubelet_client_token_file),
                            ("--encryption-provider-config", a.encryption_provider_config),
                            ("--service-account-signing-key-file", a.service_account_signing_key_file),
                            *(("--service-account-key-file", f) for f in a.service_account_key_file)):
             if path is not None and not path.is_file():
                 p.error(f"{flag}: {path} does not exist (run `labctl up` to create the lab's certificates and tokens)")
+        if a.client_ca_file is not None and a.tls_cert_file is None:
+            p.error("--client-ca-file needs --tls-cert-file: client certificates are only shown over TLS")
         if a.rewrite_encrypted_resources and a.encryption_provider_config is None:
             p.error("--rewrite-encrypted-resources needs --encryption-provider-config")
         _check_key_files(p, a)
@@ -113,6 +120,7 @@ class Settings:
             tls_cert_file=a.tls_cert_file,
             tls_private_key_file=a.tls_private_key_file,
             token_auth_file=a.token_auth_file,
+            client_ca_file=a.client_ca_file,
             watch_window=a.watch_window,
             event_ttl_seconds=a.event_ttl,
             run_relay=not a.no_relay,
@@ -134,15 +142,18 @@ class Settings:
 def _check_key_files(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """A broken encryption configuration or token key stops the start with what to fix, not
     with a traceback on the first request that needs it."""
+    from orchestrator.apiserver.clientcert import ClientCAError, load_client_ca
     from orchestrator.apiserver.encryption import EncryptionConfigError, load_config
     from orchestrator.apiserver.serviceaccount_tokens import TokenKeyError, load_private_key, load_public_keys
 
     try:
+        if a.client_ca_file is not None:
+            load_client_ca(a.client_ca_file)
         if a.encryption_provider_config is not None:
             load_config(a.encryption_provider_config)
         if a.service_account_signing_key_file is not None:
             load_private_key(a.service_account_signing_key_file)
         for path in a.service_account_key_file:
             load_public_keys(path)
-    except (EncryptionConfigError, TokenKeyError) as exc:
+    except (ClientCAError, EncryptionConfigError, TokenKeyError) as exc:
         p.error(str(exc))

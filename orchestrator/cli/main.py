@@ -5,6 +5,8 @@
     labctl stop NAME     stop one component and keep it stopped (a failure lab: a node goes NotReady)
     labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
+    labctl kubeconfig --user alice --group dev
+                         a kubeconfig for alice (group dev) with a client certificate signed by the lab CA
     labctl down          stop everything, the pods' containers too; data, credentials and logs stay
     labctl delete lab    remove the lab completely: processes, its containers, the lab home
     labctl version
@@ -19,6 +21,8 @@ PkiError) and caught here, at the top.
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,6 +36,7 @@ from orchestrator.cli.supervisor import Supervisor
 from orchestrator.cli.up import RUNTIMES, Runtime
 from orchestrator.cli.up import up as lab_up
 from orchestrator.labhome import LabSettings
+from orchestrator.pki import write_user_kubeconfig
 
 app = typer.Typer(
     name="labctl",
@@ -162,13 +167,34 @@ def start(
 
 
 @app.command()
-def kubeconfig() -> None:
-    """Print the path of the admin kubeconfig."""
-    path = LabSettings.from_env().home.kubeconfig
-    if not path.exists():
-        render.error(err, f"no kubeconfig at {path}: run `labctl up` first")
-        raise typer.Exit(1)
-    print(path)  # plain print: meant for $(labctl kubeconfig), no wrapping or styling
+def kubeconfig(
+    user: Annotated[str | None, typer.Option(
+        "--user", help="Mint a kubeconfig for this user: a client certificate signed by the lab CA, "
+                       "CommonName = the user (as `kubeadm kubeconfig user --client-name`).")] = None,
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", help="A group of --user (a certificate Organization); repeatable.")] = None,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How long the certificate is valid.")] = 365,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write it (default: <lab home>/kubeconfigs/user-<user>.kubeconfig).")] = None,
+) -> None:
+    """Print the path of the admin kubeconfig; with --user, write a user's kubeconfig and print its path."""
+    home = LabSettings.from_env().home
+    if user is None:
+        if group:
+            render.error(err, "--group needs --user: the groups are those of the user's certificate")
+            raise typer.Exit(2)
+        if not home.kubeconfig.exists():
+            render.error(err, f"no kubeconfig at {home.kubeconfig}: run `labctl up` first")
+            raise typer.Exit(1)
+        print(home.kubeconfig)  # plain print: meant for $(labctl kubeconfig), no wrapping or styling
+        return
+    if not user.strip():
+        render.error(err, "--user must not be empty: it becomes the certificate's CommonName, the user name")
+        raise typer.Exit(2)
+    path = output or home.user_kubeconfig(user)
+    with _cli_errors():
+        write_user_kubeconfig(home, path, user=user, groups=group or [], validity=dt.timedelta(days=days))
+    print(path)
 
 
 @app.command(name="node-agent", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

@@ -127,6 +127,8 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     str(home.apiserver_key),
                     "--token-auth-file",
                     str(home.token_file),
+                    "--client-ca-file",  # client certificates of `labctl kubeconfig --user`
+                    str(home.ca_cert),
                     "--no-relay",  # the relay runs as its own process (below): one more core at work
                     "--kubelet-client-token-file",
                     str(home.kubelet_client_token),

@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import ssl
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -100,13 +101,54 @@ def _bool_param(value: bool) -> str:
     return "true" if value else "false"
 
 
+def tls_context(*, ca_data: bytes | None = None, ca_file: str | os.PathLike[str] | None = None,
+                insecure_skip_tls_verify: bool = False,
+                client_cert: tuple[bytes, bytes] | None = None) -> ssl.SSLContext | bool:
+    """How a client verifies the API server (and shows its own certificate): an SSL context, or
+    True (the default trust store) when there is nothing of the kubeconfig's to load."""
+    if not (ca_data or ca_file or insecure_skip_tls_verify or client_cert):
+        return True
+    context = ssl.create_default_context(cadata=ca_data.decode() if ca_data else None,
+                                         cafile=os.fspath(ca_file) if ca_file and not ca_data else None)
+    if insecure_skip_tls_verify:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    if client_cert is not None:
+        # ssl loads a certificate and key from a file only: one private file, gone at once.
+        with tempfile.TemporaryDirectory(prefix="labkit-client-cert-") as tmp:
+            pem = Path(tmp) / "client.pem"
+            fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(client_cert[0] + b"\n" + client_cert[1])
+            context.load_cert_chain(pem)
+    return context
+
+
+def _client_cert(file: Path, user: dict[str, Any]) -> tuple[bytes, bytes] | None:
+    """A kubeconfig user's client certificate and key (PEM), inline (``-data``) or as files."""
+    for cert_key, key_key, read in (("client-certificate-data", "client-key-data", base64.b64decode),
+                                    ("client-certificate", "client-key",
+                                     lambda name: (file.parent / name).read_bytes())):
+        if not (user.get(cert_key) or user.get(key_key)):
+            continue
+        missing = key_key if user.get(cert_key) else cert_key
+        if not user.get(missing):
+            raise KubeconfigError(f"kubeconfig {file}: a client certificate needs both {cert_key} and "
+                                  f"{key_key}; {missing} is missing")
+        try:
+            return read(user[cert_key]), read(user[key_key])
+        except (OSError, ValueError) as err:
+            raise KubeconfigError(f"kubeconfig {file}: cannot read the client certificate: {err}") from None
+    return None
+
+
 MAX_THROTTLED_RETRIES = 10  # client-go's maxRetries for 429 / Retry-After
 
 
 class ApiClient:
     """An async Kubernetes REST client for one API server.
 
-    Build it from a kubeconfig (`from_kubeconfig`) or from `server`, `token` and `ca_file`.
+    Build it from a kubeconfig (`from_kubeconfig`) or from `server`, `token` (or `client_cert`:
+    certificate PEM, key PEM) and `ca_file`.
     Use it as ``async with ApiClient(...) as client:`` or call `close` when done. `transport`
     replaces the network (tests pass an ``httpx.MockTransport``).
     """
@@ -119,6 +161,7 @@ class ApiClient:
         ca_file: str | os.PathLike[str] | None = None,
         ca_data: bytes | None = None,
         insecure_skip_tls_verify: bool = False,
+        client_cert: tuple[bytes, bytes] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         read_retries: int = 3,
@@ -135,15 +178,9 @@ class ApiClient:
         headers = {"Accept": "application/json", "User-Agent": user_agent}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        verify: ssl.SSLContext | bool
-        if insecure_skip_tls_verify:
-            verify = False
-        elif ca_data is not None:
-            verify = ssl.create_default_context(cadata=ca_data.decode())
-        elif ca_file is not None:
-            verify = ssl.create_default_context(cafile=os.fspath(ca_file))
-        else:
-            verify = True
+        verify: ssl.SSLContext | bool = tls_context(
+            ca_data=ca_data, ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
+            client_cert=client_cert)
         self._http = httpx.AsyncClient(
             base_url=self.server,
             headers=headers,
@@ -168,7 +205,9 @@ class ApiClient:
 
         Without `path`: ``$KUBECONFIG`` (its first entry), else ``~/.kube/config``. Reads the
         cluster's ``server`` and ``certificate-authority-data`` (or ``certificate-authority``,
-        a file path relative to the kubeconfig) and the user's ``token`` (or ``tokenFile``).
+        a file path relative to the kubeconfig) and the user's ``token`` (or ``tokenFile``), or
+        client certificate (``client-certificate-data`` + ``client-key-data``, or the file paths
+        ``client-certificate`` + ``client-key``).
         Extra keyword arguments go to the constructor.
         """
         if path is None:
@@ -211,6 +250,7 @@ class ApiClient:
         return cls(
             server,
             token=token,
+            client_cert=_client_cert(file, user),
             ca_data=ca_data,
             ca_file=ca_file,
             insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),

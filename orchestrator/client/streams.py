@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from orchestrator.api.errors import ApiError, BadRequest, Unavailable, from_status
 from orchestrator.api.streaming import CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT, V4, V5
-from orchestrator.client.rest import ApiClient
+from orchestrator.client.rest import ApiClient, tls_context
 
 Sink = Callable[[bytes], Any]
 StdinChunks = Callable[[], Awaitable[bytes]]  # returns b"" at the end of input
@@ -40,7 +40,8 @@ StdinChunks = Callable[[], Awaitable[bytes]]  # returns b"" at the end of input
 
 @dataclass(frozen=True)
 class StreamTarget:
-    """Where and as whom streams are opened: the API server's WebSocket URL, token and TLS."""
+    """Where and as whom streams are opened: the API server's WebSocket URL, token and TLS
+    (with the client certificate, if the kubeconfig has one)."""
 
     server: str
     headers: dict[str, str]
@@ -58,15 +59,10 @@ class StreamTarget:
         _Capture.from_kubeconfig(path)
         context: ssl.SSLContext | None = None
         if captured["server"].startswith("https://"):
-            if captured.get("insecure_skip_tls_verify"):
-                context = ssl.create_default_context()
-                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-            elif captured.get("ca_data") is not None:
-                context = ssl.create_default_context(cadata=captured["ca_data"].decode())
-            elif captured.get("ca_file") is not None:
-                context = ssl.create_default_context(cafile=os.fspath(captured["ca_file"]))
-            else:
-                context = ssl.create_default_context()
+            verify = tls_context(ca_data=captured.get("ca_data"), ca_file=captured.get("ca_file"),
+                                 insecure_skip_tls_verify=bool(captured.get("insecure_skip_tls_verify")),
+                                 client_cert=captured.get("client_cert"))
+            context = verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
         token = captured.get("token")
         return cls(captured["server"].rstrip("/"), {"Authorization": f"Bearer {token}"} if token else {}, context)
 

@@ -1,18 +1,21 @@
 """``pods/exec``, ``pods/attach`` and ``pods/portforward``: WebSocket endpoints.
 
-Each request is judged before the WebSocket is accepted — authenticated (the bearer token in
-the ``Authorization`` header, or as a ``base64url.bearer.authorization.k8s.io.`` subprotocol),
-authorized as ``create`` on the subresource (node identities and viewers are refused), the
-pod read, the container and the node checked, and the node agent's stream opened. A refusal is
-the usual ``Status`` with its HTTP code, sent as the answer to the upgrade request, so kubectl
-and the Python client print the reason.
+Each request is judged before the WebSocket is accepted — authenticated and impersonated
+(``kubectl exec --as``) by the middleware like every request (orchestrator/apiserver/middleware.py:
+client certificate, bearer token in the ``Authorization`` header or as a
+``base64url.bearer.authorization.k8s.io.`` subprotocol), authorized as ``create`` on the
+subresource for that user (node identities and viewers are refused), the pod read, the container
+and the node checked, and the node agent's stream opened. A refusal is the usual ``Status`` with
+its HTTP code, sent as the answer to the upgrade request, so kubectl and the Python client print
+the reason.
 
 kubectl treats a refused WebSocket upgrade as "the server has no WebSocket support" and retries
 at once the old way, an SPDY upgrade by POST, and prints only the retry's answer. So the POST
 routes below answer with the refusal the WebSocket just got (remembered for `REFUSAL_TTL`
-seconds per user, pod and subresource — the node agent's reasons, such as a container that is
-not running, cannot be judged again without starting something), else judge the request the
-same way; one that passes every check is told that this server streams over WebSocket only.
+seconds per user as impersonated, pod and subresource: the node agent's reasons, such as a
+container that is not running, cannot be judged again without starting something), else judge
+the request the same way; one that passes every check is told that this server streams over
+WebSocket only.
 
 Subprotocols: exec and attach speak `v5.channel.k8s.io` (preferred) or `v4.channel.k8s.io`;
 port-forward speaks SPDY/3.1 in a WebSocket tunnel for kubectl, and `v4.channel.k8s.io`
@@ -24,10 +27,7 @@ k8s.io/apiserver/pkg/util/proxy (the WebSocket translators of KEP-4006).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -38,9 +38,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.websockets import WebSocket
 
-from orchestrator.api.errors import ApiError, BadRequest, Unauthorized
+from orchestrator.api.errors import ApiError, BadRequest
 from orchestrator.api.streaming import (
-    BEARER_PROTOCOL_PREFIX,
     CHANNEL_PROTOCOLS,
     SPDY_PORTFORWARD_TUNNEL,
     choose_protocol,
@@ -60,15 +59,12 @@ POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
 VERB = {"exec": "exec", "attach": "attach to", "portforward": "forward a port of"}
 REFUSAL_TTL = 10.0
 MAX_REFUSALS = 1024
-# (token digest, namespace, pod, subresource) -> (when, the refusal): see the module docstring.
-_refusals: dict[tuple[str, str, str, str], tuple[float, ApiError]] = {}
+# (user, namespace, pod, subresource) -> (when, the refusal): see the module docstring.
+RefusalKey = tuple[User, str, str, str]
+_refusals: dict[RefusalKey, tuple[float, ApiError]] = {}
 
 
-def _refusal_key(authorization: str | None, namespace: str, name: str, subresource: str) -> tuple[str, str, str, str]:
-    return hashlib.sha256((authorization or "").encode()).hexdigest(), namespace, name, subresource
-
-
-def _remember(key: tuple[str, str, str, str], err: ApiError) -> None:
+def _remember(key: RefusalKey, err: ApiError) -> None:
     now = time.monotonic()
     if len(_refusals) >= MAX_REFUSALS:
         for k in [k for k, (at, _) in _refusals.items() if now - at > REFUSAL_TTL] or list(_refusals)[:1]:
@@ -76,7 +72,7 @@ def _remember(key: tuple[str, str, str, str], err: ApiError) -> None:
     _refusals[key] = (now, err)
 
 
-def _recall(key: tuple[str, str, str, str]) -> ApiError | None:
+def _recall(key: RefusalKey) -> ApiError | None:
     entry = _refusals.pop(key, None)
     if entry is None or time.monotonic() - entry[0] > REFUSAL_TTL:
         return None
@@ -99,24 +95,13 @@ def _offered(ws: WebSocket) -> list[str]:
     return [p.strip() for p in ws.scope.get("subprotocols") or []]
 
 
-def _authorization(headers: Any, offered: list[str]) -> str | None:
-    header = headers.get("authorization")
-    if header:
-        return str(header)
-    for proto in offered:
-        if proto.startswith(BEARER_PROTOCOL_PREFIX):
-            encoded = proto[len(BEARER_PROTOCOL_PREFIX):]
-            try:
-                token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise Unauthorized("Unauthorized: the bearer token subprotocol is not base64url") from None
-            return f"Bearer {token}"
-    return None
+def _user(conn: WebSocket | Request) -> User:
+    """The caller, as the middleware authenticated and (``--as``) impersonated it."""
+    user: User = conn.state.user
+    return user
 
 
-async def _judge(state: ServerState, authorization: str | None, subresource: str, namespace: str,
-                 name: str) -> Judged:
-    user = state.authenticator.authenticate(authorization)
+async def _judge(state: ServerState, user: User, subresource: str, namespace: str, name: str) -> Judged:
     await state.authz.check(Attributes(user=user, verb="create", resource="pods", subresource=subresource,
                                        namespace=namespace, name=name))
     pod = await state.store.get("pods", namespace, name)
@@ -124,20 +109,13 @@ async def _judge(state: ServerState, authorization: str | None, subresource: str
 
 
 async def _deny(ws: WebSocket, err: ApiError, subresource: str, namespace: str, name: str) -> None:
-    _remember(_refusal_key(_authorization_or_none(ws), namespace, name, subresource), err)
+    _remember((_user(ws), namespace, name, subresource), err)
     body = json.dumps(err.status(), separators=(",", ":"))
     try:
         await ws.send_denial_response(Response(body, status_code=err.code, media_type="application/json"))
     except RuntimeError:  # a server without the denial-response extension: a bare 403
         with contextlib.suppress(Exception):
             await ws.close(1008)
-
-
-def _authorization_or_none(ws: WebSocket) -> str | None:
-    try:
-        return _authorization(ws.headers, _offered(ws))
-    except ApiError:
-        return None
 
 
 def _command_params(params: Any, container: str) -> list[tuple[str, str]]:
@@ -150,7 +128,7 @@ async def _process(ws: WebSocket, subresource: str, namespace: str, name: str) -
     state: ServerState = ws.app.state.server
     offered = _offered(ws)
     try:
-        judged = await _judge(state, _authorization(ws.headers, offered), subresource, namespace, name)
+        judged = await _judge(state, _user(ws), subresource, namespace, name)
         container = agent.pick_container(judged.pod, ws.query_params.get("container"))
         protocol = choose_protocol(offered, CHANNEL_PROTOCOLS)
         if protocol is None:
@@ -192,7 +170,7 @@ async def portforward_ws(ws: WebSocket, namespace: str, name: str) -> None:
     state: ServerState = ws.app.state.server
     offered = _offered(ws)
     try:
-        judged = await _judge(state, _authorization(ws.headers, offered), "portforward", namespace, name)
+        judged = await _judge(state, _user(ws), "portforward", namespace, name)
 
         async def dial(port: int) -> Any:
             return await agent.open_stream(state.store, token=state.settings.kubelet_client_token,
@@ -247,12 +225,11 @@ async def spdy_fallback(request: Request, namespace: str, name: str) -> Response
     """kubectl's retry by SPDY upgrade after a refused WebSocket: the same checks, the same answer."""
     subresource = request.url.path.rsplit("/", 1)[-1]
     state: ServerState = request.app.state.server
-    authorization = request.headers.get("authorization")
-    refusal = _recall(_refusal_key(authorization, namespace, name, subresource))
+    user = _user(request)
+    refusal = _recall((user, namespace, name, subresource))
     if refusal is not None:
-        state.authenticator.authenticate(authorization)  # the remembered answer is only for its own caller
         raise refusal
-    judged = await _judge(state, authorization, subresource, namespace, name)
+    judged = await _judge(state, user, subresource, namespace, name)
     if subresource != "portforward":
         agent.pick_container(judged.pod, request.query_params.get("container"))
     tunnel = f", {SPDY_PORTFORWARD_TUNNEL}" if subresource == "portforward" else ""
@@ -263,7 +240,7 @@ async def spdy_fallback(request: Request, namespace: str, name: str) -> Response
 async def plain_get(request: Request, namespace: str, name: str) -> Response:
     """A GET without a WebSocket upgrade (curl, a browser): say what the endpoint needs."""
     subresource = request.url.path.rsplit("/", 1)[-1]
-    await _judge(request.app.state.server, request.headers.get("authorization"), subresource, namespace, name)
+    await _judge(request.app.state.server, _user(request), subresource, namespace, name)
     raise BadRequest(f"Upgrade request required: pods/{subresource} is a WebSocket endpoint "
                      f"(subprotocols {', '.join(CHANNEL_PROTOCOLS)})")
 

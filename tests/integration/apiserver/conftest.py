@@ -57,10 +57,14 @@ class Lab:
         return httpx.AsyncClient(base_url=self.server, verify=verify, headers=headers, timeout=30, **kwargs)
 
     def kubectl(self, *args: str, identity: str = "admin", input: str | None = None,
-                check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+                check: bool = True, timeout: float = 60, kubeconfig: Path | None = None
+                ) -> subprocess.CompletedProcess[str]:
+        """kubectl as a lab identity, or with `kubeconfig` (a user's from `labctl kubeconfig --user`)."""
         kubectl = shutil.which("kubectl")
         assert kubectl, "kubectl is required"
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig_for(identity) if identity != "admin" else self.kubeconfig),
+        if kubeconfig is None:
+            kubeconfig = self.kubeconfig_for(identity) if identity != "admin" else self.kubeconfig
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig),
                    HOME=str(self.home))  # its own discovery cache, never the user's
         result = subprocess.run([kubectl, *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:

@@ -265,16 +265,17 @@ def test_kubectl_attach_streams_the_containers_output(lab: Lab, ns: str, docker_
 # --- refusals --------------------------------------------------------------------------------
 
 
-def _ws_status(lab: Lab, path: str, user: str = "admin", protocols: tuple[str, ...] = ("v5.channel.k8s.io",)
-               ) -> tuple[int, dict[str, Any]]:
-    """Open a WebSocket as `user`; the HTTP status and Status body of its refusal."""
+def _ws_status(lab: Lab, path: str, user: str = "admin", protocols: tuple[str, ...] = ("v5.channel.k8s.io",),
+               headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """Open a WebSocket as `user` (plus `headers`); the HTTP status and Status body of its refusal."""
     import json
 
     url = lab.server.replace("https://", "wss://") + path
     ctx = ssl.create_default_context(cafile=str(lab.ca_file))
     try:
         with websockets.sync.client.connect(url, ssl=ctx, subprotocols=list(protocols),  # type: ignore[arg-type]
-                                            additional_headers={"Authorization": f"Bearer {lab.tokens[user]}"}):
+                                            additional_headers={"Authorization": f"Bearer {lab.tokens[user]}",
+                                                                **(headers or {})}):
             pass
     except InvalidStatus as err:
         return err.response.status_code, json.loads(err.response.body or b"{}")
@@ -294,6 +295,50 @@ def test_a_node_identity_or_a_viewer_may_not_exec_or_port_forward(lab: Lab, ns: 
     assert result.returncode != 0 and 'cannot create resource "pods/portforward"' in result.stderr, result.stderr
     result = lab.kubectl("exec", "-n", ns, "web", "--", "true", identity=NODE, check=False)
     assert result.returncode != 0 and "forbidden" in result.stderr.lower(), result.stderr
+
+
+def test_exec_as_a_view_only_user_is_forbidden_to_an_admin_too(lab: Lab, ns: str) -> None:
+    # kubectl --as: the upgrade is authorized as the impersonated user, not as the admin who sent it
+    result = lab.kubectl("exec", "--as=viewer", "--as-group=labkit:viewers", "-n", ns, "web", "--", "true",
+                         check=False)
+    assert result.returncode != 0, result.stdout
+    assert 'User "viewer" cannot create resource "pods/exec"' in result.stderr, result.stderr
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/portforward?ports=8080",
+                              protocols=("v4.channel.k8s.io",), headers={"Impersonate-User": "viewer"})
+    assert code == 403 and 'User "viewer" cannot create resource "pods/portforward"' in status["message"], status
+    # and one who may not impersonate is refused that first
+    code, status = _ws_status(lab, f"/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true", user="viewer",
+                              headers={"Impersonate-User": "admin"})
+    assert code == 403 and 'User "viewer" cannot impersonate resource "users"' in status["message"], status
+
+
+def test_exec_as_a_user_allowed_to_exec_runs(lab: Lab, ns: str, no_leaks: None) -> None:
+    user = f"ops-{uuid.uuid4().hex[:6]}"
+    lab.kubectl("create", "rolebinding", f"{user}-edit", "--clusterrole=edit", f"--user={user}", "-n", ns)
+    deadline = time.monotonic() + 10  # the binding reaches the authorizer through its watch
+    while lab.kubectl("auth", "can-i", "create", "pods/exec", "-n", ns, f"--as={user}",
+                      check=False).stdout.strip() != "yes":
+        assert time.monotonic() < deadline, "the rolebinding never took effect"
+        time.sleep(0.2)
+    assert lab.kubectl("exec", f"--as={user}", "-n", ns, "web", "--", "echo", "as", user).stdout == f"as {user}\n"
+
+
+def test_exec_with_a_client_certificate_kubeconfig(lab: Lab, ns: str, no_leaks: None) -> None:
+    from tests.labctl import run_labctl
+
+    group = f"ops-{uuid.uuid4().hex[:6]}"
+    minted = run_labctl(lab.home, "kubeconfig", "--user", "cert-user", "--group", group)
+    assert minted.returncode == 0, minted.stderr
+    kubeconfig = Path(minted.stdout.strip())
+    lab.kubectl("create", "rolebinding", group, "--clusterrole=edit", f"--group={group}", "-n", ns)
+    deadline = time.monotonic() + 10
+    while True:
+        result = lab.kubectl("exec", "-n", ns, "web", "--", "echo", "hello", kubeconfig=kubeconfig, check=False)
+        if result.returncode == 0:
+            break
+        assert "forbidden" in result.stderr.lower() and time.monotonic() < deadline, result.stderr
+        time.sleep(0.2)
+    assert result.stdout == "hello\n"
 
 
 def test_exec_into_an_unknown_container_or_a_finished_pod_is_a_clear_4xx(lab: Lab, ns: str) -> None:

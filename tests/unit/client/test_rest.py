@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from orchestrator.api.errors import (
     AlreadyExists,
@@ -33,7 +34,7 @@ from orchestrator.api.resources import ResourceInfo, lookup
 from orchestrator.apiserver.patch import json_patch, merge_patch
 from orchestrator.client.rest import ApiClient, KubeconfigError, WatchEvent
 from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, write_kubeconfig
+from orchestrator.pki import ensure_pki, issue_client_certificate, write_kubeconfig
 
 SERVER = "https://fake-apiserver:6443"
 
@@ -598,14 +599,22 @@ async def test_a_watch_refused_with_a_status_raises_before_any_event(server: Fak
 # --------------------------------------------------------------------------------------------
 
 
-async def _https_echo_server(home: LabHome) -> tuple[asyncio.Server, int, list[str]]:
-    """A real HTTPS server with the lab certificate that answers every request with a Pod."""
+async def _https_echo_server(home: LabHome, *, require_client_cert: bool = False
+                             ) -> tuple[asyncio.Server, int, list[str]]:
+    """A real HTTPS server with the lab certificate that answers every request with a Pod
+    (and, asked to, requires a client certificate signed by the lab CA: its CN is recorded)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(home.apiserver_cert, home.apiserver_key)
+    if require_client_cert:
+        context.load_verify_locations(home.ca_cert)
+        context.verify_mode = ssl.CERT_REQUIRED
     seen: list[str] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        peer = writer.get_extra_info("peercert")
+        if peer:
+            head += "client-cn: " + dict(x[0] for x in peer["subject"])["commonName"]
         seen.append(head)
         body = json.dumps({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "web"}}).encode()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -648,6 +657,33 @@ async def test_a_server_not_signed_by_the_configured_ca_is_unavailable(tmp_path:
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+async def test_from_kubeconfig_shows_the_client_certificate(tmp_path: Path) -> None:
+    home = LabHome(tmp_path)
+    ensure_pki(home)
+    srv, port, seen = await _https_echo_server(home, require_client_cert=True)
+    try:
+        path = tmp_path / "alice.kubeconfig"
+        write_kubeconfig(path, server=f"https://127.0.0.1:{port}", ca_pem=home.ca_cert.read_bytes(), user="alice",
+                         client_cert=issue_client_certificate(home, user="alice", groups=["dev"]))
+        async with ApiClient.from_kubeconfig(path) as client:
+            await client.get("pods", "web", namespace="default")
+        assert "client-cn: alice" in seen[0] and "authorization" not in seen[0].lower()
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+def test_a_client_certificate_without_its_key_says_what_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"client-certificate": "alice.crt"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+    with pytest.raises(KubeconfigError, match="needs both client-certificate and client-key; client-key is missing"):
+        ApiClient.from_kubeconfig(path)
 
 
 def test_a_kubeconfig_without_the_named_context_says_which_exist(tmp_path: Path) -> None:
