@@ -168,7 +168,7 @@ def test_an_exec_whose_client_went_away_does_not_run_on(lab: Lab, ns: str, no_le
     finally:
         proc.kill()
         proc.wait(10)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20  # the close travels kubectl → API server → agent → engine; slow under load
     while _running_execs("web"):
         assert time.monotonic() < deadline, "the abandoned exec still runs"
         time.sleep(0.2)
