@@ -46,3 +46,16 @@ async def test_an_update_keeps_swaps_and_releases_claims_and_a_delete_releases_t
     await store.delete("services", "default", "a")
     assert await store.claimed(IP) == set()
     assert await store.claimed("node-port") == {"30081"}
+
+
+async def test_two_stores_as_two_api_servers_never_both_claim_a_value(store: Store, database_url: str) -> None:
+    other = await Store.connect(database_url)  # its own pool and committer: another API server's
+    try:
+        writes = [(store if i % 2 else other).create("services", _svc(f"s{i}"),
+                                                     claims=(Claim(IP, f"10.96.1.{i % 5}"),)) for i in range(40)]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    finally:
+        await other.close()
+    won = [r for r in results if not isinstance(r, BaseException)]
+    assert len(won) == 5 and all(isinstance(r, ClaimTaken) for r in results if isinstance(r, BaseException))
+    assert await store.claimed(IP) == {f"10.96.1.{i}" for i in range(5)}
