@@ -12,8 +12,8 @@ to send traffic), and has not finished (Succeeded or Failed). Readiness is the p
 condition, which the node agent sets from the readiness probes.
 
 A ``targetPort`` given by name is looked up per pod in its containers' ports (name and protocol),
-so two pods of one Service may serve it on different numbers; a pod that has no such port is left
-out of that port's endpoints.
+so two pods of one Service may serve it on different numbers; a pod that has no such port serves
+the others (in a slice without it; in Endpoints, in a subset without it).
 
 Kubernetes equivalent: pkg/controller/util/endpoint/controller_utils.go (ShouldPodBeInEndpoints,
 GetPodServiceMemberships), pkg/api/v1/pod/util.go (FindPort)
