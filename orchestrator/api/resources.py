@@ -86,6 +86,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "events", "event", "Event", True, ("ev",), ()),
     ResourceInfo("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",), ()),
     ResourceInfo("", "v1", "secrets", "secret", "Secret", True, (), ()),
+    ResourceInfo("", "v1", "services", "service", "Service", True, ("svc",), ("all",), ("status",)),
+    ResourceInfo("", "v1", "endpoints", "endpoints", "Endpoints", True, ("ep",), (), list_kind="EndpointsList"),
     ResourceInfo("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",), (), ("token",)),
     ResourceInfo("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),
                  ("status", "scale")),
@@ -110,6 +112,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "LocalSubjectAccessReview", True, verbs=CREATE_ONLY),
     ResourceInfo(AUTHENTICATION_GROUP, "v1", "selfsubjectreviews", "selfsubjectreview",
                  "SelfSubjectReview", False, verbs=CREATE_ONLY),
+    ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}
