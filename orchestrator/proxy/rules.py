@@ -61,6 +61,7 @@ __all__ = [
     "Jump",
     "RuleSet",
     "chain_prefix",
+    "comment",
     "compute_rules",
     "jump_rules",
     "restore_text",
