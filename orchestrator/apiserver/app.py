@@ -27,6 +27,7 @@ from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import serve_catalog
 from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
+from orchestrator.apiserver.kubernetesservice import KubernetesService, primary_address
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.middleware import (
     AuthenticationMiddleware,
@@ -36,6 +37,7 @@ from orchestrator.apiserver.middleware import (
 )
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.registry.serviceaccounts import TOKEN as token_subresource
+from orchestrator.apiserver.registry.serviceallocator import ClusterIPRange, NodePortRange, ServiceAllocator
 from orchestrator.apiserver.routes import discovery as discovery_routes
 from orchestrator.apiserver.routes import resources as resource_routes
 from orchestrator.apiserver.routes import streaming as streaming_routes
@@ -123,6 +125,9 @@ def create_app(settings: Settings) -> FastAPI:
         store = await Store.connect(settings.database_url, transformer=transformer)
         watch_cache = WatchCache(settings.redis_url, transformer=transformer)
         registry = Registry.for_store(store)
+        cluster_ips = ClusterIPRange.parse(settings.service_cluster_ip_range)
+        registry.allocators["services"] = ServiceAllocator(
+            store, cluster_ips=cluster_ips, node_ports=NodePortRange.parse(settings.service_node_port_range))
         authz = Authorization.for_storage(store, watch_cache)
         registry.admission = admission.Chain(mutating=registry.admission.mutating,
                                              validating=[*registry.admission.validating, authz.escalation])
@@ -153,6 +158,11 @@ def create_app(settings: Settings) -> FastAPI:
             if created:
                 log.info("bootstrap RBAC policy: created %s", ", ".join(created))
             tasks.append(asyncio.create_task(authz.run(), name="apiserver-rbac-informer"))
+            kubernetes_service = KubernetesService(
+                registry, cluster_ip=cluster_ips.first, port=settings.secure_port,
+                address=settings.advertise_address or primary_address())
+            await kubernetes_service.reconcile()
+            tasks.append(asyncio.create_task(kubernetes_service.run(), name="apiserver-kubernetes-service"))
             # Serving before the roles and bindings are known would deny everyone.
             await authz.wait_synced(timeout=60)
             state.tasks = tasks

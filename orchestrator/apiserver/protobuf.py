@@ -374,6 +374,24 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "ServiceAccount": {1: _f("metadata", "ObjectMeta"), 2: _list("secrets", "ObjectReference"),
                        3: _list("imagePullSecrets", "LocalObjectReference"),
                        4: _f("automountServiceAccountToken", "bool", keep=True)},
+    # --- core/v1: Service (`kubectl create service`, `kubectl expose`) ---------------------
+    "Service": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "ServiceSpec"), 3: _f("status", "ServiceStatus")},
+    "ServiceSpec": {
+        1: _list("ports", "ServicePort"), 2: _f("selector", _SSMAP), 3: _f("clusterIP"), 18: _list("clusterIPs"),
+        4: _f("type"), 5: _list("externalIPs"), 7: _f("sessionAffinity"), 8: _f("loadBalancerIP"),
+        9: _list("loadBalancerSourceRanges"), 10: _f("externalName"), 11: _f("externalTrafficPolicy"),
+        12: _f("healthCheckNodePort", "int32"), 13: _f("publishNotReadyAddresses", "bool"),
+        14: _f("sessionAffinityConfig", "SessionAffinityConfig"), 19: _list("ipFamilies"),
+        17: _f("ipFamilyPolicy", keep=True), 20: _f("allocateLoadBalancerNodePorts", "bool", keep=True),
+        21: _f("loadBalancerClass", keep=True), 22: _f("internalTrafficPolicy", keep=True),
+        23: _f("trafficDistribution", keep=True),
+    },
+    "ServicePort": {1: _f("name"), 2: _f("protocol"), 6: _f("appProtocol", keep=True), 3: _f("port", "int32", keep=True),
+                    4: _f("targetPort", "IntOrString"), 5: _f("nodePort", "int32")},
+    "SessionAffinityConfig": {1: _f("clientIP", "ClientIPConfig")},
+    "ClientIPConfig": {1: _f("timeoutSeconds", "int32", keep=True)},
+    "ServiceStatus": {1: _f("loadBalancer", "LoadBalancerStatus")},  # 2 conditions: never sent by clients
+    "LoadBalancerStatus": {},  # 1 ingress: written by load-balancer controllers, none in the lab
     # --- authentication.k8s.io/v1 -----------------------------------------------------------
     "TokenRequest": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "TokenRequestSpec"),
                      3: _f("status", "TokenRequestStatus")},
@@ -471,6 +489,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "ConfigMap",
     ("v1", "Secret"): "Secret",
     ("v1", "ServiceAccount"): "ServiceAccount",
+    ("v1", "Service"): "Service",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("apps/v1", "Deployment"): "Deployment",
     ("apps/v1", "ReplicaSet"): "ReplicaSet",

@@ -40,6 +40,12 @@ class Settings:
     service_account_key_files: tuple[Path, ...] = ()
     service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
     api_audiences: tuple[str, ...] = ()  # empty: the issuer
+    # Services (docs/networking.md): where ClusterIPs and node ports come from, and the address the
+    # `kubernetes` Service's endpoints name (None: this host's primary address, as kube-apiserver's
+    # --advertise-address defaults to the default route's interface).
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    advertise_address: str | None = None
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> Settings:
@@ -76,7 +82,21 @@ class Settings:
                        help="the iss claim of ServiceAccount tokens")
         p.add_argument("--api-audiences", default="",
                        help="comma-separated audiences a token must name to be accepted (default: the issuer)")
+        p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
+                       help="the IPv4 CIDR ClusterIPs are allocated from (default 10.96.0.0/12, as kubeadm's); "
+                            "its first address is the `kubernetes` Service's")
+        p.add_argument("--service-node-port-range", default="30000-32767",
+                       help="the ports NodePort services are allocated from (default 30000-32767)")
+        p.add_argument("--advertise-address",
+                       help="the IP the `kubernetes` Service's endpoints name (default: this host's primary address)")
         a = p.parse_args(argv)
+        from orchestrator.apiserver.registry.serviceallocator import ClusterIPRange, NodePortRange
+
+        try:
+            ClusterIPRange.parse(a.service_cluster_ip_range)
+            NodePortRange.parse(a.service_node_port_range)
+        except ValueError as exc:
+            p.error(str(exc))
         if a.request_timeout <= 0:
             p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
         if a.max_watches < 1:
@@ -115,6 +135,9 @@ class Settings:
             service_account_key_files=tuple(a.service_account_key_file),
             service_account_issuer=a.service_account_issuer,
             api_audiences=tuple(x.strip() for x in a.api_audiences.split(",") if x.strip()),
+            service_cluster_ip_range=a.service_cluster_ip_range,
+            service_node_port_range=a.service_node_port_range,
+            advertise_address=a.advertise_address,
         )
 
 

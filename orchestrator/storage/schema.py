@@ -14,6 +14,9 @@ Tables:
     events    the transactional outbox *and* the revision log: one row per committed change,
               written in the same transaction as the object row. ``object`` is the state after
               the change (for DELETED: the last state), ``prev`` the state before it.
+    allocations  (migration 2) unique values objects hold: a Service's ClusterIP, its node ports.
+              The primary key (pool, value) makes a double allocation impossible; rows are written
+              in the same transaction as their object and go with it (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -58,6 +61,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     -- rebuilding "the state at revision R" for a paginated list looks up a key's history
     CREATE INDEX events_key ON events (resource, namespace, name, revision);
+    """,
+    # 2: values allocated to objects (Kubernetes keeps a bitmap per range in etcd instead:
+    # pkg/registry/core/service/ipallocator, portallocator; docs/networking.md compares the two)
+    """
+    CREATE TABLE allocations (
+        pool      text NOT NULL,
+        value     text NOT NULL,
+        resource  text NOT NULL,
+        namespace text NOT NULL,
+        name      text NOT NULL,
+        PRIMARY KEY (pool, value),
+        FOREIGN KEY (resource, namespace, name) REFERENCES objects (resource, namespace, name) ON DELETE CASCADE
+    );
+    CREATE INDEX allocations_owner ON allocations (resource, namespace, name);
     """,
 )
 

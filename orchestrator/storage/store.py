@@ -105,6 +105,23 @@ class ListResult:
     continue_token: str | None = None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A unique value an object holds: ``Claim("service-cluster-ip", "10.96.0.10")``. No two objects
+    hold the same (pool, value); the row goes when its object goes."""
+
+    pool: str
+    value: str
+
+
+class ClaimTaken(Conflict):
+    """A write asked for values another object holds; nothing was written. ``held`` names them."""
+
+    def __init__(self, message: str, *, held: tuple[Claim, ...], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.held = held
+
+
 @dataclass
 class _Write:
     """One write waiting for the committer."""
@@ -118,6 +135,12 @@ class _Write:
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
     stored: dict[str, Any] | None = None  # the document as written: `obj` after the transformer
     decode: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
+    # The values this object holds in `allocations` after the write (None: leave them as they are).
+    claims: tuple[Claim, ...] | None = None
+
+    @property
+    def statement(self) -> str:
+        return self.verb if self.claims is None else f"{self.verb}+claims"
 
 
 # One statement per write verb, run on the raw asyncpg connection. Each statement does the whole
@@ -183,8 +206,72 @@ _DELETE = f"""
     )
     SELECT (SELECT value FROM rev) AS rev, EXISTS (SELECT 1 FROM old) AS found, (SELECT object::text FROM ev) AS object
 """
+# Writes that also claim unique values (a Service's ClusterIP and node ports) in `allocations`, in
+# the same statement as the object: $6/$7 are the claims' pools and values. A value another object
+# holds is a clash: no revision, nothing written, and `held` names it. The check cannot race: it runs
+# under the batch's lock on `revision`, which every writer of `allocations` holds (and the primary
+# key would refuse a double claim anyway). A deleted object's claims go with its row (ON DELETE
+# CASCADE), so no delete statement needs to know about them.
+_CLAIMS = "unnest($6::text[], $7::text[]) AS c(pool, value)"
+_CREATE_CLAIMING = f"""
+    WITH taken AS (
+        SELECT EXISTS (SELECT 1 FROM objects WHERE {_KEY}) AS found
+    ), clash AS (
+        SELECT coalesce(array_agg(a.pool || ' ' || a.value), '{{}}') AS held
+        FROM allocations a JOIN {_CLAIMS} ON a.pool = c.pool AND a.value = c.value
+    ), rev AS (
+        UPDATE revision SET value = value + 1
+        WHERE id = 1 AND NOT (SELECT found FROM taken) AND cardinality((SELECT held FROM clash)) = 0
+        RETURNING value
+    ), doc AS (
+        SELECT value, jsonb_set($5::jsonb, '{{metadata,resourceVersion}}', to_jsonb(value::text)) AS data FROM rev
+    ), ins AS (
+        INSERT INTO objects (resource, namespace, name, uid, revision, created_revision, data)
+        SELECT $1, $2, $3, $4, value, value, data FROM doc
+    ), claim AS (
+        INSERT INTO allocations (pool, value, resource, namespace, name)
+        SELECT c.pool, c.value, $1, $2, $3 FROM {_CLAIMS}, rev
+    ), ev AS (
+        INSERT INTO events (revision, resource, namespace, name, type, object, prev)
+        SELECT value, $1, $2, $3, 'ADDED', data, NULL FROM doc
+    )
+    SELECT (SELECT value FROM rev) AS rev, (SELECT found FROM taken) AS found, (SELECT held FROM clash) AS held
+"""
+_UPDATE_CLAIMING = f"""
+    WITH old AS (
+        SELECT revision, data FROM objects WHERE {_KEY} FOR UPDATE
+    ), ok AS (
+        SELECT data FROM old WHERE $5::bigint IS NULL OR revision = $5::bigint
+    ), clash AS (
+        SELECT coalesce(array_agg(a.pool || ' ' || a.value), '{{}}') AS held
+        FROM allocations a JOIN {_CLAIMS} ON a.pool = c.pool AND a.value = c.value
+        WHERE NOT (a.resource = $1 AND a.namespace = $2 AND a.name = $3)
+    ), rev AS (
+        UPDATE revision SET value = value + 1
+        WHERE id = 1 AND EXISTS (SELECT 1 FROM ok) AND cardinality((SELECT held FROM clash)) = 0
+        RETURNING value
+    ), doc AS (
+        SELECT value, jsonb_set($4::jsonb, '{{metadata,resourceVersion}}', to_jsonb(value::text)) AS data FROM rev
+    ), upd AS (
+        UPDATE objects SET data = doc.data, revision = doc.value FROM doc WHERE {_KEY}
+    ), released AS (
+        DELETE FROM allocations a
+        WHERE a.resource = $1 AND a.namespace = $2 AND a.name = $3 AND EXISTS (SELECT 1 FROM rev)
+          AND (a.pool, a.value) NOT IN (SELECT c.pool, c.value FROM {_CLAIMS})
+    ), claim AS (
+        INSERT INTO allocations (pool, value, resource, namespace, name)
+        SELECT c.pool, c.value, $1, $2, $3 FROM {_CLAIMS}, rev
+        ON CONFLICT (pool, value) DO NOTHING
+    ), ev AS (
+        INSERT INTO events (revision, resource, namespace, name, type, object, prev)
+        SELECT doc.value, $1, $2, $3, 'MODIFIED', doc.data, ok.data FROM doc, ok
+    )
+    SELECT (SELECT value FROM rev) AS rev, EXISTS (SELECT 1 FROM old) AS found, (SELECT held FROM clash) AS held
+"""
 _GET = "SELECT data::text FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3"
-_STATEMENTS = {"create": _CREATE, "update": _UPDATE, "delete": _DELETE}
+_STATEMENTS = {"create": _CREATE, "update": _UPDATE, "delete": _DELETE,
+               "create+claims": _CREATE_CLAIMING, "update+claims": _UPDATE_CLAIMING}
+_CLAIMED = "SELECT value FROM allocations WHERE pool = $1"
 # The row lock on `revision`, taken first and held until COMMIT: commit order = revision order.
 _BEGIN_AND_LOCK = "BEGIN; SELECT 1 FROM revision WHERE id = 1 FOR UPDATE"
 # What the raw driver raises when the server or the connection went away mid-statement.
@@ -482,10 +569,22 @@ class Store:
             params["at"] = at_revision
         return (await conn.execute(text(sql), params)).first() is not None
 
+    async def claimed(self, pool: str) -> set[str]:
+        """The values of ``pool`` that objects hold now (a Service allocator picks among the rest)."""
+        return await _read_retrying_once(self._claimed, pool)
+
+    async def _claimed(self, pool: str) -> set[str]:
+        async with self._connect() as conn:
+            raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection  # type: ignore[assignment]
+            return {r[0] for r in await raw.fetch(_CLAIMED, pool)}
+
     # -- writes -----------------------------------------------------------------------------
 
-    async def create(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
-        """Store a new object; AlreadyExists if the key is taken. Returns it as stored."""
+    async def create(self, resource: str, obj: dict[str, Any], *,
+                     claims: tuple[Claim, ...] | None = None) -> dict[str, Any]:
+        """Store a new object; AlreadyExists if the key is taken. Returns it as stored.
+        ``claims``: unique values the object holds from now on, written in the same transaction;
+        ClaimTaken (and nothing written) if another object holds one."""
         info = self.resolve(resource)
         obj, meta = _with_own_metadata(obj)
         ns, name = self._key(info, meta)
@@ -493,18 +592,21 @@ class Store:
         meta.setdefault("creationTimestamp", now_rfc3339())
         if info.namespaced:
             meta["namespace"] = ns
-        return await self._submit("create", resource, ns, name, obj, None)
+        return await self._submit("create", resource, ns, name, obj, None, claims)
 
     async def update(
-        self, resource: str, obj: dict[str, Any], *, expected_revision: int | None | Literal["object"] = "object"
+        self, resource: str, obj: dict[str, Any], *, expected_revision: int | None | Literal["object"] = "object",
+        claims: tuple[Claim, ...] | None = None,
     ) -> dict[str, Any]:
         """Replace an object. By default the object's own resourceVersion is the precondition
-        (stale → Conflict); ``expected_revision=None`` writes unconditionally."""
+        (stale → Conflict); ``expected_revision=None`` writes unconditionally. ``claims`` (when
+        not None) are all the unique values the object holds after the write: the ones it no
+        longer names are released in the same transaction."""
         info = self.resolve(resource)
         obj, meta = _with_own_metadata(obj)
         ns, name = self._key(info, meta)
         expected = _parse_rv(meta.get("resourceVersion")) if expected_revision == "object" else expected_revision
-        return await self._submit("update", resource, ns, name, obj, expected)
+        return await self._submit("update", resource, ns, name, obj, expected, claims)
 
     async def delete(
         self, resource: str, namespace: str | None, name: str, *, expected_revision: int | None = None
@@ -544,7 +646,7 @@ class Store:
 
     async def _submit(
         self, verb: Literal["create", "update", "delete"], resource: str, namespace: str, name: str,
-        obj: dict[str, Any] | None, expected: int | None,
+        obj: dict[str, Any] | None, expected: int | None, claims: tuple[Claim, ...] | None = None,
     ) -> dict[str, Any]:
         stored = obj
         if obj is not None:
@@ -559,7 +661,8 @@ class Store:
             self._committer = asyncio.create_task(self._commit_loop(), name="store-committer")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         decode = (lambda doc: self._from_storage(resource, namespace, name, doc)) if resource in self._transformed else None
-        self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future, stored, decode))
+        self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future, stored, decode,
+                                         claims))
         return await future
 
     async def _commit_loop(self) -> None:
@@ -637,9 +740,9 @@ class Store:
             raise _BatchNotStarted(exc) from exc
         outcomes: list[dict[str, Any] | ApiError] = []
         first = last = None
-        for verb, run in itertools.groupby(batch, key=lambda w: w.verb):
+        for statement, run in itertools.groupby(batch, key=lambda w: w.statement):
             writes = list(run)
-            rows = await driver.fetchmany(_STATEMENTS[verb], [_arguments(w) for w in writes])
+            rows = await driver.fetchmany(_STATEMENTS[statement], [_arguments(w) for w in writes])
             for w, row in zip(writes, rows, strict=True):
                 if row["rev"] is not None:
                     assert last is None or row["rev"] == last + 1, "revisions must follow the batch order"
@@ -760,9 +863,12 @@ def _arguments(w: _Write) -> tuple[Any, ...]:
         return (*key, w.expected_revision)
     assert w.obj is not None
     data = json.dumps(w.stored if w.stored is not None else w.obj, separators=JSON_SEPARATORS)
+    claims: tuple[Any, ...] = ()
+    if w.claims is not None:
+        claims = ([c.pool for c in w.claims], [c.value for c in w.claims])
     if w.verb == "create":
-        return (*key, w.obj["metadata"]["uid"], data)
-    return (*key, data, w.expected_revision)
+        return (*key, w.obj["metadata"]["uid"], data, *claims)
+    return (*key, data, w.expected_revision, *claims)
 
 
 def _outcome(w: _Write, row: asyncpg.Record) -> dict[str, Any] | ApiError:
@@ -776,6 +882,11 @@ def _outcome(w: _Write, row: asyncpg.Record) -> dict[str, Any] | ApiError:
         assert w.obj is not None
         w.obj["metadata"]["resourceVersion"] = str(rev)
         return w.obj
+    if w.claims is not None and row["held"]:
+        held = tuple(Claim(*h.split(" ", 1)) for h in row["held"])
+        return ClaimTaken(f'{_qualified(info)} "{w.name}": already allocated: '
+                          + ", ".join(f"{c.pool} {c.value}" for c in held),
+                          held=held, kind=info.plural, name=w.name, group=info.group)
     if w.verb == "create":
         return AlreadyExists(
             f'{_qualified(info)} "{w.name}" already exists', kind=info.plural, name=w.name, group=info.group

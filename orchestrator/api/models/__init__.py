@@ -19,6 +19,7 @@ from orchestrator.api.models.authorization import (
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
+from orchestrator.api.models.discovery import EndpointSlice
 from orchestrator.api.models.meta import (
     DeleteOptions,
     K8sModel,
@@ -29,6 +30,7 @@ from orchestrator.api.models.meta import (
     unknown_fields,
 )
 from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from orchestrator.api.models.service import Endpoints, Service
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
 
 KINDS: tuple[type[TypedModel], ...] = (
@@ -36,7 +38,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     ConfigMap, Secret, ServiceAccount, TokenRequest,
     Role, ClusterRole, RoleBinding, ClusterRoleBinding,
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
-    SelfSubjectReview,
+    SelfSubjectReview, Service, Endpoints, EndpointSlice,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -53,8 +55,8 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 __all__ = [
     "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "DeleteOptions",
-    "Deployment", "Event", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
+    "Deployment", "EndpointSlice", "Endpoints", "Event", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
     "ReplicaSet", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
-    "SelfSubjectRulesReview", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
+    "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",
 ]

@@ -5,7 +5,9 @@
     rest.py         the create and update steps, in Kubernetes' order
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
     <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps,
-                    apiextensions, config: configmaps and secrets, serviceaccounts, rbac, authorization)
+                    apiextensions, config: configmaps and secrets, serviceaccounts, rbac, authorization,
+                    services, endpoints: Endpoints and EndpointSlices)
+    serviceallocator.py  ClusterIPs and node ports for services
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
 and a strategy (a module here, listed in ``_FAMILIES``). docs/api-machinery.md walks through it.
@@ -21,6 +23,7 @@ from orchestrator.apiserver.registry import (
     apps,
     authorization,
     config,
+    endpoints,
     events,
     leases,
     namespaces,
@@ -28,12 +31,13 @@ from orchestrator.apiserver.registry import (
     pods,
     rbac,
     serviceaccounts,
+    services,
 )
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, apps, apiextensions, config, serviceaccounts, rbac,
-             authorization)
+             authorization, services, endpoints)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {

@@ -28,11 +28,11 @@ import asyncio
 import copy
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, NotFound
+from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
 from orchestrator.apiserver import admission
@@ -42,9 +42,10 @@ from orchestrator.apiserver.fieldmanager import FieldManager, field_manager_for
 from orchestrator.apiserver.registry import strategy_for
 from orchestrator.apiserver.registry.rest import prepare_create, prepare_update
 from orchestrator.apiserver.validation import Prepared, rfc3339
-from orchestrator.storage.store import ListResult, Store
+from orchestrator.storage.store import Claim, ClaimTaken, ListResult, Store
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+_ALLOCATION_ATTEMPTS = 16
 
 
 def now_rfc3339() -> str:
@@ -97,6 +98,10 @@ class Registry:
     admission: admission.Chain
     # The server's ResourceCatalog (app.py): what "every resource" means, custom ones included.
     catalog: Any = None
+    # Resources whose objects hold unique values (services: ClusterIP, node ports), by group
+    # resource: a ServiceAllocator (registry/serviceallocator.py) picks them; the store writes
+    # them with the object (Kubernetes: the service REST's BeginCreate/BeginUpdate hooks).
+    allocators: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_store(cls, store: Store) -> Registry:
@@ -130,10 +135,40 @@ class Registry:
                                   field_validation=field_validation)
         await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
         _fields(info).record_create(prepared.obj, manager=manager, incoming=_managed_fields(body))
-        if dry_run:
-            return prepared
-        stored = await self.store.create(info.group_resource, prepared.obj)
+        return await self._store_create(info, prepared, dry_run=dry_run)
+
+    async def _store_create(self, info: ResourceInfo, prepared: Prepared, *, dry_run: bool) -> Prepared:
+        async def write(obj: dict[str, Any], claims: tuple[Claim, ...] | None) -> dict[str, Any]:
+            if dry_run:
+                return obj
+            return await self.store.create(info.group_resource, obj, claims=claims)
+
+        stored = await self._write_allocating(info, prepared.obj, None, write)
         return Prepared(_with_type(info, stored), prepared.warnings)
+
+    async def _write_allocating(
+        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
+        write: Callable[[dict[str, Any], tuple[Claim, ...] | None], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Write ``obj`` with the values its allocator picks and the claims it holds. A value
+        picked here that another writer took meanwhile is picked again; one the client asked
+        for is the allocator's 422."""
+        allocator = self.allocators.get(info.group_resource)
+        if allocator is None:
+            return await write(obj, None)
+        for _ in range(_ALLOCATION_ATTEMPTS):
+            candidate = copy.deepcopy(obj)
+            allocation = await allocator.allocate(candidate, old)
+            try:
+                return await write(candidate, allocation.claims)
+            except ClaimTaken as taken:
+                if not set(taken.held) <= allocation.picked:
+                    raise allocator.refused(candidate, taken.held) from None
+            finally:
+                allocator.settle(allocation)
+        raise Unavailable(f"could not allocate the values of {info.kind} "
+                          f"{(obj.get('metadata') or {}).get('name')!r}: others took them {_ALLOCATION_ATTEMPTS} "
+                          "times in a row; try again")
 
     # -- update and patch --------------------------------------------------------------------
 
@@ -245,10 +280,7 @@ class Registry:
                                   field_validation=field_validation)
         await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
         fields.finish_apply(plan, prepared.obj, force=False)
-        if dry_run:
-            return prepared
-        stored = await self.store.create(info.group_resource, prepared.obj)
-        return Prepared(_with_type(info, stored), prepared.warnings)
+        return await self._store_create(info, prepared, dry_run=dry_run)
 
     async def _write_update(self, info: ResourceInfo, prepared: Prepared, old: dict[str, Any], *,
                             dry_run: bool) -> Prepared:
@@ -256,14 +288,20 @@ class Registry:
         meta = _meta(obj)
         if not meta.get("resourceVersion"):
             meta["resourceVersion"] = _meta(old)["resourceVersion"]  # PUT without one: unconditional, as in k8s
-        if dry_run:
-            return Prepared(_with_type(info, obj), prepared.warnings)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+            if dry_run:
+                return Prepared(_with_type(info, obj), prepared.warnings)
             # The last finalizer is gone: the update completes the deletion.
             deleted = await self.store.delete(info.group_resource, meta.get("namespace"), meta["name"],
                                               expected_revision=int(meta["resourceVersion"]))
             return Prepared(_with_type(info, deleted), prepared.warnings)
-        stored = await self.store.update(info.group_resource, obj)
+
+        async def write(new: dict[str, Any], claims: tuple[Claim, ...] | None) -> dict[str, Any]:
+            if dry_run:
+                return new
+            return await self.store.update(info.group_resource, new, claims=claims)
+
+        stored = await self._write_allocating(info, obj, old, write)
         return Prepared(_with_type(info, stored), prepared.warnings)
 
     # -- delete -----------------------------------------------------------------------------
