@@ -6,7 +6,8 @@ next sync fixes it). How often it syncs (kube-proxy's BoundedFrequencyRunner):
 
 - a change syncs at once if the last sync was at least `min_sync_period` ago, otherwise as soon as
   that period is over — changes arriving meanwhile are batched into that one sync;
-- with no change at all, a full sync every `sync_period` repairs anything someone else removed.
+- every `sync_period`, changes or not, the sync is a full one: it repairs anything someone else
+  removed or changed in our chains.
 
 Full and partial syncs (kube-proxy's MinimizeIPTablesRestore): a **full** sync reads
 ``iptables-save``, writes every chain, adds any missing jump from a built-in chain, and deletes
@@ -120,6 +121,7 @@ class Proxier:
         self.status = SyncStatus(mode="dry-run" if runner.dry_run else "iptables", prefix=prefix)
         self.desired: RuleSet | None = None
         self._applied: RuleSet | None = None  # None: the next sync is a full one
+        self._last_full = 0.0  # time.monotonic() of the last successful full sync
         self._dirty = asyncio.Event()
         self._changed_slices: list[dict[str, Any]] = []
         self._now = now
@@ -187,8 +189,11 @@ class Proxier:
         last = 0.0
         while True:
             try:
-                await asyncio.wait_for(self._dirty.wait(), timeout=self.sync_period)
+                await asyncio.wait_for(self._dirty.wait(), timeout=max(0.0, self._last_full + self.sync_period
+                                                                       - time.monotonic()))
             except TimeoutError:
+                pass
+            if time.monotonic() - self._last_full >= self.sync_period:
                 self._applied = None  # the periodic sync is a full one: it repairs what others changed
             wait = last + self.min_sync_period - time.monotonic()
             if wait > 0:
@@ -223,6 +228,8 @@ class Proxier:
             self._dirty.set()
             return
         self._applied = self.desired = desired
+        if full:
+            self._last_full = time.monotonic()
         elapsed = time.monotonic() - t0
         self._sync_duration.observe(elapsed)
         self._observe_programming(changed)
