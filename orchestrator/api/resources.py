@@ -93,7 +93,6 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  ("status", "scale")),
     ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),
                  ("status", "scale")),
-    ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceInfo("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),
     ResourceInfo("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
                  "CustomResourceDefinition", False, ("crd", "crds"), ("api-extensions",), ("status",)),
@@ -113,6 +112,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "LocalSubjectAccessReview", True, verbs=CREATE_ONLY),
     ResourceInfo(AUTHENTICATION_GROUP, "v1", "selfsubjectreviews", "selfsubjectreview",
                  "SelfSubjectReview", False, verbs=CREATE_ONLY),
+    ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}

@@ -291,6 +291,8 @@ _KIND_LISTS: dict[str, dict[str, MergeList]] = {
         "status.addresses": MergeList("type"),
     },
     "Namespace": {"status.conditions": MergeList("type")},
+    # ServiceSpec.ports merge by port (patchMergeKey=port; the list-map key is port+protocol).
+    "Service": {"spec.ports": MergeList("port"), "status.conditions": MergeList("type")},
     "Event": {},
     "Lease": {},
 }

@@ -9,7 +9,8 @@ One module per job:
   are still arriving through the watch;
 - `ownerrefs`: controller references, adopt/release (`claim`), pod readiness;
 - `replicaset`, `deployment` (+ `deploymentutil`, the pure rollout arithmetic),
-  `garbagecollector`, `namespace`, `nodelifecycle`, `podgc`: the controllers;
+  `garbagecollector`, `namespace`, `nodelifecycle`, `podgc`, `serviceaccounts`, `endpoints` and
+  `endpointslice` (+ `endpointsutil`, which pods back a Service): the controllers;
 - `manager`: all controllers in one process, acting only while holding the Lease
   kube-system/kube-controller-manager; `service` (gRPC), `metrics` (/metrics), `__main__`.
 

@@ -34,6 +34,8 @@ from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
 from orchestrator.controllers.deployment import DeploymentController
 from orchestrator.controllers.disruption import EvictionRates
+from orchestrator.controllers.endpoints import EndpointsController
+from orchestrator.controllers.endpointslice import EndpointSliceController
 from orchestrator.controllers.garbagecollector import GarbageCollector
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
@@ -54,6 +56,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "nodelifecycle": NodeLifecycleController,
     "podgc": PodGCController,
     "serviceaccount": ServiceAccountsController,
+    "endpoint": EndpointsController,
+    "endpointslice": EndpointSliceController,
 }
 
 

@@ -204,13 +204,15 @@ def carry_allocated_values(new: Obj, old: Mapping[str, Any]) -> None:
             if old_spec.get(key):
                 spec[key] = old_spec[key]
     if uses_node_ports(spec) and uses_node_ports(old_spec):
-        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                     for p in old_spec.get("ports") or [] if isinstance(p, dict)}
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict) and not port.get("nodePort"):
-                kept = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
-                if kept:
-                    port["nodePort"] = kept
+        # By port name, as upstream: a port renumbered from 80 to 81 keeps its node port.
+        ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+        by_name = {p.get("name") or "": p.get("nodePort") for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        used = {p.get("nodePort") for p in ports if p.get("nodePort")}
+        for port in ports:
+            kept = by_name.get(port.get("name") or "")
+            if not port.get("nodePort") and kept and kept not in used:
+                port["nodePort"] = kept
+                used.add(kept)
 
 
 def validate_service_update(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[Cause]:
@@ -296,6 +298,14 @@ class ServiceStrategy(BaseStrategy):
             for port in spec.get("ports") or []:
                 if isinstance(port, dict):
                     port.pop("nodePort", None)
+        # Fields of the old type the client did not touch go too (upstream's dropTypeDependentFields).
+        old_spec = old.get("spec") or {}
+        type_fields = {"externalTrafficPolicy": uses_node_ports(spec), "healthCheckNodePort": uses_node_ports(spec),
+                       "allocateLoadBalancerNodePorts": spec.get("type") == LOAD_BALANCER,
+                       "loadBalancerClass": spec.get("type") == LOAD_BALANCER}
+        for key, needed in type_fields.items():
+            if not needed and key in spec and spec.get(key) == old_spec.get(key):
+                spec.pop(key)
         if not uses_cluster_ip(spec):  # → ExternalName: the ClusterIP goes
             spec.pop("clusterIP", None)
             spec.pop("clusterIPs", None)

@@ -81,6 +81,7 @@ async def test_node_port_to_cluster_ip_releases_the_node_port_and_the_cluster_ip
     updated = await api.put(f"/api/v1/namespaces/{namespace}/services/np", json=created)
     assert updated.status_code == 200, updated.text
     assert "nodePort" not in updated.json()["spec"]["ports"][0]
+    assert "externalTrafficPolicy" not in updated.json()["spec"]  # a NodePort-only field, untouched: dropped
     assert updated.json()["spec"]["clusterIP"] == created["spec"]["clusterIP"]
     reuse = await _create(api, namespace, svc("np2", type_="NodePort", ports=[{"port": 80, "nodePort": node_port}]))
     assert reuse.status_code == 201, reuse.text
