@@ -8,7 +8,8 @@ with a dead component (or one stopped with `labctl stop`) starts just that compo
    given an owner pid, takes the lab down when that process is gone;
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
-3. the control plane: one `ComponentSpec` per component in `control_plane()`; the nodes one
+3. the control plane: one `ComponentSpec` per component in `control_plane()`; with nodes, the
+   Service proxy and the cluster DNS server (`network_specs`); the nodes one
    process each, or -- simulated labs of more than `MAX_NODE_PROCESSES` nodes -- fleet processes
    (``fleet-1``, ...) of up to `NODES_PER_FLEET` nodes each, supervised like any component;
 4. kubeconfigs (admin + one per identity) pointing at https://127.0.0.1:<apiserver port>.
@@ -183,7 +184,10 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 address=f"{LOOPBACK}:{cm_grpc}",
             )
         )
-        specs.extend(network_specs(ctx))
+        if ctx.nodes and "nodes" not in ctx.skip:
+            # Node components: kube-proxy runs on every node and cluster DNS runs as pods, so a lab
+            # without nodes (storage or API-server-only test labs) needs neither.
+            specs.extend(network_specs(ctx))
         specs.extend(node_specs(ctx))
     return [spec for spec in specs if spec.name not in ctx.skip
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
