@@ -44,7 +44,6 @@ def component_address(home: Path, name: str) -> tuple[str, int]:
 
 
 def test_the_dry_run_proxy_says_so_and_shows_the_rules_it_would_apply(lab: Path) -> None:
-
     async def create() -> str:
         async with ApiClient.from_kubeconfig(lab / "admin.kubeconfig") as client:
             svc = await client.create("services", {"metadata": {"name": "web", "namespace": "default"},
