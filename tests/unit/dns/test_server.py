@@ -20,9 +20,12 @@ SERVICES = {
                                {"name": "dns", "port": 53, "protocol": "UDP"}]),
     "shop/db": service("db", namespace="shop", cluster_ip="None",
                        ports=[{"name": "pg", "port": 5432, "protocol": "TCP"}]),
+    "shop/big": service("big", namespace="shop", cluster_ip="None", ports=[{"name": "pg", "port": 5432}]),
     "shop/ext": service("ext", namespace="shop", type_="ExternalName", cluster_ip="", externalName="example.com"),
 }
 SLICES = {
+    "shop/big": [endpoint_slice("big", [endpoint(f"172.17.1.{i}") for i in range(1, 61)], namespace="shop",
+                                ports=[{"name": "pg", "port": 5432, "protocol": "TCP"}])],
     "shop/db": [endpoint_slice("db", [endpoint("172.17.0.9"), endpoint("172.17.0.8"),
                                       endpoint("172.17.0.7", ready=False),
                                       {**endpoint("172.17.0.6"), "hostname": "db-0"}],
@@ -87,6 +90,13 @@ async def test_srv_for_a_named_port(dns) -> None:
                                "0 100 5432 db-0.db.shop.svc.cluster.local."]
     missing = await ask(dns, "_http._udp.web.shop.svc.cluster.local", "SRV")
     assert missing.header.rcode == RCODE.NXDOMAIN
+
+
+async def test_an_answer_too_big_for_udp_is_truncated_and_whole_over_tcp(dns) -> None:
+    udp = await ask(dns, "big.shop.svc.cluster.local")
+    assert udp.header.tc == 1 and udp.rr == []
+    tcp = await ask(dns, "big.shop.svc.cluster.local", tcp=True)
+    assert tcp.header.tc == 0 and len(tcp.rr) == 60
 
 
 async def test_external_name_is_a_cname(dns) -> None:
