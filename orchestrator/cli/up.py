@@ -20,6 +20,7 @@ an earlier `up` keep working after `down` and `up`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import signal
 import sys
@@ -83,9 +84,10 @@ class LabContext:
     skip: frozenset[str] = frozenset()  # components not to start (tests that run their own)
     fleet_args: tuple[str, ...] = ()  # extra flags for fleet processes (python -m orchestrator.nodeagent)
     # Docker labs: the default bridge (the pod network) and the link-local address pods use as
-    # their nameserver (orchestrator/dns/dnat.py); "" when the DNS server cannot be reached from pods.
+    # their nameserver (orchestrator/dns/dnat.py); "" when the DNS server cannot be reached from
+    # pods. Left None, `pod_network` works both out (so every caller building a context gets them).
     bridge: DockerBridge | None = None
-    cluster_dns: str = ""
+    cluster_dns: str | None = None
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -211,10 +213,11 @@ def network_specs(ctx: LabContext) -> list[ComponentSpec]:
                   "--rules-file", str(home.proxy_rules_file)]  # fmt: skip
     dns_argv = [sys.executable, "-m", "orchestrator.dns", "--kubeconfig", str(home.kubeconfig_for("dns")),
                 "--listen", f"{LOOPBACK}:{dns_port}"]
-    if ctx.bridge is not None:
-        proxy_argv += ["--cluster-cidr", ctx.bridge.subnet]
-        if ctx.cluster_dns:
-            dns_argv += ["--listen", f"{ctx.bridge.gateway}:{dns_port}", "--cluster-dns-ip", ctx.cluster_dns]
+    bridge, cluster_dns = pod_network(ctx)
+    if bridge is not None:
+        proxy_argv += ["--cluster-cidr", bridge.subnet]
+        if cluster_dns:
+            dns_argv += ["--listen", f"{bridge.gateway}:{dns_port}", "--cluster-dns-ip", cluster_dns]
     return [
         ComponentSpec(name="proxy", argv=proxy_argv, health=f"http://{LOOPBACK}:{proxy_port}/livez",
                       depends_on=("apiserver",), address=f"{LOOPBACK}:{proxy_port}"),
@@ -230,6 +233,20 @@ class DockerBridge:
     gateway: str
 
 
+def pod_network(ctx: LabContext) -> tuple[DockerBridge | None, str]:
+    """The lab's pod network and the nameserver its pods get ("" for none): on Docker the default
+    bridge, and, when the DNS server can DNAT to it (root, iptables), the lab's link-local address."""
+    if ctx.cluster_dns is not None:
+        return ctx.bridge, ctx.cluster_dns
+    if ctx.runtime != "docker":
+        return None, ""
+    bridge = docker_bridge()
+    if bridge is None or not can_program()[0] or not ctx.home.ca_cert.exists():
+        return bridge, ""
+    return bridge, cluster_dns_ip(cluster_id_from(ca_pem=ctx.home.ca_cert.read_bytes(), server=""))
+
+
+@functools.cache
 def docker_bridge() -> DockerBridge | None:
     """The default bridge's subnet and gateway (`docker network inspect bridge`), None when unknown."""
     import json
@@ -281,6 +298,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
     home = ctx.home
     specs = []
     if not uses_fleets(nodes=ctx.nodes, runtime=ctx.runtime):
+        _, cluster_dns = pod_network(ctx)
         for i in range(1, ctx.nodes + 1):
             name = f"node-{i}"
             log_port = ctx.port(f"{name}-logs", component=name)
@@ -291,7 +309,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                           "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
                           "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
                           "--apiserver-token-file", str(home.kubelet_client_token),
-                          *(["--cluster-dns", ctx.cluster_dns] if ctx.cluster_dns else [])],  # fmt: skip
+                          *(["--cluster-dns", cluster_dns] if cluster_dns else [])],  # fmt: skip
                     health=f"http://{LOOPBACK}:{log_port}/healthz",
                     depends_on=("apiserver",),
                     address=f"{LOOPBACK}:{log_port}",
@@ -427,14 +445,7 @@ def _start_all(
     resolved = resolve_runtime(runtime)
     if runtime == "auto" and nodes:
         progress.note(f"runtime auto: {'a Docker engine answers, using Docker' if resolved == 'docker' else 'no Docker engine answers, using the simulated runtime'}")
-    bridge = docker_bridge() if resolved == "docker" else None
-    cluster_dns = ""
-    if bridge is not None and can_program()[0]:
-        # Pods reach the DNS server only through the DNAT, which needs root and iptables.
-        cluster_dns = cluster_dns_ip(cluster_id_from(ca_pem=home.ca_cert.read_bytes(), server=""))
     ctx = LabContext(
-        bridge=bridge,
-        cluster_dns=cluster_dns,
         home=home,
         database_url=database_url,
         redis_url=redis_url,
