@@ -43,7 +43,6 @@ from orchestrator.client.informer import (
     DeletedFinalStateUnknown,
     Informer,
     SharedInformerFactory,
-    deleted_object,
 )
 from orchestrator.proxy.iptables import IptablesError, Runner, cleanup_text, ours
 from orchestrator.proxy.model import ServicePort, slice_service_key
@@ -158,7 +157,6 @@ class Proxier:
             self._dirty.set()
 
     def _on_delete(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
-        deleted_object(obj)
         self._dirty.set()
 
     def _on_slice(self, obj: dict[str, Any]) -> None:
