@@ -77,6 +77,12 @@ async def serve(args: argparse.Namespace) -> None:
                     "it changes nothing on this host", why)
     else:
         log.info("iptables mode (%s): chains %s* in the nat and filter tables", why, prefix)
+        if not _bridge_netfilter():
+            # Pod to ClusterIP to a pod on the same bridge: the reply is bridged, not routed, and
+            # only br_netfilter lets conntrack undo the DNAT on it (kube-proxy warns the same).
+            log.warning("br_netfilter is not loaded or net.bridge.bridge-nf-call-iptables is 0: a pod calling "
+                        "a Service whose endpoint is on the same bridge will get no answer "
+                        "(modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1)")
     proxier = Proxier(runner=runner, prefix=prefix, cluster_cidr=args.cluster_cidr,
                       min_sync_period=args.min_sync_period, sync_period=args.sync_period,
                       rules_file=args.rules_file)
@@ -98,6 +104,13 @@ async def serve(args: argparse.Namespace) -> None:
             # Shutdown order: the informers and the sync loop are stopped (the TaskGroup is
             # done), so no sync can re-create a chain after this removes it.
             await asyncio.shield(proxier.cleanup())
+
+
+def _bridge_netfilter() -> bool:
+    try:
+        return Path("/proc/sys/net/bridge/bridge-nf-call-iptables").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
