@@ -65,6 +65,7 @@ __all__ = [
     "compute_rules",
     "jump_rules",
     "restore_text",
+    "rules_of_service",
 ]
 
 # kube-proxy's --iptables-masquerade-bit 14.
@@ -254,3 +255,15 @@ def restore_text(
         out += [f"-X {name}" for name in stale]
         out.append("COMMIT")
     return "\n".join(out) + "\n" if out else ""
+
+
+def rules_of_service(text: str, service: str) -> list[str]:
+    """The ``-A`` lines of a rules dump (`RuleSet.text`, ``/rules``) that one Service (``ns/name``)
+    owns: those whose comment names it, and every rule of the chains they jump to (the EXT chain's
+    last rule carries no comment) — what a notebook shows for "the rules of Service web"."""
+    lines = [line for line in text.splitlines() if line.startswith("-A ")]
+    named = [line for line in lines if f"{service}:" in line or f"{service} " in line
+             or f"{service}\"" in line or line.endswith(service)]
+    chains = {line.split()[-1] for line in named if "-j " in line} | {line.split()[1] for line in named}
+    chains = {c for c in chains if "-SVC-" in c or "-SEP-" in c or "-EXT-" in c}
+    return [line for line in lines if line in named or line.split()[1] in chains]

@@ -17,8 +17,10 @@ import httpx
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from labs.lab import Lab
 from orchestrator.client.rest import ApiClient
 from orchestrator.embedded.ports import free_port
+from orchestrator.labhome import LabHome, LabSettings
 from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.proxy.rules import chain_prefix
 from tests.labctl import run_labctl
@@ -64,6 +66,9 @@ def test_the_dry_run_proxy_says_so_and_shows_the_rules_it_would_apply(lab: Path)
     assert rules.startswith("# labkit proxy") and "DRY RUN" in rules
     assert f"-d {cluster_ip}/32 --dport 80" in rules
     assert "DRY RUN" in (lab / "logs" / "proxy.log").read_text()
+    # What a notebook shows: the one Service's rules, from the lab home (labs/lab.py).
+    web = Lab(settings=LabSettings(home=LabHome(lab)), runtime="simulated").proxy_rules("web")
+    assert "DRY RUN" in web.splitlines()[0] and "10.244.0.5:8080" in web and "default/kubernetes" not in web
     assert httpx.get(f"http://{host}:{port}/status", timeout=5).json()["mode"] == "dry-run"
     prefix = chain_prefix(cluster_id(lab / "admin.kubeconfig"))
     if shutil.which("iptables-save"):  # nothing of this lab on the host (readable as root only)

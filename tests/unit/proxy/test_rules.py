@@ -151,3 +151,18 @@ def test_chain_name_over_the_limit_is_refused() -> None:
     rs = compute_rules([], prefix=P, cluster_cidr=None)
     with pytest.raises(ValueError, match="28 characters"):
         rs.chain("nat", P + "X" * 20)
+
+
+def test_the_rules_of_one_service_are_picked_out_of_the_whole_dump() -> None:
+    from orchestrator.proxy.rules import rules_of_service
+
+    text = rules_for(service("web", type_="NodePort", ports=[{"name": "http", "port": 80, "nodePort": 30080}]),
+                     endpoint_slice("web", [endpoint("172.17.0.2")]),
+                     service("webber", cluster_ip="10.96.0.30"), endpoint_slice("webber", [endpoint("172.17.0.9")]),
+                     ).text()
+    picked = rules_of_service(text, "default/web")
+    assert picked and all("webber" not in line and "172.17.0.9" not in line for line in picked)
+    assert any("DNAT --to-destination 172.17.0.2:8080" in line for line in picked)
+    assert any(line.endswith("-j " + line.split()[1].replace("-EXT-", "-SVC-")) for line in picked
+               if "-EXT-" in line.split()[1])
+    assert not any("MARK --or-mark" in line for line in picked)
