@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Any
 
-from orchestrator.api.errors import AlreadyExists, Conflict, NotFound
+from orchestrator.api.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from orchestrator.client.informer import split_key
 from orchestrator.controllers.controller import ControllerContext, Object, by_namespace, ensure_indexer
 from orchestrator.controllers.endpointsutil import ServicePodsController, endpoint_labels, find_port, selects
@@ -98,6 +98,8 @@ class EndpointsController(ServicePodsController):
                 await self.client.create("endpoints", body, namespace=namespace)
             except AlreadyExists:
                 raise Conflict(f"endpoints {key} exist but are not in the cache yet; retrying") from None
+            except Forbidden as err:  # the namespace is terminating: its Service goes too
+                log.info("%s: no Endpoints for %s: %s", self.name, key, err)
             return
         if (current.get("subsets") or []) == subsets and (meta(current).get("labels") or {}) == labels:
             return

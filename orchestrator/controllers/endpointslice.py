@@ -39,7 +39,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.api.errors import AlreadyExists, Conflict, NotFound
+from orchestrator.api.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from orchestrator.client.informer import DeletedFinalStateUnknown, deleted_object, split_key
 from orchestrator.controllers.controller import ControllerContext, Object, by_namespace, ensure_indexer
 from orchestrator.controllers.endpointsutil import (
@@ -191,6 +191,10 @@ class EndpointSliceController(ServicePodsController):
             created = await self.client.create(SLICES, body, namespace=body["metadata"]["namespace"])
         except AlreadyExists:
             raise Conflict("a generated EndpointSlice name was taken; retrying") from None
+        except Forbidden as err:  # the namespace is terminating: its Service goes too
+            log.info("%s: no EndpointSlice for %s/%s: %s", self.name, body["metadata"]["namespace"],
+                     meta(service).get("name"), err)
+            return
         self._remember(created, int(meta(created)["resourceVersion"]))
         log.info("%s: created EndpointSlice %s/%s (%d endpoints)", self.name, body["metadata"]["namespace"],
                  meta(created).get("name"), len(endpoints))
