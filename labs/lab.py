@@ -420,6 +420,20 @@ class Lab:
             columns=("component", "state", "pid", "address", "running", "healthy", "restarts", "last exit"),
         )
 
+    def proxy_rules(self, service: str | None = None) -> str:
+        """The iptables rules the lab's proxy applied (a dry run's on a simulated lab), as
+        iptables-restore text; with ``service`` ("web" or "ns/web") only that Service's rules."""
+        from orchestrator.proxy.rules import rules_of_service
+
+        path = self.home.proxy_rules_file
+        if not path.exists():
+            raise LabError(f"no proxy rules at {path}: the lab runs no proxy yet (it starts with the nodes)")
+        text = path.read_text()
+        if service is None:
+            return text
+        name = service if "/" in service else f"default/{service}"
+        return "\n".join([text.splitlines()[0], *rules_of_service(text, name)]) + "\n"
+
     def _record(self, name: str) -> Any:
         record = self.supervisor.record(name)
         if record is None:

@@ -14,6 +14,7 @@ One directory (`$LABKIT_HOME`, default `./.labkit`, always made absolute) holds 
       redis/                                           redis.conf and its pid file
       logs/<component>.log                             stdout+stderr of every process the lab starts
       run/state.json                                   what the supervisor started (pids, ports)
+      run/proxy-rules.txt                              the proxy's current iptables rules
 
 Deleting the directory (after `labctl down`) forgets the lab completely.
 
@@ -58,6 +59,8 @@ def lab_identities(*, nodes: int) -> list[Identity]:
         Identity("scheduler", "system:kube-scheduler"),
         Identity("controller-manager", "system:kube-controller-manager"),
         Identity("viewer", "viewer", ("labkit:viewers",)),
+        Identity("kube-proxy", "system:kube-proxy"),
+        Identity("dns", "system:kube-dns"),
     ]
     identities += [
         Identity(f"node-{i}", f"system:node:node-{i}", ("system:nodes",)) for i in range(1, nodes + 1)
@@ -160,6 +163,11 @@ class LabHome:
     @property
     def state_file(self) -> Path:
         return self.run_dir / "state.json"
+
+    @property
+    def proxy_rules_file(self) -> Path:
+        """The proxy's current rules, as iptables-restore input (applied, or a dry run's)."""
+        return self.run_dir / "proxy-rules.txt"
 
     def ensure(self) -> None:
         """Create the directories (not the files) of the layout."""

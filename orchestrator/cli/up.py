@@ -8,7 +8,8 @@ with a dead component (or one stopped with `labctl stop`) starts just that compo
    given an owner pid, takes the lab down when that process is gone;
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
-3. the control plane: one `ComponentSpec` per component in `control_plane()`; the nodes one
+3. the control plane: one `ComponentSpec` per component in `control_plane()`; with nodes, the
+   Service proxy and the cluster DNS server (`network_specs`); the nodes one
    process each, or -- simulated labs of more than `MAX_NODE_PROCESSES` nodes -- fleet processes
    (``fleet-1``, ...) of up to `NODES_PER_FLEET` nodes each, supervised like any component;
 4. kubeconfigs (admin + one per identity) pointing at https://127.0.0.1:<apiserver port>.
@@ -19,6 +20,7 @@ an earlier `up` keep working after `down` and `up`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import signal
 import sys
@@ -28,10 +30,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
+from orchestrator.dns.dnat import cluster_dns_ip
 from orchestrator.embedded.ports import LOOPBACK, RunningServer, free_port, port_is_free, require_free_port
 from orchestrator.embedded.postgres import check_database_url, start_postgres
 from orchestrator.embedded.redis import check_redis_url, start_redis
 from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.pki import (
     ensure_encryption_config,
     ensure_pki,
@@ -39,6 +43,7 @@ from orchestrator.pki import (
     ensure_tokens,
     write_lab_kubeconfigs,
 )
+from orchestrator.proxy.iptables import can_program
 
 Runtime = Literal["auto", "docker", "simulated"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "docker", "simulated")
@@ -78,6 +83,11 @@ class LabContext:
     running: frozenset[str] = frozenset()
     skip: frozenset[str] = frozenset()  # components not to start (tests that run their own)
     fleet_args: tuple[str, ...] = ()  # extra flags for fleet processes (python -m orchestrator.nodeagent)
+    # Docker labs: the default bridge (the pod network) and the link-local address pods use as
+    # their nameserver (orchestrator/dns/dnat.py); "" when the DNS server cannot be reached from
+    # pods. Left None, `pod_network` works both out (so every caller building a context gets them).
+    bridge: DockerBridge | None = None
+    cluster_dns: str | None = None
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -178,9 +188,78 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 address=f"{LOOPBACK}:{cm_grpc}",
             )
         )
+        if ctx.nodes and "nodes" not in ctx.skip:
+            # Node components: kube-proxy runs on every node and cluster DNS runs as pods, so a lab
+            # without nodes (storage or API-server-only test labs) needs neither.
+            specs.extend(network_specs(ctx))
         specs.extend(node_specs(ctx))
     return [spec for spec in specs if spec.name not in ctx.skip
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
+
+
+def network_specs(ctx: LabContext) -> list[ComponentSpec]:
+    """The Service proxy and the cluster DNS server: one of each per lab machine.
+
+    Every Docker node agent of a lab runs its containers on the host's default bridge, in the
+    host's one network namespace, so one proxy programming the host's iptables is what one
+    kube-proxy per node would be (docs/networking.md). With the simulated runtime there is no
+    pod network: the proxy runs as a dry run (it computes and shows the rules) and the DNS
+    server answers on loopback only.
+    """
+    home = ctx.home
+    proxy_port = ctx.port("proxy", component="proxy")
+    dns_port = ctx.port("dns", component="dns")
+    proxy_argv = [sys.executable, "-m", "orchestrator.proxy", "--kubeconfig", str(home.kubeconfig_for("kube-proxy")),
+                  "--mode", "auto" if ctx.runtime == "docker" else "dry-run",
+                  "--bind-address", LOOPBACK, "--port", str(proxy_port),
+                  "--rules-file", str(home.proxy_rules_file)]  # fmt: skip
+    dns_argv = [sys.executable, "-m", "orchestrator.dns", "--kubeconfig", str(home.kubeconfig_for("dns")),
+                "--listen", f"{LOOPBACK}:{dns_port}"]
+    bridge, cluster_dns = pod_network(ctx)
+    if bridge is not None:
+        proxy_argv += ["--cluster-cidr", bridge.subnet]
+        if cluster_dns:
+            dns_argv += ["--listen", f"{bridge.gateway}:{dns_port}", "--cluster-dns-ip", cluster_dns]
+    return [
+        ComponentSpec(name="proxy", argv=proxy_argv, health=f"http://{LOOPBACK}:{proxy_port}/livez",
+                      depends_on=("apiserver",), address=f"{LOOPBACK}:{proxy_port}"),
+        ComponentSpec(name="dns", argv=dns_argv, depends_on=("apiserver",), address=f"{LOOPBACK}:{dns_port}"),
+    ]
+
+
+@dataclass(frozen=True)
+class DockerBridge:
+    """The Docker engine's default ``bridge`` network: where every Docker node's containers live."""
+
+    subnet: str
+    gateway: str
+
+
+def pod_network(ctx: LabContext) -> tuple[DockerBridge | None, str]:
+    """The lab's pod network and the nameserver its pods get ("" for none): on Docker the default
+    bridge, and, when the DNS server can DNAT to it (root, iptables), the lab's link-local address."""
+    if ctx.cluster_dns is not None:
+        return ctx.bridge, ctx.cluster_dns
+    if ctx.runtime != "docker":
+        return None, ""
+    bridge = docker_bridge()
+    if bridge is None or not can_program()[0] or not ctx.home.ca_cert.exists():
+        return bridge, ""
+    return bridge, cluster_dns_ip(cluster_id_from(ca_pem=ctx.home.ca_cert.read_bytes(), server=""))
+
+
+@functools.cache
+def docker_bridge() -> DockerBridge | None:
+    """The default bridge's subnet and gateway (`docker network inspect bridge`), None when unknown."""
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run(["docker", "network", "inspect", "bridge"], capture_output=True, timeout=10, text=True)
+        config = json.loads(out.stdout)[0]["IPAM"]["Config"][0]
+        return DockerBridge(subnet=config["Subnet"], gateway=config["Gateway"])
+    except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError):
+        return None
 
 
 def uses_fleets(*, nodes: int, runtime: Runtime) -> bool:
@@ -221,6 +300,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
     home = ctx.home
     specs = []
     if not uses_fleets(nodes=ctx.nodes, runtime=ctx.runtime):
+        _, cluster_dns = pod_network(ctx)
         for i in range(1, ctx.nodes + 1):
             name = f"node-{i}"
             log_port = ctx.port(f"{name}-logs", component=name)
@@ -230,7 +310,8 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                     argv=[sys.executable, "-m", "orchestrator.nodeagent",
                           "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
                           "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                          "--apiserver-token-file", str(home.kubelet_client_token)],  # fmt: skip
+                          "--apiserver-token-file", str(home.kubelet_client_token),
+                          *(["--cluster-dns", cluster_dns] if cluster_dns else [])],  # fmt: skip
                     health=f"http://{LOOPBACK}:{log_port}/healthz",
                     depends_on=("apiserver",),
                     address=f"{LOOPBACK}:{log_port}",
@@ -374,7 +455,7 @@ def _start_all(
         nodes=nodes,
         runtime=resolved,
         ports=ports,
-        running=frozenset(name for name in ("scheduler", "controller-manager",
+        running=frozenset(name for name in ("scheduler", "controller-manager", "proxy", "dns",
                                             *node_component_names(nodes=nodes, runtime=resolved))
                           if supervisor.is_running(name)),
         skip=frozenset(skip),

@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
                    help="exec/attach/port-forward streams served at once (default 64); one more gets 429")
     p.add_argument("--streaming-connection-idle-timeout", type=float, default=4 * 3600.0,
                    help="seconds a stream may pass no byte before it is closed (default 4 h, kubelet's)")
+    p.add_argument("--cluster-dns", default="",
+                   help="nameserver(s) of ClusterFirst pods, comma-separated (kubelet's --cluster-dns)")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain (default cluster.local)")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
 
@@ -105,7 +108,9 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     nodes = [
         NodeConfig(name=name, cpu=a.cpu, memory=a.memory, pods=a.pods, labels=labels, taints=tuple(taints),
                    address=a.node_ip, lease_seconds=a.lease_seconds, status_report_seconds=a.status_report_seconds,
-                   crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max)
+                   crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max,
+                   cluster_dns=tuple(ip.strip() for ip in a.cluster_dns.split(",") if ip.strip()),
+                   cluster_domain=a.cluster_domain)
         for name in names
     ]
     configure_logging(verbose=a.verbose)

@@ -97,6 +97,8 @@ class NodeConfig:
     status_report_seconds: float = 300.0
     crashloop_base: float = 10.0
     crashloop_max: float = 300.0
+    cluster_dns: tuple[str, ...] = ()  # kubelet's --cluster-dns
+    cluster_domain: str = "cluster.local"  # kubelet's --cluster-domain
 
 
 def host_capacity(*, cpu: str | None, memory: str | None, pods: int) -> dict[str, str]:
@@ -185,6 +187,8 @@ class NodeAgent:
             host_ip=config.address,
             crashloop_base=config.crashloop_base,
             crashloop_max=config.crashloop_max,
+            cluster_dns=tuple(config.cluster_dns),
+            cluster_domain=config.cluster_domain,
             on_started=metrics.pod_start.observe,
             report_creating=report_creating,
         )

@@ -46,6 +46,7 @@ from orchestrator.api.quantity import cpu_millis, memory_bytes
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.nodeagent import status as podstatus
 from orchestrator.nodeagent.credentials import PodCredentials, Projection
+from orchestrator.nodeagent.dns import pod_dns_config
 from orchestrator.nodeagent.probes import ProbeWorker
 from orchestrator.nodeagent.runtimes.base import (
     PULL_POLICIES,
@@ -88,6 +89,9 @@ class WorkerConfig:
     crashloop_base: float = 10.0
     crashloop_max: float = 300.0
     clock: Clock = field(default_factory=LoopClock)
+    # kubelet's --cluster-dns and --cluster-domain: the resolver of ClusterFirst pods.
+    cluster_dns: tuple[str, ...] = ()
+    cluster_domain: str = "cluster.local"
     on_started: Any = None  # callable(seconds_from_creation) for the startup-latency metric
     # The ServiceAccount token, CA and API server address given to containers (None: nothing).
     credentials: PodCredentials | None = None
@@ -327,6 +331,8 @@ class PodWorker:
             restart_count=restart_count,
             annotations=dict(meta.get("annotations") or {}),
             files=dict(projection.files) if projection is not None else {},
+            dns=pod_dns_config(self.pod, cluster_dns=self.config.cluster_dns,
+                               cluster_domain=self.config.cluster_domain),
         )
 
     # --- probes ----------------------------------------------------------------------------

@@ -72,7 +72,8 @@ def up(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-LEAN = ("--nodes", "1", "--runtime", "simulated", "--skip", "relay", "--skip", "controller-manager")
+LEAN = ("--nodes", "1", "--runtime", "simulated", "--skip", "relay", "--skip", "controller-manager",
+        "--skip", "proxy", "--skip", "dns")
 KINDS = ("postgres", "redis", "apiserver", "scheduler", "node-1")  # embedded servers, https, gRPC, node
 
 

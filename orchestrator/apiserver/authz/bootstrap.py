@@ -13,6 +13,8 @@ is adding), plus one lab role:
     system:kube-scheduler             ← user system:kube-scheduler
     system:kube-controller-manager    ← user system:kube-controller-manager
     view + labkit:cluster-viewer      ← group labkit:viewers (``labctl up``'s read-only identity)
+    system:node-proxier               ← user system:kube-proxy (the lab's proxy: Services, EndpointSlices)
+    system:kube-dns                   ← user system:kube-dns (the cluster DNS server)
     (system:node)                     no role: node agents are judged by the Node authorizer
 
 Where the lab differs from upstream, on purpose, so that each identity keeps exactly the rights
@@ -159,6 +161,16 @@ def cluster_roles() -> list[Obj]:
             rule(("create",), (AUTHORIZATION,), ("subjectaccessreviews",)),
         ]),
         cluster_role("system:kube-controller-manager", [rule(("*",), ("*",), ("*",))]),
+        cluster_role("system:node-proxier", [
+            rule(("list", "watch"), (CORE,), ("services", "endpoints")),
+            rule(("list", "watch"), (DISCOVERY,), ("endpointslices",)),
+            rule(("get", "list", "watch"), (CORE,), ("nodes",)),
+            rule(("create", "patch", "update"), (CORE,), ("events",)),
+        ]),
+        cluster_role("system:kube-dns", [
+            rule(("list", "watch"), (CORE,), ("services", "endpoints")),
+            rule(("list", "watch"), (DISCOVERY,), ("endpointslices",)),
+        ]),
         cluster_role("labkit:cluster-viewer", [
             rule(READ, (CORE,), ("nodes", "nodes/status")),
             rule(READ, (COORDINATION,), ("leases",)),
@@ -183,6 +195,8 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:kube-scheduler", "system:kube-scheduler", [("User", "system:kube-scheduler")]),
         cluster_role_binding("system:kube-controller-manager", "system:kube-controller-manager",
                              [("User", "system:kube-controller-manager")]),
+        cluster_role_binding("system:node-proxier", "system:node-proxier", [("User", "system:kube-proxy")]),
+        cluster_role_binding("system:kube-dns", "system:kube-dns", [("User", "system:kube-dns")]),
         cluster_role_binding("labkit:viewers", "view", [("Group", "labkit:viewers")]),
         cluster_role_binding("labkit:cluster-viewer", "labkit:cluster-viewer", [("Group", "labkit:viewers")]),
     ]

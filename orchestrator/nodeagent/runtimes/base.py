@@ -140,6 +140,16 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
+class DnsConfig:
+    """A container's resolv.conf: what kubelet hands the CRI as the pod sandbox's DNSConfig
+    (computed from the pod's dnsPolicy in orchestrator/nodeagent/dns.py)."""
+
+    servers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything the runtime needs to create one container of one pod.
 
@@ -165,6 +175,8 @@ class ContainerSpec:
     # Files placed in the container before it starts (absolute path → content): the
     # ServiceAccount token, CA and namespace (orchestrator/nodeagent/credentials.py).
     files: Mapping[str, bytes] = field(default_factory=dict)
+    # None: the runtime's default resolver (dnsPolicy Default, or no --cluster-dns).
+    dns: DnsConfig | None = None
 
     def labels(self) -> dict[str, str]:
         """The ownership labels of the pod's container; the runtime adds its `LABEL_CLUSTER`."""

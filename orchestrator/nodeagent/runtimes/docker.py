@@ -433,6 +433,10 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: st
         nano_cpus=spec.cpu_limit_millicores * 1_000_000 if spec.cpu_limit_millicores else None,
         mem_limit=memory,
         memswap_limit=memory,
+        # Docker writes these into the container's /etc/resolv.conf (kubelet's dockershim did the same).
+        dns=list(spec.dns.servers) or None if spec.dns else None,
+        dns_search=list(spec.dns.searches) or None if spec.dns else None,
+        dns_opt=list(spec.dns.options) or None if spec.dns else None,
     )
     try:
         created = api.create_container(
