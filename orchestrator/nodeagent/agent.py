@@ -40,11 +40,13 @@ import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
 from orchestrator.client.rest import ApiClient
+from orchestrator.nodeagent.apiobjects import ApiObjectSource
 from orchestrator.nodeagent.heartbeat import HeartbeatThread, LeaseRenewer, lease_loop
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.podworker import PodStatusSink, PodWorker, WorkerConfig
@@ -97,6 +99,8 @@ class NodeConfig:
     status_report_seconds: float = 300.0
     crashloop_base: float = 10.0
     crashloop_max: float = 300.0
+    root_dir: Path | None = None  # pod volumes: <root_dir>/pods/<uid>/volumes (kubelet's --root-dir)
+    volume_resync_seconds: float = 60.0
 
 
 def host_capacity(*, cpu: str | None, memory: str | None, pods: int) -> dict[str, str]:
@@ -187,6 +191,10 @@ class NodeAgent:
             crashloop_max=config.crashloop_max,
             on_started=metrics.pod_start.observe,
             report_creating=report_creating,
+            objects=ApiObjectSource(client),
+            root_dir=config.root_dir,
+            volume_resync_seconds=config.volume_resync_seconds,
+            allocatable=host_capacity(cpu=config.cpu, memory=config.memory, pods=config.pods),
         )
 
     # --- the Node --------------------------------------------------------------------------

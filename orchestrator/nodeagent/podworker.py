@@ -14,6 +14,18 @@ container of the spec:
    for a delay that starts at ``crashloop_base`` (10 s) and doubles up to ``crashloop_max``
    (300 s). A container that ran for longer than twice the maximum starts over at the base.
 
+Before any container: the pod's volumes are made and filled (orchestrator/nodeagent/volumes.py;
+a missing ConfigMap or Secret keeps the containers in ``ContainerCreating``), then the init
+containers run one at a time, in order, each to completion (exit 0) before the next, and the app
+containers start only when all have: a failed init container is restarted with the same
+back-off unless the restartPolicy is Never, which fails the pod. Until then the app containers
+wait in ``PodInitializing`` and the pod is Pending with ``Initialized=False``. Each container's
+environment is resolved at its start (orchestrator/nodeagent/envvars.py); a reference that
+cannot be resolved leaves it waiting in ``CreateContainerConfigError``, retried every
+``crashloop_base`` seconds (not doubled) until the object appears. While the pod runs, its
+configMap/secret/downwardAPI/projected volumes are written again every
+``volume_resync_seconds``.
+
 Then it computes the status (orchestrator/nodeagent/status.py) and PATCHes it when it changed.
 
 Termination: a pod with ``deletionTimestamp`` has its containers stopped with the pod's
@@ -39,13 +51,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.api.quantity import cpu_millis, memory_bytes
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.nodeagent import status as podstatus
+from orchestrator.nodeagent.apiobjects import ObjectSource
 from orchestrator.nodeagent.credentials import PodCredentials, Projection
+from orchestrator.nodeagent.downward import PodRuntimeFields
+from orchestrator.nodeagent.envvars import CREATE_CONTAINER_CONFIG_ERROR, make_environment
 from orchestrator.nodeagent.probes import ProbeWorker
 from orchestrator.nodeagent.runtimes.base import (
     PULL_POLICIES,
@@ -57,6 +73,7 @@ from orchestrator.nodeagent.runtimes.base import (
     Runtime,
     normalize_image,
 )
+from orchestrator.nodeagent.volumes import PodVolumes
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +110,13 @@ class WorkerConfig:
     credentials: PodCredentials | None = None
     # False: no Pending/ContainerCreating report before the first start (KWOK-style, one PATCH per pod)
     report_creating: bool = True
+    # ConfigMaps, Secrets and tokens for env and volumes (None: a pod that references one waits)
+    objects: ObjectSource | None = None
+    # Where pod volumes live (kubelet's --root-dir); None: a temporary directory of this process
+    root_dir: Path | None = None
+    volume_resync_seconds: float = 60.0
+    # The node's allocatable, for resourceFieldRef of a container without that limit
+    allocatable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +125,7 @@ class _Slot:
 
     name: str
     spec: dict[str, Any]
+    init: bool = False
     current: ContainerState | None = None
     previous: ContainerState | None = None
     restart_count: int = 0
@@ -131,7 +156,15 @@ class PodWorker:
         self._pod_ip: str | None = None
         self._start_time: str | None = (pod.get("status") or {}).get("startTime")
         self._started_reported = False
-        self._slots = {c["name"]: _Slot(c["name"], c) for c in (pod.get("spec") or {}).get("containers") or []}
+        spec = pod.get("spec") or {}
+        self._init_slots = [_Slot(c["name"], c, init=True) for c in spec.get("initContainers") or []]
+        self._slots = {c["name"]: _Slot(c["name"], c) for c in spec.get("containers") or []}
+        self._initialized = not self._init_slots
+        self._init_failed = False
+        self._volumes: PodVolumes | None = None
+        if spec.get("volumes"):
+            self._volumes = PodVolumes(pod, root=config.root_dir or _default_root(), source=config.objects)
+        self._volumes_due: float | None = None
         self._strays: list[ContainerState] = []
         self._adopt(adopted)
         self._wake.set()
@@ -155,7 +188,7 @@ class PodWorker:
     def container_ids(self, *, previous: bool = False) -> dict[str, str]:
         """Container name → runtime id of the current (or previous) attempt, for the log server."""
         out: dict[str, str] = {}
-        for name, slot in self._slots.items():
+        for name, slot in self._all_slots():
             state = slot.previous if previous else slot.current
             if state is not None:
                 out[name] = state.id
@@ -195,12 +228,63 @@ class PodWorker:
             self._start_time = self._start_time or _now_rfc3339()
             if self.config.report_creating:
                 await self._report()  # Pending / ContainerCreating, before a slow pull
-        for slot in self._slots.values():
+        for _, slot in self._all_slots():
             await self._refresh(slot)
-        if self._phase_of_last() not in podstatus.TERMINAL_PHASES:
-            for slot in self._slots.values():
-                await self._sync_container(slot)
+        if self._phase_of_last() not in podstatus.TERMINAL_PHASES and await self._sync_volumes():
+            if await self._sync_init():
+                for slot in self._slots.values():
+                    await self._sync_container(slot)
         await self._report()
+
+    async def _sync_volumes(self) -> bool:
+        """Volumes ready (made at the first sync, re-written when a resync is due); False while
+        one cannot be set up (the containers then wait in ContainerCreating with the reason)."""
+        if self._volumes is None:
+            return True
+        now = self.config.clock.now()
+        if not self._volumes.prepared:
+            try:
+                await self._volumes.prepare(self._runtime_fields())
+            except ContainerStartFailed as err:
+                waiting = podstatus.Waiting(err.waiting_reason, err.message)
+                for _, slot in self._all_slots():
+                    if slot.current is None:
+                        slot.waiting = waiting
+                self._schedule(now + self.config.crashloop_base)
+                return False
+            for _, slot in self._all_slots():
+                if slot.waiting is not None and slot.waiting.reason == podstatus.CONTAINER_CREATING:
+                    slot.waiting = None
+            self._volumes_due = now + self.config.volume_resync_seconds
+        elif self._volumes_due is not None and now >= self._volumes_due:
+            changed = await self._volumes.refresh(self._runtime_fields())
+            if changed:
+                log.info("pod %s: %d volume(s) updated", self.key, changed)
+            self._volumes_due = now + self.config.volume_resync_seconds
+        if self._volumes_due is not None:
+            self._schedule(self._volumes_due)
+        return True
+
+    async def _sync_init(self) -> bool:
+        """Run the init containers in order; True once all have completed (the pod is initialized)."""
+        if self._initialized:
+            return True
+        if any(s.current is not None for s in self._slots.values()):
+            self._initialized = True  # app containers exist (adopted): initialization is over
+            return True
+        for slot in self._init_slots:
+            current = slot.current
+            if current is not None and current.state == "exited" and current.exit_code == 0:
+                slot.waiting = None
+                continue
+            if current is not None and current.state == "exited" and not self._should_restart(current, init=True):
+                self._init_failed = True  # restartPolicy Never: the pod fails
+                slot.waiting = None
+                return False
+            await self._sync_container(slot)
+            return False
+        self._initialized = True
+        return True
 
     async def _refresh(self, slot: _Slot) -> None:
         if slot.current is None:
@@ -227,7 +311,7 @@ class PodWorker:
                 return
         if current is not None and current.state == "exited":
             self._stop_probes(slot)
-            if not self._should_restart(current):
+            if not self._should_restart(current, init=slot.init):
                 slot.waiting = None
                 return
             if slot.handled_exit != current.id:
@@ -252,8 +336,10 @@ class PodWorker:
         if current is None:
             await self._start(slot, restart_count=slot.restart_count)
 
-    def _should_restart(self, state: ContainerState) -> bool:
+    def _should_restart(self, state: ContainerState, *, init: bool = False) -> bool:
         policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
+        if init:  # an init container that succeeded is done; one that failed is retried unless Never
+            return policy != "Never" and state.exit_code != 0
         return policy == "Always" or (policy == "OnFailure" and state.exit_code != 0)
 
     async def _start(self, slot: _Slot, *, restart_count: int) -> None:
@@ -276,10 +362,15 @@ class PodWorker:
             return
         try:
             projection = await self.config.credentials.for_pod(self.pod) if self.config.credentials else None
-            state = await runtime.create_and_start(self._container_spec(slot, restart_count, projection))
+            spec = await self._container_spec(slot, restart_count, projection)
+            state = await runtime.create_and_start(spec)
         except ContainerStartFailed as err:
             slot.waiting = podstatus.Waiting(err.waiting_reason, err.message)
-            self._back_off(slot, now)
+            if err.waiting_reason == CREATE_CONTAINER_CONFIG_ERROR:
+                # Not the container's fault: retried at the resync pace, not with a growing back-off.
+                slot.retry_at = now + self.config.crashloop_base
+            else:
+                self._back_off(slot, now)
             self._schedule(slot.retry_at or now)
             return
         if slot.current is not None:
@@ -303,14 +394,20 @@ class PodWorker:
         slot.retry_at = now + delay
         slot.delay = min(delay * 2, self.config.crashloop_max)
 
-    def _container_spec(self, slot: _Slot, restart_count: int, projection: Projection | None = None) -> ContainerSpec:
+    def _runtime_fields(self) -> PodRuntimeFields:
+        return PodRuntimeFields(node_name=self.config.node_name, host_ip=self.config.host_ip, pod_ip=self._pod_ip,
+                                allocatable=self.config.allocatable)
+
+    async def _container_spec(self, slot: _Slot, restart_count: int,
+                              projection: Projection | None = None) -> ContainerSpec:
         meta, c = self.pod["metadata"], slot.spec
         limits = (c.get("resources") or {}).get("limits") or {}
         cpu = limits.get("cpu")
         memory = limits.get("memory")
-        env = {e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e and "valueFrom" not in e}
-        if projection is not None:
-            env = {**projection.env, **env}  # the container's own env wins, as kubelet's service variables lose
+        # The service variables come first: the container's own env wins, as in kubelet.
+        env = await make_environment(self.pod, c, source=self.config.objects, runtime=self._runtime_fields(),
+                                     base=projection.env if projection is not None else None)
+        mounts = self._volumes.mounts(c) if self._volumes is not None else []
         return ContainerSpec(
             pod_uid=self.uid,
             namespace=meta.get("namespace") or "default",
@@ -327,6 +424,7 @@ class PodWorker:
             restart_count=restart_count,
             annotations=dict(meta.get("annotations") or {}),
             files=dict(projection.files) if projection is not None else {},
+            mounts=mounts,
         )
 
     # --- probes ----------------------------------------------------------------------------
@@ -376,24 +474,50 @@ class PodWorker:
     # --- status --------------------------------------------------------------------------
 
     async def _report(self) -> None:
+        init_statuses = []
+        for slot in self._init_slots:
+            done = slot.current is not None and slot.current.state == "exited" and slot.current.exit_code == 0
+            waiting = slot.waiting
+            if slot.current is None and waiting is None and (self._volumes is None or self._volumes.prepared):
+                waiting = podstatus.Waiting(podstatus.POD_INITIALIZING)
+            init_statuses.append(
+                podstatus.container_status(
+                    name=slot.name,
+                    image=slot.spec.get("image") or "",
+                    current=slot.current,
+                    previous=slot.previous,
+                    waiting=waiting,
+                    restart_count=slot.restart_count,
+                    ready=done,
+                    scheme=self.config.runtime_scheme,
+                )
+            )
         statuses = []
         for slot in sorted(self._slots.values(), key=lambda s: s.name):
             running = slot.current is not None and slot.current.state == "running" and slot.waiting is None
             ready = running and (slot.readiness.result if slot.readiness is not None else True)
+            waiting = slot.waiting
+            if slot.current is None and waiting is None and not self._initialized:
+                waiting = podstatus.Waiting(podstatus.POD_INITIALIZING)
             statuses.append(
                 podstatus.container_status(
                     name=slot.name,
                     image=slot.spec.get("image") or "",
                     current=slot.current,
                     previous=slot.previous,
-                    waiting=slot.waiting,
+                    waiting=waiting,
                     restart_count=slot.restart_count,
                     ready=ready,
                     scheme=self.config.runtime_scheme,
                 )
             )
         policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
-        phase = podstatus.pod_phase(policy, statuses, container_count=len(self._slots))
+        if self._init_failed:
+            phase: str = "Failed"
+        elif not self._initialized:
+            phase = "Pending"
+        else:
+            phase = podstatus.pod_phase(policy, statuses, container_count=len(self._slots))
         if phase in podstatus.TERMINAL_PHASES:
             self._stop_all_probes()
             for cs in statuses:
@@ -402,13 +526,17 @@ class PodWorker:
         status: dict[str, Any] = {
             "phase": phase,
             "conditions": podstatus.pod_conditions(
-                statuses=statuses, phase=phase, previous=previous_conditions, now=_now_rfc3339()
+                statuses=statuses, phase=phase, previous=previous_conditions, now=_now_rfc3339(),
+                incomplete_init=[] if self._initialized else
+                [cs["name"] for cs in init_statuses if not cs["ready"]],
             ),
             "hostIP": self.config.host_ip,
             "hostIPs": [{"ip": self.config.host_ip}],
             "startTime": self._start_time,
             "containerStatuses": statuses,
         }
+        if init_statuses:
+            status["initContainerStatuses"] = init_statuses
         pod_ip = await self._get_pod_ip()
         if pod_ip:
             status["podIP"] = pod_ip
@@ -436,36 +564,47 @@ class PodWorker:
         else:
             grace = MINIMUM_GRACE_PERIOD
         runtime = self.config.runtime
-        running = [s.current for s in self._slots.values() if s.current is not None and s.current.state == "running"]
+        running = [s.current for _, s in self._all_slots() if s.current is not None and s.current.state == "running"]
 
         async def stop(state: ContainerState) -> None:
             with contextlib.suppress(ContainerNotFound):
                 await runtime.stop(state.id, grace_period_seconds=grace)
 
         await asyncio.gather(*(stop(s) for s in running))
-        for slot in self._slots.values():
+        for _, slot in self._all_slots():
             for state in (slot.current, slot.previous):
                 if state is not None:
                     await runtime.remove(state.id)
             slot.current = slot.previous = None
         for stray in self._strays:
             await runtime.remove(stray.id)
+        await runtime.release_pod(self.uid)
+        if self._volumes is not None:
+            await asyncio.to_thread(self._volumes.cleanup)
+        forget = getattr(self.config.objects, "forget", None)
+        if forget is not None:
+            forget(self.uid)
         if not self._gone:
             await self.config.sink.confirm_deletion(self.pod)
         self.finished = True
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _all_slots(self) -> list[tuple[str, _Slot]]:
+        """Init containers (in order) and app containers, by name."""
+        return [*((s.name, s) for s in self._init_slots), *self._slots.items()]
+
     def _adopt(self, adopted: Sequence[ContainerState]) -> None:
         by_name: dict[str, list[ContainerState]] = {}
+        slots = dict(self._all_slots())
         for state in adopted:
-            if state.container_name in self._slots:
+            if state.container_name in slots:
                 by_name.setdefault(state.container_name or "", []).append(state)
             else:
                 self._strays.append(state)
         for name, states in by_name.items():
             states.sort(key=lambda s: (s.restart_count, s.created_at or ""))
-            slot = self._slots[name]
+            slot = slots[name]
             slot.current = states[-1]
             slot.restart_count = states[-1].restart_count
             if len(states) > 1:
@@ -479,6 +618,12 @@ class PodWorker:
     def _schedule(self, at: float) -> None:
         if self._next_at is None or at < self._next_at:
             self._next_at = at
+
+
+def _default_root() -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "labkit-nodeagent"
 
 
 def _pull_policy(container: Mapping[str, Any]) -> PullPolicy:

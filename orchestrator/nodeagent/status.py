@@ -20,9 +20,11 @@ Worked example: two containers, restartPolicy OnFailure; ``a`` exited 0, ``b`` e
 waits in CrashLoopBackOff. running=0, stopped=2, succeeded=1 → not all succeeded →
 OnFailure → Running. With restartPolicy Never the same pod is Failed.
 
-Conditions: PodScheduled (True once bound), Initialized (True: init containers are not
-supported yet), ContainersReady (every container ready), Ready (= ContainersReady; readiness
-gates are not supported). A condition's ``lastTransitionTime`` only moves when its status does.
+Conditions: PodScheduled (True once bound), Initialized (False, reason
+``ContainersNotInitialized``, while an init container has not completed), ContainersReady (every
+container ready), Ready (= ContainersReady; readiness gates are not supported). The phase of a
+pod whose init containers have not all completed is Pending, or Failed when one failed under
+restartPolicy Never (the pod worker decides that; orchestrator/nodeagent/podworker.py). A condition's ``lastTransitionTime`` only moves when its status does.
 
 Kubernetes equivalent: pkg/kubelet/kubelet_pods.go (getPhase, convertToAPIContainerStatuses),
 pkg/kubelet/status/generate.go (GeneratePodReadyCondition and friends).
@@ -172,8 +174,12 @@ def pod_conditions(
     phase: str,
     previous: Sequence[Mapping[str, Any]] | None,
     now: str,
+    incomplete_init: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """PodScheduled, Initialized, ContainersReady and Ready, keeping transition times."""
+    """PodScheduled, Initialized, ContainersReady and Ready, keeping transition times.
+
+    `incomplete_init` names the init containers that have not completed yet (empty once the pod
+    is initialized)."""
     old = {c.get("type"): c for c in previous or []}
     unready = [cs["name"] for cs in statuses if not cs.get("ready")]
     ready = not unready and bool(statuses)
@@ -201,8 +207,13 @@ def pod_conditions(
             body["message"] = message
         return body
 
+    if incomplete_init:
+        initialized = condition("Initialized", False, "ContainersNotInitialized",
+                                f"containers with incomplete status: [{' '.join(incomplete_init)}]")
+    else:
+        initialized = condition("Initialized", True)
     return [
-        condition("Initialized", True),
+        initialized,
         condition("Ready", ready, reason, message),
         condition("ContainersReady", ready, reason, message),
         condition("PodScheduled", True),

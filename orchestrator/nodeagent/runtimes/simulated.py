@@ -435,6 +435,15 @@ class SimulatedRuntime:
         c = self._get(container_id)
         return c.ip if c.finished is None else None
 
+    async def release_pod(self, pod_uid: str) -> None:
+        return None  # a simulated pod's volumes are the agent's directories only
+
+    def spec_of(self, container_id: str) -> ContainerSpec | None:
+        """The spec a container was started with (its resolved env and mounts), for the
+        exec stand-in (orchestrator/nodeagent/runtimes/simexec.py); None when unknown."""
+        c = self._containers.get(ContainerId(container_id))
+        return None if c is None else c.spec
+
     async def close(self) -> None:
         return None
 
