@@ -26,7 +26,8 @@ containers wait in ``ContainerCreating`` and the worker retries. A missing key l
 
 Mounts: ``mountPath``, ``readOnly``, ``subPath`` (a path inside the volume: a directory of an
 emptyDir is created when missing; a file of a configMap volume is bound as the file it resolves
-to, so it does not see updates — as in Kubernetes). ``hostPath`` and the other sources are
+to — a copy under ``volume-subpaths/`` taken at the container's start, so it does not see updates,
+as in Kubernetes). ``hostPath`` and the other sources are
 refused by the API server's validation before a pod gets here.
 
 Kubernetes equivalent: pkg/kubelet/volumemanager, pkg/volume/emptydir, pkg/volume/configmap,
@@ -111,6 +112,17 @@ class PodVolumes:
                     log.info("pod %s: volume %s not refreshed: %s", self.uid, volume.get("name"), err.message)
         return changed
 
+    def _snapshot(self, source: Path, name: str) -> Path:
+        target = self.pod_dir / "volume-subpaths" / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target)
+        return target
+
     def cleanup(self) -> None:
         shutil.rmtree(self.pod_dir, ignore_errors=True)
 
@@ -194,7 +206,7 @@ class PodVolumes:
         """The container's `Mount`s; raises the ``CreateContainerConfigError`` start failure for a bad subPath."""
         by_name = {str(v["name"]): v for v in self.volumes}
         out = []
-        for mount in container.get("volumeMounts") or []:
+        for index, mount in enumerate(container.get("volumeMounts") or []):
             volume = by_name.get(str(mount.get("name")))
             if volume is None:
                 raise config_error(f'cannot find volume "{mount.get("name")}" to mount into container '
@@ -223,6 +235,10 @@ class PodVolumes:
                 if not resolved.exists():
                     raise config_error(f"subPath {sub!r} does not exist in volume {volume['name']!r}")
                 host = resolved
+                if api_data:
+                    # Kubelet binds the resolved file, which keeps the old inode when an update
+                    # swaps ..data; a copy taken at the start does the same on every runtime.
+                    host = self._snapshot(resolved, f"{volume['name']}/{container.get('name')}/{index}")
             out.append(Mount(
                 container_path=str(mount.get("mountPath")),
                 host_path=str(host),

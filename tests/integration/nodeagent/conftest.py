@@ -26,7 +26,8 @@ from tests.integration.apiserver.conftest import lab as lab  # noqa: F401
 
 T = TypeVar("T")
 
-FAST_TIMERS = ("--lease-seconds", "2", "--crashloop-base", "1", "--crashloop-max", "4", "--relist-seconds", "0.5")
+FAST_TIMERS = ("--lease-seconds", "2", "--crashloop-base", "1", "--crashloop-max", "4", "--relist-seconds", "0.5",
+               "--volume-resync-seconds", "1")
 
 
 def require_docker() -> None:
@@ -121,8 +122,10 @@ def docker_agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """node-1 on Docker, with its own node token."""
     require_docker()
     ensure_node_object(lab, "node-1")
-    agent = AgentProcess(lab, kubeconfig=lab.kubeconfig_for("node-1"), args=["--name", "node-1", "--runtime", "docker"],
-                         log_file=tmp_path_factory.mktemp("agent") / "node-1.log")
+    workdir = tmp_path_factory.mktemp("agent")
+    agent = AgentProcess(lab, kubeconfig=lab.kubeconfig_for("node-1"),
+                         args=["--name", "node-1", "--runtime", "docker", "--root-dir", str(workdir / "root")],
+                         log_file=workdir / "node-1.log")
     agent.start()
     try:
         wait_node_ready(lab, "node-1", agent)
