@@ -8,7 +8,9 @@ container of the spec:
 
 1. never started → make sure the image is there (``ErrImagePull`` on failure, then
    ``ImagePullBackOff`` until the back-off ends), then create and start it;
-2. running → if its liveness probe failed, stop it (it then counts as exited);
+2. running → if its startup probe reached its failure threshold or its liveness probe failed,
+   kill it (preStop hook first; it then counts as exited); when its startup probe succeeds, start
+   its liveness and readiness probes;
 3. exited → restart it if the restartPolicy says so (Always; OnFailure when the exit code is
    not 0). The first restart is immediate; each further one waits in ``CrashLoopBackOff``
    for a delay that starts at ``crashloop_base`` (10 s) and doubles up to ``crashloop_max``
@@ -46,7 +48,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,11 +61,12 @@ from typing import Any, Protocol
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.api.quantity import cpu_millis, memory_bytes
 from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.nodeagent import lifecycle
 from orchestrator.nodeagent import status as podstatus
 from orchestrator.nodeagent.apiobjects import ObjectSource
 from orchestrator.nodeagent.credentials import PodCredentials, Projection
 from orchestrator.nodeagent.downward import PodRuntimeFields
-from orchestrator.nodeagent.envvars import CREATE_CONTAINER_CONFIG_ERROR, make_environment
+from orchestrator.nodeagent.envvars import CREATE_CONTAINER_CONFIG_ERROR, config_error, make_environment
 from orchestrator.nodeagent.probes import ProbeWorker
 from orchestrator.nodeagent.runtimes.base import (
     PULL_POLICIES,
@@ -134,8 +139,12 @@ class _Slot:
     retry_at: float | None = None  # clock time before which nothing is retried
     handled_exit: str | None = None  # id of the exited container whose back-off is computed
     waiting_delay: float = 0.0  # the back-off being waited now, for the message
+    startup: ProbeWorker | None = None
+    startup_passed: bool = False  # the current attempt's startup probe succeeded (or there is none)
     liveness: ProbeWorker | None = None
     readiness: ProbeWorker | None = None
+    termination_logs: dict[str, str] = field(default_factory=dict)  # container id -> its file on the node
+    messages: dict[str, str] = field(default_factory=dict)  # container id -> its termination message
     probe_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -162,6 +171,7 @@ class PodWorker:
         self._initialized = not self._init_slots
         self._init_failed = False
         self._volumes: PodVolumes | None = None
+        self._pod_dir = (config.root_dir or _default_root()) / "pods" / self.uid
         if spec.get("volumes"):
             self._volumes = PodVolumes(pod, root=config.root_dir or _default_root(), source=config.objects)
         self._volumes_due: float | None = None
@@ -291,6 +301,13 @@ class PodWorker:
             return
         try:
             slot.current = await self.config.runtime.inspect(slot.current.id)
+            if slot.current.state == "exited":
+                state = slot.current
+                if state.id not in slot.messages:
+                    slot.messages[state.id] = await lifecycle.termination_message(
+                        slot.spec, state, runtime=self.config.runtime, log_path=self._termination_log_of(slot, state))
+                if slot.messages[state.id]:
+                    slot.current = dataclasses.replace(state, message=slot.messages[state.id])
         except ContainerNotFound:
             # Removed behind our back (docker rm): it counts as exited, it is restarted per policy.
             slot.current = None
@@ -300,11 +317,17 @@ class PodWorker:
         now = self.config.clock.now()
         current = slot.current
         if current is not None and current.state == "running":
-            if slot.liveness is not None and not slot.liveness.result:
-                log.info("pod %s: container %s failed liveness probe, will be restarted", self.key, slot.name)
+            if slot.startup is not None and slot.startup.result:
+                self._stop_probes(slot)  # started: the startup probe's work is done
+                slot.startup_passed = True
+                self._start_probes(slot)
+            failed = "startup" if slot.startup is not None and slot.startup.failed else \
+                "liveness" if slot.liveness is not None and not slot.liveness.result else None
+            if failed is not None:
+                log.info("pod %s: container %s failed %s probe, will be restarted", self.key, slot.name, failed)
                 self._stop_probes(slot)
                 grace = float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
-                await self.config.runtime.stop(current.id, grace_period_seconds=grace)
+                await self._kill(slot, current, grace)
                 slot.current = current = await self.config.runtime.inspect(current.id)
             else:
                 slot.waiting = None
@@ -379,6 +402,19 @@ class PodWorker:
                 await runtime.remove(slot.previous.id)
             slot.previous = slot.current
         slot.current, slot.restart_count, slot.waiting = state, restart_count, None
+        if spec.termination_log:
+            slot.termination_logs[state.id] = spec.termination_log
+        post_start = ((slot.spec.get("lifecycle") or {}).get("postStart"))
+        if post_start and slot.current.state == "running":
+            grace = float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+            problem = await lifecycle.run_hook(post_start, runtime=runtime, container_id=state.id,
+                                               pod_ip=self._get_pod_ip, container_ports=_named_ports(slot.spec),
+                                               timeout=max(grace, 1.0))
+            if problem is not None:
+                log.info("pod %s: container %s: FailedPostStartHook: %s", self.key, slot.name, problem)
+                await runtime.stop(state.id, grace_period_seconds=grace)
+                slot.current = await runtime.inspect(state.id)
+        slot.startup_passed = not slot.spec.get("startupProbe")
         if slot.current.state != "exited":
             self._start_probes(slot)
         else:
@@ -408,6 +444,10 @@ class PodWorker:
         env = await make_environment(self.pod, c, source=self.config.objects, runtime=self._runtime_fields(),
                                      base=projection.env if projection is not None else None)
         mounts = self._volumes.mounts(c) if self._volumes is not None else []
+        user, read_only_root = self._security(c)
+        termination_path = c.get("terminationMessagePath") or "/dev/termination-log"
+        termination_log = await asyncio.to_thread(
+            lifecycle.make_termination_log, self._pod_dir / "containers" / slot.name / f"{restart_count}-termination-log")
         return ContainerSpec(
             pod_uid=self.uid,
             namespace=meta.get("namespace") or "default",
@@ -425,14 +465,59 @@ class PodWorker:
             annotations=dict(meta.get("annotations") or {}),
             files=dict(projection.files) if projection is not None else {},
             mounts=mounts,
+            user=user,
+            read_only_root_filesystem=read_only_root,
+            termination_log=termination_log,
+            termination_message_path=termination_path,
         )
+
+    def _security(self, container: Mapping[str, Any]) -> tuple[str | None, bool]:
+        """The user to run as ("uid" or "uid:gid"; None: the image's) and a read-only root, from the
+        container's securityContext over the pod's."""
+        pod_sc = (self.pod.get("spec") or {}).get("securityContext") or {}
+        c_sc = container.get("securityContext") or {}
+        uid = c_sc.get("runAsUser", pod_sc.get("runAsUser"))
+        gid = c_sc.get("runAsGroup", pod_sc.get("runAsGroup"))
+        if c_sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) and uid == 0:
+            meta = self.pod["metadata"]
+            raise config_error(f'container\'s runAsUser breaks non-root policy (pod: "{meta["name"]}_'
+                               f'{meta.get("namespace")}({self.uid})", container: {container.get("name")})')
+        user = None if uid is None else str(uid) if gid is None else f"{uid}:{gid}"
+        return user, bool(c_sc.get("readOnlyRootFilesystem"))
+
+    def _termination_log_of(self, slot: _Slot, state: ContainerState) -> str | None:
+        known = slot.termination_logs.get(state.id)
+        if known is not None:
+            return known
+        # Adopted after an agent restart: the file of that attempt, by its restart count.
+        path = self._pod_dir / "containers" / slot.name / f"{state.restart_count}-termination-log"
+        return str(path)
+
+    async def _kill(self, slot: _Slot, state: ContainerState, grace: float) -> None:
+        """preStop (if any, within the grace period), then SIGTERM, the rest of the grace, SIGKILL."""
+        pre_stop = (slot.spec.get("lifecycle") or {}).get("preStop")
+        if pre_stop and grace > 0:
+            started = self.config.clock.now()
+            try:
+                problem = await asyncio.wait_for(
+                    lifecycle.run_hook(pre_stop, runtime=self.config.runtime, container_id=state.id,
+                                       pod_ip=self._get_pod_ip, container_ports=_named_ports(slot.spec),
+                                       timeout=grace),
+                    grace)
+            except TimeoutError:
+                problem = f"the preStop hook did not finish within the grace period of {grace:g}s"
+            if problem is not None:
+                log.info("pod %s: container %s: FailedPreStopHook: %s", self.key, slot.name, problem)
+            grace = max(grace - (self.config.clock.now() - started), MINIMUM_GRACE_PERIOD)
+        await self.config.runtime.stop(state.id, grace_period_seconds=grace)
 
     # --- probes ----------------------------------------------------------------------------
 
     def _start_probes(self, slot: _Slot) -> None:
         assert slot.current is not None
-        ports = {p["name"]: int(p["containerPort"]) for p in slot.spec.get("ports") or [] if p.get("name")}
-        for kind in ("liveness", "readiness"):
+        ports = _named_ports(slot.spec)
+        kinds = ("liveness", "readiness") if slot.startup_passed else ("startup",)
+        for kind in kinds:
             probe = slot.spec.get(f"{kind}Probe")
             if not probe:
                 continue
@@ -455,7 +540,7 @@ class PodWorker:
         for task in slot.probe_tasks:
             task.cancel()
         slot.probe_tasks.clear()
-        slot.liveness = slot.readiness = None
+        slot.startup = slot.liveness = slot.readiness = None
 
     def _stop_all_probes(self) -> None:
         for slot in self._slots.values():
@@ -495,7 +580,8 @@ class PodWorker:
         statuses = []
         for slot in sorted(self._slots.values(), key=lambda s: s.name):
             running = slot.current is not None and slot.current.state == "running" and slot.waiting is None
-            ready = running and (slot.readiness.result if slot.readiness is not None else True)
+            started = running and slot.startup_passed
+            ready = started and (slot.readiness.result if slot.readiness is not None else True)
             waiting = slot.waiting
             if slot.current is None and waiting is None and not self._initialized:
                 waiting = podstatus.Waiting(podstatus.POD_INITIALIZING)
@@ -508,6 +594,7 @@ class PodWorker:
                     waiting=waiting,
                     restart_count=slot.restart_count,
                     ready=ready,
+                    started=started,
                     scheme=self.config.runtime_scheme,
                 )
             )
@@ -564,11 +651,12 @@ class PodWorker:
         else:
             grace = MINIMUM_GRACE_PERIOD
         runtime = self.config.runtime
-        running = [s.current for _, s in self._all_slots() if s.current is not None and s.current.state == "running"]
+        running = [s for _, s in self._all_slots() if s.current is not None and s.current.state == "running"]
 
-        async def stop(state: ContainerState) -> None:
+        async def stop(slot: _Slot) -> None:
+            assert slot.current is not None
             with contextlib.suppress(ContainerNotFound):
-                await runtime.stop(state.id, grace_period_seconds=grace)
+                await self._kill(slot, slot.current, grace)
 
         await asyncio.gather(*(stop(s) for s in running))
         for _, slot in self._all_slots():
@@ -579,8 +667,7 @@ class PodWorker:
         for stray in self._strays:
             await runtime.remove(stray.id)
         await runtime.release_pod(self.uid)
-        if self._volumes is not None:
-            await asyncio.to_thread(self._volumes.cleanup)
+        await asyncio.to_thread(shutil.rmtree, self._pod_dir, True)
         forget = getattr(self.config.objects, "forget", None)
         if forget is not None:
             forget(self.uid)
@@ -618,6 +705,10 @@ class PodWorker:
     def _schedule(self, at: float) -> None:
         if self._next_at is None or at < self._next_at:
             self._next_at = at
+
+
+def _named_ports(container: Mapping[str, Any]) -> dict[str, int]:
+    return {p["name"]: int(p["containerPort"]) for p in container.get("ports") or [] if p.get("name")}
 
 
 def _default_root() -> Path:

@@ -104,15 +104,19 @@ def container_status(
     restart_count: int,
     ready: bool,
     scheme: str = "docker",
+    started: bool | None = None,
 ) -> dict[str, Any]:
-    """One entry of ``status.containerStatuses``."""
+    """One entry of ``status.containerStatuses``; `started` is False until a startup probe passed
+    (None: running and not waiting)."""
+    if started is None:
+        started = current is not None and current.state == "running" and waiting is None
     status: dict[str, Any] = {
         "name": name,
         "image": image,
         "imageID": "",
         "ready": ready,
         "restartCount": restart_count,
-        "started": current is not None and current.state == "running" and waiting is None,
+        "started": started,
         "state": state_dict(current, waiting, scheme=scheme),
         "lastState": {},
     }

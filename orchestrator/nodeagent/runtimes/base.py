@@ -183,6 +183,13 @@ class ContainerSpec:
     # ServiceAccount token, CA and namespace (orchestrator/nodeagent/credentials.py).
     files: Mapping[str, bytes] = field(default_factory=dict)
     mounts: Sequence[Mount] = ()
+    # securityContext: "uid" or "uid:gid" (None: the image's user), and a read-only root filesystem
+    user: str | None = None
+    read_only_root_filesystem: bool = False
+    # A file of the node (`termination_log`) the container sees at `termination_message_path`;
+    # the node agent reads it after the exit into ``state.terminated.message``.
+    termination_log: str | None = None
+    termination_message_path: str | None = None
 
     def labels(self) -> dict[str, str]:
         """The ownership labels of the pod's container; the runtime adds its `LABEL_CLUSTER`."""

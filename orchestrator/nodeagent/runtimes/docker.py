@@ -460,6 +460,8 @@ def _mounts(spec: ContainerSpec, *, cluster: str) -> list[docker.types.Mount]:
                 driver_config=docker.types.DriverConfig("local", options)))
         else:
             out.append(docker.types.Mount(m.container_path, m.host_path, type="bind", read_only=m.read_only))
+    if spec.termination_log and spec.termination_message_path:
+        out.append(docker.types.Mount(spec.termination_message_path, spec.termination_log, type="bind"))
     return out
 
 
@@ -472,6 +474,7 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: st
         nano_cpus=spec.cpu_limit_millicores * 1_000_000 if spec.cpu_limit_millicores else None,
         mem_limit=memory,
         memswap_limit=memory,
+        read_only=spec.read_only_root_filesystem or None,
     )
     try:
         created = api.create_container(
@@ -482,6 +485,7 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: st
             command=list(spec.args) or None,
             environment=dict(spec.env),
             working_dir=spec.working_dir,
+            user=spec.user or None,
             labels={**spec.labels(), LABEL_CLUSTER: cluster},
             name=spec.runtime_name(),
             hostname=_hostname(spec.pod_name),

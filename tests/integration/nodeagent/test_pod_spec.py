@@ -273,3 +273,25 @@ async def test_a_container_over_its_memory_limit_is_oom_killed_with_137(
     terminated = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
     assert await kubectl_status(api, ns, "hog") == "OOMKilled"
+
+
+async def test_security_context_post_start_hook_and_termination_message(
+    node: Node, lab: Lab, api: httpx.AsyncClient, ns: str
+) -> None:
+    script = ("echo uid=$(id -u) gid=$(id -g); touch /not-here 2>/dev/null || echo root-is-read-only; "
+              "for i in $(seq 20); do test -f /scratch/hook && break; sleep 0.5; done; cat /scratch/hook; "
+              "echo 'disk full' > /dev/termination-log; exit 3")
+    main = busybox("main", script, volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}],
+                   securityContext={"runAsGroup": 3000, "readOnlyRootFilesystem": True},
+                   lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "echo hook-ran > /scratch/hook"]}}})
+    sim = {"sim.labkit.io/exit-code": "3", "sim.labkit.io/termination-message": "disk full\n"}
+    await create(api, ns, "pods", pod("secure", node, restart="Never", containers=[main], annotations=sim,
+                                      securityContext={"runAsUser": 1000},
+                                      volumes=[{"name": "scratch", "emptyDir": {}}]))
+    p = await wait_for(api, ns, "secure", "Failed", lambda p: phase(p) == "Failed")
+    terminated = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["message"]) == (3, "disk full\n")
+    if node.runtime == "docker":
+        logs = lab.kubectl("logs", "-n", ns, "secure").stdout
+        assert "uid=1000 gid=3000" in logs and "root-is-read-only" in logs
+        assert "hook-ran" in logs  # the postStart hook ran in the container, as its user

@@ -273,7 +273,8 @@ async def test_volumes_are_written_with_the_atomic_layout_and_refreshed(objects:
 
         objects.config_maps[("ns", "app")]["data"]["app.conf"] = "v2"
         await until(lambda: (config_dir / "conf" / "app.conf").read_text() == "v2")
-        assert len([p for p in config_dir.iterdir() if p.name.startswith("..2")]) == 1  # the old version is gone
+        # the old version is removed right after the switch
+        await until(lambda: len([p for p in config_dir.iterdir() if p.name.startswith("..2")]) == 1)
         assert [s.container_name for s in await runtime.list_containers(node="n1")] == ["c"]  # not restarted
     finally:
         task.cancel()
@@ -297,3 +298,94 @@ async def test_a_missing_config_map_volume_keeps_the_pod_creating(objects: Objec
     objects.config_maps[("ns", "app")] = {"data": {"k": "v"}}
     await worker.sync()
     assert sink.last["phase"] == "Running"
+
+
+def terminated(status: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    return status["containerStatuses"][index]["state"].get("terminated") or {}
+
+
+async def test_the_termination_message_comes_from_the_file_or_the_log(objects: Objects, tmp_path: Path) -> None:
+    runtime, sink = SimulatedRuntime(), Sink()
+    spec = {"restartPolicy": "Never",
+            "containers": [container("file"), container("logs", terminationMessagePolicy="FallbackToLogsOnError")]}
+    annotations = {"sim.labkit.io/exit-code": "2", "sim.labkit.io/file.termination-message": "disk full"}
+    worker = PodWorker(make_pod(spec, annotations=annotations), config=config(runtime, sink, objects, tmp_path))
+    await worker.sync()
+    await worker.sync()
+    assert sink.last["phase"] == "Failed"
+    by_name = {cs["name"]: cs["state"]["terminated"] for cs in sink.last["containerStatuses"]}
+    assert by_name["file"]["message"] == "disk full"
+    assert by_name["logs"]["message"].endswith("exited with code 2\n")  # the last lines of its log
+
+
+async def test_security_context_reaches_the_runtime_and_root_is_refused_under_run_as_non_root(
+    objects: Objects, tmp_path: Path
+) -> None:
+    runtime, sink = SimulatedRuntime(), Sink()
+    c = container(securityContext={"runAsGroup": 3000, "readOnlyRootFilesystem": True})
+    worker = PodWorker(make_pod({"containers": [c], "securityContext": {"runAsUser": 1000}}),
+                       config=config(runtime, sink, objects, tmp_path))
+    await worker.sync()
+    [state] = await runtime.list_containers(node="n1")
+    spec = runtime.spec_of(state.id)
+    assert spec is not None and spec.user == "1000:3000" and spec.read_only_root_filesystem
+    assert spec.termination_message_path == "/dev/termination-log" and spec.termination_log
+
+    root = container(securityContext={"runAsUser": 0, "runAsNonRoot": True})
+    worker = PodWorker(make_pod({"containers": [root]}), config=config(SimulatedRuntime(), sink, objects, tmp_path))
+    await worker.sync()
+    waiting = sink.last["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CreateContainerConfigError"
+    assert waiting["message"].startswith("container's runAsUser breaks non-root policy")
+
+
+async def test_a_startup_probe_holds_back_started_and_a_failing_one_restarts_the_container(
+    objects: Objects, tmp_path: Path
+) -> None:
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 0.05, "failureThreshold": 2}
+    c = container(startupProbe=probe, readinessProbe={**probe, "failureThreshold": 1})
+    runtime, sink = SimulatedRuntime(), Sink()
+    worker = PodWorker(make_pod({"containers": [c]}), config=config(runtime, sink, objects, tmp_path))
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: sink.statuses and sink.last["containerStatuses"][0]["ready"])
+        first_running = next(s for s in sink.statuses if "running" in s["containerStatuses"][0]["state"])
+        assert first_running["containerStatuses"][0]["started"] is False  # before the startup probe passed
+        assert sink.last["containerStatuses"][0]["started"] is True
+    finally:
+        task.cancel()
+
+    runtime, sink = SimulatedRuntime(), Sink()
+    failing = make_pod({"containers": [container(startupProbe=probe)]}, annotations={"sim.labkit.io/probe-fails": "true"})
+    worker = PodWorker(failing, config=config(runtime, sink, objects, tmp_path))
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: sink.statuses and sink.last["containerStatuses"][0]["restartCount"] >= 1)
+        assert all(not s["containerStatuses"][0]["started"] for s in sink.statuses)
+    finally:
+        task.cancel()
+
+
+async def test_a_failed_post_start_hook_kills_the_container_and_pre_stop_runs_before_the_stop(
+    objects: Objects, tmp_path: Path
+) -> None:
+    hook = {"postStart": {"exec": {"command": ["sh", "-c", "exit 1"]}}}
+    failing = make_pod({"restartPolicy": "Never", "containers": [container(lifecycle=hook)]},
+                       annotations={"sim.labkit.io/probe-fails": "true"})  # every exec fails on the simulation
+    runtime, sink = SimulatedRuntime(), Sink()
+    worker = PodWorker(failing, config=config(runtime, sink, objects, tmp_path))
+    await worker.sync()
+    await worker.sync()
+    assert sink.last["phase"] == "Failed" and terminated(sink.last)["exitCode"] == 143  # stopped after the hook
+
+    waits = {"preStop": {"sleep": {"seconds": 1}}}
+    the_pod = make_pod({"containers": [container(lifecycle=waits)], "terminationGracePeriodSeconds": 5})
+    runtime, sink = SimulatedRuntime(), Sink()
+    worker = PodWorker(the_pod, config=config(runtime, sink, objects, tmp_path))
+    await worker.sync()
+    deleting = {**the_pod, "metadata": {**the_pod["metadata"], "deletionTimestamp": "2026-01-01T00:00:30Z",
+                                         "deletionGracePeriodSeconds": 5}}
+    worker.update(deleting)
+    started = time.monotonic()
+    await worker.sync()
+    assert worker.finished and 0.9 <= time.monotonic() - started < 4
