@@ -12,6 +12,7 @@ One directory (`$LABKIT_HOME`, default `./.labkit`, always made absolute) holds 
       postgres/data                                    the embedded PostgreSQL cluster
       redis/                                           redis.conf and its pid file
       logs/<component>.log                             stdout+stderr of every process the lab starts
+      nodes/<node>/pods/<uid>/                         pod volumes and termination logs of each node agent
       run/state.json                                   what the supervisor started (pids, ports)
 
 Deleting the directory (after `labctl down`) forgets the lab completely.
@@ -145,6 +146,11 @@ class LabHome:
 
     def log_file(self, component: str) -> Path:
         return self.logs_dir / f"{component}.log"
+
+    @property
+    def nodes_dir(self) -> Path:
+        """The node agents' root directories (``--root-dir``): ``<nodes_dir>/<node>/pods/<uid>/volumes``."""
+        return self.root / "nodes"
 
     @property
     def run_dir(self) -> Path:

@@ -228,7 +228,8 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                     argv=[sys.executable, "-m", "orchestrator.nodeagent",
                           "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
                           "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                          "--apiserver-token-file", str(home.kubelet_client_token)],  # fmt: skip
+                          "--apiserver-token-file", str(home.kubelet_client_token),
+                          "--root-dir", str(home.nodes_dir)],  # fmt: skip
                     health=f"http://{LOOPBACK}:{log_port}/healthz",
                     depends_on=("apiserver",),
                     address=f"{LOOPBACK}:{log_port}",
@@ -245,7 +246,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                       "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-",
                       "--first-index", str(first), "--log-port", str(log_port), "--log-bind", LOOPBACK,
                       "--apiserver-token-file", str(home.kubelet_client_token),
-                      *ctx.fleet_args],  # fmt: skip
+                      "--root-dir", str(home.nodes_dir), *ctx.fleet_args],  # fmt: skip
                 health=f"http://{LOOPBACK}:{log_port}/healthz",
                 depends_on=("apiserver",),
                 address=f"{LOOPBACK}:{log_port}",

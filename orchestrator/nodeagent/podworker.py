@@ -26,7 +26,9 @@ environment is resolved at its start (orchestrator/nodeagent/envvars.py); a refe
 cannot be resolved leaves it waiting in ``CreateContainerConfigError``, retried every
 ``crashloop_base`` seconds (not doubled) until the object appears. While the pod runs, its
 configMap/secret/downwardAPI/projected volumes are written again every
-``volume_resync_seconds``.
+``volume_resync_seconds``. Each start also runs the container's ``postStart`` hook, and each
+kill its ``preStop`` hook first (orchestrator/nodeagent/lifecycle.py); an exited container's
+termination-message file becomes ``state.terminated.message``.
 
 Then it computes the status (orchestrator/nodeagent/status.py) and PATCHes it when it changed.
 
