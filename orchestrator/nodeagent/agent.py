@@ -155,6 +155,7 @@ class NodeAgent:
         log_port: int,
         sink: PodStatusSink | None = None,
         report_creating: bool = True,
+        termination_logs: bool = True,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -191,6 +192,7 @@ class NodeAgent:
             crashloop_max=config.crashloop_max,
             on_started=metrics.pod_start.observe,
             report_creating=report_creating,
+            termination_logs=termination_logs,
             objects=ApiObjectSource(client),
             root_dir=config.root_dir,
             volume_resync_seconds=config.volume_resync_seconds,

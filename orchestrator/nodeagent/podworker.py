@@ -122,6 +122,8 @@ class WorkerConfig:
     # Where pod volumes live (kubelet's --root-dir); None: a temporary directory of this process
     root_dir: Path | None = None
     volume_resync_seconds: float = 60.0
+    # A termination-message file per container start (False: none, for fleets of simulated nodes)
+    termination_logs: bool = True
     # The node's allocatable, for resourceFieldRef of a container without that limit
     allocatable: Mapping[str, str] = field(default_factory=dict)
 
@@ -448,8 +450,11 @@ class PodWorker:
         mounts = self._volumes.mounts(c) if self._volumes is not None else []
         user, read_only_root = self._security(c)
         termination_path = c.get("terminationMessagePath") or "/dev/termination-log"
-        termination_log = await asyncio.to_thread(
-            lifecycle.make_termination_log, self._pod_dir / "containers" / slot.name / f"{restart_count}-termination-log")
+        termination_log = None
+        if self.config.termination_logs:
+            termination_log = await asyncio.to_thread(
+                lifecycle.make_termination_log,
+                self._pod_dir / "containers" / slot.name / f"{restart_count}-termination-log")
         return ContainerSpec(
             pod_uid=self.uid,
             namespace=meta.get("namespace") or "default",

@@ -295,3 +295,18 @@ async def test_security_context_post_start_hook_and_termination_message(
         logs = lab.kubectl("logs", "-n", ns, "secure").stdout
         assert "uid=1000 gid=3000" in logs and "root-is-read-only" in logs
         assert "hook-ran" in logs  # the postStart hook ran in the container, as its user
+
+
+async def test_bad_volume_and_env_references_are_422_naming_the_field(api: httpx.AsyncClient, namespace: str) -> None:
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad"},
+            "spec": {"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "configMap": {"name": "app"}}],
+                     "containers": [busybox("main", "true", volumeMounts=[{"name": "data", "mountPath": "/data"}],
+                                            env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "app"}}}])]}}
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
+    assert r.status_code == 422, r.text
+    status = r.json()
+    assert status["reason"] == "Invalid"
+    fields = {c["field"]: c["message"] for c in status["details"]["causes"]}
+    assert fields == {"spec.volumes[1].name": 'Duplicate value: "v"',
+                      "spec.containers[0].volumeMounts[0].name": 'Not found: "data"',
+                      "spec.containers[0].env[0].valueFrom.configMapKeyRef.key": "Required value"}
