@@ -151,6 +151,11 @@ def remove_node_containers(node: str, *, cluster: str | None = None) -> None:
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass  # removed meanwhile (by its agent, or by the session it belongs to)
+        for volume in client.volumes.list(filters={"label": labels}):  # emptyDir medium: Memory
+            try:
+                volume.remove(force=True)
+            except docker.errors.APIError:
+                pass  # removed meanwhile, or still used by another session's container
     finally:
         client.close()
 
