@@ -617,12 +617,17 @@ class PodWorker:
             for cs in statuses:
                 cs["ready"] = False
         previous_conditions = (self._last_status or self.pod.get("status") or {}).get("conditions")
+        foreign = [c for c in (self.pod.get("status") or {}).get("conditions") or []
+                   if c.get("type") not in podstatus.KUBELET_CONDITIONS]
+        gates = [str(g.get("conditionType")) for g in (self.pod.get("spec") or {}).get("readinessGates") or []
+                 if g.get("conditionType")]
         status: dict[str, Any] = {
             "phase": phase,
             "conditions": podstatus.pod_conditions(
                 statuses=statuses, phase=phase, previous=previous_conditions, now=_now_rfc3339(),
                 incomplete_init=[] if self._initialized else
                 [cs["name"] for cs in init_statuses if not cs["ready"]],
+                readiness_gates=gates, foreign=foreign,
             ),
             "hostIP": self.config.host_ip,
             "hostIPs": [{"ip": self.config.host_ip}],

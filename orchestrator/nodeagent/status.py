@@ -22,7 +22,9 @@ OnFailure → Running. With restartPolicy Never the same pod is Failed.
 
 Conditions: PodScheduled (True once bound), Initialized (False, reason
 ``ContainersNotInitialized``, while an init container has not completed), ContainersReady (every
-container ready), Ready (= ContainersReady; readiness gates are not supported). The phase of a
+container ready), Ready (ContainersReady and every ``spec.readinessGates`` condition True;
+otherwise reason ``ReadinessGatesNotReady``). Conditions of other types (a readiness gate's,
+set by some controller) are carried over as they are, since a status update replaces the list. The phase of a
 pod whose init containers have not all completed is Pending, or Failed when one failed under
 restartPolicy Never (the pod worker decides that; orchestrator/nodeagent/podworker.py). A condition's ``lastTransitionTime`` only moves when its status does.
 
@@ -45,6 +47,9 @@ CONTAINER_CREATING = "ContainerCreating"
 CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
 IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
 POD_INITIALIZING = "PodInitializing"
+# The conditions the node agent owns; any other type in a pod's status belongs to someone else.
+KUBELET_CONDITIONS = frozenset({"PodScheduled", "Initialized", "ContainersReady", "Ready",
+                                "PodReadyToStartContainers"})
 
 
 @dataclass(frozen=True)
@@ -179,12 +184,16 @@ def pod_conditions(
     previous: Sequence[Mapping[str, Any]] | None,
     now: str,
     incomplete_init: Sequence[str] = (),
+    readiness_gates: Sequence[str] = (),
+    foreign: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """PodScheduled, Initialized, ContainersReady and Ready, keeping transition times.
 
     `incomplete_init` names the init containers that have not completed yet (empty once the pod
-    is initialized)."""
+    is initialized); `foreign` are the pod's current conditions of other types (kept, and read for
+    the `readiness_gates`)."""
     old = {c.get("type"): c for c in previous or []}
+    others = {c.get("type"): c for c in foreign}
     unready = [cs["name"] for cs in statuses if not cs.get("ready")]
     ready = not unready and bool(statuses)
     reason = message = None
@@ -216,9 +225,21 @@ def pod_conditions(
                                 f"containers with incomplete status: [{' '.join(incomplete_init)}]")
     else:
         initialized = condition("Initialized", True)
+    gates_unready = []
+    for gate in readiness_gates:
+        found = others.get(gate)
+        if found is None:
+            gates_unready.append(f'corresponding condition of pod readiness gate "{gate}" does not exist.')
+        elif found.get("status") != "True":
+            gates_unready.append(f'the status of pod readiness gate "{gate}" is not "True", but {found.get("status")}')
+    if ready and gates_unready:
+        ready_condition = condition("Ready", False, "ReadinessGatesNotReady", ", ".join(gates_unready))
+    else:
+        ready_condition = condition("Ready", ready, reason, message)
     return [
         initialized,
-        condition("Ready", ready, reason, message),
+        ready_condition,
         condition("ContainersReady", ready, reason, message),
         condition("PodScheduled", True),
+        *(dict(c) for c in foreign),
     ]

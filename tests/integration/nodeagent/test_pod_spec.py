@@ -310,3 +310,25 @@ async def test_bad_volume_and_env_references_are_422_naming_the_field(api: httpx
     assert fields == {"spec.volumes[1].name": 'Duplicate value: "v"',
                       "spec.containers[0].volumeMounts[0].name": 'Not found: "data"',
                       "spec.containers[0].env[0].valueFrom.configMapKeyRef.key": "Required value"}
+
+
+async def test_a_readiness_gate_set_by_a_controller_makes_the_pod_ready(
+    node: Node, api: httpx.AsyncClient, ns: str
+) -> None:
+    await create(api, ns, "pods", pod("gated", node, containers=[busybox("main", "sleep 600")],
+                                      readinessGates=[{"conditionType": "example.com/lb"}]))
+
+    def ready_is(p: dict[str, Any], value: str) -> bool:
+        return any(c["type"] == "Ready" and c["status"] == value for c in (p.get("status") or {}).get("conditions") or [])
+
+    p = await wait_for(api, ns, "gated", "Running but not Ready", lambda p: phase(p) == "Running")
+    assert ready_is(p, "False") and next(c for c in p["status"]["conditions"]
+                                         if c["type"] == "Ready")["reason"] == "ReadinessGatesNotReady"
+    # What a load-balancer controller does: add its condition to the pod's status.
+    gate = {"type": "example.com/lb", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    r = await api.patch(f"/api/v1/namespaces/{ns}/pods/gated/status",
+                        json={"status": {"conditions": [*p["status"]["conditions"], gate]}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    p = await wait_for(api, ns, "gated", "Ready", lambda p: ready_is(p, "True"))
+    assert any(c["type"] == "example.com/lb" and c["status"] == "True" for c in p["status"]["conditions"])

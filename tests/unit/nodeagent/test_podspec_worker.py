@@ -389,3 +389,21 @@ async def test_a_failed_post_start_hook_kills_the_container_and_pre_stop_runs_be
     started = time.monotonic()
     await worker.sync()
     assert worker.finished and 0.9 <= time.monotonic() - started < 4
+
+
+async def test_readiness_gates_hold_ready_until_their_condition_is_true_and_it_is_kept(
+    objects: Objects, tmp_path: Path
+) -> None:
+    the_pod = make_pod({"containers": [container()], "readinessGates": [{"conditionType": "example.com/lb"}]})
+    runtime, sink = SimulatedRuntime(), Sink()
+    worker = PodWorker(the_pod, config=config(runtime, sink, objects, tmp_path))
+    await worker.sync()
+    ready = next(c for c in sink.last["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ReadinessGatesNotReady")
+    assert ready["message"] == 'corresponding condition of pod readiness gate "example.com/lb" does not exist.'
+    assert next(c for c in sink.last["conditions"] if c["type"] == "ContainersReady")["status"] == "True"
+    gate = {"type": "example.com/lb", "status": "True", "lastTransitionTime": "2026-01-01T00:00:05Z"}
+    worker.update({**the_pod, "status": {**sink.last, "conditions": [*sink.last["conditions"], gate]}})
+    await worker.sync()
+    by_type = {c["type"]: c for c in sink.last["conditions"]}
+    assert by_type["Ready"]["status"] == "True" and by_type["example.com/lb"] == gate
