@@ -36,6 +36,7 @@ pkg/volume/secret, pkg/volume/downwardapi, pkg/volume/projected, pkg/kubelet/kub
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -132,7 +133,7 @@ class PodVolumes:
             payload = await self._payload(volume, runtime)
         except ContainerStartFailed as err:
             raise VolumeSetupFailed(f'MountVolume.SetUp failed for volume "{name}" : {err.message}') from None
-        return await _to_thread(atomicwriter.write, self.path_of(volume), payload)
+        return await asyncio.to_thread(atomicwriter.write, self.path_of(volume), payload)
 
     async def _payload(self, volume: Mapping[str, Any], runtime: PodRuntimeFields) -> dict[str, FileProjection]:
         kind = volume_source(volume)
@@ -248,8 +249,3 @@ class PodVolumes:
             ))
         return out
 
-
-async def _to_thread(fn: Any, *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)

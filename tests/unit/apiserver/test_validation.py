@@ -674,7 +674,7 @@ def test_env_value_from_and_env_from_are_accepted_and_checked() -> None:
     assert ("spec.volumes[3].projected.sources[0].serviceAccountToken.expirationSeconds",
             "Invalid value: 60: may not specify a duration less than 10 minutes") in causes
     assert any(field == "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"
-               and message.startswith('Unsupported value: "status.phase": supported values: "metadata.annotations"')
+               and message.startswith('Unsupported value: "status.phase": supported values: "metadata.name"')
                for field, message in causes)
     assert ("spec.containers[0].env[1].valueFrom", 'Invalid value: "": must specify one of: `fieldRef`, '
                                                    "`resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`") in causes
