@@ -20,6 +20,7 @@ from pathlib import Path
 
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.nodeagent.agent import NodeConfig, Taint
+from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.nodeagent.fleet import ProcessConfig, fleet_names, run_nodes
 
 
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     p.add_argument("--crashloop-max", type=float, default=300.0, help="CrashLoopBackOff cap (default 300 s)")
     p.add_argument("--root-dir", type=Path,
                    help="where pod volumes are written: <root-dir>/<node>/pods/<uid>/volumes "
-                        "(default: <temp dir>/labkit-nodeagent; kubelet's --root-dir)")
+                        "(default: <temp dir>/labkit-nodeagent/<lab's cluster id>; kubelet's --root-dir)")
     p.add_argument("--volume-resync-seconds", type=float, default=60.0,
                    help="how often configMap/secret/downwardAPI/projected volumes of running pods are "
                         "written again (default 60)")
@@ -111,11 +112,16 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
             p.error(f"--apiserver-token-file: {err}")
         if not tokens:
             p.error(f"--apiserver-token-file: {a.apiserver_token_file} holds no token")
+    # Per lab: an agent removes the pod directories it does not know, and every lab has a node-1.
+    try:
+        root_dir = a.root_dir or Path(tempfile.gettempdir()) / "labkit-nodeagent" / cluster_id(a.kubeconfig)
+    except ValueError as err:  # KubeconfigError: the file names no server
+        p.error(f"--kubeconfig: {err}")
     nodes = [
         NodeConfig(name=name, cpu=a.cpu, memory=a.memory, pods=a.pods, labels=labels, taints=tuple(taints),
                    address=a.node_ip, lease_seconds=a.lease_seconds, status_report_seconds=a.status_report_seconds,
                    crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max,
-                   root_dir=(a.root_dir or Path(tempfile.gettempdir()) / "labkit-nodeagent") / name,
+                   root_dir=root_dir / name,
                    volume_resync_seconds=a.volume_resync_seconds)
         for name in names
     ]

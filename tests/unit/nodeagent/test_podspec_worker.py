@@ -407,3 +407,25 @@ async def test_readiness_gates_hold_ready_until_their_condition_is_true_and_it_i
     await worker.sync()
     by_type = {c["type"]: c for c in sink.last["conditions"]}
     assert by_type["Ready"]["status"] == "True" and by_type["example.com/lb"] == gate
+
+
+async def test_the_directory_of_a_pod_that_no_longer_exists_is_removed_at_the_second_orphan_check(
+    tmp_path: Path
+) -> None:
+    from orchestrator.client.rest import ApiClient
+    from orchestrator.nodeagent.agent import NodeAgent, NodeConfig
+    from orchestrator.nodeagent.metrics import AgentMetrics
+    from orchestrator.nodeagent.runtimes.base import RuntimeInfo
+
+    runtime = SimulatedRuntime()
+    client = ApiClient("https://127.0.0.1:1")  # never called: a relist only asks the runtime
+    agent = NodeAgent(NodeConfig(name="n1", cpu="2", memory="4Gi", root_dir=tmp_path), client=client,
+                      runtime=runtime, runtime_info=RuntimeInfo("labkit-sim", "1.0"), metrics=AgentMetrics(),
+                      log_port=0)
+    gone = tmp_path / "pods" / "uid-of-a-deleted-pod" / "volumes"
+    gone.mkdir(parents=True)
+    await agent.relist(remove_orphans=True)
+    assert gone.exists()  # one check is not enough: its worker may be on its way
+    await agent.relist(remove_orphans=True)
+    assert not gone.parent.exists()
+    await client.close()
