@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from orchestrator.api.errors import ApiError
 from orchestrator.nodeagent.apiobjects import ObjectSource
 from orchestrator.nodeagent.downward import DownwardError, PodRuntimeFields, field_value, resource_value
 from orchestrator.nodeagent.runtimes.base import ContainerStartFailed
@@ -44,9 +45,12 @@ async def fetch(source: ObjectSource | None, kind: str, namespace: str, name: st
     """The payload of a ``configMap`` or ``secret`` reference; None when it does not exist."""
     if source is None:
         raise config_error(f"this node agent cannot read {_KINDS[kind][1]}s (it has no API access for them)")
-    if kind == "configMap":
-        return await source.config_map(namespace, name)
-    return await source.secret(namespace, name)
+    try:
+        if kind == "configMap":
+            return await source.config_map(namespace, name)
+        return await source.secret(namespace, name)
+    except ApiError as err:  # Forbidden, the API server away: shown on the container, retried
+        raise config_error(err.message) from None
 
 
 def not_found(kind: str, name: str) -> str:

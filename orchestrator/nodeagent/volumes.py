@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orchestrator.api.errors import ApiError
 from orchestrator.api.quantity import memory_bytes
 from orchestrator.nodeagent import atomicwriter
 from orchestrator.nodeagent.apiobjects import ObjectSource
@@ -155,9 +156,12 @@ class PodVolumes:
                 token_spec = projection["serviceAccountToken"]
                 if self.source is None:
                     raise config_error("this node agent cannot request ServiceAccount tokens")
-                token = await self.source.token(self.pod, audience=token_spec.get("audience"),
-                                                expiration_seconds=int(token_spec.get("expirationSeconds")
-                                                                       or DEFAULT_TOKEN_SECONDS))
+                try:
+                    token = await self.source.token(self.pod, audience=token_spec.get("audience"),
+                                                    expiration_seconds=int(token_spec.get("expirationSeconds")
+                                                                           or DEFAULT_TOKEN_SECONDS))
+                except ApiError as err:
+                    raise config_error(f"failed to fetch token: {err.message}") from None
                 out[str(token_spec.get("path") or "token")] = FileProjection(token.encode(), mode)
         return out
 
