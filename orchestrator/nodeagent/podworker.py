@@ -590,7 +590,8 @@ class PodWorker:
             started = running and slot.startup_passed
             ready = started and (slot.readiness.result if slot.readiness is not None else True)
             waiting = slot.waiting
-            if slot.current is None and waiting is None and not self._initialized:
+            if slot.current is None and waiting is None and self._init_slots:
+                # kubelet's default waiting reason for any container of a pod with init containers
                 waiting = podstatus.Waiting(podstatus.POD_INITIALIZING)
             statuses.append(
                 podstatus.container_status(
