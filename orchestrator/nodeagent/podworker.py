@@ -119,7 +119,8 @@ class WorkerConfig:
     report_creating: bool = True
     # ConfigMaps, Secrets and tokens for env and volumes (None: a pod that references one waits)
     objects: ObjectSource | None = None
-    # Where pod volumes live (kubelet's --root-dir); None: a temporary directory of this process
+    # Where pod volumes and termination-message files live (kubelet's --root-dir); None: no files
+    # (a pod with volumes then waits in ContainerCreating, saying so)
     root_dir: Path | None = None
     volume_resync_seconds: float = 60.0
     # A termination-message file per container start (False: none, for fleets of simulated nodes)
@@ -175,9 +176,9 @@ class PodWorker:
         self._initialized = not self._init_slots
         self._init_failed = False
         self._volumes: PodVolumes | None = None
-        self._pod_dir = (config.root_dir or _default_root()) / "pods" / self.uid
+        self._pod_dir = None if config.root_dir is None else config.root_dir / "pods" / self.uid
         if spec.get("volumes"):
-            self._volumes = PodVolumes(pod, root=config.root_dir or _default_root(), source=config.objects)
+            self._volumes = PodVolumes(pod, root=config.root_dir, source=config.objects)
         self._volumes_due: float | None = None
         self._strays: list[ContainerState] = []
         self._adopt(adopted)
@@ -451,7 +452,7 @@ class PodWorker:
         user, read_only_root = self._security(c)
         termination_path = c.get("terminationMessagePath") or "/dev/termination-log"
         termination_log = None
-        if self.config.termination_logs:
+        if self.config.termination_logs and self._pod_dir is not None:
             termination_log = await asyncio.to_thread(
                 lifecycle.make_termination_log,
                 self._pod_dir / "containers" / slot.name / f"{restart_count}-termination-log")
@@ -496,6 +497,8 @@ class PodWorker:
         known = slot.termination_logs.get(state.id)
         if known is not None:
             return known
+        if self._pod_dir is None:
+            return None
         # Adopted after an agent restart: the file of that attempt, by its restart count.
         path = self._pod_dir / "containers" / slot.name / f"{state.restart_count}-termination-log"
         return str(path)
@@ -680,7 +683,8 @@ class PodWorker:
         for stray in self._strays:
             await runtime.remove(stray.id)
         await runtime.release_pod(self.uid)
-        await asyncio.to_thread(shutil.rmtree, self._pod_dir, True)
+        if self._pod_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._pod_dir, True)
         forget = getattr(self.config.objects, "forget", None)
         if forget is not None:
             forget(self.uid)
@@ -722,12 +726,6 @@ class PodWorker:
 
 def _named_ports(container: Mapping[str, Any]) -> dict[str, int]:
     return {p["name"]: int(p["containerPort"]) for p in container.get("ports") or [] if p.get("name")}
-
-
-def _default_root() -> Path:
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / "labkit-nodeagent"
 
 
 def _pull_policy(container: Mapping[str, Any]) -> PullPolicy:

@@ -76,10 +76,11 @@ def volume_source(volume: Mapping[str, Any]) -> str | None:
 class PodVolumes:
     """The volumes of one pod under `root` (see the module docstring)."""
 
-    def __init__(self, pod: Mapping[str, Any], *, root: Path, source: ObjectSource | None) -> None:
+    def __init__(self, pod: Mapping[str, Any], *, root: Path | None, source: ObjectSource | None) -> None:
         self.pod = pod
         self.uid = str(pod["metadata"]["uid"])
-        self.pod_dir = root / "pods" / self.uid
+        self.root = root
+        self.pod_dir = (root or Path("/nonexistent")) / "pods" / self.uid
         self.source = source
         self.prepared = False
 
@@ -93,6 +94,8 @@ class PodVolumes:
 
     async def prepare(self, runtime: PodRuntimeFields) -> None:
         """Make every volume's directory and write the API-data ones; raises `VolumeSetupFailed`."""
+        if self.root is None:
+            raise VolumeSetupFailed("this node agent has no root directory for pod volumes (--root-dir)")
         for volume in self.volumes:
             kind = volume_source(volume)
             path = self.path_of(volume)

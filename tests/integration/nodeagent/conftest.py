@@ -62,6 +62,8 @@ class AgentProcess:
                 "--log-port", "0", "--log-bind", "127.0.0.1",
                 "--apiserver-token-file", str(self.lab.home / "pki" / "kubelet-client.token"),
                 *FAST_TIMERS, *self.args]
+        if "--root-dir" not in self.args:  # pod directories beside the log, removed with the test's files
+            argv += ["--root-dir", str(self.log_file.parent / "root")]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
