@@ -582,6 +582,9 @@ def _validate_container(
         else:
             mount_paths.add(mount["mountPath"])
         podspecvalidation.validate_sub_path(errs, mount.get("subPath"), f"{mount_path}.subPath")
+        if mount.get("subPath") and mount.get("subPathExpr"):
+            errs.invalid(f"{mount_path}.subPathExpr", mount["subPathExpr"], "subPathExpr and subPath are mutually exclusive")
+        podspecvalidation.validate_sub_path(errs, mount.get("subPathExpr"), f"{mount_path}.subPathExpr")
 
 
 def _validate_volumes(errs: FieldErrors, volumes: list[Mapping[str, Any]], path: str,

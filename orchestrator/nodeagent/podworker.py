@@ -448,7 +448,7 @@ class PodWorker:
         # The service variables come first: the container's own env wins, as in kubelet.
         env = await make_environment(self.pod, c, source=self.config.objects, runtime=self._runtime_fields(),
                                      base=projection.env if projection is not None else None)
-        mounts = self._volumes.mounts(c) if self._volumes is not None else []
+        mounts = self._volumes.mounts(c, env) if self._volumes is not None else []
         user, read_only_root = self._security(c)
         termination_path = c.get("terminationMessagePath") or "/dev/termination-log"
         termination_log = None

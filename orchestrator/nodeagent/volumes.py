@@ -24,7 +24,8 @@ words, ``MountVolume.SetUp failed for volume "config" : configmap "app" not foun
 containers wait in ``ContainerCreating`` and the worker retries. A missing key listed in
 ``items`` is ``configmap references non-existent config key: k``.
 
-Mounts: ``mountPath``, ``readOnly``, ``subPath`` (a path inside the volume: a directory of an
+Mounts: ``mountPath``, ``readOnly``, ``subPath`` or ``subPathExpr`` (``$(VAR)`` expanded with the
+container's environment, e.g. ``logs/$(POD_NAME)``) — a path inside the volume: a directory of an
 emptyDir is created when missing; a file of a configMap volume is bound as the file it resolves
 to — a copy under ``volume-subpaths/`` taken at the container's start, so it does not see updates,
 as in Kubernetes). ``hostPath`` and the other sources are
@@ -50,7 +51,7 @@ from orchestrator.nodeagent import atomicwriter
 from orchestrator.nodeagent.apiobjects import ObjectSource
 from orchestrator.nodeagent.atomicwriter import FileProjection
 from orchestrator.nodeagent.downward import DownwardError, PodRuntimeFields, field_value, resource_value
-from orchestrator.nodeagent.envvars import config_error, fetch, not_found
+from orchestrator.nodeagent.envvars import config_error, expand, fetch, not_found
 from orchestrator.nodeagent.runtimes.base import ContainerStartFailed, Mount
 
 log = logging.getLogger(__name__)
@@ -210,8 +211,10 @@ class PodVolumes:
             out[str(item.get("path"))] = FileProjection(text.encode(), int(item.get("mode", mode)))
         return out
 
-    def mounts(self, container: Mapping[str, Any]) -> list[Mount]:
-        """The container's `Mount`s; raises the ``CreateContainerConfigError`` start failure for a bad subPath."""
+    def mounts(self, container: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[Mount]:
+        """The container's `Mount`s; raises the ``CreateContainerConfigError`` start failure for a bad subPath.
+
+        `env` is the container's resolved environment, which ``subPathExpr`` is expanded with."""
         by_name = {str(v["name"]): v for v in self.volumes}
         out = []
         for index, mount in enumerate(container.get("volumeMounts") or []):
@@ -226,6 +229,8 @@ class PodVolumes:
             memory = kind == "emptyDir" and (volume["emptyDir"] or {}).get("medium") == "Memory"
             size = (volume.get("emptyDir") or {}).get("sizeLimit")
             sub = str(mount.get("subPath") or "")
+            if mount.get("subPathExpr"):
+                sub = expand(str(mount["subPathExpr"]), env or {})
             host = base
             if sub:
                 problem = atomicwriter.validate_path(sub)

@@ -148,6 +148,8 @@ class VolumeMount(_Core):
     mount_path: str | None = doc("Path within the container at which the volume should be mounted.")
     read_only: bool | None = doc("Mounted read-only if true, read-write otherwise (false or unspecified).")
     sub_path: str | None = doc("Path within the volume from which the container's volume should be mounted.")
+    sub_path_expr: str | None = doc("Expanded path within the volume from which the container's volume should be "
+                                    "mounted; $(VAR_NAME) references the container's environment.")
 
 
 class Container(_Core):

@@ -240,8 +240,10 @@ async def test_volumes_are_written_with_the_atomic_layout_and_refreshed(objects:
               {"name": "creds", "mountPath": "/creds", "readOnly": False},
               {"name": "info", "mountPath": "/info"}, {"name": "all", "mountPath": "/all"},
               {"name": "cache", "mountPath": "/sub", "subPath": "nested/dir"},
-              {"name": "config", "mountPath": "/one.conf", "subPath": "conf/app.conf"}]
-    c = container(volumeMounts=mounts, resources={"limits": {"memory": "32Mi"}})
+              {"name": "config", "mountPath": "/one.conf", "subPath": "conf/app.conf"},
+              {"name": "cache", "mountPath": "/logs", "subPathExpr": "logs/$(POD)"}]
+    c = container(volumeMounts=mounts, resources={"limits": {"memory": "32Mi"}},
+                  env=[{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])
     runtime, sink = SimulatedRuntime(), Sink()
     the_pod = make_pod({"containers": [c], "volumes": volumes})
     worker = PodWorker(the_pod, config=config(runtime, sink, objects, tmp_path, volume_resync_seconds=0.2))
@@ -263,6 +265,7 @@ async def test_volumes_are_written_with_the_atomic_layout_and_refreshed(objects:
         assert (projected / "token").read_text() == "token-for-p-vault-600"
         assert (base / "kubernetes.io~configmap" / "maybe").is_dir()
         assert (base / "kubernetes.io~empty-dir" / "cache" / "nested" / "dir").is_dir()
+        assert (base / "kubernetes.io~empty-dir" / "cache" / "logs" / "p").is_dir()  # subPathExpr: logs/$(POD)
         [state] = await runtime.list_containers(node="n1")
         spec = runtime.spec_of(state.id)
         assert spec is not None
