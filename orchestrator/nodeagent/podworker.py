@@ -553,7 +553,7 @@ class PodWorker:
         slot.startup = slot.liveness = slot.readiness = None
 
     def _stop_all_probes(self) -> None:
-        for slot in self._slots.values():
+        for _, slot in self._all_slots():
             self._stop_probes(slot)
 
     async def _get_pod_ip(self) -> str | None:
@@ -710,6 +710,8 @@ class PodWorker:
             states.sort(key=lambda s: (s.restart_count, s.created_at or ""))
             slot = slots[name]
             slot.current = states[-1]
+            # It ran before this worker: counted as started (a startup probe is not run again).
+            slot.startup_passed = True
             slot.restart_count = states[-1].restart_count
             if len(states) > 1:
                 slot.previous = states[-2]
