@@ -13,6 +13,7 @@ One directory (`$LABKIT_HOME`, default `./.labkit`, always made absolute) holds 
       postgres/data                                    the embedded PostgreSQL cluster
       redis/                                           redis.conf and its pid file
       logs/<component>.log                             stdout+stderr of every process the lab starts
+      nodes/<node>/pods/<uid>/                         pod volumes and termination logs of each node agent
       run/state.json                                   what the supervisor started (pids, ports)
       run/proxy-rules.txt                              the proxy's current iptables rules
 
@@ -155,6 +156,11 @@ class LabHome:
 
     def log_file(self, component: str) -> Path:
         return self.logs_dir / f"{component}.log"
+
+    @property
+    def nodes_dir(self) -> Path:
+        """The node agents' root directories (``--root-dir``): ``<nodes_dir>/<node>/pods/<uid>/volumes``."""
+        return self.root / "nodes"
 
     @property
     def run_dir(self) -> Path:

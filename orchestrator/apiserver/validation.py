@@ -31,6 +31,7 @@ from orchestrator.api.models.meta import K8sModel
 from orchestrator.api.quantity import canonical, parse_quantity
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.apiserver import podspecvalidation
 
 FIELD_VALIDATION_VALUES = ("Ignore", "Strict", "Warn")
 DEFAULT_FIELD_VALIDATION = "Warn"  # kube-apiserver's default since 1.27
@@ -363,6 +364,7 @@ _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # defaults anyway. Anything else (SYS_ADMIN, NET_ADMIN, ALL, ...) is as good as privileged.
 _BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                                     "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
+_NODE_AGENT_VOLUMES = ("configMap", "secret", "downwardAPI", "projected")
 _VOLUME_SOURCES = ("hostPath", "configMap", "secret", "persistentVolumeClaim", "projected", "downwardAPI", "nfs")
 
 
@@ -501,7 +503,8 @@ def _validate_probe(errs: FieldErrors, probe: Mapping[str, Any], path: str, *, s
 
 
 def _validate_container(
-    errs: FieldErrors, container: Mapping[str, Any], path: str, *, volumes: set[str], image_required: bool
+    errs: FieldErrors, container: Mapping[str, Any], path: str, *, volumes: set[str], image_required: bool,
+    containers: set[str] | None = None,
 ) -> None:
     name = container.get("name")
     if not name:
@@ -549,6 +552,10 @@ def _validate_container(
             )
         if env.get("value") and env.get("valueFrom") is not None:
             errs.invalid(f"{env_path}.valueFrom", "", "may not be specified when `value` is not empty")
+        elif env.get("valueFrom") is not None:
+            podspecvalidation.validate_env_value_from(errs, env["valueFrom"], f"{env_path}.valueFrom",
+                                                      containers=containers or set())
+    podspecvalidation.validate_env_from(errs, container.get("envFrom") or [], f"{path}.envFrom")
     _validate_resources(errs, container.get("resources") or {}, f"{path}.resources")
     for key, single in (("livenessProbe", True), ("readinessProbe", False), ("startupProbe", True)):
         if isinstance(container.get(key), Mapping):
@@ -574,9 +581,14 @@ def _validate_container(
             errs.invalid(f"{mount_path}.mountPath", mount["mountPath"], "must be unique")
         else:
             mount_paths.add(mount["mountPath"])
+        podspecvalidation.validate_sub_path(errs, mount.get("subPath"), f"{mount_path}.subPath")
+        if mount.get("subPath") and mount.get("subPathExpr"):
+            errs.invalid(f"{mount_path}.subPathExpr", mount["subPathExpr"], "subPathExpr and subPath are mutually exclusive")
+        podspecvalidation.validate_sub_path(errs, mount.get("subPathExpr"), f"{mount_path}.subPathExpr")
 
 
-def _validate_volumes(errs: FieldErrors, volumes: list[Mapping[str, Any]], path: str) -> set[str]:
+def _validate_volumes(errs: FieldErrors, volumes: list[Mapping[str, Any]], path: str,
+                      containers: set[str] | None = None) -> set[str]:
     seen: set[str] = set()
     for i, volume in enumerate(volumes):
         volume_path = f"{path}[{i}]"
@@ -595,10 +607,17 @@ def _validate_volumes(errs: FieldErrors, volumes: list[Mapping[str, Any]], path:
         for source in sources:
             if source == "hostPath":
                 errs.forbidden(f"{volume_path}.hostPath", "hostPath volumes are not allowed")
+            elif source in _NODE_AGENT_VOLUMES:
+                podspecvalidation.validate_volume_source(errs, source, volume[source], f"{volume_path}.{source}",
+                                                         containers=containers or set())
             elif source != "emptyDir":
-                errs.forbidden(f"{volume_path}.{source}", "only emptyDir volumes are supported in this lab")
-        if len(sources) > 1 and "emptyDir" in sources and "hostPath" not in sources:
+                errs.forbidden(f"{volume_path}.{source}", "only emptyDir, configMap, secret, downwardAPI and "
+                                                          "projected volumes are supported in this lab")
+        if len(sources) > 1 and "hostPath" not in sources:
             errs.forbidden(f"{volume_path}.{sources[1]}", "may not specify more than 1 volume type")
+        medium = (volume.get("emptyDir") or {}).get("medium")
+        if medium not in (None, "", "Memory"):
+            errs.not_supported(f"{volume_path}.emptyDir.medium", medium, ("", "Memory"))
         size = (volume.get("emptyDir") or {}).get("sizeLimit")
         if size is not None:
             try:
@@ -682,7 +701,9 @@ def _validate_affinity(errs: FieldErrors, affinity: Mapping[str, Any], path: str
 
 def validate_pod_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str, *, for_pod: bool) -> None:
     """ValidatePodSpec, plus this lab's refusals (host namespaces, hostPath, privileged)."""
-    volumes = _validate_volumes(errs, spec.get("volumes") or [], f"{path}.volumes")
+    names_of = {str(c.get("name")) for key in ("initContainers", "containers") for c in spec.get(key) or []
+                if isinstance(c, Mapping)}
+    volumes = _validate_volumes(errs, spec.get("volumes") or [], f"{path}.volumes", names_of)
     containers = spec.get("containers") or []
     if not containers:
         errs.required(f"{path}.containers")
@@ -690,7 +711,8 @@ def validate_pod_spec(errs: FieldErrors, spec: Mapping[str, Any], path: str, *, 
     for key in ("initContainers", "containers"):
         for i, container in enumerate(spec.get(key) or []):
             container_path = f"{path}.{key}[{i}]"
-            _validate_container(errs, container, container_path, volumes=volumes, image_required=for_pod)
+            _validate_container(errs, container, container_path, volumes=volumes, image_required=for_pod,
+                                containers=names_of)
             name = container.get("name")
             if name:
                 if name in seen:

@@ -311,6 +311,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                           "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
                           "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
                           "--apiserver-token-file", str(home.kubelet_client_token),
+                          "--root-dir", str(home.nodes_dir),
                           *(["--cluster-dns", cluster_dns] if cluster_dns else [])],  # fmt: skip
                     health=f"http://{LOOPBACK}:{log_port}/healthz",
                     depends_on=("apiserver",),
@@ -328,7 +329,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                       "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-",
                       "--first-index", str(first), "--log-port", str(log_port), "--log-bind", LOOPBACK,
                       "--apiserver-token-file", str(home.kubelet_client_token),
-                      *ctx.fleet_args],  # fmt: skip
+                      "--root-dir", str(home.nodes_dir), *ctx.fleet_args],  # fmt: skip
                 health=f"http://{LOOPBACK}:{log_port}/healthz",
                 depends_on=("apiserver",),
                 address=f"{LOOPBACK}:{log_port}",

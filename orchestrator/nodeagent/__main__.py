@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.nodeagent.agent import NodeConfig, Taint
+from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.nodeagent.fleet import ProcessConfig, fleet_names, run_nodes
 
 
@@ -52,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
                    help="tokens (one per line) the log endpoint accepts; default: this agent's own token")
     p.add_argument("--crashloop-base", type=float, default=10.0, help="first CrashLoopBackOff delay (default 10 s)")
     p.add_argument("--crashloop-max", type=float, default=300.0, help="CrashLoopBackOff cap (default 300 s)")
+    p.add_argument("--root-dir", type=Path,
+                   help="where pod volumes are written: <root-dir>/<node>/pods/<uid>/volumes "
+                        "(default: <temp dir>/labkit-nodeagent/<lab's cluster id>; kubelet's --root-dir)")
+    p.add_argument("--volume-resync-seconds", type=float, default=60.0,
+                   help="how often configMap/secret/downwardAPI/projected volumes of running pods are "
+                        "written again (default 60)")
     p.add_argument("--relist-seconds", type=float, default=1.0, help="how often the runtime is relisted")
     p.add_argument("--orphan-check-seconds", type=float, default=10.0,
                    help="how often containers without a pod are looked for; one is removed when seen "
@@ -91,6 +99,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
         p.error("--status-senders must be >= 1")
     if a.lease_seconds <= 0 or a.status_report_seconds <= 0:
         p.error("--lease-seconds and --status-report-seconds must be > 0")
+    if a.volume_resync_seconds <= 0:
+        p.error("--volume-resync-seconds must be > 0")
     if a.relist_seconds <= 0 or a.orphan_check_seconds <= 0:
         p.error("--relist-seconds and --orphan-check-seconds must be > 0")
     if a.crashloop_base <= 0 or a.crashloop_max < a.crashloop_base:
@@ -105,10 +115,17 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
             p.error(f"--apiserver-token-file: {err}")
         if not tokens:
             p.error(f"--apiserver-token-file: {a.apiserver_token_file} holds no token")
+    # Per lab: an agent removes the pod directories it does not know, and every lab has a node-1.
+    try:
+        root_dir = a.root_dir or Path(tempfile.gettempdir()) / "labkit-nodeagent" / cluster_id(a.kubeconfig)
+    except ValueError as err:  # KubeconfigError: the file names no server
+        p.error(f"--kubeconfig: {err}")
     nodes = [
         NodeConfig(name=name, cpu=a.cpu, memory=a.memory, pods=a.pods, labels=labels, taints=tuple(taints),
                    address=a.node_ip, lease_seconds=a.lease_seconds, status_report_seconds=a.status_report_seconds,
                    crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max,
+                   root_dir=root_dir / name,
+                   volume_resync_seconds=a.volume_resync_seconds,
                    cluster_dns=tuple(ip.strip() for ip in a.cluster_dns.split(",") if ip.strip()),
                    cluster_domain=a.cluster_domain)
         for name in names

@@ -37,14 +37,17 @@ import contextlib
 import logging
 import os
 import platform
+import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
 from orchestrator.client.rest import ApiClient
+from orchestrator.nodeagent.apiobjects import ApiObjectSource
 from orchestrator.nodeagent.heartbeat import HeartbeatThread, LeaseRenewer, lease_loop
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.podworker import PodStatusSink, PodWorker, WorkerConfig
@@ -97,6 +100,8 @@ class NodeConfig:
     status_report_seconds: float = 300.0
     crashloop_base: float = 10.0
     crashloop_max: float = 300.0
+    root_dir: Path | None = None  # pod volumes: <root_dir>/pods/<uid>/volumes (kubelet's --root-dir)
+    volume_resync_seconds: float = 60.0
     cluster_dns: tuple[str, ...] = ()  # kubelet's --cluster-dns
     cluster_domain: str = "cluster.local"  # kubelet's --cluster-domain
 
@@ -153,6 +158,7 @@ class NodeAgent:
         log_port: int,
         sink: PodStatusSink | None = None,
         report_creating: bool = True,
+        termination_logs: bool = True,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -174,6 +180,7 @@ class NodeAgent:
         self._observed: dict[str, tuple[Any, ...]] = {}  # pod uid -> signature of its containers
         self._adoptable: dict[str, list[ContainerState]] = {}
         self._orphans: set[str] = set()  # container ids without a pod at the last orphan check
+        self._orphan_dirs: set[str] = set()  # pod directories without a pod at the last orphan check
         self._last_status_report = 0.0
         # Set when a heartbeat failed: while we could not reach the API server, the node
         # lifecycle controller may have set Ready=Unknown, which only a fresh status post undoes
@@ -191,6 +198,11 @@ class NodeAgent:
             cluster_domain=config.cluster_domain,
             on_started=metrics.pod_start.observe,
             report_creating=report_creating,
+            termination_logs=termination_logs,
+            objects=ApiObjectSource(client),
+            root_dir=config.root_dir,
+            volume_resync_seconds=config.volume_resync_seconds,
+            allocatable=host_capacity(cpu=config.cpu, memory=config.memory, pods=config.pods),
         )
 
     # --- the Node --------------------------------------------------------------------------
@@ -447,6 +459,27 @@ class NodeAgent:
                 worker.notify()
         if remove_orphans:
             self._orphans = candidates
+            await self._remove_orphan_dirs(keep=set(by_uid))
+
+    async def _remove_orphan_dirs(self, *, keep: set[str]) -> None:
+        """Remove ``<root>/pods/<uid>`` of pods with neither a worker nor a container, seen so at two
+        orphan checks in a row (pods deleted while the agent was down; kubelet's cleanupOrphanedPodDirs)."""
+        root = self.worker_config.root_dir
+        if root is None:
+            return
+        pods_dir = root / "pods"
+
+        def scan() -> set[str]:
+            try:
+                return {entry.name for entry in pods_dir.iterdir() if entry.is_dir()}
+            except OSError:
+                return set()
+
+        candidates = {uid for uid in await asyncio.to_thread(scan) if uid not in self.workers and uid not in keep}
+        for uid in candidates & self._orphan_dirs:
+            log.info("node %s: removing the directory of pod %s (the pod no longer exists)", self.name, uid)
+            await asyncio.to_thread(shutil.rmtree, pods_dir / uid, True)
+        self._orphan_dirs = candidates - self._orphan_dirs
 
     async def _remove_orphan(self, state: ContainerState) -> None:
         log.info("node %s: removing container %s of pod %s/%s (the pod no longer exists)",

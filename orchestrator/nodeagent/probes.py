@@ -1,4 +1,4 @@
-"""Liveness and readiness probes: exec, httpGet and tcpSocket, with kubelet's counting rules.
+"""Startup, liveness and readiness probes: exec, httpGet and tcpSocket, with kubelet's counting rules.
 
 One `ProbeWorker` per (container, probe kind) runs while the container runs:
 
@@ -7,7 +7,11 @@ One `ProbeWorker` per (container, probe kind) runs while the container runs:
 - the result flips only after ``failureThreshold`` (default 3) consecutive failures or
   ``successThreshold`` (default 1) consecutive successes;
 - before the first result, readiness is *failure* (a pod is not Ready until a probe says so)
-  and liveness is *success* (a container is not killed before it was ever probed).
+  and liveness is *success* (a container is not killed before it was ever probed);
+- a startup probe starts as *not started*; one success makes it *started* (the pod worker then
+  stops it and starts the liveness and readiness probes, which wait until then), and
+  ``failureThreshold`` consecutive failures before that set `failed` (the container is killed
+  and restarted per the restartPolicy, as a liveness failure).
 
 A probe outcome is a value (`ProbeResult`); the worker calls `on_change` when its result flips,
 so the pod worker re-syncs: readiness drives ``ready`` and the Ready condition, a liveness
@@ -36,7 +40,7 @@ from orchestrator.nodeagent.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
 
-ProbeKind = Literal["liveness", "readiness"]
+ProbeKind = Literal["startup", "liveness", "readiness"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,7 @@ class ProbeWorker:
         self.settings = ProbeSettings.from_probe(probe)
         self.container_id = container_id
         self.result = kind == "liveness"  # see the module docstring: the initial verdicts
+        self.failed = False  # a startup probe that reached its failureThreshold
         self.last_message = ""
         self.attempts = 0
         self._runtime = runtime
@@ -182,6 +187,9 @@ class ProbeWorker:
         else:
             self._failures, self._successes = self._failures + 1, 0
             flip = self.result and self._failures >= self.settings.failure_threshold
+            if self.kind == "startup" and not self.result and self._failures >= self.settings.failure_threshold:
+                self.failed = True
+                self._on_change()
             log.debug("%s probe of %s failed: %s", self.kind, self.container_id[:12], outcome.message)
         if flip:
             self.result = not self.result

@@ -20,9 +20,13 @@ Worked example: two containers, restartPolicy OnFailure; ``a`` exited 0, ``b`` e
 waits in CrashLoopBackOff. running=0, stopped=2, succeeded=1 → not all succeeded →
 OnFailure → Running. With restartPolicy Never the same pod is Failed.
 
-Conditions: PodScheduled (True once bound), Initialized (True: init containers are not
-supported yet), ContainersReady (every container ready), Ready (= ContainersReady; readiness
-gates are not supported). A condition's ``lastTransitionTime`` only moves when its status does.
+Conditions: PodScheduled (True once bound), Initialized (False, reason
+``ContainersNotInitialized``, while an init container has not completed), ContainersReady (every
+container ready), Ready (ContainersReady and every ``spec.readinessGates`` condition True;
+otherwise reason ``ReadinessGatesNotReady``). Conditions of other types (a readiness gate's,
+set by some controller) are carried over as they are, since a status update replaces the list. The phase of a
+pod whose init containers have not all completed is Pending, or Failed when one failed under
+restartPolicy Never (the pod worker decides that; orchestrator/nodeagent/podworker.py). A condition's ``lastTransitionTime`` only moves when its status does.
 
 Kubernetes equivalent: pkg/kubelet/kubelet_pods.go (getPhase, convertToAPIContainerStatuses),
 pkg/kubelet/status/generate.go (GeneratePodReadyCondition and friends).
@@ -43,6 +47,9 @@ CONTAINER_CREATING = "ContainerCreating"
 CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
 IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
 POD_INITIALIZING = "PodInitializing"
+# The conditions the node agent owns; any other type in a pod's status belongs to someone else.
+KUBELET_CONDITIONS = frozenset({"PodScheduled", "Initialized", "ContainersReady", "Ready",
+                                "PodReadyToStartContainers"})
 
 
 @dataclass(frozen=True)
@@ -102,15 +109,19 @@ def container_status(
     restart_count: int,
     ready: bool,
     scheme: str = "docker",
+    started: bool | None = None,
 ) -> dict[str, Any]:
-    """One entry of ``status.containerStatuses``."""
+    """One entry of ``status.containerStatuses``; `started` is False until a startup probe passed
+    (None: running and not waiting)."""
+    if started is None:
+        started = current is not None and current.state == "running" and waiting is None
     status: dict[str, Any] = {
         "name": name,
         "image": image,
         "imageID": "",
         "ready": ready,
         "restartCount": restart_count,
-        "started": current is not None and current.state == "running" and waiting is None,
+        "started": started,
         "state": state_dict(current, waiting, scheme=scheme),
         "lastState": {},
     }
@@ -172,9 +183,17 @@ def pod_conditions(
     phase: str,
     previous: Sequence[Mapping[str, Any]] | None,
     now: str,
+    incomplete_init: Sequence[str] = (),
+    readiness_gates: Sequence[str] = (),
+    foreign: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """PodScheduled, Initialized, ContainersReady and Ready, keeping transition times."""
+    """PodScheduled, Initialized, ContainersReady and Ready, keeping transition times.
+
+    `incomplete_init` names the init containers that have not completed yet (empty once the pod
+    is initialized); `foreign` are the pod's current conditions of other types (kept, and read for
+    the `readiness_gates`)."""
     old = {c.get("type"): c for c in previous or []}
+    others = {c.get("type"): c for c in foreign}
     unready = [cs["name"] for cs in statuses if not cs.get("ready")]
     ready = not unready and bool(statuses)
     reason = message = None
@@ -201,9 +220,26 @@ def pod_conditions(
             body["message"] = message
         return body
 
+    if incomplete_init:
+        initialized = condition("Initialized", False, "ContainersNotInitialized",
+                                f"containers with incomplete status: [{' '.join(incomplete_init)}]")
+    else:
+        initialized = condition("Initialized", True)
+    gates_unready = []
+    for gate in readiness_gates:
+        found = others.get(gate)
+        if found is None:
+            gates_unready.append(f'corresponding condition of pod readiness gate "{gate}" does not exist.')
+        elif found.get("status") != "True":
+            gates_unready.append(f'the status of pod readiness gate "{gate}" is not "True", but {found.get("status")}')
+    if ready and gates_unready:
+        ready_condition = condition("Ready", False, "ReadinessGatesNotReady", ", ".join(gates_unready))
+    else:
+        ready_condition = condition("Ready", ready, reason, message)
     return [
-        condition("Initialized", True),
-        condition("Ready", ready, reason, message),
+        initialized,
+        ready_condition,
         condition("ContainersReady", ready, reason, message),
         condition("PodScheduled", True),
+        *(dict(c) for c in foreign),
     ]

@@ -59,6 +59,7 @@ from orchestrator.nodeagent.runtimes.base import (
     StreamingRuntime,
 )
 from orchestrator.nodeagent.runtimes.simexec import SimulatedProcess
+from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,14 @@ class StreamServer:
                 raise ContainerNotRunning(container_id)
         except (ContainerNotRunning, ContainerNotFound):
             raise BadRequest(f'container "{container}" in pod "{pod_name}" is not running') from None
-        env = {e.get("name", ""): str(e.get("value", "")) for e in _container_spec(worker, container).get("env") or []
-               if "value" in e}
-        return SimulatedProcess(command, pod_name=pod_name, env=env, attach=kind == "attach")
+        started = runtime.spec_of(container_id) if isinstance(runtime, SimulatedRuntime) else None
+        if started is not None:
+            env, mounts = dict(started.env), list(started.mounts)
+        else:
+            env = {e.get("name", ""): str(e.get("value", "")) for e in _container_spec(worker, container).get("env") or []
+                   if "value" in e}
+            mounts = []
+        return SimulatedProcess(command, pod_name=pod_name, env=env, attach=kind == "attach", mounts=mounts)
 
     async def _pump_process(self, process: ProcessStream, command: list[str], reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter) -> None:

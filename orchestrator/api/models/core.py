@@ -1,9 +1,10 @@
 """The core/v1 kinds this lab serves: Namespace, Pod, Binding, Node, Event (a faithful subset).
 
 Fields this lab does not act on but that real manifests carry are declared as open dicts
-(``valueFrom``, ``podAffinity``, ``lifecycle``) so they are stored as given; volume sources other
-than ``emptyDir`` are declared too, so that validation can refuse them with a clear message
-instead of calling them unknown fields.
+(``valueFrom``, ``podAffinity``, ``lifecycle``) so they are stored as given and checked by
+validation (orchestrator/apiserver/podspecvalidation.py); volume sources this lab does not serve
+are declared too, so that validation can refuse them with a clear message instead of calling
+them unknown fields.
 
 Kubernetes equivalent: k8s.io/api/core/v1/types.go
 """
@@ -147,6 +148,8 @@ class VolumeMount(_Core):
     mount_path: str | None = doc("Path within the container at which the volume should be mounted.")
     read_only: bool | None = doc("Mounted read-only if true, read-write otherwise (false or unspecified).")
     sub_path: str | None = doc("Path within the volume from which the container's volume should be mounted.")
+    sub_path_expr: str | None = doc("Expanded path within the volume from which the container's volume should be "
+                                    "mounted; $(VAR_NAME) references the container's environment.")
 
 
 class Container(_Core):
@@ -206,19 +209,21 @@ class HostPathVolumeSource(_Core):
 
 
 class Volume(_Core):
-    """Volume represents a named volume in a pod. Only emptyDir volumes are supported in this lab."""
+    """Volume represents a named volume in a pod. emptyDir, configMap, secret, downwardAPI and projected are supported in this lab."""
 
     required_fields = ("name",)
 
     name: str | None = doc("name of the volume. Must be a DNS_LABEL and unique within the pod.")
     empty_dir: EmptyDirVolumeSource | None = doc("emptyDir represents a temporary directory that shares a pod's lifetime.")
     host_path: HostPathVolumeSource | None = doc("Not allowed in this lab.")
-    # Declared so validation can name them; refused as unsupported volume types.
-    config_map: dict[str, Any] | None = doc("Not supported in this lab.")
-    secret: dict[str, Any] | None = doc("Not supported in this lab.")
+    # Checked field by field in orchestrator/apiserver/podspecvalidation.py; the rest are refused.
+    config_map: dict[str, Any] | None = doc("configMap represents a configMap that should populate this volume.")
+    secret: dict[str, Any] | None = doc("secret represents a secret that should populate this volume.")
     persistent_volume_claim: dict[str, Any] | None = doc("Not supported in this lab.")
-    projected: dict[str, Any] | None = doc("Not supported in this lab.")
-    downward_api: dict[str, Any] | None = Field(default=None, alias="downwardAPI", description="Not supported in this lab.")
+    projected: dict[str, Any] | None = doc("projected items for all in one resources secrets, configmaps, downward API and "
+                                           "service account tokens.")
+    downward_api: dict[str, Any] | None = Field(default=None, alias="downwardAPI", description=(
+        "downwardAPI represents downward API about the pod that should populate this volume."))
     nfs: dict[str, Any] | None = doc("Not supported in this lab.")
 
 

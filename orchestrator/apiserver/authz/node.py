@@ -10,13 +10,18 @@ A node's rights depend on the graph of objects, not on a role: it may read and w
     events                     create, update, patch, get, list, watch
     namespaces                 get, list, watch
     serviceaccounts/token      create (the token handler then requires a pod bound to this node)
+    configmaps, secrets        get of one that a pod bound to this node references (env
+                               ``valueFrom``/``envFrom``, a ``configMap``/``secret`` volume or
+                               projection, an ``imagePullSecret``); never list or watch
     pods                       list and watch only with ``fieldSelector=spec.nodeName=<n>``;
                                get, delete, get/update/patch status, get log of pods bound to it;
                                never create, never update the spec, never bind
     anything else              no opinion (RBAC may still allow it, as upstream)
 
 Which node a pod is bound to comes from ``pod_node(namespace, name)`` (the API server answers it
-from its store); a pod that does not exist is bound to no node, so a node learns nothing about
+from its store), and which ConfigMaps and Secrets the pods of a node reference from
+``node_references(node, namespace)`` (the same store: the pods of that namespace bound to the
+node, one indexed list per request where upstream keeps a graph); a pod that does not exist is bound to no node, so a node learns nothing about
 pods that are not its own (403, not 404). Denials are NO_OPINION with the reason, which the
 chain puts at the end of the Forbidden message.
 
@@ -25,12 +30,15 @@ Kubernetes equivalent: plugin/pkg/auth/authorizer/node/node_authorizer.go
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes, Decision, RulesResult
 
 PodNode = Callable[[str, str], Awaitable[str | None]]
+# (node, namespace) -> the pods of that namespace bound to the node
+NodePods = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 
 NODES_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
@@ -60,8 +68,9 @@ def selects_only_node(field_selector: str | None, node: str) -> bool:
 class NodeAuthorizer:
     """Authorizes node identities by what is bound to their node; no opinion on anyone else."""
 
-    def __init__(self, pod_node: PodNode) -> None:
+    def __init__(self, pod_node: PodNode, node_pods: NodePods | None = None) -> None:
         self.pod_node = pod_node
+        self.node_pods = node_pods
 
     async def authorize(self, attrs: Attributes) -> Decision:
         node = node_of(attrs.user)
@@ -90,7 +99,19 @@ class NodeAuthorizer:
             return Decision.allow()
         if resource == "pods" and group == "":
             return await self._pod(attrs, node)
+        if resource in ("configmaps", "secrets") and group == "" and not attrs.subresource:
+            return await self._referenced(attrs, node)
         return Decision.no_opinion()
+
+    async def _referenced(self, attrs: Attributes, node: str) -> Decision:
+        kind = "configmap" if attrs.resource == "configmaps" else "secret"
+        denied = Decision.no_opinion(f"no relationship found between node '{node}' and this object")
+        if attrs.verb != "get" or not attrs.name or self.node_pods is None:
+            return denied
+        for pod in await self.node_pods(node, attrs.namespace):
+            if attrs.name in set(referenced(pod, kind)):
+                return Decision.allow()
+        return denied
 
     async def _pod(self, attrs: Attributes, node: str) -> Decision:
         verb, sub = attrs.verb, attrs.subresource
@@ -111,3 +132,33 @@ class NodeAuthorizer:
     def rules_for(self, user: User, namespace: str) -> RulesResult:
         # A node's rights depend on which pods are bound to it: not expressible as rules.
         return RulesResult(incomplete=node_of(user) is not None)
+
+
+def referenced(pod: Mapping[str, Any], kind: str) -> Iterator[str]:
+    """The names of the ConfigMaps (`kind` ``configmap``) or Secrets (``secret``) a pod uses.
+
+    Kubernetes equivalent: pkg/api/v1/pod/util.go (VisitPodConfigmapNames, VisitPodSecretNames)
+    """
+    spec = pod.get("spec") or {}
+    ref_key, env_key = ("configMapRef", "configMapKeyRef") if kind == "configmap" else ("secretRef", "secretKeyRef")
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for source in c.get("envFrom") or []:
+            if (source.get(ref_key) or {}).get("name"):
+                yield source[ref_key]["name"]
+        for var in c.get("env") or []:
+            ref = (var.get("valueFrom") or {}).get(env_key) or {}
+            if ref.get("name"):
+                yield ref["name"]
+    for volume in spec.get("volumes") or []:
+        if kind == "configmap" and (volume.get("configMap") or {}).get("name"):
+            yield volume["configMap"]["name"]
+        if kind == "secret" and (volume.get("secret") or {}).get("secretName"):
+            yield volume["secret"]["secretName"]
+        for projection in (volume.get("projected") or {}).get("sources") or []:
+            source = projection.get("configMap" if kind == "configmap" else "secret") or {}
+            if source.get("name"):
+                yield source["name"]
+    if kind == "secret":
+        for pull in spec.get("imagePullSecrets") or []:
+            if pull.get("name"):
+                yield pull["name"]

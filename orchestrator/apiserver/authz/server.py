@@ -32,11 +32,12 @@ from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 
 
 class Authorization:
-    def __init__(self, *, cache: RBACCache, informer: RBACInformer | None, pod_node: node.PodNode) -> None:
+    def __init__(self, *, cache: RBACCache, informer: RBACInformer | None, pod_node: node.PodNode,
+                 node_pods: node.NodePods | None = None) -> None:
         self.cache = cache
         self.informer = informer
         self.rbac = RBACAuthorizer(cache)
-        self.chain = Chain([PrivilegedGroups(), node.NodeAuthorizer(pod_node), self.rbac])
+        self.chain = Chain([PrivilegedGroups(), node.NodeAuthorizer(pod_node, node_pods), self.rbac])
         self.reviews = reviews.review_handlers(self.chain)
         self.escalation = RBACEscalation(self.rbac)  # an admission plugin
 
@@ -51,7 +52,14 @@ class Authorization:
                 return None
             return (pod.get("spec") or {}).get("nodeName")
 
-        return cls(cache=cache, informer=RBACInformer.for_storage(cache, store, watch_cache), pod_node=pod_node)
+        async def node_pods(node_name: str, namespace: str) -> list[dict[str, Any]]:
+            try:
+                return (await store.list("pods", namespace=namespace, field_selector=f"spec.nodeName={node_name}")).items
+            except (NotFound, BadRequest):
+                return []
+
+        return cls(cache=cache, informer=RBACInformer.for_storage(cache, store, watch_cache), pod_node=pod_node,
+                   node_pods=node_pods)
 
     # -- lifecycle
 

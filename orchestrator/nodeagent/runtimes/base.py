@@ -34,8 +34,10 @@ Outcomes the agent must show on a pod are values; failures of the runtime itself
   bad working directory); `.waiting_reason` is kubelet's ``CreateContainerError`` or
   ``RunContainerError``.
 
-Security, for every runtime: never privileged, bridge network (never the host's), no host paths
-mounted, no added capabilities; CPU and memory limits from the pod spec are enforced.
+Security, for every runtime: never privileged, bridge network (never the host's), no added
+capabilities; CPU and memory limits from the pod spec are enforced. The only host paths mounted
+are the pod's own volume directories, which the node agent makes under its root directory
+(orchestrator/nodeagent/volumes.py); ``hostPath`` volumes are refused by the API server.
 
 Kubernetes equivalent: k8s.io/cri-api/pkg/apis/runtime/v1 (the CRI RuntimeService and
 ImageService) and pkg/kubelet/dockershim/labels.go.
@@ -150,6 +152,21 @@ class DnsConfig:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """One volume mount of a container: a directory (or file) the node agent made for the pod.
+
+    `memory_volume` names a tmpfs shared by the pod's containers (``emptyDir.medium: Memory``) of
+    `size_bytes`; a runtime that has no tmpfs (the simulated one) uses `host_path` instead.
+    """
+
+    container_path: str
+    host_path: str
+    read_only: bool = False
+    memory_volume: str | None = None
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything the runtime needs to create one container of one pod.
 
@@ -175,6 +192,14 @@ class ContainerSpec:
     # Files placed in the container before it starts (absolute path → content): the
     # ServiceAccount token, CA and namespace (orchestrator/nodeagent/credentials.py).
     files: Mapping[str, bytes] = field(default_factory=dict)
+    mounts: Sequence[Mount] = ()
+    # securityContext: "uid" or "uid:gid" (None: the image's user), and a read-only root filesystem
+    user: str | None = None
+    read_only_root_filesystem: bool = False
+    # A file of the node (`termination_log`) the container sees at `termination_message_path`;
+    # the node agent reads it after the exit into ``state.terminated.message``.
+    termination_log: str | None = None
+    termination_message_path: str | None = None
     # None: the runtime's default resolver (dnsPolicy Default, or no --cluster-dns).
     dns: DnsConfig | None = None
 
@@ -404,6 +429,11 @@ class Runtime(Protocol):
 
     async def container_ip(self, container_id: str) -> str | None:
         """The container's address on the bridge network; ``None`` when it is not running."""
+        ...
+
+    async def release_pod(self, pod_uid: str) -> None:
+        """Remove what the runtime made for the pod beyond its containers (Docker: its tmpfs
+        volumes). Called once the pod's containers are removed; idempotent."""
         ...
 
     async def close(self) -> None:

@@ -19,9 +19,16 @@ label=labkit.node=node-1 --filter label=labkit.cluster=<id>`` shows what one age
 Containers without ``labkit.cluster`` (made by an older version) are neither adopted nor removed.
 
 Every container is created with the same security settings: not privileged, on the default
-``bridge`` network, no bind mounts, no added capabilities, no restart policy (the node agent
-restarts containers itself, per the pod's restartPolicy), with `nano_cpus` and `mem_limit` from
-the pod's limits and swap capped at the memory limit (as kubelet sets MemorySwap).
+``bridge`` network, no added capabilities, no restart policy (the node agent restarts containers
+itself, per the pod's restartPolicy), with `nano_cpus` and `mem_limit` from the pod's limits and
+swap capped at the memory limit (as kubelet sets MemorySwap), so a container that allocates past
+its limit is killed by the kernel's OOM killer: exit code 137, reason ``OOMKilled``.
+
+Volumes (`ContainerSpec.mounts`): bind mounts of the directories the node agent made for the pod
+(orchestrator/nodeagent/volumes.py; the engine must run on the agent's host to see them), and
+for ``emptyDir.medium: Memory`` a named volume ``k8s_<pod uid>_<volume>`` of the ``local`` driver
+with ``type=tmpfs`` (its ``sizeLimit`` as ``size=``), which the pod's containers share and
+`release_pod` removes.
 
 Kubernetes equivalent: pkg/kubelet/dockershim (docker_container.go, docker_image.go,
 helpers.go), the Docker-backed CRI of Kubernetes up to 1.23.
@@ -48,6 +55,7 @@ from urllib.parse import urlsplit
 
 import docker
 import docker.errors
+import docker.types
 import requests.exceptions
 from docker.utils import kwargs_from_env, parse_repository_tag
 
@@ -57,6 +65,7 @@ from orchestrator.nodeagent.runtimes.base import (
     ERR_IMAGE_PULL,
     LABEL_CLUSTER,
     LABEL_NODE,
+    LABEL_POD_UID,
     ContainerId,
     ContainerNotFound,
     ContainerNotRunning,
@@ -208,6 +217,19 @@ class DockerRuntime:
                 raise ContainerNotFound(container_id) from e
 
         await self._call(stop)
+
+    async def release_pod(self, pod_uid: str) -> None:
+        def release(api: docker.APIClient) -> None:
+            owned = [f"{LABEL_POD_UID}={pod_uid}", f"{LABEL_CLUSTER}={self._cluster}"]
+            for volume in (api.volumes(filters={"label": owned}) or {}).get("Volumes") or []:
+                try:
+                    api.remove_volume(volume["Name"], force=True)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as e:  # still in use: a container of the pod survived
+                    log.warning("could not remove volume %s of pod %s: %s", volume["Name"], pod_uid, e)
+
+        await self._call(release)
 
     async def remove(self, container_id: str) -> None:
         def remove(api: docker.APIClient) -> None:
@@ -425,14 +447,34 @@ def _hostname(pod_name: str) -> str:
     return pod_name[:_MAX_HOSTNAME].rstrip("-.") or "pod"
 
 
+def _mounts(spec: ContainerSpec, *, cluster: str) -> list[docker.types.Mount]:
+    out = []
+    for m in spec.mounts:
+        if m.memory_volume is not None:
+            options = {"type": "tmpfs", "device": "tmpfs"}
+            if m.size_bytes:
+                options["o"] = f"size={m.size_bytes}"
+            out.append(docker.types.Mount(
+                m.container_path, m.memory_volume, type="volume", read_only=m.read_only,
+                labels={LABEL_POD_UID: spec.pod_uid, LABEL_CLUSTER: cluster, LABEL_NODE: spec.node_name},
+                driver_config=docker.types.DriverConfig("local", options)))
+        else:
+            out.append(docker.types.Mount(m.container_path, m.host_path, type="bind", read_only=m.read_only))
+    if spec.termination_log and spec.termination_message_path:
+        out.append(docker.types.Mount(spec.termination_message_path, spec.termination_log, type="bind"))
+    return out
+
+
 def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: str) -> str:
     memory = spec.memory_limit_bytes or None
     host_config = api.create_host_config(
+        mounts=_mounts(spec, cluster=cluster) or None,
         privileged=False,
         network_mode="bridge",
         nano_cpus=spec.cpu_limit_millicores * 1_000_000 if spec.cpu_limit_millicores else None,
         mem_limit=memory,
         memswap_limit=memory,
+        read_only=spec.read_only_root_filesystem or None,
         # Docker writes these into the container's /etc/resolv.conf (kubelet's dockershim did the same).
         dns=list(spec.dns.servers) or None if spec.dns else None,
         dns_search=list(spec.dns.searches) or None if spec.dns else None,
@@ -447,6 +489,7 @@ def _create_and_start(api: docker.APIClient, spec: ContainerSpec, *, cluster: st
             command=list(spec.args) or None,
             environment=dict(spec.env),
             working_dir=spec.working_dir,
+            user=spec.user or None,
             labels={**spec.labels(), LABEL_CLUSTER: cluster},
             name=spec.runtime_name(),
             hostname=_hostname(spec.pod_name),

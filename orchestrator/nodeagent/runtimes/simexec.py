@@ -6,8 +6,11 @@ set of commands itself, always with the same output:
 
     echo ARGS...        ARGS joined by spaces, and a newline
     cat                 stdin copied to stdout until stdin closes
+    cat FILE...         a file of one of the container's volumes (read from the node agent's
+                        volume directory the path falls in); other paths: "No such file"
     hostname            the pod's name
-    env                 the container's env from the pod spec, plus HOSTNAME, one NAME=value a line
+    env                 the container's environment as the agent resolved it (valueFrom,
+                        envFrom), plus HOSTNAME, one NAME=value a line
     true / false        exit 0 / exit 1
     sh -c 'exit N'      exit N (only this form of sh; ``sh -c 'echo x'`` runs echo)
     sim-info            what this stand-in is and what it answers
@@ -21,18 +24,24 @@ container has no network to dial.
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-COMMANDS = ("echo", "cat", "hostname", "env", "true", "false", "sh -c 'exit N'", "sim-info")
+from orchestrator.nodeagent.runtimes.base import Mount
+
+COMMANDS = ("echo", "cat", "cat FILE", "hostname", "env", "true", "false", "sh -c 'exit N'", "sim-info")
 _EXIT = re.compile(r"^\s*exit\s+(\d{1,3})\s*$")
 
 
 class SimulatedProcess:
     """One simulated command (a `ProcessStream`): output computed up front, or stdin echoed for cat."""
 
-    def __init__(self, command: Sequence[str], *, pod_name: str, env: Mapping[str, str], attach: bool = False) -> None:
+    def __init__(self, command: Sequence[str], *, pod_name: str, env: Mapping[str, str], attach: bool = False,
+                 mounts: Sequence[Mount] = ()) -> None:
+        self._mounts = mounts
         self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         self._exit: int | None = None
         self._cat = False
@@ -65,6 +74,16 @@ class SimulatedProcess:
             self._finish(0)
         elif name == "cat" and len(argv) == 1:
             self._cat = True  # ends when stdin closes
+        elif name == "cat":
+            code = 0
+            for path in argv[1:]:
+                data = self._read(path)
+                if data is None:
+                    self._emit(2, f"cat: can't open '{path}': No such file or directory\n".encode())
+                    code = 1
+                else:
+                    self._emit(1, data)
+            self._finish(code)
         elif name == "hostname":
             self._emit(1, f"{pod_name}\n".encode())
             self._finish(0)
@@ -82,6 +101,19 @@ class SimulatedProcess:
             self._emit(2, (f"{name or '(empty command)'}: not found in the simulated runtime "
                            f"(it answers: {', '.join(COMMANDS)})\n").encode())
             self._finish(127)
+
+    def _read(self, path: str) -> bytes | None:
+        """The bytes of `path` if it falls in a mounted volume (the longest mount path wins)."""
+        path = posixpath.normpath(path)
+        for mount in sorted(self._mounts, key=lambda m: len(m.container_path), reverse=True):
+            root = posixpath.normpath(mount.container_path)
+            if path == root or path.startswith(root.rstrip("/") + "/"):
+                host = Path(mount.host_path) / path[len(root):].lstrip("/") if path != root else Path(mount.host_path)
+                try:
+                    return host.read_bytes()
+                except OSError:
+                    return None
+        return None
 
     async def read(self) -> tuple[int, bytes] | None:
         return await self._queue.get()

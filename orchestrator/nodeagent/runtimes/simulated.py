@@ -22,6 +22,8 @@ may be given for the whole pod, ``sim.labkit.io/<key>``, or for one container,
 "true"``                              otherwise SIGTERM ends it at once with 143
 ``sim.labkit.io/probe-fails: "true"`` every `exec` (exec probes) exits 1; otherwise 0
 ``sim.labkit.io/pull-fails: "true"``  every pull fails: ErrImagePull (pod-wide key only)
+``sim.labkit.io/termination-message:  written to the container's terminationMessagePath file
+"text"``                              when it exits (the agent reports it as the message)
 ====================================  ======================================================
 
 An image whose name contains ``doesnotexist`` fails to pull too, as it would from a registry.
@@ -78,6 +80,7 @@ OOM_KILLED = "oom-killed"
 IGNORE_SIGTERM = "ignore-sigterm"
 PROBE_FAILS = "probe-fails"
 PULL_FAILS = "pull-fails"
+TERMINATION_MESSAGE = "termination-message"
 
 DEFAULT_IMAGES: tuple[str, ...] = ("labkit/busybox:1.0", "busybox:latest")
 RUNTIME_NAME = "labkit-sim"
@@ -229,6 +232,13 @@ class SimulatedRuntime:
         c.finished, c.exit_code = at, code
         c.finished_at = rfc3339(self._wall(at))
         c.reason = reason or exit_reason(code)
+        message = sim_annotation(c.spec.annotations, TERMINATION_MESSAGE, container=c.spec.container_name)
+        if message is not None and c.spec.termination_log:
+            try:
+                with open(c.spec.termination_log, "w") as log_file:
+                    log_file.write(message)
+            except OSError:
+                pass  # the agent removed the pod's directory: nobody will read it
         self._log(c, at, line)
 
     def _log(self, c: _Container, at: float, line: str) -> None:
@@ -434,6 +444,15 @@ class SimulatedRuntime:
     async def container_ip(self, container_id: str) -> str | None:
         c = self._get(container_id)
         return c.ip if c.finished is None else None
+
+    async def release_pod(self, pod_uid: str) -> None:
+        return None  # a simulated pod's volumes are the agent's directories only
+
+    def spec_of(self, container_id: str) -> ContainerSpec | None:
+        """The spec a container was started with (its resolved env and mounts), for the
+        exec stand-in (orchestrator/nodeagent/runtimes/simexec.py); None when unknown."""
+        c = self._containers.get(ContainerId(container_id))
+        return None if c is None else c.spec
 
     async def close(self) -> None:
         return None

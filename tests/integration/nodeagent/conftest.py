@@ -26,7 +26,8 @@ from tests.integration.apiserver.conftest import lab as lab  # noqa: F401
 
 T = TypeVar("T")
 
-FAST_TIMERS = ("--lease-seconds", "2", "--crashloop-base", "1", "--crashloop-max", "4", "--relist-seconds", "0.5")
+FAST_TIMERS = ("--lease-seconds", "2", "--crashloop-base", "1", "--crashloop-max", "4", "--relist-seconds", "0.5",
+               "--volume-resync-seconds", "1")
 
 
 def require_docker() -> None:
@@ -61,6 +62,8 @@ class AgentProcess:
                 "--log-port", "0", "--log-bind", "127.0.0.1",
                 "--apiserver-token-file", str(self.lab.home / "pki" / "kubelet-client.token"),
                 *FAST_TIMERS, *self.args]
+        if "--root-dir" not in self.args:  # pod directories beside the log, removed with the test's files
+            argv += ["--root-dir", str(self.log_file.parent / "root")]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
@@ -121,8 +124,10 @@ def docker_agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """node-1 on Docker, with its own node token."""
     require_docker()
     ensure_node_object(lab, "node-1")
-    agent = AgentProcess(lab, kubeconfig=lab.kubeconfig_for("node-1"), args=["--name", "node-1", "--runtime", "docker"],
-                         log_file=tmp_path_factory.mktemp("agent") / "node-1.log")
+    workdir = tmp_path_factory.mktemp("agent")
+    agent = AgentProcess(lab, kubeconfig=lab.kubeconfig_for("node-1"),
+                         args=["--name", "node-1", "--runtime", "docker", "--root-dir", str(workdir / "root")],
+                         log_file=workdir / "node-1.log")
     agent.start()
     try:
         wait_node_ready(lab, "node-1", agent)
@@ -148,6 +153,11 @@ def remove_node_containers(node: str, *, cluster: str | None = None) -> None:
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass  # removed meanwhile (by its agent, or by the session it belongs to)
+        for volume in client.volumes.list(filters={"label": labels}):  # emptyDir medium: Memory
+            try:
+                volume.remove(force=True)
+            except docker.errors.APIError:
+                pass  # removed meanwhile, or still used by another session's container
     finally:
         client.close()
 

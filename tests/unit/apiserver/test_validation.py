@@ -633,3 +633,63 @@ def test_finalizers_cannot_be_added_while_deleting() -> None:
     ((field, message),) = invalid_causes(lambda: prepare_update(strategy_for(PODS), old, new, field_validation="Strict"))
     assert field == "metadata.finalizers"
     assert message.startswith("Forbidden: no new finalizers can be added if the object is being deleted")
+
+
+# --- env and volumes from other objects (orchestrator/apiserver/podspecvalidation.py) --------------------
+
+
+def test_env_value_from_and_env_from_are_accepted_and_checked() -> None:
+    good = pod(volumes=[
+        {"name": "cfg", "configMap": {"name": "app", "items": [{"key": "a.conf", "path": "conf/a.conf", "mode": 0o600}]}},
+        {"name": "sec", "secret": {"secretName": "db", "defaultMode": 0o400}},
+        {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+        {"name": "all", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                                                  {"configMap": {"name": "app"}}]}},
+    ])
+    c = good["spec"]["containers"][0]
+    c["env"] = [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "a"}}},
+                {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                {"name": "C", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}}]
+    c["envFrom"] = [{"secretRef": {"name": "db"}, "prefix": "DB_"}]
+    c["volumeMounts"] = [{"name": "cfg", "mountPath": "/etc/app", "subPath": "conf"}]
+    assert create_pod(good)["spec"]["volumes"][1]["secret"]["secretName"] == "db"
+
+    bad = pod(volumes=[{"name": "v", "emptyDir": {}}, {"name": "v", "configMap": {"name": "x"}},
+                       {"name": "s", "secret": {"defaultMode": 0o1777}},
+                       {"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "../t",
+                                                                                        "expirationSeconds": 60}}]}}])
+    c = bad["spec"]["containers"][0]
+    c["env"] = [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "status.phase"}}},
+                {"name": "B", "valueFrom": {}},
+                {"name": "C", "valueFrom": {"secretKeyRef": {"name": "db"}}}]
+    c["envFrom"] = [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
+    c["volumeMounts"] = [{"name": "nothing", "mountPath": "/x"}, {"name": "v", "mountPath": "/y", "subPath": "/abs"}]
+    causes = invalid_causes(lambda: create_pod(bad))
+    assert ("spec.volumes[1].name", 'Duplicate value: "v"') in causes
+    assert ("spec.volumes[2].secret.secretName", "Required value") in causes
+    assert ("spec.volumes[2].secret.defaultMode",
+            "Invalid value: 1023: must be a number between 0 and 0777 (octal), both inclusive") in causes
+    assert ("spec.volumes[3].projected.sources[0].serviceAccountToken.path",
+            "Invalid value: \"../t\": must not contain '..'") in causes
+    assert ("spec.volumes[3].projected.sources[0].serviceAccountToken.expirationSeconds",
+            "Invalid value: 60: may not specify a duration less than 10 minutes") in causes
+    assert any(field == "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"
+               and message.startswith('Unsupported value: "status.phase": supported values: "metadata.name"')
+               for field, message in causes)
+    assert ("spec.containers[0].env[1].valueFrom", 'Invalid value: "": must specify one of: `fieldRef`, '
+                                                   "`resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`") in causes
+    assert ("spec.containers[0].env[2].valueFrom.secretKeyRef.key", "Required value") in causes
+    assert ("spec.containers[0].envFrom[0]",
+            'Invalid value: "": may not have more than one field specified at a time') in causes
+    assert ("spec.containers[0].volumeMounts[0].name", 'Not found: "nothing"') in causes
+    assert ("spec.containers[0].volumeMounts[1].subPath", 'Invalid value: "/abs": must be a relative path') in causes
+
+
+def test_persistent_volume_claims_and_unknown_media_are_refused_with_the_field() -> None:
+    body = pod(volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "c"}},
+                        {"name": "huge", "emptyDir": {"medium": "HugePages"}}])
+    assert invalid_causes(lambda: create_pod(body)) == [
+        ("spec.volumes[0].persistentVolumeClaim", "Forbidden: only emptyDir, configMap, secret, downwardAPI and "
+                                                  "projected volumes are supported in this lab"),
+        ("spec.volumes[1].emptyDir.medium", 'Unsupported value: "HugePages": supported values: "", "Memory"'),
+    ]

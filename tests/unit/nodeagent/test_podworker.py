@@ -82,10 +82,13 @@ async def test_adopted_running_container_is_not_restarted() -> None:
     first = PodWorker(the_pod, config=config(runtime, sink))
     await first.sync()
     [original] = await runtime.list_containers(node="n1")
-    second = PodWorker(the_pod, config=config(runtime, RecordingSink()), adopted=[original])
+    adopting = RecordingSink()
+    second = PodWorker(the_pod, config=config(runtime, adopting), adopted=[original])
     await second.sync()
     assert [c.id for c in await runtime.list_containers(node="n1")] == [original.id]
     assert second.container_ids() == {"c": original.id}
+    status = adopting.statuses[-1]["containerStatuses"][0]
+    assert status["started"] is True and status["ready"] is True  # still running, still ready
 
 
 async def test_deletion_stops_and_removes_containers_then_confirms() -> None:

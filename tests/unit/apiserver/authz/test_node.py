@@ -71,3 +71,33 @@ def test_selects_only_node() -> None:
     assert selects_only_node("metadata.namespace=x,spec.nodeName==n1", "n1")
     assert not selects_only_node("spec.nodeName=n10", "n1")
     assert not selects_only_node(None, "n1")
+
+
+POD_OF_N1 = {"spec": {"nodeName": "n1",
+                      "containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "env-cm"}}],
+                                      "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}}]}],
+                      "volumes": [{"name": "v", "projected": {"sources": [{"configMap": {"name": "proj-cm"}}]}},
+                                  {"name": "s", "secret": {"secretName": "tls"}}]}}
+
+
+async def node_pods(node: str, namespace: str) -> list[dict[str, object]]:
+    return [POD_OF_N1] if (node, namespace) == ("n1", "default") else []
+
+
+@pytest.mark.parametrize(("attrs", "verdict"), [
+    (a("get", "configmaps", namespace="default", name="env-cm"), Verdict.ALLOW),
+    (a("get", "configmaps", namespace="default", name="proj-cm"), Verdict.ALLOW),
+    (a("get", "secrets", namespace="default", name="db"), Verdict.ALLOW),
+    (a("get", "secrets", namespace="default", name="tls"), Verdict.ALLOW),
+    (a("get", "secrets", namespace="default", name="env-cm"), Verdict.NO_OPINION),  # a ConfigMap's name, not a Secret's
+    (a("get", "configmaps", namespace="default", name="other"), Verdict.NO_OPINION),
+    (a("get", "configmaps", namespace="elsewhere", name="env-cm"), Verdict.NO_OPINION),
+    (a("list", "secrets", namespace="default"), Verdict.NO_OPINION),
+    (a("update", "configmaps", namespace="default", name="env-cm"), Verdict.NO_OPINION),
+])
+async def test_a_node_gets_only_the_config_maps_and_secrets_its_pods_reference(attrs: Attributes,
+                                                                               verdict: Verdict) -> None:
+    decision = await NodeAuthorizer(pod_node, node_pods).authorize(attrs)
+    assert decision.verdict is verdict
+    if verdict is Verdict.NO_OPINION:
+        assert decision.reason == "no relationship found between node 'n1' and this object"
