@@ -16,6 +16,7 @@ from orchestrator.api.models.authorization import (
     SelfSubjectRulesReview,
     SubjectAccessReview,
 )
+from orchestrator.api.models.batch import CronJob, Job
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
@@ -28,6 +29,7 @@ from orchestrator.api.models.meta import (
     prune,
     unknown_fields,
 )
+from orchestrator.api.models.policy import PodDisruptionBudget
 from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
 
@@ -36,7 +38,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     ConfigMap, Secret, ServiceAccount, TokenRequest,
     Role, ClusterRole, RoleBinding, ClusterRoleBinding,
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
-    SelfSubjectReview,
+    SelfSubjectReview, Job, CronJob, PodDisruptionBudget,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -52,9 +54,9 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "DeleteOptions",
-    "Deployment", "Event", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
-    "ReplicaSet", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
+    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob", "CustomResourceDefinition", "DeleteOptions",
+    "Deployment", "Event", "Job", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
+    "PodDisruptionBudget", "ReplicaSet", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",
 ]

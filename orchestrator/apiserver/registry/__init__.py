@@ -5,7 +5,8 @@
     rest.py         the create and update steps, in Kubernetes' order
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
     <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps,
-                    apiextensions, config: configmaps and secrets, serviceaccounts, rbac, authorization)
+                    batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
+                    config: configmaps and secrets, serviceaccounts, rbac, authorization)
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
 and a strategy (a module here, listed in ``_FAMILIES``). docs/api-machinery.md walks through it.
@@ -20,20 +21,22 @@ from orchestrator.apiserver.registry import (
     apiextensions,
     apps,
     authorization,
+    batch,
     config,
     events,
     leases,
     namespaces,
     nodes,
     pods,
+    policy,
     rbac,
     serviceaccounts,
 )
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
-_FAMILIES = (pods, nodes, namespaces, events, leases, apps, apiextensions, config, serviceaccounts, rbac,
-             authorization)
+_FAMILIES = (pods, nodes, namespaces, events, leases, apps, batch, policy, apiextensions, config, serviceaccounts,
+             rbac, authorization)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
