@@ -35,6 +35,7 @@ from orchestrator.controllers.controller import Controller, ControllerContext, S
 from orchestrator.controllers.deployment import DeploymentController
 from orchestrator.controllers.disruption import EvictionRates
 from orchestrator.controllers.garbagecollector import GarbageCollector
+from orchestrator.controllers.job import DEFAULT_BACKOFF, JobController
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
 from orchestrator.controllers.podgc import PodGCController
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
     "deployment": DeploymentController,
+    "job": JobController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,
@@ -68,6 +70,7 @@ class ManagerOptions:
     eviction_rates: EvictionRates = field(default_factory=EvictionRates)
     podgc_period: float = 20.0
     terminated_pod_gc_threshold: int = 12500
+    job_backoff_base: float = DEFAULT_BACKOFF  # labs and tests shorten the Job pod-failure back-off
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
@@ -106,6 +109,8 @@ class ControllerManager:
         if name == "podgc":
             return PodGCController(ctx, workers=1, period=o.podgc_period,
                                    terminated_threshold=o.terminated_pod_gc_threshold)
+        if name == "job":
+            return JobController(ctx, workers=o.workers, backoff_base=o.job_backoff_base)
         return CONTROLLERS[name](ctx, workers=o.workers)
 
     def on_started_leading(self) -> None:

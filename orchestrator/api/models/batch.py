@@ -18,6 +18,16 @@ from orchestrator.api.models.meta import (
     merge_list,
 )
 
+# Labels and annotations of the batch API (k8s.io/api/batch/v1/types.go constants).
+LABEL_PREFIX = "batch.kubernetes.io/"
+CONTROLLER_UID_LABEL = LABEL_PREFIX + "controller-uid"
+JOB_NAME_LABEL = LABEL_PREFIX + "job-name"
+LEGACY_CONTROLLER_UID_LABEL = "controller-uid"  # still set next to the prefixed ones in 1.32
+LEGACY_JOB_NAME_LABEL = "job-name"
+JOB_COMPLETION_INDEX = LABEL_PREFIX + "job-completion-index"  # annotation and label of an Indexed Job's pod
+JOB_COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
+CRONJOB_SCHEDULED_TIMESTAMP = LABEL_PREFIX + "cronjob-scheduled-timestamp"  # annotation of a CronJob's Job
+
 
 class _Batch(K8sModel):
     openapi_package: ClassVar[str] = "io.k8s.api.batch.v1"

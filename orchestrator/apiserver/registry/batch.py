@@ -26,6 +26,12 @@ from typing import Any
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
 
 from orchestrator.api.errors import Cause, Invalid
+from orchestrator.api.models.batch import (
+    CONTROLLER_UID_LABEL,
+    JOB_NAME_LABEL,
+    LEGACY_CONTROLLER_UID_LABEL,
+    LEGACY_JOB_NAME_LABEL,
+)
 from orchestrator.api.resources import by_group_resource
 from orchestrator.api.selectors import LabelSelector
 from orchestrator.apiserver import tables
@@ -41,12 +47,8 @@ from orchestrator.apiserver.validation import (
     validate_pod_spec,
 )
 
-__all__ = ["CONTROLLER_UID_LABEL", "JOB_NAME_LABEL", "CronJobStrategy", "JobStrategy", "parse_schedule"]
+__all__ = ["CronJobStrategy", "JobStrategy", "parse_schedule"]
 
-CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-LEGACY_CONTROLLER_UID_LABEL = "controller-uid"
-LEGACY_JOB_NAME_LABEL = "job-name"
 COMPLETION_MODES = ("NonIndexed", "Indexed")
 RESTART_POLICIES = ("OnFailure", "Never")
 POD_FAILURE_ACTIONS = ("FailJob", "Ignore", "Count")  # FailIndex needs backoffLimitPerIndex: not served
