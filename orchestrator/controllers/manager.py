@@ -32,6 +32,7 @@ from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.client.rest import ApiClient
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
+from orchestrator.controllers.cronjob import CronJobController
 from orchestrator.controllers.deployment import DeploymentController
 from orchestrator.controllers.disruption import EvictionRates
 from orchestrator.controllers.garbagecollector import GarbageCollector
@@ -51,6 +52,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
     "deployment": DeploymentController,
     "job": JobController,
+    "cronjob": CronJobController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,
