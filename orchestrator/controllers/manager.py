@@ -35,6 +35,7 @@ from orchestrator.controllers.controller import Controller, ControllerContext, S
 from orchestrator.controllers.cronjob import CronJobController
 from orchestrator.controllers.deployment import DeploymentController
 from orchestrator.controllers.disruption import EvictionRates
+from orchestrator.controllers.disruptionbudget import DisruptionController
 from orchestrator.controllers.garbagecollector import GarbageCollector
 from orchestrator.controllers.job import DEFAULT_BACKOFF, JobController
 from orchestrator.controllers.namespace import NamespaceController
@@ -53,6 +54,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "deployment": DeploymentController,
     "job": JobController,
     "cronjob": CronJobController,
+    "disruption": DisruptionController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,
