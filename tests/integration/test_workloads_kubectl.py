@@ -56,7 +56,7 @@ spec:
       - {name: main, image: "busybox:1.36"}
 """
 
-DEPLOYMENT_AND_PDB = """
+DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -69,13 +69,6 @@ spec:
       terminationGracePeriodSeconds: 1
       containers:
       - {name: main, image: "busybox:1.36"}
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata: {name: web}
-spec:
-  minAvailable: 2
-  selector: {matchLabels: {app: web}}
 """
 
 
@@ -164,8 +157,9 @@ def test_kubectl_create_job_cronjob_and_a_job_from_the_cronjob(cluster: Path) ->
 
 
 def test_drain_is_held_back_by_a_pod_disruption_budget_then_allowed(cluster: Path) -> None:
-    kubectl(cluster, "apply", "-f", "-", input=DEPLOYMENT_AND_PDB)
+    kubectl(cluster, "apply", "-f", "-", input=DEPLOYMENT)
     kubectl(cluster, "rollout", "status", "deploy/web", "--timeout=60s")
+    kubectl(cluster, "create", "pdb", "web", "--selector=app=web", "--min-available=2")
     wait_until("the budget counted 2 healthy pods",
                lambda: get(cluster, "pdb/web").get("status", {}).get("currentHealthy") == 2)
     assert kubectl(cluster, "get", "pdb").stdout.splitlines()[1].split()[:4] == ["web", "2", "N/A", "0"]
