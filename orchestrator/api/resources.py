@@ -87,6 +87,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",), ()),
     ResourceInfo("", "v1", "secrets", "secret", "Secret", True, (), ()),
     ResourceInfo("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",), (), ("token",)),
+    ResourceInfo("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", True, ("rc",),
+                 ("all",), ("status", "scale")),
     ResourceInfo("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),
                  ("status", "scale")),
     ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),

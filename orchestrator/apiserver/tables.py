@@ -470,6 +470,13 @@ def _replicaset_row(rs: dict[str, Any], now: datetime) -> tuple[list[Cell], None
     ], None
 
 
+def _replication_controller_row(rc: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    """printReplicationController: the ReplicaSet's columns, the selector an equality map."""
+    cells, _ = _replicaset_row(rc, now)
+    cells[-1] = selector_string({"matchLabels": _get(rc, "spec", "selector") or {}}) or "<none>"
+    return cells, None
+
+
 # --- events --------------------------------------------------------------------------------------
 
 _EVENT_COLUMNS = [
@@ -647,6 +654,7 @@ NAMESPACE = TablePrinter(_NAMESPACE_COLUMNS, _namespace_row)
 EVENT = TablePrinter(_EVENT_COLUMNS, _event_row)
 DEPLOYMENT = TablePrinter(_DEPLOYMENT_COLUMNS, _deployment_row)
 REPLICASET = TablePrinter(_REPLICASET_COLUMNS, _replicaset_row)
+REPLICATIONCONTROLLER = TablePrinter(_REPLICASET_COLUMNS, _replication_controller_row)
 LEASE = TablePrinter(_LEASE_COLUMNS, _lease_row)
 JOB = TablePrinter(_JOB_COLUMNS, _job_row)
 CRONJOB = TablePrinter(_CRONJOB_COLUMNS, _cronjob_row)

@@ -6,7 +6,7 @@
    one all);
 2. **expected and desired** -- ``minAvailable: 3``: desiredHealthy 3, expectedPods = the pods found;
    a percentage or ``maxUnavailable`` needs the *scale* the pods should have: the ``replicas`` of
-   their controllers (a ReplicaSet's, or its Deployment's), summed once per controller. Then
+   their controllers (a ReplicaSet's, or its Deployment's, or a ReplicationController's), summed once per controller. Then
    desiredHealthy = ceil(percent x expected) for minAvailable, expected - ceil(maxUnavailable) for
    maxUnavailable. A pod without a controller (or one whose scale is unknown) makes that
    impossible: the budget then allows nothing (condition reason SyncFailed), as upstream does;
@@ -81,6 +81,7 @@ class DisruptionController(Controller):
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         self.rs_informer = ctx.factory.informer("replicasets.apps", namespace=ctx.namespace)
         self.deploy_informer = ctx.factory.informer("deployments.apps", namespace=ctx.namespace)
+        self.rc_informer = ctx.factory.informer("replicationcontrollers", namespace=ctx.namespace)
         for informer in (self.pdb_informer, self.pod_informer):
             ensure_indexer(informer, "namespace", by_namespace)
         self.pdb_informer.add_handler(on_add=self.enqueue, on_update=lambda old, cur: self.enqueue(cur),
@@ -88,7 +89,7 @@ class DisruptionController(Controller):
         self.pod_informer.add_handler(on_add=self._pod_changed, on_update=self._pod_updated,
                                       on_delete=self._pod_changed)
         # A controller's replicas decide expectedPods for percentages and maxUnavailable.
-        for informer in (self.rs_informer, self.deploy_informer):
+        for informer in (self.rs_informer, self.deploy_informer, self.rc_informer):
             informer.add_handler(on_add=self._scale_changed, on_update=lambda old, cur: self._scale_changed(cur),
                                  on_delete=self._scale_changed)
 
@@ -204,6 +205,10 @@ class DisruptionController(Controller):
                     if deploy is not None and meta(deploy).get("uid") == owner.get("uid"):
                         return owner["uid"], (deploy.get("spec") or {}).get("replicas", 1)
                 return ref["uid"], (rs.get("spec") or {}).get("replicas", 1)
+        if ref.get("kind") == "ReplicationController":
+            rc = self.rc_informer.get(f"{namespace}/{ref.get('name')}")
+            if rc is not None and meta(rc).get("uid") == ref.get("uid"):
+                return ref["uid"], (rc.get("spec") or {}).get("replicas", 1)
         raise _NoScale(f"found no controllers for pod's owner {ref.get('kind')}/{ref.get('name')}")
 
     def _disrupted_pods(self, pdb: Object, pods: list[Object],

@@ -41,7 +41,7 @@ from orchestrator.controllers.job import DEFAULT_BACKOFF, JobController
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
 from orchestrator.controllers.podgc import PodGCController
-from orchestrator.controllers.replicaset import ReplicaSetController
+from orchestrator.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from orchestrator.controllers.serviceaccounts import ServiceAccountsController
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 #: Every controller this manager can run, by the name --controllers uses.
 CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
     "job": JobController,
     "cronjob": CronJobController,

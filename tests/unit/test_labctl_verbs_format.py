@@ -121,7 +121,8 @@ def test_arguments_are_type_and_names_or_type_slash_name() -> None:
     assert [(t.info.plural, t.names) for t in targets(["pod/a", "deploy/web", "deploy/api"])] == [
         ("pods", ("a",)), ("deployments", ("web", "api"))]
     assert [t.info.plural for t in targets(["deploy,rs"])] == ["deployments", "replicasets"]
-    assert [t.info.plural for t in targets(["all"])] == ["pods", "deployments", "replicasets"]
+    assert [t.info.plural for t in targets(["all"])] == ["pods", "replicationcontrollers", "deployments", "replicasets",
+                                                       "jobs", "cronjobs"]
 
 
 @pytest.mark.parametrize(("word", "suggestion"), [("pdos", "pods"), ("nodse", "nodes"), ("deploymnet", "deployments"),

@@ -31,6 +31,7 @@ from orchestrator.api.models.meta import (
 )
 from orchestrator.api.models.policy import PodDisruptionBudget
 from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from orchestrator.api.models.replicationcontroller import ReplicationController
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
 
 KINDS: tuple[type[TypedModel], ...] = (
@@ -38,7 +39,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     ConfigMap, Secret, ServiceAccount, TokenRequest,
     Role, ClusterRole, RoleBinding, ClusterRoleBinding,
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
-    SelfSubjectReview, Job, CronJob, PodDisruptionBudget,
+    SelfSubjectReview, Job, CronJob, PodDisruptionBudget, ReplicationController,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -56,7 +57,7 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 __all__ = [
     "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob", "CustomResourceDefinition", "DeleteOptions",
     "Deployment", "Event", "Job", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
-    "PodDisruptionBudget", "ReplicaSet", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
+    "PodDisruptionBudget", "ReplicaSet", "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",
 ]

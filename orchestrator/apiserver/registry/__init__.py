@@ -4,7 +4,8 @@
     base.py         BaseStrategy: every step done the generic way
     rest.py         the create and update steps, in Kubernetes' order
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
-    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps,
+    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases,
+                    replicationcontrollers, apps,
                     batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization)
 
@@ -30,13 +31,14 @@ from orchestrator.apiserver.registry import (
     pods,
     policy,
     rbac,
+    replicationcontrollers,
     serviceaccounts,
 )
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
-_FAMILIES = (pods, nodes, namespaces, events, leases, apps, batch, policy, apiextensions, config, serviceaccounts,
-             rbac, authorization)
+_FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, batch, policy, apiextensions,
+             config, serviceaccounts, rbac, authorization)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
