@@ -165,7 +165,7 @@ def test_drain_is_held_back_by_a_pod_disruption_budget_then_allowed(cluster: Pat
     assert kubectl(cluster, "get", "pdb").stdout.splitlines()[1].split()[:4] == ["web", "2", "N/A", "0"]
     node = get(cluster, "pods", "-l", "app=web")["items"][0]["spec"]["nodeName"]
 
-    held = kubectl(cluster, "drain", node, "--ignore-daemonsets", "--timeout=8s", check=False, timeout=60)
+    held = kubectl(cluster, "drain", node, "--ignore-daemonsets", "--timeout=5s", check=False, timeout=60)
     assert held.returncode != 0
     assert "Cannot evict pod as it would violate the pod's disruption budget." in held.stderr
 

@@ -7,9 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from kubernetes import client, config
 
 from orchestrator.client.rest import ApiClient
-from tests.integration.controllers.conftest import ControllerManagerProcess, SimKubelet, eventually, rs_body
+from tests.integration.controllers.conftest import (
+    ControllerManagerProcess,
+    Lab,
+    SimKubelet,
+    eventually,
+    rs_body,
+)
 
 
 def _pdb(name: str, **spec: Any) -> dict[str, Any]:
@@ -19,7 +26,7 @@ def _pdb(name: str, **spec: Any) -> dict[str, Any]:
 
 async def test_budget_status_follows_pods_and_evictions_spend_it(
         admin: ApiClient, api: httpx.AsyncClient, namespace: str,
-        manager_factory: Callable[..., ControllerManagerProcess], kubelet: SimKubelet) -> None:
+        manager_factory: Callable[..., ControllerManagerProcess], kubelet: SimKubelet, lab: Lab) -> None:
     manager_factory("--controllers", "replicaset,disruption")
     await admin.create("replicasets.apps", rs_body("web", namespace, replicas=3, labels={"app": "web"}))
     r = await api.post(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets", json=_pdb("web", maxUnavailable=1))
@@ -35,6 +42,9 @@ async def test_budget_status_follows_pods_and_evictions_spend_it(
         return s if ok else None
 
     s = await eventually(lambda: settled(1), message="1 disruption allowed")
+    with config.new_client_from_config(config_file=str(lab.kubeconfig), persist_config=False) as python_client:
+        typed = client.PolicyV1Api(python_client).read_namespaced_pod_disruption_budget("web", namespace)
+    assert (typed.spec.max_unavailable, typed.status.disruptions_allowed, typed.status.expected_pods) == (1, 1, 3)
     (cond,) = s["conditions"]
     assert (cond["type"], cond["status"], cond["reason"]) == ("DisruptionAllowed", "True", "SufficientPods")
 

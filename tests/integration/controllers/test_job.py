@@ -15,12 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from kubernetes import client, config
 
 from orchestrator.api.errors import Conflict, NotFound
 from orchestrator.client.rest import ApiClient
 from tests.integration.controllers.conftest import (
     SCHEDULER_NAME,
     ControllerManagerProcess,
+    Lab,
     SimKubelet,
     eventually,
     stamp,
@@ -163,12 +165,17 @@ async def test_parallel_job_replaces_two_failed_pods_and_completes_six(
 
 async def test_indexed_job_gives_each_pod_its_index(
         admin: ApiClient, namespace: str, job_manager: ControllerManagerProcess,
-        batch_kubelet: RunToCompletion) -> None:
+        batch_kubelet: RunToCompletion, lab: Lab) -> None:
     await admin.create("jobs.batch", job_body("idx", namespace, parallelism=2, completions=3,
                                               completionMode="Indexed"))
     await eventually(lambda: _complete(admin, namespace, "idx"), message="indexed job complete")
     job = await _job(admin, namespace, "idx")
     assert job["status"]["completedIndexes"] == "0-2" and job["status"]["succeeded"] == 3
+    # The official Python client reads it back into its typed models.
+    with config.new_client_from_config(config_file=str(lab.kubeconfig), persist_config=False) as python_client:
+        typed = client.BatchV1Api(python_client).read_namespaced_job("idx", namespace)
+    assert (typed.spec.completion_mode, typed.status.completed_indexes, typed.status.succeeded) == ("Indexed", "0-2", 3)
+    assert [c.type for c in typed.status.conditions] == ["SuccessCriteriaMet", "Complete"]
     pods = sorted(await _pods(admin, namespace, "idx"), key=lambda p: p["metadata"]["annotations"]
                   ["batch.kubernetes.io/job-completion-index"])
     assert len(pods) == 3
