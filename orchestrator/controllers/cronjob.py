@@ -51,7 +51,6 @@ from orchestrator.controllers.controller import (
     Object,
     by_namespace,
     ensure_indexer,
-    write_status,
 )
 from orchestrator.controllers.job import is_finished
 from orchestrator.controllers.ownerrefs import controller_ref, meta, new_controller_ref, parse_time
@@ -164,7 +163,10 @@ class CronJobController(Controller):
         await self._clean_up_history(cronjob, jobs)
         requeue = await self._schedule(key, cronjob, jobs, status, now)
         if status != (cronjob.get("status") or {}):
-            await write_status(self.client, "cronjobs.batch", cronjob, status)
+            # No blind retry over a newer resourceVersion: the newer status may hold a Job this
+            # sync did not see (controller.write_status would overwrite it). A 409 fails the sync
+            # and the retry starts from a cache that has caught up.
+            await self.client.update_status("cronjobs.batch", {**cronjob, "status": status})
         if requeue is not None:
             self.queue.add_after(key, max(requeue, 0.0) + 0.1)
 
@@ -194,11 +196,22 @@ class CronJobController(Controller):
                 continue
             active.append(ref)
         listed = {ref.get("uid") for ref in active}
+        fresh_active: set[str] | None = None
         for job in jobs:
-            if meta(job).get("uid") not in listed and not is_finished(job) and not meta(job).get("deletionTimestamp"):
-                self.recorder.event(cronjob, "Warning", "UnexpectedJob",
-                                    f"Saw a job that the controller did not create or forgot: {meta(job)['name']}")
-                active.append(_job_ref(job))
+            if meta(job).get("uid") in listed or is_finished(job) or meta(job).get("deletionTimestamp"):
+                continue
+            if fresh_active is None:
+                # The cache may not have our own status write yet: ask the server before calling
+                # the Job unexpected (upstream re-reads the CronJob here too).
+                m = meta(cronjob)
+                fresh = await self.client.get("cronjobs.batch", m["name"], namespace=m.get("namespace"))
+                fresh_active = {ref.get("uid") for ref in (fresh.get("status") or {}).get("active") or []}
+            if meta(job).get("uid") in fresh_active:
+                m = meta(cronjob)
+                raise Conflict(f"the cache of cronjob {m.get('namespace')}/{m['name']} is behind; retrying")
+            self.recorder.event(cronjob, "Warning", "UnexpectedJob",
+                                f"Saw a job that the controller did not create or forgot: {meta(job)['name']}")
+            active.append(_job_ref(job))
         if active:
             status["active"] = active
         else:

@@ -60,7 +60,6 @@ from orchestrator.controllers.controller import (
     Object,
     by_namespace,
     ensure_indexer,
-    write_status,
 )
 from orchestrator.controllers.expectations import Expectations
 from orchestrator.controllers.ownerrefs import (
@@ -356,7 +355,9 @@ class JobController(Controller):
         if conditions:
             status["conditions"] = conditions
         if status != (job.get("status") or {}):
-            await write_status(self.client, "jobs.batch", job, status)
+            # A 409 fails the sync rather than writing over the newer status (as controller.write_status
+            # would): a status computed from a stale Job could drop a condition or move completionTime.
+            await self.client.update_status("jobs.batch", {**job, "status": status})
         if manage_error is not None:
             raise manage_error
 

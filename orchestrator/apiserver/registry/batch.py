@@ -5,8 +5,9 @@ may only restart Never or OnFailure; a CronJob's schedule must parse), and what 
   suspend false, podReplacementPolicy) and the pod template's pod defaults; then, unless
   ``spec.manualSelector``, the generated selector ``batch.kubernetes.io/controller-uid=<uid>`` and the
   template labels ``batch.kubernetes.io/controller-uid``, ``batch.kubernetes.io/job-name``,
-  ``controller-uid`` and ``job-name`` (the legacy pair, still set in 1.32). The uid exists only after
-  the system fields are filled, so this happens in `validate`, as upstream's jobStrategy.Validate does.
+  ``controller-uid`` and ``job-name`` (the legacy pair, still set in 1.32); a Job without labels gets
+  its template's. The uid exists only after the system fields are filled, so this happens in
+  `validate`, as upstream's jobStrategy.Validate does.
 - update: selector, template, completionMode and completions are immutable.
 - CronJob: SetDefaults_CronJob (concurrencyPolicy Allow, suspend false, history limits 3 and 1); the
   schedule is standard 5-field cron or a macro (``@hourly``), parsed with croniter; ``timeZone`` must
@@ -241,8 +242,15 @@ class JobStrategy(BaseStrategy):
         canonicalize_pod_spec(((obj.get("spec") or {}).get("template") or {}).get("spec"))
 
     def validate(self, obj: Mapping[str, Any]) -> list[Cause]:
-        if isinstance(obj, dict) and not (obj.get("spec") or {}).get("selector"):
-            generate_selector(obj)  # the uid is known from here on (see the module docstring)
+        if isinstance(obj, dict):
+            if not (obj.get("spec") or {}).get("selector"):
+                generate_selector(obj)  # the uid is known from here on (see the module docstring)
+            # SetDefaults_Job: a Job without labels wears its pod template's (upstream applies the
+            # defaults on every read, so they include the generated ones).
+            meta = obj.setdefault("metadata", {})
+            labels = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+            if labels and not meta.get("labels"):
+                meta["labels"] = dict(labels)
         return super().validate(obj)
 
     def validate_fields(self, errs: FieldErrors, obj: Mapping[str, Any]) -> None:

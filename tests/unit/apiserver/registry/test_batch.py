@@ -45,6 +45,7 @@ def test_a_job_gets_kubernetes_defaults_and_a_selector_on_its_uid() -> None:
             spec["podReplacementPolicy"]) == (1, 1, 6, "NonIndexed", False, "TerminatingOrFailed")
     assert spec["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
     assert spec["template"]["metadata"]["labels"]["job-name"] == "pi"
+    assert job["metadata"]["labels"] == spec["template"]["metadata"]["labels"]  # defaulted from the template
     assert job["status"] == {}
 
 
