@@ -20,6 +20,7 @@
    pods (for an Indexed Job, the lowest indexes that have no succeeded or active pod), or delete
    the surplus. After failures, new pods wait out the exponential back-off: 10 s, 20 s, 40 s, ...
    capped at 6 minutes, counted from the last failure (only failures since the last success count);
+   with ``podReplacementPolicy: Failed`` a pod still being deleted is replaced only once it is gone;
 5. **update status** — active, ready, terminating, succeeded, failed, completedIndexes, startTime,
    completionTime, conditions; only if changed;
 6. **TTL** — a finished Job with ``ttlSecondsAfterFinished`` is deleted (Foreground, so the
@@ -465,7 +466,9 @@ class JobController(Controller):
                                                     -(parse_time(meta(p).get("creationTimestamp")) or now).timestamp()))
             await self._delete_pods(job, surplus[:len(active) - want])
             return
-        missing = min(want - len(active), MAX_POD_CREATE_DELETE_PER_SYNC)
+        # podReplacementPolicy Failed: a pod being deleted is replaced only once it is gone.
+        terminating = counts.terminating if spec.get("podReplacementPolicy") == "Failed" else 0
+        missing = min(want - len(active) - terminating, MAX_POD_CREATE_DELETE_PER_SYNC)
         if missing <= 0:
             return
         # Back-off: only failures after the last success count, from the last one's time.
