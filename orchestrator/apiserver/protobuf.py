@@ -94,7 +94,7 @@ _SSMAP = "map<string,string>"
 _QMAP = "map<string,Quantity>"
 
 # message name -> {field number: Field}. Field numbers from the upstream generated.proto files:
-# k8s.io/apimachinery/pkg/apis/meta/v1, k8s.io/api/core/v1, k8s.io/api/apps/v1.
+# k8s.io/apimachinery/pkg/apis/meta/v1, k8s.io/api/core/v1, k8s.io/api/apps/v1, batch/v1, policy/v1.
 # `keep` marks Go pointers and fields without `omitempty` (from the upstream types.go).
 SCHEMA: dict[str, dict[int, Field]] = {
     # --- meta/v1 ---------------------------------------------------------------------------
@@ -439,6 +439,42 @@ SCHEMA: dict[str, dict[int, Field]] = {
         1: _f("type", keep=True), 2: _f("status", keep=True), 3: _f("lastTransitionTime", "Time"),
         4: _f("reason"), 5: _f("message"),
     },
+    # --- batch/v1 (`kubectl create job|cronjob`) and policy/v1 (`kubectl create pdb`) ----------
+    "Job": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "JobSpec"), 3: _f("status", "JobStatus")},
+    "JobSpec": {
+        1: _f("parallelism", "int32", keep=True), 2: _f("completions", "int32", keep=True),
+        3: _f("activeDeadlineSeconds", "int64", keep=True), 11: _f("podFailurePolicy", "PodFailurePolicy"),
+        7: _f("backoffLimit", "int32", keep=True), 12: _f("backoffLimitPerIndex", "int32", keep=True),
+        13: _f("maxFailedIndexes", "int32", keep=True), 4: _f("selector", "LabelSelector"),
+        5: _f("manualSelector", "bool", keep=True), 6: _f("template", "PodTemplateSpec"),
+        8: _f("ttlSecondsAfterFinished", "int32", keep=True), 9: _f("completionMode", keep=True),
+        10: _f("suspend", "bool", keep=True), 14: _f("podReplacementPolicy", keep=True),
+        15: _f("managedBy", keep=True),
+    },
+    "PodFailurePolicy": {1: _list("rules", "PodFailurePolicyRule")},
+    "PodFailurePolicyRule": {1: _f("action", keep=True), 2: _f("onExitCodes", "PodFailurePolicyOnExitCodesRequirement"),
+                             3: _list("onPodConditions", "PodFailurePolicyOnPodConditionsPattern")},
+    "PodFailurePolicyOnExitCodesRequirement": {1: _f("containerName", keep=True), 2: _f("operator", keep=True),
+                                               3: _list("values", "int32")},
+    "PodFailurePolicyOnPodConditionsPattern": {1: _f("type", keep=True), 2: _f("status", keep=True)},
+    "JobStatus": {4: _f("active", "int32"), 5: _f("succeeded", "int32"), 6: _f("failed", "int32")},
+    "CronJob": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "CronJobSpec"), 3: _f("status", "CronJobStatus")},
+    "CronJobSpec": {
+        1: _f("schedule", keep=True), 8: _f("timeZone", keep=True),
+        2: _f("startingDeadlineSeconds", "int64", keep=True), 3: _f("concurrencyPolicy"),
+        4: _f("suspend", "bool", keep=True), 5: _f("jobTemplate", "JobTemplateSpec"),
+        6: _f("successfulJobsHistoryLimit", "int32", keep=True), 7: _f("failedJobsHistoryLimit", "int32", keep=True),
+    },
+    "JobTemplateSpec": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "JobSpec")},
+    "CronJobStatus": {1: _list("active", "ObjectReference"), 4: _f("lastScheduleTime", "Time"),
+                      5: _f("lastSuccessfulTime", "Time")},
+    "PodDisruptionBudget": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "PodDisruptionBudgetSpec"),
+                            3: _f("status", "PodDisruptionBudgetStatus")},
+    "PodDisruptionBudgetSpec": {1: _f("minAvailable", "IntOrString"), 2: _f("selector", "LabelSelector"),
+                                3: _f("maxUnavailable", "IntOrString"), 4: _f("unhealthyPodEvictionPolicy", keep=True)},
+    "PodDisruptionBudgetStatus": {1: _f("observedGeneration", "int64"), 3: _f("disruptionsAllowed", "int32", keep=True),
+                                  4: _f("currentHealthy", "int32", keep=True),
+                                  5: _f("desiredHealthy", "int32", keep=True), 6: _f("expectedPods", "int32", keep=True)},
     # --- meta/v1 DeleteOptions and policy/v1 Eviction (`kubectl drain`) ----------------------
     "DeleteOptions": {
         1: _f("gracePeriodSeconds", "int64", keep=True), 2: _f("preconditions", "Preconditions"),
@@ -493,6 +529,9 @@ KINDS: dict[tuple[str, str], str] = {
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("apps/v1", "Deployment"): "Deployment",
     ("apps/v1", "ReplicaSet"): "ReplicaSet",
+    ("batch/v1", "Job"): "Job",
+    ("batch/v1", "CronJob"): "CronJob",
+    ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("v1", "DeleteOptions"): "DeleteOptions",
     ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
     ("policy/v1", "Eviction"): "Eviction",

@@ -470,6 +470,13 @@ def _replicaset_row(rs: dict[str, Any], now: datetime) -> tuple[list[Cell], None
     ], None
 
 
+def _replication_controller_row(rc: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    """printReplicationController: the ReplicaSet's columns, the selector an equality map."""
+    cells, _ = _replicaset_row(rc, now)
+    cells[-1] = selector_string({"matchLabels": _get(rc, "spec", "selector") or {}}) or "<none>"
+    return cells, None
+
+
 # --- events --------------------------------------------------------------------------------------
 
 _EVENT_COLUMNS = [
@@ -516,6 +523,109 @@ def _event_row(ev: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
 
 # --- the default, for resources without a printer ------------------------------------------------
 
+# --- jobs, cronjobs, poddisruptionbudgets -------------------------------------------------------
+
+_JOB_SELECTOR_DOC = "A label query over pods that should match the pod count."
+_JOB_COLUMNS = [
+    _NAME,
+    _column("Status", "Status of the job."),
+    _column("Completions", "The number of pods which reached phase Succeeded."),
+    _column("Duration", "Time required to complete the job."),
+    _AGE,
+    _column("Containers", "Names of each container in the template.", priority=1),
+    _column("Images", "Images referenced by each container in the template.", priority=1),
+    _column("Selector", _JOB_SELECTOR_DOC, priority=1),
+]
+
+
+def _has_condition(obj: dict[str, Any], type_: str) -> bool:
+    return any(c.get("type") == type_ and c.get("status") == "True"
+               for c in _get(obj, "status", "conditions") or [])
+
+
+def _selector_or_none(selector: dict[str, Any] | None) -> str:
+    return selector_string(selector) or "<none>"  # metav1.FormatLabelSelector
+
+
+def _job_row(job: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    status = job.get("status") or {}
+    spec = job.get("spec") or {}
+    for type_, word in (("Complete", "Complete"), ("Failed", "Failed")):
+        if _has_condition(job, type_):
+            state = word
+            break
+    else:
+        if _meta(job).get("deletionTimestamp"):
+            state = "Terminating"
+        elif _has_condition(job, "Suspended"):
+            state = "Suspended"
+        elif _has_condition(job, "FailureTarget"):
+            state = "FailureTarget"
+        elif _has_condition(job, "SuccessCriteriaMet"):
+            state = "SuccessCriteriaMet"
+        else:
+            state = "Running"
+    succeeded = int(status.get("succeeded") or 0)
+    parallelism = spec.get("parallelism")
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif parallelism is not None and parallelism > 1:
+        completions = f"{succeeded}/1 of {parallelism}"
+    else:
+        completions = f"{succeeded}/1"
+    started, finished = _parse_time(status.get("startTime")), _parse_time(status.get("completionTime"))
+    duration = "" if started is None else human_duration(((finished or now) - started).total_seconds())
+    names, images = _layout_containers(_get(job, "spec", "template", "spec", "containers") or [])
+    return [_meta(job).get("name", ""), state, completions, duration, _since(_meta(job).get("creationTimestamp"), now),
+            names, images, _selector_or_none(spec.get("selector"))], None
+
+
+_CRONJOB_COLUMNS = [
+    _NAME,
+    _column("Schedule", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+    _column("Timezone", "The time zone name for the given schedule, see "
+                        "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones."),
+    _column("Suspend", "This flag tells the controller to suspend subsequent executions, it does not apply to "
+                       "already started executions.  Defaults to false.", type_="boolean"),
+    _column("Active", "A list of pointers to currently running jobs.", type_="integer"),
+    _column("Last Schedule", "Information when was the last time the job was successfully scheduled."),
+    _AGE,
+    _column("Containers", "Names of each container in the template.", priority=1),
+    _column("Images", "Images referenced by each container in the template.", priority=1),
+    _column("Selector", _JOB_SELECTOR_DOC, priority=1),
+]
+
+
+def _cronjob_row(cj: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    spec = cj.get("spec") or {}
+    status = cj.get("status") or {}
+    suspend = spec.get("suspend")
+    last = status.get("lastScheduleTime")
+    job_spec = _get(cj, "spec", "jobTemplate", "spec") or {}
+    names, images = _layout_containers(_get(job_spec, "template", "spec", "containers") or [])
+    return [_meta(cj).get("name", ""), spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "<unset>" if suspend is None else ("True" if suspend else "False"), len(status.get("active") or []),
+            _since(last, now) if last else "<none>", _since(_meta(cj).get("creationTimestamp"), now),
+            names, images, _selector_or_none(job_spec.get("selector"))], None
+
+
+_PDB_COLUMNS = [
+    _NAME,
+    _column("Min Available", "The minimum number of pods that must be available."),
+    _column("Max Unavailable", "The maximum number of pods that may be unavailable."),
+    _column("Allowed Disruptions", "Calculated number of pods that may be disrupted at this time.", type_="integer"),
+    _AGE,
+]
+
+
+def _pdb_row(pdb: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    spec = pdb.get("spec") or {}
+    return [_meta(pdb).get("name", ""),
+            "N/A" if spec.get("minAvailable") is None else str(spec["minAvailable"]),
+            "N/A" if spec.get("maxUnavailable") is None else str(spec["maxUnavailable"]),
+            int(_get(pdb, "status", "disruptionsAllowed") or 0), _since(_meta(pdb).get("creationTimestamp"), now)], None
+
+
 _DEFAULT_COLUMNS = [_NAME, _column("Created At", _AGE_DOC, type_="date")]
 
 
@@ -544,7 +654,11 @@ NAMESPACE = TablePrinter(_NAMESPACE_COLUMNS, _namespace_row)
 EVENT = TablePrinter(_EVENT_COLUMNS, _event_row)
 DEPLOYMENT = TablePrinter(_DEPLOYMENT_COLUMNS, _deployment_row)
 REPLICASET = TablePrinter(_REPLICASET_COLUMNS, _replicaset_row)
+REPLICATIONCONTROLLER = TablePrinter(_REPLICASET_COLUMNS, _replication_controller_row)
 LEASE = TablePrinter(_LEASE_COLUMNS, _lease_row)
+JOB = TablePrinter(_JOB_COLUMNS, _job_row)
+CRONJOB = TablePrinter(_CRONJOB_COLUMNS, _cronjob_row)
+PDB = TablePrinter(_PDB_COLUMNS, _pdb_row)
 DEFAULT = TablePrinter(_DEFAULT_COLUMNS, _default_row)
 
 

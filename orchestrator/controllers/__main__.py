@@ -4,7 +4,7 @@
         [--lease-duration 15 --renew-deadline 10 --retry-period 2] [--workers N]
         [--node-monitor-grace-period 50] [--node-monitor-period 5] [--pod-eviction-timeout 300]
         [--node-eviction-rate 0.1] [--secondary-node-eviction-rate 0.01] [--unhealthy-zone-threshold 0.55]
-        [--large-cluster-size-threshold 50]
+        [--large-cluster-size-threshold 50] [--job-backoff-base 10]
         [--controllers replicaset,deployment,...] [--namespace NS]
         [--grpc-port 10262] [--metrics-port 10257] [--bind-address 127.0.0.1]
 
@@ -75,6 +75,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="zones of at most this many nodes stop evicting in PartialDisruption (default 50)")
     p.add_argument("--podgc-period", type=float, default=20.0)
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
+    p.add_argument("--job-backoff-base", type=float, default=10.0,
+                   help="seconds a Job waits before replacing its first failed pod, doubling per failure up to "
+                        "6 minutes (default 10, as Kubernetes; labs and tests shorten it)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address for gRPC and HTTP")
     p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="0 picks a free port")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="/metrics and /healthz; 0 picks")
@@ -99,6 +102,7 @@ async def serve(args: argparse.Namespace) -> None:
         ),
         podgc_period=args.podgc_period,
         terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+        job_backoff_base=args.job_backoff_base,
     )
     async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-controller-manager") as client:
         metrics: ControllerMetrics | None = None

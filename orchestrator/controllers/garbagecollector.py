@@ -1,7 +1,7 @@
 """The garbage collector: delete dependents whose owners are gone, in the three propagation modes.
 
-The graph is the informer caches of the kinds that own or are owned here (Deployments,
-ReplicaSets, Pods) with an index of objects by owner uid. Keys are
+The graph is the informer caches of the kinds that own or are owned here (Deployments, CronJobs, Jobs,
+ReplicaSets, ReplicationControllers, Pods) with an index of objects by owner uid. Keys are
 ``<group_resource>/<namespace>/<name>`` (namespace empty for cluster-scoped objects).
 
 Each key is processed in one of three ways:
@@ -42,7 +42,8 @@ __all__ = ["GC_RESOURCES", "GarbageCollector"]
 
 log = logging.getLogger(__name__)
 
-GC_RESOURCES = ("deployments.apps", "replicasets.apps", "pods")
+GC_RESOURCES = ("deployments.apps", "replicasets.apps", "replicationcontrollers", "cronjobs.batch", "jobs.batch",
+                "pods")
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 

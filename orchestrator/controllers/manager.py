@@ -32,15 +32,18 @@ from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.client.rest import ApiClient
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
+from orchestrator.controllers.cronjob import CronJobController
 from orchestrator.controllers.deployment import DeploymentController
 from orchestrator.controllers.disruption import EvictionRates
+from orchestrator.controllers.disruptionbudget import DisruptionController
 from orchestrator.controllers.endpoints import EndpointsController
 from orchestrator.controllers.endpointslice import EndpointSliceController
 from orchestrator.controllers.garbagecollector import GarbageCollector
+from orchestrator.controllers.job import DEFAULT_BACKOFF, JobController
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
 from orchestrator.controllers.podgc import PodGCController
-from orchestrator.controllers.replicaset import ReplicaSetController
+from orchestrator.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from orchestrator.controllers.serviceaccounts import ServiceAccountsController
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
@@ -50,7 +53,11 @@ log = logging.getLogger(__name__)
 #: Every controller this manager can run, by the name --controllers uses.
 CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
+    "job": JobController,
+    "cronjob": CronJobController,
+    "disruption": DisruptionController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodelifecycle": NodeLifecycleController,
@@ -72,6 +79,7 @@ class ManagerOptions:
     eviction_rates: EvictionRates = field(default_factory=EvictionRates)
     podgc_period: float = 20.0
     terminated_pod_gc_threshold: int = 12500
+    job_backoff_base: float = DEFAULT_BACKOFF  # labs and tests shorten the Job pod-failure back-off
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
@@ -110,6 +118,8 @@ class ControllerManager:
         if name == "podgc":
             return PodGCController(ctx, workers=1, period=o.podgc_period,
                                    terminated_threshold=o.terminated_pod_gc_threshold)
+        if name == "job":
+            return JobController(ctx, workers=o.workers, backoff_base=o.job_backoff_base)
         return CONTROLLERS[name](ctx, workers=o.workers)
 
     def on_started_leading(self) -> None:

@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
 from orchestrator.api.selectors import LabelSelector
@@ -58,7 +58,8 @@ from orchestrator.controllers.ownerrefs import (
     pod_ready_since,
 )
 
-__all__ = ["BURST_REPLICAS", "ReplicaSetController", "pod_from_template", "pods_to_delete", "slow_start_batch"]
+__all__ = ["BURST_REPLICAS", "ReplicaSetController", "ReplicationControllerController", "pod_from_template",
+           "pods_to_delete", "slow_start_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -167,13 +168,21 @@ def _set_condition(conditions: list[dict[str, Any]], cond: dict[str, Any] | None
 class ReplicaSetController(Controller):
     name = "replicaset"
     default_workers = 5  # kube-controller-manager's --concurrent-replicaset-syncs
+    # What it controls; ReplicationControllerController changes these (and the selector's form).
+    resource: ClassVar[str] = "replicasets.apps"
+    owner_kind: ClassVar[str] = "ReplicaSet"
+    owner_api_version: ClassVar[str] = "apps/v1"
+
+    @staticmethod
+    def selector_of(rs: Object) -> LabelSelector:
+        return selector_of(rs)
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None,
                  burst_replicas: int = BURST_REPLICAS) -> None:
         super().__init__(ctx, workers=workers)
         self.burst_replicas = burst_replicas
         self.expectations = Expectations(clock=ctx.clock)
-        self.rs_informer = ctx.factory.informer("replicasets.apps", namespace=ctx.namespace)
+        self.rs_informer = ctx.factory.informer(self.resource, namespace=ctx.namespace)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         ensure_indexer(self.rs_informer, "namespace", by_namespace)
         ensure_indexer(self.pod_informer, "namespace", by_namespace)
@@ -195,7 +204,7 @@ class ReplicaSetController(Controller):
         self.queue.add(key)
 
     def _resolve(self, namespace: str | None, ref: dict[str, Any] | None) -> Object | None:
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.owner_kind:
             return None
         rs = self.rs_informer.get(f"{namespace}/{ref.get('name')}")
         if rs is None or meta(rs).get("uid") != ref.get("uid"):
@@ -207,7 +216,7 @@ class ReplicaSetController(Controller):
         found = []
         for rs in self.rs_informer.by_index("namespace", meta(pod).get("namespace") or ""):
             try:
-                selector = selector_of(rs)
+                selector = self.selector_of(rs)
             except Invalid:
                 continue
             if not selector.empty and selector.matches(labels):
@@ -276,7 +285,7 @@ class ReplicaSetController(Controller):
             self.expectations.delete(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        selector = selector_of(rs)
+        selector = self.selector_of(rs)
         namespace_pods = self.pod_informer.by_index("namespace", namespace or "")
         active = [p for p in namespace_pods if is_pod_active(p)]
         pods = await self._claim_pods(rs, selector, active)
@@ -301,7 +310,7 @@ class ReplicaSetController(Controller):
             # Uncached read: adopting into a ReplicaSet that was deleted (or replaced under the
             # same name) would hand the pod to the garbage collector.
             m = meta(rs)
-            fresh = await self.client.get("replicasets.apps", m["name"], namespace=m.get("namespace"))
+            fresh = await self.client.get(self.resource, m["name"], namespace=m.get("namespace"))
             if meta(fresh).get("uid") != m.get("uid"):
                 raise Conflict(f"original ReplicaSet {m.get('namespace')}/{m['name']} is gone: got uid "
                                f"{meta(fresh).get('uid')}, wanted {m.get('uid')}")
@@ -309,8 +318,8 @@ class ReplicaSetController(Controller):
                 raise Conflict(f"{m.get('namespace')}/{m['name']} has just been deleted at "
                                f"{meta(fresh)['deletionTimestamp']}")
 
-        return await claim(client=self.client, resource="pods", owner=rs, owner_api_version="apps/v1",
-                           owner_kind="ReplicaSet", selector=selector, candidates=pods, can_adopt=can_adopt)
+        return await claim(client=self.client, resource="pods", owner=rs, owner_api_version=self.owner_api_version,
+                           owner_kind=self.owner_kind, selector=selector, candidates=pods, can_adopt=can_adopt)
 
     async def _manage_replicas(self, pods: list[Object], rs: Object, namespace_pods: list[Object]) -> None:
         key = meta_namespace_key(rs)
@@ -321,7 +330,7 @@ class ReplicaSetController(Controller):
             self.expectations.expect_creations(key, want)
             log.info("%s: too few replicas for %s, need %d, creating %d", self.name, key,
                      (rs.get("spec") or {}).get("replicas"), want)
-            template_pod = pod_from_template(rs)
+            template_pod = pod_from_template(rs, api_version=self.owner_api_version, kind=self.owner_kind)
             attempted = 0
 
             async def create_one() -> None:
@@ -425,6 +434,24 @@ class ReplicaSetController(Controller):
         if all((old.get(f) or 0) == status[f] for f in fields) and (old.get("conditions") or []) == (
                 status.get("conditions") or []):
             return status
-        await write_status(self.client, "replicasets.apps", rs, status)
+        await write_status(self.client, self.resource, rs, status)
         return status
 
+
+class ReplicationControllerController(ReplicaSetController):
+    """The v1 ReplicationController: a ReplicaSet whose selector is an equality map (``app: web``),
+    as upstream runs it -- the ReplicaSet controller with the types converted.
+
+    Kubernetes equivalent: pkg/controller/replication/replication_controller.go
+    """
+
+    name = "replicationcontroller"
+    default_workers = 5  # --concurrent-rc-syncs
+    resource: ClassVar[str] = "replicationcontrollers"
+    owner_kind: ClassVar[str] = "ReplicationController"
+    owner_api_version: ClassVar[str] = "v1"
+
+    @staticmethod
+    def selector_of(rs: Object) -> LabelSelector:
+        labels = (rs.get("spec") or {}).get("selector") or {}
+        return LabelSelector.from_structured({"matchLabels": labels}) if labels else LabelSelector.nothing()

@@ -16,6 +16,7 @@ from orchestrator.api.models.authorization import (
     SelfSubjectRulesReview,
     SubjectAccessReview,
 )
+from orchestrator.api.models.batch import CronJob, Job
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
@@ -29,7 +30,9 @@ from orchestrator.api.models.meta import (
     prune,
     unknown_fields,
 )
+from orchestrator.api.models.policy import PodDisruptionBudget
 from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from orchestrator.api.models.replicationcontroller import ReplicationController
 from orchestrator.api.models.service import Endpoints, Service
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
 
@@ -38,7 +41,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     ConfigMap, Secret, ServiceAccount, TokenRequest,
     Role, ClusterRole, RoleBinding, ClusterRoleBinding,
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
-    SelfSubjectReview, Service, Endpoints, EndpointSlice,
+    SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -54,9 +57,10 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "DeleteOptions",
-    "Deployment", "EndpointSlice", "Endpoints", "Event", "K8sModel", "Lease", "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod",
-    "ReplicaSet", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
+    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob", "CustomResourceDefinition",
+    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "Job", "K8sModel", "Lease",
+    "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "ReplicaSet",
+    "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",
 ]

@@ -4,8 +4,10 @@
     base.py         BaseStrategy: every step done the generic way
     rest.py         the create and update steps, in Kubernetes' order
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
-    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases, apps,
-                    apiextensions, config: configmaps and secrets, serviceaccounts, rbac, authorization,
+    <family>.py     one module per resource family (pods, nodes, namespaces, events, leases,
+                    replicationcontrollers, apps,
+                    batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
+                    config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices)
     serviceallocator.py  ClusterIPs and node ports for services
 
@@ -22,6 +24,7 @@ from orchestrator.apiserver.registry import (
     apiextensions,
     apps,
     authorization,
+    batch,
     config,
     endpoints,
     events,
@@ -29,15 +32,17 @@ from orchestrator.apiserver.registry import (
     namespaces,
     nodes,
     pods,
+    policy,
     rbac,
+    replicationcontrollers,
     serviceaccounts,
     services,
 )
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
-_FAMILIES = (pods, nodes, namespaces, events, leases, apps, apiextensions, config, serviceaccounts, rbac,
-             authorization, services, endpoints)
+_FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, batch, policy, apiextensions,
+             config, serviceaccounts, rbac, authorization, services, endpoints)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {

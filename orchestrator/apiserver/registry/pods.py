@@ -25,6 +25,7 @@ from orchestrator.api.errors import BadRequest, Cause, Conflict, Invalid
 from orchestrator.api.resources import by_group_resource
 from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
+from orchestrator.apiserver.registry.policy import check_eviction
 from orchestrator.apiserver.registry.strategy import Obj, SubresourceRequest
 from orchestrator.apiserver.validation import (
     FieldErrors,
@@ -125,8 +126,8 @@ async def bind(registry: Any, request: SubresourceRequest) -> tuple[int, dict[st
 
 async def evict(registry: Any, request: SubresourceRequest) -> tuple[int, dict[str, Any]]:
     """POST pods/{name}/eviction (policy/v1 Eviction): delete the pod with the eviction's
-    DeleteOptions — what `kubectl drain` does to each pod. No PodDisruptionBudgets are served yet,
-    so no eviction is refused with 429 for one (Kubernetes' EvictionREST checks them first)."""
+    DeleteOptions — what `kubectl drain` does to each pod — unless the PodDisruptionBudget covering
+    it allows no disruption now (429, `policy.check_eviction`)."""
     eviction = request.body
     if not isinstance(eviction, dict) or not isinstance(eviction.get("metadata") or {}, dict) \
             or not isinstance(eviction.get("deleteOptions") or {}, dict):
@@ -138,6 +139,8 @@ async def evict(registry: Any, request: SubresourceRequest) -> tuple[int, dict[s
     options = dict(eviction.get("deleteOptions") or {})
     options.pop("apiVersion", None)
     options.pop("kind", None)
+    pod = await registry.store.get("pods", request.namespace, request.name)
+    await check_eviction(registry, pod, dry_run=request.dry_run)
     await registry.delete(_PODS, request.namespace, request.name, options, dry_run=request.dry_run,
                           user=request.user)
     return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}

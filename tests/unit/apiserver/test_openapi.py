@@ -32,7 +32,8 @@ def _refs(node: Any) -> list[str]:
 
 def test_root_lists_every_served_group_version_with_a_hash() -> None:
     root = openapi_v3_root()
-    assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
+    assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
+                                  "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
                                   "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
                                   "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1"}
     url = root["paths"]["api/v1"]["serverRelativeURL"]
@@ -97,7 +98,8 @@ def test_every_schema_reference_resolves(group: str, version: str) -> None:
 @pytest.mark.parametrize("info", RESOURCES, ids=lambda r: r.group_resource)
 def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
     doc = openapi_v3_group_version(info.group, info.version)
-    package = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1",
+    package = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "batch": "io.k8s.api.batch.v1",
+               "policy": "io.k8s.api.policy.v1",
                "coordination.k8s.io": "io.k8s.api.coordination.v1",
                "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1",
                "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1",
@@ -141,7 +143,7 @@ def test_scale_subresource_patch_is_typed_as_autoscaling_scale() -> None:
 
 def test_unknown_group_version_is_not_found() -> None:
     with pytest.raises(NotFound):
-        openapi_v3_group_version("batch", "v1")
+        openapi_v3_group_version("storage.k8s.io", "v1")
 
 
 def test_group_version_key_names_core_and_named_groups() -> None:
