@@ -218,8 +218,13 @@ def read_token_file(path: Path) -> list[list[str]]:
 # --- kubeconfig -------------------------------------------------------------------------------
 
 
-def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, user: str) -> None:
-    """Write a kubeconfig with one cluster, one user (bearer token) and the current context `labkit`."""
+def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, user: str,
+                     namespace: str | None = None) -> None:
+    """Write a kubeconfig with one cluster, one user (bearer token) and the current context `labkit`
+    (whose default namespace is `namespace`, when given: kubectl and the clients then work there)."""
+    context: dict[str, str] = {"cluster": "labkit", "user": user}
+    if namespace:
+        context["namespace"] = namespace
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -233,7 +238,7 @@ def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, user
             }
         ],
         "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "labkit", "context": {"cluster": "labkit", "user": user}}],
+        "contexts": [{"name": "labkit", "context": context}],
         "current-context": "labkit",
         "preferences": {},
     }

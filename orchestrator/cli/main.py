@@ -1,10 +1,11 @@
 """labctl: start, inspect and stop a local lab cluster.
 
-    labctl up [--nodes N] [--runtime auto|docker|simulated] [--port P] [--san HOST]
+    labctl up [--nodes N] [--runtime auto|docker|simulated] [--port P] [--san HOST] [--bind-address IP]
     labctl status        component, state (healthy, restarting in 4s (back-off), ...), restarts
     labctl stop NAME     stop one component and keep it stopped (a failure lab: a node goes NotReady)
     labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
+    labctl classroom     create/status/delete a classroom: a namespace and a kubeconfig per student
     labctl down          stop everything; data, credentials and logs stay in the lab home
     labctl version
 
@@ -24,7 +25,7 @@ import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import controllers, demo, kube, kube_exec, render, scheduler
+from orchestrator.cli import classroom, controllers, demo, kube, kube_exec, render, scheduler
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
@@ -41,6 +42,7 @@ app = typer.Typer(
 )
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(controllers.app, name="controllers")
+app.add_typer(classroom.app, name="classroom")
 # The everyday kubectl-like verbs (get, apply, delete, ...) and the demo live in their own modules.
 kube.register(app)
 kube_exec.register(app)
@@ -72,6 +74,11 @@ def up(
         int | None,
         typer.Option(min=1, hidden=True, help="Take the lab down when this process ends (a notebook kernel)."),
     ] = None,
+    bind_address: Annotated[
+        str | None,
+        typer.Option(help="Address the API server listens on (default 127.0.0.1; 0.0.0.0 for a classroom "
+                          "whose students connect from other machines: add --san <this machine's address>)."),
+    ] = None,
     straight_to_running: Annotated[
         bool,
         typer.Option(help="Simulated fleets report a pod once, Running (KWOK-style), not first ContainerCreating."),
@@ -80,6 +87,9 @@ def up(
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
         render.error(err, f"unknown --runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        raise typer.Exit(1)
+    if bind_address is not None and not _is_ip(bind_address):
+        render.error(err, f"--bind-address {bind_address!r} is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1")
         raise typer.Exit(1)
     settings = LabSettings.from_env()
     out.print(f"lab home [bold]{settings.home.root}[/bold]")
@@ -96,6 +106,7 @@ def up(
                 progress=progress,
                 owner_pid=owner_pid,
                 fleet_args=("--straight-to-running",) if straight_to_running else (),
+                bind_address=bind_address,
             )
         finally:
             progress.close()
@@ -181,6 +192,16 @@ def node_agent(ctx: typer.Context) -> None:
 def version() -> None:
     """Print the labctl version."""
     print(f"labctl {orchestrator.__version__}")
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _runtime(value: str) -> Runtime:
