@@ -6,6 +6,7 @@
     labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
     labctl classroom     create/status/delete a classroom: a namespace and a kubeconfig per student
+    labctl doctor        is this machine ready (offline)? OK/WARN/FAIL per check, with the fix
     labctl down          stop everything; data, credentials and logs stay in the lab home
     labctl version
 
@@ -25,7 +26,7 @@ import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import classroom, controllers, demo, kube, kube_exec, render, scheduler
+from orchestrator.cli import classroom, controllers, demo, doctor, kube, kube_exec, render, scheduler
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
@@ -176,6 +177,18 @@ def kubeconfig() -> None:
         render.error(err, f"no kubeconfig at {path}: run `labctl up` first")
         raise typer.Exit(1)
     print(path)  # plain print: meant for $(labctl kubeconfig), no wrapping or styling
+
+
+@app.command(name="doctor")
+def doctor_command() -> None:
+    """Check this machine for a lab (Python, Docker, kubectl, the image, ports, disk, embedded servers)."""
+    settings = LabSettings.from_env()
+    findings = doctor.run_checks(settings)
+    out.print(doctor.table(findings))
+    if doctor.failed(findings):
+        out.print("[bold red]not ready[/bold red]: fix the FAIL rows above, then run `labctl doctor` again")
+        raise typer.Exit(1)
+    out.print("[green]ready[/green]" + (" (with warnings)" if any(f.verdict == "WARN" for f in findings) else ""))
 
 
 @app.command(name="node-agent", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
