@@ -2,6 +2,7 @@
 
     import labs
     lab = labs.start(nodes=2)             # labctl up, from a notebook; cleaned up when the kernel exits
+    lab = labs.connect(kubeconfig="student-07.kubeconfig")   # or a classroom lab someone else runs
     lab.kubectl("get", "pods")           # the real kubectl, the lab's kubeconfig
     labs.inspect.rows(lab, "pods")       # PostgreSQL rows, read-only
     labs.wait_for(lambda: ..., what="the pod to be Running")
@@ -24,6 +25,7 @@ from typing import Any
 
 from labs import inspect
 from labs.checks import CheckResult, check
+from labs.connect import ConnectedLab, connect
 from labs.errors import LabError, LabTimeout
 from labs.exercises import exercise
 from labs.lab import Lab, start
@@ -32,11 +34,13 @@ from labs.waiting import wait_for, wait_for_pods
 
 __all__ = [
     "CheckResult",
+    "ConnectedLab",
     "Lab",
     "LabError",
     "LabTimeout",
     "Table",
     "check",
+    "connect",
     "exercise",
     "inspect",
     "plots",

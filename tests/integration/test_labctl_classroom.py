@@ -179,6 +179,28 @@ def test_status_shows_each_students_pods_activity_and_passed_checks(home: Path) 
     assert "1: " not in rows["student-01"]
 
 
+def test_a_student_notebook_connects_by_kubeconfig_and_works_in_its_namespace(home: Path) -> None:
+    import labs
+
+    lab = labs.connect(kubeconfig=home / "classroom" / "student-05.kubeconfig", show=False)
+    try:
+        assert lab.user == "system:serviceaccount:student-05:student-05" and lab.namespace == "student-05"
+        [stored] = lab.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-notebook"},
+                              "data": {"k": "v"}})
+        assert stored["metadata"]["namespace"] == "student-05"
+        assert "from-notebook" in lab.kubectl("get", "configmaps", "-o", "name", quiet=True)
+        assert [p.metadata.name for p in lab.core_v1().list_namespaced_pod("student-05").items] == ["hello"]
+        refused = lab.kubectl("delete", "configmap", "mine", "-n", "student-06", check=False, quiet=True)
+        assert "Forbidden" in refused
+        with pytest.raises(labs.LabError, match="needs the machine that runs the lab"):
+            lab.status()
+        with pytest.raises(labs.LabError, match="needs the machine that runs the lab"):
+            _ = lab.database_url
+    finally:
+        lab.stop()
+    assert admin(home, lambda c: c.get("namespaces", "student-05"))["status"]["phase"] == "Active"
+
+
 def test_delete_revokes_a_students_token_and_removes_the_classroom(home: Path) -> None:
     kubeconfig = home / "classroom" / "student-30.kubeconfig"
 
@@ -199,6 +221,10 @@ def test_delete_revokes_a_students_token_and_removes_the_classroom(home: Path) -
     assert not kubeconfig.exists()
     kubeconfig.write_text(saved)  # a copy the student kept
     assert wait_until("the deleted student's token to be refused", lambda: whoami_code() == 401, timeout=20)
+    import labs
+
+    with pytest.raises(labs.LabError, match="refused the token"):
+        labs.connect(kubeconfig=kubeconfig, show=False)
 
     unknown = run_labctl(home, "classroom", "delete", "student-99")
     assert unknown.returncode == 1 and "no student student-99" in unknown.stderr
