@@ -7,7 +7,8 @@
     labs.inspect.rows(lab, "pods")       # PostgreSQL rows, read-only
     labs.wait_for(lambda: ..., what="the pod to be Running")
     labs.exercise("scheduler_plugin")    # copy an exercise file next to the notebook, to edit
-    labs.check("scheduler-plugin")       # an exercise's automatic check
+    labs.check("scheduler-plugin")       # an exercise's automatic check (recorded for labs.progress())
+    labs.progress()                      # which checks this learner has passed, per notebook
     lab.stop()
 
 Modules: `lab` (start, Lab), `waiting` (wait_for, wait_for_pods), `inspect` (PostgreSQL and Redis
@@ -29,6 +30,7 @@ from labs.connect import ConnectedLab, connect
 from labs.errors import LabError, LabTimeout
 from labs.exercises import exercise
 from labs.lab import Lab, start
+from labs.progress import progress
 from labs.table import Table
 from labs.waiting import wait_for, wait_for_pods
 
@@ -44,6 +46,7 @@ __all__ = [
     "exercise",
     "inspect",
     "plots",
+    "progress",
     "start",
     "wait_for",
     "wait_for_pods",

@@ -19,7 +19,7 @@ POD_NAME = "my-first-pod"
 LABEL = ("app", "mine")
 
 
-@register("first-pod", title="Your first pod")
+@register("first-pod", title="Your first pod", notebook="00-welcome")
 def check(c: Checker, *, lab: Any, namespace: str = "default") -> None:
     with lab.http() as client:
         response = client.get(f"/api/v1/namespaces/{namespace}/pods/{POD_NAME}")

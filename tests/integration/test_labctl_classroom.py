@@ -179,8 +179,16 @@ def test_status_shows_each_students_pods_activity_and_passed_checks(home: Path) 
     assert "1: " not in rows["student-01"]
 
 
-def test_a_student_notebook_connects_by_kubeconfig_and_works_in_its_namespace(home: Path) -> None:
+def test_a_student_notebook_connects_by_kubeconfig_and_works_in_its_namespace(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import labs
+    from labs.checks import _REGISTRY, Checker, register
+
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))  # the student's own lab home: progress.json
+
+    def in_my_namespace(c: Checker, *, lab: Any) -> None:
+        names = [cm.metadata.name for cm in lab.core_v1().list_namespaced_config_map(lab.namespace).items]
+        c.expect("from-notebook" in names, passed="your ConfigMap is there", failed="no ConfigMap from-notebook")
 
     lab = labs.connect(kubeconfig=home / "classroom" / "student-05.kubeconfig", show=False)
     try:
@@ -192,6 +200,14 @@ def test_a_student_notebook_connects_by_kubeconfig_and_works_in_its_namespace(ho
         assert [p.metadata.name for p in lab.core_v1().list_namespaced_pod("student-05").items] == ["hello"]
         refused = lab.kubectl("delete", "configmap", "mine", "-n", "student-06", check=False, quiet=True)
         assert "Forbidden" in refused
+        register("classroom-demo", title="A ConfigMap at home", notebook="99-classroom")(in_my_namespace)
+        try:
+            assert labs.check("classroom-demo", lab=lab)
+        finally:
+            _REGISTRY.pop("classroom-demo", None)
+        assert json.loads((tmp_path / "progress.json").read_text())["checks"]["classroom-demo"]["passed"]
+        shown = run_labctl(home, "classroom", "status").stdout
+        assert "1: classroom-demo" in next(line for line in shown.splitlines() if line.startswith("student-05"))
         with pytest.raises(labs.LabError, match="needs the machine that runs the lab"):
             lab.status()
         with pytest.raises(labs.LabError, match="needs the machine that runs the lab"):
