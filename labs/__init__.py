@@ -9,6 +9,7 @@
     labs.exercise("scheduler_plugin")    # copy an exercise file next to the notebook, to edit
     labs.check("scheduler-plugin")       # an exercise's automatic check (recorded for labs.progress())
     labs.progress()                      # which checks this learner has passed, per notebook
+    labs.mystery("taint", lab=lab)       # a break-fix mystery; labs.hint("mystery-taint"), labs.check(...)
     lab.stop()
 
 Modules: `lab` (start, Lab), `waiting` (wait_for, wait_for_pods), `inspect` (PostgreSQL and Redis
@@ -30,6 +31,7 @@ from labs.connect import ConnectedLab, connect
 from labs.errors import LabError, LabTimeout
 from labs.exercises import exercise
 from labs.lab import Lab, start
+from labs.mysteries import hint, mystery
 from labs.progress import progress
 from labs.table import Table
 from labs.waiting import wait_for, wait_for_pods
@@ -44,7 +46,9 @@ __all__ = [
     "check",
     "connect",
     "exercise",
+    "hint",
     "inspect",
+    "mystery",
     "plots",
     "progress",
     "start",
