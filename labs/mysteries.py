@@ -10,7 +10,9 @@ not come up, for one reason a learner finds with ``kubectl describe``, events an
 
 - ``taint``: every node carries a taint nobody tolerates (FailedScheduling says so);
 - ``selector``: the pods ask for nodes labelled ``disktype=sdd`` — a typo of the nodes' ``ssd``;
-- ``scheduler``: the scheduler is stopped, so the pods are Pending *without any event*.
+- ``scheduler``: the scheduler is stopped, so the pods are Pending *without any event*;
+- ``crash`` (Docker runtime only: the simulated one runs no commands): the container exits at once
+  because an environment variable is missing; CrashLoopBackOff, and ``kubectl logs`` says which.
 
 The check grades both halves: the ``diagnosis`` (a sentence that names the cause; graded by the
 words that cause cannot be named without) and the fix (both pods Running, the Deployment kept,
@@ -39,6 +41,11 @@ DEPLOYMENT = "web"
 REPLICAS = 2
 TAINT_KEY = "mystery.labkit.io/maintenance"
 DISK_LABEL = "disktype"
+CRASH_VARIABLE = "DATABASE_HOST"
+# Reads like a real service's start-up: says what it does, fails loudly, else runs.
+CRASH_SCRIPT = (f'echo "web: connecting to the database at ${CRASH_VARIABLE}"; '
+                f'[ -n "${CRASH_VARIABLE}" ] || {{ echo "web: fatal: {CRASH_VARIABLE} is not set" >&2; exit 1; }}; '
+                'exec sleep 3600')
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,14 @@ def _stop_scheduler(lab: Any, manifest: dict[str, Any]) -> None:
     lab.stop_component("scheduler")
 
 
+def _crashing_command(lab: Any, manifest: dict[str, Any]) -> None:
+    if lab.runtime != "docker":
+        raise LabError("the crash mystery needs the Docker runtime (the simulated one runs no commands): "
+                       "labs.start(runtime='docker') with a Docker engine")
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["sh", "-c", CRASH_SCRIPT]
+
+
 def _start_scheduler(lab: Any) -> None:
     if not lab.supervisor.is_running("scheduler"):
         lab.start_component("scheduler")
@@ -160,6 +175,23 @@ MYSTERIES: dict[str, Mystery] = {m.name: m for m in (
                "within a second.",
         break_lab=_stop_scheduler, reset_lab=_start_scheduler,
         cause_words=("scheduler",),
+    ),
+    Mystery(
+        name="crash", title="Up for a second, then down again",
+        story="Deployment web (2 replicas) in namespace mystery-crash was scheduled and its containers "
+              "start, but the pods never become ready and their RESTARTS keep climbing. Find out why, and "
+              "make both pods run.",
+        hints=("The pods are on a node and their containers start: the scheduler is fine. What does a "
+               "container that exits say before it goes? (`kubectl logs <pod> -n mystery-crash`, "
+               "add `--previous` for the run before.)",
+               "The log names what it needs. Where does a container get it from? Look at "
+               "`kubectl get deploy web -n mystery-crash -o yaml`: spec.template.spec.containers[0]."),
+        answer=f"The container's command exits with code 1 because the environment variable {CRASH_VARIABLE} is "
+               f"not set ('web: fatal: {CRASH_VARIABLE} is not set' in kubectl logs); with restartPolicy Always "
+               f"that is a CrashLoopBackOff. Give it the variable: `kubectl set env deployment/web -n "
+               f"mystery-crash {CRASH_VARIABLE}=db.example`; the rollout replaces the pods.",
+        break_lab=_crashing_command, reset_lab=lambda lab: None,
+        cause_words=(CRASH_VARIABLE.lower(), "environment", "env var", "variable"),
     ),
 )}
 
@@ -294,12 +326,19 @@ def grade(c: Checker, name: str, *, lab: Any, diagnosis: str) -> None:
             return
         if m.name == "selector":
             _grade_selector(c, lab, spec)
-        running = [p for p in _pods(client, m.namespace) if (p.get("status") or {}).get("phase") == "Running"]
+        running = [p for p in _pods(client, m.namespace) if _runs(p)]
     c.expect(len(running) >= REPLICAS,
              passed=f"{REPLICAS} pods of web are Running",
              failed=f"{len(running)} of {REPLICAS} pods of web are Running",
              hint=f"`kubectl get pods -n {m.namespace}` and `kubectl describe pod` on one that is not Running; "
                   "after a fix pods may take a few seconds (run the check again)")
+
+
+def _runs(pod: dict[str, Any]) -> bool:
+    """Running with every container ready: a crash-looping pod is briefly Running too."""
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    return status.get("phase") == "Running" and bool(statuses) and all(s.get("ready") for s in statuses)
 
 
 def _grade_selector(c: Checker, lab: Any, spec: dict[str, Any]) -> None:

@@ -115,6 +115,12 @@ def test_scheduler_deleting_the_pods_does_not_help_starting_the_scheduler_does(l
     assert solved, solved.feedback
 
 
+def test_the_crash_mystery_refuses_a_simulated_lab_saying_why(lab: labs.Lab) -> None:
+    # Its Docker run is tests/integration/test_labs_mystery_crash.py.
+    with pytest.raises(labs.LabError, match="needs the Docker runtime"):
+        labs.mystery("crash", lab=lab, show=False)
+
+
 def test_hints_go_from_nudge_to_answer_and_the_answer_comes_only_on_request() -> None:
     m = MYSTERIES["taint"]
     labs.mysteries._hints_given.pop(m.check_name, None)
@@ -124,5 +130,5 @@ def test_hints_go_from_nudge_to_answer_and_the_answer_comes_only_on_request() ->
     for text in (first, second, third):
         assert "kubectl taint nodes --all" not in text
     assert "kubectl taint nodes --all mystery.labkit.io/maintenance-" in labs.hint("mystery-taint", answer=True)
-    with pytest.raises(labs.LabError, match="the mysteries: taint, selector, scheduler"):
+    with pytest.raises(labs.LabError, match="the mysteries: taint, selector, scheduler, crash"):
         labs.hint("mystery-nope")
