@@ -23,16 +23,11 @@ from orchestrator import classroom
 from orchestrator.cli.errors import CliError, cli_errors
 from orchestrator.cli.kube_common import KubeconfigOpt, connect, kubeconfig_path, run
 from orchestrator.cli.render import human_duration
-from orchestrator.client.rest import ApiClient
 from orchestrator.labhome import LabSettings
 
 app = typer.Typer(help="Classroom mode: a namespace, a ServiceAccount and a kubeconfig per student.",
                   no_args_is_help=True)
 out = Console(highlight=False)
-
-
-def _client(kubeconfig: KubeconfigOpt) -> ApiClient:
-    return connect(kubeconfig)
 
 
 def _server_of(kubeconfig: KubeconfigOpt) -> str:
@@ -62,7 +57,7 @@ def create(
         try:
             roster = classroom.roster(students, prefix=prefix)
             url = server or _server_of(kubeconfig)
-            client = _client(kubeconfig)
+            client = connect(kubeconfig)
             result = run(classroom.ensure_students(client, LabSettings.from_env().home, roster, server=url,
                                                    token_lifetime_days=token_days), client=client)
         except classroom.ClassroomError as e:
@@ -89,7 +84,7 @@ def create(
 def status(kubeconfig: KubeconfigOpt = None) -> None:
     """One row per student: namespace, pods, last activity, passed progress checks."""
     with cli_errors():
-        client = _client(kubeconfig)
+        client = connect(kubeconfig)
         rows = run(classroom.classroom_status(client, LabSettings.from_env().home), client=client)
     if not rows:
         out.print("no classroom on this lab; create one with `labctl classroom create --students N`")
@@ -130,7 +125,7 @@ def delete(
 ) -> None:
     """Delete the classroom (or the students named): bindings, ServiceAccounts, namespaces, kubeconfigs."""
     with cli_errors():
-        client = _client(kubeconfig)
+        client = connect(kubeconfig)
         try:
             gone = run(classroom.delete_students(client, LabSettings.from_env().home, students or None),
                        client=client)
