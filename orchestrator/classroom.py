@@ -19,8 +19,14 @@ What a student may do, decided by the bindings above and nothing else:
   that ``kubectl get nodes`` works as in the lessons;
 - nothing on the cluster itself: no namespaces, nodes or roles to create.
 
-ResourceQuota and LimitRange are not served by this lab yet, so a student is not capped: one
-student's 1000-replica Deployment slows everyone. `ensure_students` reports this as a note.
+    ResourceQuota        student-01/labkit-classroom   `STUDENT_QUOTA`      } only when the API server
+    LimitRange           student-01/labkit-classroom   `STUDENT_LIMITS`     } serves the kind
+
+ResourceQuota and LimitRange are not served by this lab yet, so today a student is not capped
+(one student's 1000-replica Deployment slows everyone) and `ensure_students` says so in a note;
+the objects are made as soon as discovery lists the kinds. The LimitRange comes with the quota
+because, in Kubernetes, a quota on requests.cpu refuses every pod that states no request: its
+defaults keep a learner's first bare pod working.
 
 Tokens: a TokenRequest of `TOKEN_LIFETIME` (7 days) by default: long enough for a week-long course
 without handing out new files, short enough that a kubeconfig left on a student's laptop stops
@@ -68,6 +74,13 @@ PROGRESS_CONFIGMAP = "labkit-progress"
 PROGRESS_KEY = "progress.json"
 # What a classroom would cap each student with, once the lab serves them (it does not yet).
 QUOTA_RESOURCES = ("resourcequotas", "limitranges")
+QUOTA_NAME = "labkit-classroom"
+# Per student: room for every notebook's exercises (the largest runs 10 pods) on a 2-core laptop
+# class server with 30 students, not for a scale experiment.
+STUDENT_QUOTA = {"pods": "20", "requests.cpu": "2", "requests.memory": "2Gi", "limits.cpu": "4",
+                 "limits.memory": "4Gi"}
+STUDENT_LIMITS = [{"type": "Container", "defaultRequest": {"cpu": "100m", "memory": "64Mi"},
+                   "default": {"cpu": "500m", "memory": "256Mi"}}]
 # A student's objects are made one after the other (each needs the one before); students in
 # parallel, this many at a time, so that a class of 30 is ready in about a second.
 PARALLEL = 8
@@ -145,7 +158,7 @@ async def ensure_students(client: ApiClient, home: LabHome, students: Sequence[S
     async def one(student: Student) -> StudentOutcome:
         async with gate:
             return await _ensure_student(client, home, student, server=server, ca_pem=ca_pem,
-                                         lifetime=token_lifetime_days * 86400)
+                                         lifetime=token_lifetime_days * 86400, served=served)
 
     outcomes = await asyncio.gather(*(one(s) for s in students))
     return CreateResult(list(outcomes), notes)
@@ -160,7 +173,7 @@ async def _create(what: str, created: list[str], make: Callable[[], Awaitable[Ob
 
 
 async def _ensure_student(client: ApiClient, home: LabHome, student: Student, *, server: str, ca_pem: bytes,
-                          lifetime: int) -> StudentOutcome:
+                          lifetime: int, served: set[str]) -> StudentOutcome:
     out = StudentOutcome(student)
     ns, labels = student.name, {STUDENT_LABEL: student.name}
     await _create("namespace", out.created, lambda: client.create(
@@ -178,6 +191,19 @@ async def _ensure_student(client: ApiClient, home: LabHome, student: Student, *,
                 "metadata": {"name": name, "labels": labels},
                 "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role},
                 "subjects": subject}))
+    # By path: the kinds are not in this lab's resource table (orchestrator/api/resources.py) yet.
+    if "resourcequotas" in served:
+        await _create("resourcequota", out.created, lambda: client.request_json(
+            "POST", f"/api/v1/namespaces/{ns}/resourcequotas", body={
+                "apiVersion": "v1", "kind": "ResourceQuota",
+                "metadata": {"name": QUOTA_NAME, "namespace": ns, "labels": labels},
+                "spec": {"hard": dict(STUDENT_QUOTA)}}))
+    if "limitranges" in served:
+        await _create("limitrange", out.created, lambda: client.request_json(
+            "POST", f"/api/v1/namespaces/{ns}/limitranges", body={
+                "apiVersion": "v1", "kind": "LimitRange",
+                "metadata": {"name": QUOTA_NAME, "namespace": ns, "labels": labels},
+                "spec": {"limits": [dict(limit) for limit in STUDENT_LIMITS]}}))
     sa = await client.get("serviceaccounts", ns, namespace=ns)
     path = kubeconfig_path(home, ns)
     kept = _still_good(path, sa_uid=sa["metadata"].get("uid", ""), server=server)

@@ -3,10 +3,13 @@ kubeconfig is kept rather than reissued (the live behaviour: tests/integration/t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -51,3 +54,81 @@ def test_a_kubeconfig_is_kept_only_while_its_token_lasts_a_day_and_names_the_cur
     _kubeconfig(path, uid="u1", expires_in=3600)
     assert _still_good(path, sa_uid="u1", server="https://127.0.0.1:6443") is None  # expires within a day
     assert _still_good(tmp_path / "missing", sa_uid="u1", server="https://127.0.0.1:6443") is None
+
+
+class FakeServer:
+    """Just enough API server for `ensure_students`, behind httpx.MockTransport (the client's test seam):
+    discovery of the core group with or without the quota kinds, and every POST remembered."""
+
+    def __init__(self, *, quotas: bool) -> None:
+        self.quotas = quotas
+        self.posts: list[tuple[str, dict]] = []
+        self.stored: set[str] = set()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/apis":
+            return httpx.Response(200, json={"kind": "APIGroupList", "groups": []})
+        if path == "/api/v1":
+            names = ["namespaces", "pods", "serviceaccounts"] + (["resourcequotas", "limitranges"] if self.quotas else [])
+            return httpx.Response(200, json={"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": n, "singularName": n[:-1], "namespaced": n != "namespaces", "kind": n.title(),
+                 "verbs": ["create", "get", "list"]} for n in names]})
+        if request.method == "GET" and "/serviceaccounts/" in path:
+            return httpx.Response(200, json={"kind": "ServiceAccount", "metadata": {"name": "s", "uid": "u"}})
+        if request.method == "POST" and path.endswith("/token"):
+            return httpx.Response(201, json={"kind": "TokenRequest", "status": {
+                "token": jwt.encode({"exp": int(time.time()) + 86400 * 7,
+                                     "kubernetes.io": {"serviceaccount": {"name": "s", "uid": "u"}}},
+                                    "k" * 32, algorithm="HS256"),
+                "expirationTimestamp": "2030-01-01T00:00:00Z"}})
+        if request.method == "POST":
+            body = json.loads(request.content)
+            key = f"{path}/{body['metadata']['name']}"
+            if key in self.stored:
+                return httpx.Response(409, json={"kind": "Status", "status": "Failure", "reason": "AlreadyExists",
+                                                 "code": 409, "message": f"{key} already exists"})
+            self.stored.add(key)
+            self.posts.append((path, body))
+            return httpx.Response(201, json=body)
+        return httpx.Response(404, json={"kind": "Status", "reason": "NotFound", "code": 404, "message": path})
+
+
+def _create(tmp_path: Path, server: FakeServer) -> Any:
+    from orchestrator.classroom import ensure_students
+    from orchestrator.client.rest import ApiClient
+
+    home = LabHome(tmp_path)
+    home.ensure()
+    home.ca_cert.write_bytes(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+
+    async def main() -> Any:
+        async with ApiClient("https://lab.test", transport=httpx.MockTransport(server.handle)) as client:
+            return await ensure_students(client, home, roster(2), server="https://lab.test")
+
+    return asyncio.run(main())
+
+
+def test_quota_and_limits_are_made_per_student_once_the_lab_serves_them(tmp_path: Path) -> None:
+    from orchestrator.classroom import STUDENT_LIMITS, STUDENT_QUOTA
+
+    server = FakeServer(quotas=True)
+    result = _create(tmp_path, server)
+    assert result.notes == []
+    quotas = [b for p, b in server.posts if p.endswith("/resourcequotas")]
+    limits = [b for p, b in server.posts if p.endswith("/limitranges")]
+    assert [q["metadata"]["namespace"] for q in quotas] == ["student-01", "student-02"]
+    assert quotas[0]["spec"]["hard"] == STUDENT_QUOTA and limits[0]["spec"]["limits"] == STUDENT_LIMITS
+    assert all("resourcequota" in o.created and "limitrange" in o.created for o in result.students)
+
+    before = len(server.posts)
+    again = _create(tmp_path, server)  # idempotent: everything exists, the kubeconfigs are kept
+    assert len(server.posts) == before and not any(o.created or o.token_reissued for o in again.students)
+
+
+def test_without_the_quota_kinds_create_says_so_and_skips_them(tmp_path: Path) -> None:
+    server = FakeServer(quotas=False)
+    result = _create(tmp_path, server)
+    assert result.notes == ["resourcequotas are not served by this lab: skipped (students are not capped)",
+                            "limitranges are not served by this lab: skipped (students are not capped)"]
+    assert not [p for p, _ in server.posts if p.endswith(("/resourcequotas", "/limitranges"))]
