@@ -360,21 +360,30 @@ async def delete_students(client: ApiClient, home: LabHome, names: Sequence[str]
             raise ClassroomError(f"no student {', '.join(unknown)} in this classroom; students: "
                                  f"{', '.join(known) or 'none'}")
     chosen = list(names) if names else known
-    for name in chosen:
-        for binding in Student(name).cluster_bindings:
-            try:
-                await client.delete("clusterrolebindings.rbac.authorization.k8s.io", binding)
-            except NotFound:
-                pass
-        try:
-            # The ServiceAccount first: its deletion is what makes the API server refuse the token
-            # at once; the namespace's contents go later, at the namespace controller's pace.
-            await client.delete("serviceaccounts", name, namespace=name)
-        except NotFound:
-            pass
-        try:
-            await client.delete("namespaces", name)
-        except NotFound:
-            pass
-        kubeconfig_path(home, name).unlink(missing_ok=True)
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def one(name: str) -> None:
+        async with gate:
+            await _delete_student(client, home, name)
+
+    await asyncio.gather(*(one(name) for name in chosen))
     return chosen
+
+
+async def _delete_student(client: ApiClient, home: LabHome, name: str) -> None:
+    for binding in Student(name).cluster_bindings:
+        try:
+            await client.delete("clusterrolebindings.rbac.authorization.k8s.io", binding)
+        except NotFound:
+            pass
+    try:
+        # The ServiceAccount first: its deletion is what makes the API server refuse the token
+        # at once; the namespace's contents go later, at the namespace controller's pace.
+        await client.delete("serviceaccounts", name, namespace=name)
+    except NotFound:
+        pass
+    try:
+        await client.delete("namespaces", name)
+    except NotFound:
+        pass
+    kubeconfig_path(home, name).unlink(missing_ok=True)
