@@ -4,7 +4,7 @@ An exercise is a module ``labs/exercises/<name_with_underscores>.py`` that regis
 
     from labs.checks import Checker, register
 
-    @register("predict-revision", title="Predict the next resourceVersion")
+    @register("predict-revision", title="Predict the next resourceVersion", notebook="01-etcd-simulation")
     def check(c: Checker, *, lab, prediction) -> None:
         actual = ...
         c.expect(prediction == actual,
@@ -115,16 +115,17 @@ class RegisteredCheck:
     name: str
     title: str
     function: CheckFunction
+    notebook: str = ""  # the notebook's file name without .ipynb, for labs.progress()
 
 
 _REGISTRY: dict[str, RegisteredCheck] = {}
 
 
-def register(name: str, *, title: str = "") -> Callable[[CheckFunction], CheckFunction]:
-    """Register ``function`` as the check called ``name`` (decorator)."""
+def register(name: str, *, title: str = "", notebook: str = "") -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``function`` as the check called ``name`` (decorator); ``notebook`` is where it is asked."""
 
     def decorate(function: CheckFunction) -> CheckFunction:
-        _REGISTRY[name] = RegisteredCheck(name=name, title=title or name, function=function)
+        _REGISTRY[name] = RegisteredCheck(name=name, title=title or name, function=function, notebook=notebook)
         return function
 
     return decorate
@@ -174,9 +175,26 @@ def run_check(name: str, **kwargs: Any) -> CheckResult:
     return result
 
 
+def known_checks() -> list[RegisteredCheck]:
+    """Every check of every exercise module (imported if it was not yet), in notebook order."""
+    import pkgutil
+
+    import labs.exercises
+
+    for info in pkgutil.iter_modules(labs.exercises.__path__):
+        importlib.import_module(f"labs.exercises.{info.name}")
+    return sorted(_REGISTRY.values(), key=lambda c: (c.notebook, c.name))
+
+
 def check(name: str, **kwargs: Any) -> CheckResult:
-    """Run the exercise check ``name`` with your answers; show the feedback; return the result."""
+    """Run the exercise check ``name`` with your answers; show the feedback; return the result.
+
+    The outcome is recorded for `labs.progress()` (a pass stays a pass when the check is run again)."""
     result = run_check(name, **kwargs)
+    # A from-import: `labs.progress` is the function (labs/__init__.py), the module is labs.progress.
+    from labs.progress import record
+
+    record(result, notebook=lookup(name).notebook, lab=kwargs.get("lab"))
     try:
         from IPython import get_ipython
         from IPython.display import display

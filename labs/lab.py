@@ -157,6 +157,10 @@ def _wipe(settings: LabSettings) -> None:
 class Lab:
     """A running lab cluster: its addresses, credentials, clients, and verbs to change it."""
 
+    # Where `apply` puts objects whose manifest names no namespace: None is "default"; a lab
+    # connected by a classroom kubeconfig (labs/connect.py) uses the kubeconfig's namespace.
+    namespace: str | None = None
+
     def __init__(
         self,
         *,
@@ -337,8 +341,9 @@ class Lab:
                 done = []
                 for m in manifests:
                     try:
-                        outcome = await kube_apply.apply_one(client, m, namespace=None, warn=_warn)
-                        stored = await client.get(m.info, m.name, namespace=namespace_of(m.info, m.namespace))
+                        outcome = await kube_apply.apply_one(client, m, namespace=self.namespace, warn=_warn)
+                        stored = await client.get(m.info, m.name,
+                                                  namespace=namespace_of(m.info, m.namespace or self.namespace))
                     except ApiError as err:
                         raise LabError(f"{type_name(m.info)}/{m.name}: {api_message(err)}") from None
                     done.append((f"{type_name(m.info)}/{m.name} {outcome}", stored))

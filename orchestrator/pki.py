@@ -256,15 +256,19 @@ def read_token_file(path: Path) -> list[list[str]]:
 
 
 def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, user: str, token: str | None = None,
-                     client_cert: tuple[bytes, bytes] | None = None) -> None:
+                     client_cert: tuple[bytes, bytes] | None = None, namespace: str | None = None) -> None:
     """Write a kubeconfig with one cluster, one user and the current context `labkit`. The user
-    authenticates with a bearer `token` or a `client_cert` (certificate PEM, key PEM)."""
+    authenticates with a bearer `token` or a `client_cert` (certificate PEM, key PEM); the context's
+    default namespace is `namespace`, when given (kubectl and the clients then work there)."""
     if (token is None) == (client_cert is None):
         raise ValueError("write_kubeconfig needs a token or a client certificate, not both")
     credential = ({"token": token} if token is not None else {
         "client-certificate-data": base64.b64encode(client_cert[0]).decode(),  # type: ignore[index]
         "client-key-data": base64.b64encode(client_cert[1]).decode(),  # type: ignore[index]
     })
+    context: dict[str, str] = {"cluster": "labkit", "user": user}
+    if namespace:
+        context["namespace"] = namespace
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -278,7 +282,7 @@ def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, user: str, token
             }
         ],
         "users": [{"name": user, "user": credential}],
-        "contexts": [{"name": "labkit", "context": {"cluster": "labkit", "user": user}}],
+        "contexts": [{"name": "labkit", "context": context}],
         "current-context": "labkit",
         "preferences": {},
     }

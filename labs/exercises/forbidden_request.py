@@ -17,7 +17,7 @@ import httpx
 from labs.checks import Checker, register
 
 
-@register("forbidden-request", title="Get a 403 Forbidden")
+@register("forbidden-request", title="Get a 403 Forbidden", notebook="02-api-server")
 def check(c: Checker, *, lab: Any, response: Any = None) -> None:
     if not c.expect(
         isinstance(response, httpx.Response),

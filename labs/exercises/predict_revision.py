@@ -21,7 +21,7 @@ from labs.checks import Checker, register
 PROBE = "revision-probe"
 
 
-@register("predict-revision", title="Predict the next resourceVersion")
+@register("predict-revision", title="Predict the next resourceVersion", notebook="01-etcd-simulation")
 def check(c: Checker, *, lab: Any, prediction: Any = None, namespace: str = "default") -> None:
     if not c.expect(
         isinstance(prediction, int) or (isinstance(prediction, str) and prediction.isdigit()),

@@ -20,7 +20,7 @@ from labs.checks import Checker, register
 ACCOUNT = "auditor"
 
 
-@register("read-only-role", title="A read-only Role for a ServiceAccount")
+@register("read-only-role", title="A read-only Role for a ServiceAccount", notebook="09-api-machinery")
 def check(c: Checker, *, lab: Any, namespace: str) -> None:
     user = f"system:serviceaccount:{namespace}:{ACCOUNT}"
     with lab.http() as api:

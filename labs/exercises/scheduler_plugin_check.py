@@ -99,7 +99,7 @@ def _score(instance: Any, node: dict[str, Any]) -> tuple[int | None, str]:
     return value, ""
 
 
-@register("scheduler-plugin", title="Write a Score plugin: PreferFastZone")
+@register("scheduler-plugin", title="Write a Score plugin: PreferFastZone", notebook="03-the-scheduler")
 def check(c: Checker, *, plugin: Any = None, lab: Any = None) -> None:
     where: Path | None = None
     if plugin is None:

@@ -1,12 +1,14 @@
 """labctl: start, inspect and stop a local lab cluster.
 
-    labctl up [--nodes N] [--runtime auto|docker|simulated] [--port P] [--san HOST]
+    labctl up [--nodes N] [--runtime auto|docker|simulated] [--port P] [--san HOST] [--bind-address IP]
     labctl status        component, state (healthy, restarting in 4s (back-off), ...), restarts
     labctl stop NAME     stop one component and keep it stopped (a failure lab: a node goes NotReady)
     labctl start NAME    start it again
     labctl kubeconfig    path of the admin kubeconfig (export KUBECONFIG=$(labctl kubeconfig))
     labctl kubeconfig --user alice --group dev
                          a kubeconfig for alice (group dev) with a client certificate signed by the lab CA
+    labctl classroom     create/status/delete a classroom: a namespace and a kubeconfig per student
+    labctl doctor        is this machine ready (offline)? OK/WARN/FAIL per check, with the fix
     labctl down          stop everything, the pods' containers too; data, credentials and logs stay
     labctl delete lab    remove the lab completely: processes, its containers, the lab home
     labctl version
@@ -29,7 +31,7 @@ import typer
 from rich.console import Console
 
 import orchestrator
-from orchestrator.cli import controllers, demo, kube, kube_exec, render, scheduler
+from orchestrator.cli import classroom, controllers, demo, doctor, kube, kube_exec, render, scheduler
 from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
@@ -47,6 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(controllers.app, name="controllers")
+app.add_typer(classroom.app, name="classroom")
 # The everyday kubectl-like verbs (get, apply, delete, ...) and the demo live in their own modules.
 kube.register(app)
 kube_exec.register(app)
@@ -78,6 +81,11 @@ def up(
         int | None,
         typer.Option(min=1, hidden=True, help="Take the lab down when this process ends (a notebook kernel)."),
     ] = None,
+    bind_address: Annotated[
+        str | None,
+        typer.Option(help="Address the API server listens on (default 127.0.0.1; 0.0.0.0 for a classroom "
+                          "whose students connect from other machines: add --san <this machine's address>)."),
+    ] = None,
     straight_to_running: Annotated[
         bool,
         typer.Option(help="Simulated fleets report a pod once, Running (KWOK-style), not first ContainerCreating."),
@@ -86,6 +94,9 @@ def up(
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
         render.error(err, f"unknown --runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        raise typer.Exit(1)
+    if bind_address is not None and not _is_ip(bind_address):
+        render.error(err, f"--bind-address {bind_address!r} is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1")
         raise typer.Exit(1)
     settings = LabSettings.from_env()
     out.print(f"lab home [bold]{settings.home.root}[/bold]")
@@ -102,6 +113,7 @@ def up(
                 progress=progress,
                 owner_pid=owner_pid,
                 fleet_args=("--straight-to-running",) if straight_to_running else (),
+                bind_address=bind_address,
             )
         finally:
             progress.close()
@@ -197,6 +209,18 @@ def kubeconfig(
     print(path)
 
 
+@app.command(name="doctor")
+def doctor_command() -> None:
+    """Check this machine for a lab (Python, Docker, kubectl, the image, ports, disk, embedded servers)."""
+    settings = LabSettings.from_env()
+    findings = doctor.run_checks(settings)
+    out.print(doctor.table(findings))
+    if doctor.failed(findings):
+        out.print("[bold red]not ready[/bold red]: fix the FAIL rows above, then run `labctl doctor` again")
+        raise typer.Exit(1)
+    out.print("[green]ready[/green]" + (" (with warnings)" if any(f.verdict == "WARN" for f in findings) else ""))
+
+
 @app.command(name="node-agent", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
              add_help_option=False)
 def node_agent(ctx: typer.Context) -> None:
@@ -211,6 +235,16 @@ def node_agent(ctx: typer.Context) -> None:
 def version() -> None:
     """Print the labctl version."""
     print(f"labctl {orchestrator.__version__}")
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _runtime(value: str) -> Runtime:

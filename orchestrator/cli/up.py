@@ -88,6 +88,9 @@ class LabContext:
     # pods. Left None, `pod_network` works both out (so every caller building a context gets them).
     bridge: DockerBridge | None = None
     cluster_dns: str | None = None
+    # Where the API server listens: loopback, or 0.0.0.0 for a classroom whose students connect
+    # from their own laptops (labctl classroom); every other component stays on loopback.
+    bind_address: str = LOOPBACK
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -128,7 +131,7 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     "--redis-url",
                     ctx.redis_url,
                     "--bind-address",
-                    LOOPBACK,
+                    ctx.bind_address,
                     "--secure-port",
                     str(port),
                     "--tls-cert-file",
@@ -350,12 +353,14 @@ def up(
     progress: UpProgress,
     owner_pid: int | None = None,
     fleet_args: Sequence[str] = (),
+    bind_address: str | None = None,
 ) -> UpResult:
     """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError.
 
     `owner_pid`: the process whose end takes the lab down (the watchdog runs `down` once it is
     gone); a notebook passes its kernel's pid. None keeps the owner an earlier `up` set, if it
-    still runs.
+    still runs. `bind_address`: where the API server listens (default: the one remembered, else
+    127.0.0.1); it takes effect when the API server (re)starts.
     """
     home = settings.home
     home.ensure()
@@ -364,6 +369,7 @@ def up(
         remembered = supervisor.lab
         ports: dict[str, int] = dict(remembered.get("ports", {}))
         sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
+        bind = bind_address or str(remembered.get("bind_address") or LOOPBACK)
         ensure_pki(home, extra_sans=sans)
         ensure_service_account_key(home)
         ensure_encryption_config(home)
@@ -381,12 +387,12 @@ def up(
         try:
             _start_all(supervisor, settings, ports=ports, api_port=api_port, nodes=nodes, runtime=runtime,
                        skip=skip, tokens=tokens, progress=progress, result=result, identities=identities,
-                       fleet_args=fleet_args)
+                       fleet_args=fleet_args, bind_address=bind)
         except BaseException:
             if all(record.external for record in supervisor.records()):
                 supervisor.stop_watchdog()  # nothing was started: leave nothing behind
             raise
-        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans))
+        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans), bind_address=bind)
     return result
 
 
@@ -404,6 +410,7 @@ def _start_all(
     result: UpResult,
     identities: int,
     fleet_args: Sequence[str],
+    bind_address: str = LOOPBACK,
 ) -> None:
     home = settings.home
     # The watchdog starts first: if whoever runs `up` is killed half-way, an owner's watchdog
@@ -461,6 +468,7 @@ def _start_all(
                           if supervisor.is_running(name)),
         skip=frozenset(skip),
         fleet_args=tuple(fleet_args),
+        bind_address=bind_address,
     )
     specs = control_plane(ctx)
     if not any(spec.name == "apiserver" for spec in specs):

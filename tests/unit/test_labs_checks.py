@@ -90,7 +90,9 @@ def test_check_loads_the_exercise_module_named_after_the_check() -> None:
     assert "should be an httpx.Response" in result.feedback
 
 
-def test_check_prints_the_feedback_outside_jupyter(registered: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_prints_the_feedback_outside_jupyter(registered: Any, capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))  # labs.check records progress in the lab home
     registered("unit-print", lambda c: c.expect(False, passed="", failed="nope", hint="do it"))
     result = checks.check("unit-print")
     assert capsys.readouterr().out == "unit-print: not yet\n  ✗ nope\n    try: do it\n"

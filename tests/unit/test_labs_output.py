@@ -7,6 +7,7 @@ hook must then skip it in that cell, and show it again when a later cell evaluat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -50,7 +51,9 @@ def _check(c: Checker) -> None:
     c.expect(True, passed="SHOWN-ONCE marker", failed="")
 
 
-def test_a_check_ending_a_cell_is_shown_once(shell: InteractiveShell) -> None:
+def test_a_check_ending_a_cell_is_shown_once(shell: InteractiveShell, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))  # labs.check records progress in the lab home
     assert _times_shown(shell, "import labs\nlabs.check('output-test')", "SHOWN-ONCE") == 1
     assert _times_shown(shell, "result = labs.check('output-test')", "SHOWN-ONCE") == 1
     assert _times_shown(shell, "if True:\n    labs.check('output-test')", "SHOWN-ONCE") == 1
