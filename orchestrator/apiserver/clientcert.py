@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from orchestrator.api.errors import Unauthorized
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.apiserver.auth import User
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,10 @@ class X509Authenticator:
                 self._cache.popitem(last=False)
         now = self.now()
         if not verified.not_before <= now <= verified.not_after:
-            bound = (f"is after {_go_time(verified.not_after)}" if now > verified.not_after
-                     else f"is before {_go_time(verified.not_before)}")
+            bound = (f"is after {rfc3339(verified.not_after)}" if now > verified.not_after
+                     else f"is before {rfc3339(verified.not_before)}")
             raise self._refuse(verified.identifier,
-                               f"x509: certificate has expired or is not yet valid: current time {_go_time(now)} {bound}")
+                               f"x509: certificate has expired or is not yet valid: current time {rfc3339(now)} {bound}")
         return verified.user
 
     def _verify(self, pem: str) -> _Verified:
@@ -145,7 +146,3 @@ def _identifier(cert: x509.Certificate) -> str:
     subject = f', CN={cn[0].value}' if cn else ""
     return (f"SN={cert.serial_number}{subject}, SKID={key_id(x509.SubjectKeyIdentifier)}, "
             f"AKID={key_id(x509.AuthorityKeyIdentifier)}")
-
-
-def _go_time(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +31,7 @@ from orchestrator.api.models.meta import K8sModel
 from orchestrator.api.quantity import canonical, parse_quantity
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.api.timestamps import rfc3339  # re-exported: the registry modules import it from here
 from orchestrator.apiserver import podspecvalidation
 
 FIELD_VALIDATION_VALUES = ("Ignore", "Strict", "Warn")
@@ -304,11 +305,6 @@ def default_event(obj: dict[str, Any], now: datetime) -> None:
 
 
 # --- 4. system fields and status ------------------------------------------------------------------------
-
-
-def rfc3339(moment: datetime) -> str:
-    """``2006-01-02T15:04:05Z``: second precision, UTC, as metav1.Time marshals."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _resource_amounts(container: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from croniter import croniter
 
 from orchestrator.api.errors import AlreadyExists, Conflict, NotFound
 from orchestrator.api.models.batch import CRONJOB_SCHEDULED_TIMESTAMP
+from orchestrator.api.timestamps import rfc3339, utc_now
 from orchestrator.client.informer import DeletedFinalStateUnknown, deleted_object
 from orchestrator.controllers.controller import (
     Controller,
@@ -62,12 +63,8 @@ log = logging.getLogger(__name__)
 TOO_MANY_MISSED = 100
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
-def _stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _rfc3339_in(moment: dt.datetime, zone: dt.tzinfo) -> str:
@@ -127,7 +124,7 @@ class CronJobController(Controller):
     default_workers = 5  # kube-controller-manager's --concurrent-cron-job-syncs
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None,
-                 wall_clock: Callable[[], dt.datetime] = _utc_now) -> None:
+                 wall_clock: Callable[[], dt.datetime] = utc_now) -> None:
         super().__init__(ctx, workers=workers)
         self.wall_clock = wall_clock
         self.cronjob_informer = ctx.factory.informer("cronjobs.batch", namespace=ctx.namespace)
@@ -290,7 +287,7 @@ class CronJobController(Controller):
             return until_next  # another sync (or controller) made it: the name is the lock
         self.recorder.event(cronjob, "Normal", "SuccessfulCreate", f"Created job {meta(created)['name']}")
         status["active"] = [*(status.get("active") or []), _job_ref(created)]
-        status["lastScheduleTime"] = _stamp(scheduled)
+        status["lastScheduleTime"] = rfc3339(scheduled)
         return until_next
 
     @staticmethod

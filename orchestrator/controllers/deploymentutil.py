@@ -37,6 +37,7 @@ import json
 import math
 from typing import Any
 
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.controllers.ownerrefs import meta, parse_time
 
 __all__ = [
@@ -348,10 +349,6 @@ def _replica_set_fraction(rs: Object, d: Object) -> int:
 # --- status and conditions --------------------------------------------------------------------
 
 
-def now_text(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def get_condition(status: Object, type_: str) -> dict[str, Any] | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == type_:
@@ -360,7 +357,7 @@ def get_condition(status: Object, type_: str) -> dict[str, Any] | None:
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: dt.datetime) -> dict[str, Any]:
-    stamp = now_text(now)
+    stamp = rfc3339(now)
     return {"type": type_, "status": status, "lastUpdateTime": stamp, "lastTransitionTime": stamp,
             "reason": reason, "message": message}
 

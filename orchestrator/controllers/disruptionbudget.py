@@ -35,6 +35,7 @@ from typing import Any
 
 from orchestrator.api.errors import Invalid
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.api.timestamps import rfc3339, utc_now
 from orchestrator.client.informer import DeletedFinalStateUnknown, deleted_object
 from orchestrator.controllers.controller import (
     Controller,
@@ -50,12 +51,8 @@ __all__ = ["DELETION_TIMEOUT", "DisruptionController", "scaled_value"]
 DELETION_TIMEOUT = 120.0  # upstream DeletionTimeout: how long an eviction's pod may take to start going
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
-def _stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scaled_value(value: int | str, total: int) -> int:
@@ -74,7 +71,7 @@ class DisruptionController(Controller):
     default_workers = 1
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None,
-                 wall_clock: Callable[[], dt.datetime] = _utc_now) -> None:
+                 wall_clock: Callable[[], dt.datetime] = utc_now) -> None:
         super().__init__(ctx, workers=workers)
         self.wall_clock = wall_clock
         self.pdb_informer = ctx.factory.informer("poddisruptionbudgets.policy", namespace=ctx.namespace)
@@ -239,7 +236,7 @@ class DisruptionController(Controller):
         value = "True" if allowed else "False"
         cond = {"type": "DisruptionAllowed", "status": value, "observedGeneration": generation,
                 "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == value
-                and old.get("lastTransitionTime") else _stamp(now),
+                and old.get("lastTransitionTime") else rfc3339(now),
                 "reason": reason, "message": message}
         return [c for c in conditions if c.get("type") != "DisruptionAllowed"] + [cond]
 

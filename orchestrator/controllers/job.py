@@ -54,6 +54,7 @@ from typing import Any
 from orchestrator.api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
 from orchestrator.api.models.batch import JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.api.timestamps import rfc3339, utc_now
 from orchestrator.client.informer import DeletedFinalStateUnknown, deleted_object, meta_namespace_key
 from orchestrator.controllers.controller import (
     Controller,
@@ -82,12 +83,8 @@ MAX_BACKOFF = 360.0  # upstream MaxJobPodFailureBackOff: 6 minutes
 MAX_POD_CREATE_DELETE_PER_SYNC = 500  # upstream MaxPodCreateDeletePerSync
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
-def _stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def backoff_delay(failures: int, *, base: float = DEFAULT_BACKOFF, cap: float = MAX_BACKOFF) -> float:
@@ -196,7 +193,7 @@ def _set_condition(conditions: list[dict[str, Any]], type_: str, status: str, re
     if old is not None and old.get("status") == status and old.get("reason") == reason \
             and old.get("message") == message:
         return conditions
-    stamp = _stamp(now)
+    stamp = rfc3339(now)
     cond = {"type": type_, "status": status, "lastProbeTime": stamp,
             "lastTransitionTime": old["lastTransitionTime"] if old is not None and old.get("status") == status
             and old.get("lastTransitionTime") else stamp,
@@ -222,7 +219,7 @@ class JobController(Controller):
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None,
                  backoff_base: float = DEFAULT_BACKOFF, backoff_cap: float = MAX_BACKOFF,
-                 wall_clock: Callable[[], dt.datetime] = _utc_now) -> None:
+                 wall_clock: Callable[[], dt.datetime] = utc_now) -> None:
         super().__init__(ctx, workers=workers)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -303,7 +300,7 @@ class JobController(Controller):
         if suspended:
             status.pop("startTime", None)
         elif not status.get("startTime"):
-            status["startTime"] = _stamp(now)
+            status["startTime"] = rfc3339(now)
         started = parse_time(status.get("startTime"))
 
         failure = self._failure(job, counts, started, now)
@@ -323,7 +320,7 @@ class JobController(Controller):
             if not counts.active and not counts.terminating:
                 conditions = _set_condition(conditions, "Complete", "True", "CompletionsReached",
                                             "Reached expected number of succeeded pods", now)
-                status["completionTime"] = _stamp(now)
+                status["completionTime"] = rfc3339(now)
                 self.recorder.event(job, "Normal", "Completed", "Job completed")
         elif suspended:
             if not _condition_true(job, "Suspended"):

@@ -21,13 +21,13 @@ deletion/namespaced_resources_deleter.go.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections import Counter
 from typing import Any
 
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.api.resources import RESOURCES, ResourceInfo
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.controllers.controller import Controller, ControllerContext, Object, write_status
 from orchestrator.controllers.ownerrefs import meta
 
@@ -108,7 +108,7 @@ class NamespaceController(Controller):
         log.info("%s: namespace %s emptied and deleted", self.name, key)
 
     async def _report(self, ns: Object, remaining: Counter[str], failures: list[str]) -> None:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = now_rfc3339()
         counts = ", ".join(f"{r} has {n} resource instances" for r, n in sorted(remaining.items()))
         wanted: list[dict[str, Any]] = [
             {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",

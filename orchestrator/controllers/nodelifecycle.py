@@ -56,6 +56,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from orchestrator.api.errors import ApiError, NotFound
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.client.informer import DeletedFinalStateUnknown, deleted_object
 from orchestrator.controllers.controller import (
     Controller,
@@ -84,8 +85,6 @@ NOT_READY = "node.kubernetes.io/not-ready"
 _CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 
 
-def _now_text(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
@@ -366,7 +365,7 @@ class NodeLifecycleController(Controller):
         health = self._health[name]
         local_now = self.clock.now()
         status = copy.deepcopy(node.get("status") or {})
-        stamp = _now_text(now)
+        stamp = rfc3339(now)
         conditions = status.get("conditions") or []
         if ready is None:
             conditions.append({"type": "Ready", "status": "Unknown", "reason": "NodeStatusNeverUpdated",
@@ -418,7 +417,7 @@ class NodeLifecycleController(Controller):
                 else:
                     taint: dict[str, Any] = {"key": wanted_key, "effect": effect}
                     if effect == "NoExecute":
-                        taint["timeAdded"] = _now_text(now)  # eviction counts from here
+                        taint["timeAdded"] = rfc3339(now)  # eviction counts from here
                     wanted.append(taint)
         if sorted(map(repr, ours)) == sorted(map(repr, wanted)):
             return node

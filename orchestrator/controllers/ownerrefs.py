@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from orchestrator.api.errors import Invalid, NotFound
+from orchestrator.api.objects import TERMINAL_PHASES
 from orchestrator.api.selectors import LabelSelector
 from orchestrator.client.rest import ApiClient
 
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
 CanAdopt = Callable[[], Awaitable[None]]
-TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 def meta(obj: Object) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from orchestrator.api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.client.informer import (
     DeletedFinalStateUnknown,
     deleted_object,
@@ -413,7 +414,7 @@ class ReplicaSetController(Controller):
             reason = "FailedCreate"
             cond = {"type": "ReplicaFailure", "status": "True", "reason": reason, "message": str(manage_error),
                     "lastTransitionTime": (existing or {}).get("lastTransitionTime")
-                    or now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                    or rfc3339(now)}
             conditions = _set_condition(conditions, cond, "ReplicaFailure")
         elif manage_error is None and existing is not None:
             conditions = _set_condition(conditions, None, "ReplicaFailure")

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
 from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.apiobjects import ApiObjectSource
@@ -120,8 +121,6 @@ def now_micro() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ApiStatusSink:
@@ -243,7 +242,7 @@ class NodeAgent:
         }
 
     def _conditions(self) -> list[dict[str, Any]]:
-        now = _now()
+        now = now_rfc3339()
         pressure = [
             {"type": t, "status": "False", "reason": f"KubeletHas{r}", "message": m,
              "lastHeartbeatTime": now, "lastTransitionTime": now}

@@ -56,12 +56,12 @@ import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.api.quantity import cpu_millis, memory_bytes
+from orchestrator.api.timestamps import now_rfc3339, parse_rfc3339
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.nodeagent import lifecycle
 from orchestrator.nodeagent import status as podstatus
@@ -244,7 +244,7 @@ class PodWorker:
             self._stop_all_probes()
             return
         if self._last_status is None:
-            self._start_time = self._start_time or _now_rfc3339()
+            self._start_time = self._start_time or now_rfc3339()
             if self.config.report_creating:
                 await self._report()  # Pending / ContainerCreating, before a slow pull
         for _, slot in self._all_slots():
@@ -634,7 +634,7 @@ class PodWorker:
         status: dict[str, Any] = {
             "phase": phase,
             "conditions": podstatus.pod_conditions(
-                statuses=statuses, phase=phase, previous=previous_conditions, now=_now_rfc3339(),
+                statuses=statuses, phase=phase, previous=previous_conditions, now=now_rfc3339(),
                 incomplete_init=[] if self._initialized else
                 [cs["name"] for cs in init_statuses if not cs["ready"]],
                 readiness_gates=gates, foreign=foreign,
@@ -753,15 +753,13 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{rest}s"
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        return parse_rfc3339(value).timestamp()
     except ValueError:
         return None
 

@@ -38,10 +38,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from orchestrator.api.objects import TERMINAL_PHASES
 from orchestrator.nodeagent.runtimes.base import ContainerState
 
 PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed"})
 
 CONTAINER_CREATING = "ContainerCreating"
 CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"

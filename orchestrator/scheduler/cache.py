@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.api.errors import Conflict, NotFound
+from orchestrator.api.objects import TERMINAL_PHASES
 from orchestrator.client.workqueue import Clock
 from orchestrator.scheduler.framework.interfaces import Pod
 from orchestrator.scheduler.framework.nodeinfo import NodeInfo, Snapshot, pod_key
@@ -37,8 +38,6 @@ DEFAULT_ASSUMED_POD_TTL_SECONDS = 30.0
 """How long an assumed, bound pod may wait for its informer event. (Upstream used 30 s and since
 v1.27 defaults to 0 = never expire, relying on the event always arriving; a lab that kills the
 API server mid-binding shows why a bound on the wait is handy.)"""
-
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 
 class _MonotonicClock:

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from orchestrator.api.errors import ApiError, Conflict
+from orchestrator.api.objects import TERMINAL_PHASES
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import DeletedFinalStateUnknown, SharedInformerFactory, deleted_object
 from orchestrator.client.rest import ApiClient
@@ -58,7 +59,6 @@ from orchestrator.scheduler.queue import (
 
 log = logging.getLogger(__name__)
 
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 DEFAULT_MAX_CONCURRENT_BINDS = 64
 CACHE_CLEANUP_INTERVAL_SECONDS = 1.0
 
@@ -86,8 +86,6 @@ def _node_scheduling_view(node: dict[str, Any]) -> tuple[Any, ...]:
     return (node.get("spec"), (node.get("metadata") or {}).get("labels"), status.get("allocatable"), ready)
 
 
-def _now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Scheduler:
@@ -327,7 +325,7 @@ class Scheduler:
             return
         transition = current.get("lastTransitionTime") if current and current.get("status") == "False" else None
         condition = {"type": "PodScheduled", "status": "False", "reason": reason, "message": message,
-                     "lastProbeTime": None, "lastTransitionTime": transition or _now_rfc3339()}
+                     "lastProbeTime": None, "lastTransitionTime": transition or now_rfc3339()}
         meta = pod["metadata"]
         try:
             await self.client.patch(

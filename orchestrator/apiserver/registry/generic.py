@@ -48,10 +48,6 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
 _ALLOCATION_ATTEMPTS = 16
 
 
-def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
-
-
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.setdefault("metadata", {})
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.api.errors import BadRequest, Cause, Conflict, Invalid
+from orchestrator.api.objects import TERMINAL_PHASES
 from orchestrator.api.resources import by_group_resource
 from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
@@ -37,8 +38,6 @@ from orchestrator.apiserver.validation import (
     validate_pod_status,
     validate_pod_update,
 )
-
-TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 class PodStrategy(BaseStrategy):
