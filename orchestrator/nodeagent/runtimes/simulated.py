@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
+import ipaddress
 import os
+import re
 import shlex
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -174,6 +175,47 @@ class _Container:
     removed: bool = False
 
 
+# The simulated pod network: one /22 per node out of 10.128.0.0/12 (1,024 nodes of 1,022 pods),
+# like the podCIDR the node IPAM controller gives each node. A node's block follows from the
+# number at the end of its name (node-7 → the 7th block), so agents in different processes never
+# hand out the same address; other names hash into the same space.
+POD_NETWORK = ipaddress.IPv4Network("10.128.0.0/12")
+NODE_CIDR_PREFIX = 22
+
+
+def node_pod_cidr(node_name: str) -> ipaddress.IPv4Network:
+    """The block of pod addresses of the node called ``node_name``."""
+    blocks = 2 ** (NODE_CIDR_PREFIX - POD_NETWORK.prefixlen)
+    digits = re.search(r"(\d+)$", node_name)
+    index = int(digits.group(1)) if digits else int(hashlib.sha256(node_name.encode()).hexdigest(), 16)
+    size = 2 ** (32 - NODE_CIDR_PREFIX)
+    return ipaddress.IPv4Network((int(POD_NETWORK.network_address) + (index % blocks) * size, NODE_CIDR_PREFIX))
+
+
+class _NodeAddresses:
+    """host-local IPAM in small: the next free address of the node's block, in turn, skipping those in
+    use (an address is reused only after the others, as the CNI plugin does)."""
+
+    def __init__(self, cidr: ipaddress.IPv4Network) -> None:
+        self._base = int(cidr.network_address)
+        self._size = cidr.num_addresses
+        self._next = 2  # .0 is the network, .1 the gateway
+        self._in_use: set[str] = set()
+
+    def take(self) -> str:
+        for _ in range(self._size - 3):
+            host = self._next
+            self._next = self._next + 1 if self._next + 1 < self._size - 1 else 2
+            address = str(ipaddress.IPv4Address(self._base + host))
+            if address not in self._in_use:
+                self._in_use.add(address)
+                return address
+        raise ContainerStartFailed("the node's pod CIDR is exhausted", waiting_reason="CreateContainerError")
+
+    def release(self, address: str | None) -> None:
+        self._in_use.discard(address or "")
+
+
 class SimulatedRuntime:
     """The `Runtime` as timed records. One instance may serve many nodes (containers carry their node).
 
@@ -194,7 +236,7 @@ class SimulatedRuntime:
         self._containers: dict[ContainerId, _Container] = {}
         self._by_node: dict[str, dict[ContainerId, None]] = {}  # insertion-ordered sets: oldest first
         self._names: dict[str, ContainerId] = {}
-        self._addresses = itertools.count(2)
+        self._addresses: dict[str, _NodeAddresses] = {}  # node name → its pod CIDR's allocator
         self._epoch: float | None = None  # wall time minus clock time, fixed at first use
 
     # ----------------------------------------------------------------------------------------
@@ -337,14 +379,16 @@ class SimulatedRuntime:
             )
         plan = _Plan.from_spec(spec)
         now = self._now()
-        n = next(self._addresses)
+        addresses = self._addresses.get(spec.node_name)
+        if addresses is None:
+            addresses = self._addresses[spec.node_name] = _NodeAddresses(node_pod_cidr(spec.node_name))
         c = _Container(
             id=ContainerId(os.urandom(32).hex()),
             spec=spec,
             image=spec.image,
             image_id=image_id,
             plan=plan,
-            ip=f"10.{88 + n // 65536}.{n // 256 % 256}.{n % 256}",  # 10.88.0.2, 10.88.0.3, ...
+            ip=addresses.take(),
             started=now,
             exit_at=None if plan.exit_after is None else now + plan.exit_after,
             name=name,
@@ -392,6 +436,8 @@ class SimulatedRuntime:
             return
         self._by_node.get(c.spec.node_name, {}).pop(c.id, None)
         self._names.pop(c.name, None)
+        if (addresses := self._addresses.get(c.spec.node_name)) is not None:
+            addresses.release(c.ip)
         c.removed = True
         self._settle(c)
         if c.finished is None:

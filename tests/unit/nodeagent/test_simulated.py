@@ -20,7 +20,7 @@ from orchestrator.nodeagent.runtimes.base import (
     ContainerStartFailed,
     Runtime,
 )
-from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime, sim_annotation
+from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime, node_pod_cidr, sim_annotation
 
 
 def spec(name: str = "app", *, node: str = "node-1", pod: str = "web", **overrides: Any) -> ContainerSpec:
@@ -269,7 +269,20 @@ async def test_containers_get_distinct_addresses(runtime: SimulatedRuntime) -> N
 
     addresses = {await runtime.container_ip(s.id) for s in states}
 
-    assert len(addresses) == 300 and all(a is not None and a.startswith("10.88.") for a in addresses)
+    assert len(addresses) == 300 and all(a is not None and a.startswith("10.128.") for a in addresses)
+
+
+async def test_each_node_has_its_own_pod_cidr_so_agents_in_other_processes_never_collide() -> None:
+    # Two agents, two processes, two runtimes: their nodes' addresses come from different blocks.
+    one, two = SimulatedRuntime(), SimulatedRuntime()
+    a = await one.create_and_start(spec("a", node="node-1"))
+    b = await two.create_and_start(spec("b", node="node-2"))
+    assert (await one.container_ip(a.id), await two.container_ip(b.id)) == ("10.128.4.2", "10.128.8.2")
+    assert str(node_pod_cidr("node-1")) == "10.128.4.0/22" and str(node_pod_cidr("node-1000")) == "10.143.160.0/22"
+    # A removed container's address comes back, after the others (host-local IPAM's rotation).
+    await one.remove(a.id)
+    c = await one.create_and_start(spec("c", node="node-1"))
+    assert await one.container_ip(c.id) == "10.128.4.3"
 
 
 async def test_500_nodes_of_30_containers_cost_no_tasks_and_little_time(runtime: SimulatedRuntime) -> None:
