@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Annotated, Any, TypeVar
@@ -73,7 +73,14 @@ class DemoError(Exception):
     """A step of the demo did not happen; the message says which and what was seen instead."""
 
 
-def deployment_manifest(replicas: int = REPLICAS) -> dict[str, Any]:
+SERVICE = "demo"
+CLIENT_POD = "demo-client"
+# With --service the pods serve their own name over HTTP (busybox httpd), so a reply says which pod answered.
+SERVE_HOSTNAME = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
+
+
+def deployment_manifest(replicas: int = REPLICAS, *, serve: bool = False) -> dict[str, Any]:
+    command = ["sh", "-c", SERVE_HOSTNAME] if serve else ["sleep", "3600"]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": DEPLOYMENT, "labels": {"app": "demo"}},
@@ -84,10 +91,22 @@ def deployment_manifest(replicas: int = REPLICAS) -> dict[str, Any]:
                 "metadata": {"labels": {"app": "demo"}},
                 "spec": {"terminationGracePeriodSeconds": 1,
                          "containers": [{"name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
-                                         "command": ["sleep", "3600"]}]},
+                                         "command": command}]},
             },
         },
     }  # fmt: skip
+
+
+def service_manifest() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SERVICE},
+            "spec": {"selector": {"app": "demo"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+
+
+def client_pod_manifest() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": CLIENT_POD, "labels": {"app": "demo-client"}},
+            "spec": {"terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                                     "command": ["sleep", "3600"]}]}}
 
 
 def pod_status(obj: dict[str, Any]) -> str:
@@ -347,7 +366,8 @@ async def _clear_earlier_run(client: ApiClient, console: Console) -> None:
         await asyncio.sleep(0.5)
 
 
-async def run_demo(settings: LabSettings, *, console: Console, runtime: str, replicas: int = REPLICAS) -> None:
+async def run_demo(settings: LabSettings, *, console: Console, runtime: str, replicas: int = REPLICAS,
+                   service: bool = False) -> None:
     """The demo proper, on a lab that is up: one Deployment, followed from POST to cascade delete."""
     client = ApiClient.from_kubeconfig(settings.home.kubeconfig)
     ports = json.loads(settings.home.state_file.read_text())["lab"]["ports"]
@@ -360,7 +380,8 @@ async def run_demo(settings: LabSettings, *, console: Console, runtime: str, rep
         with Display(console, board) as display:
             watch = asyncio.create_task(_follow(client, board, display, start_rv), name="demo-watch")
             try:
-                followed = await _steps(client, console, board, display, storage, runtime=runtime, replicas=replicas)
+                followed = await _steps(client, console, board, display, storage, runtime=runtime, replicas=replicas,
+                                        service=settings if service else None)
             finally:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
@@ -370,13 +391,14 @@ async def run_demo(settings: LabSettings, *, console: Console, runtime: str, rep
 
 
 async def _steps(client: ApiClient, console: Console, board: PodBoard, display: Display, storage: Storage, *,
-                 runtime: str, replicas: int) -> str:
+                 runtime: str, replicas: int, service: LabSettings | None = None) -> str:
     """Each step of the data flow; returns the name of the pod followed through storage."""
     say = console.print
 
     say("Step numbers are those of the data flow in docs/architecture.md.")
     console.rule("1  you POST the desired state: a Deployment of 3 pods")
-    created = await client.create("deployments", deployment_manifest(replicas), namespace=NAMESPACE)
+    created = await client.create("deployments", deployment_manifest(replicas, serve=service is not None),
+                                  namespace=NAMESPACE)
     say(f"deployment.apps/{DEPLOYMENT} created, resourceVersion {created['metadata']['resourceVersion']}. "
         "The controller manager sees it through its watch and creates a ReplicaSet; the ReplicaSet "
         f"controller sees {replicas} wanted, 0 there, and POSTs {replicas} pods.", soft_wrap=True)
@@ -425,6 +447,9 @@ async def _steps(client: ApiClient, console: Console, board: PodBoard, display: 
     await _inspect(console, storage, step="after delete", name=first.name, revision=gone.revision)
     display.snapshot()
 
+    if service is not None:
+        await _service_step(client, console, service, runtime=runtime, replicas=replicas)
+
     console.rule("cascade  DELETE the Deployment: the garbage collector deletes its ReplicaSet, then the pods")
     await client.delete("deployments", DEPLOYMENT, namespace=NAMESPACE, propagation_policy="Background")
     await board.until("the garbage collector to delete every pod of the Deployment", lambda: not board.live())
@@ -440,6 +465,90 @@ async def _steps(client: ApiClient, console: Console, board: PodBoard, display: 
         await asyncio.sleep(0.3)
     say(f"deployment/{DEPLOYMENT}, its ReplicaSet and all {len(board.rows)} pods are gone")
     return first.name
+
+
+async def _service_step(client: ApiClient, console: Console, settings: LabSettings, *, runtime: str,
+                        replicas: int) -> None:
+    """--service: a ClusterIP Service in front of the pods, its EndpointSlice, the proxy's NAT rules
+    and (on Docker) requests from another pod spread over the backends (docs/networking.md)."""
+    from orchestrator.client.streams import StreamTarget, exec_command
+    from orchestrator.proxy.rules import rules_of_service
+
+    say = console.print
+    loop = asyncio.get_running_loop()
+
+    async def until(what: str, check: Callable[[], Awaitable[T | None]]) -> T:
+        deadline = loop.time() + STEP_TIMEOUT
+        while (found := await check()) is None:
+            if loop.time() > deadline:
+                raise DemoError(f"waited {STEP_TIMEOUT:.0f}s for {what}")
+            await asyncio.sleep(0.3)
+        return found
+
+    console.rule("service  a ClusterIP in front of the pods: EndpointSlice, the proxy's NAT rules, a request")
+    svc = await client.create("services", service_manifest(), namespace=NAMESPACE)
+    ip = svc["spec"]["clusterIP"]
+    say(f"service/{SERVICE} created: ClusterIP {ip}, port 80 → the pods' 8080. The address was claimed in "
+        "PostgreSQL's allocations table in the same transaction as the Service row.", soft_wrap=True)
+
+    async def ready_endpoints() -> list[dict[str, Any]] | None:
+        slices = await client.list("endpointslices", namespace=NAMESPACE,
+                                   label_selector=f"kubernetes.io/service-name={SERVICE}")
+        found = [e for sl in slices["items"] for e in sl.get("endpoints") or []
+                 if (e.get("conditions") or {}).get("ready")]
+        return found if len(found) >= replicas else None
+
+    endpoints = await until("the EndpointSlice controller to list every ready pod", ready_endpoints)
+    table = Table(title=f"EndpointSlice of service/{SERVICE} (the endpointslice controller keeps it in step with "
+                        "ready pods)", title_justify="left")
+    for column in ("ADDRESS", "POD", "NODE", "READY"):
+        table.add_column(column)
+    for e in endpoints:
+        table.add_row(", ".join(e.get("addresses") or []), (e.get("targetRef") or {}).get("name", ""),
+                      e.get("nodeName", ""), "true")
+    console.print(table)
+
+    path = settings.home.proxy_rules_file
+
+    async def rules() -> list[str] | None:
+        text = path.read_text() if path.exists() else ""
+        found = rules_of_service(text, f"{NAMESPACE}/{SERVICE}")
+        return found if len([r for r in found if "DNAT" in r]) >= replicas else None
+
+    lines = await until("the proxy to write the Service's rules", rules)
+    dry = "DRY RUN" in path.read_text().split("\n", 1)[0]
+    say(f"the proxy's NAT rules for service/{SERVICE} ({'a dry run: computed, not applied' if dry else 'applied with iptables-restore'}; "
+        f"all of them in {path}):", soft_wrap=True)
+    for line in lines:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+    if runtime != "docker":
+        say("simulated runtime: no container can send a packet, so the request is left out "
+            "(`labctl demo --runtime docker --service` makes it).")
+    else:
+        await client.create("pods", client_pod_manifest(), namespace=NAMESPACE)
+
+        async def client_running() -> bool | None:
+            pod = await client.get("pods", CLIENT_POD, namespace=NAMESPACE)
+            return True if (pod.get("status") or {}).get("phase") == "Running" else None
+
+        await until(f"pod/{CLIENT_POD} to run", client_running)
+        target = StreamTarget.from_kubeconfig(settings.home.kubeconfig)
+        answers: list[str] = []
+        for _ in range(3 * replicas):
+            out: list[bytes] = []
+            # busybox's wget -T crashes; `timeout` bounds a request that finds no backend.
+            code = await exec_command(target, namespace=NAMESPACE, pod=CLIENT_POD,
+                                      command=["timeout", "5", "wget", "-qO-", f"http://{ip}/"],
+                                      stdout=out.append, stderr=lambda _: None)
+            answers.append(b"".join(out).decode().strip() if code == 0 else f"(failed, exit {code})")
+        counts = {name: answers.count(name) for name in sorted(set(answers))}
+        say(f"{len(answers)} requests from pod/{CLIENT_POD} to http://{ip}/ were answered by: "
+            + ", ".join(f"{name} ×{n}" for name, n in counts.items()), soft_wrap=True)
+        if not any(name.startswith(f"{DEPLOYMENT}-") for name in counts):
+            raise DemoError(f"no request to the ClusterIP {ip} reached a pod of the Deployment: {answers}")
+        await client.delete("pods", CLIENT_POD, namespace=NAMESPACE)
+    await client.delete("services", SERVICE, namespace=NAMESPACE)
+    say(f"service/{SERVICE} deleted: its ClusterIP goes back to the pool, the proxy removes its chains")
 
 
 def _count_by_node(board: PodBoard) -> dict[str, int]:
@@ -479,6 +588,9 @@ def demo(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="API server port (default 6443 if free).")
     ] = None,
+    service: Annotated[bool, typer.Option(
+        "--service", help="One more step: a Service in front of the pods, its EndpointSlice, the proxy's rules "
+                          "and (on Docker) requests from another pod through the ClusterIP.")] = False,
 ) -> None:
     """Start a lab and show the seed's data flow live: a Deployment's pods from POST to Running, rows and stream entries."""
     if runtime not in RUNTIMES:
@@ -514,7 +626,7 @@ def demo(
                        owner_pid=None if keep else os.getpid())
             finally:
                 progress.close()
-            asyncio.run(run_demo(settings, console=out, runtime=resolved))
+            asyncio.run(run_demo(settings, console=out, runtime=resolved, service=service))
         except (DemoError, ApiError, OSError, asyncpg.PostgresError, redis.exceptions.RedisError) as e:
             render.error(err, f"demo failed: {e}")
             exit_code = 1

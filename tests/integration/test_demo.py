@@ -69,9 +69,13 @@ def _check_demo_output(out: str, *, runtime: str) -> list[str]:
 
 def test_demo_on_simulated_nodes_shows_every_step_and_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    result = run_labctl(home, "demo", "--runtime", "simulated", "--port", str(free_port()))
+    result = run_labctl(home, "demo", "--runtime", "simulated", "--service", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
     pods = _check_demo_output(result.stdout, runtime="simulated")
+    # --service on simulated nodes: the EndpointSlice and the proxy's dry-run rules, no request.
+    assert re.search(r"service/demo created: ClusterIP 10\.\d+\.\d+\.\d+", result.stdout), result.stdout
+    assert "a dry run: computed, not applied" in result.stdout and "DNAT --to-destination" in result.stdout
+    assert "the request is left out" in result.stdout
     assert len(pods) == 4, pods  # 3 replicas + the replacement
     assert _processes_of(home) == []
 
@@ -81,9 +85,13 @@ def test_demo_on_docker_runs_real_containers_and_removes_them(tmp_path: Path) ->
     import docker
 
     home = tmp_path / "demo-home"
-    result = run_labctl(home, "demo", "--runtime", "docker", "--port", str(free_port()))
+    result = run_labctl(home, "demo", "--runtime", "docker", "--service", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
     pods = _check_demo_output(result.stdout, runtime="docker")
+    # --service on Docker: real requests from another pod through the ClusterIP reach the Deployment's pods.
+    answered = re.search(r"9 requests from pod/demo-client to http://\S+ were answered by: (.*)", result.stdout)
+    assert answered and "demo-" in answered.group(1) and "failed" not in answered.group(1), result.stdout
+    assert "applied with iptables-restore" in result.stdout
     assert _processes_of(home) == []
     client = docker.from_env()
     try:
