@@ -57,7 +57,7 @@ from orchestrator.apiserver import metrics
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import ANONYMOUS, SERVICE_ACCOUNT_PREFIX, Attributes
 
-DEFAULT_MAX_REQUESTS_INFLIGHT = 160
+DEFAULT_MAX_REQUESTS_INFLIGHT = 600  # kube-apiserver: --max-requests-inflight 400 + --max-mutating-requests-inflight 200
 DEFAULT_QUEUE_LENGTH = 50
 DEFAULT_QUEUE_TIMEOUT = 15.0  # kube-apiserver: a quarter of --request-timeout (1m)
 _UID_NAMESPACE = uuid.UUID("5f1d2a47-3c1e-4b8e-9a43-0f6a3a7b9c21")

@@ -36,7 +36,7 @@ class Settings:
     # API Priority and Fairness (orchestrator/apiserver/flowcontrol.py): the seats all priority
     # levels share, split by their concurrency shares.
     enable_priority_and_fairness: bool = True
-    max_requests_inflight: int = 160
+    max_requests_inflight: int = 600
     # Encryption at rest (kube-apiserver --encryption-provider-config): docs/storage.md.
     encryption_provider_config: Path | None = None
     # Rewrite every object not stored with the first key (after a rotation), once, at start.
@@ -77,8 +77,8 @@ class Settings:
         p.add_argument("--enable-priority-and-fairness", action=argparse.BooleanOptionalAction, default=True,
                        help="queue requests by priority level when busy (default on; "
                             "--no-enable-priority-and-fairness serves every request at once)")
-        p.add_argument("--max-requests-inflight", type=int, default=160,
-                       help="requests served at once, shared by the priority levels (default 160)")
+        p.add_argument("--max-requests-inflight", type=int, default=600,
+                       help="requests served at once, shared by the priority levels (default 600, kube-apiserver's 400 + 200)")
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
         p.add_argument("--kubelet-client-token-file", type=Path,
                        help="a token the API server presents to node agents when it proxies pods/x/log")
