@@ -22,6 +22,11 @@ flag                        default    here  component
 --retry-period              2          1
 ==========================  =========  ====  ======================================
 
+`freeze` / `thaw` send SIGSTOP / SIGCONT to node agents: a frozen agent is alive (the supervisor's
+watchdog leaves it alone) but silent, as a node behind a network cut; its containers keep running
+and, once thawed, it carries on where it stopped. `zone_states` reads the node lifecycle
+controller's zone states (Normal, PartialDisruption, FullDisruption) from its /metrics.
+
 `Timeline` watches nodes, pods, the leader Leases and the Events through the API server (the
 same list + watch any controller does, resumed from the last resourceVersion after the API
 server went away) and keeps one row per *change that matters*: a node's Ready condition and
@@ -36,6 +41,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import sys
 import threading
@@ -51,8 +58,9 @@ from orchestrator.cli.supervisor import ComponentSpec, Supervisor
 from orchestrator.cli.up import LabContext, control_plane
 from orchestrator.embedded.ports import LOOPBACK, free_port
 
-__all__ = ["DrillSettings", "Timeline", "back_up", "flush_redis", "pods_by_node", "prepare_drills", "retune",
-           "running", "scheduler_leader", "start_standby_scheduler", "stream_lengths", "wait_rows"]
+__all__ = ["DrillSettings", "Timeline", "back_up", "flush_redis", "freeze", "node_agents", "node_ready", "pods_by_node",
+           "prepare_drills", "retune", "running", "scheduler_leader", "start_standby_scheduler", "stream_lengths",
+           "thaw", "wait_rows", "zone_states", "zone_states_from_metrics"]
 
 STANDBY_SCHEDULER = "scheduler-2"
 
@@ -441,3 +449,88 @@ def running(lab: Any, *, selector: str = "", namespace: str = "default") -> list
     return sorted(p["metadata"]["name"] for p in items
                   if (p.get("status") or {}).get("phase") == "Running" and (p.get("spec") or {}).get("nodeName")
                   and not p["metadata"].get("deletionTimestamp"))
+
+
+# --- the whole fleet at once ----------------------------------------------------------------------
+
+def node_agents(lab: Any) -> list[str]:
+    """The lab's node agent components: ``node-N`` (one process per node) or ``fleet-N``."""
+    return [r.name for r in Supervisor(lab.home).records() if r.name.startswith(("node-", "fleet-"))]
+
+
+def _signal(lab: Any, names: Sequence[str], sig: signal.Signals) -> list[dict[str, Any]]:
+    supervisor = Supervisor(lab.home)
+    rows = []
+    for name in names:
+        record = supervisor.record(name)
+        if record is None or record.pid is None or not supervisor.alive(record):
+            raise RuntimeError(f"{name} is not running (lab.status() lists the components)")
+        os.kill(record.pid, sig)
+        rows.append({"component": name, "pid": record.pid, "sent": sig.name})
+    return rows
+
+
+def _renew_time(lab: Any, node: str) -> str:
+    with lab.http() as http:
+        response = http.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}")
+        response.raise_for_status()
+        return str((response.json().get("spec") or {}).get("renewTime") or "")
+
+
+def freeze(lab: Any, names: Sequence[str], *, after_renewal_of: str | None = None,
+           timeout: float = 15.0) -> list[dict[str, Any]]:
+    """SIGSTOP the components `names` (node agents): alive, silent, their containers untouched.
+
+    With `after_renewal_of` (a node name) the signals go out just after that node renewed its
+    Lease, so that node's silence starts last: the controller notices the others first.
+    """
+    if after_renewal_of is not None:
+        seen = _renew_time(lab, after_renewal_of)
+        deadline = time.monotonic() + timeout
+        while _renew_time(lab, after_renewal_of) == seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{after_renewal_of} did not renew its Lease within {timeout:.0f}s")
+            time.sleep(0.05)
+    return _signal(lab, names, signal.SIGSTOP)
+
+
+def thaw(lab: Any, names: Sequence[str]) -> list[dict[str, Any]]:
+    """SIGCONT the components `names`; harmless for one that was not frozen."""
+    return _signal(lab, names, signal.SIGCONT)
+
+
+def node_ready(lab: Any) -> dict[str, str]:
+    """{node: status of its Ready condition} ("True", "False", "Unknown")."""
+    with lab.http() as http:
+        response = http.get("/api/v1/nodes")
+        response.raise_for_status()
+        items = response.json().get("items") or []
+    return {n["metadata"]["name"]: str(next((c.get("status") for c in (n.get("status") or {}).get("conditions") or []
+                                             if c.get("type") == "Ready"), None))
+            for n in items}
+
+
+def zone_states_from_metrics(text: str) -> dict[str, str]:
+    """{zone: state} from the gauge ``node_collector_zone_state{zone, state}`` (1 = the state it is
+    in) of a Prometheus text exposition; the nodes without a zone label are the zone ""."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    states: dict[str, str] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "node_collector_zone_state":
+            continue
+        for sample in family.samples:
+            if sample.value == 1.0:
+                states[sample.labels.get("zone", "")] = sample.labels.get("state", "")
+    return states
+
+
+def zone_states(lab: Any) -> dict[str, str]:
+    """The node lifecycle controller's zone states, read from the controller manager's /metrics."""
+    record = Supervisor(lab.home).record("controller-manager")
+    if record is None or not record.health or not record.health.startswith("http"):
+        raise RuntimeError("the lab runs no controller manager with a metrics endpoint")
+    metrics_url = record.health.rsplit("/", 1)[0] + "/metrics"
+    response = httpx.get(metrics_url, timeout=5.0)
+    response.raise_for_status()
+    return zone_states_from_metrics(response.text)

@@ -125,3 +125,38 @@ def test_timeline_plot_has_a_lane_per_source_and_a_line_per_drill() -> None:
     assert [t.get_text() for t in ax.texts] == ["stop node-1"]
     assert timeline.first(source="node")["change"] == "Ready=Unknown"
     assert timeline.rows(since=10) == [timeline._rows[2]]
+
+
+def test_zone_states_are_read_from_the_controllers_own_exposition() -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from orchestrator.controllers.nodelifecycle import _ZoneCollector
+
+    controller = SimpleNamespace(evictions={"eu-1a": 3}, zones={
+        "": SimpleNamespace(state="FullDisruption", size=2, not_ready=2),
+        "eu-1a": SimpleNamespace(state="PartialDisruption", size=10, not_ready=6),
+        "eu-1b": SimpleNamespace(state="Normal", size=10, not_ready=0),
+    })
+    registry = CollectorRegistry()
+    registry.register(_ZoneCollector(controller))  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert failures.zone_states_from_metrics(text) == {
+        "": "FullDisruption", "eu-1a": "PartialDisruption", "eu-1b": "Normal"}
+    assert failures.zone_states_from_metrics("# nothing about zones\nup 1\n") == {}
+
+
+def test_predict_fleet_outage_answers_only_after_the_drill() -> None:
+    from labs.checks import run_check
+    from labs.solutions import predict_fleet_outage
+
+    before = run_check("predict-fleet-outage", prediction=0)
+    assert not before.passed and "run drill 1b first" in before.feedback
+    assert "FullDisruption" not in before.feedback, "before the drill the check must not give the answer away"
+    assert run_check("predict-fleet-outage", prediction=predict_fleet_outage.PREDICTION, evicted=0, pods=4).passed
+    unanswered = run_check("predict-fleet-outage", prediction=None, evicted=0, pods=4)
+    assert not unanswered.passed and "a number of pods" in unanswered.feedback
+    like_drill_1 = run_check("predict-fleet-outage", prediction=4, evicted=0, pods=4)
+    assert not like_drill_1.passed and "FullDisruption" in like_drill_1.feedback
+    assert not run_check("predict-fleet-outage", prediction=True, evicted=0).passed
