@@ -1,4 +1,4 @@
-"""The exercises of notebooks 00-02 on a live lab: reference solutions pass, the notebooks'
+"""The exercises of notebooks 00-02, 09 and 11 on a live lab: reference solutions pass, the notebooks'
 starting stubs fail with feedback that says what to do next.
 
 One lab serves all of them, driven by `labs.start()` as a notebook does: first quiet (API server
@@ -138,3 +138,36 @@ def test_read_only_role_stub_a_too_broad_role_and_the_solution(lab: labs.Lab) ->
     lab.apply([role, binding])  # kubectl apply semantics: the rules become exactly the solution's
     solved = run_check("read-only-role", lab=lab, namespace=namespace)
     assert solved.passed, solved.feedback
+
+
+def test_parallel_job_stub_a_near_miss_and_the_solution(lab_with_node: labs.Lab) -> None:
+    # Notebook 11's exercise: the Job and controller manager of a real lab, a simulated node-1.
+    from labs.apimachinery import fresh_namespace
+    from labs.solutions import parallel_job
+
+    lab = lab_with_node
+    namespace = fresh_namespace(lab, "exercise-11")
+    stub = run_check("parallel-job", lab=lab, namespace=namespace)
+    assert not stub.passed and "no Job called 'crunch'" in stub.feedback and "lab.apply" in stub.feedback
+
+    answer = parallel_job.manifest(namespace)
+    near = {**answer, "spec": {**answer["spec"], "parallelism": 3, "backoffLimit": 6}}
+    near["spec"]["template"] = {**answer["spec"]["template"], "metadata": {}}
+    lab.apply(near)
+    missed = run_check("parallel-job", lab=lab, namespace=namespace)
+    assert not missed.passed and "spec.parallelism is 3, not 2" in missed.feedback
+    assert "spec.backoffLimit is 6 (the default is 6), not 2" in missed.feedback, missed.feedback
+    assert "spec.completions is 5" in missed.feedback, "what is right is said to be right"
+    lab.delete("job", "crunch", namespace=namespace)
+
+    lab.apply({**near, "spec": {**answer["spec"], "template": near["spec"]["template"]}})
+    forever = run_check("parallel-job", lab=lab, namespace=namespace)
+    assert not forever.passed and "would run forever" in forever.feedback and "lab.delete" in forever.feedback
+    lab.delete("job", "crunch", namespace=namespace)
+
+    lab.apply(answer)
+    solved = run_check("parallel-job", lab=lab, namespace=namespace)
+    assert solved.passed, solved.feedback
+    assert "at most 2 pods active" in solved.feedback
+    with lab.http() as api:
+        api.delete(f"/api/v1/namespaces/{namespace}")
