@@ -317,6 +317,9 @@ class DaemonSetController(Controller):
             await self._manage(ds, nodes, node_pods, revision_hash)
             strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
             if self.expectations.satisfied(key) and strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                # Read the pods again: the ones manage just created may already be in the cache
+                # (that is what satisfied the expectations), and each counts as unavailable.
+                node_pods = await self._node_to_daemon_pods(ds, namespace or "")
                 await self._rolling_update(ds, nodes, node_pods, revision_hash)
         await self._update_status(ds, nodes, node_pods, revision_hash)
 
@@ -423,7 +426,9 @@ class DaemonSetController(Controller):
         old_to_delete: list[Object] = []
         new_nodes: list[str] = []
         if max_surge == 0:
-            unavailable = 0
+            # A node that should run a pod and has none is down too (its pod is on its way).
+            unavailable = sum(1 for name, node in known.items()
+                              if name not in node_pods and node_should_run(ds, node)[0])
             always: list[Object] = []
             candidates: list[Object] = []
             for pods in node_pods.values():

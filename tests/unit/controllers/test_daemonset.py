@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.controllers.daemonset import DEFAULT_TOLERATIONS, new_daemon_pod, node_should_run, target_node
+from orchestrator.controllers.daemonset import (
+    DEFAULT_TOLERATIONS,
+    new_daemon_pod,
+    node_should_run,
+    target_node,
+)
 from orchestrator.scheduler.framework.nodeinfo import NodeInfo
 from orchestrator.scheduler.plugins.nodeaffinity import pod_matches_node
 from tests import factories
