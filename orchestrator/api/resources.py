@@ -95,6 +95,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  ("status", "scale")),
     ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),
                  ("status", "scale")),
+    ResourceInfo("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, ("ds",), ("all",), ("status",)),
     ResourceInfo("batch", "v1", "jobs", "job", "Job", True, (), ("all",), ("status",)),
     ResourceInfo("batch", "v1", "cronjobs", "cronjob", "CronJob", True, ("cj",), ("all",), ("status",)),
     ResourceInfo("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,

@@ -477,6 +477,37 @@ def _replication_controller_row(rc: dict[str, Any], now: datetime) -> tuple[list
     return cells, None
 
 
+_DAEMONSET_COLUMNS = [
+    _NAME,
+    _column("Desired", "The total number of nodes that should be running the daemon pod (including nodes "
+                       "correctly running the daemon pod).", type_="integer"),
+    _column("Current", "The number of nodes that are running at least 1 daemon pod and are supposed to run "
+                       "the daemon pod.", type_="integer"),
+    _column("Ready", "numberReady is the number of nodes that should be running the daemon pod and have one "
+                     "or more of the daemon pod running with a Ready Condition.", type_="integer"),
+    _column("Up-to-date", "The total number of nodes that are running updated daemon pod", type_="integer"),
+    _column("Available", "The number of nodes that should be running the daemon pod and have one or more of "
+                         "the daemon pod running and available (ready for at least spec.minReadySeconds)",
+            type_="integer"),
+    _column("Node Selector", "NodeSelector is a selector which must be true for the pod to fit on a node."),
+    _AGE,
+    *_TEMPLATE_COLUMNS,
+]
+
+
+def _daemonset_row(ds: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    """printDaemonSet: the status counts and the template's nodeSelector as labels.FormatLabels."""
+    status = ds.get("status") or {}
+    node_selector = _get(ds, "spec", "template", "spec", "nodeSelector") or {}
+    return [
+        _meta(ds).get("name", ""), *(int(status.get(k) or 0) for k in (
+            "desiredNumberScheduled", "currentNumberScheduled", "numberReady", "updatedNumberScheduled",
+            "numberAvailable")),
+        ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>",
+        _since(_meta(ds).get("creationTimestamp"), now), *_template_cells(ds),
+    ], None
+
+
 # --- events --------------------------------------------------------------------------------------
 
 _EVENT_COLUMNS = [
@@ -655,6 +686,7 @@ EVENT = TablePrinter(_EVENT_COLUMNS, _event_row)
 DEPLOYMENT = TablePrinter(_DEPLOYMENT_COLUMNS, _deployment_row)
 REPLICASET = TablePrinter(_REPLICASET_COLUMNS, _replicaset_row)
 REPLICATIONCONTROLLER = TablePrinter(_REPLICASET_COLUMNS, _replication_controller_row)
+DAEMONSET = TablePrinter(_DAEMONSET_COLUMNS, _daemonset_row)
 LEASE = TablePrinter(_LEASE_COLUMNS, _lease_row)
 JOB = TablePrinter(_JOB_COLUMNS, _job_row)
 CRONJOB = TablePrinter(_CRONJOB_COLUMNS, _cronjob_row)

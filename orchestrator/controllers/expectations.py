@@ -81,6 +81,11 @@ class Expectations:
         keys = set(pod_keys)
         self._records[key] = _Record(add=0, delete=len(keys), timestamp=self._clock.now(), deleting=keys)
 
+    def expect(self, key: str, *, creations: int, deletions: Iterable[str]) -> None:
+        """Replace `key`'s record with both at once (a DaemonSet creates and deletes in one sync)."""
+        keys = set(deletions)
+        self._records[key] = _Record(add=creations, delete=len(keys), timestamp=self._clock.now(), deleting=keys)
+
     def creation_observed(self, key: str) -> None:
         record = self._records.get(key)
         if record is not None:

@@ -42,7 +42,8 @@ __all__ = ["GC_RESOURCES", "GarbageCollector"]
 
 log = logging.getLogger(__name__)
 
-GC_RESOURCES = ("deployments.apps", "replicasets.apps", "replicationcontrollers", "cronjobs.batch", "jobs.batch",
+GC_RESOURCES = ("deployments.apps", "replicasets.apps", "daemonsets.apps", "replicationcontrollers", "cronjobs.batch",
+                "jobs.batch",
                 "pods")
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"

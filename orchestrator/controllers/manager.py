@@ -33,6 +33,7 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
 from orchestrator.controllers.cronjob import CronJobController
+from orchestrator.controllers.daemonset import DaemonSetController
 from orchestrator.controllers.deployment import DeploymentController
 from orchestrator.controllers.disruption import EvictionRates
 from orchestrator.controllers.disruptionbudget import DisruptionController
@@ -55,6 +56,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
     "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
+    "daemonset": DaemonSetController,
     "job": JobController,
     "cronjob": CronJobController,
     "disruption": DisruptionController,

@@ -8,7 +8,7 @@ Objects travel as plain dicts; these models are consulted at the API server boun
 from __future__ import annotations
 
 from orchestrator.api.models.apiextensions import CustomResourceDefinition
-from orchestrator.api.models.apps import Deployment, ReplicaSet, Scale
+from orchestrator.api.models.apps import DaemonSet, Deployment, ReplicaSet, Scale
 from orchestrator.api.models.authorization import (
     LocalSubjectAccessReview,
     SelfSubjectAccessReview,
@@ -42,6 +42,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     Role, ClusterRole, RoleBinding, ClusterRoleBinding,
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
+    DaemonSet,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -57,7 +58,7 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob", "CustomResourceDefinition",
+    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob", "CustomResourceDefinition", "DaemonSet",
     "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "Job", "K8sModel", "Lease",
     "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "ReplicaSet",
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",

@@ -1,4 +1,4 @@
-"""The apps/v1 kinds this lab serves (Deployment, ReplicaSet) and their autoscaling/v1 Scale.
+"""The apps/v1 kinds this lab serves (Deployment, ReplicaSet, DaemonSet) and their autoscaling/v1 Scale.
 
 Kubernetes equivalent: k8s.io/api/apps/v1/types.go, k8s.io/api/autoscaling/v1/types.go
 """
@@ -167,3 +167,89 @@ class Scale(_Autoscaling, TypedModel):
     metadata: ObjectMeta | None = None
     spec: ScaleSpec | None = None
     status: ScaleStatus | None = None
+
+
+class RollingUpdateDaemonSet(_Apps):
+    """Spec to control the desired behavior of daemon set rolling update."""
+
+    max_unavailable: IntOrString | None = doc(
+        "The maximum number of DaemonSet pods that can be unavailable during the update. Absolute number or "
+        "percentage of total number of DaemonSet pods at the start of the update (ex: 10%). Defaults to 1."
+    )
+    max_surge: IntOrString | None = doc(
+        "The maximum number of nodes with an existing available DaemonSet pod that can have an updated "
+        "DaemonSet pod during an update. Defaults to 0."
+    )
+
+
+class DaemonSetUpdateStrategy(_Apps):
+    """DaemonSetUpdateStrategy is a struct used to control the update strategy for a DaemonSet."""
+
+    type: str | None = doc("Type of daemon set update. Can be \"RollingUpdate\" or \"OnDelete\". Default is RollingUpdate.")
+    rolling_update: RollingUpdateDaemonSet | None = doc("Rolling update config params. Present only if type = \"RollingUpdate\".")
+
+
+class DaemonSetSpec(_Apps):
+    """DaemonSetSpec is the specification of a daemon set."""
+
+    required_fields = ("selector", "template")
+
+    selector: LabelSelector | None = doc("A label query over pods that are managed by the daemon set. "
+                                         "Must match in order to be controlled. It must match the pod template's labels.")
+    template: PodTemplateSpec | None = doc("An object that describes the pod that will be created. The DaemonSet "
+                                           "will create exactly one copy of this pod on every node that matches "
+                                           "the template's node selector (or on every node if no node selector "
+                                           "is specified). The only allowed template.spec.restartPolicy value is "
+                                           "\"Always\".")
+    update_strategy: DaemonSetUpdateStrategy | None = doc("An update strategy to replace existing DaemonSet pods with new pods.")
+    min_ready_seconds: int | None = doc("The minimum number of seconds for which a newly created DaemonSet pod "
+                                        "should be ready without any of its container crashing, for it to be "
+                                        "considered available. Defaults to 0.")
+    revision_history_limit: int | None = doc("The number of old history to retain to allow rollback. Defaults to 10.")
+
+
+class DaemonSetCondition(_Apps):
+    """DaemonSetCondition describes the state of a DaemonSet at a certain point."""
+
+    required_fields = ("type", "status")
+
+    type: str | None = None
+    status: str | None = None
+    last_transition_time: Time | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class DaemonSetStatus(_Apps):
+    """DaemonSetStatus represents the current status of a daemon set."""
+
+    required_fields = ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady")
+
+    current_number_scheduled: int | None = doc("The number of nodes that are running at least 1 daemon pod and "
+                                               "are supposed to run the daemon pod.")
+    number_misscheduled: int | None = doc("The number of nodes that are running the daemon pod, but are not "
+                                          "supposed to run the daemon pod.")
+    desired_number_scheduled: int | None = doc("The total number of nodes that should be running the daemon pod "
+                                               "(including nodes correctly running the daemon pod).")
+    number_ready: int | None = doc("numberReady is the number of nodes that should be running the daemon pod and "
+                                   "have one or more of the daemon pod running with a Ready Condition.")
+    observed_generation: int | None = doc("The most recent generation observed by the daemon set controller.")
+    updated_number_scheduled: int | None = doc("The total number of nodes that are running updated daemon pod")
+    number_available: int | None = doc("The number of nodes that should be running the daemon pod and have one or "
+                                       "more of the daemon pod running and available (ready for at least "
+                                       "spec.minReadySeconds)")
+    number_unavailable: int | None = doc("The number of nodes that should be running the daemon pod and have none "
+                                         "of the daemon pod running and available (ready for at least "
+                                         "spec.minReadySeconds)")
+    collision_count: int | None = None
+    conditions: list[DaemonSetCondition] | None = merge_list("type")
+
+
+class DaemonSet(_Apps, TypedModel):
+    """DaemonSet represents the configuration of a daemon set."""
+
+    gvk = ("apps", "v1", "DaemonSet")
+
+    metadata: ObjectMeta | None = None
+    spec: DaemonSetSpec | None = None
+    status: DaemonSetStatus | None = None

@@ -5,7 +5,7 @@
     rest.py         the create and update steps, in Kubernetes' order
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
     <family>.py     one module per resource family (pods, nodes, namespaces, events, leases,
-                    replicationcontrollers, apps,
+                    replicationcontrollers, apps, daemonsets,
                     batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices)
@@ -26,6 +26,7 @@ from orchestrator.apiserver.registry import (
     authorization,
     batch,
     config,
+    daemonsets,
     endpoints,
     events,
     leases,
@@ -41,8 +42,8 @@ from orchestrator.apiserver.registry import (
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
-_FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, batch, policy, apiextensions,
-             config, serviceaccounts, rbac, authorization, services, endpoints)
+_FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
+             apiextensions, config, serviceaccounts, rbac, authorization, services, endpoints)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
