@@ -66,7 +66,7 @@ from orchestrator.api.errors import (
     NotFound,
     Unavailable,
 )
-from orchestrator.api.jsontext import check_storable_text
+from orchestrator.api.jsontext import check_storable_text, storable_json_text
 from orchestrator.api.resources import ResourceInfo, by_group_resource
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.storage.schema import migrate
@@ -118,6 +118,7 @@ class _Write:
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
     stored: dict[str, Any] | None = None  # the document as written: `obj` after the transformer
     decode: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
+    text: str | None = field(default=None, repr=False)  # `stored` or `obj` as JSON, when already encoded
 
 
 # One statement per write verb, run on the raw asyncpg connection. Each statement does the whole
@@ -547,19 +548,25 @@ class Store:
         obj: dict[str, Any] | None, expected: int | None,
     ) -> dict[str, Any]:
         stored = obj
+        text = None
         if obj is not None:
-            check_storable_text(obj)  # before batching: one unstorable document must not fail its batch
+            # Before batching: one unstorable document must not fail its batch. The check's JSON
+            # text is what gets written, encoded here in the writer's task rather than the committer's.
+            text = storable_json_text(obj)
+            if text is None:
+                check_storable_text(obj)  # names the field; passes when the fast check was only unsure
             if resource in self._transformed:
                 assert self._transformer is not None
                 # In the writer's task, not the committer's: encryption spreads over the requests.
                 stored = self._transformer.to_storage(resource, namespace, name, obj)
+                text = None
         if self._pending is None:
             self._pending = asyncio.Queue()
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_loop(), name="store-committer")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         decode = (lambda doc: self._from_storage(resource, namespace, name, doc)) if resource in self._transformed else None
-        self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future, stored, decode))
+        self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future, stored, decode, text))
         return await future
 
     async def _commit_loop(self) -> None:
@@ -759,7 +766,8 @@ def _arguments(w: _Write) -> tuple[Any, ...]:
     if w.verb == "delete":
         return (*key, w.expected_revision)
     assert w.obj is not None
-    data = json.dumps(w.stored if w.stored is not None else w.obj, separators=JSON_SEPARATORS)
+    data = w.text if w.text is not None else json.dumps(w.stored if w.stored is not None else w.obj,
+                                                         separators=JSON_SEPARATORS)
     if w.verb == "create":
         return (*key, w.obj["metadata"]["uid"], data)
     return (*key, data, w.expected_revision)
