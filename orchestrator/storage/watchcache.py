@@ -76,6 +76,7 @@ class _StreamReader:
     subscribers: set[_Subscriber] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     events_read: int = 0
+    reads: int = 0  # round trips to Redis that brought entries
     stopping: bool = False
     # Set when an ordinary watcher joins or the reader stops: ends a patient reader's pause.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -124,6 +125,7 @@ class _StreamReader:
                 await asyncio.sleep(0.05)
                 continue
             self._check_gap(int(mark))
+            self.reads += 1
             for _stream, entries in reply:
                 full = len(entries) >= batch  # more may be waiting: read on without a pause
                 for eid, fields in entries:
@@ -153,7 +155,9 @@ class _StreamReader:
             return  # a rebuilt stream replaying entries we already have
         self.position = event.revision
         self.events_read += 1
-        self.buffer.append(event)
+        # Undecoded in the buffer: the watchers below share `event`, decoded once, and its decoded
+        # objects go when they are done with it (the garbage collector's work grows with them).
+        self.buffer.append(event.undecoded())
         if len(self.buffer) > self.buffer_size:
             self.floor = self.buffer.popleft().revision
         for sub in list(self.subscribers):
@@ -203,7 +207,7 @@ class WatchCache:
     def stats(self) -> dict[str, dict[str, int]]:
         return {
             r: {"watchers": len(rd.subscribers), "position": rd.position, "buffered": len(rd.buffer),
-                "events_read": rd.events_read}
+                "events_read": rd.events_read, "reads": rd.reads}
             for r, rd in self._readers.items()
         }
 
@@ -263,6 +267,7 @@ class WatchCache:
                 return False
             return labels.matches(meta.get("labels")) and fields.matches(obj)
 
+        everything = not namespace and labels.empty and fields.empty
         sub = await self._subscribe(resource, since, patient=patient)
         reader = self._readers[resource]
         try:
@@ -273,7 +278,8 @@ class WatchCache:
                 if item.revision <= since:
                     continue
                 since = item.revision
-                out = _filter(item, matches)
+                # Unfiltered, _filter is the identity: skip it, and leave the object undecoded
+                out = item if everything else _filter(item, matches)
                 if out is not None:
                     yield out
         finally:
@@ -318,7 +324,7 @@ class WatchCache:
             backlog.extend(reader.decode(eid, f) for eid, f in entries)
             covered = upto
         # No await from here on: copy what the buffer adds and register, atomically.
-        backlog.extend(e for e in reader.buffer if e.revision > covered)
+        backlog.extend(e.undecoded() for e in reader.buffer if e.revision > covered)
         queue: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue(maxsize=max(self._queue_size, len(backlog) + 16))
         for event in backlog:
             queue.put_nowait(event)
