@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -157,6 +158,11 @@ def create_app(settings: Settings) -> FastAPI:
             await authz.wait_synced(timeout=60)
             state.tasks = tasks
             app.state.server = state
+            # What start-up built (modules, models, routes, schemas: most of the heap) lives as long
+            # as the process: out of the garbage collector's sight, a full collection traverses only
+            # what requests made since (docs/benchmarks.md: full collections were ~15% of the CPU).
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             for task in tasks:
