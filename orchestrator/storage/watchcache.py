@@ -61,6 +61,7 @@ class _Subscriber:
     queue: asyncio.Queue[WatchEvent | BaseException]
     closed: bool = False
     patient: bool = False  # takes events up to PATIENT_SECONDS late (see the module docstring)
+    seen: int = 0  # the subscriber has (queued) every change it needs up to this revision
 
 
 @dataclass(eq=False)
@@ -134,11 +135,16 @@ class _StreamReader:
     def _check_gap(self, mark: int) -> None:
         """Events up to the compaction mark may be gone. A reader behind the mark (Redis was
         emptied and rebuilt past our position, or we fell a whole window behind) may have
-        missed some, so every watcher must relist."""
+        missed some, so every watcher that still needed one must relist; a watcher that has
+        everything up to the mark (it joined from a revision at or after it) loses nothing."""
         if mark > self.position:
+            behind = [sub for sub in self.subscribers if sub.seen < mark]
             log.warning("watch cache %s: the stream now starts after revision %d, past our position %d; "
-                        "expiring %d watchers", self.resource, mark, self.position, len(self.subscribers))
-            self.expire_all(too_old(self.position, mark))
+                        "expiring %d of %d watchers", self.resource, mark, self.position, len(behind),
+                        len(self.subscribers))
+            error = too_old(self.position, mark)
+            for sub in behind:
+                self._drop(sub, error)
             self.position = self.floor = mark
             self.buffer.clear()
 
@@ -163,6 +169,7 @@ class _StreamReader:
         for sub in list(self.subscribers):
             try:
                 sub.queue.put_nowait(event)
+                sub.seen = event.revision
             except asyncio.QueueFull:
                 self._drop(sub, Expired("the watcher fell too far behind; watch again from the last resourceVersion"))
 
@@ -328,7 +335,8 @@ class WatchCache:
         queue: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue(maxsize=max(self._queue_size, len(backlog) + 16))
         for event in backlog:
             queue.put_nowait(event)
-        sub = _Subscriber(queue, patient=patient)
+        # Everything up to the reader's position is in the backlog; before `since` nothing is needed.
+        sub = _Subscriber(queue, patient=patient, seen=max(since, reader.position))
         reader.subscribers.add(sub)
         if not patient:
             reader.wake.set()  # a reader pausing for patient watchers reads on at once
