@@ -163,6 +163,10 @@ def create_app(settings: Settings) -> FastAPI:
             # what requests made since (docs/benchmarks.md: full collections were ~15% of the CPU).
             gc.collect()
             gc.freeze()
+            # A young collection every 700 allocations kept traversing the objects of the requests
+            # in flight; almost nothing a request makes is a cycle (reference counting frees it),
+            # so collect young objects ten times less often.
+            gc.set_threshold(7000, 10, 10)
             yield
         finally:
             for task in tasks:
