@@ -36,6 +36,46 @@ def storable_json_text(value: Any) -> str | None:
     return None if "\\u0000" in text else text
 
 
+class _NeedsCheck(Exception):
+    """A number the limits may refuse: decode again and walk the document for the message."""
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _NeedsCheck
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NeedsCheck
+    return value
+
+
+def _constant(text: str) -> float:
+    raise _NeedsCheck  # NaN, Infinity, -Infinity
+
+
+def loads_checked(raw: bytes) -> Any:
+    """``json.loads`` of a request body, then check_json_limits and check_storable_text, with the
+    walks of the whole document only where a cheap look cannot settle them: numbers are checked as
+    they are parsed, depth by counting brackets, and text that is ASCII without a ``\\u`` escape
+    can hold neither NUL nor a surrogate (a raw control character is already a decoding error)."""
+    try:
+        value = json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except _NeedsCheck:
+        value = json.loads(raw)
+        check_json_limits(value)
+    else:
+        if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+            check_json_limits(value)
+    if not raw.isascii() or b"\\u" in raw:
+        check_storable_text(value)
+    return value
+
+
 def check_json_limits(value: Any) -> None:
     """Refuse a decoded document nested deeper than MAX_DEPTH or holding a number no int64 or
     finite float64 can be. Iterative, so a deep document cannot exhaust the stack here."""
