@@ -10,12 +10,70 @@ int64, as Kubernetes' types are (Go clients cannot decode a bigger one: one stor
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from orchestrator.api.errors import BadRequest
 
 MAX_DEPTH = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# The encoder of the storable-text check: ensure_ascii=False keeps unpaired surrogates as they are
+# (so encoding the text as UTF-8 finds them) and writes NUL as the escape \u0000.
+_TEXT_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+
+
+def storable_json_text(value: Any) -> str | None:
+    """``value`` as compact JSON text (not ASCII-escaped) when it holds only text PostgreSQL's
+    jsonb can store, else None; one encode in C instead of a walk in Python. The text is what the
+    store writes, so the check costs nothing more there."""
+    try:
+        text = _TEXT_ENCODER.encode(value)
+        text.encode("utf-8")  # fails on an unpaired surrogate
+    except (UnicodeEncodeError, TypeError, ValueError, RecursionError):
+        return None
+    # NUL is written as \u0000; a backslash before it (the text "\\u0000") only sends us to the walk
+    return None if "\\u0000" in text else text
+
+
+class _NeedsCheck(Exception):
+    """A number the limits may refuse: decode again and walk the document for the message."""
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _NeedsCheck
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NeedsCheck
+    return value
+
+
+def _constant(text: str) -> float:
+    raise _NeedsCheck  # NaN, Infinity, -Infinity
+
+
+def loads_checked(raw: bytes) -> Any:
+    """``json.loads`` of a request body, then check_json_limits and check_storable_text, with the
+    walks of the whole document only where a cheap look cannot settle them: numbers are checked as
+    they are parsed, depth by counting brackets, and text that is ASCII without a ``\\u`` escape
+    can hold neither NUL nor a surrogate (a raw control character is already a decoding error)."""
+    try:
+        value = json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except _NeedsCheck:
+        value = json.loads(raw)
+        check_json_limits(value)
+    else:
+        if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+            check_json_limits(value)
+    if not raw.isascii() or b"\\u" in raw:
+        check_storable_text(value)
+    return value
 
 
 def check_json_limits(value: Any) -> None:
@@ -43,6 +101,12 @@ def check_storable_text(value: Any, path: str = "") -> None:
     """PostgreSQL's jsonb holds any JSON except the NUL character and unpaired UTF-16 surrogates
     (which Python's json module lets through); refuse those with a clear error instead of a
     failed transaction."""
+    if isinstance(value, dict | list) and storable_json_text(value) is not None:
+        return  # the common case, proven in C; the walk below finds the field to name
+    _walk_storable_text(value, path)
+
+
+def _walk_storable_text(value: Any, path: str) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise BadRequest(f"{path or 'the object'}: strings may not contain the NUL character (\\u0000)")
@@ -53,8 +117,8 @@ def check_storable_text(value: Any, path: str = "") -> None:
                              "(an unpaired surrogate such as \\ud800 is not)") from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_storable_text(key, path)
-            check_storable_text(item, f"{path}.{key}" if path else str(key))
+            _walk_storable_text(key, path)
+            _walk_storable_text(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            check_storable_text(item, f"{path}[{i}]")
+            _walk_storable_text(item, f"{path}[{i}]")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
+from functools import lru_cache
 from typing import Literal
 
 Format = Literal["DecimalSI", "BinarySI", "DecimalExponent"]
@@ -88,8 +89,25 @@ def parse_quantity(value: str | int | float | Decimal) -> Decimal:
 
     Values below one nano unit are rounded up to it, as Kubernetes does ("0.1n" is 1n).
     """
+    if type(value) is str:
+        return _parse_text(value)
     number, _ = _coerce(value)
     return _round_up_to_nano(number)
+
+
+# Every pod's create parses and prints the same few quantities ("100m", "64Mi") several times:
+# remembered, as decimal arithmetic is slow in Python. Decimals and strings are immutable, and a
+# malformed text raises every time (exceptions are not cached).
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Decimal:
+    number, _ = _coerce(value)
+    return _round_up_to_nano(number)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_text(value: str) -> str:
+    number, fmt = _coerce(value)
+    return format_quantity(number, fmt)
 
 
 def quantity_format(value: str | int | float | Decimal) -> Format:
@@ -150,5 +168,7 @@ def format_quantity(value: Decimal | int, fmt: Format = "DecimalSI") -> str:
 
 def canonical(value: str | int | float | Decimal) -> str:
     """How Kubernetes prints a quantity back: ``"0.5"`` → ``"500m"``, ``"1024Ki"`` → ``"1Mi"``."""
+    if type(value) is str:
+        return _canonical_text(value)
     number, fmt = _coerce(value)
     return format_quantity(number, fmt)

@@ -34,6 +34,7 @@ Kubernetes equivalent: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/negot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -150,6 +151,7 @@ def _choose(clause: _Clause) -> Negotiated | None:
     return None
 
 
+@lru_cache(maxsize=256)  # clients send the same few headers; a Negotiated is immutable
 def negotiate(accept: str | None) -> Negotiated:
     """The first clause of ``accept`` (by preference) this server can produce; plain JSON if none.
 

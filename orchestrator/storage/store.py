@@ -66,7 +66,7 @@ from orchestrator.api.errors import (
     NotFound,
     Unavailable,
 )
-from orchestrator.api.jsontext import check_storable_text
+from orchestrator.api.jsontext import check_storable_text, storable_json_text
 from orchestrator.api.resources import ResourceInfo, by_group_resource
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.storage.schema import migrate
@@ -137,6 +137,7 @@ class _Write:
     decode: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
     # The values this object holds in `allocations` after the write (None: leave them as they are).
     claims: tuple[Claim, ...] | None = None
+    text: str | None = field(default=None, repr=False)  # `stored` or `obj` as JSON, when already encoded
 
     @property
     def statement(self) -> str:
@@ -649,12 +650,18 @@ class Store:
         obj: dict[str, Any] | None, expected: int | None, claims: tuple[Claim, ...] | None = None,
     ) -> dict[str, Any]:
         stored = obj
+        text = None
         if obj is not None:
-            check_storable_text(obj)  # before batching: one unstorable document must not fail its batch
+            # Before batching: one unstorable document must not fail its batch. The check's JSON
+            # text is what gets written, encoded here in the writer's task rather than the committer's.
+            text = storable_json_text(obj)
+            if text is None:
+                check_storable_text(obj)  # names the field; passes when the fast check was only unsure
             if resource in self._transformed:
                 assert self._transformer is not None
                 # In the writer's task, not the committer's: encryption spreads over the requests.
                 stored = self._transformer.to_storage(resource, namespace, name, obj)
+                text = None
         if self._pending is None:
             self._pending = asyncio.Queue()
         if self._committer is None or self._committer.done():
@@ -662,7 +669,7 @@ class Store:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         decode = (lambda doc: self._from_storage(resource, namespace, name, doc)) if resource in self._transformed else None
         self._pending.put_nowait(_Write(verb, resource, namespace, name, obj, expected, future, stored, decode,
-                                         claims))
+                                         claims, text))
         return await future
 
     async def _commit_loop(self) -> None:
@@ -862,7 +869,8 @@ def _arguments(w: _Write) -> tuple[Any, ...]:
     if w.verb == "delete":
         return (*key, w.expected_revision)
     assert w.obj is not None
-    data = json.dumps(w.stored if w.stored is not None else w.obj, separators=JSON_SEPARATORS)
+    data = w.text if w.text is not None else json.dumps(w.stored if w.stored is not None else w.obj,
+                                                         separators=JSON_SEPARATORS)
     claims: tuple[Any, ...] = ()
     if w.claims is not None:
         claims = ([c.pool for c in w.claims], [c.value for c in w.claims])

@@ -16,7 +16,6 @@ Two plain keys complete the picture:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -61,14 +60,58 @@ def revision_of(entry_id_: str | bytes) -> int:
     return int(text.split("-", 1)[0])
 
 
-@dataclass(frozen=True)
 class WatchEvent:
-    """One committed change, as the store's watch delivers it."""
+    """One committed change, as the store's watch delivers it.
 
-    type: EventType
-    object: dict[str, Any]
-    revision: int
-    prev: dict[str, Any] | None = None
+    Read from a stream entry, ``object`` and ``prev`` stay JSON text until first used: a watcher
+    that only looks at ``type`` (the deleted-object cache of ServiceAccount tokens) costs no
+    decoding, and the watch cache's ring buffer keeps ``undecoded()`` events, so the garbage
+    collector does not traverse thousands of decoded objects on every full collection."""
+
+    __slots__ = ("type", "revision", "_object", "_prev", "_object_text", "_prev_text")
+
+    def __init__(self, type: EventType, object: dict[str, Any], revision: int,  # noqa: A002
+                 prev: dict[str, Any] | None = None) -> None:
+        self.type = type
+        self.revision = revision
+        self._object: dict[str, Any] | None = object
+        self._prev = prev
+        self._object_text: str | None = None
+        self._prev_text: str | None = None
+
+    @property
+    def object(self) -> dict[str, Any]:
+        obj = self._object
+        if obj is None:
+            obj = self._object = json.loads(self._object_text or "{}")
+        return obj
+
+    @property
+    def prev(self) -> dict[str, Any] | None:
+        if self._prev is None and self._prev_text is not None:
+            self._prev = json.loads(self._prev_text)
+        return self._prev
+
+    def undecoded(self) -> WatchEvent:
+        """The same change holding only its JSON text, when it was read from a stream: what a
+        long-lived buffer keeps, so that the decoded objects go when the watchers are done."""
+        if self._object_text is None:
+            return self
+        twin = WatchEvent.__new__(WatchEvent)
+        twin.type, twin.revision = self.type, self.revision
+        twin._object = twin._prev = None
+        twin._object_text, twin._prev_text = self._object_text, self._prev_text
+        return twin
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WatchEvent):
+            return NotImplemented
+        return (self.type, self.revision, self.object, self.prev) == (other.type, other.revision, other.object, other.prev)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents, as the frozen dataclass's were
+
+    def __repr__(self) -> str:
+        return f"WatchEvent(type={self.type!r}, object={self.object!r}, revision={self.revision!r}, prev={self.prev!r})"
 
     def to_fields(self) -> dict[str, str]:
         meta = self.object.get("metadata") or {}
@@ -88,10 +131,9 @@ class WatchEvent:
             value = fields.get(name, fields.get(name.encode()))
             return value.decode() if isinstance(value, bytes) else value
 
-        prev = field("prev")
-        return cls(
-            type=field("type"),  # type: ignore[arg-type]
-            object=json.loads(field("object") or "{}"),
-            revision=revision_of(entry_id_),
-            prev=json.loads(prev) if prev else None,
-        )
+        event = cls.__new__(cls)
+        event.type = field("type")  # type: ignore[assignment]
+        event.revision = revision_of(entry_id_)
+        event._object, event._object_text = None, field("object") or "{}"
+        event._prev, event._prev_text = None, field("prev") or None
+        return event

@@ -15,6 +15,12 @@ exactly once, in revision order — or an ``Expired`` error, never a silent gap:
 - a watcher that cannot keep up (its queue is full) is ended with ``Expired`` as well
   (Kubernetes closes such watchers too); it resumes from its last resourceVersion.
 
+Reading costs a round trip to Redis per wake-up, so a reader wakes for each new entry only while
+some watcher waits for it. A *patient* watcher (an internal follower such as the API server's
+deleted-object cache for ServiceAccount tokens) takes its events up to PATIENT_SECONDS late: a
+reader that serves only patient watchers, or none, reads what accumulated that often, in one round
+trip, and wakes at once when an ordinary watcher joins.
+
 Selectors are applied the Kubernetes way, with the previous state carried in each event: an
 object that starts matching arrives as ADDED, one that stops matching as DELETED.
 
@@ -24,6 +30,7 @@ Kubernetes equivalent: k8s.io/apiserver/pkg/storage/cacher/cacher.go
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +49,7 @@ from orchestrator.storage.transform import ValueTransformer
 log = logging.getLogger(__name__)
 
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+PATIENT_SECONDS = 0.25
 
 
 def too_old(revision: int, compacted: int) -> Expired:
@@ -52,6 +60,8 @@ def too_old(revision: int, compacted: int) -> Expired:
 class _Subscriber:
     queue: asyncio.Queue[WatchEvent | BaseException]
     closed: bool = False
+    patient: bool = False  # takes events up to PATIENT_SECONDS late (see the module docstring)
+    seen: int = 0  # the subscriber has (queued) every change it needs up to this revision
 
 
 @dataclass(eq=False)
@@ -67,7 +77,10 @@ class _StreamReader:
     subscribers: set[_Subscriber] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     events_read: int = 0
+    reads: int = 0  # round trips to Redis that brought entries
     stopping: bool = False
+    # Set when an ordinary watcher joins or the reader stops: ends a patient reader's pause.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Turns a stream entry into the event watchers get (decrypting it, for encrypted resources).
     decode: Callable[[str | bytes, dict[Any, Any]], WatchEvent] = WatchEvent.from_entry
 
@@ -80,17 +93,28 @@ class _StreamReader:
 
     async def _loop(self) -> None:
         backoff = 0.05
+        batch = 1000
+        full = False
         while not self.stopping:
+            if not full and not any(not sub.patient for sub in self.subscribers):
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), PATIENT_SECONDS)
+                if self.stopping:
+                    break
             try:
-                # Short blocks so `stop()` returns promptly: cancelling a blocked XREAD can leave
-                # redis-py waiting on the connection it is tearing down.
-                reply = await self.redis.xread({stream_key(self.resource): entry_id(self.position)}, block=500, count=1000)
-                if not reply:
-                    continue
-                # Read the mark *after* the entries: a relay rebuilding an emptied Redis raises
-                # the mark before it appends, so a rebuilt range can never pass unnoticed.
-                mark = await self.redis.get(COMPACTED_KEY)
+                # One round trip: the mark is read right *after* the entries (a relay rebuilding
+                # an emptied Redis raises the mark before it appends, so a rebuilt range can never
+                # pass unnoticed). Short blocks so `stop()` returns promptly: cancelling a blocked
+                # XREAD can leave redis-py waiting on the connection it is tearing down.
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xread({stream_key(self.resource): entry_id(self.position)}, block=500, count=batch)
+                    pipe.get(COMPACTED_KEY)
+                    reply, mark = await pipe.execute()
                 backoff = 0.05
+                if not reply:
+                    full = False
+                    continue
             except asyncio.CancelledError:
                 raise
             except _REDIS_DOWN as exc:
@@ -102,23 +126,31 @@ class _StreamReader:
                 await asyncio.sleep(0.05)
                 continue
             self._check_gap(int(mark))
+            self.reads += 1
             for _stream, entries in reply:
+                full = len(entries) >= batch  # more may be waiting: read on without a pause
                 for eid, fields in entries:
                     self._deliver(self.decode(eid, fields))
 
     def _check_gap(self, mark: int) -> None:
         """Events up to the compaction mark may be gone. A reader behind the mark (Redis was
         emptied and rebuilt past our position, or we fell a whole window behind) may have
-        missed some, so every watcher must relist."""
+        missed some, so every watcher that still needed one must relist; a watcher that has
+        everything up to the mark (it joined from a revision at or after it) loses nothing."""
         if mark > self.position:
+            behind = [sub for sub in self.subscribers if sub.seen < mark]
             log.warning("watch cache %s: the stream now starts after revision %d, past our position %d; "
-                        "expiring %d watchers", self.resource, mark, self.position, len(self.subscribers))
-            self.expire_all(too_old(self.position, mark))
+                        "expiring %d of %d watchers", self.resource, mark, self.position, len(behind),
+                        len(self.subscribers))
+            error = too_old(self.position, mark)
+            for sub in behind:
+                self._drop(sub, error)
             self.position = self.floor = mark
             self.buffer.clear()
 
     async def stop(self) -> None:
         self.stopping = True
+        self.wake.set()
         if self.task is not None:
             done, _ = await asyncio.wait([self.task], timeout=2.0)
             if not done:
@@ -129,12 +161,15 @@ class _StreamReader:
             return  # a rebuilt stream replaying entries we already have
         self.position = event.revision
         self.events_read += 1
-        self.buffer.append(event)
+        # Undecoded in the buffer: the watchers below share `event`, decoded once, and its decoded
+        # objects go when they are done with it (the garbage collector's work grows with them).
+        self.buffer.append(event.undecoded())
         if len(self.buffer) > self.buffer_size:
             self.floor = self.buffer.popleft().revision
         for sub in list(self.subscribers):
             try:
                 sub.queue.put_nowait(event)
+                sub.seen = event.revision
             except asyncio.QueueFull:
                 self._drop(sub, Expired("the watcher fell too far behind; watch again from the last resourceVersion"))
 
@@ -179,7 +214,7 @@ class WatchCache:
     def stats(self) -> dict[str, dict[str, int]]:
         return {
             r: {"watchers": len(rd.subscribers), "position": rd.position, "buffered": len(rd.buffer),
-                "events_read": rd.events_read}
+                "events_read": rd.events_read, "reads": rd.reads}
             for r, rd in self._readers.items()
         }
 
@@ -222,8 +257,10 @@ class WatchCache:
         namespace: str | None = None,
         label_selector: LabelSelector | None = None,
         field_selector: FieldSelector | None = None,
+        patient: bool = False,
     ) -> AsyncIterator[WatchEvent]:
-        """Every change of ``resource`` after revision ``since`` that matches, in order.
+        """Every change of ``resource`` after revision ``since`` that matches, in order;
+        ``patient``: each up to PATIENT_SECONDS after it was published, not at once.
 
         Raises Expired (at the start or later) when that history is no longer available."""
         labels = label_selector or LabelSelector.parse(None)
@@ -237,7 +274,8 @@ class WatchCache:
                 return False
             return labels.matches(meta.get("labels")) and fields.matches(obj)
 
-        sub = await self._subscribe(resource, since)
+        everything = not namespace and labels.empty and fields.empty
+        sub = await self._subscribe(resource, since, patient=patient)
         reader = self._readers[resource]
         try:
             while True:
@@ -247,7 +285,8 @@ class WatchCache:
                 if item.revision <= since:
                     continue
                 since = item.revision
-                out = _filter(item, matches)
+                # Unfiltered, _filter is the identity: skip it, and leave the object undecoded
+                out = item if everything else _filter(item, matches)
                 if out is not None:
                     yield out
         finally:
@@ -272,7 +311,7 @@ class WatchCache:
 
         return decode
 
-    async def _subscribe(self, resource: str, since: int) -> _Subscriber:
+    async def _subscribe(self, resource: str, since: int, *, patient: bool = False) -> _Subscriber:
         reader = await self._reader(resource)
         compacted = await self.compacted_revision()
         if since < compacted:
@@ -292,12 +331,15 @@ class WatchCache:
             backlog.extend(reader.decode(eid, f) for eid, f in entries)
             covered = upto
         # No await from here on: copy what the buffer adds and register, atomically.
-        backlog.extend(e for e in reader.buffer if e.revision > covered)
+        backlog.extend(e.undecoded() for e in reader.buffer if e.revision > covered)
         queue: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue(maxsize=max(self._queue_size, len(backlog) + 16))
         for event in backlog:
             queue.put_nowait(event)
-        sub = _Subscriber(queue)
+        # Everything up to the reader's position is in the backlog; before `since` nothing is needed.
+        sub = _Subscriber(queue, patient=patient, seen=max(since, reader.position))
         reader.subscribers.add(sub)
+        if not patient:
+            reader.wake.set()  # a reader pausing for patient watchers reads on at once
         return sub
 
 

@@ -38,7 +38,7 @@ from orchestrator.api.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
-from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storable_text
+from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storable_text, loads_checked
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.resources import lookup as builtin_lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
@@ -190,10 +190,7 @@ async def read_body(request: Request, state: ServerState, *, patch: bool = False
         if ctype not in (JSON_TYPE, "", "*/*", "text/plain", "application/octet-stream"):
             raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
                                        f'include: application/json, application/yaml (got "{ctype}")')
-        body = json.loads(raw)
-        check_json_limits(body)
-        check_storable_text(body)
-        return body, raw
+        return loads_checked(raw), raw
     except UnicodeDecodeError:
         raise BadRequest("the request body is not valid UTF-8") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

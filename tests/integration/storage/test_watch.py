@@ -146,3 +146,30 @@ async def test_a_watch_older_than_the_memory_buffer_is_served_from_the_stream(
         assert [e.revision for e in late] == list(range(start + 1, last + 1))
     finally:
         await cache.close()
+
+
+async def test_a_patient_watcher_gets_every_change_in_order_from_batched_reads_and_an_ordinary_one_is_served(
+    store: Store, relay: Relay, watch_cache: WatchCache
+) -> None:
+    # Only a patient watcher: the reader reads what accumulated a quarter second at a time.
+    patient = watch_cache.watch("pods", since=await store.current_revision(), patient=True)
+    first = asyncio.ensure_future(anext(patient))
+    await asyncio.sleep(0.1)  # the reader has started and is pausing
+    for i in range(30):
+        await store.create("pods", pod(f"p{i}"))
+    await store.delete("pods", "default", "p0")
+    last = await store.current_revision()
+    events = [await asyncio.wait_for(first, 10), *await collect(patient, until_revision=last)]
+    assert [(e.type, e.object["metadata"]["name"]) for e in events] == (
+        [("ADDED", f"p{i}") for i in range(30)] + [("DELETED", "p0")])
+    reads = watch_cache.stats()["pods"]["reads"]
+    assert reads < 15, f"31 events took {reads} reads: the patient reader did not batch"
+
+    # An ordinary watcher joining gets its events too (the reader stops pausing for it).
+    ordinary = watch_cache.watch("pods", since=last)
+    nxt = asyncio.ensure_future(anext(ordinary))
+    created = await store.create("pods", pod("q"))
+    event = await asyncio.wait_for(nxt, 10)
+    assert (event.type, event.revision) == ("ADDED", int(created["metadata"]["resourceVersion"]))
+    await ordinary.aclose()
+    await patient.aclose()
