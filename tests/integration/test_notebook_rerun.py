@@ -61,7 +61,8 @@ def _run(path: Path) -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("notebook", ["00-welcome", "00b-assemble-the-cluster", "01-etcd-simulation",
-                                      "03-the-scheduler", "09-api-machinery"])
+                                      "03-the-scheduler", "09-api-machinery",
+                                      "10-into-and-between-pods"])
 def test_a_notebook_runs_twice_in_a_row(notebook: str, lab_home: Path) -> None:
     path = NOTEBOOKS / f"{notebook}.ipynb"
     _run(path)
