@@ -171,3 +171,38 @@ def test_parallel_job_stub_a_near_miss_and_the_solution(lab_with_node: labs.Lab)
     assert "at most 2 pods active" in solved.feedback
     with lab.http() as api:
         api.delete(f"/api/v1/namespaces/{namespace}")
+
+
+def test_service_selector_hints_grow_from_nudge_to_answer_and_the_solution_passes(lab_with_node: labs.Lab) -> None:
+    # Notebook 10's exercise: the Service shop selects app=webapp, the pods are app=web.
+    from labs.apimachinery import fresh_namespace
+    from labs.solutions import service_selector
+    from labs.waiting import wait_for
+
+    lab = lab_with_node
+    ns = fresh_namespace(lab, "exercise-10")
+    missing = run_check("service-selector", lab=lab, namespace=ns)
+    assert not missing.passed and "there is no Service 'shop'" in missing.feedback
+
+    lab.apply([
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}},
+                               "spec": {"containers": [{"name": "httpd", "image": "busybox:latest"}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": ns},
+         "spec": {"selector": {"app": "webapp"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+    ])
+    with lab.http() as api:
+        wait_for(lambda: sum(p["status"].get("phase") == "Running" and bool(p["status"].get("podIP"))
+                             for p in api.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]) == 2,
+                 timeout=60, what="two running web pods")
+    hints = [run_check("service-selector", lab=lab, namespace=ns) for _ in range(3)]
+    assert all(not h.passed and "matches no pod" in h.feedback for h in hints)
+    assert "Ask its EndpointSlice" in hints[0].feedback and "app=web" not in hints[0].feedback.split("try:")[1]
+    assert "--show-labels" in hints[1].feedback
+    assert "'{\"spec\": {\"selector\": {\"app\": \"web\"}}}'" in hints[2].feedback  # the answer, at last
+
+    service_selector.solve(lab, ns)
+    solved = run_check("service-selector", lab=lab, namespace=ns)
+    assert solved.passed, solved.feedback
+    assert "its EndpointSlice lists them, ready" in solved.feedback

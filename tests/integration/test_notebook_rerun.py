@@ -4,9 +4,10 @@ A learner re-runs a notebook (Run All after a fix, or the next day); each run mu
 looks for — its own pod's stream entries, its own Events, a quiet lab — and not the first run's.
 Each notebook here is executed top to bottom twice by nbclient, in a fresh kernel each time (as
 after a kernel restart), against one lab home; every cell of both runs must succeed. The
-notebooks are those whose second run failed before (00, 01, 03), and 00b and 09, which change
-the lab itself. Those that work in a namespace of their own per run (10, 11) were run twice by
-hand; 11 twice takes four minutes, too long for every CI run — the shuffled run includes it.
+notebooks are those whose second run failed before (00, 01, 03), 00b and 09, which change the
+lab itself, and 10, whose Docker containers must be gone before a second run. 11 works in a
+namespace of its own per run and was run twice by hand; twice takes it four minutes, too long for
+every CI run — the shuffled run includes it.
 
 All nine in a shuffled order on one lab home take about ten minutes, too long for every run:
 `LABKIT_NOTEBOOK_SHUFFLE=<seed>` (or `=random`) turns that test on; it prints the order it ran.
@@ -63,7 +64,8 @@ def _run(path: Path) -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("notebook", ["00-welcome", "00b-assemble-the-cluster", "01-etcd-simulation",
-                                      "03-the-scheduler", "09-api-machinery"])
+                                      "03-the-scheduler", "09-api-machinery",
+                                      "10-into-and-between-pods"])
 def test_a_notebook_runs_twice_in_a_row(notebook: str, lab_home: Path) -> None:
     path = NOTEBOOKS / f"{notebook}.ipynb"
     _run(path)
