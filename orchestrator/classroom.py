@@ -79,7 +79,9 @@ QUOTA_NAME = "labkit-classroom"
 # class server with 30 students, not for a scale experiment.
 STUDENT_QUOTA = {"pods": "20", "requests.cpu": "2", "requests.memory": "2Gi", "limits.cpu": "4",
                  "limits.memory": "4Gi"}
-STUDENT_LIMITS = [{"type": "Container", "defaultRequest": {"cpu": "100m", "memory": "64Mi"},
+# The default request is what the scheduler reserves for a bare pod: small, so that 30 students'
+# exercise pods fit on a 2-core class server (100m each would stop at 20 pods in all).
+STUDENT_LIMITS = [{"type": "Container", "defaultRequest": {"cpu": "10m", "memory": "32Mi"},
                    "default": {"cpu": "500m", "memory": "256Mi"}}]
 # A student's objects are made one after the other (each needs the one before); students in
 # parallel, this many at a time, so that a class of 30 is ready in about a second.
