@@ -22,11 +22,11 @@ What a student may do, decided by the bindings above and nothing else:
     ResourceQuota        student-01/labkit-classroom   `STUDENT_QUOTA`      } only when the API server
     LimitRange           student-01/labkit-classroom   `STUDENT_LIMITS`     } serves the kind
 
-ResourceQuota and LimitRange are not served by this lab yet, so today a student is not capped
-(one student's 1000-replica Deployment slows everyone) and `ensure_students` says so in a note;
-the objects are made as soon as discovery lists the kinds. The LimitRange comes with the quota
-because, in Kubernetes, a quota on requests.cpu refuses every pod that states no request: its
-defaults keep a learner's first bare pod working.
+The API server enforces the quota and the LimitRange (orchestrator/apiserver/resourcequota.py,
+limitranger.py; docs/quota.md), so one student's 1000-replica Deployment stops at 20 pods instead of
+slowing everyone; a lab that does not serve the kinds gets them skipped with a note. The LimitRange
+comes with the quota because, in Kubernetes, a quota on requests.cpu refuses every pod that states
+no request: its defaults keep a learner's first bare pod working.
 
 Tokens: a TokenRequest of `TOKEN_LIFETIME` (7 days) by default: long enough for a week-long course
 without handing out new files, short enough that a kubeconfig left on a student's laptop stops
@@ -72,14 +72,16 @@ TOKEN_LIFETIME_DAYS = 7
 MAX_STUDENTS = 500
 PROGRESS_CONFIGMAP = "labkit-progress"
 PROGRESS_KEY = "progress.json"
-# What a classroom would cap each student with, once the lab serves them (it does not yet).
+# What a classroom caps each student with (enforced by the API server's quota admission).
 QUOTA_RESOURCES = ("resourcequotas", "limitranges")
 QUOTA_NAME = "labkit-classroom"
 # Per student: room for every notebook's exercises (the largest runs 10 pods) on a 2-core laptop
 # class server with 30 students, not for a scale experiment.
 STUDENT_QUOTA = {"pods": "20", "requests.cpu": "2", "requests.memory": "2Gi", "limits.cpu": "4",
                  "limits.memory": "4Gi"}
-STUDENT_LIMITS = [{"type": "Container", "defaultRequest": {"cpu": "100m", "memory": "64Mi"},
+# The default request is what the scheduler reserves for a bare pod: small, so that 30 students'
+# exercise pods fit on a 2-core class server (100m each would stop at 20 pods in all).
+STUDENT_LIMITS = [{"type": "Container", "defaultRequest": {"cpu": "10m", "memory": "32Mi"},
                    "default": {"cpu": "500m", "memory": "256Mi"}}]
 # A student's objects are made one after the other (each needs the one before); students in
 # parallel, this many at a time, so that a class of 30 is ready in about a second.

@@ -91,6 +91,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",), (), ("token",)),
     ResourceInfo("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", True, ("rc",),
                  ("all",), ("status", "scale")),
+    ResourceInfo("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", True, ("quota",), (), ("status",)),
+    ResourceInfo("", "v1", "limitranges", "limitrange", "LimitRange", True, ("limits",), ()),
     ResourceInfo("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),
                  ("status", "scale")),
     ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),

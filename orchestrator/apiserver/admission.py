@@ -12,6 +12,10 @@ about to be stored. Each may refuse with an ApiError (usually Forbidden). Today'
                         (registry/serviceaccounts.py)
     NodeRestriction     (validating) a node identity may create only its own Node and its own Lease in
                         kube-node-lease (the names are in the body, which authorization did not see)
+    LimitRanger         (mutating) a new pod's containers get the LimitRange defaults, (validating)
+                        and are refused past its min/max/ratio (apiserver/limitranger.py)
+    ResourceQuota       (validating) a create past a ResourceQuota's hard is refused, else charged
+                        to its status.used (apiserver/resourcequota.py, docs/quota.md)
     RBACEscalation      (validating) nobody writes a Role or binding granting what they do not hold
                         (orchestrator/apiserver/authz/escalation.py; added by app.py, which owns
                         the RBAC authorizer it asks)
@@ -20,20 +24,24 @@ The pod-security policy (no privileged containers, host namespaces, hostPath or 
 capabilities) is enforced by the pod strategy's validation today, with 422s naming the field.
 
 Kubernetes equivalent: k8s.io/apiserver/pkg/admission, .../admission/plugin/namespace/lifecycle,
-plugin/pkg/admission/noderestriction
+plugin/pkg/admission/noderestriction, plugin/pkg/admission/limitranger,
+plugin/pkg/admission/resourcequota
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from orchestrator.api.errors import Forbidden, NotFound
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes as AuthzAttributes
 from orchestrator.apiserver.authz.chain import forbidden
+
+if TYPE_CHECKING:
+    from orchestrator.storage.store import Store
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
 
@@ -48,6 +56,7 @@ class Attributes:
     subresource: str | None
     obj: dict[str, Any]  # the object to store (for DELETE, the stored one)
     old: Mapping[str, Any] | None  # the stored object an UPDATE replaces
+    dry_run: bool = False  # checked, never recorded (ResourceQuota does not charge it)
 
 
 class AdmissionPlugin(Protocol):
@@ -119,8 +128,15 @@ class Chain:
             await plugin.admit(attrs)
 
 
-def default_chain(namespaces: Namespaces) -> Chain:
+def default_chain(namespaces: Namespaces, store: Store | None = None) -> Chain:
+    """The chain above; LimitRanger and ResourceQuota need the ``store`` they read."""
+    from orchestrator.apiserver.limitranger import LimitRanger, LimitRangerValidation
     from orchestrator.apiserver.registry.serviceaccounts import ServiceAccountAdmission
+    from orchestrator.apiserver.resourcequota import ResourceQuotaAdmission
 
-    return Chain(mutating=[NamespaceLifecycle(namespaces), ServiceAccountAdmission()],
-                 validating=[NodeRestriction()])
+    mutating: list[AdmissionPlugin] = [NamespaceLifecycle(namespaces), ServiceAccountAdmission()]
+    validating: list[AdmissionPlugin] = [NodeRestriction()]
+    if store is not None:
+        mutating.append(LimitRanger(store))
+        validating += [LimitRangerValidation(store), ResourceQuotaAdmission(store)]
+    return Chain(mutating=mutating, validating=validating)

@@ -374,6 +374,17 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "ServiceAccount": {1: _f("metadata", "ObjectMeta"), 2: _list("secrets", "ObjectReference"),
                        3: _list("imagePullSecrets", "LocalObjectReference"),
                        4: _f("automountServiceAccountToken", "bool", keep=True)},
+    # --- core/v1: ResourceQuota (`kubectl create quota`), LimitRange ------------------------
+    "ResourceQuota": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "ResourceQuotaSpec"),
+                      3: _f("status", "ResourceQuotaStatus")},
+    "ResourceQuotaSpec": {1: _f("hard", _QMAP), 2: _list("scopes"), 3: _f("scopeSelector", "ScopeSelector")},
+    "ScopeSelector": {1: _list("matchExpressions", "ScopedResourceSelectorRequirement")},
+    "ScopedResourceSelectorRequirement": {1: _f("scopeName"), 2: _f("operator"), 3: _list("values")},
+    "ResourceQuotaStatus": {1: _f("hard", _QMAP), 2: _f("used", _QMAP)},
+    "LimitRange": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "LimitRangeSpec")},
+    "LimitRangeSpec": {1: _list("limits", "LimitRangeItem")},
+    "LimitRangeItem": {1: _f("type"), 2: _f("max", _QMAP), 3: _f("min", _QMAP), 4: _f("default", _QMAP),
+                       5: _f("defaultRequest", _QMAP), 6: _f("maxLimitRequestRatio", _QMAP)},
     # --- core/v1: Service (`kubectl create service`, `kubectl expose`) ---------------------
     "Service": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "ServiceSpec"), 3: _f("status", "ServiceStatus")},
     "ServiceSpec": {
@@ -526,6 +537,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Secret"): "Secret",
     ("v1", "ServiceAccount"): "ServiceAccount",
     ("v1", "Service"): "Service",
+    ("v1", "ResourceQuota"): "ResourceQuota",
+    ("v1", "LimitRange"): "LimitRange",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("apps/v1", "Deployment"): "Deployment",
     ("apps/v1", "ReplicaSet"): "ReplicaSet",

@@ -45,6 +45,7 @@ from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
 from orchestrator.controllers.podgc import PodGCController
 from orchestrator.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from orchestrator.controllers.resourcequota import ResourceQuotaController
 from orchestrator.controllers.serviceaccounts import ServiceAccountsController
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
@@ -65,6 +66,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "nodelifecycle": NodeLifecycleController,
     "podgc": PodGCController,
     "serviceaccount": ServiceAccountsController,
+    "resourcequota": ResourceQuotaController,
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
 }

@@ -59,8 +59,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         created = run_labctl(home, "classroom", "create", "--students", str(STUDENTS))
         assert created.returncode == 0, created.stdout + created.stderr
         assert f"{STUDENTS} students (student-01 .. student-30)" in created.stdout, created.stdout
-        # Neither quota kind is served yet: create says it skipped them rather than pretending.
-        assert "resourcequotas are not served by this lab: skipped" in created.stdout
+        # Both quota kinds are served: nothing is skipped.
+        assert "not served by this lab" not in created.stdout, created.stdout
         yield home
     finally:
         down = run_labctl(home, "down")
@@ -79,6 +79,9 @@ def test_create_makes_one_namespace_identity_and_kubeconfig_per_student_and_reru
                 "rolebindings": len((await c.list("rolebindings.rbac.authorization.k8s.io",
                                                   label_selector=STUDENT_LABEL))["items"]),
                 "serviceaccounts": len((await c.list("serviceaccounts", label_selector=STUDENT_LABEL))["items"]),
+                "quotas": sorted(q["metadata"]["namespace"] for q in
+                                 (await c.list("resourcequotas", label_selector=STUDENT_LABEL))["items"]),
+                "limitranges": len((await c.list("limitranges", label_selector=STUDENT_LABEL))["items"]),
             }
         return admin(home, count)
 
@@ -86,6 +89,7 @@ def test_create_makes_one_namespace_identity_and_kubeconfig_per_student_and_reru
     assert before["namespaces"] == [student(i) for i in range(1, STUDENTS + 1)]
     assert len(before["bindings"]) == 2 * STUDENTS and before["rolebindings"] == STUDENTS
     assert before["serviceaccounts"] == STUDENTS
+    assert before["quotas"] == before["namespaces"] and before["limitranges"] == STUDENTS
     files = {p.name: p.read_bytes() for p in (home / "classroom").glob("*.kubeconfig")}
     assert sorted(files) == [f"{student(i)}.kubeconfig" for i in range(1, STUDENTS + 1)]
     config = yaml.safe_load(files["student-07.kubeconfig"])

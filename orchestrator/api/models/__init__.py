@@ -31,6 +31,7 @@ from orchestrator.api.models.meta import (
     unknown_fields,
 )
 from orchestrator.api.models.policy import PodDisruptionBudget
+from orchestrator.api.models.quota import LimitRange, ResourceQuota
 from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from orchestrator.api.models.replicationcontroller import ReplicationController
 from orchestrator.api.models.service import Endpoints, Service
@@ -43,6 +44,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
     DaemonSet,
+    ResourceQuota, LimitRange,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -58,7 +60,8 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 
 
 __all__ = [
-    "KINDS", "Binding", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob", "CustomResourceDefinition", "DaemonSet",
+    "KINDS", "Binding", "LimitRange", "ResourceQuota", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob",
+    "CustomResourceDefinition", "DaemonSet",
     "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "Job", "K8sModel", "Lease",
     "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "ReplicaSet",
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",

@@ -8,7 +8,8 @@
                     replicationcontrollers, apps, daemonsets,
                     batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
-                    services, endpoints: Endpoints and EndpointSlices)
+                    services, endpoints: Endpoints and EndpointSlices,
+                    quota: resourcequotas and limitranges)
     serviceallocator.py  ClusterIPs and node ports for services
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
@@ -34,6 +35,7 @@ from orchestrator.apiserver.registry import (
     nodes,
     pods,
     policy,
+    quota,
     rbac,
     replicationcontrollers,
     serviceaccounts,
@@ -43,7 +45,7 @@ from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
-             apiextensions, config, serviceaccounts, rbac, authorization, services, endpoints)
+             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {

@@ -102,7 +102,7 @@ class Registry:
     @classmethod
     def for_store(cls, store: Store) -> Registry:
         namespaces = NamespaceCache(store)
-        return cls(store, namespaces, admission.default_chain(namespaces))
+        return cls(store, namespaces, admission.default_chain(namespaces, store))
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -129,7 +129,8 @@ class Registry:
             "CREATE", user, info, None, {**sent, "metadata": {**sent_meta, "namespace": namespace}}, None))
         prepared = prepare_create(strategy_for(info), body, namespace=namespace if info.namespaced else None,
                                   field_validation=field_validation)
-        await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
+        await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None,
+                                                             dry_run=dry_run))
         _fields(info).record_create(prepared.obj, manager=manager, incoming=_managed_fields(body))
         return await self._store_create(info, prepared, dry_run=dry_run)
 
@@ -274,7 +275,8 @@ class Registry:
             "CREATE", user, info, None, {**plan.obj, "metadata": {**meta, "namespace": namespace}}, None))
         prepared = prepare_create(strategy_for(info), plan.obj, namespace=namespace if info.namespaced else None,
                                   field_validation=field_validation)
-        await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None))
+        await self.admission.validate(admission.Attributes("CREATE", user, info, None, prepared.obj, None,
+                                                             dry_run=dry_run))
         fields.finish_apply(plan, prepared.obj, force=False)
         return await self._store_create(info, prepared, dry_run=dry_run)
 
