@@ -39,6 +39,7 @@ from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes as AuthzAttributes
 from orchestrator.apiserver.authz.chain import forbidden
+from orchestrator.apiserver.lister import NamespacedLister
 
 if TYPE_CHECKING:
     from orchestrator.storage.store import Store
@@ -113,9 +114,10 @@ class Chain:
     """The plugins of each phase in order; the first refusal wins."""
 
     def __init__(self, *, mutating: Sequence[AdmissionPlugin] = (),
-                 validating: Sequence[AdmissionPlugin] = ()) -> None:
+                 validating: Sequence[AdmissionPlugin] = (), listers: Sequence[NamespacedLister] = ()) -> None:
         self.mutating = tuple(mutating)
         self.validating = tuple(validating)
+        self.listers = tuple(listers)  # the caches the plugins read; the server runs them (app.py)
 
     async def admit(self, attrs: Attributes) -> None:
         """The mutating phase: before the strategy prepares and validates the object."""
@@ -136,7 +138,10 @@ def default_chain(namespaces: Namespaces, store: Store | None = None) -> Chain:
 
     mutating: list[AdmissionPlugin] = [NamespaceLifecycle(namespaces), ServiceAccountAdmission()]
     validating: list[AdmissionPlugin] = [NodeRestriction()]
+    listers: list[NamespacedLister] = []
     if store is not None:
-        mutating.append(LimitRanger(store))
-        validating += [LimitRangerValidation(store), ResourceQuotaAdmission(store)]
-    return Chain(mutating=mutating, validating=validating)
+        ranges, quotas = NamespacedLister("limitranges"), NamespacedLister("resourcequotas")
+        listers += [ranges, quotas]
+        mutating.append(LimitRanger(store, ranges))
+        validating += [LimitRangerValidation(store, ranges), ResourceQuotaAdmission(store, quotas)]
+    return Chain(mutating=mutating, validating=validating, listers=listers)

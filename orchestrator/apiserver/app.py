@@ -134,7 +134,8 @@ def create_app(settings: Settings) -> FastAPI:
             store, cluster_ips=cluster_ips, node_ports=NodePortRange.parse(settings.service_node_port_range))
         authz = Authorization.for_storage(store, watch_cache)
         registry.admission = admission.Chain(mutating=registry.admission.mutating,
-                                             validating=[*registry.admission.validating, authz.escalation])
+                                             validating=[*registry.admission.validating, authz.escalation],
+                                             listers=registry.admission.listers)
         state = ServerState(settings, store, watch_cache, authenticator, authz,
                             registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
         state.token_issuer = token_issuer
@@ -164,6 +165,8 @@ def create_app(settings: Settings) -> FastAPI:
             if created:
                 log.info("bootstrap RBAC policy: created %s", ", ".join(created))
             tasks.append(asyncio.create_task(authz.run(), name="apiserver-rbac-informer"))
+            for lister in registry.admission.listers:  # what LimitRanger and ResourceQuota read
+                tasks.append(asyncio.create_task(lister.run(store, watch_cache), name=f"apiserver-lister-{lister.resource}"))
             kubernetes_service = KubernetesService(
                 registry, cluster_ip=cluster_ips.first, port=settings.secure_port,
                 address=settings.advertise_address or primary_address())

@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.api.errors import Forbidden
 from orchestrator.api.quantity import canonical, format_quantity, parse_quantity, quantity_format
 from orchestrator.apiserver.admission import Attributes
+from orchestrator.apiserver.lister import NamespacedLister
 from orchestrator.storage.store import Store
 
 ANNOTATION = "kubernetes.io/limit-ranger"
@@ -128,13 +129,17 @@ def violations(pod: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
 
 
 class LimitRanger:
-    """Reads the namespace's LimitRanges from the store on every pod create."""
+    """Reads the namespace's LimitRanges on every pod create: from `lister` (apiserver/lister.py)
+    once it has listed, from the store before."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, lister: NamespacedLister | None = None) -> None:
         self._store = store
+        self._lister = lister
 
     async def _items(self, namespace: str) -> list[dict[str, Any]]:
-        ranges = (await self._store.list("limitranges", namespace=namespace)).items
+        ranges = self._lister.items(namespace) if self._lister is not None else None
+        if ranges is None:
+            ranges = (await self._store.list("limitranges", namespace=namespace)).items
         return [item for lr in ranges for item in ((lr.get("spec") or {}).get("limits") or [])
                 if isinstance(item, dict)]
 

@@ -48,6 +48,7 @@ from orchestrator.api.quota import (
     quantity,
 )
 from orchestrator.apiserver.admission import Attributes
+from orchestrator.apiserver.lister import NamespacedLister
 from orchestrator.storage.store import Store
 
 _ATTEMPTS = 60
@@ -60,8 +61,9 @@ def _pretty(values: Mapping[str, Any]) -> str:
 class ResourceQuotaAdmission:
     """Checks creates against the namespace's quotas and charges them (see the module doc)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, lister: NamespacedLister | None = None) -> None:
         self._store = store
+        self._lister = lister  # "no quota in this namespace" without a store read (apiserver/lister.py)
 
     async def _live_usage(self, namespace: str, names: set[str]) -> dict[str, Decimal]:
         """Usage counted from the objects, for a quota whose status is not computed yet."""
@@ -88,6 +90,8 @@ class ResourceQuotaAdmission:
         requested = object_usage(attrs.info, attrs.obj)
         if not requested:
             return
+        if self._lister is not None and self._lister.items(namespace) == []:
+            return  # the namespace has no quota (as the watch has it): nothing to charge, no store read
         for attempt in range(_ATTEMPTS):
             quotas = (await self._store.list("resourcequotas", namespace=namespace)).items
             if not quotas:
