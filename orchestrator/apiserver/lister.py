@@ -6,7 +6,8 @@ LimitRanges and ResourceQuotas for each one tripled the API server's CPU per cre
 in bench/apiserver.py). Like kube-apiserver's admission plugins, which read shared-informer
 listers, they read this cache: the objects of the resource per namespace, from one LIST and then
 the watch (the watch cache), relisting after a 410. Until the first LIST, `items` answers None and
-the plugin reads the store. The cache lags a write by the watch's delivery time (milliseconds);
+the plugin reads the store. This process's own creates and updates are put in at once
+(`observe`); another API server's reach it with the watch's delivery (milliseconds);
 ResourceQuota still reads the quotas themselves from the store before charging them, so only
 "this namespace has none" is taken from here.
 
@@ -37,6 +38,12 @@ class NamespacedLister:
         if not self.synced:
             return None
         return list((self._by_namespace.get(namespace) or {}).values())
+
+    def observe(self, obj: dict[str, Any]) -> None:
+        """A write this process just committed (its watch event follows and changes nothing)."""
+        if self.synced:
+            meta = obj.get("metadata") or {}
+            self._by_namespace.setdefault(meta.get("namespace") or "", {})[meta.get("name") or ""] = obj
 
     async def run(self, store: Any, watch_cache: Any) -> None:
         """List, then watch, until cancelled."""

@@ -141,7 +141,16 @@ class Registry:
             return await self.store.create(info.group_resource, obj, claims=claims)
 
         stored = await self._write_allocating(info, prepared.obj, None, write)
+        if not dry_run:
+            self._observed(info, stored)
         return Prepared(_with_type(info, stored), prepared.warnings)
+
+    def _observed(self, info: ResourceInfo, stored: dict[str, Any]) -> None:
+        """This process's own write reaches the admission listers at once, not a watch delivery later:
+        a LimitRange created and then a pod at once must see it (apiserver/lister.py)."""
+        for lister in self.admission.listers:
+            if lister.resource == info.group_resource:
+                lister.observe(stored)
 
     async def _write_allocating(
         self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
@@ -300,6 +309,8 @@ class Registry:
             return await self.store.update(info.group_resource, new, claims=claims)
 
         stored = await self._write_allocating(info, obj, old, write)
+        if not dry_run:
+            self._observed(info, stored)
         return Prepared(_with_type(info, stored), prepared.warnings)
 
     # -- delete -----------------------------------------------------------------------------
