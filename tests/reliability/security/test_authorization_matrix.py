@@ -70,6 +70,12 @@ ADMIN = {
     "configmaps": ALL, "secrets": ALL, "serviceaccounts": ALL, "serviceaccounts/token": "...c....",
     **{kind: ALL for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")},
     "customresourcedefinitions": ALL, "customresourcedefinitions/status": "g...up..",
+    # Services and the workloads of issues 15 and 16, and quotas.
+    **{kind: ALL for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
+                              "poddisruptionbudgets", "limitranges", "resourcequotas", "replicationcontrollers")},
+    **{sub: "g...up.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
+                                   "poddisruptionbudgets/status", "resourcequotas/status",
+                                   "replicationcontrollers/status", "replicationcontrollers/scale")},
     # Reviews are questions: created (answered), never stored, so nothing else is served.
     **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
                                          "subjectaccessreviews", "localsubjectaccessreviews")},
@@ -101,6 +107,13 @@ VIEWER = {
     "configmaps": READ, "secrets": NONE, "serviceaccounts": READ, "serviceaccounts/token": "...-....",
     # `view` reads no RBAC objects (upstream: they say who may do what, which is an admin's to know).
     **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
+    **{kind: READ for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
+                               "poddisruptionbudgets", "limitranges", "resourcequotas")},
+    **{sub: "g...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
+                                   "poddisruptionbudgets/status", "resourcequotas/status")},
+    # Not in this lab's `view` yet (upstream's has them): ReplicationControllers.
+    "replicationcontrollers": NONE, "replicationcontrollers/status": "-...--..",
+    "replicationcontrollers/scale": "-...--..",
 }
 
 # system:kube-scheduler: reads everything; binds pods; writes pod status; events; leases (its lock).
@@ -110,6 +123,11 @@ SCHEDULER = {
     "events": ALL,
     "leases": ALL,
     "subjectaccessreviews": "xxxcxxxx",  # as upstream's system:kube-scheduler (delegated authorization)
+    # Of the newer kinds it reads only what it schedules by: Services and disruption budgets.
+    **{kind: NONE for kind in ("endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs", "limitranges",
+                               "resourcequotas")},
+    **{sub: "-...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
+                                   "poddisruptionbudgets/status", "resourcequotas/status")},
 }
 
 # system:node:node-1 (group system:nodes), by scope.
@@ -147,6 +165,11 @@ NODE = {
         # to a pod it runs (registry/serviceaccounts.py), and this request binds none.
         "serviceaccounts/token": "...-....",
         **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
+        **{kind: NONE for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
+                                   "poddisruptionbudgets", "limitranges", "resourcequotas", "replicationcontrollers")},
+        **{sub: "-...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
+                                       "poddisruptionbudgets/status", "resourcequotas/status",
+                                       "replicationcontrollers/status", "replicationcontrollers/scale")},
     },
 }
 
@@ -288,6 +311,36 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
         return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"k": "v"}}
     if resource == "serviceaccounts":
         return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
+    if resource == "services":
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}
+    if resource == "endpoints":
+        return {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta, "subsets": []}
+    if resource == "endpointslices":
+        return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": meta,
+                "addressType": "IPv4", "endpoints": []}
+    if resource == "daemonsets":
+        return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta,
+                "spec": {"selector": {"matchLabels": {"app": name}}, "template": template}}
+    if resource == "replicationcontrollers":
+        return {"apiVersion": "v1", "kind": "ReplicationController", "metadata": meta,
+                "spec": {"replicas": 0, "selector": {"app": name}, "template": template}}
+    job_template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}
+    if resource == "jobs":
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+                "spec": {"suspend": True, "template": job_template}}
+    if resource == "cronjobs":
+        return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
+                "spec": {"schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {"template": job_template}}}}
+    if resource == "poddisruptionbudgets":
+        return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}
+    # A quota and a limit range that bind nothing the other rows do (no pod defaults, no pod count).
+    if resource == "limitranges":
+        return {"apiVersion": "v1", "kind": "LimitRange", "metadata": meta,
+                "spec": {"limits": [{"type": "Pod", "max": {"cpu": "64"}}]}}
+    if resource == "resourcequotas":
+        return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": meta, "spec": {"hard": {"secrets": "1000"}}}
     raise KeyError(resource)
 
 
@@ -302,6 +355,15 @@ STATUS_CHANGE = {
     "namespaces": {"status": {"phase": "Active"}},
     "deployments": {"status": {"observedGeneration": 1}},
     "replicasets": {"status": {"observedGeneration": 1}},
+    "services": {"status": {"loadBalancer": {}}},
+    "daemonsets": {"status": {"observedGeneration": 1, "currentNumberScheduled": 0, "numberMisscheduled": 0,
+                              "desiredNumberScheduled": 0, "numberReady": 0}},
+    "jobs": {"status": {"active": 0}},
+    "cronjobs": {"status": {}},
+    "poddisruptionbudgets": {"status": {"observedGeneration": 1, "disruptionsAllowed": 0, "currentHealthy": 0,
+                                        "desiredHealthy": 0, "expectedPods": 0}},
+    "resourcequotas": {"status": {"hard": {"secrets": "1000"}, "used": {"secrets": "0"}}},
+    "replicationcontrollers": {"status": {"replicas": 0, "observedGeneration": 1}},
 }
 
 
