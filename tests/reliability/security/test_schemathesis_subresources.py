@@ -32,7 +32,8 @@ MAX_BODY_EXAMPLES = 2  # generating a whole object from its schema takes hypothe
 RUN_BUDGET_SECONDS = 60.0
 FIXED_QUERY = {"watch": "false", "follow": "false", "timeoutSeconds": "1"}
 NAMESPACE = "fuzz-sub"
-NAMES = {"pods": "p", "nodes": "fuzz-node", "deployments": "d", "replicasets": "r", "namespaces": NAMESPACE}
+NAMES = {"pods": "p", "nodes": "fuzz-node", "deployments": "d", "replicasets": "r", "namespaces": NAMESPACE,
+         "services": "s", "replicationcontrollers": "rc", "resourcequotas": "q", "daemonsets": "ds"}
 
 
 def _operations() -> list[tuple[str, str, str]]:
@@ -78,6 +79,20 @@ def objects(secure_server: SecureServer, session: requests.Session) -> dict[str,
         made.append((f"/apis/apps/v1/namespaces/{NAMESPACE}/{plural}",
                      {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": NAMES[plural]},
                       "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": template}}))
+    made += [
+        (f"/api/v1/namespaces/{NAMESPACE}/services",
+         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": NAMES["services"]},
+          "spec": {"selector": labels, "ports": [{"port": 80}]}}),
+        (f"/api/v1/namespaces/{NAMESPACE}/replicationcontrollers",
+         {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": NAMES["replicationcontrollers"]},
+          "spec": {"replicas": 0, "selector": labels, "template": template}}),
+        (f"/api/v1/namespaces/{NAMESPACE}/resourcequotas",
+         {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": NAMES["resourcequotas"]},
+          "spec": {"hard": {"secrets": "1000"}}}),
+        (f"/apis/apps/v1/namespaces/{NAMESPACE}/daemonsets",
+         {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": NAMES["daemonsets"]},
+          "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+    ]
     for path, obj in made:
         r = session.post(base + path, json=obj, timeout=30)
         assert r.status_code in (201, 409), r.text
