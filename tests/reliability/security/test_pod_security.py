@@ -191,8 +191,9 @@ async def test_fields_the_lab_does_not_serve_never_reach_storage(admin: httpx.As
 
 # -- the node agent cannot grant host access ---------------------------------------------------------
 
-HOST_ACCESS_WORDS = ("privileged", "hostNetwork", "hostPID", "hostIPC", "hostPath", "capabilities",
-                     "securityContext")
+# securityContext itself is read (runAsUser, runAsGroup, runAsNonRoot, readOnlyRootFilesystem:
+# docs/pod-spec.md); its host-access fields, privileged and capabilities, never are.
+HOST_ACCESS_WORDS = ("privileged", "hostNetwork", "hostPID", "hostIPC", "hostPath", "capabilities")
 
 
 def test_the_node_agent_never_reads_the_host_access_fields_of_a_pod() -> None:
@@ -207,7 +208,14 @@ def test_a_container_spec_has_nowhere_to_carry_host_access() -> None:
     fields = {f.name for f in dataclasses.fields(ContainerSpec)}
     assert fields == {"pod_uid", "namespace", "pod_name", "container_name", "node_name", "image", "command", "args",
                       "env", "working_dir", "cpu_limit_millicores", "memory_limit_bytes", "restart_count",
-                      "annotations", "files"}, "a new ContainerSpec field: make sure it cannot carry host access, then add it here"
+                      "annotations", "files",
+                      # The pod spec of issue 16 (docs/pod-spec.md): a user id and a read-only root make a
+                      # container weaker, not stronger; dns is its resolv.conf; mounts and the termination
+                      # log are directories and files the node agent made under its own root dir (hostPath
+                      # volumes are refused by the API server), bound by `_mounts` below.
+                      "user", "read_only_root_filesystem", "dns", "mounts", "termination_log",
+                      "termination_message_path"}, \
+        "a new ContainerSpec field: make sure it cannot carry host access, then add it here"
     # `files` is copied into the container's own filesystem (put_archive, never a bind mount); only
     # the node agent fills it, with the ServiceAccount token, CA and namespace under one fixed path.
     source = (ROOT / "orchestrator" / "nodeagent" / "podworker.py").read_text()
@@ -235,11 +243,19 @@ def test_the_docker_runtime_sets_host_access_only_to_fixed_safe_values() -> None
         assert all(k.arg is not None for k in node.keywords), \
             f"docker.py line {node.lineno}: **kwargs into the engine: host access could come from anywhere"
         for keyword in node.keywords:
+            if keyword.arg == "mounts":
+                # The one computed one: the node agent's own volume directories, nothing from the pod.
+                assert ast.unparse(keyword.value) == "_mounts(spec, cluster=cluster) or None", ast.unparse(keyword.value)
+                continue
             if keyword.arg in DOCKER_HOST_ACCESS_KWARGS:
                 assert isinstance(keyword.value, ast.Constant), \
                     f"docker.py line {node.lineno}: {keyword.arg}= is computed, not a fixed value"
                 seen[keyword.arg] = keyword.value.value
     assert seen == {"privileged": False, "network_mode": "bridge"}, seen
+    mounts = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_mounts")
+    sources = {ast.unparse(n) for n in ast.walk(mounts) if isinstance(n, ast.Attribute) and ast.unparse(n).startswith("spec.")}
+    assert sources == {"spec.mounts", "spec.termination_log", "spec.termination_message_path", "spec.pod_uid",
+                       "spec.node_name"}, sources
 
 
 @pytest.mark.docker
