@@ -7,13 +7,16 @@ command line names the lab home) can be found afterwards to prove that nothing w
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psutil
+import pytest
 
 
 def run_labctl(home: Path, *args: str, env: Mapping[str, str] | None = None, input: str | None = None,
@@ -34,3 +37,23 @@ def processes_mentioning(path: Path) -> list[str]:
         if any(str(path) in part for part in proc.info["cmdline"] or []):
             found.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'])}")
     return found
+
+
+@contextlib.contextmanager
+def simulated_lab(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes: int) -> Iterator[Path]:
+    """`labctl up --nodes N --runtime simulated` in a fresh home, for kubectl tests (skipped without
+    kubectl unless LABKIT_REQUIRE_KUBECTL=1); `labctl down` afterwards, whatever happened."""
+    if shutil.which("kubectl") is None:
+        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
+            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
+        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
+    from orchestrator.embedded.ports import free_port
+
+    home = tmp_path_factory.mktemp(name)
+    up = run_labctl(home, "up", "--nodes", str(nodes), "--runtime", "simulated", "--port", str(free_port()))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield home
+    finally:
+        down = run_labctl(home, "down")
+        assert down.returncode == 0, down.stdout + down.stderr

@@ -9,8 +9,6 @@ input is a 422 naming the field.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +18,8 @@ import pytest
 import urllib3
 from kubernetes import client, config, watch
 
-from orchestrator.embedded.ports import free_port
 from tests.integration.test_workloads_kubectl import get, kubectl, wait_until
-from tests.labctl import run_labctl
+from tests.labctl import run_labctl, simulated_lab
 
 pytestmark = pytest.mark.kubectl
 
@@ -40,18 +37,8 @@ def daemonset(name: str, *, image: str = "busybox:1.36", min_ready: int = 0, **p
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if shutil.which("kubectl") is None:
-        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
-            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
-        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
-    home = tmp_path_factory.mktemp("daemonsets")
-    up = run_labctl(home, "up", "--nodes", "3", "--runtime", "simulated", "--port", str(free_port()))
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
+    with simulated_lab(tmp_path_factory, "daemonsets", nodes=3) as home:
         yield home
-    finally:
-        down = run_labctl(home, "down")
-        assert down.returncode == 0, down.stdout + down.stderr
 
 
 def pods(home: Path, app: str) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.embedded.ports import free_port
-from tests.labctl import run_labctl
+from tests.labctl import run_labctl, simulated_lab
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -35,18 +33,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if shutil.which("kubectl") is None:
-        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
-            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
-        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
-    home = tmp_path_factory.mktemp("e2e")
-    up = run_labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
+    with simulated_lab(tmp_path_factory, "e2e", nodes=2) as home:
         yield home
-    finally:
-        down = run_labctl(home, "down")
-        assert down.returncode == 0, down.stdout + down.stderr
 
 
 def kubectl(home: Path, *args: str, check: bool = True, timeout: float = 120) -> str:

@@ -10,8 +10,6 @@ states none.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,27 +19,16 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-from orchestrator.embedded.ports import free_port
 from tests.integration.test_workloads_kubectl import get, kubectl, wait_until
-from tests.labctl import run_labctl
+from tests.labctl import simulated_lab
 
 pytestmark = pytest.mark.kubectl
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if shutil.which("kubectl") is None:
-        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
-            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
-        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
-    home = tmp_path_factory.mktemp("quota")
-    up = run_labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
+    with simulated_lab(tmp_path_factory, "quota", nodes=2) as home:
         yield home
-    finally:
-        down = run_labctl(home, "down")
-        assert down.returncode == 0, down.stdout + down.stderr
 
 
 @pytest.fixture(scope="module")

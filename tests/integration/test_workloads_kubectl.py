@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.embedded.ports import free_port
-from tests.labctl import run_labctl
+from tests.labctl import simulated_lab
 
 pytestmark = pytest.mark.kubectl
 
@@ -74,18 +72,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if shutil.which("kubectl") is None:
-        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
-            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
-        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
-    home = tmp_path_factory.mktemp("workloads")
-    up = run_labctl(home, "up", "--nodes", "2", "--runtime", "simulated", "--port", str(free_port()))
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
+    with simulated_lab(tmp_path_factory, "workloads", nodes=2) as home:
         yield home
-    finally:
-        down = run_labctl(home, "down")
-        assert down.returncode == 0, down.stdout + down.stderr
 
 
 def kubectl(home: Path, *args: str, input: str | None = None, check: bool = True,
