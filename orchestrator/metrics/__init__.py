@@ -5,9 +5,9 @@
     scraper.py     every resolution: each Ready node's ``/stats/summary``, in parallel
     api.py         the ``metrics.k8s.io/v1beta1`` endpoints the API server proxies to
     apiservice.py  the APIService object that registers it with the API server
-    client.py      how a controller (the HPA) reads PodMetrics through the API server
     __main__.py    ``python -m orchestrator.metrics``
 
+Controllers read the metrics through the API server with orchestrator/client/metrics.py.
 docs/metrics.md follows one sample from a container's cgroup to ``kubectl top``.
 
 Kubernetes equivalent: sigs.k8s.io/metrics-server
