@@ -54,6 +54,7 @@ from typing import Any, Literal
 from orchestrator.api.errors import BadRequest, NotFound
 from orchestrator.api.quantity import parse_quantity
 from orchestrator.nodeagent.podworker import PodWorker
+from orchestrator.nodeagent.runtimes.base import ContainerNotFound, Runtime
 from orchestrator.nodeagent.runtimes.simulated import sim_annotation
 from orchestrator.nodeagent.runtimes.usage import StatsRuntime, UsageSample, usage_nano_cores
 
@@ -110,8 +111,9 @@ def _memory(sample: UsageSample) -> dict[str, Any]:
 class SummaryProvider:
     """Answers one node's summary from the pods its workers run, sampling on demand."""
 
-    def __init__(self, *, runtime: object, min_sample_interval: float = DEFAULT_MIN_SAMPLE_INTERVAL,
+    def __init__(self, *, runtime: Runtime, min_sample_interval: float = DEFAULT_MIN_SAMPLE_INTERVAL,
                  clock: Any = time.time) -> None:
+        self._runtime = runtime
         self._stats = runtime if isinstance(runtime, StatsRuntime) else None
         self.source: Source = "docker" if self._stats is not None else "simulated"
         self._min_interval = min_sample_interval
@@ -181,6 +183,11 @@ class SummaryProvider:
             if sample is None:
                 return None
         else:
+            try:  # a finished container (a Job's) uses nothing, as Docker's stats of it say
+                if (await self._runtime.inspect(container_id)).state != "running":
+                    return None
+            except ContainerNotFound:
+                return None
             sample = self._synthetic(annotations, name, history, now)
         self._history[key] = _History(history.latest if history is not None else None, sample)
         return sample

@@ -157,3 +157,10 @@ async def test_the_summary_endpoint_needs_the_token_and_answers_json() -> None:
             assert missing.status_code == 404 and missing.json()["kind"] == "Status"
     finally:
         await server.close()
+
+
+async def test_a_finished_simulated_container_reports_nothing() -> None:
+    worker = await running_worker({"sim.labkit.io/cpu-usage": "1"})
+    await worker.config.runtime.stop(next(iter(worker.container_ids().values())), grace_period_seconds=0)
+    got = await SummaryProvider(runtime=worker.config.runtime).summary("n1", [worker])
+    assert got["pods"] == []
