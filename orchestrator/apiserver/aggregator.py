@@ -171,7 +171,11 @@ class Aggregator:
             self._changed.clear()
             for key in list(self._backends):
                 if loop.time() >= due.get(key, 0.0):
-                    passed = await self.check(key)
+                    try:
+                        passed = await self.check(key)
+                    except (ApiError, OSError) as exc:  # storage trouble: try again, never end the loop
+                        log.warning("APIService %s/%s: availability check failed: %s", *key, exc)
+                        passed = False
                     due[key] = loop.time() + (self._recheck if passed else self._retry)
             for key in [k for k in due if k not in self._backends]:
                 del due[key]
