@@ -254,3 +254,36 @@ def test_a_busy_container_on_docker_shows_cpu_in_kubectl_top(lab: Lab) -> None:
         assert cpu_millis(node[1]) >= 50
     finally:
         kubectl(lab, "delete", "pod", "busy", "--grace-period=0", "--wait=false", check=False)
+
+
+MISSING_SERVICE = """
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1.nothing.example.com}
+spec:
+  group: nothing.example.com
+  version: v1
+  service: {namespace: default, name: absent}
+  groupPriorityMinimum: 100
+  versionPriority: 10
+"""
+
+
+def test_an_apiservice_whose_service_is_missing_is_unavailable_and_its_group_answers_503(lab: Lab) -> None:
+    kubectl(lab, "apply", "-f", "-", input=MISSING_SERVICE)
+    try:
+        def condition() -> dict[str, Any] | None:
+            obj = json.loads(kubectl(lab, "get", "apiservice", "v1.nothing.example.com", "-o", "json").stdout)
+            return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Available"),
+                        None)
+
+        available = wait_for("the Available condition", condition, timeout=20)
+        assert (available["status"], available["reason"]) == ("False", "ServiceNotFound")
+        assert "service/absent" in available["message"]
+        row = next(line for line in kubectl(lab, "get", "apiservices").stdout.splitlines()
+                   if line.startswith("v1.nothing.example.com"))
+        assert "False (ServiceNotFound)" in row and "default/absent" in row
+        answer = kubectl(lab, "get", "--raw", "/apis/nothing.example.com/v1/things", check=False)
+        assert answer.returncode != 0 and "unable to handle the request" in answer.stderr
+    finally:
+        kubectl(lab, "delete", "apiservice", "v1.nothing.example.com", check=False)
