@@ -65,7 +65,6 @@ class _Backend:
     apiservice: dict[str, Any]
     resources: dict[str, Any] | None = None  # the APIResourceList of the last passed check
     available: bool = False
-    checked: asyncio.Event | None = None  # set to make the checker look at it now
 
 
 def _key(apiservice: Mapping[str, Any]) -> tuple[str, str]:
