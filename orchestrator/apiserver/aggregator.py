@@ -49,6 +49,7 @@ from fastapi.responses import Response
 
 from orchestrator.api.errors import ApiError, Expired, NotFound, Unavailable
 from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.catalog import version_priority
 from orchestrator.apiserver.validation import rfc3339
 
 log = logging.getLogger("orchestrator.apiserver.aggregator")
@@ -101,8 +102,6 @@ class Aggregator:
     def groups(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(group, version, APIResourceList) of every available aggregated group/version, the
         preferred version first (versionPriority, then Kubernetes' version order)."""
-        from orchestrator.apiserver.catalog import version_priority
-
         out = [(g, v, b) for (g, v), b in self._backends.items() if b.available and b.resources is not None]
         out.sort(key=lambda t: (t[0], -int((t[2].apiservice.get("spec") or {}).get("versionPriority") or 0),
                                 version_priority(t[1])))
