@@ -9,7 +9,7 @@
                     batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices,
-                    quota: resourcequotas and limitranges)
+                    quota: resourcequotas and limitranges, apiregistration: apiservices)
     serviceallocator.py  ClusterIPs and node ports for services
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
@@ -23,6 +23,7 @@ from __future__ import annotations
 from orchestrator.api.resources import RESOURCES, ResourceInfo
 from orchestrator.apiserver.registry import (
     apiextensions,
+    apiregistration,
     apps,
     authorization,
     batch,
@@ -45,7 +46,7 @@ from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
-             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints)
+             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints, apiregistration)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {
