@@ -90,6 +90,11 @@ def up(
         bool,
         typer.Option(help="Simulated fleets report a pod once, Running (KWOK-style), not first ContainerCreating."),
     ] = False,
+    apiservers: Annotated[
+        int | None,
+        typer.Option(min=1, max=5, help="API servers to run (default 1, or as the last `up`); more than one run "
+                                        "behind HAProxy on the API port (docs/multi-host.md)."),
+    ] = None,
 ) -> None:
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
@@ -114,6 +119,7 @@ def up(
                 owner_pid=owner_pid,
                 fleet_args=("--straight-to-running",) if straight_to_running else (),
                 bind_address=bind_address,
+                apiservers=apiservers,
             )
         finally:
             progress.close()
