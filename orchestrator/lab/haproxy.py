@@ -59,6 +59,8 @@ COMPONENT = "haproxy"
 BACKEND = "apiservers"
 MAX_APISERVERS = 5
 _ALL_APISERVER_NAMES = frozenset(["apiserver", *(f"apiserver-{i}" for i in range(1, MAX_APISERVERS + 1))])
+# Debian installs it in /usr/sbin, which is not on every user's PATH.
+_INSTALLED_PATHS = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 INSTALL_HINT = "install Debian's haproxy (`apt-get install haproxy`) or run with --apiservers 1"
 
 
@@ -124,8 +126,7 @@ def stats_socket(home: LabHome) -> Path:
 
 def haproxy_binary() -> str:
     """The haproxy executable, or a SupervisorError saying how to get it."""
-    found = shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).exists()), None)
+    found = shutil.which("haproxy") or next((p for p in _INSTALLED_PATHS if Path(p).exists()), None)
     if found is None:
         raise SupervisorError(f"--apiservers needs HAProxy, which is not installed: {INSTALL_HINT}")
     return found
@@ -139,7 +140,7 @@ def render_config(*, bind: str, port: int, backends: Sequence[Backend], ca_file:
 global
     log stdout format raw local0 info
     maxconn 4096
-    stats socket {stats} mode 600 level user
+    stats socket {stats} mode 600 level operator
 
 defaults
     mode tcp
@@ -183,17 +184,21 @@ def haproxy_spec(home: LabHome, *, bind: str, port: int, backends: Sequence[Back
     )
 
 
-def backend_servers(home: LabHome, *, timeout: float = 2.0) -> dict[str, BackendServer]:
-    """The API servers as HAProxy sees them now (``show stat`` on its stats socket)."""
+def stats_command(home: LabHome, command: str, *, timeout: float = 2.0) -> str:
+    """One command on HAProxy's stats socket (``show stat``, ``show sess``...) and its answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(str(stats_socket(home)))
-        conn.sendall(b"show stat\n")
+        conn.sendall(command.encode() + b"\n")
         chunks = []
         while chunk := conn.recv(65536):
             chunks.append(chunk)
-    text = b"".join(chunks).decode().lstrip("# ")
-    rows = csv.DictReader(io.StringIO(text))
+    return b"".join(chunks).decode()
+
+
+def backend_servers(home: LabHome) -> dict[str, BackendServer]:
+    """The API servers as HAProxy sees them now (``show stat``)."""
+    rows = csv.DictReader(io.StringIO(stats_command(home, "show stat").lstrip("# ")))
     return {
         row["svname"]: BackendServer(name=row["svname"], status=row["status"], sessions_total=int(row["stot"] or 0))
         for row in rows

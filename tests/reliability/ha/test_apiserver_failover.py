@@ -165,6 +165,20 @@ async def _lease_holder(api: Api, *, timeout: float = 30.0) -> str:
         await asyncio.sleep(0.2)
 
 
+def test_status_shows_both_apiservers_and_haproxy_and_the_kubeconfig_names_haproxy(ha_lab: HaLab) -> None:
+    import yaml
+
+    rows = {row.name: row for row in ha_lab.supervisor.status()}
+    for name in (*APISERVERS, "haproxy"):
+        assert rows[name].state == "healthy", rows[name]
+    assert rows["haproxy"].address == f"{LOOPBACK}:{ha_lab.port}"
+    server = yaml.safe_load(ha_lab.home.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    assert server == f"https://{LOOPBACK}:{ha_lab.port}"
+    # The lab remembers the count: a second `up` without --apiservers starts nothing new.
+    result = up(LabSettings(home=ha_lab.home), nodes=0, runtime="simulated", skip=("scheduler",), progress=_Quiet())
+    assert result.started == [] and {*APISERVERS, "haproxy"} <= set(result.already_running)
+
+
 async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume(ha_lab: HaLab) -> None:
     lab = ha_lab
     api = lab.api()
@@ -261,3 +275,15 @@ async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume
         await api.close()
         for w in watcher_apis:
             await w.close()
+
+
+def test_down_stops_both_apiservers_and_haproxy(ha_lab: HaLab) -> None:
+    from orchestrator.cli.down import down
+    from orchestrator.embedded.ports import port_is_free
+
+    pids = {name: ha_lab.pid(name) for name in (*APISERVERS, "haproxy")}
+    result = down(LabSettings(home=ha_lab.home))
+    assert {*APISERVERS, "haproxy"} <= set(result.stopped)
+    assert not [name for name, pid in pids.items() if pid_alive(pid)]
+    assert port_is_free(ha_lab.port)
+    assert not ha_lab.supervisor.strays()
