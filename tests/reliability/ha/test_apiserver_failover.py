@@ -189,6 +189,8 @@ async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume
         await _until(lambda: all(s.up for s in haproxy.backend_servers(lab.home).values()),
                      timeout=30, what="HAProxy finds both API servers UP")
         holder = await _lease_holder(api)
+        # Closed before the watchers start, so that our only open connections are the watches.
+        await api.close()
 
         stop_watch, stop_load = asyncio.Event(), asyncio.Event()
         watchers = [RecordingWatcher(w, name=f"watcher-{i}", path=CONFIGMAPS) for i, w in enumerate(watcher_apis)]
@@ -200,6 +202,7 @@ async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume
         victim = serving.most_common(1)[0][0]
         assert victim in APISERVERS, serving
 
+        api = lab.api()
         creators = Creators(api)
         load = [asyncio.create_task(creators.run(i, stop_load), name=f"creator-{i}") for i in range(CREATORS)]
         await _until(lambda: len(creators.acknowledged) >= 40, timeout=30, what="the load is under way")
