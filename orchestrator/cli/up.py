@@ -8,7 +8,8 @@ with a dead component (or one stopped with `labctl stop`) starts just that compo
    given an owner pid, takes the lab down when that process is gone;
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
-3. the control plane: one `ComponentSpec` per component in `control_plane()`; with nodes, the
+3. the control plane: one `ComponentSpec` per component in `control_plane()` (with
+   ``--apiservers N``, N API servers behind HAProxy: orchestrator/lab/haproxy.py); with nodes, the
    Service proxy and the cluster DNS server (`network_specs`); the nodes one
    process each, or -- simulated labs of more than `MAX_NODE_PROCESSES` nodes -- fleet processes
    (``fleet-1``, ...) of up to `NODES_PER_FLEET` nodes each, supervised like any component;

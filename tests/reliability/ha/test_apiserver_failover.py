@@ -42,12 +42,11 @@ import psutil
 import pytest
 
 from orchestrator.cli.supervisor import Supervisor
-from orchestrator.cli.up import up
+from orchestrator.cli.up import Outcome, up
 from orchestrator.embedded.ports import LOOPBACK, free_port, pid_alive
 from orchestrator.lab import haproxy
 from orchestrator.labhome import LabHome, LabSettings
 from tests.reliability.faults.client import Api
-from tests.reliability.faults.lab import _Quiet
 from tests.reliability.faults.watchers import RecordingWatcher
 
 pytestmark = pytest.mark.reliability
@@ -56,6 +55,19 @@ NAMESPACE = "ha-load"
 CONFIGMAPS = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
 CREATORS = 4
 APISERVERS = ("apiserver-1", "apiserver-2")
+
+
+class _Quiet:
+    """`up`'s progress, unshown."""
+
+    def starting(self, name: str) -> None:
+        pass
+
+    def done(self, name: str, outcome: Outcome, detail: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
 
 
 @dataclass
