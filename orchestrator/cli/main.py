@@ -37,6 +37,7 @@ from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
 from orchestrator.cli.up import RUNTIMES, Runtime
 from orchestrator.cli.up import up as lab_up
+from orchestrator.lab import haproxy
 from orchestrator.labhome import LabSettings
 from orchestrator.pki import write_user_kubeconfig
 
@@ -157,6 +158,10 @@ def status() -> None:
         return
     out.print(render.status_table(rows))
     out.print(render.watchdog_line(watchdog), soft_wrap=True)
+    if any(row.name == haproxy.COMPONENT and row.running for row in rows):
+        balancer = haproxy.status_line(settings.home)
+        if balancer:
+            out.print(balancer, soft_wrap=True, markup=False)
 
 
 @app.command()

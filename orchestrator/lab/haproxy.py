@@ -211,3 +211,16 @@ def backends(count: int, *, port_for: Callable[[str], int]) -> list[Backend]:
     HAProxy), each on loopback at ``port_for(name)``."""
     names = apiserver_names(count)
     return [] if count == 1 else [Backend(name=name, host=LOOPBACK, port=port_for(name)) for name in names]
+
+
+def status_line(home: LabHome) -> str | None:
+    """What `labctl status` says below the table of a lab with HAProxy: which API servers HAProxy
+    sends new connections to now. None when the lab has no HAProxy or it does not answer."""
+    if not stats_socket(home).exists():
+        return None
+    try:
+        servers = backend_servers(home)
+    except OSError:
+        return None
+    shown = ", ".join(f"{s.name} {s.status}" for s in servers.values())
+    return f"haproxy balances over: {shown}  (UP: gets new connections; checked on /readyz every second)"

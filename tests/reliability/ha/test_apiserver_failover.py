@@ -46,6 +46,7 @@ from orchestrator.cli.up import Outcome, up
 from orchestrator.embedded.ports import LOOPBACK, free_port, pid_alive
 from orchestrator.lab import haproxy
 from orchestrator.labhome import LabHome, LabSettings
+from tests.labctl import run_labctl
 from tests.reliability.faults.client import Api
 from tests.reliability.faults.watchers import RecordingWatcher
 
@@ -186,6 +187,11 @@ def test_status_shows_both_apiservers_and_haproxy_and_the_kubeconfig_names_hapro
     assert rows["haproxy"].address == f"{LOOPBACK}:{ha_lab.port}"
     server = yaml.safe_load(ha_lab.home.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     assert server == f"https://{LOOPBACK}:{ha_lab.port}"
+    shown = run_labctl(ha_lab.home.root, "status")
+    assert shown.returncode == 0, shown.stderr
+    for name in (*APISERVERS, "haproxy"):
+        assert re.search(rf"^{name}\s+healthy", shown.stdout, re.M), shown.stdout
+    assert "haproxy balances over: apiserver-1 UP, apiserver-2 UP" in shown.stdout
     # The lab remembers the count: a second `up` without --apiservers starts nothing new.
     result = up(LabSettings(home=ha_lab.home), nodes=0, runtime="simulated", skip=("scheduler",), progress=_Quiet())
     assert result.started == [] and {*APISERVERS, "haproxy"} <= set(result.already_running)
