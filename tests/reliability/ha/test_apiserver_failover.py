@@ -20,7 +20,9 @@ Then the API server holding one of the watches is killed with SIGKILL. What must
    in revision order, with no 410: the watch resumed on the other API server without a gap;
 4. the supervisor's watchdog restarts the killed API server and HAProxy takes it back (its check
    marks it UP and new connections reach it);
-5. the controller manager keeps its leadership: same Lease holder, never restarted.
+5. the controller manager keeps its leadership: same Lease holder, never restarted;
+6. the `kubernetes` Service and Endpoints name HAProxy's port and no API server rewrites them
+   (each would, every 10 s, if each named its own port).
 
 Needs Debian's haproxy; LABKIT_REQUIRE_HAPROXY=1 (set by .ci/run) turns the skip into a failure.
 """
@@ -32,6 +34,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import time
 import uuid
 from collections import Counter
@@ -75,6 +78,7 @@ class _Quiet:
 class HaLab:
     home: LabHome
     port: int
+    kubernetes_versions: tuple[str, str] | None = None  # the kubernetes Service's and Endpoints'
 
     @property
     def supervisor(self) -> Supervisor:
@@ -197,6 +201,25 @@ def test_status_shows_both_apiservers_and_haproxy_and_the_kubeconfig_names_hapro
     assert result.started == [] and {*APISERVERS, "haproxy"} <= set(result.already_running)
 
 
+def test_both_apiservers_name_haproxys_port_in_the_kubernetes_service(ha_lab: HaLab) -> None:
+    """Each API server reconciles the `kubernetes` Service every 10 s; with --advertise-port both
+    write the port clients use (HAProxy's), so they agree instead of overwriting each other."""
+    import httpx
+    import yaml
+
+    token = yaml.safe_load(ha_lab.home.kubeconfig.read_text())["users"][0]["user"]["token"]
+    with httpx.Client(base_url=f"https://{LOOPBACK}:{ha_lab.port}", verify=ssl.create_default_context(cafile=str(ha_lab.home.ca_cert)),
+                      headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        service = client.get("/api/v1/namespaces/default/services/kubernetes").json()
+        assert service["spec"]["ports"][0]["targetPort"] == ha_lab.port
+        endpoints = client.get("/api/v1/namespaces/default/endpoints/kubernetes").json()
+        for subset in endpoints.get("subsets") or []:  # none on a host with no route beyond loopback
+            assert [p["port"] for p in subset["ports"]] == [ha_lab.port]
+    # Checked again after the failover: a rewrite by any API server (the restarted one reconciles
+    # at its start) would show as a newer resourceVersion.
+    ha_lab.kubernetes_versions = (service["metadata"]["resourceVersion"], endpoints["metadata"]["resourceVersion"])
+
+
 async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume(ha_lab: HaLab) -> None:
     lab = ha_lab
     api = lab.api()
@@ -287,6 +310,12 @@ async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume
         assert record is not None and record.restarts >= 1
         # 5. The controller manager kept its Lease through the failover.
         assert await _lease_holder(api) == holder
+        # 6. Nobody rewrote the kubernetes Service or its Endpoints: the API servers agree on them.
+        if lab.kubernetes_versions is not None:
+            service = await api.call("GET", "/api/v1/namespaces/default/services/kubernetes")
+            endpoints = await api.call("GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+            assert (service.body["metadata"]["resourceVersion"], endpoints.body["metadata"]["resourceVersion"]) \
+                == lab.kubernetes_versions
         cm = lab.supervisor.record("controller-manager")
         assert cm is not None and cm.restarts == 0 and lab.supervisor.alive(cm)
         print(f"\nkilled {victim} under load: {len(creators.acknowledged)} creates acknowledged, "
