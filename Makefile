@@ -28,8 +28,14 @@ lab: $(STAMP)
 	JUPYTER_CONFIG_PATH="$(CURDIR)/labs/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None
 
+# Everything, as CI runs it: the suite on $(TEST_WORKERS) pytest-xdist workers, then the `serial`
+# tests alone (conftest.py says which and why); both parts always run, and either failing fails.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial"; parallel=$$?; \
+	$(PY) -m pytest -m serial; serial=$$?; \
+	echo "make test: parallel part exit $$parallel, serial part exit $$serial"; \
+	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

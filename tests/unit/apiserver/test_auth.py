@@ -119,7 +119,7 @@ def _roles() -> list[Row]:
 
 
 def _node() -> list[Row]:
-    pods_on_1 = {"spec.nodeName=node-1", "spec.nodeName==node-1", "metadata.namespace=ns,spec.nodeName=node-1"}
+    pods_on_1 = ("spec.nodeName=node-1", "spec.nodeName==node-1", "metadata.namespace=ns,spec.nodeName=node-1")
     rows = [Row(NODE_1, Request(verb, "pods", field_selector=fs), True) for verb in ("list", "watch") for fs in pods_on_1]
     rows += [Row(NODE_1, Request(verb, "pods", field_selector=fs), False)
              for verb in ("list", "watch") for fs in (None, "", "spec.nodeName=node-2", "metadata.name=p")]
