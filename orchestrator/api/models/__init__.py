@@ -8,7 +8,14 @@ Objects travel as plain dicts; these models are consulted at the API server boun
 from __future__ import annotations
 
 from orchestrator.api.models.apiextensions import CustomResourceDefinition
-from orchestrator.api.models.apps import DaemonSet, Deployment, ReplicaSet, Scale
+from orchestrator.api.models.apps import (
+    ControllerRevision,
+    DaemonSet,
+    Deployment,
+    ReplicaSet,
+    Scale,
+    StatefulSet,
+)
 from orchestrator.api.models.authorization import (
     LocalSubjectAccessReview,
     SelfSubjectAccessReview,
@@ -36,6 +43,7 @@ from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, 
 from orchestrator.api.models.replicationcontroller import ReplicationController
 from orchestrator.api.models.service import Endpoints, Service
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
+from orchestrator.api.models.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 
 KINDS: tuple[type[TypedModel], ...] = (
     Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease, CustomResourceDefinition,
@@ -45,6 +53,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
     DaemonSet,
     ResourceQuota, LimitRange,
+    StatefulSet, ControllerRevision, PersistentVolumeClaim, PersistentVolume, StorageClass,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -67,4 +76,5 @@ __all__ = [
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",
+    "ControllerRevision", "PersistentVolume", "PersistentVolumeClaim", "StatefulSet", "StorageClass",
 ]
