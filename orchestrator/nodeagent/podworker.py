@@ -126,6 +126,8 @@ class WorkerConfig:
     # Where pod volumes and termination-message files live (kubelet's --root-dir); None: no files
     # (a pod with volumes then waits in ContainerCreating, saying so)
     root_dir: Path | None = None
+    # Where persistentVolumeClaim volumes live, one directory per PersistentVolume (shared by a lab's nodes)
+    persistent_volumes_dir: Path | None = None
     volume_resync_seconds: float = 60.0
     # A termination-message file per container start (False: none, for fleets of simulated nodes)
     termination_logs: bool = True
@@ -182,7 +184,8 @@ class PodWorker:
         self._volumes: PodVolumes | None = None
         self._pod_dir = None if config.root_dir is None else config.root_dir / "pods" / self.uid
         if spec.get("volumes"):
-            self._volumes = PodVolumes(pod, root=config.root_dir, source=config.objects)
+            self._volumes = PodVolumes(pod, root=config.root_dir, source=config.objects,
+                                       persistent_volumes_dir=config.persistent_volumes_dir)
         self._volumes_due: float | None = None
         self._strays: list[ContainerState] = []
         self._adopt(adopted)
