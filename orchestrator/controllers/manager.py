@@ -49,6 +49,7 @@ from orchestrator.controllers.podgc import PodGCController
 from orchestrator.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from orchestrator.controllers.resourcequota import ResourceQuotaController
 from orchestrator.controllers.serviceaccounts import ServiceAccountsController
+from orchestrator.controllers.statefulset import StatefulSetController
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
 
@@ -60,6 +61,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
     "daemonset": DaemonSetController,
+    "statefulset": StatefulSetController,
     "job": JobController,
     "cronjob": CronJobController,
     "disruption": DisruptionController,
