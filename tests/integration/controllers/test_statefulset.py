@@ -148,3 +148,50 @@ async def test_a_statefulset_scales_in_order_keeps_its_claims_and_rolls_above_th
     finally:
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)
+
+
+async def test_a_static_volume_binds_a_claim_of_its_class_and_is_retained_when_released(
+        admin: ApiClient, namespace: str, manager_factory: Callable[..., ControllerManagerProcess]) -> None:
+    manager_factory("--controllers", "persistentvolume-binder")
+    volume, klass = f"static-{namespace}", f"manual-{namespace}"
+    await admin.create("persistentvolumes", {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
+        "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": klass,
+                 "csi": {"driver": "local-path.labkit.io", "volumeHandle": volume}}})
+    try:
+        async def phase(name: str, want: str) -> bool:
+            return ((await admin.get("persistentvolumes", name)).get("status") or {}).get("phase") == want
+
+        await eventually(lambda: phase(volume, "Available"), message="the static volume Available")
+        claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+                 "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": klass,
+                          "resources": {"requests": {"storage": "1Gi"}}}}
+        await admin.create("persistentvolumeclaims", claim, namespace=namespace)
+        too_big = {**claim, "metadata": {"name": "too-big"},
+                   "spec": {**claim["spec"], "resources": {"requests": {"storage": "5Gi"}}}}
+        await admin.create("persistentvolumeclaims", too_big, namespace=namespace)
+
+        async def claim_phase(name: str) -> str:
+            c = await admin.get("persistentvolumeclaims", name, namespace=namespace)
+            return str((c.get("status") or {}).get("phase"))
+
+        await eventually(lambda: phase(volume, "Bound"), message="the volume bound")
+        assert await claim_phase("data") == "Bound"
+        bound = await admin.get("persistentvolumeclaims", "data", namespace=namespace)
+        assert bound["spec"]["volumeName"] == volume and bound["status"]["capacity"] == {"storage": "2Gi"}
+        assert (await admin.get("persistentvolumes", volume))["spec"]["claimRef"]["name"] == "data"
+
+        async def refused() -> bool:
+            events = (await admin.list("events", namespace=namespace))["items"]
+            return any(e["involvedObject"]["name"] == "too-big" and e["reason"] == "ProvisioningFailed"
+                       for e in events)
+
+        await eventually(refused, message="an event says why too-big stays Pending")
+        assert await claim_phase("too-big") == "Pending"
+
+        await admin.delete("persistentvolumeclaims", "data", namespace=namespace)
+        await eventually(lambda: phase(volume, "Released"), message="the volume Released")
+        await asyncio.sleep(1)
+        assert await phase(volume, "Released")  # reclaim policy Retain: the volume stays
+    finally:
+        await admin.delete("persistentvolumes", volume)
