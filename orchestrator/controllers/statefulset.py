@@ -67,13 +67,20 @@ from orchestrator.controllers.controller import (
     write_status,
 )
 from orchestrator.controllers.deploymentutil import compute_hash
+from orchestrator.controllers.history import (
+    REVISIONS,
+    delete_old,
+    new_revision,
+    owned,
+    revision_data,
+    template_of,
+)
 from orchestrator.controllers.ownerrefs import (
     claim,
     controller_ref,
     is_pod_available,
     is_pod_ready,
     meta,
-    new_controller_ref,
 )
 from orchestrator.controllers.replicaset import pod_from_template
 
@@ -82,7 +89,7 @@ __all__ = ["REVISION_LABEL", "StatefulSetController", "claim_name", "get_ordinal
 
 log = logging.getLogger(__name__)
 
-STS, PODS, PVCS, REVISIONS = "statefulsets.apps", "pods", "persistentvolumeclaims", "controllerrevisions.apps"
+STS, PODS, PVCS = "statefulsets.apps", "pods", "persistentvolumeclaims"
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
@@ -180,22 +187,6 @@ def _healthy(pod: Object) -> bool:
 
 def _revision_of(pod: Object) -> str:
     return str((meta(pod).get("labels") or {}).get(REVISION_LABEL) or "")
-
-
-# --- revisions ------------------------------------------------------------------------------------
-
-
-def _revision_data(sts: Object) -> Object:
-    """getPatch: the template as a strategic-merge patch that replaces the stored one."""
-    template = copy.deepcopy((sts.get("spec") or {}).get("template") or {})
-    template["$patch"] = "replace"
-    return {"spec": {"template": template}}
-
-
-def _template_of(revision: Object) -> Object:
-    template = copy.deepcopy(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
-    template.pop("$patch", None)
-    return template
 
 
 def plan_replicas(sts: Object, pods: list[Object]) -> tuple[list[Object | None], list[Object]]:
@@ -304,16 +295,13 @@ class StatefulSetController(Controller):
                            owner_kind="StatefulSet", selector=selector, candidates=candidates, can_adopt=can_adopt)
 
     def _revisions(self, sts: Object, namespace: str) -> list[Object]:
-        uid = meta(sts).get("uid")
-        owned = [r for r in self.revision_informer.by_index("namespace", namespace)
-                 if (controller_ref(r) or {}).get("uid") == uid]
-        return sorted(owned, key=lambda r: (int(r.get("revision") or 0), meta(r).get("name") or ""))
+        return owned(self.revision_informer.by_index("namespace", namespace), sts)
 
     async def _ensure_revisions(self, sts: Object, revisions: list[Object]) -> tuple[Object, Object, int]:
         """getStatefulSetRevisions: (current revision, update revision, collision count)."""
         status = sts.get("status") or {}
         collision = int(status.get("collisionCount") or 0)
-        data = _revision_data(sts)
+        data = revision_data(sts)
         next_number = max((int(r.get("revision") or 0) for r in revisions), default=0) + 1
         equal = [r for r in revisions if r.get("data") == data]
         if equal:
@@ -330,16 +318,9 @@ class StatefulSetController(Controller):
         """The revision of `data`, named ``<set>-<hash>``; a name taken by other data is a hash
         collision, and the next collision count gives the next name."""
         m = meta(sts)
-        template_labels = dict((((sts.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
-                               or {})
         while True:
             name = f"{m['name']}-{compute_hash(data, collision)}"
-            body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-                    "metadata": {"name": name, "namespace": m.get("namespace"), "labels": template_labels,
-                                 "annotations": dict(m.get("annotations") or {}),
-                                 "ownerReferences": [new_controller_ref(sts, api_version="apps/v1",
-                                                                        kind="StatefulSet")]},
-                    "data": data, "revision": number}
+            body = new_revision(sts, kind="StatefulSet", name=name, data=data, number=number)
             try:
                 created = await self.client.create(REVISIONS, body)
             except AlreadyExists:
@@ -355,7 +336,7 @@ class StatefulSetController(Controller):
         spec = sts.get("spec") or {}
         min_ready = int(spec.get("minReadySeconds") or 0)
         monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
-        current_sts = {**sts, "spec": {**spec, "template": _template_of(current)}}
+        current_sts = {**sts, "spec": {**spec, "template": template_of(current)}}
         current_name, update_name = meta(current)["name"], meta(update)["name"]
         status = self._replica_status(sts, pods, current_name, update_name, min_ready)
 
@@ -369,8 +350,8 @@ class StatefulSetController(Controller):
                 # newVersionedStatefulSetPod: below the partition a new pod keeps the current revision.
                 at_current = (strategy.get("type", "RollingUpdate") == "RollingUpdate"
                               and ordinal < start + partition)
-                replicas[i] = (new_statefulset_pod(current_sts, _template_of(current), ordinal, current_name)
-                               if at_current else new_statefulset_pod(sts, _template_of(update), ordinal, update_name))
+                replicas[i] = (new_statefulset_pod(current_sts, template_of(current), ordinal, current_name)
+                               if at_current else new_statefulset_pod(sts, template_of(update), ordinal, update_name))
         if meta(sts).get("deletionTimestamp"):
             return status
         unhealthy = next((p for p in [*replicas, *condemned] if p is not None and not _healthy(p)), None)
@@ -520,13 +501,8 @@ class StatefulSetController(Controller):
     async def _truncate_history(self, sts: Object, pods: list[Object], revisions: list[Object], current: Object,
                                 update: Object) -> None:
         live = {meta(current)["name"], meta(update)["name"], *(_revision_of(p) for p in pods)}
-        history = [r for r in revisions if meta(r)["name"] not in live]
         limit = int((sts.get("spec") or {}).get("revisionHistoryLimit", 10) or 0)
-        for old in history[:max(0, len(history) - limit)]:
-            try:
-                await self.client.delete(REVISIONS, meta(old)["name"], namespace=meta(old).get("namespace"))
-            except NotFound:
-                continue
+        await delete_old(self.client, revisions, live=live, limit=limit)
 
     async def _update_status(self, sts: Object, status: dict[str, Any]) -> None:
         spec = sts.get("spec") or {}
