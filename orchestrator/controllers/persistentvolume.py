@@ -24,12 +24,16 @@ directory the node agents mount from: orchestrator/nodeagent/volumes.py);
 **the default class**: when no StorageClass of the local-path provisioner exists, ``local-path``
 is created, marked default (what kind and k3s ship as their addon).
 
-Not done here: the ``kubernetes.io/pvc-protection`` finalizer (a claim in use by a pod can be
-deleted), volume expansion, ``WaitForFirstConsumer`` (volumes are node-independent in a lab: all
+**a claim being deleted** (the pvc-protection controller's part): its ``kubernetes.io/pvc-protection``
+finalizer is lifted once no pod that has not finished names it (asked of the API server, not only
+the cache), so a claim in use — and its volume's data — goes only after its last pod.
+
+Not done here: volume expansion, ``WaitForFirstConsumer`` (volumes are node-independent in a lab: all
 node agents of a lab run on one machine and share the directory).
 
 Kubernetes equivalent: pkg/controller/volume/persistentvolume/pv_controller.go (syncClaim,
-syncVolume, bindVolumeToClaim, reclaimVolume), sigs.k8s.io/sig-storage-lib-external-provisioner,
+syncVolume, bindVolumeToClaim, reclaimVolume), pkg/controller/volume/pvcprotection/pvc_protection_controller.go,
+sigs.k8s.io/sig-storage-lib-external-provisioner,
 rancher/local-path-provisioner
 """
 
@@ -60,6 +64,7 @@ BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def _storage(amounts: Any) -> int:
@@ -82,6 +87,11 @@ def volume_fits(pv: Object, pvc: Object) -> bool:
     return _storage(pv_spec.get("capacity")) >= _storage((pvc_spec.get("resources") or {}).get("requests"))
 
 
+def _claims_of(pod: Object) -> list[str]:
+    return [str(v["persistentVolumeClaim"]["claimName"]) for v in (pod.get("spec") or {}).get("volumes") or []
+            if (v.get("persistentVolumeClaim") or {}).get("claimName")]
+
+
 def _claim_ref_names(pv: Object, pvc: Object) -> bool:
     ref = (pv.get("spec") or {}).get("claimRef") or {}
     m = meta(pvc)
@@ -100,6 +110,9 @@ class PersistentVolumeController(Controller):
         self.claims = ctx.factory.informer(PVCS, namespace=ctx.namespace)
         self.volumes = ctx.factory.informer(PVS)
         self.classes = ctx.factory.informer(CLASSES)
+        self.pods = ctx.factory.informer("pods", namespace=ctx.namespace)
+        self.pods.add_handler(on_add=lambda pod: None, on_update=lambda old, cur: self._pod_gone(cur),
+                              on_delete=self._pod_gone)
         self.claims.add_handler(on_add=self.enqueue, on_update=lambda old, cur: self._claim_changed(cur),
                                 on_delete=self._claim_deleted)
         self.volumes.add_handler(on_add=self.enqueue, on_update=lambda old, cur: self._volume_changed(cur),
@@ -133,6 +146,15 @@ class PersistentVolumeController(Controller):
             if ref.get("namespace") == meta(claim).get("namespace") and ref.get("name") == meta(claim).get("name"):
                 self.enqueue(pv)
 
+    def _pod_gone(self, obj: Object | DeletedFinalStateUnknown) -> None:
+        # A pod that ended or went may have held the last use of a claim being deleted.
+        pod = deleted_object(obj)
+        namespace = meta(pod).get("namespace")
+        for name in _claims_of(pod):
+            claim = self.claims.get(f"{namespace}/{name}")
+            if claim is not None and meta(claim).get("deletionTimestamp"):
+                self.enqueue(claim)
+
     def _volume_changed(self, pv: Object) -> None:
         self.enqueue(pv)
         ref = (pv.get("spec") or {}).get("claimRef") or {}
@@ -146,12 +168,31 @@ class PersistentVolumeController(Controller):
             await self._ensure_default_class()
         elif "/" in key:
             claim = self.claims.get(key)
-            if claim is not None and not meta(claim).get("deletionTimestamp"):
+            if claim is not None and meta(claim).get("deletionTimestamp"):
+                await self._lift_protection(claim)
+            elif claim is not None:
                 await self._sync_claim(claim)
         else:
             volume = self.volumes.get(key)
             if volume is not None and not meta(volume).get("deletionTimestamp"):
                 await self._sync_volume(volume)
+
+    async def _lift_protection(self, claim: Object) -> None:
+        m = meta(claim)
+        if PVC_PROTECTION not in (m.get("finalizers") or []):
+            return
+        pods = (await self.client.list("pods", namespace=m.get("namespace")))["items"]
+        users = [meta(p)["name"] for p in pods if m["name"] in _claims_of(p)
+                 and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        if users:
+            log.info("%s: claim %s is in use by %s: kept until they are gone", self.name, meta_namespace_key(claim),
+                     ", ".join(users))
+            return
+        finalizers = [f for f in m.get("finalizers") or [] if f != PVC_PROTECTION]
+        try:
+            await self.client.update(PVCS, {**claim, "metadata": {**m, "finalizers": finalizers}})
+        except NotFound:
+            return
 
     async def _ensure_default_class(self) -> None:
         if any(sc.get("provisioner") == LOCAL_PATH_DRIVER for sc in self.classes.list()):

@@ -1,8 +1,10 @@
 """core/v1 PersistentVolumeClaims and PersistentVolumes, storage.k8s.io/v1 StorageClasses.
 
 - a claim needs ``accessModes`` and ``resources.requests.storage`` (422 naming ``spec.accessModes``
-  and ``spec.resources[storage]`` as upstream); it is created ``Pending`` and its spec is immutable
-  afterwards, except the storage request and the binder setting ``volumeName`` once;
+  and ``spec.resources[storage]`` as upstream); it is created ``Pending`` with the
+  ``kubernetes.io/pvc-protection`` finalizer (upstream's StorageObjectInUseProtection admission),
+  and its spec is immutable afterwards, except the storage request and the binder setting
+  ``volumeName`` once;
 - a volume needs ``capacity.storage``, ``accessModes`` and exactly one volume source; this lab
   serves one, ``csi`` with the driver ``local-path.labkit.io`` (a directory the node agent keeps under
   its root directory: docs/pod-spec.md), and refuses ``hostPath`` as pods' volumes do; a volume is
@@ -15,6 +17,7 @@ The binding itself (claimRef, volumeName, the phases) is the persistent-volume c
 (orchestrator/controllers/persistentvolume.py).
 
 Kubernetes equivalent: pkg/registry/core/persistentvolumeclaim/strategy.go,
+plugin/pkg/admission/storage/storageobjectinuseprotection,
 pkg/registry/core/persistentvolume/strategy.go, pkg/registry/storage/storageclass/strategy.go,
 pkg/apis/core/validation/validation.go (ValidatePersistentVolumeClaimSpec, ValidatePersistentVolumeSpec),
 pkg/printers/internalversion/printers.go (printPersistentVolumeClaim, printPersistentVolume, printStorageClass)
@@ -48,6 +51,7 @@ RECLAIM_POLICIES = ("Retain", "Delete")
 VOLUME_MODES = ("Block", "Filesystem")
 BINDING_MODES = ("Immediate", "WaitForFirstConsumer")
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def access_modes_string(modes: list[str] | None) -> str:
@@ -166,6 +170,11 @@ class PersistentVolumeClaimStrategy(BaseStrategy):
     def prepare_for_create(self, obj: Obj, *, now: datetime) -> None:
         obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
         obj["status"] = {"phase": "Pending"}
+        # The StorageObjectInUseProtection admission plugin: a claim a pod still uses is only
+        # deleted once no pod does (the persistent-volume controller lifts the finalizer).
+        finalizers = obj.setdefault("metadata", {}).setdefault("finalizers", [])
+        if PVC_PROTECTION not in finalizers:
+            finalizers.append(PVC_PROTECTION)
 
     def prepare_for_update(self, new: Obj, old: Mapping[str, Any], *, now: datetime) -> None:
         new.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")

@@ -145,6 +145,23 @@ async def test_a_statefulset_scales_in_order_keeps_its_claims_and_rolls_above_th
         table = await admin.table("controllerrevisions.apps", namespace=namespace)
         assert {tuple(row["cells"][1:3]) for row in table["rows"]} == {("statefulset.apps/web", 1),
                                                                        ("statefulset.apps/web", 2)}
+
+        # a claim in use is deleted only after its pod (kubernetes.io/pvc-protection)
+        await admin.delete("persistentvolumeclaims", "www-web-1", namespace=namespace)
+        await asyncio.sleep(1)
+        kept = await admin.get("persistentvolumeclaims", "www-web-1", namespace=namespace)
+        assert kept["metadata"]["deletionTimestamp"] and kept["metadata"]["finalizers"] == [
+            "kubernetes.io/pvc-protection"]
+        r = await api.patch(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/web",
+                            json={"spec": {"replicas": 1}}, headers=MERGE)
+        assert r.status_code == 200, r.text
+
+        async def claim_gone() -> bool:
+            names = {c["metadata"]["name"] for c in (await admin.list("persistentvolumeclaims",
+                                                                      namespace=namespace))["items"]}
+            return "www-web-1" not in names
+
+        await eventually(claim_gone, message="www-web-1 deleted once web-1 is gone")
     finally:
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)

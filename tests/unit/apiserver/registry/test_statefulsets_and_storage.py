@@ -116,6 +116,7 @@ def test_a_claim_is_pending_and_its_spec_immutable_except_the_binding_and_the_re
             "spec": copy.deepcopy(CLAIM["spec"])}
     pvc = _create("persistentvolumeclaims", body)
     assert pvc["status"] == {"phase": "Pending"}
+    assert pvc["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
     strategy = strategy_for(by_group_resource("persistentvolumeclaims"))
     assert strategy.row(pvc, NOW)[0][:7] == ["c", "Pending", "", "", "", "", "<unset>"]
     bound = copy.deepcopy(pvc)
