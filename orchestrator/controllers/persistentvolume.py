@@ -296,11 +296,12 @@ class PersistentVolumeController(Controller):
             return  # provisioned; its informer event brings the claim back
         annotations = m.get("annotations") or {}
         if annotations.get(STORAGE_PROVISIONER) != LOCAL_PATH_DRIVER:
+            # Once per claim (a later sync may run before the new volume reaches the cache).
             claim = await self.client.update(PVCS, {**claim, "metadata": {
                 **m, "annotations": {**annotations, STORAGE_PROVISIONER: LOCAL_PATH_DRIVER}}})
             m = meta(claim)
-        self.recorder.event(claim, "Normal", "Provisioning",
-                            f'External provisioner is provisioning volume for claim "{m.get("namespace")}/{m["name"]}"')
+            self.recorder.event(claim, "Normal", "Provisioning", "External provisioner is provisioning volume "
+                                                                 f'for claim "{m.get("namespace")}/{m["name"]}"')
         pv = {
             "apiVersion": "v1", "kind": "PersistentVolume",
             "metadata": {"name": name, "annotations": {PROVISIONED_BY: LOCAL_PATH_DRIVER}},
