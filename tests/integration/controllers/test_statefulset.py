@@ -2,7 +2,9 @@
 ordered scale-up (web-1 only once web-0 is Ready) and scale-down (highest ordinal first), one claim
 per pod from the volumeClaimTemplates, provisioned and bound, kept when pods go; a deleted pod comes
 back with its name and its claim; a partitioned rolling update replaces only the ordinals above the
-partition, and each template is a ControllerRevision."""
+partition, and each template is a ControllerRevision; the patch `kubectl rollout undo` sends brings
+the old revision back; a claim in use outlives its deletion until its pod is gone; a static volume
+binds a claim of its class."""
 
 from __future__ import annotations
 
@@ -145,6 +147,18 @@ async def test_a_statefulset_scales_in_order_keeps_its_claims_and_rolls_above_th
         table = await admin.table("controllerrevisions.apps", namespace=namespace)
         assert {tuple(row["cells"][1:3]) for row in table["rows"]} == {("statefulset.apps/web", 1),
                                                                        ("statefulset.apps/web", 2)}
+
+        # `kubectl rollout undo sts/web`: the old revision's data as a strategic merge patch; that
+        # revision becomes the update revision again, with the next number
+        first = next(h for h in history if h["metadata"]["name"] == first_revision)
+        r = await api.patch(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/web", json=first["data"],
+                            headers={"Content-Type": "application/strategic-merge-patch+json"})
+        assert r.status_code == 200, r.text
+        assert r.json()["spec"]["template"]["spec"]["containers"][0]["image"] == "labkit/busybox:1.0"
+        s = await eventually(lambda: status(replicas=2, readyReplicas=2, updatedReplicas=2), message="rolled back")
+        assert s["updateRevision"] == s["currentRevision"] == first_revision
+        rolled_back = await admin.get("controllerrevisions.apps", first_revision, namespace=namespace)
+        assert rolled_back["revision"] == 3
 
         # a claim in use is deleted only after its pod (kubernetes.io/pvc-protection)
         await admin.delete("persistentvolumeclaims", "www-web-1", namespace=namespace)
