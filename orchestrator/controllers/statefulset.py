@@ -31,8 +31,9 @@ scaled away and back, gets the same claim and so the same data.
    currentRevision, updateRevision, observedGeneration; once every pod is at the update revision
    and ready, the current revision becomes the update revision.
 
-Not done here: ``persistentVolumeClaimRetentionPolicy: Delete`` (validated, the claims are kept
-anyway), ``maxUnavailable`` in rolling updates, ``ordinals.start`` other than 0 is honoured.
+Ordinals start at ``spec.ordinals.start`` (default 0). Not done here:
+``persistentVolumeClaimRetentionPolicy: Delete`` (validated, the claims are kept anyway) and
+``maxUnavailable`` in rolling updates.
 
 Kubernetes equivalent: pkg/controller/statefulset/stateful_set.go, stateful_set_control.go
 (updateStatefulSet, processReplica, processCondemned), stateful_set_utils.go,
