@@ -93,11 +93,18 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  ("all",), ("status", "scale")),
     ResourceInfo("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", True, ("quota",), (), ("status",)),
     ResourceInfo("", "v1", "limitranges", "limitrange", "LimitRange", True, ("limits",), ()),
+    ResourceInfo("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", True, ("pvc",),
+                 (), ("status",)),
+    ResourceInfo("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", False, ("pv",), (),
+                 ("status",)),
     ResourceInfo("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),
                  ("status", "scale")),
     ResourceInfo("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),
                  ("status", "scale")),
     ResourceInfo("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, ("ds",), ("all",), ("status",)),
+    ResourceInfo("apps", "v1", "statefulsets", "statefulset", "StatefulSet", True, ("sts",), ("all",),
+                 ("status", "scale")),
+    ResourceInfo("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", True),
     ResourceInfo("batch", "v1", "jobs", "job", "Job", True, (), ("all",), ("status",)),
     ResourceInfo("batch", "v1", "cronjobs", "cronjob", "CronJob", True, ("cj",), ("all",), ("status",)),
     ResourceInfo("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,
@@ -124,6 +131,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceInfo("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", False, (),
                  ("api-extensions",), ("status",)),
+    ResourceInfo("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", False, ("sc",)),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}

@@ -619,9 +619,14 @@ def _validate_volumes(errs: FieldErrors, volumes: list[Mapping[str, Any]], path:
             elif source in _NODE_AGENT_VOLUMES:
                 podspecvalidation.validate_volume_source(errs, source, volume[source], f"{volume_path}.{source}",
                                                          containers=containers or set())
+            elif source == "persistentVolumeClaim":
+                claim = volume[source]
+                if not isinstance(claim, Mapping) or not claim.get("claimName"):
+                    errs.required(f"{volume_path}.persistentVolumeClaim.claimName")
             elif source != "emptyDir":
-                errs.forbidden(f"{volume_path}.{source}", "only emptyDir, configMap, secret, downwardAPI and "
-                                                          "projected volumes are supported in this lab")
+                errs.forbidden(f"{volume_path}.{source}", "only emptyDir, configMap, secret, downwardAPI, "
+                                                          "projected and persistentVolumeClaim volumes are "
+                                                          "supported in this lab")
         if len(sources) > 1 and "hostPath" not in sources:
             errs.forbidden(f"{volume_path}.{sources[1]}", "may not specify more than 1 volume type")
         medium = (volume.get("emptyDir") or {}).get("medium")

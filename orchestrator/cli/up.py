@@ -208,7 +208,8 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 argv=[sys.executable, "-m", "orchestrator.controllers",
                       "--kubeconfig", str(home.kubeconfig_for("controller-manager")), "--leader-elect",
                       "--bind-address", LOOPBACK, "--grpc-port", str(cm_grpc),
-                      "--metrics-port", str(cm_metrics)],  # fmt: skip
+                      "--metrics-port", str(cm_metrics),
+                      "--local-volume-dir", str(home.nodes_dir / "persistentvolumes")],  # fmt: skip
                 health=f"http://{LOOPBACK}:{cm_metrics}/healthz",
                 depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{cm_grpc}",

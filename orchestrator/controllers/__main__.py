@@ -29,6 +29,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from grpc_health.v1 import health_pb2
 
@@ -78,6 +79,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--job-backoff-base", type=float, default=10.0,
                    help="seconds a Job waits before replacing its first failed pod, doubling per failure up to "
                         "6 minutes (default 10, as Kubernetes; labs and tests shorten it)")
+    p.add_argument("--local-volume-dir", type=Path,
+                   help="where the node agents keep local-path volumes (<their --root-dir>/persistentvolumes); "
+                        "a released volume's directory is removed there (default: left in place)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address for gRPC and HTTP")
     p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="0 picks a free port")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="/metrics and /healthz; 0 picks")
@@ -103,6 +107,7 @@ async def serve(args: argparse.Namespace) -> None:
         podgc_period=args.podgc_period,
         terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
         job_backoff_base=args.job_backoff_base,
+        local_volume_dir=args.local_volume_dir,
     )
     async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-controller-manager") as client:
         metrics: ControllerMetrics | None = None

@@ -23,10 +23,12 @@
 
 Pods are created unbound, with node affinity ``matchFields metadata.name In [<node>]``, and the
 scheduler places them (its NodeAffinity plugin honours matchFields), as Kubernetes has done
-since 1.12. No ControllerRevisions are stored: the revision of a pod is its
-``controller-revision-hash`` label (a hash of the template) and its ``pod-template-generation``
-label (the DaemonSet's ``deprecated.daemonset.template.generation`` annotation); a pod is up to
-date when either matches — `kubectl rollout history/undo ds` therefore have nothing to read.
+since 1.12. The revision of a pod is its ``controller-revision-hash`` label (a hash of the
+template) and its ``pod-template-generation`` label (the DaemonSet's
+``deprecated.daemonset.template.generation`` annotation); a pod is up to date when either
+matches. Each template is also kept as a ControllerRevision ``<name>-<hash>`` (constructHistory,
+orchestrator/controllers/history.py), so `kubectl rollout history ds/NAME` lists them; revisions
+beyond ``revisionHistoryLimit`` that no pod uses are deleted.
 
 Kubernetes equivalent: pkg/controller/daemon/daemon_controller.go, pkg/controller/daemon/update.go,
 pkg/controller/daemon/util/daemonset_util.go
@@ -42,7 +44,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from orchestrator.api.errors import ApiError, Conflict, Invalid, NotFound
+from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from orchestrator.api.selectors import LabelSelector
 from orchestrator.client.informer import (
     DeletedFinalStateUnknown,
@@ -60,6 +62,7 @@ from orchestrator.controllers.controller import (
 )
 from orchestrator.controllers.deploymentutil import compute_hash
 from orchestrator.controllers.expectations import Expectations
+from orchestrator.controllers.history import REVISIONS, delete_old, new_revision, owned, revision_data
 from orchestrator.controllers.ownerrefs import (
     claim,
     controller_ref,
@@ -220,8 +223,10 @@ class DaemonSetController(Controller):
         self.ds_informer = ctx.factory.informer("daemonsets.apps", namespace=ctx.namespace)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         self.node_informer = ctx.factory.informer("nodes")
+        self.revision_informer = ctx.factory.informer(REVISIONS, namespace=ctx.namespace)
         ensure_indexer(self.ds_informer, "namespace", by_namespace)
         ensure_indexer(self.pod_informer, "namespace", by_namespace)
+        ensure_indexer(self.revision_informer, "namespace", by_namespace)
         self.ds_informer.add_handler(on_add=self.enqueue, on_update=lambda old, cur: self.enqueue(cur),
                                      on_delete=self._delete_ds)
         self.pod_informer.add_handler(on_add=self._add_pod, on_update=self._update_pod, on_delete=self._delete_pod)
@@ -313,6 +318,7 @@ class DaemonSetController(Controller):
         nodes = [n for n in self.node_informer.list() if not meta(n).get("deletionTimestamp")]
         revision_hash = compute_hash((ds.get("spec") or {}).get("template") or {})
         node_pods = await self._node_to_daemon_pods(ds, namespace or "")
+        await self._construct_history(ds, revision_hash, node_pods)
         if self.expectations.satisfied(key):
             await self._manage(ds, nodes, node_pods, revision_hash)
             strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
@@ -322,6 +328,27 @@ class DaemonSetController(Controller):
                 node_pods = await self._node_to_daemon_pods(ds, namespace or "")
                 await self._rolling_update(ds, nodes, node_pods, revision_hash)
         await self._update_status(ds, nodes, node_pods, revision_hash)
+
+    async def _construct_history(self, ds: Object, revision_hash: str, node_pods: dict[str, list[Object]]) -> None:
+        """The ControllerRevision of the current template (the newest number; an old template
+        applied again gets its revision back with the next number), and the history truncated."""
+        m = meta(ds)
+        history = owned(self.revision_informer.by_index("namespace", m.get("namespace") or ""), ds)
+        name = f"{m['name']}-{revision_hash}"
+        newest = max((int(r.get("revision") or 0) for r in history), default=0)
+        current = next((r for r in history if meta(r).get("name") == name), None)
+        try:
+            if current is None:
+                await self.client.create(REVISIONS, new_revision(ds, kind="DaemonSet", name=name,
+                                                                 data=revision_data(ds), number=newest + 1))
+            elif int(current.get("revision") or 0) < newest:
+                await self.client.update(REVISIONS, {**current, "revision": newest + 1})
+        except (AlreadyExists, Conflict):
+            pass  # made or bumped by a sync whose cache had not seen it yet: the next sync looks again
+        live = {name, *(f"{m['name']}-{(meta(p).get('labels') or {}).get(REVISION_HASH_LABEL)}"
+                        for pods in node_pods.values() for p in pods)}
+        await delete_old(self.client, history, live=live,
+                         limit=int((ds.get("spec") or {}).get("revisionHistoryLimit", 10) or 0))
 
     async def _node_to_daemon_pods(self, ds: Object, namespace: str) -> dict[str, list[Object]]:
         async def can_adopt() -> None:

@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 GC_RESOURCES = ("deployments.apps", "replicasets.apps", "daemonsets.apps", "replicationcontrollers", "cronjobs.batch",
                 "jobs.batch",
-                "pods")
+                "pods",
+                "statefulsets.apps", "controllerrevisions.apps")
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 

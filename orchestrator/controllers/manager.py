@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
@@ -43,10 +44,12 @@ from orchestrator.controllers.garbagecollector import GarbageCollector
 from orchestrator.controllers.job import DEFAULT_BACKOFF, JobController
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
+from orchestrator.controllers.persistentvolume import PersistentVolumeController
 from orchestrator.controllers.podgc import PodGCController
 from orchestrator.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from orchestrator.controllers.resourcequota import ResourceQuotaController
 from orchestrator.controllers.serviceaccounts import ServiceAccountsController
+from orchestrator.controllers.statefulset import StatefulSetController
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
 
@@ -58,6 +61,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
     "daemonset": DaemonSetController,
+    "statefulset": StatefulSetController,
     "job": JobController,
     "cronjob": CronJobController,
     "disruption": DisruptionController,
@@ -69,6 +73,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "resourcequota": ResourceQuotaController,
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
+    "persistentvolume-binder": PersistentVolumeController,
 }
 
 
@@ -84,6 +89,7 @@ class ManagerOptions:
     podgc_period: float = 20.0
     terminated_pod_gc_threshold: int = 12500
     job_backoff_base: float = DEFAULT_BACKOFF  # labs and tests shorten the Job pod-failure back-off
+    local_volume_dir: Path | None = None  # where node agents keep local-path volumes (removed on reclaim)
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
@@ -124,6 +130,8 @@ class ControllerManager:
                                    terminated_threshold=o.terminated_pod_gc_threshold)
         if name == "job":
             return JobController(ctx, workers=o.workers, backoff_base=o.job_backoff_base)
+        if name == "persistentvolume-binder":
+            return PersistentVolumeController(ctx, workers=o.workers, local_volume_dir=o.local_volume_dir)
         return CONTROLLERS[name](ctx, workers=o.workers)
 
     def on_started_leading(self) -> None:

@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     p.add_argument("--crashloop-base", type=float, default=10.0, help="first CrashLoopBackOff delay (default 10 s)")
     p.add_argument("--crashloop-max", type=float, default=300.0, help="CrashLoopBackOff cap (default 300 s)")
     p.add_argument("--root-dir", type=Path,
-                   help="where pod volumes are written: <root-dir>/<node>/pods/<uid>/volumes "
+                   help="where pod volumes are written: <root-dir>/<node>/pods/<uid>/volumes, and "
+                        "persistent volumes <root-dir>/persistentvolumes/<volumeHandle> "
                         "(default: <temp dir>/labkit-nodeagent/<lab's cluster id>; kubelet's --root-dir)")
     p.add_argument("--volume-resync-seconds", type=float, default=60.0,
                    help="how often configMap/secret/downwardAPI/projected volumes of running pods are "
@@ -125,6 +126,7 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
                    address=a.node_ip, lease_seconds=a.lease_seconds, status_report_seconds=a.status_report_seconds,
                    crashloop_base=a.crashloop_base, crashloop_max=a.crashloop_max,
                    root_dir=root_dir / name,
+                   persistent_volumes_dir=root_dir / "persistentvolumes",
                    volume_resync_seconds=a.volume_resync_seconds,
                    cluster_dns=tuple(ip.strip() for ip in a.cluster_dns.split(",") if ip.strip()),
                    cluster_domain=a.cluster_domain)

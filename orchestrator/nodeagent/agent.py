@@ -102,6 +102,7 @@ class NodeConfig:
     crashloop_base: float = 10.0
     crashloop_max: float = 300.0
     root_dir: Path | None = None  # pod volumes: <root_dir>/pods/<uid>/volumes (kubelet's --root-dir)
+    persistent_volumes_dir: Path | None = None  # local-path PersistentVolumes: <dir>/<volumeHandle>
     volume_resync_seconds: float = 60.0
     cluster_dns: tuple[str, ...] = ()  # kubelet's --cluster-dns
     cluster_domain: str = "cluster.local"  # kubelet's --cluster-domain
@@ -200,6 +201,7 @@ class NodeAgent:
             termination_logs=termination_logs,
             objects=ApiObjectSource(client),
             root_dir=config.root_dir,
+            persistent_volumes_dir=config.persistent_volumes_dir,
             volume_resync_seconds=config.volume_resync_seconds,
             allocatable=host_capacity(cpu=config.cpu, memory=config.memory, pods=config.pods),
         )

@@ -1,8 +1,10 @@
-"""The API objects a pod's containers are configured from: ConfigMaps, Secrets, ServiceAccount tokens.
+"""The API objects a pod's containers are configured from: ConfigMaps, Secrets, ServiceAccount tokens,
+and the PersistentVolumeClaims (and their volumes) its volumes name.
 
 The node agent reads them through the API server with its node identity; the Node authorizer
 (orchestrator/apiserver/authz/node.py) lets a node read only the ConfigMaps and Secrets that a
-pod bound to it references, and ask only for tokens bound to such a pod. Each container start
+pod bound to it references (and the claims such a pod names, and the volumes bound to them), and ask
+only for tokens bound to such a pod. Each container start
 and each volume resync reads the objects again (a GET each), so a change reaches the next start
 and, for volumes, the next resync; kubelet caches them with a watch per object instead, which
 saves requests, not correctness.
@@ -41,6 +43,14 @@ class ObjectSource(Protocol):
         """A token of the pod's ServiceAccount bound to the pod (TokenRequest)."""
         ...
 
+    async def persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The PersistentVolumeClaim; None when it does not exist."""
+        ...
+
+    async def persistent_volume(self, name: str) -> dict[str, Any] | None:
+        """The PersistentVolume; None when it does not exist."""
+        ...
+
 
 def config_map_payload(obj: Mapping[str, Any]) -> dict[str, bytes]:
     """``data`` (text) and ``binaryData`` (base64) of a ConfigMap, as bytes by key."""
@@ -71,6 +81,18 @@ class ApiObjectSource:
     async def secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         try:
             return secret_payload(await self.client.get("secrets", name, namespace=namespace))
+        except NotFound:
+            return None
+
+    async def persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get("persistentvolumeclaims", name, namespace=namespace)
+        except NotFound:
+            return None
+
+    async def persistent_volume(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get("persistentvolumes", name)
         except NotFound:
             return None
 

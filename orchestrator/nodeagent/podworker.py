@@ -85,6 +85,10 @@ from orchestrator.nodeagent.volumes import PodVolumes
 
 log = logging.getLogger(__name__)
 
+# Retry delays of a volume that could not be set up (kubelet's exponentialbackoff for volume operations).
+VOLUME_RETRY_INITIAL = 0.5
+VOLUME_RETRY_MAX = 122.0
+
 MINIMUM_GRACE_PERIOD = 2.0  # kubelet's minimumGracePeriodInSeconds for force-deleted pods
 RETRY_AFTER_ERROR = 2.0  # seconds before a sync that failed (API server or runtime down) is retried
 
@@ -126,6 +130,8 @@ class WorkerConfig:
     # Where pod volumes and termination-message files live (kubelet's --root-dir); None: no files
     # (a pod with volumes then waits in ContainerCreating, saying so)
     root_dir: Path | None = None
+    # Where persistentVolumeClaim volumes live, one directory per PersistentVolume (shared by a lab's nodes)
+    persistent_volumes_dir: Path | None = None
     volume_resync_seconds: float = 60.0
     # A termination-message file per container start (False: none, for fleets of simulated nodes)
     termination_logs: bool = True
@@ -182,8 +188,10 @@ class PodWorker:
         self._volumes: PodVolumes | None = None
         self._pod_dir = None if config.root_dir is None else config.root_dir / "pods" / self.uid
         if spec.get("volumes"):
-            self._volumes = PodVolumes(pod, root=config.root_dir, source=config.objects)
+            self._volumes = PodVolumes(pod, root=config.root_dir, source=config.objects,
+                                       persistent_volumes_dir=config.persistent_volumes_dir)
         self._volumes_due: float | None = None
+        self._volume_retry = VOLUME_RETRY_INITIAL
         self._strays: list[ContainerState] = []
         self._adopt(adopted)
         self._wake.set()
@@ -269,8 +277,12 @@ class PodWorker:
                 for _, slot in self._all_slots():
                     if slot.current is None:
                         slot.waiting = waiting
-                self._schedule(now + self.config.crashloop_base)
+                # kubelet's volume manager retries a failed mount after 0.5 s, doubling up to
+                # about 2 minutes: a claim bound a moment later is mounted a moment later.
+                self._schedule(now + self._volume_retry)
+                self._volume_retry = min(self._volume_retry * 2, VOLUME_RETRY_MAX)
                 return False
+            self._volume_retry = VOLUME_RETRY_INITIAL
             for _, slot in self._all_slots():
                 if slot.waiting is not None and slot.waiting.reason == podstatus.CONTAINER_CREATING:
                     slot.waiting = None

@@ -11,6 +11,14 @@ Every volume is a directory under the agent's root (kubelet's ``--root-dir``)::
 - ``emptyDir``: an empty directory, shared by the pod's containers, deleted with the pod. With
   ``medium: Memory`` the Docker runtime mounts a tmpfs volume of the pod instead (``sizeLimit``
   is its size; orchestrator/nodeagent/runtimes/docker.py); a disk ``sizeLimit`` is not enforced.
+- ``persistentVolumeClaim``: the claim is read, then the PersistentVolume it is bound to (a claim
+  not bound yet keeps the containers in ``ContainerCreating`` and the worker retries); the volume's
+  ``csi.volumeHandle`` (driver ``local-path.labkit.io``, the only one the API server admits) names
+  a directory under the node agent's *persistent volumes directory* (``<--root-dir>/persistentvolumes``,
+  shared by the node agents of a lab, which run on one machine), made on first use and never
+  removed by the agent: the data outlives every pod; the persistent-volume controller removes it
+  when a volume with reclaim policy Delete is released (orchestrator/controllers/persistentvolume.py).
+  ``readOnly`` of the claim source or of the mount makes the mount read-only.
 - ``configMap``, ``secret``, ``downwardAPI``, ``projected`` (sources ``configMap``, ``secret``,
   ``downwardAPI``, ``serviceAccountToken``): files written with kubelet's atomic layout
   (orchestrator/nodeagent/atomicwriter.py), all keys or only ``items`` (``path``, ``mode``),
@@ -31,7 +39,7 @@ to — a copy under ``volume-subpaths/`` taken at the container's start, so it d
 as in Kubernetes). ``hostPath`` and the other sources are
 refused by the API server's validation before a pod gets here.
 
-Kubernetes equivalent: pkg/kubelet/volumemanager, pkg/volume/emptydir, pkg/volume/configmap,
+Kubernetes equivalent: pkg/kubelet/volumemanager, pkg/volume/emptydir, pkg/volume/csi, pkg/volume/configmap,
 pkg/volume/secret, pkg/volume/downwardapi, pkg/volume/projected, pkg/kubelet/kubelet_pods.go (makeMounts)
 """
 
@@ -59,7 +67,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MODE = 0o644
 DEFAULT_TOKEN_SECONDS = 3600
 PLUGINS = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret", "downwardAPI": "downward-api",
-           "projected": "projected"}
+           "projected": "projected", "persistentVolumeClaim": "csi"}
+LOCAL_PATH_DRIVER = "local-path.labkit.io"
 API_DATA = ("configMap", "secret", "downwardAPI", "projected")
 
 
@@ -77,12 +86,15 @@ def volume_source(volume: Mapping[str, Any]) -> str | None:
 class PodVolumes:
     """The volumes of one pod under `root` (see the module docstring)."""
 
-    def __init__(self, pod: Mapping[str, Any], *, root: Path | None, source: ObjectSource | None) -> None:
+    def __init__(self, pod: Mapping[str, Any], *, root: Path | None, source: ObjectSource | None,
+                 persistent_volumes_dir: Path | None = None) -> None:
         self.pod = pod
         self.uid = str(pod["metadata"]["uid"])
         self.root = root
         self.pod_dir = (root or Path("/nonexistent")) / "pods" / self.uid
         self.source = source
+        self.persistent_volumes_dir = persistent_volumes_dir
+        self.claimed: dict[str, Path] = {}  # volume name -> the directory of its PersistentVolume
         self.prepared = False
 
     @property
@@ -90,6 +102,8 @@ class PodVolumes:
         return list((self.pod.get("spec") or {}).get("volumes") or [])
 
     def path_of(self, volume: Mapping[str, Any]) -> Path:
+        if volume_source(volume) == "persistentVolumeClaim":
+            return self.claimed.get(str(volume["name"]), Path("/nonexistent"))
         plugin = PLUGINS[volume_source(volume) or "emptyDir"]
         return self.pod_dir / "volumes" / f"kubernetes.io~{plugin}" / str(volume["name"])
 
@@ -105,7 +119,41 @@ class PodVolumes:
                 path.chmod(0o777)  # kubelet's emptyDir is world-writable: any runAsUser may write
             elif kind in API_DATA:
                 await self._write(volume, runtime)
+            elif kind == "persistentVolumeClaim":
+                self.claimed[str(volume["name"])] = await self._claim_directory(volume)
         self.prepared = True
+
+    async def _claim_directory(self, volume: Mapping[str, Any]) -> Path:
+        """The directory of the PersistentVolume the volume's claim is bound to, made when missing."""
+        claim_name = str((volume.get("persistentVolumeClaim") or {}).get("claimName") or "")
+        namespace = str((self.pod.get("metadata") or {}).get("namespace") or "default")
+        if self.source is None or self.persistent_volumes_dir is None:
+            raise VolumeSetupFailed("this node agent has no directory for persistent volumes")
+        try:
+            claim = await self.source.persistent_volume_claim(namespace, claim_name)
+        except ApiError as err:
+            raise VolumeSetupFailed(f"error processing PVC {namespace}/{claim_name}: {err.message}") from None
+        if claim is None:
+            raise VolumeSetupFailed(f'persistentvolumeclaim "{claim_name}" not found')
+        volume_name = (claim.get("spec") or {}).get("volumeName")
+        if not volume_name or (claim.get("status") or {}).get("phase") != "Bound":
+            raise VolumeSetupFailed(f"error processing PVC {namespace}/{claim_name}: PVC is not bound")
+        try:
+            pv = await self.source.persistent_volume(str(volume_name))
+        except ApiError as err:
+            raise VolumeSetupFailed(f"error processing PVC {namespace}/{claim_name}: {err.message}") from None
+        if pv is None:
+            raise VolumeSetupFailed(f'persistentvolume "{volume_name}" not found')
+        csi = (pv.get("spec") or {}).get("csi") or {}
+        handle = str(csi.get("volumeHandle") or "")
+        if csi.get("driver") != LOCAL_PATH_DRIVER or not handle or "/" in handle or handle in (".", ".."):
+            raise VolumeSetupFailed(f'MountVolume.SetUp failed for volume "{volume["name"]}" : persistentvolume '
+                                    f'"{volume_name}" is not a {LOCAL_PATH_DRIVER} volume')
+        path = self.persistent_volumes_dir / handle
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o777)  # as an emptyDir: whatever user the container runs as may write
+        return path
 
     async def refresh(self, runtime: PodRuntimeFields) -> int:
         """Write the API-data volumes again; the number that changed. Failures keep the old content."""
@@ -225,7 +273,8 @@ class PodVolumes:
             kind = volume_source(volume)
             base = self.path_of(volume)
             api_data = kind in API_DATA
-            read_only = bool(mount.get("readOnly")) or api_data
+            read_only = (bool(mount.get("readOnly")) or api_data
+                         or bool((volume.get("persistentVolumeClaim") or {}).get("readOnly")))
             memory = kind == "emptyDir" and (volume["emptyDir"] or {}).get("medium") == "Memory"
             size = (volume.get("emptyDir") or {}).get("sizeLimit")
             sub = str(mount.get("subPath") or "")

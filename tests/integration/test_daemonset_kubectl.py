@@ -177,6 +177,13 @@ def test_a_rolling_update_replaces_every_pod_at_most_max_unavailable_at_a_time(l
     status = get(lab, "ds/roll")["status"]
     assert status["updatedNumberScheduled"] == status["numberAvailable"] == 3
     assert status["observedGeneration"] == 2
+    # Each template is a ControllerRevision named after the pods' controller-revision-hash.
+    history = kubectl(lab, "rollout", "history", "ds/roll").stdout.split()
+    assert history[-6:] == ["REVISION", "CHANGE-CAUSE", "1", "<none>", "2", "<none>"], history
+    hashes = {p["metadata"]["labels"]["controller-revision-hash"] for p in after}
+    revisions = {r["metadata"]["name"]: r["revision"] for r in get(lab, "controllerrevisions")["items"]
+                 if r["metadata"]["ownerReferences"][0]["name"] == "roll"}
+    assert revisions[f"roll-{hashes.pop()}"] == 2 and len(revisions) == 2
     kubectl(lab, "delete", "ds", "roll")
 
 

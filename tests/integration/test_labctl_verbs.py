@@ -353,14 +353,14 @@ def test_scale_then_roll_out_a_new_image_and_undo_it(lab: Lab) -> None:
 def test_bad_input_to_every_verb_is_one_error_line_and_exit_1(lab: Lab, tmp_path: Path) -> None:
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: [broken\n")
-    unknown_kind = tmp_path / "sts.yaml"
-    unknown_kind.write_text("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\n")
+    unknown_kind = tmp_path / "ingress.yaml"
+    unknown_kind.write_text("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: s}\n")
     no_lab = tmp_path / "no-lab"
     no_lab.mkdir()
     cases: list[tuple[tuple[str, ...], str, Path]] = [
         (("apply", "-f", str(tmp_path / "missing.yaml")), "missing.yaml: no such file or directory", lab.home),
         (("apply", "-f", str(invalid)), r"invalid.yaml line \d: invalid YAML", lab.home),
-        (("apply", "-f", str(unknown_kind)), "does not serve kind 'StatefulSet'", lab.home),
+        (("apply", "-f", str(unknown_kind)), "does not serve kind 'Ingress'", lab.home),
         (("delete", "-f", str(invalid)), r"invalid.yaml line \d: invalid YAML", lab.home),
         (("get", "pdos"), "unknown resource type 'pdos'; did you mean pods\\?", lab.home),
         (("describe", "deploymnet", "web"), "did you mean deployments\\?", lab.home),

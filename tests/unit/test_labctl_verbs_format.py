@@ -122,7 +122,8 @@ def test_arguments_are_type_and_names_or_type_slash_name() -> None:
         ("pods", ("a",)), ("deployments", ("web", "api"))]
     assert [t.info.plural for t in targets(["deploy,rs"])] == ["deployments", "replicasets"]
     assert [t.info.plural for t in targets(["all"])] == ["pods", "services", "replicationcontrollers", "deployments",
-                                                       "replicasets", "daemonsets", "jobs", "cronjobs"]
+                                                       "replicasets", "daemonsets", "statefulsets", "jobs",
+                                                       "cronjobs"]
 
 
 @pytest.mark.parametrize(("word", "suggestion"), [("pdos", "pods"), ("nodse", "nodes"), ("deploymnet", "deployments"),
@@ -167,7 +168,8 @@ def test_multi_document_files_number_their_documents_and_skip_empty_ones() -> No
     ({"apiVersion": "v1", "metadata": {"name": "a"}}, "has no kind"),
     ({"kind": "Pod", "metadata": {"name": "a"}}, "has no apiVersion"),
     ({"apiVersion": "v1", "kind": "Pod", "metadata": {}}, "has no metadata.name"),
-    ({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "a"}}, "does not serve kind 'StatefulSet'"),
+    ({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "a"}},
+     "does not serve kind 'Ingress'"),
     (["a"], "expected an object"),
 ])
 def test_a_document_that_is_not_an_object_of_a_served_kind_is_refused(doc: Any, message: str) -> None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from orchestrator.api.models.apiextensions import CustomResourceDefinition
 from orchestrator.api.models.apiregistration import APIService
-from orchestrator.api.models.apps import DaemonSet, Deployment, ReplicaSet, Scale
+from orchestrator.api.models.apps import (
+    ControllerRevision,
+    DaemonSet,
+    Deployment,
+    ReplicaSet,
+    Scale,
+    StatefulSet,
+)
 from orchestrator.api.models.authorization import (
     LocalSubjectAccessReview,
     SelfSubjectAccessReview,
@@ -37,6 +44,7 @@ from orchestrator.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, 
 from orchestrator.api.models.replicationcontroller import ReplicationController
 from orchestrator.api.models.service import Endpoints, Service
 from orchestrator.api.models.serviceaccount import ServiceAccount, TokenRequest
+from orchestrator.api.models.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 
 KINDS: tuple[type[TypedModel], ...] = (
     Namespace, Pod, Binding, Node, Event, Deployment, ReplicaSet, Scale, Lease, CustomResourceDefinition,
@@ -46,6 +54,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
     DaemonSet,
     ResourceQuota, LimitRange, APIService,
+    StatefulSet, ControllerRevision, PersistentVolumeClaim, PersistentVolume, StorageClass,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -68,4 +77,5 @@ __all__ = [
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",
+    "ControllerRevision", "PersistentVolume", "PersistentVolumeClaim", "StatefulSet", "StorageClass",
 ]

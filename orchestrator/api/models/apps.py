@@ -1,11 +1,12 @@
-"""The apps/v1 kinds this lab serves (Deployment, ReplicaSet, DaemonSet) and their autoscaling/v1 Scale.
+"""The apps/v1 kinds this lab serves (Deployment, ReplicaSet, DaemonSet, StatefulSet, ControllerRevision)
+and their autoscaling/v1 Scale.
 
 Kubernetes equivalent: k8s.io/api/apps/v1/types.go, k8s.io/api/autoscaling/v1/types.go
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from orchestrator.api.models.core import PodTemplateSpec
 from orchestrator.api.models.meta import (
@@ -253,3 +254,130 @@ class DaemonSet(_Apps, TypedModel):
     metadata: ObjectMeta | None = None
     spec: DaemonSetSpec | None = None
     status: DaemonSetStatus | None = None
+
+
+class RollingUpdateStatefulSetStrategy(_Apps):
+    """RollingUpdateStatefulSetStrategy is used to communicate parameter for RollingUpdateStatefulSetStrategyType."""
+
+    partition: int | None = doc("Partition indicates the ordinal at which the StatefulSet should be partitioned for "
+                                "updates. During a rolling update, all pods from ordinal Replicas-1 to Partition "
+                                "are updated. All pods from ordinal Partition-1 to 0 remain untouched. Default 0.")
+    max_unavailable: IntOrString | None = doc("The maximum number of pods that can be unavailable during the update. "
+                                              "Not honoured by this lab (a feature gate, off by default upstream).")
+
+
+class StatefulSetUpdateStrategy(_Apps):
+    """StatefulSetUpdateStrategy indicates the strategy that the StatefulSet controller will use to perform updates."""
+
+    type: str | None = doc("Type indicates the type of the StatefulSetUpdateStrategy: RollingUpdate (the default) "
+                           "or OnDelete.")
+    rolling_update: RollingUpdateStatefulSetStrategy | None = doc(
+        "RollingUpdate is used to communicate parameters when Type is RollingUpdateStatefulSetStrategyType.")
+
+
+class StatefulSetPersistentVolumeClaimRetentionPolicy(_Apps):
+    """StatefulSetPersistentVolumeClaimRetentionPolicy describes the policy used for PVCs created from the
+    StatefulSet VolumeClaimTemplates."""
+
+    when_deleted: str | None = doc("Retain (the default) or Delete. Only Retain is honoured by this lab.")
+    when_scaled: str | None = doc("Retain (the default) or Delete. Only Retain is honoured by this lab.")
+
+
+class StatefulSetOrdinals(_Apps):
+    """StatefulSetOrdinals describes the policy used for replica ordinal assignment in this StatefulSet."""
+
+    start: int | None = doc("start is the number representing the first replica's index. Defaults to 0.")
+
+
+class StatefulSetSpec(_Apps):
+    """A StatefulSetSpec is the specification of a StatefulSet."""
+
+    required_fields = ("selector", "template")
+
+    replicas: int | None = doc("replicas is the desired number of replicas of the given Template. Defaults to 1.")
+    selector: LabelSelector | None = doc("selector is a label query over pods that should match the replica count. "
+                                         "It must match the pod template's labels.")
+    template: PodTemplateSpec | None = doc("template is the object that describes the pod that will be created if "
+                                           "insufficient replicas are detected. Each pod stamped out by the "
+                                           "StatefulSet will fulfill this Template, but have a unique identity "
+                                           "from the rest of the StatefulSet.")
+    volume_claim_templates: list[dict[str, Any]] | None = doc(
+        "volumeClaimTemplates is a list of claims that pods are allowed to reference. Every claim in this list "
+        "must have at least one matching (by name) volumeMount in one container in the template.")
+    service_name: str | None = doc("serviceName is the name of the service that governs this StatefulSet. This "
+                                   "service must exist before the StatefulSet, and is responsible for the network "
+                                   "identity of the set. Pods get DNS/hostnames that follow the pattern: "
+                                   "pod-specific-string.serviceName.default.svc.cluster.local.")
+    pod_management_policy: str | None = doc("podManagementPolicy controls how pods are created during initial "
+                                            "scale up, when replacing pods on nodes, or when scaling down: "
+                                            "OrderedReady (the default) or Parallel.")
+    update_strategy: StatefulSetUpdateStrategy | None = doc("updateStrategy indicates the StatefulSetUpdateStrategy "
+                                                            "that will be employed to update Pods in the "
+                                                            "StatefulSet when a revision is made to Template.")
+    revision_history_limit: int | None = doc("revisionHistoryLimit is the maximum number of revisions that will be "
+                                             "maintained in the StatefulSet's revision history. Defaults to 10.")
+    min_ready_seconds: int | None = doc("Minimum number of seconds for which a newly created pod should be ready "
+                                        "without any of its container crashing for it to be considered available.")
+    persistent_volume_claim_retention_policy: StatefulSetPersistentVolumeClaimRetentionPolicy | None = doc(
+        "persistentVolumeClaimRetentionPolicy describes the lifecycle of persistent volume claims created from "
+        "volumeClaimTemplates.")
+    ordinals: StatefulSetOrdinals | None = None
+
+
+class StatefulSetCondition(_Apps):
+    """StatefulSetCondition describes the state of a statefulset at a certain point."""
+
+    required_fields = ("type", "status")
+
+    type: str | None = None
+    status: str | None = None
+    last_transition_time: Time | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class StatefulSetStatus(_Apps):
+    """StatefulSetStatus represents the current state of a StatefulSet."""
+
+    required_fields = ("replicas",)
+
+    observed_generation: int | None = doc("observedGeneration is the most recent generation observed for this "
+                                          "StatefulSet.")
+    replicas: int | None = doc("replicas is the number of Pods created by the StatefulSet controller.")
+    ready_replicas: int | None = doc("readyReplicas is the number of pods created for this StatefulSet with a "
+                                     "Ready Condition.")
+    current_replicas: int | None = doc("currentReplicas is the number of Pods created by the StatefulSet "
+                                       "controller from the StatefulSet version indicated by currentRevision.")
+    updated_replicas: int | None = doc("updatedReplicas is the number of Pods created by the StatefulSet "
+                                       "controller from the StatefulSet version indicated by updateRevision.")
+    current_revision: str | None = doc("currentRevision, if not empty, indicates the version of the StatefulSet "
+                                       "used to generate Pods in the sequence [0,currentReplicas).")
+    update_revision: str | None = doc("updateRevision, if not empty, indicates the version of the StatefulSet "
+                                      "used to generate Pods in the sequence [replicas-updatedReplicas,replicas)")
+    collision_count: int | None = None
+    conditions: list[StatefulSetCondition] | None = merge_list("type")
+    available_replicas: int | None = doc("Total number of available pods (ready for at least minReadySeconds) "
+                                         "targeted by this statefulset.")
+
+
+class StatefulSet(_Apps, TypedModel):
+    """StatefulSet represents a set of pods with consistent identities: a stable network name
+    (<name>-<ordinal>.<serviceName>) and stable storage (PersistentVolumeClaims from volumeClaimTemplates)."""
+
+    gvk = ("apps", "v1", "StatefulSet")
+
+    metadata: ObjectMeta | None = None
+    spec: StatefulSetSpec | None = None
+    status: StatefulSetStatus | None = None
+
+
+class ControllerRevision(_Apps, TypedModel):
+    """ControllerRevision implements an immutable snapshot of state data. The StatefulSet controller
+    keeps one per revision of a StatefulSet's template (what `kubectl rollout history` lists)."""
+
+    gvk = ("apps", "v1", "ControllerRevision")
+    required_fields = ("revision",)
+
+    metadata: ObjectMeta | None = None
+    data: dict[str, Any] | None = doc("Data is the serialized representation of the state.")
+    revision: int | None = doc("Revision indicates the revision of the state represented by Data.")

@@ -209,7 +209,8 @@ class HostPathVolumeSource(_Core):
 
 
 class Volume(_Core):
-    """Volume represents a named volume in a pod. emptyDir, configMap, secret, downwardAPI and projected are supported in this lab."""
+    """Volume represents a named volume in a pod. emptyDir, configMap, secret, downwardAPI, projected and
+    persistentVolumeClaim are supported in this lab."""
 
     required_fields = ("name",)
 
@@ -219,7 +220,8 @@ class Volume(_Core):
     # Checked field by field in orchestrator/apiserver/podspecvalidation.py; the rest are refused.
     config_map: dict[str, Any] | None = doc("configMap represents a configMap that should populate this volume.")
     secret: dict[str, Any] | None = doc("secret represents a secret that should populate this volume.")
-    persistent_volume_claim: dict[str, Any] | None = doc("Not supported in this lab.")
+    persistent_volume_claim: dict[str, Any] | None = doc("persistentVolumeClaimVolumeSource represents a reference to a "
+                                                        "PersistentVolumeClaim in the same namespace (claimName, readOnly).")
     projected: dict[str, Any] | None = doc("projected items for all in one resources secrets, configmaps, downward API and "
                                            "service account tokens.")
     downward_api: dict[str, Any] | None = Field(default=None, alias="downwardAPI", description=(

@@ -28,9 +28,10 @@ the lab's security suite documents (tests/reliability/security/test_authorizatio
 - system:kube-scheduler reads every served workload resource, ConfigMaps and ServiceAccounts
   but not Secrets (not only what scheduling needs),
   owns events and leases outright, and may not delete pods (the lab's scheduler never preempts).
-- labkit:viewers read nodes and leases too (``labkit:cluster-viewer``): ``view`` is written for
-  a namespace and leaves cluster-scoped objects out, and a learner's first command is
-  ``kubectl get nodes``. Like upstream ``view``, they do not read Secrets or RBAC objects.
+- labkit:viewers read nodes, leases, PersistentVolumes and StorageClasses too
+  (``labkit:cluster-viewer``): ``view`` is written for a namespace and leaves cluster-scoped objects
+  out, and a learner's first command is ``kubectl get nodes`` (and a StatefulSet's is
+  ``kubectl get sts,pvc,pv``). Like upstream ``view``, they do not read Secrets or RBAC objects.
 
 Created when missing, never overwritten: an administrator who edits ``view`` keeps the edit
 across restarts (upstream reconciles roles carrying ``rbac.authorization.kubernetes.io/autoupdate:
@@ -63,6 +64,7 @@ CORE, APPS, BATCH, POLICY, COORDINATION = "", "apps", "batch", "policy", "coordi
 AUTHORIZATION, AUTHENTICATION = "authorization.k8s.io", "authentication.k8s.io"
 DISCOVERY = "discovery.k8s.io"
 METRICS = "metrics.k8s.io"
+STORAGE = "storage.k8s.io"
 
 
 def rule(verbs: tuple[str, ...], groups: tuple[str, ...], resources: tuple[str, ...],
@@ -118,7 +120,8 @@ def cluster_roles() -> list[Obj]:
             rule(("impersonate",), (CORE,), ("serviceaccounts",)),
             rule(WRITE, (CORE,), ("pods", "pods/attach", "pods/exec", "pods/portforward")),
             rule(("create",), (CORE,), ("pods/eviction",)),
-            rule(WRITE, (CORE,), ("configmaps", "events", "secrets", "serviceaccounts", "services")),
+            rule(WRITE, (CORE,), ("configmaps", "events", "persistentvolumeclaims", "secrets", "serviceaccounts",
+                                  "services")),
             rule(("create",), (CORE,), ("serviceaccounts/token",)),
             rule(WRITE, (APPS,), ("daemonsets", "deployments", "deployments/rollback", "deployments/scale",
                                   "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale")),
@@ -126,8 +129,8 @@ def cluster_roles() -> list[Obj]:
             rule(WRITE, (POLICY,), ("poddisruptionbudgets",)),
         ], labels=_aggregate_to("edit")),
         cluster_role("system:aggregate-to-view", [
-            rule(READ, (CORE,), ("configmaps", "endpoints", "pods", "serviceaccounts", "services",
-                                 "services/status")),
+            rule(READ, (CORE,), ("configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status",
+                                 "pods", "serviceaccounts", "services", "services/status")),
             rule(READ, (CORE,), ("bindings", "events", "limitranges", "namespaces/status", "pods/log",
                                  "pods/status", "resourcequotas", "resourcequotas/status")),
             # Read on namespaces in a namespace's scope reads that one namespace (GET /api/v1/namespaces/ns).
@@ -155,6 +158,8 @@ def cluster_roles() -> list[Obj]:
             rule(READ_WRITE, (COORDINATION,), ("leases",)),
             rule(READ, (CORE,), ("configmaps", "namespaces", "namespaces/status", "nodes", "nodes/status", "pods",
                                  "pods/log", "pods/status", "serviceaccounts", "services")),
+            rule(READ, (CORE,), ("persistentvolumeclaims", "persistentvolumes")),
+            rule(READ, (STORAGE,), ("storageclasses",)),
             rule(("create",), (CORE,), ("bindings", "pods/binding")),
             rule(("patch", "update"), (CORE,), ("pods/status",)),
             rule(READ, (APPS,), ("deployments", "deployments/scale", "deployments/status", "replicasets",
@@ -184,7 +189,8 @@ def cluster_roles() -> list[Obj]:
             rule(READ, (CORE,), ("nodes", "pods")),
         ]),
         cluster_role("labkit:cluster-viewer", [
-            rule(READ, (CORE,), ("nodes", "nodes/status")),
+            rule(READ, (CORE,), ("nodes", "nodes/status", "persistentvolumes", "persistentvolumes/status")),
+            rule(READ, (STORAGE,), ("storageclasses",)),
             rule(READ, (COORDINATION,), ("leases",)),
         ]),
     ]

@@ -13,6 +13,8 @@ A node's rights depend on the graph of objects, not on a role: it may read and w
     configmaps, secrets        get of one that a pod bound to this node references (env
                                ``valueFrom``/``envFrom``, a ``configMap``/``secret`` volume or
                                projection, an ``imagePullSecret``); never list or watch
+    persistentvolumeclaims     get of one that a pod bound to this node names in a volume
+    persistentvolumes          get of one whose ``claimRef`` is such a claim
     pods                       list and watch only with ``fieldSelector=spec.nodeName=<n>``;
                                get, delete, get/update/patch status, get log of pods bound to it;
                                never create, never update the spec, never bind
@@ -39,6 +41,8 @@ from orchestrator.apiserver.authz.chain import Attributes, Decision, RulesResult
 PodNode = Callable[[str, str], Awaitable[str | None]]
 # (node, namespace) -> the pods of that namespace bound to the node
 NodePods = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+# PersistentVolume name -> (namespace, name) of the claim its claimRef names, None without one
+VolumeClaim = Callable[[str], Awaitable[tuple[str, str] | None]]
 
 NODES_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
@@ -68,9 +72,11 @@ def selects_only_node(field_selector: str | None, node: str) -> bool:
 class NodeAuthorizer:
     """Authorizes node identities by what is bound to their node; no opinion on anyone else."""
 
-    def __init__(self, pod_node: PodNode, node_pods: NodePods | None = None) -> None:
+    def __init__(self, pod_node: PodNode, node_pods: NodePods | None = None,
+                 volume_claim: VolumeClaim | None = None) -> None:
         self.pod_node = pod_node
         self.node_pods = node_pods
+        self.volume_claim = volume_claim
 
     async def authorize(self, attrs: Attributes) -> Decision:
         node = node_of(attrs.user)
@@ -99,19 +105,34 @@ class NodeAuthorizer:
             return Decision.allow()
         if resource == "pods" and group == "":
             return await self._pod(attrs, node)
-        if resource in ("configmaps", "secrets") and group == "" and not attrs.subresource:
+        if resource in ("configmaps", "secrets", "persistentvolumeclaims") and group == "" and not attrs.subresource:
             return await self._referenced(attrs, node)
+        if resource == "persistentvolumes" and group == "" and not attrs.subresource:
+            return await self._volume(attrs, node)
         return Decision.no_opinion()
 
-    async def _referenced(self, attrs: Attributes, node: str) -> Decision:
-        kind = "configmap" if attrs.resource == "configmaps" else "secret"
+    async def _referenced(self, attrs: Attributes, node: str, *, namespace: str | None = None,
+                          name: str | None = None) -> Decision:
+        kind = {"configmaps": "configmap", "secrets": "secret"}.get(attrs.resource, "persistentvolumeclaim")
         denied = Decision.no_opinion(f"no relationship found between node '{node}' and this object")
-        if attrs.verb != "get" or not attrs.name or self.node_pods is None:
+        name = name or attrs.name
+        if attrs.verb != "get" or not name or self.node_pods is None:
             return denied
-        for pod in await self.node_pods(node, attrs.namespace):
-            if attrs.name in set(referenced(pod, kind)):
+        for pod in await self.node_pods(node, namespace or attrs.namespace):
+            if name in set(referenced(pod, kind)):
                 return Decision.allow()
         return denied
+
+    async def _volume(self, attrs: Attributes, node: str) -> Decision:
+        """A volume is the node's to read when a pod of the node names the claim it is bound to
+        (upstream's graph: pod -> pvc -> pv)."""
+        denied = Decision.no_opinion(f"no relationship found between node '{node}' and this object")
+        if attrs.verb != "get" or not attrs.name or self.volume_claim is None:
+            return denied
+        claim = await self.volume_claim(attrs.name)
+        if claim is None:
+            return denied
+        return await self._referenced(attrs, node, namespace=claim[0], name=claim[1])
 
     async def _pod(self, attrs: Attributes, node: str) -> Decision:
         verb, sub = attrs.verb, attrs.subresource
@@ -135,11 +156,17 @@ class NodeAuthorizer:
 
 
 def referenced(pod: Mapping[str, Any], kind: str) -> Iterator[str]:
-    """The names of the ConfigMaps (`kind` ``configmap``) or Secrets (``secret``) a pod uses.
+    """The names of the ConfigMaps (`kind` ``configmap``), Secrets (``secret``) or
+    PersistentVolumeClaims (``persistentvolumeclaim``) a pod uses.
 
     Kubernetes equivalent: pkg/api/v1/pod/util.go (VisitPodConfigmapNames, VisitPodSecretNames)
     """
     spec = pod.get("spec") or {}
+    if kind == "persistentvolumeclaim":
+        for volume in spec.get("volumes") or []:
+            if (volume.get("persistentVolumeClaim") or {}).get("claimName"):
+                yield volume["persistentVolumeClaim"]["claimName"]
+        return
     ref_key, env_key = ("configMapRef", "configMapKeyRef") if kind == "configmap" else ("secretRef", "secretKeyRef")
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         for source in c.get("envFrom") or []:

@@ -33,11 +33,11 @@ from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 
 class Authorization:
     def __init__(self, *, cache: RBACCache, informer: RBACInformer | None, pod_node: node.PodNode,
-                 node_pods: node.NodePods | None = None) -> None:
+                 node_pods: node.NodePods | None = None, volume_claim: node.VolumeClaim | None = None) -> None:
         self.cache = cache
         self.informer = informer
         self.rbac = RBACAuthorizer(cache)
-        self.chain = Chain([PrivilegedGroups(), node.NodeAuthorizer(pod_node, node_pods), self.rbac])
+        self.chain = Chain([PrivilegedGroups(), node.NodeAuthorizer(pod_node, node_pods, volume_claim), self.rbac])
         self.reviews = reviews.review_handlers(self.chain)
         self.escalation = RBACEscalation(self.rbac)  # an admission plugin
 
@@ -58,8 +58,16 @@ class Authorization:
             except (NotFound, BadRequest):
                 return []
 
+        async def volume_claim(name: str) -> tuple[str, str] | None:
+            try:
+                pv = await store.get("persistentvolumes", None, name)
+            except (NotFound, BadRequest):
+                return None
+            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            return (ref["namespace"], ref["name"]) if ref.get("namespace") and ref.get("name") else None
+
         return cls(cache=cache, informer=RBACInformer.for_storage(cache, store, watch_cache), pod_node=pod_node,
-                   node_pods=node_pods)
+                   node_pods=node_pods, volume_claim=volume_claim)
 
     # -- lifecycle
 

@@ -9,7 +9,9 @@
                     batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices,
-                    quota: resourcequotas and limitranges, apiregistration: apiservices)
+                    quota: resourcequotas and limitranges, apiregistration: apiservices,
+                    statefulsets: statefulsets and controllerrevisions,
+                    storage: persistentvolumeclaims, persistentvolumes, storageclasses)
     serviceallocator.py  ClusterIPs and node ports for services
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
@@ -41,12 +43,15 @@ from orchestrator.apiserver.registry import (
     replicationcontrollers,
     serviceaccounts,
     services,
+    statefulsets,
+    storage,
 )
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
-             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints, apiregistration)
+             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints, apiregistration,
+             statefulsets, storage)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {

@@ -77,6 +77,11 @@ ADMIN = {
     **{sub: "g...up.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
                                    "poddisruptionbudgets/status", "resourcequotas/status",
                                    "replicationcontrollers/status", "replicationcontrollers/scale")},
+    # StatefulSets and their storage (issue 16).
+    **{kind: ALL for kind in ("statefulsets", "controllerrevisions", "persistentvolumeclaims", "persistentvolumes",
+                              "storageclasses")},
+    **{sub: "g...up.." for sub in ("statefulsets/status", "statefulsets/scale", "persistentvolumeclaims/status",
+                                   "persistentvolumes/status")},
     # Reviews are questions: created (answered), never stored, so nothing else is served.
     **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
                                          "subjectaccessreviews", "localsubjectaccessreviews")},
@@ -117,6 +122,12 @@ VIEWER = {
     # Not in this lab's `view` yet (upstream's has them): ReplicationControllers.
     "replicationcontrollers": NONE, "replicationcontrollers/status": "-...--..",
     "replicationcontrollers/scale": "-...--..",
+    # `view` reads StatefulSets, their revisions and claims; labkit:cluster-viewer adds the
+    # cluster-scoped PersistentVolumes and StorageClasses (`kubectl get sts,pvc,pv`).
+    **{kind: READ for kind in ("statefulsets", "controllerrevisions", "persistentvolumeclaims", "persistentvolumes",
+                               "storageclasses")},
+    **{sub: "g...--.." for sub in ("statefulsets/status", "statefulsets/scale", "persistentvolumeclaims/status",
+                                   "persistentvolumes/status")},
 }
 
 # system:kube-scheduler: reads everything; binds pods; writes pod status; events; leases (its lock).
@@ -131,6 +142,11 @@ SCHEDULER = {
                                "resourcequotas")},
     **{sub: "-...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
                                    "poddisruptionbudgets/status", "resourcequotas/status")},
+    # StatefulSets, claims, volumes and classes it reads (upstream's volume binding reads them);
+    # no revisions and no subresources.
+    "controllerrevisions": NONE,
+    **{sub: "-...--.." for sub in ("statefulsets/status", "statefulsets/scale", "persistentvolumeclaims/status",
+                                   "persistentvolumes/status")},
 }
 
 # system:node:node-1 (group system:nodes), by scope.
@@ -173,6 +189,12 @@ NODE = {
         **{sub: "-...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
                                        "poddisruptionbudgets/status", "resourcequotas/status",
                                        "replicationcontrollers/status", "replicationcontrollers/scale")},
+        # Claims and volumes only through a pod bound to it (the Node authorizer's graph): a claim no
+        # pod of node-1 names, and a volume bound to no such claim, are not its to read.
+        **{kind: NONE for kind in ("statefulsets", "controllerrevisions", "persistentvolumeclaims",
+                                   "persistentvolumes", "storageclasses")},
+        **{sub: "-...--.." for sub in ("statefulsets/status", "statefulsets/scale", "persistentvolumeclaims/status",
+                                       "persistentvolumes/status")},
     },
 }
 
@@ -348,6 +370,24 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
                 "spec": {"limits": [{"type": "Pod", "max": {"cpu": "64"}}]}}
     if resource == "resourcequotas":
         return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": meta, "spec": {"hard": {"secrets": "1000"}}}
+    if resource == "statefulsets":
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
+                "spec": {"replicas": 0, "serviceName": "matrix", "selector": {"matchLabels": {"app": name}},
+                         "template": template}}
+    if resource == "controllerrevisions":
+        return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": meta, "data": {}, "revision": 1}
+    claim_spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                  "storageClassName": "matrix-none"}  # no class of that name: nothing provisions it
+    if resource == "persistentvolumeclaims":
+        return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": claim_spec}
+    if resource == "persistentvolumes":
+        return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta,
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                         "storageClassName": "matrix-none",
+                         "csi": {"driver": "local-path.labkit.io", "volumeHandle": name}}}
+    if resource == "storageclasses":
+        return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": meta,
+                "provisioner": "example.com/matrix"}
     raise KeyError(resource)
 
 
@@ -372,6 +412,9 @@ STATUS_CHANGE = {
     "resourcequotas": {"status": {"hard": {"secrets": "1000"}, "used": {"secrets": "0"}}},
     "replicationcontrollers": {"status": {"replicas": 0, "observedGeneration": 1}},
     "apiservices": {"status": {"conditions": [{"type": "Available", "status": "False", "reason": "Matrix"}]}},
+    "statefulsets": {"status": {"replicas": 0, "observedGeneration": 1}},
+    "persistentvolumeclaims": {"status": {"phase": "Lost"}},
+    "persistentvolumes": {"status": {"phase": "Available"}},
 }
 
 

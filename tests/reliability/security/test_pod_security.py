@@ -212,7 +212,10 @@ def test_a_container_spec_has_nowhere_to_carry_host_access() -> None:
                       # The pod spec of issue 16 (docs/pod-spec.md): a user id and a read-only root make a
                       # container weaker, not stronger; dns is its resolv.conf; mounts and the termination
                       # log are directories and files the node agent made under its own root dir (hostPath
-                      # volumes are refused by the API server), bound by `_mounts` below.
+                      # volumes are refused by the API server; a persistentVolumeClaim is a directory
+                      # <root-dir>/persistentvolumes/<handle> the agent makes, never a path from an
+                      # object: a PersistentVolume may only be csi local-path.labkit.io), bound by
+                      # `_mounts` below.
                       "user", "read_only_root_filesystem", "dns", "mounts", "termination_log",
                       "termination_message_path"}, \
         "a new ContainerSpec field: make sure it cannot carry host access, then add it here"

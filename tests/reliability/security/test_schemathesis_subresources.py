@@ -33,7 +33,8 @@ RUN_BUDGET_SECONDS = 60.0
 FIXED_QUERY = {"watch": "false", "follow": "false", "timeoutSeconds": "1"}
 NAMESPACE = "fuzz-sub"
 NAMES = {"pods": "p", "nodes": "fuzz-node", "deployments": "d", "replicasets": "r", "namespaces": NAMESPACE,
-         "services": "s", "replicationcontrollers": "rc", "resourcequotas": "q", "daemonsets": "ds"}
+         "services": "s", "replicationcontrollers": "rc", "resourcequotas": "q", "daemonsets": "ds",
+         "statefulsets": "sts", "persistentvolumeclaims": "pvc", "persistentvolumes": "fuzz-pv"}
 
 
 def _operations() -> list[tuple[str, str, str]]:
@@ -92,6 +93,16 @@ def objects(secure_server: SecureServer, session: requests.Session) -> dict[str,
         (f"/apis/apps/v1/namespaces/{NAMESPACE}/daemonsets",
          {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": NAMES["daemonsets"]},
           "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+        (f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets",
+         {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": NAMES["statefulsets"]},
+          "spec": {"replicas": 0, "serviceName": "s", "selector": {"matchLabels": labels}, "template": template}}),
+        (f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims",
+         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": NAMES["persistentvolumeclaims"]},
+          "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        ("/api/v1/persistentvolumes",
+         {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": NAMES["persistentvolumes"]},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                   "csi": {"driver": "local-path.labkit.io", "volumeHandle": NAMES["persistentvolumes"]}}}),
     ]
     for path, obj in made:
         r = session.post(base + path, json=obj, timeout=30)

@@ -37,7 +37,7 @@ def test_apis_lists_named_groups_with_preferred_version_and_not_the_core_group()
     groups = {g["name"]: g for g in doc["groups"]}
     assert set(groups) == {"apps", "batch", "policy", "coordination.k8s.io", "apiextensions.k8s.io",
                            "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io",
-                           "discovery.k8s.io", "apiregistration.k8s.io"}
+                           "discovery.k8s.io", "apiregistration.k8s.io", "storage.k8s.io"}
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
     assert groups["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
 
@@ -47,7 +47,7 @@ def test_api_group_describes_one_group_and_unknown_groups_are_not_found() -> Non
     assert doc["kind"] == "APIGroup"
     assert doc["preferredVersion"]["groupVersion"] == "coordination.k8s.io/v1"
     with pytest.raises(NotFound):
-        discovery.api_group("storage.k8s.io")
+        discovery.api_group("networking.k8s.io")
 
 
 def test_core_resource_list_has_short_names_categories_and_scope() -> None:
@@ -97,7 +97,7 @@ def test_unknown_group_version_is_not_found() -> None:
     with pytest.raises(NotFound):
         discovery.api_resource_list("apps", "v1beta1")
     with pytest.raises(NotFound):
-        discovery.api_resource_list("storage.k8s.io", "v1")
+        discovery.api_resource_list("networking.k8s.io", "v1")
 
 
 @pytest.mark.parametrize("version", ["v2", "v2beta1"])
@@ -122,7 +122,7 @@ def test_aggregated_apis_holds_named_groups_with_scale_subresource() -> None:
     doc = discovery.aggregated_discovery("apis", "v2")
     assert [i["metadata"]["name"] for i in doc["items"]] == [
         "apps", "batch", "policy", "coordination.k8s.io", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
-        "authorization.k8s.io", "authentication.k8s.io", "discovery.k8s.io", "apiregistration.k8s.io"]
+        "authorization.k8s.io", "authentication.k8s.io", "discovery.k8s.io", "apiregistration.k8s.io", "storage.k8s.io"]
     apps = doc["items"][0]["versions"][0]["resources"]
     deploy = next(r for r in apps if r["resource"] == "deployments")
     scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")

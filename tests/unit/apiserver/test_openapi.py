@@ -36,7 +36,7 @@ def test_root_lists_every_served_group_version_with_a_hash() -> None:
                                   "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
                                   "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
                                   "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1",
-                                  "apis/apiregistration.k8s.io/v1"}
+                                  "apis/apiregistration.k8s.io/v1", "apis/storage.k8s.io/v1"}
     url = root["paths"]["api/v1"]["serverRelativeURL"]
     assert re.fullmatch(r"/openapi/v3/api/v1\?hash=[0-9A-F]{128}", url)
 
@@ -106,7 +106,8 @@ def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
                "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1",
                "authentication.k8s.io": "io.k8s.api.authentication.v1",
                "discovery.k8s.io": "io.k8s.api.discovery.v1",
-               "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1"}[info.group]
+               "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1",
+               "storage.k8s.io": "io.k8s.api.storage.v1"}[info.group]
     schema = doc["components"]["schemas"][f"{package}.{info.kind}"]
     assert schema["x-kubernetes-group-version-kind"] == [
         {"group": info.group, "kind": info.kind, "version": info.version}
@@ -145,7 +146,7 @@ def test_scale_subresource_patch_is_typed_as_autoscaling_scale() -> None:
 
 def test_unknown_group_version_is_not_found() -> None:
     with pytest.raises(NotFound):
-        openapi_v3_group_version("storage.k8s.io", "v1")
+        openapi_v3_group_version("networking.k8s.io", "v1")
 
 
 def test_group_version_key_names_core_and_named_groups() -> None:

@@ -685,11 +685,13 @@ def test_env_value_from_and_env_from_are_accepted_and_checked() -> None:
     assert ("spec.containers[0].volumeMounts[1].subPath", 'Invalid value: "/abs": must be a relative path') in causes
 
 
-def test_persistent_volume_claims_and_unknown_media_are_refused_with_the_field() -> None:
-    body = pod(volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "c"}},
+def test_a_claim_without_a_name_nfs_and_unknown_media_are_refused_with_the_field() -> None:
+    body = pod(volumes=[{"name": "data", "persistentVolumeClaim": {"readOnly": True}},
+                        {"name": "share", "nfs": {"server": "nfs", "path": "/"}},
                         {"name": "huge", "emptyDir": {"medium": "HugePages"}}])
     assert invalid_causes(lambda: create_pod(body)) == [
-        ("spec.volumes[0].persistentVolumeClaim", "Forbidden: only emptyDir, configMap, secret, downwardAPI and "
-                                                  "projected volumes are supported in this lab"),
-        ("spec.volumes[1].emptyDir.medium", 'Unsupported value: "HugePages": supported values: "", "Memory"'),
+        ("spec.volumes[0].persistentVolumeClaim.claimName", "Required value"),
+        ("spec.volumes[1].nfs", "Forbidden: only emptyDir, configMap, secret, downwardAPI, projected and "
+                                "persistentVolumeClaim volumes are supported in this lab"),
+        ("spec.volumes[2].emptyDir.medium", 'Unsupported value: "HugePages": supported values: "", "Memory"'),
     ]

@@ -26,6 +26,8 @@ class Objects:
     def __init__(self) -> None:
         self.config_maps: dict[tuple[str, str], dict[str, Any]] = {}
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
 
     async def config_map(self, namespace: str, name: str) -> dict[str, bytes] | None:
         obj = self.config_maps.get((namespace, name))
@@ -37,6 +39,12 @@ class Objects:
 
     async def token(self, pod: Mapping[str, Any], *, audience: str | None, expiration_seconds: int) -> str:
         return f"token-for-{pod['metadata']['name']}-{audience}-{expiration_seconds}"
+
+    async def persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.claims.get((namespace, name))
+
+    async def persistent_volume(self, name: str) -> dict[str, Any] | None:
+        return self.volumes.get(name)
 
 
 class Sink:
@@ -301,6 +309,39 @@ async def test_a_missing_config_map_volume_keeps_the_pod_creating(objects: Objec
     objects.config_maps[("ns", "app")] = {"data": {"k": "v"}}
     await worker.sync()
     assert sink.last["phase"] == "Running"
+
+
+async def test_a_claim_mounts_its_volume_directory_once_bound_and_the_data_outlives_the_pod(
+        objects: Objects, tmp_path: Path) -> None:
+    volumes_dir = tmp_path / "persistentvolumes"
+    spec = {"containers": [container(volumeMounts=[{"name": "www", "mountPath": "/usr/share/nginx/html"}])],
+            "volumes": [{"name": "www", "persistentVolumeClaim": {"claimName": "www-web-0"}}]}
+    objects.claims[("ns", "www-web-0")] = {"spec": {}, "status": {"phase": "Pending"}}
+    runtime, sink = SimulatedRuntime(), Sink()
+    first = make_pod(spec)
+    worker = PodWorker(first, config=config(runtime, sink, objects, tmp_path / "n1",
+                                            persistent_volumes_dir=volumes_dir))
+    await worker.sync()
+    assert sink.last["containerStatuses"][0]["state"]["waiting"] == {
+        "reason": "ContainerCreating", "message": "error processing PVC ns/www-web-0: PVC is not bound"}
+    objects.claims[("ns", "www-web-0")] = {"spec": {"volumeName": "pvc-1"}, "status": {"phase": "Bound"}}
+    objects.volumes["pvc-1"] = {"spec": {"csi": {"driver": "local-path.labkit.io", "volumeHandle": "pvc-1"}}}
+    await worker.sync()
+    assert sink.last["phase"] == "Running"
+    [state] = await runtime.list_containers(node="n1")
+    started = runtime.spec_of(state.id)
+    assert started is not None
+    [mount] = started.mounts
+    assert (mount.container_path, mount.host_path, mount.read_only) == (
+        "/usr/share/nginx/html", str(volumes_dir / "pvc-1"), False)
+    (volumes_dir / "pvc-1" / "index.html").write_text("web-0")
+    deleting = {**first, "metadata": {**first["metadata"], "deletionTimestamp": "2026-01-01T00:01:00Z",
+                                      "deletionGracePeriodSeconds": 0}}
+    worker.update(deleting)
+    await worker.sync()
+    await worker.sync()
+    assert not (tmp_path / "n1" / "pods" / first["metadata"]["uid"]).exists()
+    assert (volumes_dir / "pvc-1" / "index.html").read_text() == "web-0"  # the claim's data stays
 
 
 def terminated(status: dict[str, Any], index: int = 0) -> dict[str, Any]:

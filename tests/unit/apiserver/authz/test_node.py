@@ -101,3 +101,32 @@ async def test_a_node_gets_only_the_config_maps_and_secrets_its_pods_reference(a
     assert decision.verdict is verdict
     if verdict is Verdict.NO_OPINION:
         assert decision.reason == "no relationship found between node 'n1' and this object"
+
+
+POD_WITH_CLAIM = {"spec": {"nodeName": "n1", "containers": [{"name": "c"}],
+                           "volumes": [{"name": "www", "persistentVolumeClaim": {"claimName": "www-web-0"}}]}}
+VOLUME_CLAIMS = {"pvc-0": ("default", "www-web-0"), "pvc-9": ("default", "www-web-9"), "pvc-x": ("other", "www-web-0")}
+
+
+async def claim_pods(node: str, namespace: str) -> list[dict[str, object]]:
+    return [POD_WITH_CLAIM] if (node, namespace) == ("n1", "default") else []
+
+
+async def volume_claim(name: str) -> tuple[str, str] | None:
+    return VOLUME_CLAIMS.get(name)
+
+
+@pytest.mark.parametrize(("attrs", "verdict"), [
+    (a("get", "persistentvolumeclaims", namespace="default", name="www-web-0"), Verdict.ALLOW),
+    (a("get", "persistentvolumes", name="pvc-0"), Verdict.ALLOW),  # bound to the claim its pod names
+    (a("get", "persistentvolumeclaims", namespace="default", name="www-web-9"), Verdict.NO_OPINION),
+    (a("get", "persistentvolumes", name="pvc-9"), Verdict.NO_OPINION),  # a claim no pod of n1 names
+    (a("get", "persistentvolumes", name="pvc-x"), Verdict.NO_OPINION),  # the same claim name, another namespace
+    (a("get", "persistentvolumes", name="pvc-unbound"), Verdict.NO_OPINION),
+    (a("list", "persistentvolumes"), Verdict.NO_OPINION),
+    (a("update", "persistentvolumeclaims", namespace="default", name="www-web-0"), Verdict.NO_OPINION),
+])
+async def test_a_node_gets_the_claims_its_pods_name_and_the_volumes_bound_to_them(attrs: Attributes,
+                                                                                  verdict: Verdict) -> None:
+    decision = await NodeAuthorizer(pod_node, claim_pods, volume_claim).authorize(attrs)
+    assert decision.verdict is verdict
