@@ -192,10 +192,10 @@ async def _steps(c: Checker, lab: Any, admin: ApiClient, run: Any) -> None:
     await admin.update("leases.coordination.k8s.io", {**lease, "spec": {**lease["spec"], "holderIdentity": ""}},
                        namespace=NAMESPACE)  # released: yours may take it
     await poll(lambda: run.leading.is_set(), timeout=10)
-    await poll(lambda: _all_bound(cluster, 3), timeout=10)
+    await poll(lambda: run.failing() or _all_bound(cluster, 3), timeout=10)
     await asyncio.sleep(0.5)
     run.faults.release("pods")
-    await poll(lambda: _all_bound(cluster, 3), timeout=5)
+    await poll(lambda: run.failing() or _all_bound(cluster, 3), timeout=5)
     pending = await cluster.pending()
     bound = await cluster.bound()
     over = cluster.overcommitted()
@@ -226,7 +226,7 @@ async def _steps(c: Checker, lab: Any, admin: ApiClient, run: Any) -> None:
     await admin.create("pods", _pod("pod-4"), namespace=NAMESPACE)
     await poll(lambda: _all_bound(cluster, 4), timeout=10)
     await admin.create("pods", _pod("pod-5"), namespace=NAMESPACE)
-    await asyncio.sleep(1.5)  # time to (wrongly) bind it
+    await asyncio.sleep(1.0)  # time to (wrongly) bind it
     waiting = await cluster.pending()
     if cluster.overcommitted() or not waiting:
         over = cluster.overcommitted()
@@ -270,7 +270,7 @@ async def _steps(c: Checker, lab: Any, admin: ApiClient, run: Any) -> None:
     with contextlib.suppress(NotFound):
         await admin.delete("pods", bound[NODES[1]][0] if NODES[1] in bound else "pod-2", namespace=NAMESPACE,
                            grace_period_seconds=0)
-    await kill_api_server(lab)
+    await kill_api_server(lab, admin)
     await _retry(lambda: admin.create("pods", _pod("pod-6"), namespace=NAMESPACE), timeout=20)
     await poll(lambda: _no_pending(cluster), timeout=25)
     pending = await cluster.pending()
