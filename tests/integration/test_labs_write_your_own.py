@@ -10,6 +10,7 @@ only one acting; the grader's pods name no real scheduler and its nodes run no a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -95,8 +96,15 @@ def test_a_scheduler_that_does_not_assume_overcommits_and_is_told_so(lab: labs.L
     assert "pod bound to a node without capacity" in failed.message and "assume" in failed.message, result.feedback
 
 
-def test_the_shipped_stubs_fail_at_the_first_step_with_their_todo(lab: labs.Lab) -> None:
+def test_the_learners_copies_of_the_stubs_fail_at_the_first_step_with_their_todo(
+        lab: labs.Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in notebook 12: labs.exercise copies the stub next to the notebook; the check grades that copy.
+    monkeypatch.setenv("LABKIT_EXERCISES_DIR", str(tmp_path))
+    assert labs.exercise("replicaset_controller").name == "my_replicaset_controller.py"
+    assert labs.exercise("pod_scheduler").name == "my_pod_scheduler.py"
     controller = run_check("replicaset-controller", lab=lab)
+    assert "my_replicaset_controller:PodSetController loads" in controller.feedback, controller.feedback
     assert not controller.passed and "NotImplementedError" in controller.feedback, controller.feedback
     scheduler = run_check("pod-scheduler", lab=lab)
+    assert "my_pod_scheduler:PodScheduler loads" in scheduler.feedback, scheduler.feedback
     assert not scheduler.passed and "NotImplementedError" in scheduler.feedback, scheduler.feedback
