@@ -53,7 +53,8 @@ from orchestrator.client.rest import ApiClient, tls_context
 from orchestrator.client.workqueue import LoopClock
 from orchestrator.controllers.controller import ControllerContext
 
-__all__ = ["Faults", "FaultyTransport", "Running", "client_for", "load_class", "poll", "running", "settle"]
+__all__ = ["Faults", "FaultyTransport", "Hints", "Running", "client_for", "compact", "delete_all", "kill_api_server",
+           "load_class", "own_lab", "poll", "running", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,13 @@ class FaultyTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def own_lab(lab: Any) -> bool:
+    """A lab this process runs (labs.start), which the grader may break — not a classroom connection."""
+    from labs.lab import Lab
+
+    return isinstance(lab, Lab)
 
 
 def client_for(lab: Any, faults: Faults | None = None) -> ApiClient:

@@ -32,7 +32,7 @@ from typing import Any
 
 from labs import aio
 from labs.checks import Checker, register
-from labs.grading import Hints, compact, delete_all, kill_api_server, load_class, running, settle
+from labs.grading import Hints, compact, delete_all, kill_api_server, load_class, own_lab, running, settle
 from labs.podset import CRD, PODSETS, owner_key, podset
 from orchestrator.api.errors import AlreadyExists, NotFound
 from orchestrator.client.rest import ApiClient
@@ -68,6 +68,10 @@ def check(c: Checker, *, lab: Any, controller: Any = None) -> None:
         cls, name, error = None, str(controller), f"{type(err).__name__}: {err}"
     if not c.expect(cls is not None, passed=f"{name} loads", failed=f"{name} does not load: {error}",
                     hint="fix the line the error names, then run the check again"):
+        return
+    if not c.expect(own_lab(lab), passed="the lab is your own: the grader may break it",
+                    failed="the grader kills the API server and compacts the history: it needs a lab of your own",
+                    hint="lab = labs.start(nodes=0, skip=(\"scheduler\", \"controller-manager\")), not labs.connect(...)"):
         return
     aio.run(_grade(c, lab, cls))
 

@@ -65,7 +65,7 @@ class NoAssume(PodScheduler):
 def test_the_replicaset_reference_solution_passes_every_fault(lab: labs.Lab) -> None:
     result = run_check("replicaset-controller", lab=lab, controller=PodSetController)
     assert result.passed, result.feedback
-    assert len(result.steps) == 5, result.feedback  # loads, steady, lagging watch, 410, API server restart
+    assert len(result.steps) == 6, result.feedback  # loads, own lab, steady, lagging watch, 410, API restart
     assert "410 Gone" in result.feedback and "API server killed" in result.feedback
 
 
@@ -86,7 +86,7 @@ def test_a_controller_blind_to_tombstones_is_told_it_did_not_replace_pods(lab: l
 def test_the_scheduler_reference_solution_passes_every_fault(lab: labs.Lab) -> None:
     result = run_check("pod-scheduler", lab=lab, scheduler=PodScheduler)
     assert result.passed, result.feedback
-    assert len(result.steps) == 4, result.feedback  # loads, take-over, 410, API server restart
+    assert len(result.steps) == 5, result.feedback  # loads, own lab, take-over, 410, API server restart
 
 
 def test_a_scheduler_that_does_not_assume_overcommits_and_is_told_so(lab: labs.Lab) -> None:
