@@ -53,8 +53,8 @@ from orchestrator.client.rest import ApiClient, tls_context
 from orchestrator.client.workqueue import LoopClock
 from orchestrator.controllers.controller import ControllerContext
 
-__all__ = ["Faults", "FaultyTransport", "Hints", "Running", "client_for", "compact", "delete_all", "kill_api_server",
-           "load_class", "own_lab", "poll", "running", "settle"]
+__all__ = ["Faults", "FaultyTransport", "Hints", "Running", "client_for", "compact", "delete_all", "graded", "hint",
+           "kill_api_server", "load_class", "own_lab", "poll", "running", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -363,16 +363,51 @@ async def delete_all(client: ApiClient, resource: str, namespace: str | None, *,
 
 
 class Hints:
-    """Hints that grow with each failed attempt at the same invariant: a nudge, where to look, the answer."""
+    """The hints of one graded check: per invariant, nudges that grow with each failed attempt; its
+    answer only on request, ``labs.hint(check, answer=True)`` (`hint`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: str) -> None:
+        self.check = check
         self._attempts: dict[str, int] = {}
+        self.last: tuple[str, tuple[str, ...]] | None = None  # the last failed invariant and its hints
+        _HINTS[check] = self
 
     def __call__(self, invariant: str, *levels: str) -> str:
+        """The hint for a failed step: ``levels`` are the nudges, weakest first, then the answer."""
+        *nudges, _answer = levels
+        self.last = (invariant, levels)
         attempt = self._attempts.get(invariant, 0)
         self._attempts[invariant] = attempt + 1
-        level = min(attempt, len(levels) - 1)
-        return f"(hint {level + 1} of {len(levels)}) {levels[level]}"
+        if attempt < len(nudges):
+            return f"(hint {attempt + 1} of {len(nudges)}) {nudges[attempt]}"
+        return f"(that was the last hint) {nudges[-1]} — the answer: labs.hint({self.check!r}, answer=True)"
+
+
+_HINTS: dict[str, Hints] = {}
+
+
+def graded(check: str) -> bool:
+    """True for the checks graded here (``labs.hint`` answers for them too)."""
+    if check not in _HINTS:
+        from labs.checks import lookup
+
+        try:
+            lookup(check)  # imports the exercise, which makes its Hints
+        except KeyError:
+            return False
+    return check in _HINTS
+
+
+def hint(check: str, *, answer: bool = False) -> str:
+    """The next hint for the step that failed last in ``check``; its answer with ``answer=True``."""
+    hints = _HINTS[check]
+    if hints.last is None:
+        text = f"no step of {check!r} has failed yet: run labs.check({check!r}, lab=lab) first"
+    else:
+        invariant, levels = hints.last
+        text = f"answer ({invariant}): {levels[-1]}" if answer else hints(invariant, *levels)
+    print(text)
+    return text
 
 
 async def kill_api_server(lab: Any, admin: ApiClient, *, timeout: float = 30.0) -> None:

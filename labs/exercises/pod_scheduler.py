@@ -29,7 +29,8 @@ Grade it (on a lab started in the notebook; it re-reads this file each time):
 
 The grader hands your scheduler the Lease while its pod watch lags, cuts the watch after
 compacting the history (410 Gone), kills the API server, and says which invariant broke. The hint
-of a failed step grows with each attempt. A reference solution is in labs/solutions/ — try first.
+of a failed step grows with each attempt; ``labs.hint("pod-scheduler", answer=True)`` gives the
+answer for the step that failed. A reference solution is in labs/solutions/ — try first.
 """
 
 from __future__ import annotations

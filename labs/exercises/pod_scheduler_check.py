@@ -18,7 +18,8 @@ that breaks:
 3. **API server killed**: a pod is deleted, the API server SIGKILLed and restarted; a new pod
    must be bound.
 
-In every step: no node over its allocatable CPU, no pod left Pending where one fits.
+In every step: no node over its allocatable CPU, no pod left Pending where one fits. A failed step's
+hint grows with each failed attempt; the answer only on request, ``labs.hint("pod-scheduler", answer=True)``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ NODES = ("grade-node-a", "grade-node-b")
 NODE_CPU = 2000  # millicores of each node
 POD_CPU = 1000
 
-hints = Hints()
+hints = Hints("pod-scheduler")
 
 
 def _learner_scheduler() -> tuple[str, Path | None]:

@@ -33,7 +33,7 @@ Grade it (on a lab started in the notebook; it re-reads this file each time):
 
 The grader runs your class, then lags its pod watch, cuts it after compacting the history (410
 Gone) and kills the API server, and says which invariant broke. Hints, from a nudge to the answer:
-``labs.hint("replicaset-controller")``. A reference solution is in labs/solutions/ — try first.
+``labs.hint("replicaset-controller")``, then ``labs.hint("replicaset-controller", answer=True)``. A reference solution is in labs/solutions/ — try first.
 """
 
 from __future__ import annotations

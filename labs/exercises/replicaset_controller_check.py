@@ -19,7 +19,8 @@ that breaks — later steps would only repeat it:
 
 Its pods have ``schedulerName: labkit-grader`` (no scheduler binds them: the grade is about
 counting, and nothing else in the lab has to work for it). Each step's hint grows with each
-failed attempt: a nudge, where to look, then the answer.
+failed attempt (a nudge, then where to look); the answer only on request,
+``labs.hint("replicaset-controller", answer=True)``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ NAME = "web"
 KEY = f"{NAMESPACE}/{NAME}"
 SCHEDULER_NAME = "labkit-grader"
 
-hints = Hints()
+hints = Hints("replicaset-controller")
 
 
 def _learner_controller() -> tuple[str, Path | None]:

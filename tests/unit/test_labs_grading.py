@@ -1,6 +1,7 @@
 """The grader's fault valve (labs/grading.py) on a watch stream: hold delays, release delivers what
 was held in order, cut breaks the connection as a reset does, end closes it as the server's timeout
-does; requests that are not watches pass untouched. And hints grow with each failed attempt.
+does; requests that are not watches pass untouched. And hints grow with each failed attempt, the
+answer only on request (``labs.hint(check, answer=True)``).
 
 The stream under the valve is an in-memory body fed chunk by chunk (the live graders run it against
 the real API server: tests/integration/test_labs_write_your_own.py).
@@ -14,6 +15,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+import labs
+from labs import grading
 from labs.grading import Faults, FaultyTransport, Hints
 
 
@@ -101,8 +104,20 @@ async def test_requests_that_are_not_watches_pass_untouched() -> None:
     assert answer.json()["kind"] == "PodList"
 
 
-def test_hints_grow_with_each_failed_attempt_and_stop_at_the_answer() -> None:
-    hints = Hints()
-    given = [hints("tombstones", "nudge", "where", "answer") for _ in range(4)]
-    assert given == ["(hint 1 of 3) nudge", "(hint 2 of 3) where", "(hint 3 of 3) answer", "(hint 3 of 3) answer"]
-    assert hints("other", "a", "b") == "(hint 1 of 2) a", "each invariant counts its own attempts"
+def test_hints_grow_with_each_failed_attempt_and_the_answer_comes_only_on_request(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    hints = Hints("grading-test")
+    assert grading.hint("grading-test").startswith("no step of 'grading-test' has failed yet")
+    given = [hints("tombstones", "nudge", "where", "ANSWER-TEXT") for _ in range(3)]
+    assert given[:2] == ["(hint 1 of 2) nudge", "(hint 2 of 2) where"]
+    assert "ANSWER-TEXT" not in given[2] and "labs.hint('grading-test', answer=True)" in given[2]
+    assert hints("other", "a", "b", "c") == "(hint 1 of 2) a", "each invariant counts its own attempts"
+    # labs.hint serves graded checks as it serves the mysteries: the step that failed last.
+    assert labs.hint("grading-test") == "(hint 2 of 2) b"
+    assert labs.hint("grading-test", answer=True) == "answer (other): c"
+    assert "answer (other): c" in capsys.readouterr().out
+
+
+def test_labs_hint_knows_the_two_graded_labs() -> None:
+    assert grading.graded("replicaset-controller") and grading.graded("pod-scheduler")
+    assert not grading.graded("first-pod"), "an exercise without graded hints"
