@@ -21,7 +21,8 @@ demo: $(STAMP)
 
 # JupyterLab on the notebooks, with this venv as the kernel (the notebooks start their own lab cluster).
 # Its terminals get the venv on PATH (labctl) and the lab home the notebooks use (labctl status sees
-# their lab); labs/jupyter/labconfig turns the news/update pop-up off (the announcements plugin),
+# their lab; labs/jupyter/jupyter_server_config.py keeps that PATH in non-login terminal shells);
+# labs/jupyter/labconfig turns the news/update pop-up off (the announcements plugin),
 # and news_url=None stops the feed being fetched at all.
 lab: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" LABKIT_HOME="$${LABKIT_HOME:-$(CURDIR)/.labkit}" \

@@ -15,8 +15,8 @@
 Modules: `lab` (start, Lab), `waiting` (wait_for, wait_for_pods), `inspect` (PostgreSQL and Redis
 read-only), `table` (Table), `checks` (exercise checks), `widgets` (live ipywidgets views),
 `plots` (matplotlib), `watching` (watches, list+watch in a thread); per lesson: `nodes`, `scheduling`,
-`containers`, `rollouts`, `failures`, `scale`, `timetravel`, `apimachinery` (imported by the notebook
-that uses them).
+`containers`, `rollouts`, `failures`, `scale`, `timetravel`, `apimachinery`, `grading` and `podset`
+(imported by the notebook that uses them).
 `widgets` and `plots` are imported on first use: they pull in Jupyter.
 The API is documented in labs/README.md. Notebooks hold no logic of their own: it lives here.
 """

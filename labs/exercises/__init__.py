@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-EDITABLE = ("scheduler_plugin",)
+EDITABLE = ("scheduler_plugin", "replicaset_controller", "pod_scheduler")
 
 
 def copy_name(name: str) -> str:

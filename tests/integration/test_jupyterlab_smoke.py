@@ -1,9 +1,13 @@
-"""Browser smoke test: JupyterLab in headless Chromium runs notebook 00 and shows the pod board.
+"""Browser smoke test: JupyterLab in headless Chromium, as a learner uses it.
 
-What a learner does, end to end: start JupyterLab on a copy of notebooks/00-welcome.ipynb, open it
-in a browser, Run All, and see the live pod board widget (CSS class ``labkit-podboard``) with the
-pod the notebook created. The screenshot is saved to $LABKIT_ARTIFACTS (else the test's tmp dir)
-and its path printed.
+1. Start JupyterLab on a copy of notebooks/00-welcome.ipynb, open it in a browser, Run All, and
+   see the live pod board widget (CSS class ``labkit-podboard``) with the pod the notebook created.
+2. Then open the learner's copy of an exercise file (``my_scheduler_plugin.py``, as ``labs.exercise``
+   makes it next to the notebooks) in JupyterLab's editor, open a terminal and run
+   ``labctl status`` there: the venv is on the terminal's PATH and the lab home is the notebooks'
+   (JupyterLab gets the environment `make lab` gives it).
+
+The screenshots are saved to $LABKIT_ARTIFACTS (else the test's tmp dir) and their paths printed.
 
 Needs Debian's ``chromium`` (driven by the playwright package; no playwright browser download).
 Without it the test skips, unless LABKIT_REQUIRE_BROWSER=1 (CI), which makes that a failure.
@@ -24,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -100,16 +105,26 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict[str, object]]:
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))  # offline, and no pop-up
+    terminal = settings / "@jupyterlab" / "terminal-extension" / "plugin.jupyterlab-settings"
+    terminal.parent.mkdir(parents=True)
+    # The screen reader mode mirrors the terminal's rows as DOM text (else they are drawn on a canvas).
+    terminal.write_text(json.dumps({"screenReaderMode": True}))
+    # The learner's copy of an exercise, as labs.exercise("scheduler_plugin") makes it next to the notebooks.
+    shutil.copy(REPO / "labs" / "exercises" / "scheduler_plugin.py", root / "my_scheduler_plugin.py")
     token = os.urandom(16).hex()
     port = free_port()
     env = {
         **os.environ,
         "LABKIT_HOME": str(home),
+        # What `make lab` does: its terminals find labctl (the venv's bin first on PATH).
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        # As `make lab`: labs/jupyter/jupyter_server_config.py keeps the terminals' PATH.
+        "JUPYTER_CONFIG_PATH": str(REPO / "labs" / "jupyter"),
     }
     log = (tmp_path / "jupyterlab.log").open("wb")
     proc = subprocess.Popen(
@@ -173,9 +188,10 @@ _STATE_JS = """() => {
 }"""
 
 
-# Typically 60-90 s; a loaded machine has been seen at 4 minutes (notebook 00 starts a whole lab).
+# Typically 60-90 s, plus ~20 s for the editor and the terminal; a loaded machine has been seen at 4
+# minutes (notebook 00 starts a whole lab).
 @pytest.mark.timeout(480)
-def test_jupyterlab_runs_notebook_00_and_shows_the_pod_board(jupyterlab: dict[str, object], tmp_path: Path) -> None:
+def test_jupyterlab_runs_notebook_00_shows_the_pod_board_opens_an_exercise_and_a_terminal(jupyterlab: dict[str, object], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     artifacts = _artifact_dir(tmp_path)
@@ -217,5 +233,46 @@ def test_jupyterlab_runs_notebook_00_and_shows_the_pod_board(jupyterlab: dict[st
             pods = board.first.locator(".labkit-pod")
             assert pods.count() >= 1, "the pod board shows no pod entries"
             assert "hello" in pods.first.inner_text(), f"the pod board should show pod 'hello', shows {pods.first.inner_text()!r}"
+            _open_exercise_and_run_labctl_status(page, jupyterlab, artifacts)
         finally:
             context.close()
+
+
+_TERMINAL_TEXT_JS = """() => Array.from(document.querySelectorAll('.jp-Terminal .xterm-accessibility-tree, '
+  + '.jp-Terminal .xterm-rows')).map(e => e.innerText).join('\\n')"""
+
+
+def _open_exercise_and_run_labctl_status(page: Any, jupyterlab: dict[str, object], artifacts: Path) -> None:
+    """The learner's copy of an exercise in the editor; `labctl status` in a new terminal."""
+    base, token = jupyterlab["base"], jupyterlab["token"]
+    page.goto(f"{base}/lab/tree/my_scheduler_plugin.py?token={token}", timeout=60_000)
+    page.locator(".jp-FileEditor .cm-content").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.jp-FileEditor .cm-content'))"
+        ".some(e => e.innerText.includes('class PreferFastZone'))", timeout=30_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('terminal:create-new')")
+    terminal = page.locator(".jp-Terminal")
+    terminal.first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('.jp-Terminal .xterm-helper-textarea')", timeout=30_000)
+    deadline = time.monotonic() + 90
+    text = ""
+    while time.monotonic() < deadline and "lab is not running" not in text:
+        # The shell may not have printed its prompt yet: type again until labctl answers.
+        terminal.first.click()
+        page.keyboard.type("labctl status\n")
+        end = time.monotonic() + 15
+        while time.monotonic() < end and "lab is not running" not in text and "command not found" not in text:
+            time.sleep(0.5)
+            text = page.evaluate(_TERMINAL_TEXT_JS)
+        if "command not found" in text:
+            break
+    shot = artifacts / "jupyterlab-terminal-labctl.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+    assert "command not found" not in text, f"labctl is not on the terminal's PATH: {text[-600:]!r}"
+    # Notebook 00's clean-up cell stopped its lab: labctl says so, naming the home it looked in —
+    # the notebooks' own, so while a notebook runs, `labctl status` there shows its lab.
+    assert "lab is not running" in text, f"labctl status printed nothing recognisable: {text[-600:]!r}"
+    assert str(jupyterlab["home"]) in text.replace("\n", ""), (
+        f"labctl status in the terminal looked at another lab home than the notebooks' "
+        f"({jupyterlab['home']}): {text[-600:]!r}")

@@ -7,7 +7,8 @@ after a kernel restart), against one lab home; every cell of both runs must succ
 notebooks are those whose second run failed before (00, 01, 03), 00b and 09, which change the
 lab itself, and 10, whose Docker containers must be gone before a second run. 11 works in a
 namespace of its own per run and was run twice by hand; twice takes it four minutes, too long for
-every CI run — the shuffled run includes it.
+every CI run — the shuffled run includes it. 12 grades the exercises in namespaces it empties
+first and was run twice in a row by hand (about 30 s each).
 
 All nine in a shuffled order on one lab home take about ten minutes, too long for every run:
 `LABKIT_NOTEBOOK_SHUFFLE=<seed>` (or `=random`) turns that test on; it prints the order it ran.
