@@ -21,8 +21,9 @@
 #
 # Environment: LABKIT_DEBIAN_SUITE (default bookworm, whose python3 is the 3.11 the kit is tested
 # on), LABKIT_DEBIAN_MIRROR (default: mmdebstrap's), LABKIT_BUILD_PYTHON (a Python >= 3.11 with pip
-# on the host, which builds the kit's wheel; default the checkout's .venv, else python3), LABKIT_WHEEL_CACHE (where downloaded
-# wheels are kept between builds, default ~/.cache/labkit/wheels).
+# on the host, which builds the kit's wheel; default the checkout's .venv, else python3),
+# LABKIT_WHEEL_CACHE (where downloaded wheels are kept between builds, default
+# ~/.cache/labkit/wheels). docs/compose.md says why it is built this way and what it costs.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,20 +56,22 @@ trap 'rm -rf "$work"' EXIT
 key() { sha256sum | cut -c1-12; }
 # The thin layers' recipes are in this file: editing it rebuilds them (not the Debian base, whose
 # key is its suite, packages and exclusions).
-recipe="$(sha256sum "$0" | cut -c1-12)"
+recipe="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"
 present() { [ "$REBUILD" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
 # Tags `repo:<key>` also `repo:compose`, and removes the repository's other <key> tags (an image a
 # container still uses stays, untagged, until that container is removed).
 stack_tag() {
-  local repo="${1%:*}"
-  docker tag "$1" "$repo:$STACK_TAG"
-  docker images --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -vxF -e "$1" -e "$repo:$STACK_TAG" \
+  local name="${1%:*}"
+  docker tag "$1" "$name:$STACK_TAG"
+  docker images --format '{{.Repository}}:{{.Tag}}' "$name" | grep -vxF -e "$1" -e "$name:$STACK_TAG" \
     | xargs -r docker rmi >/dev/null 2>&1 || true
 }
 elapsed() { echo "$((SECONDS - $1))s"; }
 
 # --- 1. the Debian root filesystem ---------------------------------------------------------------
-base_key="$(printf '%s\n' "$SUITE" "$PACKAGES" "${EXCLUDES[@]}" "rmcluster-1" | key)"
+# BASE_RECIPE names the version of the mmdebstrap call below (its hook): bump it when that changes.
+BASE_RECIPE=rmcluster-1
+base_key="$(printf '%s\n' "$SUITE" "$PACKAGES" "${EXCLUDES[@]}" "$BASE_RECIPE" | key)"
 BASE="labkit/debian-base:$base_key"
 if present "$BASE"; then
   echo "$BASE present"
