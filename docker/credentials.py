@@ -8,7 +8,9 @@ What `labctl up` does first (orchestrator/pki.py), for a cluster whose parts are
 - one kubeconfig per identity under kubeconfigs/, and admin.kubeconfig, all pointing at
   https://apiserver:6443 (inside the compose network); host-admin.kubeconfig points at
   https://127.0.0.1:6443 for kubectl on the host, where compose publishes the port;
-- pki/kubelet-client.token, which the API server shows node agents when it proxies pods/x/log.
+- pki/kubelet-client.token, which the API server shows node agents when it proxies pods/x/log;
+- pki/sa.key, which signs ServiceAccount tokens, and pki/encryption-config.yaml, the key Secrets
+  are encrypted with at rest (both as `labctl up` makes them).
 
 Idempotent: a second run keeps the CA and every token, so running components stay valid.
 
@@ -21,7 +23,14 @@ import argparse
 import secrets
 
 from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, ensure_tokens, write_kubeconfig, write_lab_kubeconfigs
+from orchestrator.pki import (
+    ensure_encryption_config,
+    ensure_pki,
+    ensure_service_account_key,
+    ensure_tokens,
+    write_kubeconfig,
+    write_lab_kubeconfigs,
+)
 
 HOST_KUBECONFIG = "host-admin.kubeconfig"
 
@@ -38,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--nodes must be 0 or more, not {a.nodes}")
     home = LabHome.from_env()
     ensure_pki(home, extra_sans=a.san)
+    ensure_service_account_key(home)
+    ensure_encryption_config(home)
     tokens = ensure_tokens(home, nodes=a.nodes)
     write_lab_kubeconfigs(home, server=a.server, tokens=tokens, nodes=a.nodes)
     write_kubeconfig(home.root / HOST_KUBECONFIG, server=a.host_server, ca_pem=home.ca_cert.read_bytes(),

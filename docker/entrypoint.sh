@@ -1,7 +1,7 @@
 #!/bin/sh
 # The orchestrator image's entrypoint: the first argument names the component, the rest are its flags.
 #
-#   docker run labkit/orchestrator apiserver --help
+#   docker run --rm labkit/orchestrator:compose apiserver --help
 #
 # Each component is its own process (as `labctl up` runs them), here each in its own container.
 set -e
@@ -15,6 +15,5 @@ case "$component" in
   nodeagent)   exec python -m orchestrator.nodeagent "$@" ;;
   credentials) exec python /opt/labkit/docker/credentials.py "$@" ;;
   labctl)      exec python -m orchestrator.cli.main "$@" ;;
-  jupyter)     exec python -m jupyterlab "$@" ;;
   *)           exec "$component" "$@" ;;
 esac
