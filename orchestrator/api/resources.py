@@ -100,6 +100,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, ("ds",), ("all",), ("status",)),
     ResourceInfo("batch", "v1", "jobs", "job", "Job", True, (), ("all",), ("status",)),
     ResourceInfo("batch", "v1", "cronjobs", "cronjob", "CronJob", True, ("cj",), ("all",), ("status",)),
+    ResourceInfo("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler",
+                 True, ("hpa",), ("all",), ("status",)),
     ResourceInfo("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,
                  ("pdb",), (), ("status",)),
     ResourceInfo("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),

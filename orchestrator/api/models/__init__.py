@@ -16,6 +16,7 @@ from orchestrator.api.models.authorization import (
     SelfSubjectRulesReview,
     SubjectAccessReview,
 )
+from orchestrator.api.models.autoscaling import HorizontalPodAutoscaler
 from orchestrator.api.models.batch import CronJob, Job
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
@@ -45,6 +46,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
     DaemonSet,
     ResourceQuota, LimitRange,
+    HorizontalPodAutoscaler,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -62,7 +64,7 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 __all__ = [
     "KINDS", "Binding", "LimitRange", "ResourceQuota", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob",
     "CustomResourceDefinition", "DaemonSet",
-    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "Job", "K8sModel", "Lease",
+    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "HorizontalPodAutoscaler", "Job", "K8sModel", "Lease",
     "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "ReplicaSet",
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",

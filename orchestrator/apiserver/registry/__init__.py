@@ -6,7 +6,8 @@
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
     <family>.py     one module per resource family (pods, nodes, namespaces, events, leases,
                     replicationcontrollers, apps, daemonsets,
-                    batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
+                    batch: jobs and cronjobs, policy: poddisruptionbudgets,
+                    autoscaling: horizontalpodautoscalers, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices,
                     quota: resourcequotas and limitranges)
@@ -25,6 +26,7 @@ from orchestrator.apiserver.registry import (
     apiextensions,
     apps,
     authorization,
+    autoscaling,
     batch,
     config,
     daemonsets,
@@ -45,6 +47,7 @@ from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
+             autoscaling,
              apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}

@@ -35,7 +35,7 @@ def test_apis_lists_named_groups_with_preferred_version_and_not_the_core_group()
     doc = discovery.api_group_list()
     assert doc["kind"] == "APIGroupList"
     groups = {g["name"]: g for g in doc["groups"]}
-    assert set(groups) == {"apps", "batch", "policy", "coordination.k8s.io", "apiextensions.k8s.io",
+    assert set(groups) == {"apps", "batch", "policy", "autoscaling", "coordination.k8s.io", "apiextensions.k8s.io",
                            "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io",
                            "discovery.k8s.io"}
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]

@@ -35,7 +35,7 @@ def test_root_lists_every_served_group_version_with_a_hash() -> None:
     assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
                                   "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
                                   "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
-                                  "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1"}
+                                  "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/autoscaling/v2"}
     url = root["paths"]["api/v1"]["serverRelativeURL"]
     assert re.fullmatch(r"/openapi/v3/api/v1\?hash=[0-9A-F]{128}", url)
 
