@@ -62,6 +62,7 @@ def lab_identities(*, nodes: int) -> list[Identity]:
         Identity("viewer", "viewer", ("labkit:viewers",)),
         Identity("kube-proxy", "system:kube-proxy"),
         Identity("dns", "system:kube-dns"),
+        Identity("metrics-server", "system:metrics-server"),
     ]
     identities += [
         Identity(f"node-{i}", f"system:node:node-{i}", ("system:nodes",)) for i in range(1, nodes + 1)
@@ -133,6 +134,11 @@ class LabHome:
         """The token the API server shows node agents when it proxies logs (kubelet client auth)."""
         return self.pki_dir / "kubelet-client.token"
 
+    @property
+    def proxy_client_token(self) -> Path:
+        """The API server's front-proxy credential towards aggregated API servers (the metrics server)."""
+        return self.pki_dir / "front-proxy-client.token"
+
     def kubeconfig_for(self, identity: str) -> Path:
         return self.kubeconfigs_dir / f"{identity}.kubeconfig"
 
@@ -190,6 +196,8 @@ class LabSettings:
     home: LabHome
     database_url: str | None = None
     redis_url: str | None = None
+    # How often the metrics server scrapes the nodes (metrics-server's --metric-resolution)
+    metric_resolution: str = "15s"
 
     @classmethod
     def from_env(cls) -> LabSettings:
@@ -197,4 +205,5 @@ class LabSettings:
             home=LabHome.from_env(),
             database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
+            metric_resolution=os.environ.get("LABKIT_METRIC_RESOLUTION") or "15s",
         )

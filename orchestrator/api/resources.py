@@ -124,6 +124,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(AUTHENTICATION_GROUP, "v1", "selfsubjectreviews", "selfsubjectreview",
                  "SelfSubjectReview", False, verbs=CREATE_ONLY),
     ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
+    ResourceInfo("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", False, (),
+                 ("api-extensions",), ("status",)),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}

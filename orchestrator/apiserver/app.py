@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver import admission
+from orchestrator.apiserver.aggregator import Aggregator
 from orchestrator.apiserver.auth import RequestAuthenticator, TokenAuthenticator, User
 from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.authz.server import Authorization
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
         state = ServerState(settings, store, watch_cache, authenticator, authz,
                             registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
         state.token_issuer = token_issuer
+        state.aggregator = Aggregator(store, watch_cache, proxy_token=settings.proxy_client_token)
         token_subresource.issuer = token_issuer  # serviceaccounts/token signs with it (404 without)
         certificates = (X509Authenticator.from_file(settings.client_ca_file).authenticate
                         if settings.client_ca_file else None)
@@ -165,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
             if created:
                 log.info("bootstrap RBAC policy: created %s", ", ".join(created))
             tasks.append(asyncio.create_task(authz.run(), name="apiserver-rbac-informer"))
+            tasks.append(asyncio.create_task(state.aggregator.run(), name="apiserver-aggregator"))
             for lister in registry.admission.listers:  # what LimitRanger and ResourceQuota read
                 tasks.append(asyncio.create_task(lister.run(store, watch_cache), name=f"apiserver-lister-{lister.resource}"))
             kubernetes_service = KubernetesService(
@@ -192,6 +195,7 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             await watch_cache.close()
             await state.logs.close()
+            await state.aggregator.close()
             await store.close()
 
     app = FastAPI(title="Orchestrator Lab Kit API server", lifespan=lifespan, docs_url=None, redoc_url=None,

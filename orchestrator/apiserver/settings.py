@@ -27,6 +27,9 @@ class Settings:
     run_relay: bool = True  # publish the outbox from this process (single-active across processes)
     min_watch_timeout_seconds: int = 1800
     kubelet_client_token: str | None = None  # sent to node agents' log endpoints (pods/x/log)
+    # Sent to aggregated API servers (APIServices: the metrics server) with X-Remote-User/-Group,
+    # so they trust the user this server authenticated (kube-apiserver's --proxy-client-cert-file).
+    proxy_client_token: str | None = None
     # A request body must arrive whole within this many seconds (kube-apiserver --request-timeout,
     # 1m): a client that sends it a byte at a time, or never finishes, gets 408 and its connection back.
     request_timeout_seconds: float = 60.0
@@ -82,6 +85,8 @@ class Settings:
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
         p.add_argument("--kubelet-client-token-file", type=Path,
                        help="a token the API server presents to node agents when it proxies pods/x/log")
+        p.add_argument("--proxy-client-token-file", type=Path,
+                       help="a token the API server presents to aggregated API servers (APIServices) it proxies to")
         p.add_argument("--encryption-provider-config", type=Path,
                        help="an EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
         p.add_argument("--rewrite-encrypted-resources", action="store_true",
@@ -122,6 +127,7 @@ class Settings:
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
                            ("--token-auth-file", a.token_auth_file), ("--client-ca-file", a.client_ca_file),
                            ("--kubelet-client-token-file", a.kubelet_client_token_file),
+                           ("--proxy-client-token-file", a.proxy_client_token_file),
                            ("--encryption-provider-config", a.encryption_provider_config),
                            ("--service-account-signing-key-file", a.service_account_signing_key_file),
                            *(("--service-account-key-file", f) for f in a.service_account_key_file)):
@@ -150,6 +156,8 @@ class Settings:
             max_requests_inflight=a.max_requests_inflight,
             kubelet_client_token=(a.kubelet_client_token_file.read_text().strip()
                                   if a.kubelet_client_token_file else None),
+            proxy_client_token=(a.proxy_client_token_file.read_text().strip()
+                                if a.proxy_client_token_file else None),
             encryption_provider_config=a.encryption_provider_config,
             rewrite_encrypted_resources=a.rewrite_encrypted_resources,
             service_account_signing_key_file=a.service_account_signing_key_file,

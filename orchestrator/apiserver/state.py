@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from orchestrator.apiserver.aggregator import Aggregator
 from orchestrator.apiserver.auth import TokenAuthenticator
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import ResourceCatalog
@@ -30,3 +31,4 @@ class ServerState:
     # The resources served now: built-ins plus Established CRDs, fed by the CRD watch (catalog.py).
     catalog: ResourceCatalog = field(default_factory=ResourceCatalog)
     token_issuer: TokenIssuer | None = None  # signs serviceaccounts/token (None: no signing key given)
+    aggregator: Aggregator | None = None  # APIServices: groups proxied to other servers (aggregator.py)

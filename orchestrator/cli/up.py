@@ -9,7 +9,8 @@ with a dead component (or one stopped with `labctl stop`) starts just that compo
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
 3. the control plane: one `ComponentSpec` per component in `control_plane()`; with nodes, the
-   Service proxy and the cluster DNS server (`network_specs`); the nodes one
+   Service proxy, the cluster DNS server (`network_specs`) and the metrics server
+   (`metrics_specs`, its APIService registered once it answers); the nodes one
    process each, or -- simulated labs of more than `MAX_NODE_PROCESSES` nodes -- fleet processes
    (``fleet-1``, ...) of up to `NODES_PER_FLEET` nodes each, supervised like any component;
 4. kubeconfigs (admin + one per identity) pointing at https://127.0.0.1:<apiserver port>.
@@ -27,6 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
@@ -91,6 +93,7 @@ class LabContext:
     # Where the API server listens: loopback, or 0.0.0.0 for a classroom whose students connect
     # from their own laptops (labctl classroom); every other component stays on loopback.
     bind_address: str = LOOPBACK
+    metric_resolution: str = "15s"  # LABKIT_METRIC_RESOLUTION (orchestrator/labhome.py)
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -145,6 +148,8 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     "--no-relay",  # the relay runs as its own process (below): one more core at work
                     "--kubelet-client-token-file",
                     str(home.kubelet_client_token),
+                    "--proxy-client-token-file",  # its credential towards the metrics server (APIService)
+                    str(home.proxy_client_token),
                     "--encryption-provider-config",
                     str(home.encryption_config),
                     "--service-account-signing-key-file",
@@ -195,6 +200,7 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
             # Node components: kube-proxy runs on every node and cluster DNS runs as pods, so a lab
             # without nodes (storage or API-server-only test labs) needs neither.
             specs.extend(network_specs(ctx))
+            specs.extend(metrics_specs(ctx))
         specs.extend(node_specs(ctx))
     return [spec for spec in specs if spec.name not in ctx.skip
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
@@ -228,6 +234,18 @@ def network_specs(ctx: LabContext) -> list[ComponentSpec]:
                       depends_on=("apiserver",), address=f"{LOOPBACK}:{proxy_port}"),
         ComponentSpec(name="dns", argv=dns_argv, depends_on=("apiserver",), address=f"{LOOPBACK}:{dns_port}"),
     ]
+
+
+def metrics_specs(ctx: LabContext) -> list[ComponentSpec]:
+    """The metrics server (orchestrator/metrics): scrapes the node agents, serves metrics.k8s.io
+    through the API server once `register_metrics` has written its APIService."""
+    home, port = ctx.home, ctx.port("metrics-server", component="metrics-server")
+    argv = [sys.executable, "-m", "orchestrator.metrics", "--kubeconfig", str(home.kubeconfig_for("metrics-server")),
+            "--kubelet-token-file", str(home.kubelet_client_token),
+            "--requestheader-token-file", str(home.proxy_client_token),
+            "--metric-resolution", ctx.metric_resolution, "--bind-address", LOOPBACK, "--port", str(port)]
+    return [ComponentSpec(name="metrics-server", argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
+                          depends_on=("apiserver",), address=f"{LOOPBACK}:{port}")]
 
 
 @dataclass(frozen=True)
@@ -452,6 +470,7 @@ def _start_all(
     write_lab_kubeconfigs(home, server=f"https://{LOOPBACK}:{api_port}", tokens=tokens, nodes=identities)
 
     _ensure_kubelet_client_token(home)
+    _ensure_token_file(home.proxy_client_token)
     resolved = resolve_runtime(runtime)
     if runtime == "auto" and nodes:
         progress.note(f"runtime auto: {'a Docker engine answers, using Docker' if resolved == 'docker' else 'no Docker engine answers, using the simulated runtime'}")
@@ -463,12 +482,13 @@ def _start_all(
         nodes=nodes,
         runtime=resolved,
         ports=ports,
-        running=frozenset(name for name in ("scheduler", "controller-manager", "proxy", "dns",
+        running=frozenset(name for name in ("scheduler", "controller-manager", "proxy", "dns", "metrics-server",
                                             *node_component_names(nodes=nodes, runtime=resolved))
                           if supervisor.is_running(name)),
         skip=frozenset(skip),
         fleet_args=tuple(fleet_args),
         bind_address=bind_address,
+        metric_resolution=settings.metric_resolution,
     )
     specs = control_plane(ctx)
     if not any(spec.name == "apiserver" for spec in specs):
@@ -483,6 +503,10 @@ def _start_all(
         else:
             result.already_running.append(spec.name)
             progress.done(spec.name, "running", f"pid {record.pid}  {record.address}")
+        if spec.name == "metrics-server":
+            from orchestrator.metrics.apiservice import register_with_kubeconfig
+
+            register_with_kubeconfig(home.kubeconfig, f"http://{record.address}")
 
 
 def _storage_server(
@@ -559,9 +583,12 @@ def resolve_runtime(runtime: Runtime) -> Runtime:
 
 
 def _ensure_kubelet_client_token(home: LabHome) -> None:
+    _ensure_token_file(home.kubelet_client_token)
+
+
+def _ensure_token_file(path: Path) -> None:
     import secrets
 
-    path = home.kubelet_client_token
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32) + "\n")
         path.chmod(0o600)

@@ -28,10 +28,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
+from orchestrator.api.errors import Unavailable
 from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.agent import AgentGroup, NodeAgent, NodeConfig
 from orchestrator.nodeagent.cluster import cluster_id
@@ -40,6 +41,7 @@ from orchestrator.nodeagent.heartbeat import LeaseRenewer
 from orchestrator.nodeagent.logserver import LogServer
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.runtimes.base import Runtime
+from orchestrator.nodeagent.stats import SummaryProvider
 from orchestrator.nodeagent.statusmanager import StatusManager
 
 log = logging.getLogger(__name__)
@@ -99,10 +101,18 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
     group: AgentGroup | None = None
     # the API server's kubelet-client token, and this agent's own (for a person or a test on the node)
     tokens = [*config.accepted_tokens, kubeconfig_token(config.kubeconfig)]
+    stats = SummaryProvider(runtime=runtime)
+
+    async def summary(node: str | None) -> dict[str, Any]:
+        if group is None:
+            raise Unavailable("the node agent is starting: no summary yet")
+        return await stats.summary_of(group.agents, node)
+
     server = LogServer(
         find_worker=lambda ns, name: group.find_worker(ns, name) if group is not None else None,
         tokens=tokens,
         metrics=metrics.render,
+        summary=summary,
         host=config.log_bind,
         port=config.log_port,
         max_streams=config.max_streams,

@@ -5,7 +5,9 @@
 the container's output as ``text/plain``; with ``follow=true`` lines are sent as they are
 written until the container exits or the client goes away. The API server's ``pods/<name>/log``
 proxies here (orchestrator/apiserver/logs.py), which is how ``kubectl logs -f`` follows.
-``/exec``, ``/attach`` and ``/portForward`` upgrade the connection to a stream for ``kubectl
+``GET /stats/summary[?node=<name>]`` answers the node's resource usage (kubelet's Summary,
+orchestrator/nodeagent/stats.py), which the metrics server scrapes; a fleet process names the
+node with ``node``. ``/exec``, ``/attach`` and ``/portForward`` upgrade the connection to a stream for ``kubectl
 exec``, ``attach`` and ``port-forward`` (orchestrator/nodeagent/streamserver.py).
 
 Authentication: the logs and stream endpoints require ``Authorization: Bearer <token>`` with one of the
@@ -30,8 +32,9 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from orchestrator.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized
@@ -55,6 +58,7 @@ class LogServer:
         find_worker: Callable[[str, str], PodWorker | None],
         tokens: Collection[str],
         metrics: Callable[[], bytes] | None = None,
+        summary: Callable[[str | None], Awaitable[dict[str, Any]]] | None = None,
         host: str = "0.0.0.0",
         port: int = 0,
         max_streams: int = DEFAULT_MAX_STREAMS,
@@ -65,6 +69,7 @@ class LogServer:
         self._find_worker = find_worker
         self._tokens = [t.encode() for t in tokens]
         self._metrics = metrics
+        self._summary = summary  # node name (None: the only one) -> Summary; raises NotFound
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -125,6 +130,11 @@ class LogServer:
             return
         if url.path == "/metrics" and self._metrics is not None:
             await _send(writer, 200, self._metrics(), "text/plain; version=0.0.4")
+            return
+        if url.path == "/stats/summary" and self._summary is not None:
+            self._authenticate(headers.get("authorization"))
+            node = parse_qs(url.query).get("node", [None])[-1]
+            await _send(writer, 200, json.dumps(await self._summary(node)).encode(), "application/json")
             return
         parts = [unquote(p) for p in url.path.split("/")]
         if len(parts) > 2 and parts[1] in STREAM_KINDS:

@@ -8,6 +8,7 @@ Objects travel as plain dicts; these models are consulted at the API server boun
 from __future__ import annotations
 
 from orchestrator.api.models.apiextensions import CustomResourceDefinition
+from orchestrator.api.models.apiregistration import APIService
 from orchestrator.api.models.apps import DaemonSet, Deployment, ReplicaSet, Scale
 from orchestrator.api.models.authorization import (
     LocalSubjectAccessReview,
@@ -45,7 +46,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview,
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
     DaemonSet,
-    ResourceQuota, LimitRange,
+    ResourceQuota, LimitRange, APIService,
     HorizontalPodAutoscaler,
 )
 

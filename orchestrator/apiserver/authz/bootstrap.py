@@ -15,6 +15,8 @@ is adding), plus one lab role:
     view + labkit:cluster-viewer      ← group labkit:viewers (``labctl up``'s read-only identity)
     system:node-proxier               ← user system:kube-proxy (the lab's proxy: Services, EndpointSlices)
     system:kube-dns                   ← user system:kube-dns (the cluster DNS server)
+    system:metrics-server             ← user system:metrics-server (reads nodes and pods to scrape)
+    system:aggregated-metrics-reader  read metrics.k8s.io pods and nodes; aggregated into view/edit/admin
     (system:node)                     no role: node agents are judged by the Node authorizer
 
 Where the lab differs from upstream, on purpose, so that each identity keeps exactly the rights
@@ -60,6 +62,7 @@ AUTOUPDATE = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
 CORE, APPS, BATCH, POLICY, COORDINATION = "", "apps", "batch", "policy", "coordination.k8s.io"
 AUTHORIZATION, AUTHENTICATION = "authorization.k8s.io", "authentication.k8s.io"
 DISCOVERY = "discovery.k8s.io"
+METRICS = "metrics.k8s.io"
 
 
 def rule(verbs: tuple[str, ...], groups: tuple[str, ...], resources: tuple[str, ...],
@@ -171,6 +174,15 @@ def cluster_roles() -> list[Obj]:
             rule(("list", "watch"), (CORE,), ("services", "endpoints")),
             rule(("list", "watch"), (DISCOVERY,), ("endpointslices",)),
         ]),
+        # metrics-server's manifest: whoever may view may read usage (kubectl top), through the
+        # aggregation of view, edit and admin.
+        cluster_role("system:aggregated-metrics-reader", [rule(READ, (METRICS,), ("pods", "nodes"))],
+                     labels={**_aggregate_to("view"), **_aggregate_to("edit"), **_aggregate_to("admin")}),
+        # The metrics server (orchestrator/metrics): reads Nodes (where to scrape) and Pods (their labels).
+        cluster_role("system:metrics-server", [
+            rule(("get",), (CORE,), ("nodes/metrics",)),
+            rule(READ, (CORE,), ("nodes", "pods")),
+        ]),
         cluster_role("labkit:cluster-viewer", [
             rule(READ, (CORE,), ("nodes", "nodes/status")),
             rule(READ, (COORDINATION,), ("leases",)),
@@ -197,6 +209,7 @@ def cluster_role_bindings() -> list[Obj]:
                              [("User", "system:kube-controller-manager")]),
         cluster_role_binding("system:node-proxier", "system:node-proxier", [("User", "system:kube-proxy")]),
         cluster_role_binding("system:kube-dns", "system:kube-dns", [("User", "system:kube-dns")]),
+        cluster_role_binding("system:metrics-server", "system:metrics-server", [("User", "system:metrics-server")]),
         cluster_role_binding("labkit:viewers", "view", [("Group", "labkit:viewers")]),
         cluster_role_binding("labkit:cluster-viewer", "labkit:cluster-viewer", [("Group", "labkit:viewers")]),
     ]

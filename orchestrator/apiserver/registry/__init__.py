@@ -10,7 +10,7 @@
                     autoscaling: horizontalpodautoscalers, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices,
-                    quota: resourcequotas and limitranges)
+                    quota: resourcequotas and limitranges, apiregistration: apiservices)
     serviceallocator.py  ClusterIPs and node ports for services
 
 Adding a kind: a row in ``orchestrator/api/resources.py``, its model in ``orchestrator/api/models``,
@@ -24,6 +24,7 @@ from __future__ import annotations
 from orchestrator.api.resources import RESOURCES, ResourceInfo
 from orchestrator.apiserver.registry import (
     apiextensions,
+    apiregistration,
     apps,
     authorization,
     autoscaling,
@@ -48,7 +49,7 @@ from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandle
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
              autoscaling,
-             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints)
+             apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints, apiregistration)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator.apiserver import discovery, metrics, openapi
+from orchestrator.apiserver.aggregator import api_group, merge_aggregated, merge_group_list
 from orchestrator.apiserver.negotiation import negotiate
 from orchestrator.apiserver.routes.resources import respond
 from orchestrator.apiserver.state import ServerState
@@ -54,9 +55,11 @@ async def api(request: Request) -> Response:
 async def apis(request: Request) -> Response:
     n = negotiate(request.headers.get("accept"))
     if n.aggregated_discovery:
-        return respond(discovery.aggregated_discovery("apis", n.aggregated_discovery, _state(request).catalog),
+        return respond(merge_aggregated(discovery.aggregated_discovery("apis", n.aggregated_discovery,
+                                                                       _state(request).catalog),
+                                        _state(request).aggregator),
                        content_type=discovery.aggregated_discovery_content_type(n.aggregated_discovery))
-    return respond(discovery.api_group_list(_state(request).catalog))
+    return respond(merge_group_list(discovery.api_group_list(_state(request).catalog), _state(request).aggregator))
 
 
 @router.get("/api/v1", include_in_schema=False)
@@ -66,11 +69,18 @@ async def core_resources(request: Request) -> Response:
 
 @router.get("/apis/{group}", include_in_schema=False)
 async def group(request: Request, group: str) -> Response:
+    aggregator = _state(request).aggregator
+    versions = [v for g, v, _ in aggregator.groups() if g == group] if aggregator is not None else []
+    if versions and not any(g == group for g, _ in _state(request).catalog.groups()):
+        return respond(api_group(group, versions))
     return respond(discovery.api_group(group, _state(request).catalog))
 
 
 @router.get("/apis/{group}/{version}", include_in_schema=False)
 async def group_resources(request: Request, group: str, version: str) -> Response:
+    state = _state(request)
+    if state.aggregator is not None and state.aggregator.serves(group, version):
+        return await state.aggregator.proxy(request, request.state.user, group, version)
     return respond(discovery.api_resource_list(group, version, _state(request).catalog))
 
 

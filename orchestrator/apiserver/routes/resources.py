@@ -46,6 +46,7 @@ from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver import protobuf, tables
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes
+from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.fieldmanager import check_apply_options, manager_name
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
@@ -550,7 +551,21 @@ async def core_v1(request: Request, path: str) -> Response:
 @router.api_route("/apis/{group}/{version}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                   include_in_schema=False)
 async def named_group(request: Request, group: str, version: str, path: str) -> Response:
+    state: ServerState = request.app.state.server
+    if state.aggregator is not None and state.aggregator.serves(group, version):
+        return await _aggregated(request, state, group, version)
     return await handle(request, group, version, path)
+
+
+async def _aggregated(request: Request, state: ServerState, group: str, version: str) -> Response:
+    """A group an APIService names (metrics.k8s.io): authorized here from the path, as any resource
+    request, then proxied to its server (orchestrator/apiserver/aggregator.py)."""
+    assert state.aggregator is not None
+    user: User = request.state.user
+    attrs = request_attributes(user, request.method, request.url.path, request.query_params)
+    request.state.metric_labels = (attrs.verb, group, attrs.resource, attrs.subresource or "")
+    await state.authz.check(attrs)
+    return await state.aggregator.proxy(request, user, group, version)
 
 
 __all__ = ["router", "parse_target", "JSONResponse"]

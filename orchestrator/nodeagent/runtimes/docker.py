@@ -82,6 +82,7 @@ from orchestrator.nodeagent.runtimes.base import (
     exit_reason,
     normalize_image,
 )
+from orchestrator.nodeagent.runtimes.usage import UsageSample, docker_sample
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +304,20 @@ class DockerRuntime:
         settings = raw.get("NetworkSettings") or {}
         bridge = (settings.get("Networks") or {}).get("bridge") or {}
         return bridge.get("IPAddress") or settings.get("IPAddress") or None
+
+    async def container_stats(self, container_id: str) -> UsageSample | None:
+        """One one-shot read of the engine's stats (the container's cgroup): `StatsRuntime`.
+
+        ``one_shot`` skips the engine's second read a second later (for ``precpu_stats``): the node
+        agent keeps the previous sample itself (orchestrator/nodeagent/stats.py)."""
+        def read(api: docker.APIClient) -> dict[str, Any] | None:
+            try:
+                return api.stats(container_id, stream=False, one_shot=True)  # type: ignore[no-any-return]
+            except docker.errors.NotFound:
+                return None
+
+        raw = await self._call(read)
+        return docker_sample(raw) if raw else None
 
     # ----------------------------------------------------------------------------------------
     # Streaming (StreamingRuntime): exec, attach, port-forward

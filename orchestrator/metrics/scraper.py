@@ -1,0 +1,102 @@
+"""Every `resolution` seconds: fetch the Summary of every Ready node, in parallel, into the storage.
+
+Which nodes, and where: the Node objects (an informer), each Ready one at its InternalIP and
+``status.daemonEndpoints.kubeletEndpoint.Port`` — the node agent's port that also serves logs and
+exec. The request is ``GET /stats/summary?node=<name>`` (``node`` lets one fleet process answer
+for many simulated nodes) with the kubelet client token, the credential the API server uses for
+the same port (metrics-server's ``--kubelet-client-certificate``). A node that does not answer
+within `timeout` is logged and keeps its previous metrics until they go stale; the others are
+not held up. A scrape of 100 nodes is 100 concurrent requests, capped at `max_parallel`.
+
+Kubernetes equivalent: sigs.k8s.io/metrics-server/pkg/scraper/scraper.go, pkg/scraper/client/resource
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from orchestrator.metrics.convert import from_summary
+from orchestrator.metrics.storage import MetricsStorage
+
+log = logging.getLogger("orchestrator.metrics.scraper")
+
+DEFAULT_RESOLUTION = 15.0  # metrics-server's --metric-resolution
+
+
+def node_ready(node: Mapping[str, Any]) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def summary_url(node: Mapping[str, Any]) -> str | None:
+    """Where a node's agent answers its Summary; None when its status does not say."""
+    status = node.get("status") or {}
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    address = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+    if not port or not address:
+        return None
+    host = f"[{address}]" if ":" in str(address) else address
+    return f"http://{host}:{port}/stats/summary"
+
+
+class Scraper:
+    def __init__(self, *, nodes: Callable[[], list[dict[str, Any]]], storage: MetricsStorage, token: str | None,
+                 resolution: float = DEFAULT_RESOLUTION, timeout: float | None = None, max_parallel: int = 50) -> None:
+        if resolution <= 0:
+            raise ValueError(f"--metric-resolution must be positive, got {resolution}")
+        self._nodes = nodes
+        self.storage = storage
+        self.resolution = resolution
+        self._timeout = timeout if timeout is not None else min(10.0, max(1.0, resolution * 0.9))
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._limit = asyncio.Semaphore(max_parallel)
+        self._client = httpx.AsyncClient(timeout=self._timeout)
+        self.scrapes = 0
+        self.last_duration = 0.0
+        self.last_errors: dict[str, str] = {}
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def run(self) -> None:
+        """Scrape every `resolution` seconds (counted from each scrape's start) until cancelled."""
+        while True:
+            started = time.monotonic()
+            await self.scrape_once()
+            await asyncio.sleep(max(0.0, self.resolution - (time.monotonic() - started)))
+
+    async def scrape_once(self) -> None:
+        started = time.monotonic()
+        nodes = [n for n in self._nodes() if node_ready(n)]
+        names = {n["metadata"]["name"] for n in nodes}
+        self.storage.forget(self.storage.node_names() - names)
+        results = await asyncio.gather(*(self._scrape(n) for n in nodes))
+        self.last_errors = {name: err for name, err in results if err is not None}
+        self.scrapes += 1
+        self.last_duration = time.monotonic() - started
+
+    async def _scrape(self, node: Mapping[str, Any]) -> tuple[str, str | None]:
+        name = node["metadata"]["name"]
+        url = summary_url(node)
+        if url is None:
+            return name, "the node's status names no InternalIP and kubelet port"
+        async with self._limit:
+            try:
+                response = await self._client.get(url, params={"node": name}, headers=self._headers)
+                response.raise_for_status()
+                summary = response.json()
+            except (httpx.HTTPError, ValueError) as err:
+                log.warning("scraping node %s at %s failed: %s", name, url, err)
+                return name, str(err) or type(err).__name__
+        node_usage, pods = from_summary(summary)
+        self.storage.store(name, node_usage, pods)
+        return name, None
+
+
+__all__ = ["DEFAULT_RESOLUTION", "Scraper", "node_ready", "summary_url"]
