@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from grpc_health.v1 import health_pb2
 
 from orchestrator.client.leaderelection import LeaderElector
+from orchestrator.client.metrics import parse_go_duration
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.disruption import EvictionRates
-from orchestrator.controllers.horizontal import parse_duration
 from orchestrator.controllers.manager import CONTROLLERS, ControllerManager, ManagerOptions
 from orchestrator.controllers.metrics import ControllerMetrics, serve_http
 from orchestrator.controllers.service import SERVICE_NAME, Leadership, start_grpc_server
@@ -55,10 +55,10 @@ def _duration(text: str) -> float:
         return float(text)
     except ValueError:
         pass
-    seconds = parse_duration(text, default=-1.0)
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 15s, 1m30s or 0.5")
-    return seconds
+    try:
+        return parse_go_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 15s, 1m30s or 0.5") from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

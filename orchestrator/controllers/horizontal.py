@@ -35,7 +35,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,6 +46,7 @@ from orchestrator.api.resources import by_kind
 from orchestrator.api.selectors import LabelSelector
 from orchestrator.api.timestamps import rfc3339, utc_now
 from orchestrator.client.informer import DeletedFinalStateUnknown, meta_namespace_key
+from orchestrator.client.metrics import list_pod_metrics, pod_metric
 from orchestrator.controllers.controller import (
     Controller,
     ControllerContext,
@@ -68,57 +68,37 @@ from orchestrator.controllers.replicacalculator import (
     resource_replicas,
 )
 
-__all__ = ["DEFAULT_SYNC_PERIOD", "HorizontalController", "parse_duration", "pod_metrics_from"]
+__all__ = ["DEFAULT_SYNC_PERIOD", "HorizontalController", "pod_metrics_from"]
 
 log = logging.getLogger(__name__)
 
 HPA_RESOURCE = "horizontalpodautoscalers.autoscaling"
 DEFAULT_SYNC_PERIOD = 15.0  # --horizontal-pod-autoscaler-sync-period
-POD_METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
 _UNSERVED_SOURCES = {"Pods": ("FailedGetPodsMetric", "custom.metrics.k8s.io"),
                      "Object": ("FailedGetObjectMetric", "custom.metrics.k8s.io"),
                      "External": ("FailedGetExternalMetric", "external.metrics.k8s.io")}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s|us|µs|ns)")
-_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 Condition = tuple[str, str, str]  # (status, reason, message)
 
 
-def parse_duration(text: str | None, default: float = 30.0) -> float:
-    """A Go duration as metrics.k8s.io writes ``window`` (``30s``, ``1m0s``, ``15.5s``), in seconds."""
-    if not text:
-        return default
-    parts = _DURATION_PART.findall(str(text))
-    if not parts or "".join(n + u for n, u in parts) != str(text):
-        return default
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-
-
 def pod_metrics_from(items: list[dict[str, Any]], resource: str, container: str = "") -> dict[str, PodMetric]:
-    """getPodMetrics: each pod's usage of `resource`, summed over its containers (or one container).
+    """getPodMetrics: each pod's usage of `resource` (orchestrator/client/metrics.py reads one item).
 
     A pod with no containers, or a container without the resource, gives no metric (it counts as
     missing, which the calculator treats conservatively)."""
     found: dict[str, PodMetric] = {}
     for item in items:
-        containers = item.get("containers") or []
-        total, missing = 0, not containers
-        for c in containers:
-            if container and c.get("name") != container:
-                continue
-            amount = (c.get("usage") or {}).get(resource)
-            if amount is None:
-                missing = True
-                break
-            total += milli_value(amount)
-        if missing:
-            continue
-        stamp = item.get("timestamp")
         try:
-            at = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else utc_now()
+            metric = pod_metric(item, resource, container=container or None)  # type: ignore[arg-type]
         except ValueError:
-            at = utc_now()
-        found[meta(item).get("name", "")] = PodMetric(total, at, parse_duration(item.get("window")))
+            continue  # a window that is not a duration: no usable sample
+        if metric is None:
+            continue
+        try:
+            at = dt.datetime.fromisoformat(metric.timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        found[meta(item).get("name", "")] = PodMetric(metric.value_milli, at, metric.window_seconds)
     return found
 
 
@@ -339,12 +319,10 @@ class HorizontalController(Controller):
 
     async def _list_pod_metrics(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         try:
-            answer = await self.client.request_json("GET", POD_METRICS_PATH.format(namespace=namespace),
-                                                    params={"labelSelector": selector})
+            return await list_pod_metrics(self.client, namespace, label_selector=selector)
         except ApiError as err:
             # No metrics API yet is the same failure for every resource metric.
             return [{"__error__": f"unable to fetch metrics from resource metrics API: {err}"}]
-        return list(answer.get("items") or [])
 
     def _resource_proposal(self, metric: dict[str, Any], current: int, pods: list[Object],
                            listed: list[dict[str, Any]]) -> _MetricResult:

@@ -26,14 +26,15 @@ from tests.reliability.security.conftest import SecureServer
 
 pytestmark = pytest.mark.timeout(120)
 
-DOCUMENTS = ("api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1")
+DOCUMENTS = ("api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/autoscaling/v2")
 MAX_EXAMPLES = 5
 MAX_BODY_EXAMPLES = 2  # generating a whole object from its schema takes hypothesis about a second
 RUN_BUDGET_SECONDS = 60.0
 FIXED_QUERY = {"watch": "false", "follow": "false", "timeoutSeconds": "1"}
 NAMESPACE = "fuzz-sub"
 NAMES = {"pods": "p", "nodes": "fuzz-node", "deployments": "d", "replicasets": "r", "namespaces": NAMESPACE,
-         "services": "s", "replicationcontrollers": "rc", "resourcequotas": "q", "daemonsets": "ds"}
+         "services": "s", "replicationcontrollers": "rc", "resourcequotas": "q", "daemonsets": "ds",
+         "horizontalpodautoscalers": "hpa"}
 
 
 def _operations() -> list[tuple[str, str, str]]:
@@ -92,6 +93,11 @@ def objects(secure_server: SecureServer, session: requests.Session) -> dict[str,
         (f"/apis/apps/v1/namespaces/{NAMESPACE}/daemonsets",
          {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": NAMES["daemonsets"]},
           "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+        (f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers",
+         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+          "metadata": {"name": NAMES["horizontalpodautoscalers"]},
+          "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAMES["deployments"]},
+                   "maxReplicas": 3}}),
     ]
     for path, obj in made:
         r = session.post(base + path, json=obj, timeout=30)
