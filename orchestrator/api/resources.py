@@ -128,6 +128,13 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  ("api-extensions",), ("status",)),
 )
 
+# Versions served beside a resource's stored one (its row above), converted at the request's edge
+# (orchestrator/apiserver/conversion.py): kubectl 1.32's `autoscale` writes autoscaling/v1.
+CONVERTED_VERSIONS: tuple[ResourceInfo, ...] = (
+    ResourceInfo("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler",
+                 True, ("hpa",), ("all",), ("status",)),
+)
+
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}
 _BY_GROUP_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
 _BY_API_VERSION_KIND = {(r.api_version, r.kind): r for r in RESOURCES}

@@ -147,3 +147,20 @@ spec:
     result = kubectl(cluster, "apply", "-f", "-", input=bad, check=False)
     assert result.returncode != 0
     assert "spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`" in result.stderr
+
+
+def test_kubectl_autoscale_writes_autoscaling_v1_which_is_served_converted(cluster: Path) -> None:
+    kubectl(cluster, "create", "deployment", "api", "--image=busybox:1.36")
+    created = kubectl(cluster, "autoscale", "deployment", "api", "--cpu-percent=60", "--min=2", "--max=4")
+    assert "horizontalpodautoscaler.autoscaling/api autoscaled" in created.stdout
+    v2 = get(cluster, "hpa", "api")
+    assert v2["apiVersion"] == "autoscaling/v2"
+    assert v2["spec"]["metrics"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]
+    v1 = get(cluster, "horizontalpodautoscalers.v1.autoscaling", "api")
+    assert v1["apiVersion"] == "autoscaling/v1" and v1["spec"]["targetCPUUtilizationPercentage"] == 60
+    kubectl(cluster, "patch", "horizontalpodautoscalers.v1.autoscaling", "api", "--type=merge",
+            "-p", '{"spec": {"targetCPUUtilizationPercentage": 70}}')
+    assert get(cluster, "hpa", "api")["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    # one replica is below minReplicas: the controller brings it up without needing metrics
+    wait_until("api scaled to minReplicas", lambda: get(cluster, "deployment", "api")["spec"]["replicas"] == 2)

@@ -17,7 +17,7 @@ from orchestrator.api.models.authorization import (
     SelfSubjectRulesReview,
     SubjectAccessReview,
 )
-from orchestrator.api.models.autoscaling import HorizontalPodAutoscaler
+from orchestrator.api.models.autoscaling import HorizontalPodAutoscaler, HorizontalPodAutoscalerV1
 from orchestrator.api.models.batch import CronJob, Job
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
@@ -47,7 +47,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     SelfSubjectReview, Service, Endpoints, EndpointSlice, Job, CronJob, PodDisruptionBudget, ReplicationController,
     DaemonSet,
     ResourceQuota, LimitRange, APIService,
-    HorizontalPodAutoscaler,
+    HorizontalPodAutoscaler, HorizontalPodAutoscalerV1,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}

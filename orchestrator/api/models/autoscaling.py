@@ -293,3 +293,72 @@ class HorizontalPodAutoscaler(_Autoscaling, TypedModel):
     metadata: ObjectMeta | None = None
     spec: HorizontalPodAutoscalerSpec | None = None
     status: HorizontalPodAutoscalerStatus | None = None
+
+
+# --- autoscaling/v1: the CPU-only form `kubectl autoscale` (1.32) still writes ---------------------
+
+
+class _AutoscalingV1(K8sModel):
+    openapi_package: ClassVar[str] = "io.k8s.api.autoscaling.v1"
+
+
+class CrossVersionObjectReferenceV1(_AutoscalingV1):
+    """CrossVersionObjectReference contains enough information to let you identify the referred resource."""
+
+    required_fields = ("kind", "name")
+    openapi_name: ClassVar[str] = "CrossVersionObjectReference"
+
+    kind: str | None = doc("kind is the kind of the referent.")
+    name: str | None = doc("name is the name of the referent.")
+    api_version: str | None = doc("apiVersion is the API version of the referent")
+
+
+class HorizontalPodAutoscalerSpecV1(_AutoscalingV1):
+    """specification of a horizontal pod autoscaler."""
+
+    required_fields = ("scaleTargetRef", "maxReplicas")
+    openapi_name: ClassVar[str] = "HorizontalPodAutoscalerSpec"
+
+    scale_target_ref: CrossVersionObjectReferenceV1 | None = doc("reference to scaled resource; horizontal pod "
+                                                                 "autoscaler will learn the current resource "
+                                                                 "consumption and will set the desired number of "
+                                                                 "pods by using its Scale subresource.")
+    min_replicas: int | None = doc("minReplicas is the lower limit for the number of replicas to which the "
+                                   "autoscaler can scale down. It defaults to 1 pod.")
+    max_replicas: int | None = doc("maxReplicas is the upper limit for the number of pods that can be set by the "
+                                   "autoscaler; cannot be smaller than MinReplicas.")
+    target_cpu_utilization_percentage: int | None = doc(
+        "targetCPUUtilizationPercentage is the target average CPU utilization (represented as a percentage of "
+        "requested CPU) over all the pods; if not specified the default autoscaling policy will be used.",
+        alias="targetCPUUtilizationPercentage")
+
+
+class HorizontalPodAutoscalerStatusV1(_AutoscalingV1):
+    """current status of a horizontal pod autoscaler"""
+
+    required_fields = ("currentReplicas", "desiredReplicas")
+    openapi_name: ClassVar[str] = "HorizontalPodAutoscalerStatus"
+
+    observed_generation: int | None = doc("observedGeneration is the most recent generation observed by this "
+                                          "autoscaler.")
+    last_scale_time: Time | None = doc("lastScaleTime is the last time the HorizontalPodAutoscaler scaled the "
+                                       "number of pods.")
+    current_replicas: int | None = doc("currentReplicas is the current number of replicas of pods managed by this "
+                                       "autoscaler.")
+    desired_replicas: int | None = doc("desiredReplicas is the desired number of replicas of pods managed by this "
+                                       "autoscaler.")
+    current_cpu_utilization_percentage: int | None = doc(
+        "currentCPUUtilizationPercentage is the current average CPU utilization over all pods, represented as a "
+        "percentage of requested CPU, e.g. 70 means that an average pod is using now 70% of its requested CPU.",
+        alias="currentCPUUtilizationPercentage")
+
+
+class HorizontalPodAutoscalerV1(_AutoscalingV1, TypedModel):
+    """configuration of a horizontal pod autoscaler."""
+
+    gvk = ("autoscaling", "v1", "HorizontalPodAutoscaler")
+    openapi_name: ClassVar[str] = "HorizontalPodAutoscaler"
+
+    metadata: ObjectMeta | None = None
+    spec: HorizontalPodAutoscalerSpecV1 | None = None
+    status: HorizontalPodAutoscalerStatusV1 | None = None

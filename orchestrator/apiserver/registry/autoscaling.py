@@ -19,6 +19,7 @@ pkg/apis/autoscaling/validation/validation.go, pkg/apis/autoscaling/v2/defaults.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -260,3 +261,111 @@ class HorizontalPodAutoscalerStrategy(BaseStrategy):
 
 
 STRATEGIES = (HorizontalPodAutoscalerStrategy(by_group_resource("horizontalpodautoscalers.autoscaling")),)
+
+
+# --- autoscaling/v1 <-> v2 ---------------------------------------------------------------------------
+# v1 holds one CPU target; what it cannot say travels in annotations, as upstream's conversion keeps
+# it, so an HPA read and written back at v1 loses nothing.
+
+METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"
+CURRENT_METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/current-metrics"
+CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
+BEHAVIOR_ANNOTATION = "autoscaling.alpha.kubernetes.io/behavior"
+_V1_ANNOTATIONS = (METRICS_ANNOTATION, CURRENT_METRICS_ANNOTATION, CONDITIONS_ANNOTATION, BEHAVIOR_ANNOTATION)
+
+
+def _is_cpu_utilization(metric: Mapping[str, Any]) -> bool:
+    source = metric.get("resource") or {}
+    return (metric.get("type") == "Resource" and source.get("name") == "cpu"
+            and (source.get("target") or {}).get("type") == "Utilization")
+
+
+def to_v1(obj: Mapping[str, Any]) -> Obj:
+    """An autoscaling/v2 HPA as autoscaling/v1 shows it (Convert_autoscaling_HorizontalPodAutoscaler_To_v1_...)."""
+    out = copy.deepcopy(dict(obj))
+    out["apiVersion"] = "autoscaling/v1"
+    meta = out.setdefault("metadata", {})
+    annotations = dict(meta.get("annotations") or {})
+    spec = out.get("spec") or {}
+    v1_spec: dict[str, Any] = {key: spec[key] for key in ("scaleTargetRef", "minReplicas", "maxReplicas") if key in spec}
+    others = []
+    for metric in spec.get("metrics") or []:
+        if _is_cpu_utilization(metric) and "targetCPUUtilizationPercentage" not in v1_spec:
+            v1_spec["targetCPUUtilizationPercentage"] = metric["resource"]["target"].get("averageUtilization")
+        else:
+            others.append(metric)
+    if others:
+        annotations[METRICS_ANNOTATION] = json.dumps(others, separators=(",", ":"))
+    if spec.get("behavior") is not None:
+        annotations[BEHAVIOR_ANNOTATION] = json.dumps(spec["behavior"], separators=(",", ":"))
+    out["spec"] = v1_spec
+    status = out.get("status")
+    if isinstance(status, dict):
+        v1_status = {key: status[key] for key in ("observedGeneration", "lastScaleTime", "currentReplicas",
+                                                  "desiredReplicas") if key in status}
+        v1_status.setdefault("currentReplicas", 0)
+        v1_status.setdefault("desiredReplicas", 0)
+        current_others = []
+        for current in status.get("currentMetrics") or []:
+            resource = current.get("resource") or {}
+            utilization = (resource.get("current") or {}).get("averageUtilization")
+            if current.get("type") == "Resource" and resource.get("name") == "cpu" and utilization is not None:
+                v1_status["currentCPUUtilizationPercentage"] = utilization
+            else:
+                current_others.append(current)
+        if current_others:
+            annotations[CURRENT_METRICS_ANNOTATION] = json.dumps(current_others, separators=(",", ":"))
+        if status.get("conditions"):
+            annotations[CONDITIONS_ANNOTATION] = json.dumps(status["conditions"], separators=(",", ":"))
+        out["status"] = v1_status
+    if annotations:
+        meta["annotations"] = annotations
+    return out
+
+
+def from_v1(obj: Mapping[str, Any]) -> Obj:
+    """An autoscaling/v1 HPA as it is stored (autoscaling/v2), its annotations turned back into fields."""
+    out = copy.deepcopy(dict(obj))
+    out["apiVersion"] = "autoscaling/v2"
+    meta = out.get("metadata")
+    annotations = dict((meta or {}).get("annotations") or {}) if isinstance(meta, dict) else {}
+    restored = {key: annotations.pop(key) for key in _V1_ANNOTATIONS if key in annotations}
+    if isinstance(meta, dict):
+        if annotations:
+            meta["annotations"] = annotations
+        else:
+            meta.pop("annotations", None)
+
+    def decoded(key: str) -> Any:
+        try:
+            return json.loads(restored[key]) if key in restored else None
+        except ValueError:
+            return None  # a hand-edited annotation that is not JSON: dropped, as upstream ignores it
+
+    spec = out.get("spec")
+    if isinstance(spec, dict):
+        metrics = []
+        target = spec.pop("targetCPUUtilizationPercentage", None)
+        if target is not None:
+            metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": target}}})
+        metrics.extend(m for m in decoded(METRICS_ANNOTATION) or [] if isinstance(m, dict))
+        if metrics:
+            spec["metrics"] = metrics
+        behavior = decoded(BEHAVIOR_ANNOTATION)
+        if isinstance(behavior, dict):
+            spec["behavior"] = behavior
+    status = out.get("status")
+    if isinstance(status, dict):
+        current = []
+        utilization = status.pop("currentCPUUtilizationPercentage", None)
+        if utilization is not None:
+            current.append({"type": "Resource", "resource": {"name": "cpu", "current": {
+                "averageUtilization": utilization}}})
+        current.extend(m for m in decoded(CURRENT_METRICS_ANNOTATION) or [] if isinstance(m, dict))
+        if current:
+            status["currentMetrics"] = current
+        conditions = decoded(CONDITIONS_ANNOTATION)
+        if isinstance(conditions, list):
+            status["conditions"] = conditions
+    return out

@@ -132,3 +132,34 @@ def test_the_table_is_what_kubectl_get_hpa_prints() -> None:
     cells, _ = STRATEGY.row(obj, NOW)
     assert cells[2] == "cpu: 42%/50%, memory: 32Mi/64Mi + 1 more..."
     assert cells[5] == 2
+
+
+def test_v1_and_v2_convert_both_ways_without_loss() -> None:
+    from orchestrator.apiserver.registry.autoscaling import from_v1, to_v1
+
+    v2 = prepared(hpa(metrics=[
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}},
+        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue",
+                                                                       "averageValue": "64Mi"}}}],
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 30}}))
+    v2["status"] = {"currentReplicas": 2, "desiredReplicas": 3, "currentMetrics": [
+        {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 75}}}],
+        "conditions": [{"type": "AbleToScale", "status": "True", "reason": "SucceededRescale", "message": "m"}]}
+    v1 = to_v1(v2)
+    assert v1["apiVersion"] == "autoscaling/v1"
+    assert v1["spec"] == {"scaleTargetRef": v2["spec"]["scaleTargetRef"], "minReplicas": 1, "maxReplicas": 5,
+                          "targetCPUUtilizationPercentage": 50}
+    assert v1["status"] == {"currentReplicas": 2, "desiredReplicas": 3, "currentCPUUtilizationPercentage": 75}
+    assert "autoscaling.alpha.kubernetes.io/metrics" in v1["metadata"]["annotations"]
+    back = from_v1(v1)
+    assert back == v2
+
+
+def test_a_plain_v1_hpa_becomes_a_cpu_utilization_metric() -> None:
+    from orchestrator.apiserver.registry.autoscaling import from_v1
+
+    v1 = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+          "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+                   "maxReplicas": 5, "targetCPUUtilizationPercentage": 50}}
+    assert from_v1(v1)["spec"] == {"scaleTargetRef": v1["spec"]["scaleTargetRef"], "maxReplicas": 5, "metrics": [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]}
