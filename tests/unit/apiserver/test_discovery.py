@@ -121,7 +121,7 @@ def test_aggregated_api_holds_only_the_core_group(version: str) -> None:
 def test_aggregated_apis_holds_named_groups_with_scale_subresource() -> None:
     doc = discovery.aggregated_discovery("apis", "v2")
     assert [i["metadata"]["name"] for i in doc["items"]] == [
-        "apps", "batch", "policy", "coordination.k8s.io", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
+        "apps", "batch", "autoscaling", "policy", "coordination.k8s.io", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
         "authorization.k8s.io", "authentication.k8s.io", "discovery.k8s.io"]
     apps = doc["items"][0]["versions"][0]["resources"]
     deploy = next(r for r in apps if r["resource"] == "deployments")

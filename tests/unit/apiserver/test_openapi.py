@@ -99,7 +99,7 @@ def test_every_schema_reference_resolves(group: str, version: str) -> None:
 def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
     doc = openapi_v3_group_version(info.group, info.version)
     package = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "batch": "io.k8s.api.batch.v1",
-               "policy": "io.k8s.api.policy.v1",
+               "policy": "io.k8s.api.policy.v1", "autoscaling": "io.k8s.api.autoscaling.v2",
                "coordination.k8s.io": "io.k8s.api.coordination.v1",
                "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1",
                "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1",
