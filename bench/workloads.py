@@ -1,15 +1,11 @@
 """Benchmark (issue 16): a Job of 1,000 completions beside a ReplicaSet of 1,000 replicas on 100
 simulated nodes, and the HorizontalPodAutoscaler's reaction time.
 
-a) **Job vs ReplicaSet** -- one lab (`labctl up` in a temporary home, no nodes, no scheduler, no
-   controller manager of its own), ``--nodes`` Node objects, the controller manager (job,
-   replicaset, garbagecollector) acting in
-   the benchmark's namespace, and in this process the *simulated kubelet* of bench/controllers.py
-   (binds pods round-robin, reports them Running and Ready). For the Job's pods it also reports
-   them Succeeded once Running, so each completion is three pod writes, as with a real node.
-   Measured, one after the other in the same run: a ReplicaSet of ``--replicas`` from create to all
-   available; a Job of ``--completions`` with ``--parallelism`` from create to its Complete
-   condition.
+a) **Job vs ReplicaSet** -- one lab (`labctl up --nodes N --runtime simulated`: the real
+   scheduler, controller manager and node agents, ``--nodes`` simulated nodes in a fleet). A
+   ReplicaSet of ``--replicas`` from create to all available; it is deleted and, once its pods are
+   gone, a Job of ``--completions`` with ``--parallelism``, each pod exiting 0 one second after it
+   starts (``sim.labkit.io/run-seconds: "1"``), from create to its Complete condition.
 b) **HPA reaction** -- a second lab with ``--hpa-nodes`` simulated nodes, the metrics server and
    the controller manager at their default periods (15 s metric resolution, 15 s HPA sync). A
    Deployment of one pod requesting 200m CPU, an autoscaling/v2 HPA at 50%, the pod steered to 50%
@@ -20,7 +16,7 @@ b) **HPA reaction** -- a second lab with ``--hpa-nodes`` simulated nodes, the me
 Usage (from the repository root; the load average is printed with the figures):
 
     .venv/bin/python bench/workloads.py [--replicas 1000] [--completions 1000] [--parallelism 100]
-        [--nodes 100] [--concurrency 32] [--hpa-runs 3] [--hpa-nodes 2] [--skip-job] [--skip-hpa]
+        [--nodes 100] [--timeout 1800] [--hpa-runs 3] [--hpa-nodes 2] [--skip-job] [--skip-hpa]
 
 Results are printed and written to bench/results/workloads-<time>.json.
 """
@@ -33,8 +29,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,50 +37,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.controllers import Kubelet, labctl, stamp  # noqa: E402
-from orchestrator.api.errors import ApiError, Conflict, NotFound  # noqa: E402
-from orchestrator.client.informer import Informer  # noqa: E402
+from bench.controllers import labctl  # noqa: E402
+from orchestrator.api.errors import ApiError  # noqa: E402
 from orchestrator.client.rest import ApiClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench-workloads"
-
-
-class JobKubelet(Kubelet):
-    """The simulated kubelet, and a Job's pods finish (Succeeded) as soon as they run."""
-
-    async def handle(self, pod: dict[str, Any]) -> None:
-        meta, status = pod["metadata"], pod.get("status") or {}
-        if (status.get("phase") == "Running" and "job-name" in (meta.get("labels") or {})
-                and not meta.get("deletionTimestamp")):
-            async with self.gate:
-                now = stamp()
-                body = {**pod, "status": {**status, "phase": "Succeeded", "conditions": [
-                    {"type": t, "status": "False" if t in ("Ready", "ContainersReady") else "True",
-                     "lastTransitionTime": now} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
-                    "containerStatuses": [{"name": "main", "ready": False, "restartCount": 0, "image": "busybox:1",
-                                           "imageID": "", "state": {"terminated": {
-                                               "exitCode": 0, "reason": "Completed", "startedAt": now,
-                                               "finishedAt": now}}}]}}
-                try:
-                    await self.client.update_status("pods", body)
-                    self.writes += 1
-                except (NotFound, Conflict):
-                    pass
-            return
-        await super().handle(pod)
-
-
-def start_controller_manager(home: Path, controllers: str) -> subprocess.Popen[str]:
-    log = open(home / "bench-controller-manager.log", "w")  # noqa: SIM115 - the child keeps it
-    cm = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.controllers", "--kubeconfig",
-         str(home / "kubeconfigs" / "controller-manager.kubeconfig"), "--namespace", NAMESPACE,
-         "--controllers", controllers, "--grpc-port", "0", "--metrics-port", "0"],
-        stdout=subprocess.PIPE, stderr=log, text=True)
-    assert cm.stdout is not None
-    cm.stdout.readline()  # serving
-    return cm
 
 
 async def poll(what: str, check: Any, *, timeout: float, every: float = 0.25) -> float:
@@ -103,56 +59,42 @@ async def job_vs_replicaset(args: argparse.Namespace, home: Path) -> dict[str, A
     async with ApiClient.from_kubeconfig(kubeconfig, timeout=120) as client:
         with contextlib.suppress(ApiError):
             await client.create("namespaces", {"metadata": {"name": NAMESPACE}})
-        nodes = [f"bench-node-{i:03d}" for i in range(args.nodes)]
-        for name in nodes:
-            with contextlib.suppress(ApiError):
-                await client.create("nodes", {"metadata": {"name": name}, "status": {
-                    "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"},
-                    "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": stamp()}]}})
-        kubelet = JobKubelet(client, nodes, args.concurrency)
-        informer = Informer(client, "pods", namespace=NAMESPACE)
-        informer.add_handler(on_add=kubelet.kick, on_update=lambda old, new: kubelet.kick(new))
-        informer_task = asyncio.create_task(informer.run())
-        pod_spec = {"schedulerName": "bench-nobody", "terminationGracePeriodSeconds": 0,
-                    "containers": [{"name": "main", "image": "busybox:1"}]}
-        try:
-            await informer.wait_for_sync()
-            labels = {"app": "bench-rs"}
-            t0 = time.monotonic()
-            await client.create("replicasets.apps", {"metadata": {"name": "bench", "namespace": NAMESPACE}, "spec": {
-                "replicas": args.replicas, "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec}}})
+        pod_spec = {"terminationGracePeriodSeconds": 0, "containers": [{"name": "main", "image": "busybox:1.36"}]}
+        labels = {"app": "bench-rs"}
+        await client.create("replicasets.apps", {"metadata": {"name": "bench", "namespace": NAMESPACE}, "spec": {
+            "replicas": args.replicas, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec}}})
 
-            async def rs_available() -> bool:
-                rs = await client.get("replicasets.apps", "bench", namespace=NAMESPACE)
-                return ((rs.get("status") or {}).get("availableReplicas") or 0) >= args.replicas
-            rs_seconds = await poll("the ReplicaSet available", rs_available, timeout=1800)
-            rs_writes = kubelet.writes
-            # The ReplicaSet stays (its pods are not the Job's); the Job comes next, on the same nodes.
-            t1 = time.monotonic()
-            await client.create("jobs.batch", {"metadata": {"name": "bench", "namespace": NAMESPACE}, "spec": {
-                "completions": args.completions, "parallelism": args.parallelism, "backoffLimit": 6,
-                "template": {"spec": {**pod_spec, "restartPolicy": "Never"}}}})
+        async def rs_available() -> bool:
+            rs = await client.get("replicasets.apps", "bench", namespace=NAMESPACE)
+            return ((rs.get("status") or {}).get("availableReplicas") or 0) >= args.replicas
+        rs_seconds = await poll("the ReplicaSet available", rs_available, timeout=args.timeout, every=1.0)
+        # Measured alone: the ReplicaSet's pods go first (their deletion is not timed).
+        await client.delete("replicasets.apps", "bench", namespace=NAMESPACE, propagation_policy="Background")
 
-            async def job_complete() -> bool:
-                job = await client.get("jobs.batch", "bench", namespace=NAMESPACE)
-                return any(c.get("type") == "Complete" and c.get("status") == "True"
-                           for c in (job.get("status") or {}).get("conditions") or [])
-            job_seconds = await poll("the Job complete", job_complete, timeout=3600, every=0.5)
+        async def rs_pods_gone() -> bool:
+            listed = await client.list("pods", namespace=NAMESPACE, label_selector="app=bench-rs", limit=1)
+            return not listed.get("items")
+        await poll("the ReplicaSet's pods gone", rs_pods_gone, timeout=args.timeout, every=2.0)
+        await client.create("jobs.batch", {"metadata": {"name": "bench", "namespace": NAMESPACE}, "spec": {
+            "completions": args.completions, "parallelism": args.parallelism, "backoffLimit": 6,
+            "template": {"metadata": {"annotations": {"sim.labkit.io/run-seconds": "1"}},
+                         "spec": {**pod_spec, "restartPolicy": "Never"}}}})
+
+        async def job_complete() -> bool:
             job = await client.get("jobs.batch", "bench", namespace=NAMESPACE)
-            del t0, t1
-        finally:
-            informer_task.cancel()
-            await asyncio.gather(informer_task, return_exceptions=True)
+            return any(c.get("type") == "Complete" and c.get("status") == "True"
+                       for c in (job.get("status") or {}).get("conditions") or [])
+        job_seconds = await poll("the Job complete", job_complete, timeout=args.timeout, every=1.0)
+        job = await client.get("jobs.batch", "bench", namespace=NAMESPACE)
     return {
-        "nodes": args.nodes, "concurrency": args.concurrency,
+        "nodes": args.nodes,
         "replicaset": {"replicas": args.replicas, "create_to_available_seconds": round(rs_seconds, 1),
-                       "pods_per_second": round(args.replicas / rs_seconds, 1), "kubelet_writes": rs_writes},
-        "job": {"completions": args.completions, "parallelism": args.parallelism,
+                       "pods_per_second": round(args.replicas / rs_seconds, 1)},
+        "job": {"completions": args.completions, "parallelism": args.parallelism, "pod_run_seconds": 1,
                 "create_to_complete_seconds": round(job_seconds, 1),
                 "completions_per_second": round(args.completions / job_seconds, 1),
-                "succeeded": (job.get("status") or {}).get("succeeded"),
-                "kubelet_writes": kubelet.writes - rs_writes},
+                "succeeded": (job.get("status") or {}).get("succeeded")},
     }
 
 
@@ -216,7 +158,7 @@ def main() -> None:
     p.add_argument("--completions", type=int, default=1000)
     p.add_argument("--parallelism", type=int, default=100)
     p.add_argument("--nodes", type=int, default=100)
-    p.add_argument("--concurrency", type=int, default=32, help="simulated kubelet requests in flight")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds each wait may take")
     p.add_argument("--hpa-runs", type=int, default=3)
     p.add_argument("--hpa-nodes", type=int, default=2)
     p.add_argument("--skip-job", action="store_true")
@@ -226,14 +168,10 @@ def main() -> None:
     if not args.skip_job:
         with tempfile.TemporaryDirectory(prefix="bench-wl-") as tmp:
             home = Path(tmp)
-            # Its own controller manager in the benchmark's namespace; no scheduler (the stand-in binds).
-            labctl(home, "up", "--nodes", "0", "--skip", "controller-manager", "--skip", "scheduler")
-            cm = start_controller_manager(home, "replicaset,job,garbagecollector")
+            labctl(home, "up", "--nodes", str(args.nodes), "--runtime", "simulated")
             try:
                 result["job_vs_replicaset"] = asyncio.run(job_vs_replicaset(args, home))
             finally:
-                cm.send_signal(signal.SIGTERM)
-                cm.wait(timeout=30)
                 labctl(home, "down")
     if not args.skip_hpa:
         with tempfile.TemporaryDirectory(prefix="bench-hpa-") as tmp:

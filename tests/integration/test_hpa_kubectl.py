@@ -120,6 +120,10 @@ def test_load_scales_the_deployment_up_and_after_the_window_down(cluster: Path) 
     assert any(m.startswith("New size: 4; reason: cpu resource utilization (percentage of request) above target")
                for m in rescales), rescales
 
+    described = kubectl(cluster, "describe", "hpa", "web").stdout
+    assert "Reference:" in described and "Deployment/web" in described
+    assert "ScalingActive" in described and "ValidMetricFound" in described and "SuccessfulRescale" in described
+
     wait_until("the new pods to be ready",
                lambda: get(cluster, "deployment", "web").get("status", {}).get("readyReplicas", 0) >= 4)
     lowered = time.monotonic()
