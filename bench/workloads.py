@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.controllers import labctl  # noqa: E402
 from orchestrator.api.errors import ApiError  # noqa: E402
 from orchestrator.client.rest import ApiClient  # noqa: E402
+from orchestrator.embedded.ports import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench-workloads"
@@ -169,7 +170,7 @@ def main() -> None:
     if not args.skip_job:
         with tempfile.TemporaryDirectory(prefix="bench-wl-") as tmp:
             home = Path(tmp)
-            labctl(home, "up", "--nodes", str(args.nodes), "--runtime", "simulated")
+            labctl(home, "up", "--nodes", str(args.nodes), "--runtime", "simulated", "--port", str(free_port()))
             try:
                 result["job_vs_replicaset"] = asyncio.run(job_vs_replicaset(args, home))
             finally:
@@ -177,7 +178,7 @@ def main() -> None:
     if not args.skip_hpa:
         with tempfile.TemporaryDirectory(prefix="bench-hpa-") as tmp:
             home = Path(tmp)
-            labctl(home, "up", "--nodes", str(args.hpa_nodes), "--runtime", "simulated")
+            labctl(home, "up", "--nodes", str(args.hpa_nodes), "--runtime", "simulated", "--port", str(free_port()))
             try:
                 result["hpa"] = asyncio.run(hpa_reaction(args, home))
             finally:
