@@ -287,7 +287,7 @@ class HorizontalController(Controller):
         statuses: list[dict[str, Any]] = [{} for _ in specs]
         best: _MetricResult | None = None
         failures: list[_MetricFailure] = []
-        listed: list[dict[str, Any]] | None = None
+        listed: list[dict[str, Any]] | ApiError | None = None
         for i, metric in enumerate(specs):
             try:
                 if metric.get("type") not in ("Resource", "ContainerResource"):
@@ -317,15 +317,16 @@ class HorizontalController(Controller):
                                             f"{best.name}"))
         return best.replicas, best.name, current_metrics, ""
 
-    async def _list_pod_metrics(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+    async def _list_pod_metrics(self, namespace: str, selector: str) -> list[dict[str, Any]] | ApiError:
+        """The PodMetrics of the selected pods, or why they could not be read (the same failure for
+        every resource metric of this sync, each reporting it with its own reason)."""
         try:
             return await list_pod_metrics(self.client, namespace, label_selector=selector)
         except ApiError as err:
-            # No metrics API yet is the same failure for every resource metric.
-            return [{"__error__": f"unable to fetch metrics from resource metrics API: {err}"}]
+            return err
 
     def _resource_proposal(self, metric: dict[str, Any], current: int, pods: list[Object],
-                           listed: list[dict[str, Any]]) -> _MetricResult:
+                           listed: list[dict[str, Any]] | ApiError) -> _MetricResult:
         """computeStatusForResourceMetric / computeStatusForContainerResourceMetric."""
         container_metric = metric.get("type") == "ContainerResource"
         source = metric.get("containerResource" if container_metric else "resource") or {}
@@ -333,8 +334,9 @@ class HorizontalController(Controller):
         container = str(source.get("container") or "") if container_metric else ""
         target = source.get("target") or {}
         reason = "FailedGetContainerResourceMetric" if container_metric else "FailedGetResourceMetric"
-        if listed and "__error__" in listed[0]:
-            raise _MetricFailure(reason, f"unable to get metrics for resource {resource}: {listed[0]['__error__']}")
+        if isinstance(listed, ApiError):
+            raise _MetricFailure(reason, f"unable to get metrics for resource {resource}: unable to fetch metrics "
+                                         f"from resource metrics API: {listed}")
         metrics = pod_metrics_from(listed, resource, container)
         now = self.wall_clock()
         knobs = {"tolerance": self.tolerance, "cpu_initialization_period": self.cpu_initialization_period,
