@@ -108,6 +108,9 @@ class Conversion:
             return line
         if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
             return line
+        if event.get("type") == "BOOKMARK":  # only a resourceVersion: nothing to convert but the version
+            converted = {**event["object"], "apiVersion": self.served.api_version}
+            return json.dumps({**event, "object": converted}, separators=(",", ":")).encode()
         converted = self.document(event["object"])
         if converted is event["object"]:
             return line
