@@ -49,6 +49,7 @@ from fastapi.responses import Response
 
 from orchestrator.api.errors import ApiError, Expired, NotFound, Unavailable
 from orchestrator.apiserver.auth import User
+from orchestrator.apiserver.catalog import version_priority
 from orchestrator.apiserver.validation import rfc3339
 
 log = logging.getLogger("orchestrator.apiserver.aggregator")
@@ -65,7 +66,6 @@ class _Backend:
     apiservice: dict[str, Any]
     resources: dict[str, Any] | None = None  # the APIResourceList of the last passed check
     available: bool = False
-    checked: asyncio.Event | None = None  # set to make the checker look at it now
 
 
 def _key(apiservice: Mapping[str, Any]) -> tuple[str, str]:
@@ -102,8 +102,6 @@ class Aggregator:
     def groups(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(group, version, APIResourceList) of every available aggregated group/version, the
         preferred version first (versionPriority, then Kubernetes' version order)."""
-        from orchestrator.apiserver.catalog import version_priority
-
         out = [(g, v, b) for (g, v), b in self._backends.items() if b.available and b.resources is not None]
         out.sort(key=lambda t: (t[0], -int((t[2].apiservice.get("spec") or {}).get("versionPriority") or 0),
                                 version_priority(t[1])))
@@ -171,7 +169,11 @@ class Aggregator:
             self._changed.clear()
             for key in list(self._backends):
                 if loop.time() >= due.get(key, 0.0):
-                    passed = await self.check(key)
+                    try:
+                        passed = await self.check(key)
+                    except (ApiError, OSError) as exc:  # storage trouble: try again, never end the loop
+                        log.warning("APIService %s/%s: availability check failed: %s", *key, exc)
+                        passed = False
                     due[key] = loop.time() + (self._recheck if passed else self._retry)
             for key in [k for k in due if k not in self._backends]:
                 del due[key]

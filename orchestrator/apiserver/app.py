@@ -171,7 +171,7 @@ def create_app(settings: Settings) -> FastAPI:
             for lister in registry.admission.listers:  # what LimitRanger and ResourceQuota read
                 tasks.append(asyncio.create_task(lister.run(store, watch_cache), name=f"apiserver-lister-{lister.resource}"))
             kubernetes_service = KubernetesService(
-                registry, cluster_ip=cluster_ips.first, port=settings.secure_port,
+                registry, cluster_ip=cluster_ips.first, port=settings.advertise_port or settings.secure_port,
                 address=settings.advertise_address or primary_address())
             await kubernetes_service.reconcile()
             tasks.append(asyncio.create_task(kubernetes_service.run(), name="apiserver-kubernetes-service"))

@@ -16,6 +16,11 @@ Several API servers: Kubernetes' default ``lease`` reconciler keeps every live A
 (each renews a lease in etcd). This lab's API servers share one database but each writes only its
 own address, so the last one to reconcile is the one named — the upstream ``master-count``
 reconciler with a count of one. Any of them serves the same API, so in-cluster clients still work.
+Two API servers of one lab run on one host on two ports (`labctl up --apiservers 2`): one
+EndpointSlice cannot name one address with two ports, and the Service's numeric targetPort can
+name only one, so there each is started with ``--advertise-port`` = the HAProxy port in front of
+both; they then write the same endpoints instead of overwriting each other's every ``interval``
+(docs/multi-host.md).
 
 The address is ``--advertise-address`` or else this host's primary address: an endpoint may not be
 a loopback address (clients in pods would reach themselves), even though the lab's API server

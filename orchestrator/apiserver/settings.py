@@ -55,6 +55,10 @@ class Settings:
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"
     advertise_address: str | None = None
+    # The port those endpoints and the Service's targetPort name (None: --secure-port). Behind a
+    # load balancer on the same host (labctl up --apiservers 2) every API server names the
+    # balancer's port, so that they agree instead of each writing its own (docs/multi-host.md).
+    advertise_port: int | None = None
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> Settings:
@@ -108,6 +112,9 @@ class Settings:
                        help="the ports NodePort services are allocated from (default 30000-32767)")
         p.add_argument("--advertise-address",
                        help="the IP the `kubernetes` Service's endpoints name (default: this host's primary address)")
+        p.add_argument("--advertise-port", type=int,
+                       help="the port the `kubernetes` Service's endpoints and targetPort name (default: --secure-port); "
+                            "behind a load balancer, the balancer's port")
         a = p.parse_args(argv)
         from orchestrator.apiserver.registry.serviceallocator import ClusterIPRange, NodePortRange
 
@@ -167,6 +174,7 @@ class Settings:
             service_cluster_ip_range=a.service_cluster_ip_range,
             service_node_port_range=a.service_node_port_range,
             advertise_address=a.advertise_address,
+            advertise_port=a.advertise_port,
         )
 
 

@@ -37,6 +37,7 @@ from orchestrator.cli.errors import cli_errors, err
 from orchestrator.cli.supervisor import Supervisor
 from orchestrator.cli.up import RUNTIMES, Runtime
 from orchestrator.cli.up import up as lab_up
+from orchestrator.lab import haproxy
 from orchestrator.labhome import LabSettings
 from orchestrator.pki import write_user_kubeconfig
 
@@ -90,6 +91,11 @@ def up(
         bool,
         typer.Option(help="Simulated fleets report a pod once, Running (KWOK-style), not first ContainerCreating."),
     ] = False,
+    apiservers: Annotated[
+        int | None,
+        typer.Option(min=1, max=5, help="API servers to run (default 1, or as the last `up`); more than one run "
+                                        "behind HAProxy on the API port (docs/multi-host.md)."),
+    ] = None,
 ) -> None:
     """Start the lab cluster in the background (idempotent)."""
     if runtime not in RUNTIMES:
@@ -114,6 +120,7 @@ def up(
                 owner_pid=owner_pid,
                 fleet_args=("--straight-to-running",) if straight_to_running else (),
                 bind_address=bind_address,
+                apiservers=apiservers,
             )
         finally:
             progress.close()
@@ -151,6 +158,10 @@ def status() -> None:
         return
     out.print(render.status_table(rows))
     out.print(render.watchdog_line(watchdog), soft_wrap=True)
+    if any(row.name == haproxy.COMPONENT and row.running for row in rows):
+        balancer = haproxy.status_line(settings.home)
+        if balancer:
+            out.print(balancer, soft_wrap=True, markup=False)
 
 
 @app.command()

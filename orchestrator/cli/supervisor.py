@@ -554,7 +554,7 @@ class Supervisor:
     def strays(self) -> list[psutil.Process]:
         """Lab processes not in the state file (e.g. after the state file was deleted).
 
-        Recognised by program and command line: postgres/redis-server/orchestrator modules
+        Recognised by program and command line: postgres/redis-server/haproxy/orchestrator modules
         whose command line mentions this lab home.
         """
         root = str(self.home.root)
@@ -564,7 +564,7 @@ class Supervisor:
             cmdline = proc.info["cmdline"] or []
             if proc.info["pid"] in mine or not any(root in part for part in cmdline):
                 continue
-            is_ours = proc.info["name"] in ("postgres", "redis-server") or any(
+            is_ours = proc.info["name"] in ("postgres", "redis-server", "haproxy") or any(
                 part.startswith("orchestrator.") for part in cmdline
             )
             if is_ours and pid_alive(proc.info["pid"]):

@@ -8,7 +8,8 @@ with a dead component (or one stopped with `labctl stop`) starts just that compo
    given an owner pid, takes the lab down when that process is gone;
 2. PostgreSQL and Redis: embedded ones from the pip wheels, or the servers named by
    DATABASE_URL / REDIS_URL (then only checked, never started or stopped);
-3. the control plane: one `ComponentSpec` per component in `control_plane()`; with nodes, the
+3. the control plane: one `ComponentSpec` per component in `control_plane()` (with
+   ``--apiservers N``, N API servers behind HAProxy: orchestrator/lab/haproxy.py); with nodes, the
    Service proxy, the cluster DNS server (`network_specs`) and the metrics server
    (`metrics_specs`, its APIService registered once it answers); the nodes one
    process each, or -- simulated labs of more than `MAX_NODE_PROCESSES` nodes -- fleet processes
@@ -36,6 +37,7 @@ from orchestrator.dns.dnat import cluster_dns_ip
 from orchestrator.embedded.ports import LOOPBACK, RunningServer, free_port, port_is_free, require_free_port
 from orchestrator.embedded.postgres import check_database_url, start_postgres
 from orchestrator.embedded.redis import check_redis_url, start_redis
+from orchestrator.lab import haproxy
 from orchestrator.labhome import LabHome, LabSettings
 from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.pki import (
@@ -96,6 +98,13 @@ class LabContext:
     metric_resolution: str = "15s"  # LABKIT_METRIC_RESOLUTION (orchestrator/labhome.py)
     hpa_sync_period: str = "15s"  # LABKIT_HPA_SYNC_PERIOD
     hpa_downscale_stabilization: str = "5m0s"  # LABKIT_HPA_DOWNSCALE_STABILIZATION
+    # API servers: one, or several behind HAProxy on `apiserver_port` (orchestrator/lab/haproxy.py).
+    apiservers: int = 1
+
+    @property
+    def front_door(self) -> str:
+        """The component clients and the other components reach the API through."""
+        return haproxy.front_door(self.apiservers)
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -124,44 +133,53 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
     # The API server lands in a parallel change; until its entry point exists, the lab is
     # just PostgreSQL and Redis.
     if _module_exists("orchestrator.apiserver.__main__"):
-        specs.append(
-            ComponentSpec(
-                name="apiserver",
-                argv=[
-                    sys.executable,
-                    "-m",
-                    "orchestrator.apiserver",
-                    "--database-url",
-                    ctx.database_url,
-                    "--redis-url",
-                    ctx.redis_url,
-                    "--bind-address",
-                    ctx.bind_address,
-                    "--secure-port",
-                    str(port),
-                    "--tls-cert-file",
-                    str(home.apiserver_cert),
-                    "--tls-private-key-file",
-                    str(home.apiserver_key),
-                    "--token-auth-file",
-                    str(home.token_file),
-                    "--client-ca-file",  # client certificates of `labctl kubeconfig --user`
-                    str(home.ca_cert),
-                    "--no-relay",  # the relay runs as its own process (below): one more core at work
-                    "--kubelet-client-token-file",
-                    str(home.kubelet_client_token),
-                    "--proxy-client-token-file",  # its credential towards the metrics server (APIService)
-                    str(home.proxy_client_token),
-                    "--encryption-provider-config",
-                    str(home.encryption_config),
-                    "--service-account-signing-key-file",
-                    str(home.service_account_key),
-                ],  # fmt: skip
-                health=f"https://{LOOPBACK}:{port}/readyz",
-                depends_on=("postgres", "redis"),
-                address=f"{LOOPBACK}:{port}",
+        # One API server on the lab's port, or several on ports of their own behind HAProxy there.
+        backends = haproxy.backends(ctx.apiservers, port_for=lambda name: ctx.port(name, component=name))
+        listeners = ([("apiserver", ctx.bind_address, port)] if ctx.apiservers == 1
+                     else [(b.name, b.host, b.port) for b in backends])
+        for name, bind, api_port in listeners:
+            specs.append(
+                ComponentSpec(
+                    name=name,
+                    argv=[
+                        sys.executable,
+                        "-m",
+                        "orchestrator.apiserver",
+                        "--database-url",
+                        ctx.database_url,
+                        "--redis-url",
+                        ctx.redis_url,
+                        "--bind-address",
+                        bind,
+                        "--secure-port",
+                        str(api_port),
+                        "--advertise-port",  # the `kubernetes` Service names the port clients use
+                        str(port),
+                        "--tls-cert-file",
+                        str(home.apiserver_cert),
+                        "--tls-private-key-file",
+                        str(home.apiserver_key),
+                        "--token-auth-file",
+                        str(home.token_file),
+                        "--client-ca-file",  # client certificates of `labctl kubeconfig --user`
+                        str(home.ca_cert),
+                        "--no-relay",  # the relay runs as its own process (below): one more core at work
+                        "--kubelet-client-token-file",
+                        str(home.kubelet_client_token),
+                        "--proxy-client-token-file",  # its credential towards the metrics server (APIService)
+                        str(home.proxy_client_token),
+                        "--encryption-provider-config",
+                        str(home.encryption_config),
+                        "--service-account-signing-key-file",
+                        str(home.service_account_key),
+                    ],  # fmt: skip
+                    health=f"https://{LOOPBACK}:{api_port}/readyz",
+                    depends_on=("postgres", "redis"),
+                    address=f"{LOOPBACK}:{api_port}",
+                )
             )
-        )
+        if ctx.apiservers > 1 and "haproxy" not in ctx.skip:
+            specs.append(haproxy.haproxy_spec(home, bind=ctx.bind_address, port=port, backends=backends))
         specs.append(
             ComponentSpec(
                 name="relay",
@@ -180,7 +198,7 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                       "--bind-address", LOOPBACK, "--grpc-port", str(grpc_port),
                       "--metrics-port", str(metrics_port)],  # fmt: skip
                 health=f"http://{LOOPBACK}:{metrics_port}/healthz",
-                depends_on=("apiserver",),
+                depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{grpc_port}",
             )
         )
@@ -196,7 +214,7 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                       "--horizontal-pod-autoscaler-sync-period", ctx.hpa_sync_period,
                       "--horizontal-pod-autoscaler-downscale-stabilization", ctx.hpa_downscale_stabilization],  # fmt: skip
                 health=f"http://{LOOPBACK}:{cm_metrics}/healthz",
-                depends_on=("apiserver",),
+                depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{cm_grpc}",
             )
         )
@@ -235,8 +253,8 @@ def network_specs(ctx: LabContext) -> list[ComponentSpec]:
             dns_argv += ["--listen", f"{bridge.gateway}:{dns_port}", "--cluster-dns-ip", cluster_dns]
     return [
         ComponentSpec(name="proxy", argv=proxy_argv, health=f"http://{LOOPBACK}:{proxy_port}/livez",
-                      depends_on=("apiserver",), address=f"{LOOPBACK}:{proxy_port}"),
-        ComponentSpec(name="dns", argv=dns_argv, depends_on=("apiserver",), address=f"{LOOPBACK}:{dns_port}"),
+                      depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{proxy_port}"),
+        ComponentSpec(name="dns", argv=dns_argv, depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{dns_port}"),
     ]
 
 
@@ -249,7 +267,7 @@ def metrics_specs(ctx: LabContext) -> list[ComponentSpec]:
             "--requestheader-token-file", str(home.proxy_client_token),
             "--metric-resolution", ctx.metric_resolution, "--bind-address", LOOPBACK, "--port", str(port)]
     return [ComponentSpec(name="metrics-server", argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
-                          depends_on=("apiserver",), address=f"{LOOPBACK}:{port}")]
+                          depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{port}")]
 
 
 @dataclass(frozen=True)
@@ -339,7 +357,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                           "--root-dir", str(home.nodes_dir),
                           *(["--cluster-dns", cluster_dns] if cluster_dns else [])],  # fmt: skip
                     health=f"http://{LOOPBACK}:{log_port}/healthz",
-                    depends_on=("apiserver",),
+                    depends_on=(ctx.front_door,),
                     address=f"{LOOPBACK}:{log_port}",
                 )
             )
@@ -356,7 +374,7 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                       "--apiserver-token-file", str(home.kubelet_client_token),
                       "--root-dir", str(home.nodes_dir), *ctx.fleet_args],  # fmt: skip
                 health=f"http://{LOOPBACK}:{log_port}/healthz",
-                depends_on=("apiserver",),
+                depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{log_port}",
                 start_timeout=180.0,
             )
@@ -376,13 +394,15 @@ def up(
     owner_pid: int | None = None,
     fleet_args: Sequence[str] = (),
     bind_address: str | None = None,
+    apiservers: int | None = None,
 ) -> UpResult:
     """Bring the lab up (see the module docstring); raises EmbeddedServerError / SupervisorError.
 
     `owner_pid`: the process whose end takes the lab down (the watchdog runs `down` once it is
     gone); a notebook passes its kernel's pid. None keeps the owner an earlier `up` set, if it
     still runs. `bind_address`: where the API server listens (default: the one remembered, else
-    127.0.0.1); it takes effect when the API server (re)starts.
+    127.0.0.1); it takes effect when the API server (re)starts. `apiservers`: how many API servers
+    (default: as remembered, else 1); more than one run behind HAProxy (orchestrator/lab/haproxy.py).
     """
     home = settings.home
     home.ensure()
@@ -392,6 +412,7 @@ def up(
         ports: dict[str, int] = dict(remembered.get("ports", {}))
         sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
         bind = bind_address or str(remembered.get("bind_address") or LOOPBACK)
+        apiserver_count = haproxy.check_count(supervisor, wanted=apiservers, remembered=remembered.get("apiservers"))
         ensure_pki(home, extra_sans=sans)
         ensure_service_account_key(home)
         ensure_encryption_config(home)
@@ -399,7 +420,8 @@ def up(
         identities = 0 if uses_fleets(nodes=nodes, runtime=runtime) else nodes
         tokens = ensure_tokens(home, nodes=identities)
         # Chosen first so that a busy --port fails before anything starts.
-        api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"))
+        api_port = _apiserver_port(supervisor, requested=port, remembered=ports.get("apiserver"),
+                                   front_door=haproxy.front_door(apiserver_count))
         ports["apiserver"] = api_port
         result = UpResult(apiserver_port=api_port, kubeconfig=str(home.kubeconfig))
         if owner_pid is not None:
@@ -409,12 +431,13 @@ def up(
         try:
             _start_all(supervisor, settings, ports=ports, api_port=api_port, nodes=nodes, runtime=runtime,
                        skip=skip, tokens=tokens, progress=progress, result=result, identities=identities,
-                       fleet_args=fleet_args, bind_address=bind)
+                       fleet_args=fleet_args, bind_address=bind, apiservers=apiserver_count)
         except BaseException:
             if all(record.external for record in supervisor.records()):
                 supervisor.stop_watchdog()  # nothing was started: leave nothing behind
             raise
-        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans), bind_address=bind)
+        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans), bind_address=bind,
+                            apiservers=apiserver_count)
     return result
 
 
@@ -433,6 +456,7 @@ def _start_all(
     identities: int,
     fleet_args: Sequence[str],
     bind_address: str = LOOPBACK,
+    apiservers: int = 1,
 ) -> None:
     home = settings.home
     # The watchdog starts first: if whoever runs `up` is killed half-way, an owner's watchdog
@@ -487,6 +511,7 @@ def _start_all(
         runtime=resolved,
         ports=ports,
         running=frozenset(name for name in ("scheduler", "controller-manager", "proxy", "dns", "metrics-server",
+                                            *haproxy.apiserver_names(apiservers),
                                             *node_component_names(nodes=nodes, runtime=resolved))
                           if supervisor.is_running(name)),
         skip=frozenset(skip),
@@ -495,9 +520,10 @@ def _start_all(
         metric_resolution=settings.metric_resolution,
         hpa_sync_period=settings.hpa_sync_period,
         hpa_downscale_stabilization=settings.hpa_downscale_stabilization,
+        apiservers=apiservers,
     )
     specs = control_plane(ctx)
-    if not any(spec.name == "apiserver" for spec in specs):
+    if not any(spec.name.startswith("apiserver") for spec in specs):
         progress.done("apiserver", "skipped", "orchestrator.apiserver is not built yet")
     for spec in specs:
         progress.starting(spec.name)
@@ -557,9 +583,10 @@ class StartServer(Protocol):
     def __call__(self, port: int | None, /) -> RunningServer: ...
 
 
-def _apiserver_port(supervisor: Supervisor, *, requested: int | None, remembered: int | None) -> int:
-    record = supervisor.record("apiserver")
-    if record is not None and supervisor.is_running("apiserver") and record.port is not None:
+def _apiserver_port(supervisor: Supervisor, *, requested: int | None, remembered: int | None,
+                    front_door: str = "apiserver") -> int:
+    record = supervisor.record(front_door)
+    if record is not None and supervisor.is_running(front_door) and record.port is not None:
         if requested is not None and requested != record.port:
             raise SupervisorError(
                 f"the API server already runs on port {record.port}: "

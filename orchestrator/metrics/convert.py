@@ -75,7 +75,10 @@ def cpu_quantity(nano_cores: int) -> str:
 
 
 def memory_quantity(num_bytes: int) -> str:
-    """``67108864`` → ``"64Mi"``; bytes that are no whole KiB stay plain (``"1000"``)."""
+    """``67108864`` → ``"64Mi"``; bytes that are no whole KiB stay plain (``"1000"``, as a BinarySI
+    quantity prints: never ``"1k"``)."""
+    if num_bytes < 1024 or num_bytes % 1024:
+        return str(num_bytes)
     return format_quantity(num_bytes, "BinarySI")
 
 

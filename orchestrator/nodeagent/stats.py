@@ -54,6 +54,7 @@ from typing import Any, Literal
 from orchestrator.api.errors import BadRequest, NotFound
 from orchestrator.api.quantity import parse_quantity
 from orchestrator.nodeagent.podworker import PodWorker
+from orchestrator.nodeagent.runtimes.base import ContainerNotFound, Runtime
 from orchestrator.nodeagent.runtimes.simulated import sim_annotation
 from orchestrator.nodeagent.runtimes.usage import StatsRuntime, UsageSample, usage_nano_cores
 
@@ -110,13 +111,16 @@ def _memory(sample: UsageSample) -> dict[str, Any]:
 class SummaryProvider:
     """Answers one node's summary from the pods its workers run, sampling on demand."""
 
-    def __init__(self, *, runtime: object, min_sample_interval: float = DEFAULT_MIN_SAMPLE_INTERVAL,
+    def __init__(self, *, runtime: Runtime, min_sample_interval: float = DEFAULT_MIN_SAMPLE_INTERVAL,
                  clock: Any = time.time) -> None:
+        self._runtime = runtime
         self._stats = runtime if isinstance(runtime, StatsRuntime) else None
         self.source: Source = "docker" if self._stats is not None else "simulated"
         self._min_interval = min_sample_interval
         self._clock = clock
-        self._history: dict[str, _History] = {}  # container id (or "node:<name>") -> last two samples
+        # The last two samples: per node, of each container (by id); and of each node itself.
+        self._containers: dict[str, dict[str, _History]] = {}
+        self._nodes: dict[str, _History] = {}
         self._started = clock()
 
     async def summary_of(self, agents: Mapping[str, Any], node: str | None) -> dict[str, Any]:
@@ -134,17 +138,18 @@ class SummaryProvider:
     async def summary(self, node_name: str, workers: Iterable[PodWorker]) -> dict[str, Any]:
         """The Summary of `node_name`, whose pods `workers` run."""
         pods: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        before = self._containers.get(node_name, {})
+        current: dict[str, _History] = {}  # what is not sampled again now is gone: its history too
         for worker in list(workers):
-            pod = await self._pod_stats(worker, seen)
+            pod = await self._pod_stats(worker, before, current)
             if pod is not None:
                 pods.append(pod)
-        for key in [k for k in self._history if k.startswith(f"{node_name}/") and k not in seen]:
-            del self._history[key]  # containers gone since the last summary
+        self._containers[node_name] = current
         node = await self._node_stats(node_name, pods)
         return {"node": node, "pods": pods}
 
-    async def _pod_stats(self, worker: PodWorker, seen: set[str]) -> dict[str, Any] | None:
+    async def _pod_stats(self, worker: PodWorker, before: Mapping[str, _History],
+                         current: dict[str, _History]) -> dict[str, Any] | None:
         meta = worker.pod.get("metadata") or {}
         names = [c.get("name") for c in (worker.pod.get("spec") or {}).get("containers") or []]
         ids = worker.container_ids()
@@ -152,12 +157,11 @@ class SummaryProvider:
         for name in names:
             if name not in ids:
                 continue
-            key = f"{worker.config.node_name}/{ids[name]}"
-            sample = await self._container_sample(ids[name], meta.get("annotations") or {}, name, key)
-            if sample is None:
+            history = await self._container_sample(ids[name], meta.get("annotations") or {}, name,
+                                                   before.get(ids[name]))
+            if history is None:
                 continue
-            seen.add(key)
-            history = self._history[key]
+            current[ids[name]] = history
             containers.append({"name": name, "startTime": (worker.pod.get("status") or {}).get("startTime"),
                                "cpu": _cpu(history), "memory": _memory(history.latest)})
         if not containers:
@@ -171,19 +175,22 @@ class SummaryProvider:
         }
 
     async def _container_sample(self, container_id: str, annotations: Mapping[str, str], name: str,
-                                key: str) -> UsageSample | None:
-        history = self._history.get(key)
+                                history: _History | None) -> _History | None:
         now = self._clock()
         if history is not None and now - history.latest.timestamp < self._min_interval:
-            return history.latest
+            return history
         if self._stats is not None:
             sample = await self._stats.container_stats(container_id)
             if sample is None:
                 return None
         else:
+            try:  # a finished container (a Job's) uses nothing, as Docker's stats of it say
+                if (await self._runtime.inspect(container_id)).state != "running":
+                    return None
+            except ContainerNotFound:
+                return None
             sample = self._synthetic(annotations, name, history, now)
-        self._history[key] = _History(history.latest if history is not None else None, sample)
-        return sample
+        return _History(history.latest if history is not None else None, sample)
 
     @staticmethod
     def _synthetic(annotations: Mapping[str, str], name: str, history: _History | None, now: float) -> UsageSample:
@@ -211,8 +218,7 @@ class SummaryProvider:
     async def _node_stats(self, node_name: str, pods: list[dict[str, Any]]) -> dict[str, Any]:
         node: dict[str, Any] = {"nodeName": node_name, "startTime": rfc3339(self._started),
                                 "labkit": {"source": self.source}}
-        key = f"node:{node_name}"
-        history = self._history.get(key)
+        history = self._nodes.get(node_name)
         now = self._clock()
         if history is None or now - history.latest.timestamp >= self._min_interval:
             if self._stats is None:
@@ -220,7 +226,7 @@ class SummaryProvider:
             else:
                 sample = await asyncio.to_thread(host_sample)
             history = _History(history.latest if history is not None else None, sample)
-            self._history[key] = history
+            self._nodes[node_name] = history
         node["cpu"], node["memory"] = _cpu(history), _memory(history.latest)
         return node
 

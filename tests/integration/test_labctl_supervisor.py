@@ -73,7 +73,7 @@ def up(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 LEAN = ("--nodes", "1", "--runtime", "simulated", "--skip", "relay", "--skip", "controller-manager",
-        "--skip", "proxy", "--skip", "dns")
+        "--skip", "proxy", "--skip", "dns", "--skip", "metrics-server")
 KINDS = ("postgres", "redis", "apiserver", "scheduler", "node-1")  # embedded servers, https, gRPC, node
 
 

@@ -63,7 +63,7 @@ def test_up_status_down_leaves_no_process_and_no_port_behind(lab_home: Path) -> 
     assert status.returncode == 0, status.stderr
     lines = {line.split()[0]: line.split() for line in status.stdout.splitlines() if line.strip()}
     assert lines["COMPONENT"] == ["COMPONENT", "STATE", "RESTARTS", "PID", "ADDRESS", "AGE", "LAST-EXIT"]
-    names = ("postgres", "redis", "apiserver", "relay", "scheduler", "controller-manager", "node-1")
+    names = ("postgres", "redis", "apiserver", "relay", "scheduler", "controller-manager", "metrics-server", "node-1")
     assert all(lines[name][1:3] == ["healthy", "0"] for name in names), status.stdout
 
     kubeconfig = labctl(lab_home, "kubeconfig")

@@ -53,7 +53,8 @@ def test_ensure_creates_directories_with_a_private_pki_dir(tmp_path: Path) -> No
 def test_identities_use_the_kubernetes_user_and_group_names() -> None:
     by_name = {i.name: i for i in lab_identities(nodes=2)}
     assert list(by_name) == ["admin", "scheduler", "controller-manager", "viewer", "kube-proxy", "dns",
-                             "node-1", "node-2"]
+                             "metrics-server", "node-1", "node-2"]
+    assert by_name["metrics-server"].user == "system:metrics-server"
     assert by_name["kube-proxy"].user == "system:kube-proxy"
     assert by_name["dns"].user == "system:kube-dns"
     assert by_name["admin"].groups == ("system:masters",)

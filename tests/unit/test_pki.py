@@ -108,8 +108,8 @@ def test_tokens_file_has_one_line_per_identity_in_static_token_format(tmp_path: 
     home = LabHome(tmp_path)
     tokens = ensure_tokens(home, nodes=2)
     assert set(tokens) == {"admin", "scheduler", "controller-manager", "viewer", "kube-proxy", "dns",
-                           "node-1", "node-2"}
-    assert len(set(tokens.values())) == 8 and all(len(t) >= 43 for t in tokens.values())
+                           "metrics-server", "node-1", "node-2"}
+    assert len(set(tokens.values())) == 9 and all(len(t) >= 43 for t in tokens.values())
     rows = {row[1]: row for row in csv.reader(io.StringIO(home.token_file.read_text()))}
     assert rows["admin"] == [tokens["admin"], "admin", "admin", "system:masters"]
     assert rows["system:node:node-2"][3] == "system:nodes"
@@ -122,7 +122,7 @@ def test_tokens_are_kept_across_runs_and_extended_for_new_nodes(tmp_path: Path) 
     second = ensure_tokens(home, nodes=3)
     assert {k: second[k] for k in first} == first
     assert {"node-2", "node-3"} <= set(second)
-    assert len(read_token_file(home.token_file)) == 9
+    assert len(read_token_file(home.token_file)) == 10
 
 
 def test_kubeconfig_carries_the_ca_the_token_and_a_current_context(tmp_path: Path) -> None:

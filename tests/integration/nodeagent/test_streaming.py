@@ -212,12 +212,17 @@ def _in_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     return proc.wait(10), output.decode(errors="replace")
 
 
+# The resize message travels kubectl -> API server -> node agent -> engine while the command
+# already runs: wait for it (up to 10 s on a loaded machine) instead of a fixed second.
+_AWAIT_RESIZE = 'i=0; while [ "$(stty size)" != "33 111" ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done'
+
+
 def test_kubectl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
     kubectl = shutil.which("kubectl")
     assert kubectl
     env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig), HOME=str(lab.home))
     code, text = _in_a_terminal([kubectl, "exec", "-it", "-n", ns, "web", "--", "sh", "-c",
-                                 "tty; sleep 1; stty size; exit 4"], env)
+                                 f"tty; {_AWAIT_RESIZE}; stty size; exit 4"], env)
     assert code == 4, text
     assert "/dev/pts/" in text, text
     assert "33 111" in text, text  # stty size: the terminal size kubectl sent on the resize channel
@@ -229,7 +234,7 @@ def test_labctl_exec_with_a_tty(lab: Lab, ns: str, no_leaks: None) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["LABKIT_HOME"] = str(lab.home)
     code, text = _in_a_terminal([sys.executable, "-m", "orchestrator.cli.main", "exec", "-it", "-n", ns, "web", "--",
-                                 "sh", "-c", "tty; sleep 1; stty size; exit 5"], env)
+                                 "sh", "-c", f"tty; {_AWAIT_RESIZE}; stty size; exit 5"], env)
     assert code == 5, text
     assert "/dev/pts/" in text and "33 111" in text, text
 

@@ -67,7 +67,8 @@ async def test_explain_of_an_unknown_pod_is_not_found(cluster: Cluster) -> None:
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_labctl_scheduler_explain_prints_verdicts_and_scores(cluster: Cluster) -> None:
+async def test_labctl_scheduler_explain_prints_verdicts_and_scores(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
     from typer.testing import CliRunner
 
     from orchestrator.cli import scheduler as scheduler_cli
@@ -78,9 +79,11 @@ async def test_labctl_scheduler_explain_prints_verdicts_and_scores(cluster: Clus
     await cluster.admin.create("pods", {**cluster.pod("probe", cpu="2"), "spec": {
         **cluster.pod("probe", cpu="2")["spec"], "schedulerName": "nobody-serves-this"}})
 
+    # labctl's console is made when its module is imported, and a console made while COLUMNS was
+    # set keeps that width: another test in this process may have imported it first.
+    monkeypatch.setattr(scheduler_cli, "out", Console(highlight=False, width=250))
     result = CliRunner().invoke(
         scheduler_cli.app, ["explain", "probe", "-n", cluster.namespace, "--address", scheduler.address],
-        env={"COLUMNS": "250"},
     )
 
     assert result.exit_code == 0, result.output

@@ -70,6 +70,7 @@ ADMIN = {
     "configmaps": ALL, "secrets": ALL, "serviceaccounts": ALL, "serviceaccounts/token": "...c....",
     **{kind: ALL for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")},
     "customresourcedefinitions": ALL, "customresourcedefinitions/status": "g...up..",
+    "apiservices": ALL, "apiservices/status": "g...up..",
     # Services and the workloads of issues 15 and 16, and quotas.
     **{kind: ALL for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
                               "poddisruptionbudgets", "limitranges", "resourcequotas", "replicationcontrollers")},
@@ -86,7 +87,9 @@ ADMIN = {
 # writes RBAC objects, and asking about others (SubjectAccessReview) is the scheduler's and admins'.
 RBAC_NONE = {kind: NONE for kind in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")}
 # CustomResourceDefinitions extend the API for everyone: an admin's, as upstream (not in `view`).
-CRD_NONE = {"customresourcedefinitions": NONE, "customresourcedefinitions/status": "-...--.."}
+CRD_NONE = {"customresourcedefinitions": NONE, "customresourcedefinitions/status": "-...--..",
+            # An APIService routes a whole group to a server of its choosing: an admin's, as upstream.
+            "apiservices": NONE, "apiservices/status": "-...--.."}
 SELF_REVIEWS = {"selfsubjectaccessreviews": "xxxcxxxx", "selfsubjectrulesreviews": "xxxcxxxx",
                 "selfsubjectreviews": "xxxcxxxx", "subjectaccessreviews": "xxx-xxxx",
                 "localsubjectaccessreviews": "xxx-xxxx"}
@@ -292,6 +295,10 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
                 "kind": "RoleBinding" if resource == "rolebindings" else "ClusterRoleBinding", "metadata": meta,
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "matrix-nobody"}]}
+    if resource == "apiservices":  # named <version>.<group>; nothing answers at port 9 (Available False)
+        return {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": meta,
+                "spec": {"group": name.split(".", 1)[1], "version": "v1", "url": "http://127.0.0.1:9",
+                         "groupPriorityMinimum": 100, "versionPriority": 10}}
     if resource == "customresourcedefinitions":
         crd = factories.crontab_crd(group=name.split(".", 1)[1], plural="things", kind="Thing")
         crd["metadata"]["labels"] = dict(labels)
@@ -374,6 +381,7 @@ STATUS_CHANGE = {
     "resourcequotas": {"status": {"hard": {"secrets": "1000"}, "used": {"secrets": "0"}}},
     "replicationcontrollers": {"status": {"replicas": 0, "observedGeneration": 1}},
     "horizontalpodautoscalers": {"status": {"currentReplicas": 1, "desiredReplicas": 1}},
+    "apiservices": {"status": {"conditions": [{"type": "Available", "status": "False", "reason": "Matrix"}]}},
 }
 
 
@@ -398,6 +406,8 @@ def setup_for(row: Row, namespace: str) -> Setup:
     fresh = f"m-{uuid.uuid4().hex[:10]}"
     if row.resource == "customresourcedefinitions":
         fresh = f"things.{fresh}.example.com"  # a CRD is named <plural>.<group>
+    if row.resource == "apiservices":
+        fresh = f"v1.{fresh}.example.com"  # an APIService is named <version>.<group>
     ns = namespace if NAMESPACED[row.resource] else None
     if row.scope == "any":
         return Setup(fresh, ns)

@@ -35,7 +35,8 @@ def test_root_lists_every_served_group_version_with_a_hash() -> None:
     assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
                                   "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
                                   "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
-                                  "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/autoscaling/v2"}
+                                  "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/autoscaling/v2",
+                                  "apis/apiregistration.k8s.io/v1"}
     url = root["paths"]["api/v1"]["serverRelativeURL"]
     assert re.fullmatch(r"/openapi/v3/api/v1\?hash=[0-9A-F]{128}", url)
 
@@ -104,7 +105,8 @@ def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
                "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1",
                "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1",
                "authentication.k8s.io": "io.k8s.api.authentication.v1",
-               "discovery.k8s.io": "io.k8s.api.discovery.v1"}[info.group]
+               "discovery.k8s.io": "io.k8s.api.discovery.v1",
+               "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1"}[info.group]
     schema = doc["components"]["schemas"][f"{package}.{info.kind}"]
     assert schema["x-kubernetes-group-version-kind"] == [
         {"group": info.group, "kind": info.kind, "version": info.version}
