@@ -9,7 +9,7 @@ controller polls, as upstream's does. `sync(key)` in named steps, as upstream's 
 2. **the easy cases** -- a target at 0 replicas is left alone (ScalingActive False,
    ScalingDisabled); one outside [minReplicas, maxReplicas] is brought to the nearest bound.
 3. **metrics** -- for each metric: the pods the scale's ``status.selector`` selects (from the pod
-   informer), their PodMetrics (GET ``/apis/metrics.k8s.io/v1beta1/namespaces/NS/pods``, through
+   informer; pods another HPA's target also selects stop it: AmbiguousSelector), their PodMetrics (GET ``/apis/metrics.k8s.io/v1beta1/namespaces/NS/pods``, through
    the API server's aggregation), their requests, and the replica calculator's proposal
    (replicacalculator.py). The largest proposal wins. If every metric fails, or some fail and the
    others would scale down, nothing changes (ScalingActive False with the first failure's reason,
@@ -68,7 +68,7 @@ from orchestrator.controllers.replicacalculator import (
     resource_replicas,
 )
 
-__all__ = ["DEFAULT_SYNC_PERIOD", "HorizontalController", "pod_metrics_from"]
+__all__ = ["DEFAULT_SYNC_PERIOD", "HorizontalController", "controlling_hpas", "pod_metrics_from"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,15 @@ def pod_metrics_from(items: list[dict[str, Any]], resource: str, container: str 
             continue
         found[meta(item).get("name", "")] = PodMetric(metric.value_milli, at, metric.window_seconds)
     return found
+
+
+def controlling_hpas(pods: list[Object], selectors: dict[str, tuple[str, LabelSelector]]) -> list[str]:
+    """hpasControllingPodsUnderSelector: the keys of the HPAs whose target selects any of `pods`."""
+    keys: set[str] = set()
+    for pod in pods:
+        namespace, labels = meta(pod).get("namespace") or "", meta(pod).get("labels") or {}
+        keys.update(key for key, (ns, selector) in selectors.items() if ns == namespace and selector.matches(labels))
+    return sorted(keys)
 
 
 @dataclass
@@ -135,6 +144,9 @@ class HorizontalController(Controller):
         self.initial_readiness_delay = initial_readiness_delay
         self.wall_clock = wall_clock
         self.normalizer = Normalizer(now=ctx.clock.now, downscale_stabilization=downscale_stabilization)
+        # Each HPA's target selector, as last read (upstream's hpaSelectors): two HPAs on the same
+        # pods would fight over them, so neither acts while they overlap.
+        self.selectors: dict[str, tuple[str, LabelSelector]] = {}
         self.hpa_informer = ctx.factory.informer(HPA_RESOURCE, namespace=ctx.namespace)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         ensure_indexer(self.pod_informer, "namespace", by_namespace)
@@ -150,14 +162,18 @@ class HorizontalController(Controller):
             self.enqueue(cur)  # our own status writes do not need another sync
 
     def _deleted(self, obj: Object | DeletedFinalStateUnknown) -> None:
-        self.normalizer.forget(meta_namespace_key(obj))
+        self._forget(meta_namespace_key(obj))
+
+    def _forget(self, key: str) -> None:
+        self.normalizer.forget(key)
+        self.selectors.pop(key, None)
 
     # --- sync ------------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
         hpa = self.hpa_informer.get(key)
         if hpa is None:
-            self.normalizer.forget(key)
+            self._forget(key)
             return
         try:
             await self._reconcile(key, copy.deepcopy(hpa))
@@ -283,6 +299,13 @@ class HorizontalController(Controller):
         namespace = meta(hpa).get("namespace") or ""
         pods = [p for p in self.pod_informer.by_index("namespace", namespace)
                 if selector.matches(meta(p).get("labels") or {})]
+        self.selectors[meta_namespace_key(hpa)] = (namespace, selector)
+        controlling = controlling_hpas(pods, self.selectors)
+        if len(controlling) > 1:
+            message = f"pods by selector {selector_text} are controlled by multiple HPAs: [{' '.join(controlling)}]"
+            self.recorder.event(hpa, "Warning", "AmbiguousSelector", message)
+            self._set(status, "ScalingActive", ("False", "AmbiguousSelector", message))
+            return None, "", [], message
         specs = (hpa.get("spec") or {}).get("metrics") or []
         statuses: list[dict[str, Any]] = [{} for _ in specs]
         best: _MetricResult | None = None

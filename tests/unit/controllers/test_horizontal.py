@@ -29,3 +29,15 @@ def test_a_pod_with_a_container_lacking_the_resource_or_no_containers_has_no_met
 def test_a_container_metric_reads_that_container_only() -> None:
     found = pod_metrics_from([item("a", app={"cpu": "250m"}, side={"cpu": "50m"})], "cpu", container="side")
     assert found["a"].value == 50
+
+
+def test_pods_selected_by_two_hpas_targets_are_ambiguous() -> None:
+    from orchestrator.api.selectors import LabelSelector
+    from orchestrator.controllers.horizontal import controlling_hpas
+
+    pods = [{"metadata": {"name": "web-1", "namespace": "ns", "labels": {"app": "web", "tier": "fe"}}}]
+    selectors = {"ns/web": ("ns", LabelSelector.parse("app=web")), "ns/fe": ("ns", LabelSelector.parse("tier=fe")),
+                 "other/web": ("other", LabelSelector.parse("app=web")), "ns/db": ("ns", LabelSelector.parse("app=db"))}
+    assert controlling_hpas(pods, selectors) == ["ns/fe", "ns/web"]
+    del selectors["ns/fe"]
+    assert controlling_hpas(pods, selectors) == ["ns/web"]
