@@ -198,6 +198,9 @@ class LabSettings:
     redis_url: str | None = None
     # How often the metrics server scrapes the nodes (metrics-server's --metric-resolution)
     metric_resolution: str = "15s"
+    # The HPA controller's --horizontal-pod-autoscaler-sync-period and -downscale-stabilization
+    hpa_sync_period: str = "15s"
+    hpa_downscale_stabilization: str = "5m0s"
 
     @classmethod
     def from_env(cls) -> LabSettings:
@@ -206,4 +209,6 @@ class LabSettings:
             database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
             metric_resolution=os.environ.get("LABKIT_METRIC_RESOLUTION") or "15s",
+            hpa_sync_period=os.environ.get("LABKIT_HPA_SYNC_PERIOD") or "15s",
+            hpa_downscale_stabilization=os.environ.get("LABKIT_HPA_DOWNSCALE_STABILIZATION") or "5m0s",
         )

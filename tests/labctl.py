@@ -40,9 +40,11 @@ def processes_mentioning(path: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def simulated_lab(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes: int) -> Iterator[Path]:
+def simulated_lab(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes: int,
+                  env: Mapping[str, str] | None = None) -> Iterator[Path]:
     """`labctl up --nodes N --runtime simulated` in a fresh home, for kubectl tests (skipped without
-    kubectl unless LABKIT_REQUIRE_KUBECTL=1); `labctl down` afterwards, whatever happened."""
+    kubectl unless LABKIT_REQUIRE_KUBECTL=1); `labctl down` afterwards, whatever happened. `env`
+    adds LABKIT_* settings for the lab's components (orchestrator/labhome.py)."""
     if shutil.which("kubectl") is None:
         if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
             pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
@@ -50,7 +52,8 @@ def simulated_lab(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes:
     from orchestrator.embedded.ports import free_port
 
     home = tmp_path_factory.mktemp(name)
-    up = run_labctl(home, "up", "--nodes", str(nodes), "--runtime", "simulated", "--port", str(free_port()))
+    up = run_labctl(home, "up", "--nodes", str(nodes), "--runtime", "simulated", "--port", str(free_port()),
+                    env=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield home

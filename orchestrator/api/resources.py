@@ -107,6 +107,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", True),
     ResourceInfo("batch", "v1", "jobs", "job", "Job", True, (), ("all",), ("status",)),
     ResourceInfo("batch", "v1", "cronjobs", "cronjob", "CronJob", True, ("cj",), ("all",), ("status",)),
+    ResourceInfo("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler",
+                 True, ("hpa",), ("all",), ("status",)),
     ResourceInfo("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,
                  ("pdb",), (), ("status",)),
     ResourceInfo("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),
@@ -132,6 +134,13 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", False, (),
                  ("api-extensions",), ("status",)),
     ResourceInfo("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", False, ("sc",)),
+)
+
+# Versions served beside a resource's stored one (its row above), converted at the request's edge
+# (orchestrator/apiserver/conversion.py): kubectl 1.32's `autoscale` writes autoscaling/v1.
+CONVERTED_VERSIONS: tuple[ResourceInfo, ...] = (
+    ResourceInfo("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler",
+                 True, ("hpa",), ("all",), ("status",)),
 )
 
 _BY_GROUP_RESOURCE = {r.group_resource: r for r in RESOURCES}

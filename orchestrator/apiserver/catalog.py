@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.api.errors import ApiError, Conflict, Expired, NotFound
-from orchestrator.api.resources import ALL_VERBS, RESOURCES, ResourceInfo
+from orchestrator.api.resources import ALL_VERBS, CONVERTED_VERSIONS, RESOURCES, ResourceInfo
 from orchestrator.apiserver.registry.apiextensions import CLEANUP_FINALIZER
 from orchestrator.apiserver.registry.customresource import CustomResourceStrategy, CustomResourceVersion
 from orchestrator.apiserver.validation import rfc3339
@@ -101,9 +101,10 @@ class _Served:
 class ResourceCatalog:
     """Built-in resources plus the served versions of the Established CRDs (see module doc)."""
 
-    def __init__(self, builtins: Sequence[ResourceInfo] = RESOURCES) -> None:
+    def __init__(self, builtins: Sequence[ResourceInfo] = RESOURCES + CONVERTED_VERSIONS) -> None:
         self._builtins = tuple(builtins)
-        self._builtin_by_gr = {r.group_resource: r for r in self._builtins}
+        # first wins: a resource's stored version comes before the versions converted to it
+        self._builtin_by_gr = {r.group_resource: r for r in reversed(self._builtins)}
         self._crds: dict[str, dict[str, Any]] = {}
         self._served: dict[tuple[str, str, str], _Served] = {}  # (group, version, plural)
         self._resources: tuple[ResourceInfo, ...] = self._builtins

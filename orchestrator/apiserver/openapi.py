@@ -35,7 +35,7 @@ from typing import Annotated, Any, Union
 from orchestrator.api.errors import NotFound
 from orchestrator.api.models import K8sModel, model_for
 from orchestrator.api.models.meta import DeleteOptions, ObjectMeta, SchemaRef, Status
-from orchestrator.api.resources import RESOURCES, ResourceInfo, groups
+from orchestrator.api.resources import CONVERTED_VERSIONS, RESOURCES, ResourceInfo, groups
 from orchestrator.apiserver.catalog import ResourceCatalog
 from orchestrator.apiserver.registry.customresource import CustomResourceVersion
 
@@ -62,7 +62,8 @@ def group_version_key(group: str, version: str) -> str:
 
 
 def schema_name(cls: type[K8sModel]) -> str:
-    return f"{cls.openapi_package}.{cls.__name__}"
+    # `openapi_name`: a model whose Python name differs from upstream's (a second version of a kind)
+    return f"{cls.openapi_package}.{getattr(cls, 'openapi_name', None) or cls.__name__}"
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -374,7 +375,7 @@ def _add_custom_schema(builder: _SchemaBuilder, version: CustomResourceVersion) 
 
 
 def _build_group_version(group: str, version: str, catalog: ResourceCatalog | None = None) -> dict[str, Any]:
-    served = catalog.resources() if catalog is not None else RESOURCES
+    served = catalog.resources() if catalog is not None else RESOURCES + CONVERTED_VERSIONS
     resources = [r for r in served if (r.group, r.version) == (group, version)]
     if not resources:
         raise NotFound(f"the server could not find the requested resource (openapi/v3/{group_version_key(group, version)})")

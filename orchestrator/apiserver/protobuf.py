@@ -525,6 +525,17 @@ SCHEMA: dict[str, dict[int, Field]] = {
     "SelfSubjectRulesReview": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "SelfSubjectRulesReviewSpec")},
     "SelfSubjectRulesReviewSpec": {1: _f("namespace")},
     "SelfSubjectReview": {1: _f("metadata", "ObjectMeta")},
+    # --- autoscaling/v1 (what `kubectl autoscale` sends) ------------------------------------
+    "HorizontalPodAutoscalerV1": {1: _f("metadata", "ObjectMeta"), 2: _f("spec", "HorizontalPodAutoscalerSpecV1"),
+                                  3: _f("status", "HorizontalPodAutoscalerStatusV1")},
+    "HorizontalPodAutoscalerSpecV1": {
+        1: _f("scaleTargetRef", "CrossVersionObjectReferenceV1"), 2: _f("minReplicas", "int32", keep=True),
+        3: _f("maxReplicas", "int32", keep=True), 4: _f("targetCPUUtilizationPercentage", "int32", keep=True)},
+    "CrossVersionObjectReferenceV1": {1: _f("kind", keep=True), 2: _f("name", keep=True), 3: _f("apiVersion")},
+    "HorizontalPodAutoscalerStatusV1": {
+        1: _f("observedGeneration", "int64", keep=True), 2: _f("lastScaleTime", "Time"),
+        3: _f("currentReplicas", "int32", keep=True), 4: _f("desiredReplicas", "int32", keep=True),
+        5: _f("currentCPUUtilizationPercentage", "int32", keep=True)},
 }
 
 # (apiVersion, kind) of the envelope -> top-level message.
@@ -545,6 +556,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch/v1", "Job"): "Job",
     ("batch/v1", "CronJob"): "CronJob",
     ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): "HorizontalPodAutoscalerV1",
     ("v1", "DeleteOptions"): "DeleteOptions",
     ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
     ("policy/v1", "Eviction"): "Eviction",

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from orchestrator.api.errors import BadRequest
+from orchestrator.api.quantity import canonical
 from orchestrator.api.resources import ResourceInfo
 
 IncludeObject = Literal["None", "Metadata", "Object"]
@@ -657,6 +658,83 @@ def _pdb_row(pdb: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
             int(_get(pdb, "status", "disruptionsAllowed") or 0), _since(_meta(pdb).get("creationTimestamp"), now)], None
 
 
+# --- horizontalpodautoscalers --------------------------------------------------------------------
+
+_HPA_COLUMNS = [
+    _NAME,
+    _column("Reference", "scaleTargetRef points to the target resource to scale."),
+    _column("Targets", "metrics contains the specifications for which to use to calculate the desired replica "
+                       "count."),
+    _column("MinPods", "minReplicas is the lower limit for the number of replicas to which the autoscaler can "
+                       "scale down."),
+    _column("MaxPods", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can "
+                       "scale up.", type_="integer"),
+    _column("Replicas", "currentReplicas is current number of replicas of pods managed by this autoscaler.",
+            type_="integer"),
+    _AGE,
+]
+_HPA_SOURCE_FIELD = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+                     "Object": "object", "External": "external"}
+_HPA_MAX_TARGETS = 2
+
+
+def _quantity_text(value: Any) -> str:
+    return "<unknown>" if value is None else canonical(value)
+
+
+def _hpa_target(spec: dict[str, Any], status: dict[str, Any] | None) -> str:
+    """One metric as kubectl shows it: ``cpu: 42%/50%``, ``memory: 10Mi/64Mi``, ``1/10 (avg)``."""
+    kind = spec.get("type")
+    field = _HPA_SOURCE_FIELD.get(str(kind))
+    if field is None:
+        return "<unknown type>"
+    source = spec.get(field) or {}
+    target = source.get("target") or {}
+    current = ((status or {}).get(field) or {}).get("current") if status else None
+    if kind in ("Resource", "ContainerResource"):
+        name = source.get("name", "")
+        if target.get("averageValue") is not None:
+            now = _quantity_text((current or {}).get("averageValue")) if current is not None else "<unknown>"
+            return f"{name}: {now}/{canonical(target['averageValue'])}"
+        now = "<unknown>"
+        if current is not None and current.get("averageUtilization") is not None:
+            now = f"{current['averageUtilization']}%"
+        goal = "<auto>" if target.get("averageUtilization") is None else f"{target['averageUtilization']}%"
+        return f"{name}: {now}/{goal}"
+    if kind == "Pods":
+        now = _quantity_text((current or {}).get("averageValue")) if current is not None else "<unknown>"
+        return f"{now}/{_quantity_text(target.get('averageValue'))}"
+    if target.get("averageValue") is not None:  # Object and External
+        now = "<unknown>"
+        if current is not None and current.get("averageValue") is not None:
+            now = canonical(current["averageValue"])
+        return f"{now}/{canonical(target['averageValue'])} (avg)"
+    now = _quantity_text((current or {}).get("value")) if current is not None else "<unknown>"
+    return f"{now}/{_quantity_text(target.get('value'))}"
+
+
+def hpa_targets(hpa: dict[str, Any]) -> str:
+    """The TARGETS cell: the first two metrics, then ``+ N more...`` (upstream formatHPAMetrics)."""
+    specs = _get(hpa, "spec", "metrics") or []
+    if not specs:
+        return "<none>"
+    statuses = _get(hpa, "status", "currentMetrics") or []
+    shown = [_hpa_target(spec, statuses[i] if i < len(statuses) else None) for i, spec in enumerate(specs)]
+    text = ", ".join(shown[:_HPA_MAX_TARGETS])
+    if len(shown) > _HPA_MAX_TARGETS:
+        text += f" + {len(shown) - _HPA_MAX_TARGETS} more..."
+    return text
+
+
+def _hpa_row(hpa: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    spec = hpa.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    min_pods = "<unset>" if spec.get("minReplicas") is None else str(spec["minReplicas"])
+    return [_meta(hpa).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}", hpa_targets(hpa),
+            min_pods, int(spec.get("maxReplicas") or 0), int(_get(hpa, "status", "currentReplicas") or 0),
+            _since(_meta(hpa).get("creationTimestamp"), now)], None
+
+
 _DEFAULT_COLUMNS = [_NAME, _column("Created At", _AGE_DOC, type_="date")]
 
 
@@ -691,6 +769,7 @@ LEASE = TablePrinter(_LEASE_COLUMNS, _lease_row)
 JOB = TablePrinter(_JOB_COLUMNS, _job_row)
 CRONJOB = TablePrinter(_CRONJOB_COLUMNS, _cronjob_row)
 PDB = TablePrinter(_PDB_COLUMNS, _pdb_row)
+HPA = TablePrinter(_HPA_COLUMNS, _hpa_row)
 DEFAULT = TablePrinter(_DEFAULT_COLUMNS, _default_row)
 
 

@@ -96,6 +96,8 @@ class LabContext:
     # from their own laptops (labctl classroom); every other component stays on loopback.
     bind_address: str = LOOPBACK
     metric_resolution: str = "15s"  # LABKIT_METRIC_RESOLUTION (orchestrator/labhome.py)
+    hpa_sync_period: str = "15s"  # LABKIT_HPA_SYNC_PERIOD
+    hpa_downscale_stabilization: str = "5m0s"  # LABKIT_HPA_DOWNSCALE_STABILIZATION
     # API servers: one, or several behind HAProxy on `apiserver_port` (orchestrator/lab/haproxy.py).
     apiservers: int = 1
 
@@ -209,7 +211,9 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                       "--kubeconfig", str(home.kubeconfig_for("controller-manager")), "--leader-elect",
                       "--bind-address", LOOPBACK, "--grpc-port", str(cm_grpc),
                       "--metrics-port", str(cm_metrics),
-                      "--local-volume-dir", str(home.nodes_dir / "persistentvolumes")],  # fmt: skip
+                      "--local-volume-dir", str(home.nodes_dir / "persistentvolumes"),
+                      "--horizontal-pod-autoscaler-sync-period", ctx.hpa_sync_period,
+                      "--horizontal-pod-autoscaler-downscale-stabilization", ctx.hpa_downscale_stabilization],  # fmt: skip
                 health=f"http://{LOOPBACK}:{cm_metrics}/healthz",
                 depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{cm_grpc}",
@@ -515,6 +519,8 @@ def _start_all(
         fleet_args=tuple(fleet_args),
         bind_address=bind_address,
         metric_resolution=settings.metric_resolution,
+        hpa_sync_period=settings.hpa_sync_period,
+        hpa_downscale_stabilization=settings.hpa_downscale_stabilization,
         apiservers=apiservers,
     )
     specs = control_plane(ctx)

@@ -5,6 +5,8 @@
         [--node-monitor-grace-period 50] [--node-monitor-period 5] [--pod-eviction-timeout 300]
         [--node-eviction-rate 0.1] [--secondary-node-eviction-rate 0.01] [--unhealthy-zone-threshold 0.55]
         [--large-cluster-size-threshold 50] [--job-backoff-base 10]
+        [--horizontal-pod-autoscaler-sync-period 15s] [--horizontal-pod-autoscaler-downscale-stabilization 5m0s]
+        [--horizontal-pod-autoscaler-cpu-initialization-period 5m0s]
         [--controllers replicaset,deployment,...] [--namespace NS]
         [--grpc-port 10262] [--metrics-port 10257] [--bind-address 127.0.0.1]
 
@@ -34,6 +36,7 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2
 
 from orchestrator.client.leaderelection import LeaderElector
+from orchestrator.client.metrics import parse_go_duration
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.disruption import EvictionRates
@@ -45,6 +48,18 @@ log = logging.getLogger("orchestrator.controllers")
 
 DEFAULT_GRPC_PORT = 10262
 DEFAULT_METRICS_PORT = 10257  # kube-controller-manager's secure port (/healthz, /metrics)
+
+
+def _duration(text: str) -> float:
+    """A Go duration as kube-controller-manager's flags take it (``15s``, ``5m0s``), or plain seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_go_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 15s, 1m30s or 0.5") from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -82,6 +97,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--local-volume-dir", type=Path,
                    help="where the node agents keep local-path volumes (<their --root-dir>/persistentvolumes); "
                         "a released volume's directory is removed there (default: left in place)")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=_duration, default=15.0,
+                   help="how often each HPA is synced, e.g. 15s or 1s (default 15s)")
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=_duration, default=300.0,
+                   help="how far back an HPA looks for a higher recommendation before scaling down (default 5m0s)")
+    p.add_argument("--horizontal-pod-autoscaler-cpu-initialization-period", type=_duration, default=300.0,
+                   help="after a pod starts, how long its CPU samples are doubted (default 5m0s)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address for gRPC and HTTP")
     p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="0 picks a free port")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="/metrics and /healthz; 0 picks")
@@ -108,6 +129,9 @@ async def serve(args: argparse.Namespace) -> None:
         terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
         job_backoff_base=args.job_backoff_base,
         local_volume_dir=args.local_volume_dir,
+        hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
+        hpa_downscale_stabilization=args.horizontal_pod_autoscaler_downscale_stabilization,
+        hpa_cpu_initialization_period=args.horizontal_pod_autoscaler_cpu_initialization_period,
     )
     async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-controller-manager") as client:
         metrics: ControllerMetrics | None = None

@@ -41,11 +41,14 @@ from orchestrator.controllers.disruptionbudget import DisruptionController
 from orchestrator.controllers.endpoints import EndpointsController
 from orchestrator.controllers.endpointslice import EndpointSliceController
 from orchestrator.controllers.garbagecollector import GarbageCollector
+from orchestrator.controllers.horizontal import DEFAULT_SYNC_PERIOD, HorizontalController
+from orchestrator.controllers.hpabehavior import DEFAULT_DOWNSCALE_STABILIZATION
 from orchestrator.controllers.job import DEFAULT_BACKOFF, JobController
 from orchestrator.controllers.namespace import NamespaceController
 from orchestrator.controllers.nodelifecycle import NodeLifecycleController
 from orchestrator.controllers.persistentvolume import PersistentVolumeController
 from orchestrator.controllers.podgc import PodGCController
+from orchestrator.controllers.replicacalculator import DEFAULT_CPU_INITIALIZATION_PERIOD
 from orchestrator.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from orchestrator.controllers.resourcequota import ResourceQuotaController
 from orchestrator.controllers.serviceaccounts import ServiceAccountsController
@@ -74,6 +77,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "persistentvolume-binder": PersistentVolumeController,
+    "horizontalpodautoscaling": HorizontalController,
 }
 
 
@@ -90,6 +94,10 @@ class ManagerOptions:
     terminated_pod_gc_threshold: int = 12500
     job_backoff_base: float = DEFAULT_BACKOFF  # labs and tests shorten the Job pod-failure back-off
     local_volume_dir: Path | None = None  # where node agents keep local-path volumes (removed on reclaim)
+    # HPA: labs and tests shorten the sync period and the scale-down stabilization window
+    hpa_sync_period: float = DEFAULT_SYNC_PERIOD
+    hpa_downscale_stabilization: float = DEFAULT_DOWNSCALE_STABILIZATION
+    hpa_cpu_initialization_period: float = DEFAULT_CPU_INITIALIZATION_PERIOD
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
@@ -132,6 +140,10 @@ class ControllerManager:
             return JobController(ctx, workers=o.workers, backoff_base=o.job_backoff_base)
         if name == "persistentvolume-binder":
             return PersistentVolumeController(ctx, workers=o.workers, local_volume_dir=o.local_volume_dir)
+        if name == "horizontalpodautoscaling":
+            return HorizontalController(ctx, workers=o.workers, sync_period=o.hpa_sync_period,
+                                        downscale_stabilization=o.hpa_downscale_stabilization,
+                                        cpu_initialization_period=o.hpa_cpu_initialization_period)
         return CONTROLLERS[name](ctx, workers=o.workers)
 
     def on_started_leading(self) -> None:

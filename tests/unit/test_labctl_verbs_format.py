@@ -123,7 +123,7 @@ def test_arguments_are_type_and_names_or_type_slash_name() -> None:
     assert [t.info.plural for t in targets(["deploy,rs"])] == ["deployments", "replicasets"]
     assert [t.info.plural for t in targets(["all"])] == ["pods", "services", "replicationcontrollers", "deployments",
                                                        "replicasets", "daemonsets", "statefulsets", "jobs",
-                                                       "cronjobs"]
+                                                       "cronjobs", "horizontalpodautoscalers"]
 
 
 @pytest.mark.parametrize(("word", "suggestion"), [("pdos", "pods"), ("nodse", "nodes"), ("deploymnet", "deployments"),

@@ -24,6 +24,7 @@ from orchestrator.api.models.authorization import (
     SelfSubjectRulesReview,
     SubjectAccessReview,
 )
+from orchestrator.api.models.autoscaling import HorizontalPodAutoscaler, HorizontalPodAutoscalerV1
 from orchestrator.api.models.batch import CronJob, Job
 from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
@@ -55,6 +56,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     DaemonSet,
     ResourceQuota, LimitRange, APIService,
     StatefulSet, ControllerRevision, PersistentVolumeClaim, PersistentVolume, StorageClass,
+    HorizontalPodAutoscaler, HorizontalPodAutoscalerV1,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -72,7 +74,7 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 __all__ = [
     "KINDS", "Binding", "LimitRange", "ResourceQuota", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob",
     "CustomResourceDefinition", "DaemonSet",
-    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "Job", "K8sModel", "Lease",
+    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "HorizontalPodAutoscaler", "Job", "K8sModel", "Lease",
     "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "ReplicaSet",
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",

@@ -65,6 +65,7 @@ AUTHORIZATION, AUTHENTICATION = "authorization.k8s.io", "authentication.k8s.io"
 DISCOVERY = "discovery.k8s.io"
 METRICS = "metrics.k8s.io"
 STORAGE = "storage.k8s.io"
+AUTOSCALING = "autoscaling"
 
 
 def rule(verbs: tuple[str, ...], groups: tuple[str, ...], resources: tuple[str, ...],
@@ -127,6 +128,7 @@ def cluster_roles() -> list[Obj]:
                                   "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale")),
             rule(WRITE, (BATCH,), ("cronjobs", "jobs")),
             rule(WRITE, (POLICY,), ("poddisruptionbudgets",)),
+            rule(WRITE, (AUTOSCALING,), ("horizontalpodautoscalers",)),
         ], labels=_aggregate_to("edit")),
         cluster_role("system:aggregate-to-view", [
             rule(READ, (CORE,), ("configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status",
@@ -141,6 +143,7 @@ def cluster_roles() -> list[Obj]:
                                  "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status")),
             rule(READ, (BATCH,), ("cronjobs", "cronjobs/status", "jobs", "jobs/status")),
             rule(READ, (POLICY,), ("poddisruptionbudgets", "poddisruptionbudgets/status")),
+            rule(READ, (AUTOSCALING,), ("horizontalpodautoscalers", "horizontalpodautoscalers/status")),
         ], labels=_aggregate_to("view")),
         cluster_role("system:basic-user", [
             rule(("create",), (AUTHENTICATION,), ("selfsubjectreviews",)),

@@ -6,7 +6,8 @@
     generic.py      the verbs on the store: CRUD, watch, patch, graceful deletion, finalizers
     <family>.py     one module per resource family (pods, nodes, namespaces, events, leases,
                     replicationcontrollers, apps, daemonsets,
-                    batch: jobs and cronjobs, policy: poddisruptionbudgets, apiextensions,
+                    batch: jobs and cronjobs, policy: poddisruptionbudgets,
+                    autoscaling: horizontalpodautoscalers, apiextensions,
                     config: configmaps and secrets, serviceaccounts, rbac, authorization,
                     services, endpoints: Endpoints and EndpointSlices,
                     quota: resourcequotas and limitranges, apiregistration: apiservices,
@@ -28,6 +29,7 @@ from orchestrator.apiserver.registry import (
     apiregistration,
     apps,
     authorization,
+    autoscaling,
     batch,
     config,
     daemonsets,
@@ -50,6 +52,7 @@ from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandler
 
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
+             autoscaling,
              apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints, apiregistration,
              statefulsets, storage)
 

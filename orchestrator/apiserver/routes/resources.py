@@ -48,6 +48,7 @@ from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes
 from orchestrator.apiserver.authz.requestinfo import request_attributes
 from orchestrator.apiserver.catalog import ResourceCatalog
+from orchestrator.apiserver.conversion import Conversion, conversion_for
 from orchestrator.apiserver.fieldmanager import check_apply_options, manager_name
 from orchestrator.apiserver.negotiation import Negotiated, negotiate
 from orchestrator.apiserver.registry import strategy_for, subresource_handler
@@ -282,6 +283,9 @@ async def handle(request: Request, group: str, version: str, path: str) -> Respo
     user: User = request.state.user  # set by the authentication middleware (app.py)
     _check_url(path, request.query_params)
     target = parse_target(group, version, path.split("/"), state.catalog)
+    conversion = conversion_for(target.info)
+    if conversion is not None:  # an older version: the handlers see the stored one (conversion.py)
+        target = replace(target, info=conversion.stored)
     info, sub = target.info, target.subresource
     if sub is not None and sub not in info.subresources:
         raise NotFound(f'the server could not find the requested resource ({info.plural}/{sub})')
@@ -302,7 +306,28 @@ async def handle(request: Request, group: str, version: str, path: str) -> Respo
         return await _subresource(call)
     if not info.stored:  # a review (can-i, whoami): answered, never stored
         return await _review(call, body)
+    if conversion is not None:
+        return await _converted(call, body, conversion)
     return await _VERBS[verb](call, body)
+
+
+async def _converted(call: Call, body: Any, conversion: Conversion) -> Response:
+    """A request at a converted version: the body to the stored version, the answer back to the
+    request's; a patch is applied to the object as the request's version shows it."""
+    t = call.target
+    content_type = call.request.headers.get("content-type") or ""
+    if call.verb == "update":
+        body, _ = await read_body(call.request, call.state)
+    if call.verb == "patch" and not patching.is_apply(content_type):
+        _, raw = await read_body(call.request, call.state, patch=True)
+        stored = await call.state.registry.get(t.info, t.namespace, t.name or "")
+        body = conversion.patched(stored, raw, content_type=content_type)
+        call.verb = "update"
+    elif call.verb == "patch":
+        raise UnsupportedMediaType(f"server-side apply is served at {conversion.stored.api_version} for "
+                                   f"{t.info.plural}; apply the {conversion.stored.api_version} form")
+    answer = await _VERBS[call.verb](call, conversion.request_body(body) if body is not None else None)
+    return await conversion.response(answer)
 
 
 async def _list(call: Call, _: Any) -> Response:
@@ -381,11 +406,11 @@ async def _get(call: Call, _: Any) -> Response:
     return respond(shaped, content_type=ctype)
 
 
-async def _update(call: Call, _: Any) -> Response:
+async def _update(call: Call, passed: Any) -> Response:
     t, reg = call.target, call.state.registry
     content_type = call.request.headers.get("content-type") or ""
     if call.verb == "update":
-        body, _ = await read_body(call.request, call.state)
+        body = passed if passed is not None else (await read_body(call.request, call.state))[0]
         prepared = await reg.update(t.info, t.namespace, t.name or "", body, field_validation=call.field_validation,
                                     subresource=t.subresource, dry_run=call.dry_run, user=call.user,
                                     manager=call.manager)

@@ -82,6 +82,7 @@ ADMIN = {
                               "storageclasses")},
     **{sub: "g...up.." for sub in ("statefulsets/status", "statefulsets/scale", "persistentvolumeclaims/status",
                                    "persistentvolumes/status")},
+    "horizontalpodautoscalers": ALL, "horizontalpodautoscalers/status": "g...up..",
     # Reviews are questions: created (answered), never stored, so nothing else is served.
     **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
                                          "subjectaccessreviews", "localsubjectaccessreviews")},
@@ -119,6 +120,7 @@ VIEWER = {
                                "poddisruptionbudgets", "limitranges", "resourcequotas")},
     **{sub: "g...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
                                    "poddisruptionbudgets/status", "resourcequotas/status")},
+    "horizontalpodautoscalers": READ, "horizontalpodautoscalers/status": "g...--..",
     # Not in this lab's `view` yet (upstream's has them): ReplicationControllers.
     "replicationcontrollers": NONE, "replicationcontrollers/status": "-...--..",
     "replicationcontrollers/scale": "-...--..",
@@ -139,9 +141,10 @@ SCHEDULER = {
     "subjectaccessreviews": "xxxcxxxx",  # as upstream's system:kube-scheduler (delegated authorization)
     # Of the newer kinds it reads only what it schedules by: Services and disruption budgets.
     **{kind: NONE for kind in ("endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs", "limitranges",
-                               "resourcequotas")},
+                               "resourcequotas", "horizontalpodautoscalers")},
     **{sub: "-...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
-                                   "poddisruptionbudgets/status", "resourcequotas/status")},
+                                   "poddisruptionbudgets/status", "resourcequotas/status",
+                                   "horizontalpodautoscalers/status")},
     # StatefulSets, claims, volumes and classes it reads (upstream's volume binding reads them);
     # no revisions and no subresources.
     "controllerrevisions": NONE,
@@ -185,10 +188,12 @@ NODE = {
         "serviceaccounts/token": "...-....",
         **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
         **{kind: NONE for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
-                                   "poddisruptionbudgets", "limitranges", "resourcequotas", "replicationcontrollers")},
+                                   "poddisruptionbudgets", "limitranges", "resourcequotas", "replicationcontrollers",
+                                   "horizontalpodautoscalers")},
         **{sub: "-...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
                                        "poddisruptionbudgets/status", "resourcequotas/status",
-                                       "replicationcontrollers/status", "replicationcontrollers/scale")},
+                                       "replicationcontrollers/status", "replicationcontrollers/scale",
+                                       "horizontalpodautoscalers/status")},
         # Claims and volumes only through a pod bound to it (the Node authorizer's graph): a claim no
         # pod of node-1 names, and a volume bound to no such claim, are not its to read.
         **{kind: NONE for kind in ("statefulsets", "controllerrevisions", "persistentvolumeclaims",
@@ -364,6 +369,10 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
     if resource == "poddisruptionbudgets":
         return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}
+    if resource == "horizontalpodautoscalers":
+        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta,
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                         "maxReplicas": 3}}
     # A quota and a limit range that bind nothing the other rows do (no pod defaults, no pod count).
     if resource == "limitranges":
         return {"apiVersion": "v1", "kind": "LimitRange", "metadata": meta,
@@ -411,6 +420,7 @@ STATUS_CHANGE = {
                                         "desiredHealthy": 0, "expectedPods": 0}},
     "resourcequotas": {"status": {"hard": {"secrets": "1000"}, "used": {"secrets": "0"}}},
     "replicationcontrollers": {"status": {"replicas": 0, "observedGeneration": 1}},
+    "horizontalpodautoscalers": {"status": {"currentReplicas": 1, "desiredReplicas": 1}},
     "apiservices": {"status": {"conditions": [{"type": "Available", "status": "False", "reason": "Matrix"}]}},
     "statefulsets": {"status": {"replicas": 0, "observedGeneration": 1}},
     "persistentvolumeclaims": {"status": {"phase": "Lost"}},

@@ -26,7 +26,7 @@ from tests.reliability.security.conftest import SecureServer
 
 pytestmark = pytest.mark.timeout(120)
 
-DOCUMENTS = ("api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1")
+DOCUMENTS = ("api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/autoscaling/v2")
 MAX_EXAMPLES = 5
 MAX_BODY_EXAMPLES = 2  # generating a whole object from its schema takes hypothesis about a second
 RUN_BUDGET_SECONDS = 60.0
@@ -34,7 +34,8 @@ FIXED_QUERY = {"watch": "false", "follow": "false", "timeoutSeconds": "1"}
 NAMESPACE = "fuzz-sub"
 NAMES = {"pods": "p", "nodes": "fuzz-node", "deployments": "d", "replicasets": "r", "namespaces": NAMESPACE,
          "services": "s", "replicationcontrollers": "rc", "resourcequotas": "q", "daemonsets": "ds",
-         "statefulsets": "sts", "persistentvolumeclaims": "pvc", "persistentvolumes": "fuzz-pv"}
+         "statefulsets": "sts", "persistentvolumeclaims": "pvc", "persistentvolumes": "fuzz-pv",
+         "horizontalpodautoscalers": "hpa"}
 
 
 def _operations() -> list[tuple[str, str, str]]:

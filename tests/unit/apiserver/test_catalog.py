@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.api.errors import NotFound
-from orchestrator.api.resources import RESOURCES
+from orchestrator.api.resources import CONVERTED_VERSIONS, RESOURCES
 from orchestrator.apiserver.catalog import (
     CRD_RESOURCE,
     ResourceCatalog,
@@ -44,7 +44,7 @@ def _two_versions() -> dict[str, Any]:
 
 def test_only_builtins_at_first() -> None:
     catalog = ResourceCatalog()
-    assert catalog.resources() == RESOURCES
+    assert catalog.resources() == RESOURCES + CONVERTED_VERSIONS
     assert catalog.lookup("", "pods", "v1") is not None
     assert catalog.lookup("stable.example.com", "crontabs") is None
     assert catalog.generation == 0
@@ -94,7 +94,7 @@ def test_deletion_removes_the_resource() -> None:
     catalog.apply("ADDED", crd)
     assert catalog.apply("DELETED", crd) is True
     assert catalog.lookup("stable.example.com", "crontabs") is None
-    assert catalog.resources() == RESOURCES
+    assert catalog.resources() == RESOURCES + CONVERTED_VERSIONS
     assert catalog.apply("DELETED", crd) is False
 
 

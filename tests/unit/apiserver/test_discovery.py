@@ -35,7 +35,7 @@ def test_apis_lists_named_groups_with_preferred_version_and_not_the_core_group()
     doc = discovery.api_group_list()
     assert doc["kind"] == "APIGroupList"
     groups = {g["name"]: g for g in doc["groups"]}
-    assert set(groups) == {"apps", "batch", "policy", "coordination.k8s.io", "apiextensions.k8s.io",
+    assert set(groups) == {"apps", "batch", "policy", "autoscaling", "coordination.k8s.io", "apiextensions.k8s.io",
                            "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io",
                            "discovery.k8s.io", "apiregistration.k8s.io", "storage.k8s.io"}
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
@@ -121,8 +121,9 @@ def test_aggregated_api_holds_only_the_core_group(version: str) -> None:
 def test_aggregated_apis_holds_named_groups_with_scale_subresource() -> None:
     doc = discovery.aggregated_discovery("apis", "v2")
     assert [i["metadata"]["name"] for i in doc["items"]] == [
-        "apps", "batch", "policy", "coordination.k8s.io", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
-        "authorization.k8s.io", "authentication.k8s.io", "discovery.k8s.io", "apiregistration.k8s.io", "storage.k8s.io"]
+        "apps", "batch", "autoscaling", "policy", "coordination.k8s.io", "apiextensions.k8s.io",
+        "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io", "discovery.k8s.io",
+        "apiregistration.k8s.io", "storage.k8s.io"]
     apps = doc["items"][0]["versions"][0]["resources"]
     deploy = next(r for r in apps if r["resource"] == "deployments")
     scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")

@@ -35,7 +35,7 @@ def test_root_lists_every_served_group_version_with_a_hash() -> None:
     assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
                                   "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
                                   "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
-                                  "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1",
+                                  "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/autoscaling/v2",
                                   "apis/apiregistration.k8s.io/v1", "apis/storage.k8s.io/v1"}
     url = root["paths"]["api/v1"]["serverRelativeURL"]
     assert re.fullmatch(r"/openapi/v3/api/v1\?hash=[0-9A-F]{128}", url)
@@ -100,7 +100,7 @@ def test_every_schema_reference_resolves(group: str, version: str) -> None:
 def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
     doc = openapi_v3_group_version(info.group, info.version)
     package = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "batch": "io.k8s.api.batch.v1",
-               "policy": "io.k8s.api.policy.v1",
+               "policy": "io.k8s.api.policy.v1", "autoscaling": "io.k8s.api.autoscaling.v2",
                "coordination.k8s.io": "io.k8s.api.coordination.v1",
                "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1",
                "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1",
