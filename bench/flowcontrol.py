@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.apiserver import _labctl, latency_summary, pod_template  # noqa: E402
-from orchestrator.embedded.ports import free_port  # noqa: E402
-from orchestrator.labhome import LabHome  # noqa: E402
+from orchestrator.lab.embedded.ports import free_port  # noqa: E402
+from orchestrator.lab.home import LabHome  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -75,8 +75,8 @@ def lab(nodes: int) -> Iterator[LabHome]:
 def apiserver(home: LabHome, *, apf: bool) -> Iterator[str]:
     """One more API server on the lab's store (no relay: the lab's runs), APF on or off."""
     ports = json.loads(home.state_file.read_text())["lab"]["ports"]
-    from orchestrator.embedded.postgres import database_url
-    from orchestrator.embedded.redis import redis_url
+    from orchestrator.lab.embedded.postgres import database_url
+    from orchestrator.lab.embedded.redis import redis_url
 
     port = free_port()
     argv = [sys.executable, "-m", "orchestrator.apiserver", "--database-url", database_url(ports["postgres"]),

@@ -54,9 +54,9 @@ from typing import Any
 import httpx
 
 from labs.table import Table
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor
-from orchestrator.cli.up import LabContext, control_plane
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor
+from orchestrator.lab.up import LabContext, control_plane
 
 __all__ = ["DrillSettings", "Timeline", "back_up", "flush_redis", "freeze", "node_agents", "node_ready", "pods_by_node",
            "prepare_drills", "retune", "running", "scheduler_leader", "start_standby_scheduler", "stream_lengths",

@@ -23,8 +23,8 @@ from typing import Any
 
 from labs.errors import LabError
 from labs.waiting import wait_for
-from orchestrator.cli.supervisor import ComponentSpec, SupervisorError
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec, SupervisorError
 
 READY_TIMEOUT = 60.0
 

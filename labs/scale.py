@@ -38,8 +38,8 @@ import yaml
 from labs.waiting import wait_for
 from labs.watching import Follower
 from orchestrator.api.quantity import cpu_millis
-from orchestrator.cli.supervisor import ComponentSpec
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec
 
 __all__ = ["Preset", "PodTracker", "create_pods", "delete_pods", "node_count", "preset", "start_fleet",
            "start_scheduler", "utilisation"]

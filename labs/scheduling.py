@@ -35,8 +35,8 @@ import yaml
 
 from labs.errors import LabError
 from labs.table import Table
-from orchestrator.cli.supervisor import ComponentSpec, SupervisorError
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec, SupervisorError
 from orchestrator.proto import scheduler_pb2, scheduler_pb2_grpc
 from orchestrator.scheduler.config import parse_config
 from orchestrator.scheduler.service import SERVICE_NAME, grpc_health_probe

@@ -47,7 +47,7 @@ def simulated_lab(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes:
         if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
             pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
         pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
-    from orchestrator.embedded.ports import free_port
+    from orchestrator.lab.embedded.ports import free_port
 
     home = tmp_path_factory.mktemp(name)
     up = run_labctl(home, "up", "--nodes", str(nodes), "--runtime", "simulated", "--port", str(free_port()))

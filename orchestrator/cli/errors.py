@@ -15,9 +15,9 @@ from rich.console import Console
 
 from orchestrator.api.errors import ApiError
 from orchestrator.cli import render
-from orchestrator.cli.supervisor import SupervisorError
-from orchestrator.embedded.ports import EmbeddedServerError
-from orchestrator.pki import PkiError
+from orchestrator.lab.embedded.ports import EmbeddedServerError
+from orchestrator.lab.pki import PkiError
+from orchestrator.lab.supervisor import SupervisorError
 
 err = Console(stderr=True, highlight=False)
 

@@ -45,7 +45,7 @@ from orchestrator.cli.kube_common import (
     type_name,
 )
 from orchestrator.cli.manifests import load
-from orchestrator.labhome import LabSettings
+from orchestrator.lab.home import LabSettings
 
 ArgsArg = Annotated[list[str] | None, typer.Argument(help="TYPE [NAME...] or TYPE/NAME...", show_default=False)]
 
@@ -117,8 +117,8 @@ def apply(
 
 def _delete_lab(out: Console) -> None:
     """`labctl delete lab` (as ``kind delete cluster``): stop the lab, remove its pods' containers
-    and its home (orchestrator/cli/down.py). "lab" is no resource type, so it cannot mean objects."""
-    from orchestrator.cli.down import delete as lab_delete
+    and its home (orchestrator/lab/down.py). "lab" is no resource type, so it cannot mean objects."""
+    from orchestrator.lab.down import delete as lab_delete
 
     settings = LabSettings.from_env()
     with cli_errors():

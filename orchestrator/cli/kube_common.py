@@ -28,7 +28,7 @@ from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound,
 from orchestrator.api.resources import RESOURCES, ResourceInfo, resolve
 from orchestrator.cli.errors import CliError
 from orchestrator.client.rest import ApiClient, KubeconfigError
-from orchestrator.labhome import LabSettings
+from orchestrator.lab.home import LabSettings
 
 T = TypeVar("T")
 

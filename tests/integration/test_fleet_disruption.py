@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from orchestrator.client.rest import ApiClient
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import ControllerManagerProcess, start_controller_manager
 from tests.labctl import run_labctl

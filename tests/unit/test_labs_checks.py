@@ -14,8 +14,8 @@ import pytest
 
 from labs import checks
 from labs.checks import Checker, register, run_check
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_tokens
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_tokens
 
 
 @pytest.fixture

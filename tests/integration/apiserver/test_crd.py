@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.factories import crontab_crd
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 
 from orchestrator.apiserver.encryption import new_key_secret, render_config
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 TOKEN = "admin-token-for-this-test"
 

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
 RANGE = ipaddress.ip_network("10.96.0.0/12")

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from orchestrator.api.errors import Expired
-from orchestrator.embedded.redis import start_redis, stop_redis
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.redis import start_redis, stop_redis
+from orchestrator.lab.home import LabHome
 from orchestrator.storage.relay import Relay
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent

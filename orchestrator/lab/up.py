@@ -29,20 +29,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
 from orchestrator.dns.dnat import cluster_dns_ip
-from orchestrator.embedded.ports import LOOPBACK, RunningServer, free_port, port_is_free, require_free_port
-from orchestrator.embedded.postgres import check_database_url, start_postgres
-from orchestrator.embedded.redis import check_redis_url, start_redis
-from orchestrator.labhome import LabHome, LabSettings
-from orchestrator.nodeagent.cluster import cluster_id_from
-from orchestrator.pki import (
+from orchestrator.lab.embedded.ports import (
+    LOOPBACK,
+    RunningServer,
+    free_port,
+    port_is_free,
+    require_free_port,
+)
+from orchestrator.lab.embedded.postgres import check_database_url, start_postgres
+from orchestrator.lab.embedded.redis import check_redis_url, start_redis
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.pki import (
     ensure_encryption_config,
     ensure_pki,
     ensure_service_account_key,
     ensure_tokens,
     write_lab_kubeconfigs,
 )
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor, SupervisorError
+from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.proxy.iptables import can_program
 
 Runtime = Literal["auto", "docker", "simulated"]

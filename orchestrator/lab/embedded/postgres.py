@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from orchestrator.embedded.ports import (
+from orchestrator.lab.embedded.ports import (
     LOOPBACK,
     EmbeddedServerError,
     RunningServer,
@@ -45,7 +45,7 @@ from orchestrator.embedded.ports import (
     wait_port_free,
     with_log,
 )
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 
 DATABASE = "labkit"
 SUPERUSER = "postgres"
