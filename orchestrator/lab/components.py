@@ -31,8 +31,6 @@ from typing import Any, ClassVar
 from orchestrator.lab.embedded.ports import LOOPBACK
 from orchestrator.lab.home import LabHome
 
-Scalar = str | int | float | Path
-
 
 def _joined() -> Any:
     """A tuple field passed as one comma-joined value (``--taints a,b``), not repeated."""
@@ -48,36 +46,48 @@ class Component:
 
     def args(self) -> list[str]:
         """The flags, in field order, then `extra`."""
-        out: list[str] = []
-        for f in dataclasses.fields(self):
-            if f.name == "extra":
-                continue
-            value = getattr(self, f.name)
-            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-            if "off" in f.metadata:  # a switch that turns something on by default off
-                out += [] if value else [f.metadata["off"]]
-                continue
-            if value is None or value is False:
-                continue
-            if value is True:
-                out.append(flag)
-            elif isinstance(value, Mapping):
-                if value:
-                    out += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
-            elif isinstance(value, tuple):
-                if "join" in f.metadata:
-                    if value:
-                        out += [flag, f.metadata["join"].join(str(v) for v in value)]
-                else:
-                    for v in value:
-                        out += [flag, str(v)]
-            else:
-                out += [flag, str(value)]
-        return out + list(self.extra)
+        fields = [f for f in dataclasses.fields(self) if f.name != "extra"]
+        return _render(fields, {f.name: getattr(self, f.name) for f in fields}) + list(self.extra)
+
+    @classmethod
+    def flags(cls, **values: Any) -> list[str]:
+        """Some of this component's flags alone, to add to a command line built elsewhere (a drill's
+        shorter timers added to `labctl up`'s scheduler); an unknown name is a TypeError."""
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no flag {', '.join(unknown)}")
+        return _render([fields[name] for name in values], values)
 
     def argv(self, python: str = sys.executable) -> list[str]:
         """The whole command line: ``python -m <module> <flags>``."""
         return [python, "-m", self.module, *self.args()]
+
+
+def _render(fields: list[dataclasses.Field[Any]], values: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for f in fields:
+        value = values[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        if "off" in f.metadata:  # a switch that turns something on by default off
+            out += [] if value else [f.metadata["off"]]
+        elif value is None or value is False:
+            continue
+        elif value is True:
+            out.append(flag)
+        elif isinstance(value, Mapping):
+            if value:
+                out += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
+        elif isinstance(value, tuple):
+            if "join" in f.metadata:
+                if value:
+                    out += [flag, f.metadata["join"].join(str(v) for v in value)]
+            else:
+                for v in value:
+                    out += [flag, str(v)]
+        else:
+            out += [flag, str(value)]
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,9 +201,13 @@ class NodeAgent(Component):
     log_port: int | None = None
     log_bind: str | None = None
     apiserver_token_file: Path | None = None
+    lease_seconds: float | None = None
+    status_report_seconds: float | None = None
     crashloop_base: float | None = None
     crashloop_max: float | None = None
     root_dir: Path | None = None
+    volume_resync_seconds: float | None = None
+    relist_seconds: float | None = None
     metrics_port: int | None = None
     cluster_dns: str | None = None
 

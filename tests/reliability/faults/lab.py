@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.lab.components import ControllerManager, NodeAgent, Scheduler
 from orchestrator.lab.embedded.ports import LOOPBACK, free_port, pid_alive
 from orchestrator.lab.embedded.postgres import database_url
 from orchestrator.lab.embedded.redis import redis_url
@@ -98,13 +99,12 @@ class FaultLab:
         self._up()
         ports = self.supervisor.lab.get("ports", {})
         for name in ("scheduler", "controller-manager") if self.standbys else ():
-            module = "orchestrator.scheduler" if name == "scheduler" else "orchestrator.controllers"
+            kind = Scheduler if name == "scheduler" else ControllerManager
             grpc, metrics = free_port(), free_port()
             self.specs[f"{name}-standby"] = ComponentSpec(
                 name=f"{name}-standby",
-                argv=[sys.executable, "-m", module, "--kubeconfig", str(self.home.kubeconfig_for(name)),
-                      "--leader-elect", "--identity", STANDBY, "--bind-address", LOOPBACK,
-                      "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+                argv=kind(kubeconfig=self.home.kubeconfig_for(name), leader_elect=True, identity=STANDBY,
+                          bind_address=LOOPBACK, grpc_port=grpc, metrics_port=metrics).argv(),
                 health=f"http://{LOOPBACK}:{metrics}/healthz",
                 address=f"{LOOPBACK}:{grpc}",
             )
@@ -115,9 +115,8 @@ class FaultLab:
                 name=node,
                 argv=[sys.executable, "-m", "tests.reliability.faults.simnode",
                       "--state-file", str(self.state_file(node)),
-                      "--kubeconfig", str(self.home.kubeconfig_for(node)), "--name", node,
-                      "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                      "--apiserver-token-file", str(self.home.kubelet_client_token)],
+                      *NodeAgent.flags(kubeconfig=self.home.kubeconfig_for(node), name=node, log_port=log_port,
+                                       log_bind=LOOPBACK, apiserver_token_file=self.home.kubelet_client_token)],
                 env={"PYTHONPATH": str(REPO)},
                 health=f"http://{LOOPBACK}:{log_port}/healthz",
                 address=f"{LOOPBACK}:{log_port}",
