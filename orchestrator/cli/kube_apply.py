@@ -18,7 +18,7 @@ last-applied had labels {app: web, tier: fe}, replicas 3; the file now has label
 replicas 3. Step 1 deletes ``tier``; step 2 sets replicas back to 3; the patch sent is
 ``{"metadata": {"labels": {"tier": null}, "annotations": {...}}, "spec": {"replicas": 3}}``.
 
-The patch arithmetic is the API server's own (`orchestrator.apiserver.patch`): pure functions,
+The patch arithmetic is the API server's own (`orchestrator.api.strategicpatch`): pure functions,
 so client and server merge lists by the same keys, as kubectl and kube-apiserver share
 apimachinery's strategicpatch.
 
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from orchestrator.api.errors import ApiError, NotFound
-from orchestrator.apiserver.patch import create_two_way_merge_patch, strategic_merge_patch
+from orchestrator.api.strategicpatch import create_two_way_merge_patch, strategic_merge_patch
 from orchestrator.cli.errors import CliError
 from orchestrator.cli.kube_common import api_message, namespace_of, type_name
 from orchestrator.cli.manifests import Manifest
