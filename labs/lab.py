@@ -318,10 +318,14 @@ class Lab:
         the manifest says; the last-applied annotation lets the three take turns), through the
         project's own client: kubectl is not needed.
         """
-        from orchestrator.cli import kube_apply
-        from orchestrator.cli.errors import CliError
-        from orchestrator.cli.kube_common import api_message, namespace_of, type_name
-        from orchestrator.cli.manifests import check, parse_documents
+        from orchestrator.client.apply import api_message, apply_one
+        from orchestrator.client.manifests import (
+            ManifestError,
+            check,
+            namespace_of,
+            parse_documents,
+            type_name,
+        )
         from orchestrator.client.rest import ApiClient, ApiError
 
         try:
@@ -332,7 +336,7 @@ class Lab:
             else:
                 documents = [(f"lab.apply, item {i}", obj) for i, obj in enumerate(manifest)]
             manifests = [m for label, value in documents for m in check(label, value)]
-        except CliError as err:
+        except ManifestError as err:
             raise LabError(str(err)) from None
 
         async def apply_all() -> list[tuple[str, dict[str, Any]]]:
@@ -341,7 +345,7 @@ class Lab:
                 done = []
                 for m in manifests:
                     try:
-                        outcome = await kube_apply.apply_one(client, m, namespace=self.namespace, warn=_warn)
+                        outcome = await apply_one(client, m, namespace=self.namespace, warn=_warn)
                         stored = await client.get(m.info, m.name,
                                                   namespace=namespace_of(m.info, m.namespace or self.namespace))
                     except ApiError as err:

@@ -1,7 +1,7 @@
 """The one place labctl turns expected failures into one red line on stderr and an exit code.
 
 Every command wraps its work in `cli_errors()`: the expected failures are typed
-(EmbeddedServerError, SupervisorError, PkiError, ApiError, CliError) and end as a message,
+(EmbeddedServerError, SupervisorError, PkiError, ApiError, ManifestError, CliError) and end as a message,
 never a traceback.
 """
 
@@ -15,6 +15,7 @@ from rich.console import Console
 
 from orchestrator.api.errors import ApiError
 from orchestrator.cli import render
+from orchestrator.client.manifests import ManifestError
 from orchestrator.lab.embedded.ports import EmbeddedServerError
 from orchestrator.lab.pki import PkiError
 from orchestrator.lab.supervisor import SupervisorError
@@ -30,7 +31,7 @@ class CliError(Exception):
 def cli_errors() -> Iterator[None]:
     try:
         yield
-    except (EmbeddedServerError, SupervisorError, PkiError, CliError) as e:
+    except (EmbeddedServerError, SupervisorError, PkiError, ManifestError, CliError) as e:
         render.error(err, str(e))
         raise typer.Exit(1) from None
     except ApiError as e:
