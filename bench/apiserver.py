@@ -66,7 +66,7 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.api.resources import by_group_resource  # noqa: E402
 from orchestrator.apiserver.registry import strategy_for  # noqa: E402
 from orchestrator.apiserver.registry.rest import prepare_create  # noqa: E402
-from orchestrator.embedded.postgres import database_url  # noqa: E402
+from orchestrator.lab.embedded.postgres import database_url  # noqa: E402
 from orchestrator.storage.store import JSON_SEPARATORS, Store  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

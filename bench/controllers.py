@@ -45,6 +45,7 @@ import psutil
 from orchestrator.api.errors import ApiError, Conflict, NotFound
 from orchestrator.client.informer import Informer
 from orchestrator.client.rest import ApiClient
+from orchestrator.lab.components import ControllerManager
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench-controllers"
@@ -141,9 +142,8 @@ def start_controller_manager(home: Path) -> tuple[subprocess.Popen[str], int]:
     """The controller manager (all it needs for a Deployment) in the benchmark's namespace; its metrics port."""
     cm_log = open(home / "controller-manager.log", "w")  # noqa: SIM115 - the child keeps it
     cm = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.controllers", "--kubeconfig",
-         str(home / "kubeconfigs" / "controller-manager.kubeconfig"), "--namespace", NAMESPACE,
-         "--controllers", "replicaset,deployment,garbagecollector", "--grpc-port", "0", "--metrics-port", "0"],
+        ControllerManager(kubeconfig=home / "kubeconfigs" / "controller-manager.kubeconfig", namespace=NAMESPACE,
+                          controllers="replicaset,deployment,garbagecollector", grpc_port=0, metrics_port=0).argv(),
         stdout=subprocess.PIPE, stderr=cm_log, text=True)
     assert cm.stdout is not None
     line = cm.stdout.readline()

@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.embedded.ports import free_port  # noqa: E402
+from orchestrator.lab.embedded.ports import free_port  # noqa: E402
 
 
 def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -47,8 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.apiserver import _labctl, latency_summary, pod_template  # noqa: E402
-from orchestrator.embedded.ports import free_port  # noqa: E402
-from orchestrator.labhome import LabHome  # noqa: E402
+from orchestrator.lab.components import ApiServer  # noqa: E402
+from orchestrator.lab.embedded.ports import free_port  # noqa: E402
+from orchestrator.lab.home import LabHome  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -75,17 +76,13 @@ def lab(nodes: int) -> Iterator[LabHome]:
 def apiserver(home: LabHome, *, apf: bool) -> Iterator[str]:
     """One more API server on the lab's store (no relay: the lab's runs), APF on or off."""
     ports = json.loads(home.state_file.read_text())["lab"]["ports"]
-    from orchestrator.embedded.postgres import database_url
-    from orchestrator.embedded.redis import redis_url
+    from orchestrator.lab.embedded.postgres import database_url
+    from orchestrator.lab.embedded.redis import redis_url
 
     port = free_port()
-    argv = [sys.executable, "-m", "orchestrator.apiserver", "--database-url", database_url(ports["postgres"]),
-            "--redis-url", redis_url(ports["redis"]), "--bind-address", "127.0.0.1", "--secure-port", str(port),
-            "--tls-cert-file", str(home.apiserver_cert), "--tls-private-key-file", str(home.apiserver_key),
-            "--token-auth-file", str(home.token_file), "--no-relay",
-            "--encryption-provider-config", str(home.encryption_config),
-            "--service-account-signing-key-file", str(home.service_account_key),
-            "--enable-priority-and-fairness" if apf else "--no-enable-priority-and-fairness"]
+    argv = ApiServer.for_lab(home, database_url=database_url(ports["postgres"]), redis_url=redis_url(ports["redis"]),
+                             port=port).argv()
+    argv.append("--enable-priority-and-fairness" if apf else "--no-enable-priority-and-fairness")
     log = open(home.logs_dir / f"bench-apiserver-{'apf' if apf else 'noapf'}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     server = f"https://127.0.0.1:{port}"

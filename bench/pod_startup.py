@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.client.rest import ApiClient  # noqa: E402
+from orchestrator.lab.components import NodeAgent  # noqa: E402
 
 
 def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -46,8 +47,9 @@ def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _agent(kubeconfig: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "orchestrator.nodeagent", "--kubeconfig", str(kubeconfig),
-                                 "--log-port", "0", "--log-bind", "127.0.0.1", *args], stdout=out,
+        return subprocess.Popen([sys.executable, "-m", NodeAgent.module,
+                                 *NodeAgent.flags(kubeconfig=kubeconfig, log_port=0, log_bind="127.0.0.1"), *args],
+                                stdout=out,
                                 stderr=subprocess.STDOUT)
 
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.client.rest import ApiClient  # noqa: E402
-from orchestrator.embedded.ports import free_port  # noqa: E402
+from orchestrator.lab.embedded.ports import free_port  # noqa: E402
 
 
 def _labctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.client.rest import ApiClient  # noqa: E402
+from orchestrator.lab.components import Scheduler  # noqa: E402
 
 CREATE_CONCURRENCY = 32
 
@@ -92,7 +93,7 @@ def _config_args(percentage: int | None, label: str) -> list[str]:
         return []
     path = Path(tempfile.gettempdir()) / f"scheduler-{label}.yaml"
     path.write_text(f"percentageOfNodesToScore: {percentage}\n")
-    return ["--config", str(path)]
+    return Scheduler.flags(config=path)
 
 
 def _metric(text: str, name: str) -> float:
@@ -111,9 +112,8 @@ async def run_once(
         grpc_port, metrics_port = _free_port(), _free_port()
         log = open(Path(tempfile.gettempdir()) / f"scheduler-{label}.log", "wb")  # noqa: ASYNC230 - once, before timing
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
-            [sys.executable, "-m", "orchestrator.scheduler", "--kubeconfig", str(scheduler_kubeconfig),
-             "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
-             "--node-selector", f"bench={label}", *_config_args(percentage, label)],
+            Scheduler(kubeconfig=scheduler_kubeconfig, grpc_port=grpc_port, metrics_port=metrics_port,
+                      node_selector=f"bench={label}", extra=tuple(_config_args(percentage, label))).argv(),
             stdout=log, stderr=subprocess.STDOUT,
         )
         try:

@@ -117,9 +117,9 @@ def servers() -> Iterator[Servers]:
     if db_url and redis_url:
         yield Servers(db_url, redis_url, embedded=False)
         return
-    from orchestrator.embedded.postgres import start_postgres, stop_postgres
-    from orchestrator.embedded.redis import start_redis, stop_redis
-    from orchestrator.labhome import LabHome
+    from orchestrator.lab.embedded.postgres import start_postgres, stop_postgres
+    from orchestrator.lab.embedded.redis import start_redis, stop_redis
+    from orchestrator.lab.home import LabHome
 
     with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
         home = LabHome(Path(tmp))

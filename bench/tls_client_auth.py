@@ -32,9 +32,9 @@ from typing import Any
 import uvicorn
 
 from orchestrator.apiserver.serving import TlsHTTPProtocol, TlsWSProtocol, client_ca_context
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, issue_client_certificate
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, issue_client_certificate
 
 MODES = ("none", "optional", "cert")
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.controllers import labctl  # noqa: E402
 from orchestrator.api.errors import ApiError  # noqa: E402
 from orchestrator.client.rest import ApiClient  # noqa: E402
-from orchestrator.embedded.ports import free_port  # noqa: E402
+from orchestrator.lab.embedded.ports import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench-workloads"

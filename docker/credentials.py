@@ -1,6 +1,6 @@
 """Credentials for the docker compose lab, written once into the shared `lab` volume.
 
-What `labctl up` does first (orchestrator/pki.py), for a cluster whose parts are compose services:
+What `labctl up` does first (orchestrator/lab/pki.py), for a cluster whose parts are compose services:
 
 - the lab CA and the API server's certificate, which also names `apiserver` (its service name);
 - tokens.csv (kube-apiserver's static token file) with a token per identity: admin, scheduler,
@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import secrets
 
-from orchestrator.labhome import LabHome
-from orchestrator.pki import (
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import (
     ensure_encryption_config,
     ensure_pki,
     ensure_service_account_key,

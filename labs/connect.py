@@ -31,7 +31,7 @@ import yaml
 from labs.errors import LabError
 from labs.lab import Lab, lab_home
 from labs.table import Table
-from orchestrator.labhome import LabSettings
+from orchestrator.lab.home import LabSettings
 
 _current: ConnectedLab | None = None
 

@@ -44,7 +44,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -54,9 +53,10 @@ from typing import Any
 import httpx
 
 from labs.table import Table
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor
-from orchestrator.cli.up import LabContext, control_plane
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.components import ControllerManager, NodeAgent, Scheduler
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor
+from orchestrator.lab.up import LabContext, control_plane
 
 __all__ = ["DrillSettings", "Timeline", "back_up", "flush_redis", "freeze", "node_agents", "node_ready", "pods_by_node",
            "prepare_drills", "retune", "running", "scheduler_leader", "start_standby_scheduler", "stream_lengths",
@@ -81,17 +81,15 @@ class DrillSettings:
 
 
 def _extra_flags(name: str, s: DrillSettings) -> list[str]:
+    election = {"lease_duration": s.lease_duration, "renew_deadline": s.renew_deadline, "retry_period": s.retry_period}
     if name == "scheduler" or name == STANDBY_SCHEDULER:
-        return ["--lease-duration", str(s.lease_duration), "--renew-deadline", str(s.renew_deadline),
-                "--retry-period", str(s.retry_period)]
+        return Scheduler.flags(**election)
     if name == "controller-manager":
-        return ["--node-monitor-grace-period", str(s.node_monitor_grace_period),
-                "--node-monitor-period", str(s.node_monitor_period),
-                "--pod-eviction-timeout", str(s.pod_eviction_timeout),
-                "--lease-duration", str(s.lease_duration), "--renew-deadline", str(s.renew_deadline),
-                "--retry-period", str(s.retry_period)]
+        return ControllerManager.flags(node_monitor_grace_period=s.node_monitor_grace_period,
+                                       node_monitor_period=s.node_monitor_period,
+                                       pod_eviction_timeout=s.pod_eviction_timeout, **election)
     if name.startswith("node-"):
-        return ["--lease-seconds", str(s.lease_seconds), "--status-report-seconds", str(s.status_report_seconds)]
+        return NodeAgent.flags(lease_seconds=s.lease_seconds, status_report_seconds=s.status_report_seconds)
     return []
 
 
@@ -142,15 +140,13 @@ def start_standby_scheduler(lab: Any, settings: DrillSettings = DrillSettings())
     grpc_port, metrics_port = free_port(), free_port()
     spec = ComponentSpec(
         name=STANDBY_SCHEDULER,
-        argv=["python", "-m", "orchestrator.scheduler", "--kubeconfig", str(lab.home.kubeconfig_for("scheduler")),
-              "--leader-elect", "--identity", STANDBY_SCHEDULER, "--bind-address", LOOPBACK,
-              "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
-              *_extra_flags(STANDBY_SCHEDULER, settings)],
+        argv=Scheduler(kubeconfig=lab.home.kubeconfig_for("scheduler"), leader_elect=True, identity=STANDBY_SCHEDULER,
+                       bind_address=LOOPBACK, grpc_port=grpc_port, metrics_port=metrics_port,
+                       extra=tuple(_extra_flags(STANDBY_SCHEDULER, settings))).argv(),
         health=f"http://{LOOPBACK}:{metrics_port}/healthz",
         depends_on=("apiserver",),
         address=f"{LOOPBACK}:{grpc_port}",
     )
-    spec = replace(spec, argv=[sys.executable, *spec.argv[1:]])
     with supervisor.lock():
         record, _ = supervisor.start(spec)
     return {"component": STANDBY_SCHEDULER, "pid": record.pid, "address": record.address}

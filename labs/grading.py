@@ -46,11 +46,11 @@ from typing import Any
 import httpx
 
 from orchestrator.api.errors import NotFound
+from orchestrator.client.clock import LoopClock
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import Informer, SharedInformerFactory
 from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.client.rest import ApiClient, tls_context
-from orchestrator.client.workqueue import LoopClock
 from orchestrator.controllers.controller import ControllerContext
 
 __all__ = ["Faults", "FaultyTransport", "Hints", "Running", "client_for", "compact", "delete_all", "graded", "hint",

@@ -1,6 +1,6 @@
 """`labs.start()` and `Lab`: a lab cluster driven from a notebook, cleaned up whatever happens.
 
-`start()` is `labctl up` called in-process (`orchestrator.cli.up.up`): the same lab home, the
+`start()` is `labctl up` called in-process (`orchestrator.lab.up.up`): the same lab home, the
 same supervisor and run/state.json, so `labctl status` in a terminal sees the notebook's lab
 and `labctl down` stops it. The components run as detached processes; what stops them when
 the notebook is done:
@@ -8,7 +8,7 @@ the notebook is done:
 - the clean-up cell, `lab.stop()` (= `labctl down`);
 - the kernel going away (exit, shut down after a failed cell, killed, restarted): `start()` makes
   the kernel the lab's owner (`up(..., owner_pid=<kernel pid>)`) and the supervisor's watchdog
-  (orchestrator/cli/watchdog.py) runs `labctl down` once that pid is gone.
+  (orchestrator/lab/watchdog.py) runs `labctl down` once that pid is gone.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import httpx
 from labs.errors import LabError
 from labs.output import CommandOutput
 from labs.table import Table
-from orchestrator.cli.down import down
-from orchestrator.cli.supervisor import Supervisor, SupervisorError
-from orchestrator.cli.up import RUNTIMES, Outcome, resolve_runtime, up
-from orchestrator.embedded.ports import EmbeddedServerError
-from orchestrator.embedded.postgres import database_url as embedded_database_url
-from orchestrator.embedded.redis import redis_url as embedded_redis_url
-from orchestrator.labhome import LabHome, LabSettings
-from orchestrator.pki import read_token_file
+from orchestrator.lab.down import down
+from orchestrator.lab.embedded.ports import EmbeddedServerError
+from orchestrator.lab.embedded.postgres import database_url as embedded_database_url
+from orchestrator.lab.embedded.redis import redis_url as embedded_redis_url
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.pki import read_token_file
+from orchestrator.lab.supervisor import Supervisor, SupervisorError
+from orchestrator.lab.up import RUNTIMES, Outcome, resolve_runtime, up
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBECTL_TIMEOUT = 120.0
@@ -318,10 +318,14 @@ class Lab:
         the manifest says; the last-applied annotation lets the three take turns), through the
         project's own client: kubectl is not needed.
         """
-        from orchestrator.cli import kube_apply
-        from orchestrator.cli.errors import CliError
-        from orchestrator.cli.kube_common import api_message, namespace_of, type_name
-        from orchestrator.cli.manifests import check, parse_documents
+        from orchestrator.client.apply import api_message, apply_one
+        from orchestrator.client.manifests import (
+            ManifestError,
+            check,
+            namespace_of,
+            parse_documents,
+            type_name,
+        )
         from orchestrator.client.rest import ApiClient, ApiError
 
         try:
@@ -332,7 +336,7 @@ class Lab:
             else:
                 documents = [(f"lab.apply, item {i}", obj) for i, obj in enumerate(manifest)]
             manifests = [m for label, value in documents for m in check(label, value)]
-        except CliError as err:
+        except ManifestError as err:
             raise LabError(str(err)) from None
 
         async def apply_all() -> list[tuple[str, dict[str, Any]]]:
@@ -341,7 +345,7 @@ class Lab:
                 done = []
                 for m in manifests:
                     try:
-                        outcome = await kube_apply.apply_one(client, m, namespace=self.namespace, warn=_warn)
+                        outcome = await apply_one(client, m, namespace=self.namespace, warn=_warn)
                         stored = await client.get(m.info, m.name,
                                                   namespace=namespace_of(m.info, m.namespace or self.namespace))
                     except ApiError as err:

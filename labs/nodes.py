@@ -17,14 +17,14 @@ admin kubeconfig. A real cluster would give it its own ``system:node:<name>`` id
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labs.errors import LabError
 from labs.waiting import wait_for
-from orchestrator.cli.supervisor import ComponentSpec, SupervisorError
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.components import NodeAgent
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec, SupervisorError
 
 READY_TIMEOUT = 60.0
 
@@ -44,23 +44,10 @@ def node_agent_argv(
     crashloop_max: float | None = None,
 ) -> list[str]:
     """The command line of one extra node agent (what `labctl node-agent` would be given)."""
-    argv = [sys.executable, "-m", "orchestrator.nodeagent",
-            "--kubeconfig", str(lab.kubeconfig), "--name", name, "--runtime", runtime,
-            "--log-port", str(log_port), "--log-bind", LOOPBACK,
-            "--apiserver-token-file", str(lab.home.kubelet_client_token), "--pods", str(pods)]  # fmt: skip
-    if cpu is not None:
-        argv += ["--cpu", str(cpu)]
-    if memory is not None:
-        argv += ["--memory", str(memory)]
-    if labels:
-        argv += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
-    if taints:
-        argv += ["--taints", ",".join(taints)]
-    if crashloop_base is not None:
-        argv += ["--crashloop-base", str(crashloop_base)]
-    if crashloop_max is not None:
-        argv += ["--crashloop-max", str(crashloop_max)]
-    return argv
+    return NodeAgent(kubeconfig=lab.kubeconfig, name=name, runtime=runtime, log_port=log_port, log_bind=LOOPBACK,
+                     apiserver_token_file=lab.home.kubelet_client_token, pods=pods, cpu=cpu, memory=memory,
+                     labels=labels, taints=tuple(taints), crashloop_base=crashloop_base,
+                     crashloop_max=crashloop_max).argv()
 
 
 def add_node(

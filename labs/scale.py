@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -38,8 +37,9 @@ import yaml
 from labs.waiting import wait_for
 from labs.watching import Follower
 from orchestrator.api.quantity import cpu_millis
-from orchestrator.cli.supervisor import ComponentSpec
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.components import NodeAgent, Scheduler
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec
 
 __all__ = ["Preset", "PodTracker", "create_pods", "delete_pods", "node_count", "preset", "start_fleet",
            "start_scheduler", "utilisation"]
@@ -69,13 +69,10 @@ def start_fleet(lab: Any, count: int, *, prefix: str, cpu: str = "4", memory: st
     component named ``fleet-<prefix>``). Returns the component's row; the Nodes register soon after."""
     name = f"fleet-{prefix.rstrip('-')}"
     port = free_port()
-    argv = [sys.executable, "-m", "orchestrator.nodeagent",
-            # A node token may act only for its own node; the controller manager's may act for all.
-            "--kubeconfig", str(lab.home.kubeconfig_for("controller-manager")),
-            "--runtime", "simulated", "--count", str(count), "--name-prefix", prefix,
-            "--cpu", cpu, "--memory", memory, "--pods", str(pods),
-            "--labels", ",".join(f"{k}={v}" for k, v in (labels or {}).items()),
-            "--log-port", str(port), "--log-bind", LOOPBACK]  # fmt: skip
+    # A node token may act only for its own node; the controller manager's may act for all.
+    argv = NodeAgent(kubeconfig=lab.home.kubeconfig_for("controller-manager"), runtime="simulated", count=count,
+                     name_prefix=prefix, cpu=cpu, memory=memory, pods=pods, labels=dict(labels or {}),
+                     log_port=port, log_bind=LOOPBACK).argv()
     spec = ComponentSpec(name=name, argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
                          depends_on=("apiserver",), address=f"{LOOPBACK}:{port}", start_timeout=120.0)
     with lab.supervisor.lock():
@@ -105,9 +102,8 @@ def start_scheduler(lab: Any, scheduler_name: str, *, strategy: str = "MostAlloc
     grpc_port, metrics_port = free_port(), free_port()
     spec = ComponentSpec(
         name=f"scheduler-{scheduler_name}",
-        argv=[sys.executable, "-m", "orchestrator.scheduler", "--kubeconfig", str(lab.home.kubeconfig_for("scheduler")),
-              "--config", str(path), "--bind-address", LOOPBACK, "--grpc-port", str(grpc_port),
-              "--metrics-port", str(metrics_port)],
+        argv=Scheduler(kubeconfig=lab.home.kubeconfig_for("scheduler"), config=path, bind_address=LOOPBACK,
+                       grpc_port=grpc_port, metrics_port=metrics_port).argv(),
         health=f"http://{LOOPBACK}:{metrics_port}/healthz",
         depends_on=("apiserver",),
         address=f"{LOOPBACK}:{grpc_port}",

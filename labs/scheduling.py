@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +34,9 @@ import yaml
 
 from labs.errors import LabError
 from labs.table import Table
-from orchestrator.cli.supervisor import ComponentSpec, SupervisorError
-from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.components import Scheduler
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port
+from orchestrator.lab.supervisor import ComponentSpec, SupervisorError
 from orchestrator.proto import scheduler_pb2, scheduler_pb2_grpc
 from orchestrator.scheduler.config import parse_config
 from orchestrator.scheduler.service import SERVICE_NAME, grpc_health_probe
@@ -291,21 +291,8 @@ def start_scheduler(
     spec = ComponentSpec(
         name=component,
         env=env,
-        argv=[
-            sys.executable,
-            "-m",
-            "orchestrator.scheduler",
-            "--kubeconfig",
-            str(lab.home.kubeconfig_for("scheduler")),
-            "--config",
-            str(path),
-            "--bind-address",
-            LOOPBACK,
-            "--grpc-port",
-            str(grpc_port),
-            "--metrics-port",
-            "0",
-        ],  # fmt: skip
+        argv=Scheduler(kubeconfig=lab.home.kubeconfig_for("scheduler"), config=path, bind_address=LOOPBACK,
+                       grpc_port=grpc_port, metrics_port=0).argv(),
         # Healthy once its informers have synced: only then does Explain see the nodes.
         health=lambda: grpc_health_probe(address, service=SERVICE_NAME),
         depends_on=("apiserver",),

@@ -64,8 +64,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _home is None:
         return
-    from orchestrator.cli.down import down
-    from orchestrator.labhome import LabHome, LabSettings
+    from orchestrator.lab.down import down
+    from orchestrator.lab.home import LabHome, LabSettings
 
     try:
         down(LabSettings(home=LabHome(_home)))

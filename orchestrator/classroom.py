@@ -61,8 +61,8 @@ from orchestrator.api.errors import AlreadyExists, NotFound
 from orchestrator.api.names import dns1123_label
 from orchestrator.api.resources import RBAC_GROUP
 from orchestrator.client.rest import ApiClient
-from orchestrator.labhome import LabHome
-from orchestrator.pki import write_kubeconfig
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import write_kubeconfig
 
 STUDENT_LABEL = "labkit.io/classroom-student"
 EDIT_BINDING = "labkit-classroom-edit"

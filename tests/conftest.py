@@ -46,9 +46,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     if db_url and redis_url:
         yield Servers(db_url, redis_url)
         return
-    from orchestrator.embedded.postgres import start_postgres, stop_postgres
-    from orchestrator.embedded.redis import start_redis, stop_redis
-    from orchestrator.labhome import LabHome
+    from orchestrator.lab.embedded.postgres import start_postgres, stop_postgres
+    from orchestrator.lab.embedded.redis import start_redis, stop_redis
+    from orchestrator.lab.home import LabHome
 
     home = LabHome(tmp_path_factory.mktemp("labkit-home"))
     pg = start_postgres(home)

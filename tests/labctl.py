@@ -44,12 +44,12 @@ def simulated_lab(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes:
                   env: Mapping[str, str] | None = None) -> Iterator[Path]:
     """`labctl up --nodes N --runtime simulated` in a fresh home, for kubectl tests (skipped without
     kubectl unless LABKIT_REQUIRE_KUBECTL=1); `labctl down` afterwards, whatever happened. `env`
-    adds LABKIT_* settings for the lab's components (orchestrator/labhome.py)."""
+    adds LABKIT_* settings for the lab's components (orchestrator/lab/home.py)."""
     if shutil.which("kubectl") is None:
         if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
             pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says this test must run")
         pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
-    from orchestrator.embedded.ports import free_port
+    from orchestrator.lab.embedded.ports import free_port
 
     home = tmp_path_factory.mktemp(name)
     up = run_labctl(home, "up", "--nodes", str(nodes), "--runtime", "simulated", "--port", str(free_port()),

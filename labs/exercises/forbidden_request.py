@@ -64,7 +64,7 @@ def check(c: Checker, *, lab: Any, response: Any = None) -> None:
 
 
 def _identity_of(lab: Any, token: str) -> str:
-    from orchestrator.pki import read_token_file
+    from orchestrator.lab.pki import read_token_file
 
     for row in read_token_file(lab.home.token_file):
         if row[0] == token and len(row) >= 3:

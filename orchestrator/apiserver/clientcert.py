@@ -6,7 +6,7 @@ A certificate signed by a CA of ``--client-ca-file`` (the lab CA) authenticates:
     groups  its Subject Organization values, in order   O=dev, O=system:masters
 
 exactly as kube-apiserver's x509 authenticator maps them (``kubeadm kubeconfig user`` and
-``labctl kubeconfig --user`` issue such certificates; `orchestrator/pki.py`). It must be within
+``labctl kubeconfig --user`` issue such certificates; `orchestrator/lab/pki.py`). It must be within
 its validity period and, if it lists extended key usages, list ``clientAuth``. A certificate
 without a CommonName is "not mine": the request may still authenticate with a bearer token.
 A failed check is a 401 that says which check failed.

@@ -29,8 +29,8 @@ from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 
+from orchestrator.api import strategicpatch as patching
 from orchestrator.api.resources import CONVERTED_VERSIONS, ResourceInfo, by_group_resource
-from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver.registry import autoscaling
 
 __all__ = ["Conversion", "conversion_for"]

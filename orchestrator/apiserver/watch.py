@@ -26,10 +26,11 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import ApiError
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.selectors import FieldSelector, LabelSelector
-from orchestrator.apiserver import metrics, tables
+from orchestrator.apiserver import metrics
 from orchestrator.apiserver.negotiation import Negotiated
 from orchestrator.apiserver.registry import strategy_for
 from orchestrator.storage.store import Store

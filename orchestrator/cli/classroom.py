@@ -23,7 +23,7 @@ from orchestrator import classroom
 from orchestrator.cli.errors import CliError, cli_errors
 from orchestrator.cli.kube_common import KubeconfigOpt, connect, kubeconfig_path, run
 from orchestrator.cli.render import human_duration
-from orchestrator.labhome import LabSettings
+from orchestrator.lab.home import LabSettings
 
 app = typer.Typer(help="Classroom mode: a namespace, a ServiceAccount and a kubeconfig per student.",
                   no_args_is_help=True)

@@ -51,7 +51,7 @@ def controllers(
     key: str = typer.Option("", help="NAMESPACE/NAME (or NAME for cluster-scoped objects) for --reconcile"),
     timeout: float = typer.Option(5.0, help="seconds to wait for an answer"),
 ) -> None:
-    from orchestrator.cli.supervisor import recorded_address
+    from orchestrator.lab.supervisor import recorded_address
 
     console = Console()
     address = address or recorded_address("controller-manager") or DEFAULT_ADDRESS

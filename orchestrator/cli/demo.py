@@ -45,15 +45,15 @@ from rich.text import Text
 
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.cli import render
-from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
-from orchestrator.cli.supervisor import Supervisor
-from orchestrator.cli.up import RUNTIMES, Runtime, resolve_runtime
-from orchestrator.cli.up import up as lab_up
 from orchestrator.client.rest import ApiClient
-from orchestrator.embedded.postgres import database_url as embedded_database_url
-from orchestrator.embedded.redis import redis_url as embedded_redis_url
-from orchestrator.labhome import LabSettings
+from orchestrator.lab.down import down as lab_down
+from orchestrator.lab.embedded.postgres import database_url as embedded_database_url
+from orchestrator.lab.embedded.redis import redis_url as embedded_redis_url
+from orchestrator.lab.home import LabSettings
+from orchestrator.lab.supervisor import Supervisor
+from orchestrator.lab.up import RUNTIMES, Runtime, resolve_runtime
+from orchestrator.lab.up import up as lab_up
 from orchestrator.storage.streams import entry_id, stream_key
 
 T = TypeVar("T")

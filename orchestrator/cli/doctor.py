@@ -37,8 +37,8 @@ from typing import Any, Literal
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.embedded.ports import EmbeddedServerError, port_is_free
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.embedded.ports import EmbeddedServerError, port_is_free
+from orchestrator.lab.home import LabHome, LabSettings
 
 Verdict = Literal["OK", "WARN", "FAIL"]
 MIN_PYTHON = (3, 11)
@@ -129,7 +129,7 @@ def kubectl(path: str | None = None) -> Finding:
 
 def ports(home: LabHome, *, is_free: Callable[[int], bool] = port_is_free) -> list[Finding]:
     """6443, 8888 and every port the lab home remembers: free, or held by this lab."""
-    from orchestrator.cli.supervisor import Supervisor
+    from orchestrator.lab.supervisor import Supervisor
 
     supervisor = Supervisor(home)
     ours = {r.port: r.name for r in supervisor.records()
@@ -176,8 +176,8 @@ def _runs(binary: Path) -> str:
 
 
 def embedded_servers(settings: LabSettings) -> list[Finding]:
-    from orchestrator.embedded.postgres import postgres_bin_dir
-    from orchestrator.embedded.redis import redis_server_binary
+    from orchestrator.lab.embedded.postgres import postgres_bin_dir
+    from orchestrator.lab.embedded.redis import redis_server_binary
 
     found = []
     for name, external, locate, wheel in (

@@ -1,7 +1,7 @@
 """The one place labctl turns expected failures into one red line on stderr and an exit code.
 
 Every command wraps its work in `cli_errors()`: the expected failures are typed
-(EmbeddedServerError, SupervisorError, PkiError, ApiError, CliError) and end as a message,
+(EmbeddedServerError, SupervisorError, PkiError, ApiError, ManifestError, CliError) and end as a message,
 never a traceback.
 """
 
@@ -15,9 +15,10 @@ from rich.console import Console
 
 from orchestrator.api.errors import ApiError
 from orchestrator.cli import render
-from orchestrator.cli.supervisor import SupervisorError
-from orchestrator.embedded.ports import EmbeddedServerError
-from orchestrator.pki import PkiError
+from orchestrator.client.manifests import ManifestError
+from orchestrator.lab.embedded.ports import EmbeddedServerError
+from orchestrator.lab.pki import PkiError
+from orchestrator.lab.supervisor import SupervisorError
 
 err = Console(stderr=True, highlight=False)
 
@@ -30,7 +31,7 @@ class CliError(Exception):
 def cli_errors() -> Iterator[None]:
     try:
         yield
-    except (EmbeddedServerError, SupervisorError, PkiError, CliError) as e:
+    except (EmbeddedServerError, SupervisorError, PkiError, ManifestError, CliError) as e:
         render.error(err, str(e))
         raise typer.Exit(1) from None
     except ApiError as e:

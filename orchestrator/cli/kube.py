@@ -11,8 +11,9 @@
 They talk to the API server exactly as the components do (`orchestrator.client.rest.ApiClient`,
 with the lab's admin kubeconfig or ``--kubeconfig``), so what they show is what kubectl shows.
 Each command here only reads its options and prints; the work is in one module per verb
-(`kube_get`, `kube_apply`, `kube_delete`, `kube_describe`, `kube_logs`, `kube_rollout`), shared
-parts in `kube_common`, layout in `kube_render`, manifest files in `manifests`.
+(`kube_get`, `kube_delete`, `kube_describe`, `kube_logs`, `kube_rollout`), shared
+parts in `kube_common`, layout in `kube_render`; client-side apply and manifest files are
+orchestrator/client/apply.py and manifests.py (labs/ applies with them too).
 
 Every expected failure — a missing file, invalid YAML, an unknown resource type, an object that
 is not there, no lab running — is one red line on stderr and exit code 1.
@@ -27,7 +28,7 @@ import typer
 from rich.console import Console
 
 from orchestrator.api.errors import ApiError, NotFound, Unavailable
-from orchestrator.cli import kube_apply, kube_delete, kube_describe, kube_get, kube_logs, kube_rollout, render
+from orchestrator.cli import kube_delete, kube_describe, kube_get, kube_logs, kube_rollout, render
 from orchestrator.cli import kube_render as kr
 from orchestrator.cli.errors import CliError, cli_errors, err
 from orchestrator.cli.kube_common import (
@@ -36,16 +37,15 @@ from orchestrator.cli.kube_common import (
     NamespaceOpt,
     SelectorOpt,
     Target,
-    api_message,
     connect,
-    namespace_of,
     resource,
     run,
     targets,
-    type_name,
 )
-from orchestrator.cli.manifests import load
-from orchestrator.labhome import LabSettings
+from orchestrator.client import apply as client_apply
+from orchestrator.client.apply import api_message
+from orchestrator.client.manifests import load, namespace_of, type_name
+from orchestrator.lab.home import LabSettings
 
 ArgsArg = Annotated[list[str] | None, typer.Argument(help="TYPE [NAME...] or TYPE/NAME...", show_default=False)]
 
@@ -93,18 +93,18 @@ def apply(
     out = kr.console()
     with cli_errors():
         manifests = load(filename or [])
-        kube_apply.check_namespaces(manifests, namespace)
+        client_apply.check_namespaces(manifests, namespace)
         client = connect(kubeconfig)
 
         async def apply_all() -> bool:
             ok = True
             for m in manifests:
                 try:
-                    outcome = await kube_apply.apply_one(client, m, namespace=namespace, warn=_warn)
+                    outcome = await client_apply.apply_one(client, m, namespace=namespace, warn=_warn)
                 except ApiError as e:
                     if isinstance(e, Unavailable):
                         raise
-                    _fail_soft(kube_apply.describe_failure(m, e))
+                    _fail_soft(client_apply.describe_failure(m, e))
                     ok = False
                     continue
                 out.print(f"{type_name(m.info)}/{m.name} {outcome}", soft_wrap=True, markup=False)
@@ -117,8 +117,8 @@ def apply(
 
 def _delete_lab(out: Console) -> None:
     """`labctl delete lab` (as ``kind delete cluster``): stop the lab, remove its pods' containers
-    and its home (orchestrator/cli/down.py). "lab" is no resource type, so it cannot mean objects."""
-    from orchestrator.cli.down import delete as lab_delete
+    and its home (orchestrator/lab/down.py). "lab" is no resource type, so it cannot mean objects."""
+    from orchestrator.lab.down import delete as lab_delete
 
     settings = LabSettings.from_env()
     with cli_errors():

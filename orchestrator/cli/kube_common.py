@@ -24,11 +24,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound, Unavailable
+from orchestrator.api.errors import ApiError, Unavailable
 from orchestrator.api.resources import RESOURCES, ResourceInfo, resolve
 from orchestrator.cli.errors import CliError
+from orchestrator.client.apply import api_message
 from orchestrator.client.rest import ApiClient, KubeconfigError
-from orchestrator.labhome import LabSettings
+from orchestrator.lab.home import LabSettings
 
 T = TypeVar("T")
 
@@ -103,11 +104,6 @@ def resource(word: str) -> ResourceInfo:
     raise CliError(f"unknown resource type {word!r}; this server serves: {known_types()}")
 
 
-def type_name(info: ResourceInfo) -> str:
-    """kubectl's ``kind.group`` prefix of printed names: ``pod``, ``deployment.apps``."""
-    return f"{info.kind.lower()}.{info.group}" if info.group else info.kind.lower()
-
-
 @dataclass(frozen=True)
 class Target:
     """One resource type and the names asked for (empty: every object of the type)."""
@@ -147,22 +143,6 @@ def targets(args: list[str]) -> list[Target]:
             raise CliError(f"{name!r}: there is no need to specify a resource type as a separate argument "
                            "when passing arguments in TYPE/NAME form")
     return [Target(info, names) for info in types]
-
-
-def namespace_of(info: ResourceInfo, namespace: str | None) -> str | None:
-    """The namespace to address `info` in: None for cluster-scoped kinds, else -n or default."""
-    if not info.namespaced:
-        return None
-    return namespace or DEFAULT_NAMESPACE
-
-
-def api_message(e: ApiError) -> str:
-    """An API error as one line: the Status message, as kubectl prints it, plus its reason."""
-    if isinstance(e, NotFound | AlreadyExists | Conflict):
-        return e.message
-    causes = "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in e.causes)
-    detail = f" ({causes})" if causes and causes not in e.message else ""
-    return f"the API server refused ({e.reason}): {e.message}{detail}"
 
 
 def run(coro: Coroutine[Any, Any, T], *, client: ApiClient | None = None) -> T:

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from orchestrator.api.printing import human_duration, pod_status_reason, selector_string
 from orchestrator.api.resources import ResourceInfo
-from orchestrator.apiserver.tables import human_duration, pod_status_reason, selector_string
 from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.deploymentutil import equal_ignore_hash
 

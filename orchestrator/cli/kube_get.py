@@ -20,7 +20,9 @@ from orchestrator.api.resources import ResourceInfo
 from orchestrator.cli import kube_render as kr
 from orchestrator.cli import render
 from orchestrator.cli.errors import CliError, err
-from orchestrator.cli.kube_common import Target, api_message, namespace_of, type_name
+from orchestrator.cli.kube_common import Target
+from orchestrator.client.apply import api_message
+from orchestrator.client.manifests import namespace_of, type_name
 from orchestrator.client.rest import TABLE_ACCEPT, ApiClient
 
 WATCH_CHUNK_SECONDS = 300

@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator.cli.errors import CliError
 from orchestrator.client.rest import ApiClient
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 
 FOLLOW_POLL_SECONDS = 0.3
 

@@ -2,7 +2,7 @@
 
 `labctl get` does what `kubectl get` does: it asks the API server for a ``meta.k8s.io/v1``
 Table (the column logic — READY ``1/1``, STATUS ``ContainerCreating``, AGE ``3m10s`` — lives
-once, server-side, in `orchestrator.apiserver.tables`), then chooses columns and lays them out:
+once, server-side, in `orchestrator.api.printing`), then chooses columns and lays them out:
 
 - the columns with ``priority`` 0, plus the others with ``-o wide``;
 - headers upper-cased as kubectl does (``Up-to-date`` -> ``UP-TO-DATE``, ``Last Seen`` -> ``LAST SEEN``);

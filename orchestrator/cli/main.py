@@ -32,14 +32,14 @@ from rich.console import Console
 
 import orchestrator
 from orchestrator.cli import classroom, controllers, demo, doctor, kube, kube_exec, render, scheduler
-from orchestrator.cli.down import down as lab_down
 from orchestrator.cli.errors import cli_errors, err
-from orchestrator.cli.supervisor import Supervisor
-from orchestrator.cli.up import RUNTIMES, Runtime
-from orchestrator.cli.up import up as lab_up
 from orchestrator.lab import haproxy
-from orchestrator.labhome import LabSettings
-from orchestrator.pki import write_user_kubeconfig
+from orchestrator.lab.down import down as lab_down
+from orchestrator.lab.home import LabSettings
+from orchestrator.lab.pki import write_user_kubeconfig
+from orchestrator.lab.supervisor import Supervisor
+from orchestrator.lab.up import RUNTIMES, Runtime
+from orchestrator.lab.up import up as lab_up
 
 app = typer.Typer(
     name="labctl",

@@ -13,8 +13,8 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli.supervisor import StatusRow, WatchdogStatus
-from orchestrator.cli.up import Outcome
+from orchestrator.lab.supervisor import StatusRow, WatchdogStatus
+from orchestrator.lab.up import Outcome
 
 _OUTCOME_STYLE: dict[str, tuple[str, str]] = {
     "started": ("✓", "green"),

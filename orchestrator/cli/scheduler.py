@@ -33,7 +33,7 @@ AddressOption = Annotated[
 
 
 def _address(address: str | None) -> str:
-    from orchestrator.cli.supervisor import recorded_address
+    from orchestrator.lab.supervisor import recorded_address
 
     return address or recorded_address("scheduler") or DEFAULT_ADDRESS
 

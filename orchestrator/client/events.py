@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.api.errors import ApiError, NotFound, Unavailable
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.client.rest import ApiClient, resource_info
-from orchestrator.client.workqueue import Clock, LoopClock
 
 __all__ = ["EventRecorder", "EventType", "format_time"]
 

@@ -57,8 +57,8 @@ from typing import Any, Protocol
 
 from orchestrator.api.errors import ApiError, Expired, Unavailable
 from orchestrator.api.resources import ResourceInfo
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.client.rest import ApiClient, resource_info
-from orchestrator.client.workqueue import Clock, LoopClock
 
 __all__ = [
     "DeletedFinalStateUnknown",

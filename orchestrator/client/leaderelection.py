@@ -38,8 +38,8 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.client.rest import ApiClient, resource_info
-from orchestrator.client.workqueue import Clock, LoopClock
 
 __all__ = ["LeaderElector", "format_micro_time", "parse_micro_time"]
 

@@ -25,7 +25,7 @@ moment has passed (the earlier deadline wins if the key is already waiting), and
 so after ten failures in a row a key waits 5 ms * 2**9 = 2.56 s, and after 18 it waits the
 full cap. `forget` resets the count after a successful sync.
 
-Time comes from an injected `Clock`, so tests drive backoff with a `FakeClock` in no real time.
+Time comes from an injected `Clock` (orchestrator/client/clock.py), so tests drive backoff with a `FakeClock` in no real time.
 Delayed keys become ready lazily: a getter that finds no ready key sleeps on the clock until
 the earliest deadline, so no background task is needed (and none can leak).
 
@@ -46,11 +46,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from orchestrator.client.clock import Clock, LoopClock
+
 __all__ = [
-    "Clock",
     "ExponentialBackoff",
-    "FakeClock",
-    "LoopClock",
     "QueueShutDown",
     "RateLimiter",
     "WorkQueue",
@@ -62,68 +61,6 @@ K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
 
 class QueueShutDown(Exception):
     """Raised by `WorkQueue.get` once the queue is shut down and empty: the worker should exit."""
-
-
-# --------------------------------------------------------------------------------------------
-# Clocks
-# --------------------------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    """Where the queue reads the time and waits. Seconds, monotonic, any epoch."""
-
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class LoopClock:
-    """The running event loop's monotonic clock (the default)."""
-
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(seconds, 0.0))
-
-
-class FakeClock:
-    """A clock that stands still until the test calls `advance`.
-
-    Sleepers whose deadline is reached are resumed in deadline order; they run the next
-    time the test yields to the event loop (for example by awaiting the task it is testing).
-    """
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)  # still a suspension point, like asyncio.sleep(0)
-            return
-        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), wake))
-        await wake
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward and release every sleeper whose deadline has come."""
-        if seconds < 0:
-            raise ValueError(f"time only moves forward, got {seconds}")
-        self._now += seconds
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, wake = heapq.heappop(self._sleepers)
-            if not wake.done():  # a cancelled sleeper has nothing to resume
-                wake.set_result(None)
-
-    @property
-    def sleepers(self) -> int:
-        """How many tasks are waiting on this clock (to let a test wait until one is asleep)."""
-        return sum(1 for _, _, wake in self._sleepers if not wake.done())
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,22 +27,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from grpc_health.v1 import health_pb2
-
-from orchestrator.client.leaderelection import LeaderElector
+from orchestrator.client.component import Leadership, leader_elector, new_identity, serving
 from orchestrator.client.metrics import parse_go_duration
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.disruption import EvictionRates
 from orchestrator.controllers.manager import CONTROLLERS, ControllerManager, ManagerOptions
-from orchestrator.controllers.metrics import ControllerMetrics, serve_http
-from orchestrator.controllers.service import SERVICE_NAME, Leadership, start_grpc_server
+from orchestrator.controllers.metrics import ControllerMetrics
+from orchestrator.controllers.service import SERVICE_NAME, ControllerManagerService
+from orchestrator.proto.controllers_pb2_grpc import add_ControllerManagerServicer_to_server
 
 log = logging.getLogger("orchestrator.controllers")
 
@@ -111,7 +108,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    identity = args.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    identity = new_identity(args.identity)
     options = ManagerOptions(
         controllers=tuple(c.strip() for c in args.controllers.split(",") if c.strip()),
         workers=args.workers,
@@ -137,33 +134,20 @@ async def serve(args: argparse.Namespace) -> None:
         metrics: ControllerMetrics | None = None
         manager = ControllerManager(client, options=options, identity=identity,
                                     observer=lambda *a: metrics.observe(*a) if metrics else None)
-        elector: LeaderElector | None = None
-        if args.leader_elect:
-            elector = LeaderElector(
-                client, lease_name=args.lease_name, namespace=args.lease_namespace, identity=identity,
-                lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
-                retry_period=args.retry_period, on_started_leading=manager.on_started_leading,
-                on_new_leader=lambda holder: log.info("leader is now %s", holder),
-            )
+        elector = leader_elector(client, args, identity=identity, on_started_leading=manager.on_started_leading)
+        if elector is not None:
             leadership = Leadership(identity, True, lambda: manager.leading, lambda: elector.leader)
         else:
             leadership = Leadership(identity, False, lambda: manager.leading, lambda: identity)
         metrics = ControllerMetrics(manager.controllers, is_leader=lambda: manager.leading)
-        grpc_server, health, grpc_port = await start_grpc_server(
-            manager=manager, leadership=leadership, address=f"{args.bind_address}:{args.grpc_port}")
-        http = await serve_http(host=args.bind_address, port=args.metrics_port, metrics=metrics.exposition,
-                                healthy=lambda: True)
-        metrics_port = http.sockets[0].getsockname()[1]
-        print(f"controller-manager {identity} serving gRPC on {args.bind_address}:{grpc_port} "
-              f"metrics on {args.bind_address}:{metrics_port}", flush=True)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(manager.run(elector), name="controller-manager")
-                await _wait_synced(manager)
-                await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        finally:
-            http.close()
-            await grpc_server.stop(grace=0.5)
+        service = ControllerManagerService(manager, leadership=leadership)
+        async with serving("controller-manager", identity, bind_address=args.bind_address, grpc_port=args.grpc_port,
+                           metrics_port=args.metrics_port, service_name=SERVICE_NAME,
+                           add_servicer=lambda server: add_ControllerManagerServicer_to_server(service, server),
+                           metrics=metrics.exposition) as up, asyncio.TaskGroup() as tg:
+            tg.create_task(manager.run(elector), name="controller-manager")
+            await _wait_synced(manager)
+            await up.synced()
 
 
 async def _wait_synced(manager: ControllerManager) -> None:

@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from orchestrator.api.errors import ApiError, Conflict, NotFound
+from orchestrator.client.clock import Clock
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import DeletedFinalStateUnknown, SharedInformerFactory, meta_namespace_key
 from orchestrator.client.rest import ApiClient
-from orchestrator.client.workqueue import Clock, WorkQueue
+from orchestrator.client.workqueue import WorkQueue
 
 __all__ = ["Controller", "ControllerContext", "ControllerStats", "Object", "SyncObserver"]
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orchestrator.client.workqueue import Clock
+from orchestrator.client.clock import Clock
 
 __all__ = [
     "ZONE_LABEL",

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.client.clock import Clock, LoopClock
 
 __all__ = ["EXPECTATIONS_TTL", "Expectations"]
 

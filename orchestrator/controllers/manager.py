@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
 from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.client.rest import ApiClient
-from orchestrator.client.workqueue import Clock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext, SyncObserver
 from orchestrator.controllers.cronjob import CronJobController
 from orchestrator.controllers.daemonset import DaemonSetController

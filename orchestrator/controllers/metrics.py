@@ -19,12 +19,9 @@ client-go/tools/leaderelection/metrics.go.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -34,7 +31,7 @@ from prometheus_client import (
 
 from orchestrator.controllers.controller import Controller
 
-__all__ = ["ControllerMetrics", "serve_http"]
+__all__ = ["ControllerMetrics"]
 
 _BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -71,35 +68,3 @@ class ControllerMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-async def serve_http(*, host: str, port: int, metrics: Callable[[], bytes],
-                     healthy: Callable[[], bool]) -> asyncio.Server:
-    """Serve GET /metrics and /healthz (also /readyz, /livez) on host:port; one answer per connection."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request_line = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
-                pass  # headers are not needed
-            parts = request_line.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            if path == "/metrics":
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, metrics()
-            elif path in ("/healthz", "/readyz", "/livez"):
-                ok = healthy()
-                status, ctype, body = ("200 OK" if ok else "503 Service Unavailable"), "text/plain", (
-                    b"ok" if ok else b"not ready")
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found"
-            writer.write(f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                         "Connection: close\r\n\r\n".encode("latin-1") + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    return await asyncio.start_server(handle, host, port)

@@ -13,28 +13,15 @@ health service is grpc's standard one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from orchestrator.client.component import Leadership
 from orchestrator.controllers.manager import ControllerManager
 from orchestrator.proto import controllers_pb2, controllers_pb2_grpc
 
-__all__ = ["SERVICE_NAME", "ControllerManagerService", "Leadership", "start_grpc_server"]
+__all__ = ["SERVICE_NAME", "ControllerManagerService"]
 
 SERVICE_NAME = "orchestrator.controllers.v1.ControllerManager"
-
-
-@dataclass(frozen=True)
-class Leadership:
-    """How the process reads its own leadership (always leading without leader election)."""
-
-    identity: str
-    leader_election: bool
-    is_leader: Callable[[], bool]
-    leader_identity: Callable[[], str]
 
 
 class ControllerManagerService(controllers_pb2_grpc.ControllerManagerServicer):
@@ -88,20 +75,3 @@ class ControllerManagerService(controllers_pb2_grpc.ControllerManagerServicer):
         )
 
 
-async def start_grpc_server(
-    *, manager: ControllerManager, leadership: Leadership, address: str
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """Start serving on `address` ("127.0.0.1:0" picks a port); returns the server, its health
-    servicer (to flip SERVING once synced) and the bound port."""
-    server = grpc.aio.server()
-    controllers_pb2_grpc.add_ControllerManagerServicer_to_server(
-        ControllerManagerService(manager, leadership=leadership), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot listen for gRPC on {address}")
-    await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
-    return server, health_servicer, port

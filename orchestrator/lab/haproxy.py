@@ -51,9 +51,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
-from orchestrator.embedded.ports import LOOPBACK
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.ports import LOOPBACK
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor, SupervisorError
 
 COMPONENT = "haproxy"
 BACKEND = "apiservers"

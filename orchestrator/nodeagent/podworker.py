@@ -62,7 +62,7 @@ from typing import Any, Protocol
 from orchestrator.api.errors import ApiError, NotFound
 from orchestrator.api.quantity import cpu_millis, memory_bytes
 from orchestrator.api.timestamps import now_rfc3339, parse_rfc3339
-from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.nodeagent import lifecycle
 from orchestrator.nodeagent import status as podstatus
 from orchestrator.nodeagent.apiobjects import ObjectSource

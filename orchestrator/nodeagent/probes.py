@@ -35,7 +35,7 @@ from typing import Any, Literal
 import httpx
 
 from orchestrator.api.errors import ApiError
-from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.nodeagent.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)

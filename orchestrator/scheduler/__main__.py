@@ -25,22 +25,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import sys
-import uuid
 from collections.abc import Sequence
 
-from grpc_health.v1 import health_pb2
-
+from orchestrator.client.component import Leadership, leader_elector, new_identity, serving
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
 from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.client.process import configure_logging, run_component
 from orchestrator.client.rest import ApiClient
+from orchestrator.proto.scheduler_pb2_grpc import add_SchedulerServicer_to_server
 from orchestrator.scheduler.config import DEFAULT_SCHEDULER_NAME, default_config, load_config_file
-from orchestrator.scheduler.metrics import serve_http
 from orchestrator.scheduler.scheduler import Scheduler
-from orchestrator.scheduler.service import SERVICE_NAME, Leadership, start_grpc_server
+from orchestrator.scheduler.service import SERVICE_NAME, SchedulerService
 
 log = logging.getLogger("orchestrator.scheduler")
 
@@ -86,55 +83,35 @@ async def _lead_and_schedule(elector: LeaderElector, leading: asyncio.Event, sch
 
 async def serve(args: argparse.Namespace) -> None:
     config = load_config_file(args.config) if args.config else default_config()
-    identity = args.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    identity = new_identity(args.identity)
     async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-scheduler") as client:
         recorder = EventRecorder(client, component=DEFAULT_SCHEDULER_NAME, host=identity)
         scheduler = Scheduler(client, config=config, recorder=recorder, max_concurrent_binds=args.max_concurrent_binds)
         factory = SharedInformerFactory(client)
         scheduler.attach(factory, node_selector=args.node_selector)
         leading = asyncio.Event()
-        elector: LeaderElector | None = None
-        if args.leader_elect:
-            elector = LeaderElector(
-                client,
-                lease_name=args.lease_name,
-                namespace=args.lease_namespace,
-                identity=identity,
-                lease_duration=args.lease_duration,
-                renew_deadline=args.renew_deadline,
-                retry_period=args.retry_period,
-                on_started_leading=leading.set,
-                on_stopped_leading=leading.clear,
-                on_new_leader=lambda holder: log.info("leader is now %s", holder),
-            )
+        elector = leader_elector(client, args, identity=identity, on_started_leading=leading.set,
+                                 on_stopped_leading=leading.clear)
+        if elector is not None:
             leadership = Leadership(identity, True, lambda: elector.is_leader, lambda: elector.leader)
         else:
             leadership = Leadership(identity, False, lambda: True, lambda: identity)
-        grpc_server, health, grpc_port = await start_grpc_server(
-            scheduler=scheduler, leadership=leadership, address=f"{args.bind_address}:{args.grpc_port}"
-        )
-        http = await serve_http(host=args.bind_address, port=args.metrics_port, metrics=scheduler.metrics,
-                                healthy=lambda: True)
-        metrics_port = http.sockets[0].getsockname()[1]
-        # One parseable line for whoever started us (tests, labctl) to find the ports.
-        print(f"scheduler {identity} serving gRPC on {args.bind_address}:{grpc_port} "
-              f"metrics on {args.bind_address}:{metrics_port}", flush=True)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(factory.run(), name="informers")
-                tg.create_task(recorder.run(), name="event-recorder")
-                tg.create_task(scheduler.housekeeping(), name="housekeeping")
-                await factory.wait_for_sync()
-                log.info("informers synced: %d nodes, %d pods in the cache, %d pending",
-                         scheduler.cache.node_count, scheduler.cache.pod_count, len(scheduler.queue))
-                await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-                if elector is None:
-                    tg.create_task(scheduler.run(), name="scheduling-loop")
-                else:
-                    tg.create_task(_lead_and_schedule(elector, leading, scheduler), name="candidate")
-        finally:
-            http.close()
-            await grpc_server.stop(grace=0.5)
+        service = SchedulerService(scheduler, leadership=leadership)
+        async with serving("scheduler", identity, bind_address=args.bind_address, grpc_port=args.grpc_port,
+                           metrics_port=args.metrics_port, service_name=SERVICE_NAME,
+                           add_servicer=lambda server: add_SchedulerServicer_to_server(service, server),
+                           metrics=scheduler.metrics.exposition) as up, asyncio.TaskGroup() as tg:
+            tg.create_task(factory.run(), name="informers")
+            tg.create_task(recorder.run(), name="event-recorder")
+            tg.create_task(scheduler.housekeeping(), name="housekeeping")
+            await factory.wait_for_sync()
+            log.info("informers synced: %d nodes, %d pods in the cache, %d pending",
+                     scheduler.cache.node_count, scheduler.cache.pod_count, len(scheduler.queue))
+            await up.synced()
+            if elector is None:
+                tg.create_task(scheduler.run(), name="scheduling-loop")
+            else:
+                tg.create_task(_lead_and_schedule(elector, leading, scheduler), name="candidate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

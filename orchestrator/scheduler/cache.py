@@ -30,7 +30,7 @@ from typing import Any
 
 from orchestrator.api.errors import Conflict, NotFound
 from orchestrator.api.objects import TERMINAL_PHASES
-from orchestrator.client.workqueue import Clock
+from orchestrator.client.clock import Clock
 from orchestrator.scheduler.framework.interfaces import Pod
 from orchestrator.scheduler.framework.nodeinfo import NodeInfo, Snapshot, pod_key
 

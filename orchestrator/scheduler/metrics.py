@@ -17,13 +17,10 @@ Kubernetes equivalent: pkg/scheduler/metrics/metrics.go
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -70,41 +67,3 @@ class SchedulerMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-async def serve_http(
-    *, host: str, port: int, metrics: SchedulerMetrics, healthy: Callable[[], bool]
-) -> asyncio.Server:
-    """Serve GET /metrics and GET /healthz (also /readyz) on host:port; returns the started server.
-
-    A dozen lines of HTTP/1.0 instead of a web framework: two fixed answers, one per connection.
-    """
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request_line = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
-                pass  # headers: not needed
-            parts = request_line.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            if path == "/metrics":
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, metrics.exposition()
-            elif path in ("/healthz", "/readyz", "/livez"):
-                ok = healthy()
-                status, ctype, body = ("200 OK" if ok else "503 Service Unavailable"), "text/plain", (
-                    b"ok" if ok else b"not ready")
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found"
-            writer.write(
-                f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode("latin-1") + body
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    return await asyncio.start_server(handle, host, port)

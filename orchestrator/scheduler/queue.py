@@ -15,7 +15,7 @@ A popped pod is "in flight" until the scheduler reports back: `done` after bindi
 flight (the move request cycle is at least the pod's cycle) the failure may already be stale,
 so it goes to backoffQ instead of waiting in unschedulablePods for an event that has passed.
 
-Time comes from an injected Clock (orchestrator.client.workqueue.FakeClock in tests), so
+Time comes from an injected Clock (orchestrator.client.clock.FakeClock in tests), so
 backoff tests are instant; `run()` is the periodic flusher the scheduler owns as a named task.
 
 Kubernetes equivalent: pkg/scheduler/internal/queue/scheduling_queue.go
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.scheduler.framework.interfaces import Pod
 from orchestrator.scheduler.framework.nodeinfo import pod_key
 

@@ -15,28 +15,17 @@ health service is grpc's standard one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from orchestrator.api.errors import ApiError, NotFound
+from orchestrator.client.component import Leadership
 from orchestrator.proto import scheduler_pb2, scheduler_pb2_grpc
 from orchestrator.scheduler.framework.runtime import Explanation
 from orchestrator.scheduler.scheduler import Scheduler
 
 SERVICE_NAME = "orchestrator.scheduler.v1.Scheduler"
-
-
-@dataclass(frozen=True)
-class Leadership:
-    """How the process reads its own leadership (fixed True without leader election)."""
-
-    identity: str
-    leader_election: bool
-    is_leader: Callable[[], bool]
-    leader_identity: Callable[[], str]
 
 
 def explanation_to_proto(explanation: Explanation) -> scheduler_pb2.ExplainResponse:
@@ -124,24 +113,6 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
             nodes=s.cache.node_count,
             pods=s.cache.pod_count,
         )
-
-
-async def start_grpc_server(
-    *, scheduler: Scheduler, leadership: Leadership, address: str
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """Start the gRPC server on `address` ("127.0.0.1:0" picks a port); returns it, its health
-    servicer (to flip SERVING once synced) and the bound port."""
-    server = grpc.aio.server()
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerService(scheduler, leadership=leadership), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot listen for gRPC on {address}")
-    await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
-    return server, health_servicer, port
 
 
 def grpc_health_probe(address: str, *, service: str = "", timeout: float = 1.0) -> bool:

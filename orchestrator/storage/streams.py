@@ -113,18 +113,6 @@ class WatchEvent:
     def __repr__(self) -> str:
         return f"WatchEvent(type={self.type!r}, object={self.object!r}, revision={self.revision!r}, prev={self.prev!r})"
 
-    def to_fields(self) -> dict[str, str]:
-        meta = self.object.get("metadata") or {}
-        fields = {
-            "type": self.type,
-            "namespace": meta.get("namespace") or "",
-            "name": meta.get("name") or "",
-            "object": json.dumps(self.object, separators=(",", ":")),
-        }
-        if self.prev is not None:
-            fields["prev"] = json.dumps(self.prev, separators=(",", ":"))
-        return fields
-
     @classmethod
     def from_entry(cls, entry_id_: str | bytes, fields: dict[Any, Any]) -> WatchEvent:
         def field(name: str) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from orchestrator.nodeagent.cluster import cluster_id
 
 REPO = Path(__file__).resolve().parents[2]

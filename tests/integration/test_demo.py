@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli.main import app
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.integration.nodeagent.conftest import require_docker
 from tests.labctl import run_labctl
 

@@ -14,21 +14,21 @@ import asyncpg
 import pytest
 import redis
 
-from orchestrator.embedded.ports import (
+from orchestrator.lab.embedded.ports import (
     EmbeddedServerError,
     free_port,
     pid_alive,
     port_is_free,
     wait_exit,
 )
-from orchestrator.embedded.postgres import (
+from orchestrator.lab.embedded.postgres import (
     check_database_url,
     running_postgres,
     start_postgres,
     stop_postgres,
 )
-from orchestrator.embedded.redis import check_redis_url, start_redis, stop_redis
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.redis import check_redis_url, start_redis, stop_redis
+from orchestrator.lab.home import LabHome
 
 
 @pytest.fixture

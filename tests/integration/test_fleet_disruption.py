@@ -20,7 +20,6 @@ import asyncio
 import csv
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,7 +31,8 @@ import pytest
 import yaml
 
 from orchestrator.client.rest import ApiClient
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.components import NodeAgent
+from orchestrator.lab.embedded.ports import free_port
 from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import ControllerManagerProcess, start_controller_manager
 from tests.labctl import run_labctl
@@ -66,10 +66,9 @@ class Fleet:
 
     def __init__(self, lab: Lab, *, first: int, count: int, log: Path) -> None:
         self.first, self.count, self.log = first, count, log
-        argv = [sys.executable, "-m", "orchestrator.nodeagent", "--kubeconfig", str(lab.kubeconfig_for("controller-manager")),
-                "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-", "--first-index", str(first),
-                "--log-port", "0", "--log-bind", "127.0.0.1", "--straight-to-running",
-                "--apiserver-token-file", str(lab.home / "pki" / "kubelet-client.token")]
+        argv = NodeAgent(kubeconfig=lab.kubeconfig_for("controller-manager"), runtime="simulated", count=count,
+                         name_prefix="node-", first_index=first, log_port=0, log_bind="127.0.0.1",
+                         straight_to_running=True, apiserver_token_file=lab.home / "pki" / "kubelet-client.token").argv()
         with log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 

@@ -34,9 +34,9 @@ import httpx
 import psutil
 import pytest
 
-from orchestrator.cli.down import down
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.down import down
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome, LabSettings
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "00-welcome.ipynb"

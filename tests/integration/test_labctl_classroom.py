@@ -20,7 +20,7 @@ import yaml
 
 from orchestrator.classroom import PROGRESS_CONFIGMAP, PROGRESS_KEY, STUDENT_LABEL
 from orchestrator.client.rest import ApiClient
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.labctl import run_labctl
 
 T = TypeVar("T")

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from orchestrator.cli.containers import lab_cluster_id
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome
+from orchestrator.lab.containers import lab_cluster_id
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome
 from tests.integration.nodeagent.conftest import require_docker
 from tests.labctl import processes_mentioning, run_labctl
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import yaml
 
-from orchestrator.embedded.ports import free_port, port_is_free
+from orchestrator.lab.embedded.ports import free_port, port_is_free
 from tests.labctl import processes_mentioning
 from tests.labctl import run_labctl as labctl
 

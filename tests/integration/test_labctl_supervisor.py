@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
-from orchestrator.cli.watchdog import Backoff, Watchdog
-from orchestrator.embedded.ports import RunningServer, free_port, pid_alive, port_is_free
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.ports import RunningServer, free_port, pid_alive, port_is_free
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor, SupervisorError
+from orchestrator.lab.watchdog import Backoff, Watchdog
 from tests.integration.test_labctl_updown import STORAGE_ONLY, down_if_anything_runs
 from tests.labctl import processes_mentioning
 from tests.labctl import run_labctl as labctl

@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
-from orchestrator.embedded.ports import free_port, pid_alive, port_is_free, wait_exit
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.ports import free_port, pid_alive, port_is_free, wait_exit
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor, SupervisorError
 from tests.labctl import processes_mentioning
 from tests.labctl import run_labctl as labctl
 
@@ -216,7 +216,7 @@ def test_supervisor_refuses_to_start_a_component_before_its_dependency(tmp_path:
 
 
 def test_supervisor_checks_https_health_against_the_lab_ca(tmp_path: Path) -> None:
-    from orchestrator.pki import ensure_pki
+    from orchestrator.lab.pki import ensure_pki
 
     home = LabHome(tmp_path)
     ensure_pki(home)

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli.main import app
 from orchestrator.client.rest import ApiClient
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 T = TypeVar("T")
 

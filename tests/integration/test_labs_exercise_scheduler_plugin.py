@@ -13,7 +13,7 @@ import pytest
 import labs
 from labs import nodes, scheduling
 from labs.checks import run_check
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 SOLUTION = "labs.solutions.scheduler_plugin:PreferFastZone"
 

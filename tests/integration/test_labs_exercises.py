@@ -15,7 +15,7 @@ import pytest
 import labs
 from labs.checks import run_check
 from labs.solutions import bind_by_hand, first_pod, forbidden_request, predict_revision
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import labs
 from labs.checks import CheckResult, run_check
 from labs.mysteries import MYSTERIES, REPLICAS
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import labs
 from labs.checks import run_check
 from labs.mysteries import CRASH_VARIABLE, REPLICAS
 from labs.solutions import mystery_crash
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from orchestrator.nodeagent.cluster import cluster_id
 from tests.integration.nodeagent.conftest import require_docker
 from tests.integration.test_labs_mysteries import delete_pods, once_running

@@ -15,7 +15,7 @@ import pytest
 
 import labs
 from labs.lab import _unwanted
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ("scheduler", "controller-manager")
@@ -36,8 +36,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     yield home
-    from orchestrator.cli.down import down
-    from orchestrator.labhome import LabHome, LabSettings
+    from orchestrator.lab.down import down
+    from orchestrator.lab.home import LabHome, LabSettings
 
     down(LabSettings(home=LabHome(home)))
 

@@ -20,7 +20,7 @@ from labs.solutions.pod_scheduler import PodScheduler
 from labs.solutions.replicaset_controller import PodSetController
 from orchestrator.client.informer import DeletedFinalStateUnknown
 from orchestrator.controllers.controller import Object
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 
 @pytest.fixture(scope="module")

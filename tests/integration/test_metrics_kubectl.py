@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from orchestrator.api.quantity import cpu_millis
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.labctl import run_labctl
 
 pytestmark = pytest.mark.kubectl

@@ -4,7 +4,7 @@ The notebook starts a lab with `labs.start()` and then fails in a cell, before a
 nbval (in a subprocess, as `make test` runs it) reports the failure and shuts the kernel down;
 the lab's processes — PostgreSQL, Redis, the API server, the relay — were started detached from
 the kernel, so what stops them is the kernel's ownership of the lab (the supervisor's owner-pid
-watchdog, orchestrator/cli/watchdog.py). The test proves that nothing mentioning the lab home
+watchdog, orchestrator/lab/watchdog.py). The test proves that nothing mentioning the lab home
 still runs afterwards.
 """
 
@@ -21,10 +21,10 @@ import nbformat
 import psutil
 from nbformat.v4 import new_code_cell, new_notebook
 
-from orchestrator.cli.down import down
-from orchestrator.cli.supervisor import Supervisor
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.down import down
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[2]
 

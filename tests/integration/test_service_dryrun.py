@@ -19,8 +19,8 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from labs.lab import Lab
 from orchestrator.client.rest import ApiClient
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome, LabSettings
 from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.proxy.rules import chain_prefix
 from tests.labctl import run_labctl

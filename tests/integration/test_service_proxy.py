@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from orchestrator.cli.up import docker_bridge
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.up import docker_bridge
 from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.proxy.rules import chain_prefix
 from tests.labctl import run_labctl

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 from tests.labctl import run_labctl
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.docker]

@@ -14,8 +14,8 @@ import jwt
 import pytest
 
 from orchestrator.classroom import ClassroomError, _still_good, passed_checks, roster
-from orchestrator.labhome import LabHome
-from orchestrator.pki import write_kubeconfig
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import write_kubeconfig
 
 
 def test_roster_names_sort_as_numbered_and_are_namespace_names() -> None:

@@ -15,11 +15,11 @@ from rich.console import Console
 from orchestrator.api.resources import resolve
 from orchestrator.cli import kube_render as kr
 from orchestrator.cli.errors import CliError
-from orchestrator.cli.kube_apply import LAST_APPLIED, apply_patch, last_applied, with_last_applied
-from orchestrator.cli.kube_common import resource, targets, type_name
+from orchestrator.cli.kube_common import resource, targets
 from orchestrator.cli.kube_describe import Doc, event_rows, since, timestamp, title
 from orchestrator.cli.kube_rollout import rollback_patch, rollback_target, rollout_status
-from orchestrator.cli.manifests import check, load, parse_documents
+from orchestrator.client.apply import LAST_APPLIED, apply_patch, last_applied, with_last_applied
+from orchestrator.client.manifests import ManifestError, check, load, parse_documents, type_name
 
 POD_COLUMNS = [
     {"name": "Name", "priority": 0}, {"name": "Ready", "priority": 0}, {"name": "Status", "priority": 0},
@@ -150,12 +150,12 @@ def test_mixed_argument_shapes_are_refused() -> None:
 
 def test_invalid_yaml_names_the_file_and_line() -> None:
     text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a\n"
-    with pytest.raises(CliError, match=r"^web\.yaml line \d: invalid YAML"):
+    with pytest.raises(ManifestError, match=r"^web\.yaml line \d: invalid YAML"):
         parse_documents(text, source="web.yaml")
 
 
 def test_invalid_json_names_the_file_and_line() -> None:
-    with pytest.raises(CliError, match=r"^web\.json line 2: invalid JSON"):
+    with pytest.raises(ManifestError, match=r"^web\.json line 2: invalid JSON"):
         parse_documents('{"kind": "Pod",\n oops}', source="web.json", as_json=True)
 
 
@@ -173,7 +173,7 @@ def test_multi_document_files_number_their_documents_and_skip_empty_ones() -> No
     (["a"], "expected an object"),
 ])
 def test_a_document_that_is_not_an_object_of_a_served_kind_is_refused(doc: Any, message: str) -> None:
-    with pytest.raises(CliError, match=message):
+    with pytest.raises(ManifestError, match=message):
         check("f.yaml", doc)
 
 
@@ -188,7 +188,7 @@ def test_a_list_is_unpacked_and_directories_give_their_manifests_in_name_order(t
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(CliError, match="-f .*nope.yaml: no such file or directory"):
+    with pytest.raises(ManifestError, match="-f .*nope.yaml: no such file or directory"):
         load([str(tmp_path / "nope.yaml")])
 
 

@@ -1,7 +1,7 @@
 """Objects seen through their schema: which fields they set, how two versions differ, how to merge.
 
 Server-side apply needs three facts about a kind that plain JSON does not carry, and they are
-the facts strategic merge patch already needs (`orchestrator/apiserver/patch.py` keeps the table;
+the facts strategic merge patch already needs (`orchestrator/api/strategicpatch.py` keeps the table;
 this module reads it and adds what apply knows beyond it):
 
 - an *associative list* (`x-kubernetes-list-type: map`) is a set of elements identified by
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any, Literal
 
-from orchestrator.apiserver import patch as patching
+from orchestrator.api import strategicpatch as patching
 from orchestrator.apiserver.fieldmanager import fieldpath
 from orchestrator.apiserver.fieldmanager.fieldpath import FieldSet, Path
 

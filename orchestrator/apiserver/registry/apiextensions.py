@@ -34,9 +34,9 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause
 from orchestrator.api.resources import ResourceInfo, by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.schema import jsonpath
 from orchestrator.apiserver.schema.structural import structural_errors

@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.validation import FieldErrors
 

@@ -25,11 +25,11 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Invalid
 from orchestrator.api.quantity import parse_quantity
 from orchestrator.api.resources import by_group_resource
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
 from orchestrator.apiserver.validation import FieldErrors, int32, non_negative

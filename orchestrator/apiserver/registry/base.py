@@ -23,9 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import BadRequest, Cause
 from orchestrator.api.resources import ResourceInfo
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.strategy import Obj, Row
 from orchestrator.apiserver.validation import FieldErrors, decode, set_or_pop, validate_object_meta
 
@@ -35,7 +35,7 @@ class BaseStrategy:
 
     # How metadata.name is checked: most kinds are DNS-1123 subdomains, namespaces labels.
     name_rule: Callable[[str], list[str]] = staticmethod(names.dns1123_subdomain)
-    # The Table kubectl prints: tables.py holds one printer per kind, as pkg/printers does.
+    # The Table kubectl prints: orchestrator/api/printing.py holds one printer per kind, as pkg/printers does.
     printer: tables.TablePrinter = tables.DEFAULT
     has_generation = False
     returns_deleted_object = False

@@ -26,6 +26,7 @@ from typing import Any
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause, Invalid
 from orchestrator.api.models.batch import (
     CONTROLLER_UID_LABEL,
@@ -35,7 +36,6 @@ from orchestrator.api.models.batch import (
 )
 from orchestrator.api.resources import by_group_resource
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
 from orchestrator.apiserver.validation import (

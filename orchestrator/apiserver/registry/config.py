@@ -28,12 +28,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause
+from orchestrator.api.printing import _AGE, _NAME, _column, _since
 from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
-from orchestrator.apiserver.tables import _AGE, _NAME, _column, _since
 from orchestrator.apiserver.validation import FieldErrors
 
 MAX_SIZE = 1024 * 1024  # core.MaxSecretSize: the limit of a ConfigMap's and of a Secret's values

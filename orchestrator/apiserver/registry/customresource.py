@@ -30,11 +30,11 @@ from typing import Any
 
 from orchestrator.api import names
 from orchestrator.api.errors import BadRequest, Cause, MethodNotAllowed
+from orchestrator.api.printing import human_duration
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.apiserver.fieldmanager import FieldManager, typed
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.schema import jsonpath, structural
-from orchestrator.apiserver.tables import human_duration
 from orchestrator.apiserver.validation import FieldErrors, validate_object_meta
 
 Obj = dict[str, Any]

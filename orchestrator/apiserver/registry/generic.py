@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orchestrator.api import strategicpatch as patching
 from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
 from orchestrator.apiserver import admission
-from orchestrator.apiserver import patch as patching
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.fieldmanager import FieldManager, field_manager_for
 from orchestrator.apiserver.registry import strategy_for

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
 

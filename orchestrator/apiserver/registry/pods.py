@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import BadRequest, Cause, Conflict, Invalid
 from orchestrator.api.objects import TERMINAL_PHASES
 from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.policy import check_eviction
 from orchestrator.apiserver.registry.strategy import Obj, SubresourceRequest

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause, Conflict, Forbidden, InternalError, Invalid, TooManyRequests
 from orchestrator.api.resources import by_group_resource
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
 from orchestrator.apiserver.validation import FieldErrors, rfc3339

@@ -23,12 +23,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from orchestrator.api import printing as tables
+from orchestrator.api.printing import _AGE, _NAME, _column, _since
 from orchestrator.api.quantity import canonical, parse_quantity
 from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
-from orchestrator.apiserver.tables import _AGE, _NAME, _column, _since
 from orchestrator.apiserver.validation import FieldErrors
 
 LIMIT_TYPES = ("Container", "Pod", "PersistentVolumeClaim")

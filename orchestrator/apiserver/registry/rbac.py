@@ -27,13 +27,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause, Invalid
 from orchestrator.api.names import path_segment_name
+from orchestrator.api.printing import human_duration
 from orchestrator.api.resources import RBAC_GROUP, by_group_resource
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
-from orchestrator.apiserver.tables import human_duration
 from orchestrator.apiserver.validation import FieldErrors
 
 Obj = dict[str, Any]  # as registry/strategy.py names it

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.resources import by_group_resource
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.apps import ReplicaSetStrategy
 from orchestrator.apiserver.registry.strategy import Obj
 from orchestrator.apiserver.validation import (

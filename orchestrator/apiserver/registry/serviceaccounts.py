@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
+from orchestrator.api.printing import _AGE, _NAME, _column, _since
 from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.authz.chain import Attributes, forbidden
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.serviceaccount_tokens import (
@@ -36,7 +37,6 @@ from orchestrator.apiserver.serviceaccount_tokens import (
     BoundPod,
     TokenIssuer,
 )
-from orchestrator.apiserver.tables import _AGE, _NAME, _column, _since
 from orchestrator.apiserver.validation import FieldErrors
 
 TOKEN_REQUEST_API_VERSION = "authentication.k8s.io/v1"

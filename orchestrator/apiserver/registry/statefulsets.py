@@ -31,15 +31,9 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause, Invalid
-from orchestrator.api.resources import by_group_resource
-from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
-from orchestrator.apiserver.registry.apps import _ReplicatedStrategy
-from orchestrator.apiserver.registry.base import BaseStrategy
-from orchestrator.apiserver.registry.storage import validate_claim_spec
-from orchestrator.apiserver.registry.strategy import Obj
-from orchestrator.apiserver.tables import (
+from orchestrator.api.printing import (
     _AGE,
     _NAME,
     _TEMPLATE_COLUMNS,
@@ -48,6 +42,12 @@ from orchestrator.apiserver.tables import (
     _layout_containers,
     _since,
 )
+from orchestrator.api.resources import by_group_resource
+from orchestrator.api.selectors import LabelSelector
+from orchestrator.apiserver.registry.apps import _ReplicatedStrategy
+from orchestrator.apiserver.registry.base import BaseStrategy
+from orchestrator.apiserver.registry.storage import validate_claim_spec
+from orchestrator.apiserver.registry.strategy import Obj
 from orchestrator.apiserver.validation import (
     FieldErrors,
     default_pod_spec,

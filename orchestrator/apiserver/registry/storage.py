@@ -30,14 +30,14 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.api import names
+from orchestrator.api import printing as tables
 from orchestrator.api.errors import Cause, Invalid
+from orchestrator.api.printing import _AGE, _NAME, Cell, _column, _since
 from orchestrator.api.quantity import canonical, parse_quantity
 from orchestrator.api.resources import by_group_resource
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.apiserver import tables
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.registry.strategy import Obj
-from orchestrator.apiserver.tables import _AGE, _NAME, Cell, _column, _since
 from orchestrator.apiserver.validation import FieldErrors
 
 __all__ = ["ACCESS_MODES", "LOCAL_PATH_DRIVER", "PersistentVolumeClaimStrategy", "PersistentVolumeStrategy",

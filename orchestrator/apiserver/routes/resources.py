@@ -29,6 +29,8 @@ import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from orchestrator.api import printing as tables
+from orchestrator.api import strategicpatch as patching
 from orchestrator.api.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -42,8 +44,7 @@ from orchestrator.api.jsontext import INT64_MAX, check_json_limits, check_storab
 from orchestrator.api.resources import ResourceInfo
 from orchestrator.api.resources import lookup as builtin_lookup
 from orchestrator.api.selectors import FieldSelector, LabelSelector
-from orchestrator.apiserver import patch as patching
-from orchestrator.apiserver import protobuf, tables
+from orchestrator.apiserver import protobuf
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes
 from orchestrator.apiserver.authz.requestinfo import request_attributes

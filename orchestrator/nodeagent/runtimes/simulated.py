@@ -51,7 +51,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from orchestrator.client.workqueue import Clock, LoopClock
+from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.nodeagent.runtimes.base import (
     DEFAULT_CLUSTER,
     ERR_IMAGE_NEVER_PULL,

@@ -36,13 +36,13 @@ class Lab:
     @property
     def database_url(self) -> str:
         """The lab's PostgreSQL: tests may look at rows; components never do."""
-        from orchestrator.embedded.postgres import database_url
+        from orchestrator.lab.embedded.postgres import database_url
 
         return database_url(self._ports()["postgres"])
 
     @property
     def redis_url(self) -> str:
-        from orchestrator.embedded.redis import redis_url
+        from orchestrator.lab.embedded.redis import redis_url
 
         return redis_url(self._ports()["redis"])
 
@@ -77,7 +77,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab")
     # The tests start their own scheduler, controller manager and node agents where they need them, so
     # that no cluster-wide one acts on objects another test made.
-    from orchestrator.embedded.ports import free_port
+    from orchestrator.lab.embedded.ports import free_port
 
     up = run_labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
                  "--skip", "controller-manager", "--skip", "nodes")

@@ -274,7 +274,7 @@ async def test_deeply_nested_update_body_is_400(api: httpx.AsyncClient, namespac
 
 
 DEEP_PATCH_BUG = ("a PATCH body nested 10,000 deep is 500 InternalError (RecursionError from json.loads in "
-                  "apiserver/patch.py _decode, not caught); expected 400 BadRequest like POST/PUT")
+                  "api/strategicpatch.py _decode, not caught); expected 400 BadRequest like POST/PUT")
 
 
 @pytest.mark.parametrize("raw", [b"[" * DEEP + b"]" * DEEP, b'{"a":' * DEEP + b"1" + b"}" * DEEP])

@@ -21,8 +21,8 @@ import httpx
 import pytest
 import yaml
 
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, issue_client_certificate, write_kubeconfig
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, issue_client_certificate, write_kubeconfig
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 from tests.integration.apiserver.test_rbac import can_i, namespace, until
 from tests.labctl import run_labctl

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.components import ApiServer
+from orchestrator.lab.embedded.ports import free_port
 from tests.factories import crontab_crd
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
@@ -165,8 +165,8 @@ async def test_a_second_api_server_learns_crds_from_the_watch(lab: Lab, namespac
     port = free_port()
     log = (tmp_path / "apiserver2.log").open("w")
     second = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.apiserver", "--database-url", lab.database_url, "--redis-url", lab.redis_url,
-        "--secure-port", str(port), "--token-auth-file", str(lab.home / "tokens.csv"), "--no-relay",
+        *ApiServer(database_url=lab.database_url, redis_url=lab.redis_url, secure_port=port,
+                   token_auth_file=lab.home / "tokens.csv", relay=False).argv(),
         stdout=log, stderr=subprocess.STDOUT)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10,

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,8 @@ import asyncpg
 import httpx
 
 from orchestrator.apiserver.encryption import new_key_secret, render_config
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.components import ApiServer
+from orchestrator.lab.embedded.ports import free_port
 
 TOKEN = "admin-token-for-this-test"
 
@@ -32,9 +32,8 @@ def _config(tmp_path: Path, name: str, *keys: tuple[str, str]) -> Path:
 def _argv(database_url: str, redis_url: str, tmp_path: Path, port: int, config: Path, *extra: str) -> list[str]:
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(f'{TOKEN},admin,admin,"system:masters"\n')
-    return [sys.executable, "-m", "orchestrator.apiserver", "--database-url", database_url, "--redis-url", redis_url,
-            "--secure-port", str(port), "--token-auth-file", str(tokens), "--encryption-provider-config", str(config),
-            *extra]
+    return ApiServer(database_url=database_url, redis_url=redis_url, secure_port=port, token_auth_file=tokens,
+                     encryption_provider_config=config, extra=extra).argv()
 
 
 @contextmanager

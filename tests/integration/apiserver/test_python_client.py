@@ -21,8 +21,8 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from orchestrator.embedded.postgres import database_url
-from orchestrator.embedded.redis import redis_url
+from orchestrator.lab.embedded.postgres import database_url
+from orchestrator.lab.embedded.redis import redis_url
 from orchestrator.storage.relay import compact_now
 from tests.integration.apiserver.conftest import Lab
 

@@ -17,7 +17,7 @@ import uuid
 import httpx
 import pytest
 
-from orchestrator.pki import write_kubeconfig
+from orchestrator.lab.pki import write_kubeconfig
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
 pytestmark = [pytest.mark.timeout(300),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.components import ApiServer
+from orchestrator.lab.embedded.ports import free_port
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
 RANGE = ipaddress.ip_network("10.96.0.0/12")
@@ -82,9 +82,10 @@ async def test_two_api_server_processes_never_hand_out_one_cluster_ip_or_node_po
     port = free_port()
     log = (tmp_path / "apiserver2.log").open("w")
     second = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.apiserver", "--database-url", lab.database_url, "--redis-url", lab.redis_url,
-        "--secure-port", str(port), "--token-auth-file", str(lab.home / "tokens.csv"), "--no-relay",
-        "--service-node-port-range", "30000-30059", stdout=log, stderr=subprocess.STDOUT)
+        *ApiServer(database_url=lab.database_url, redis_url=lab.redis_url, secure_port=port,
+                   token_auth_file=lab.home / "tokens.csv", relay=False,
+                   extra=("--service-node-port-range", "30000-30059")).argv(),
+        stdout=log, stderr=subprocess.STDOUT)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                      headers={"Authorization": f"Bearer {lab.tokens['admin']}"}) as other:

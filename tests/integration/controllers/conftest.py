@@ -13,7 +13,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest
 from orchestrator.api.errors import ApiError, Conflict, NotFound
 from orchestrator.client.informer import Informer
 from orchestrator.client.rest import ApiClient
+from orchestrator.lab.components import ControllerManager
 from orchestrator.proto import controllers_pb2, controllers_pb2_grpc
 from tests import factories
 from tests.integration.apiserver.conftest import Lab, api, lab, namespace  # noqa: F401
@@ -80,12 +80,10 @@ def start_controller_manager(lab: Lab, namespace: str, log_dir: Path, *extra: st
                              leader_elect: bool = False, identity: str | None = None) -> ControllerManagerProcess:
     identity = identity or f"cm-{uuid.uuid4().hex[:6]}"
     log_path = log_dir / f"{identity}.log"
-    argv = [sys.executable, "-m", "orchestrator.controllers", "--kubeconfig", str(lab.kubeconfig_for("controller-manager")),
-            "--namespace", namespace, "--grpc-port", "0", "--metrics-port", "0", "--identity", identity,
-            "--podgc-period", "2", *extra]
-    if leader_elect:
-        argv += ["--leader-elect", "--lease-name", f"cm-{namespace}", "--lease-duration", "4", "--renew-deadline",
-                 "3", "--retry-period", "0.5"]
+    election = dict(leader_elect=True, lease_name=f"cm-{namespace}", lease_duration=4, renew_deadline=3,
+                    retry_period=0.5) if leader_elect else {}
+    argv = ControllerManager(kubeconfig=lab.kubeconfig_for("controller-manager"), namespace=namespace, grpc_port=0,
+                             metrics_port=0, identity=identity, podgc_period=2, **election, extra=extra).argv()
     logf = open(log_path, "w")  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=logf, text=True, env=dict(os.environ))
     assert proc.stdout is not None

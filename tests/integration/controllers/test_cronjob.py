@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.client.clock import LoopClock
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
 from orchestrator.client.rest import ApiClient
-from orchestrator.client.workqueue import LoopClock
 from orchestrator.controllers.controller import ControllerContext
 from orchestrator.controllers.cronjob import CronJobController
 from orchestrator.controllers.ownerrefs import parse_time

@@ -21,13 +21,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from orchestrator.lab.components import NodeAgent
 from tests.integration.apiserver.conftest import Lab, api, namespace  # noqa: F401
 from tests.integration.apiserver.conftest import lab as lab  # noqa: F401
 
 T = TypeVar("T")
 
-FAST_TIMERS = ("--lease-seconds", "2", "--crashloop-base", "1", "--crashloop-max", "4", "--relist-seconds", "0.5",
-               "--volume-resync-seconds", "1")
+FAST_TIMERS = tuple(NodeAgent.flags(lease_seconds=2, crashloop_base=1, crashloop_max=4, relist_seconds=0.5,
+                                     volume_resync_seconds=1))
 
 
 def require_docker() -> None:
@@ -58,9 +59,10 @@ class AgentProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "orchestrator.nodeagent", "--kubeconfig", str(self.kubeconfig),
-                "--log-port", "0", "--log-bind", "127.0.0.1",
-                "--apiserver-token-file", str(self.lab.home / "pki" / "kubelet-client.token"),
+        # `args` names the runtime (and the node), as each test wants it.
+        argv = [sys.executable, "-m", NodeAgent.module,
+                *NodeAgent.flags(kubeconfig=self.kubeconfig, log_port=0, log_bind="127.0.0.1",
+                                 apiserver_token_file=self.lab.home / "pki" / "kubelet-client.token"),
                 *FAST_TIMERS, *self.args]
         if "--root-dir" not in self.args:  # pod directories beside the log, removed with the test's files
             argv += ["--root-dir", str(self.log_file.parent / "root")]

@@ -25,7 +25,8 @@ import docker
 import httpx
 import pytest
 
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, write_kubeconfig
 from orchestrator.nodeagent.cluster import cluster_id
 from orchestrator.nodeagent.runtimes.base import (
     LABEL_CLUSTER,
@@ -36,7 +37,6 @@ from orchestrator.nodeagent.runtimes.base import (
     LABEL_POD_UID,
     LABEL_RESTART_COUNT,
 )
-from orchestrator.pki import ensure_pki, write_kubeconfig
 from tests.integration.nodeagent.conftest import (
     AgentProcess,
     Lab,

@@ -399,7 +399,7 @@ def test_the_v4_protocol_without_stdin_close_still_runs_commands(lab: Lab, ns: s
 
 
 def test_kubectl_port_forward_carries_parallel_connections(lab: Lab, ns: str, no_leaks: None) -> None:
-    from orchestrator.embedded.ports import free_port
+    from orchestrator.lab.embedded.ports import free_port
 
     kubectl = shutil.which("kubectl")
     assert kubectl

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from orchestrator.api.errors import NotFound
 from orchestrator.client.rest import ApiClient
+from orchestrator.lab.components import Scheduler
 from orchestrator.proto import scheduler_pb2, scheduler_pb2_grpc
 from tests import factories
 from tests.integration.apiserver.conftest import Lab, api, lab, namespace  # noqa: F401
@@ -173,15 +173,9 @@ class Cluster:
     def start_scheduler(self, *extra: str, config: Path | None = None, wait: bool = True) -> SchedulerProcess:
         grpc_port, metrics_port = free_port(), free_port()
         log_path = self.tmp / f"scheduler-{len(self.processes)}.log"
-        argv = [
-            sys.executable, "-m", "orchestrator.scheduler",
-            "--kubeconfig", str(self.lab.kubeconfig_for("scheduler")),
-            "--config", str(config or self.write_config()),
-            "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
-            "--node-selector", f"{TEST_LABEL}={self.label}",
-            "--lease-name", f"sched-{self.label}",
-            *extra,
-        ]
+        argv = Scheduler(kubeconfig=self.lab.kubeconfig_for("scheduler"), config=config or self.write_config(),
+                         grpc_port=grpc_port, metrics_port=metrics_port, node_selector=f"{TEST_LABEL}={self.label}",
+                         lease_name=f"sched-{self.label}", extra=extra).argv()
         with log_path.open("wb") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
         process = SchedulerProcess(proc, grpc_port, metrics_port, log_path)

@@ -7,15 +7,15 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from orchestrator.api.errors import Expired
-from orchestrator.embedded.redis import start_redis, stop_redis
-from orchestrator.labhome import LabHome
+from orchestrator.lab import components
+from orchestrator.lab.embedded.redis import start_redis, stop_redis
+from orchestrator.lab.home import LabHome
 from orchestrator.storage.relay import Relay
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent
@@ -43,7 +43,7 @@ async def drain(watch, *, until: int, timeout: float = 30) -> list[WatchEvent]: 
 
 def start_relay_process(database_url: str, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.storage.relay", "--database-url", database_url, "--redis-url", redis_url],
+        components.Relay(database_url=database_url, redis_url=redis_url).argv(),
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from orchestrator.api.errors import Unavailable
-from orchestrator.embedded.postgres import running_postgres, start_postgres, stop_postgres
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.postgres import running_postgres, start_postgres, stop_postgres
+from orchestrator.lab.home import LabHome
 from orchestrator.storage.store import Store
 from tests.factories import pod
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 from tests.reliability.faults.lab import FaultLab
 
 # Seconds of fault injection: ~90 in CI, 600 for the long form (docs/reliability.md).

@@ -1,6 +1,6 @@
 """A whole lab for fault injection: what `labctl up` starts, plus standbys, plus inspectable nodes.
 
-`FaultLab.start()` runs `orchestrator.cli.up.up` (embedded PostgreSQL and Redis, API server,
+`FaultLab.start()` runs `orchestrator.lab.up.up` (embedded PostgreSQL and Redis, API server,
 relay, scheduler, controller manager) without its node agents, then starts
 
 - a standby scheduler and a standby controller manager (``--identity rel-standby``), so that
@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor
-from orchestrator.cli.up import Outcome, up
-from orchestrator.embedded.ports import LOOPBACK, free_port, pid_alive
-from orchestrator.embedded.postgres import database_url
-from orchestrator.embedded.redis import redis_url
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.components import ControllerManager, NodeAgent, Scheduler
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port, pid_alive
+from orchestrator.lab.embedded.postgres import database_url
+from orchestrator.lab.embedded.redis import redis_url
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor
+from orchestrator.lab.up import Outcome, up
 
 REPO = Path(__file__).resolve().parents[3]
 STANDBY = "rel-standby"
@@ -98,13 +99,12 @@ class FaultLab:
         self._up()
         ports = self.supervisor.lab.get("ports", {})
         for name in ("scheduler", "controller-manager") if self.standbys else ():
-            module = "orchestrator.scheduler" if name == "scheduler" else "orchestrator.controllers"
+            kind = Scheduler if name == "scheduler" else ControllerManager
             grpc, metrics = free_port(), free_port()
             self.specs[f"{name}-standby"] = ComponentSpec(
                 name=f"{name}-standby",
-                argv=[sys.executable, "-m", module, "--kubeconfig", str(self.home.kubeconfig_for(name)),
-                      "--leader-elect", "--identity", STANDBY, "--bind-address", LOOPBACK,
-                      "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+                argv=kind(kubeconfig=self.home.kubeconfig_for(name), leader_elect=True, identity=STANDBY,
+                          bind_address=LOOPBACK, grpc_port=grpc, metrics_port=metrics).argv(),
                 health=f"http://{LOOPBACK}:{metrics}/healthz",
                 address=f"{LOOPBACK}:{grpc}",
             )
@@ -115,9 +115,8 @@ class FaultLab:
                 name=node,
                 argv=[sys.executable, "-m", "tests.reliability.faults.simnode",
                       "--state-file", str(self.state_file(node)),
-                      "--kubeconfig", str(self.home.kubeconfig_for(node)), "--name", node,
-                      "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                      "--apiserver-token-file", str(self.home.kubelet_client_token)],
+                      *NodeAgent.flags(kubeconfig=self.home.kubeconfig_for(node), name=node, log_port=log_port,
+                                       log_bind=LOOPBACK, apiserver_token_file=self.home.kubelet_client_token)],
                 env={"PYTHONPATH": str(REPO)},
                 health=f"http://{LOOPBACK}:{log_port}/healthz",
                 address=f"{LOOPBACK}:{log_port}",
@@ -152,7 +151,7 @@ class FaultLab:
     def wait_restarted(self, name: str, *, old_pid: int, timeout: float = 60.0) -> str:
         """Wait until `name` runs again as a new, healthy process; returns who restarted it.
 
-        The lab's watchdog (orchestrator/cli/watchdog.py) restarts crashed components after a
+        The lab's watchdog (orchestrator/lab/watchdog.py) restarts crashed components after a
         back-off; that restart is part of what is tested. Only if it has not happened within
         `timeout` does the test restart the component itself (and the report says so).
         """

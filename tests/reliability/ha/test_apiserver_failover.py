@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 import psutil
 import pytest
 
-from orchestrator.cli.supervisor import Supervisor
-from orchestrator.cli.up import Outcome, up
-from orchestrator.embedded.ports import LOOPBACK, free_port, pid_alive
 from orchestrator.lab import haproxy
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.embedded.ports import LOOPBACK, free_port, pid_alive
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.supervisor import Supervisor
+from orchestrator.lab.up import Outcome, up
 from tests.labctl import run_labctl
 from tests.reliability.faults.client import Api
 from tests.reliability.faults.watchers import RecordingWatcher
@@ -328,8 +328,8 @@ async def test_killing_one_apiserver_under_load_loses_nothing_and_watches_resume
 
 
 def test_down_stops_both_apiservers_and_haproxy(ha_lab: HaLab) -> None:
-    from orchestrator.cli.down import down
-    from orchestrator.embedded.ports import port_is_free
+    from orchestrator.lab.down import down
+    from orchestrator.lab.embedded.ports import port_is_free
 
     pids = {name: ha_lab.pid(name) for name in (*APISERVERS, "haproxy")}
     result = down(LabSettings(home=ha_lab.home))

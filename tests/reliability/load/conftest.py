@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 from tests.reliability.faults.lab import FaultLab
 
 SECONDS = float(os.environ.get("LABKIT_LOAD_SECONDS", "60"))  # 600 for the long form

@@ -32,7 +32,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,10 +42,11 @@ import httpx
 import pytest
 import yaml
 
-from orchestrator.embedded.ports import free_port
-from orchestrator.embedded.postgres import database_url
-from orchestrator.embedded.redis import redis_url
-from orchestrator.labhome import LabHome
+from orchestrator.lab.components import ApiServer, ControllerManager, NodeAgent
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.embedded.postgres import database_url
+from orchestrator.lab.embedded.redis import redis_url
+from orchestrator.lab.home import LabHome
 from orchestrator.nodeagent.runtimes.base import LABEL_NODE, LABEL_POD_UID
 from tests.labctl import run_labctl
 
@@ -185,27 +185,21 @@ def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
     try:
         ports = json.loads(lh.state_file.read_text())["lab"]["ports"]
         remote_port = free_port()
-        c.spawn("apiserver-2", [
-            sys.executable, "-m", "orchestrator.apiserver",
-            "--database-url", database_url(ports["postgres"]), "--redis-url", redis_url(ports["redis"]),
-            "--bind-address", link.host_ip, "--secure-port", str(remote_port),
-            "--tls-cert-file", str(lh.apiserver_cert),
-            "--tls-private-key-file", str(lh.apiserver_key),
-            "--token-auth-file", str(lh.token_file), "--no-relay",
-        ])
-        c.spawn("controller-manager", [
-            sys.executable, "-m", "orchestrator.controllers",
-            "--kubeconfig", str(lh.kubeconfig_for("controller-manager")),
-            "--grpc-port", "0", "--metrics-port", "0",
-            "--node-monitor-period", "1", "--node-monitor-grace-period", str(GRACE_SECONDS),
-            "--pod-eviction-timeout", str(EVICTION_SECONDS), "--podgc-period", "2",
-        ])
+        c.spawn("apiserver-2", ApiServer(
+            database_url=database_url(ports["postgres"]), redis_url=redis_url(ports["redis"]),
+            bind_address=link.host_ip, secure_port=remote_port, tls_cert_file=lh.apiserver_cert,
+            tls_private_key_file=lh.apiserver_key, token_auth_file=lh.token_file, relay=False,
+        ).argv())
+        c.spawn("controller-manager", ControllerManager(
+            kubeconfig=lh.kubeconfig_for("controller-manager"), grpc_port=0, metrics_port=0,
+            node_monitor_period=1, node_monitor_grace_period=GRACE_SECONDS,
+            pod_eviction_timeout=EVICTION_SECONDS, podgc_period=2,
+        ).argv())
         # Both node agents renew their leases every second, well inside the short grace period.
-        c.spawn("node-1", [
-            sys.executable, "-m", "orchestrator.nodeagent", "--kubeconfig", str(lh.kubeconfig_for("node-1")),
-            "--name", "node-1", "--runtime", "simulated", "--log-bind", "127.0.0.1", "--log-port", "0",
-            "--lease-seconds", "1",
-        ])
+        c.spawn("node-1", NodeAgent(
+            kubeconfig=lh.kubeconfig_for("node-1"), name="node-1", runtime="simulated", log_bind="127.0.0.1",
+            log_port=0, lease_seconds=1,
+        ).argv())
         # node-2's kubeconfig, pointed across the link at API server #2.
         node_kubeconfig = yaml.safe_load(lh.kubeconfig_for("node-2").read_text())
         for entry in node_kubeconfig["clusters"]:
@@ -213,10 +207,10 @@ def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
         remote_kubeconfig = home / "node-2-remote.kubeconfig"
         remote_kubeconfig.write_text(yaml.safe_dump(node_kubeconfig))
         c.spawn("node-2", [
-            "ip", "netns", "exec", link.netns, sys.executable, "-m", "orchestrator.nodeagent",
-            "--kubeconfig", str(remote_kubeconfig), "--name", "node-2", "--runtime", "docker",
-            "--node-ip", link.remote_ip, "--log-bind", link.remote_ip, "--log-port", "0",
-            "--lease-seconds", "1", "--relist-seconds", "0.5",
+            "ip", "netns", "exec", link.netns, *NodeAgent(
+                kubeconfig=remote_kubeconfig, name="node-2", runtime="docker", node_ip=link.remote_ip,
+                log_bind=link.remote_ip, log_port=0, lease_seconds=1, relist_seconds=0.5,
+            ).argv(),
         ])
         yield c
     finally:

@@ -27,9 +27,14 @@ import httpx
 import pytest
 import redis
 
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_encryption_config, ensure_pki, ensure_service_account_key, ensure_tokens
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import (
+    ensure_encryption_config,
+    ensure_pki,
+    ensure_service_account_key,
+    ensure_tokens,
+)
 from tests.conftest import Servers
 
 REQUEST_TIMEOUT_SECONDS = 3.0
@@ -118,7 +123,7 @@ def _wait_ready(url: str, ca_file: Path, process: subprocess.Popen[bytes], log_f
 
 @pytest.fixture(scope="session")
 def secure_server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
-    from orchestrator.labhome import lab_identities
+    from orchestrator.lab.home import lab_identities
 
     home = LabHome(tmp_path_factory.mktemp("security-lab"))
     ensure_pki(home)

@@ -14,8 +14,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from orchestrator.api.errors import Unauthorized
 from orchestrator.apiserver.auth import RequestAuthenticator, TokenAuthenticator, User
 from orchestrator.apiserver.clientcert import ClientCAError, X509Authenticator, load_client_ca
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, issue_client_certificate
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, issue_client_certificate
 
 
 @pytest.fixture

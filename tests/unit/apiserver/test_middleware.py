@@ -22,7 +22,7 @@ from orchestrator.api.errors import Forbidden, Unauthorized
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.middleware import AuthenticationMiddleware, ImpersonationMiddleware
 from orchestrator.apiserver.serving import WithTls
-from orchestrator.embedded.ports import free_port
+from orchestrator.lab.embedded.ports import free_port
 
 BEARER = "base64url.bearer.authorization.k8s.io."
 

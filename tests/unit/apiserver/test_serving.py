@@ -18,9 +18,9 @@ import uvicorn
 import websockets
 
 from orchestrator.apiserver.serving import TlsHTTPProtocol, TlsWSProtocol, client_ca_context
-from orchestrator.embedded.ports import free_port
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, issue_client_certificate
+from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, issue_client_certificate
 
 
 async def echo_tls(scope: dict[str, Any], receive: Any, send: Any) -> None:

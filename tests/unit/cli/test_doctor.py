@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from orchestrator.cli import doctor
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.home import LabHome, LabSettings
 
 
 def test_python_older_than_the_required_one_fails_with_the_fix() -> None:

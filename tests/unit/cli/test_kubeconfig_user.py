@@ -14,8 +14,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from typer.testing import CliRunner
 
 from orchestrator.cli.main import app
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, write_kubeconfig
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, write_kubeconfig
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.client.clock import FakeClock
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.rest import ApiClient
-from orchestrator.client.workqueue import FakeClock
 from tests.unit.client.test_rest import FakeApiServer, status
 
 START = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)

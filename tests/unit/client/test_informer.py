@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.client.clock import FakeClock
 from orchestrator.client.informer import (
     DeletedFinalStateUnknown,
     Indexer,
@@ -20,7 +21,6 @@ from orchestrator.client.informer import (
     split_key,
 )
 from orchestrator.client.rest import ApiClient
-from orchestrator.client.workqueue import FakeClock
 from tests.unit.client.test_rest import NODES, PODS, FakeApiServer, pod
 
 

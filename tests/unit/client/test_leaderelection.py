@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from orchestrator.api.resources import lookup
+from orchestrator.client.clock import FakeClock
 from orchestrator.client.leaderelection import LeaderElector, format_micro_time, parse_micro_time
 from orchestrator.client.rest import ApiClient
-from orchestrator.client.workqueue import FakeClock
 from tests.unit.client.test_rest import FakeApiServer, status
 
 LEASES = lookup("coordination.k8s.io", "leases")

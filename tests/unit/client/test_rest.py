@@ -31,10 +31,10 @@ from orchestrator.api.errors import (
     Unavailable,
 )
 from orchestrator.api.resources import ResourceInfo, lookup
-from orchestrator.apiserver.patch import json_patch, merge_patch
+from orchestrator.api.strategicpatch import json_patch, merge_patch
 from orchestrator.client.rest import ApiClient, KubeconfigError, WatchEvent
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_pki, issue_client_certificate, write_kubeconfig
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, issue_client_certificate, write_kubeconfig
 
 SERVER = "https://fake-apiserver:6443"
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
+from orchestrator.client.clock import FakeClock
 from orchestrator.client.workqueue import (
     ExponentialBackoff,
-    FakeClock,
     QueueShutDown,
     WorkQueue,
 )

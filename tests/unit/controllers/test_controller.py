@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from orchestrator.api.errors import Conflict
-from orchestrator.client.workqueue import FakeClock, LoopClock
+from orchestrator.client.clock import FakeClock, LoopClock
 from orchestrator.controllers.controller import Controller, ControllerContext
 
 

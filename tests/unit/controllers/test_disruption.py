@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from orchestrator.client.clock import FakeClock
 from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import SharedInformerFactory
-from orchestrator.client.workqueue import FakeClock
 from orchestrator.controllers.controller import ControllerContext
 from orchestrator.controllers.disruption import (
     EvictionRates,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.client.workqueue import FakeClock
+from orchestrator.client.clock import FakeClock
 from orchestrator.controllers.expectations import EXPECTATIONS_TTL, Expectations
 
 

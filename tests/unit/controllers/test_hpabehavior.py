@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.apiserver.registry.autoscaling import default_behavior_rules
-from orchestrator.client.workqueue import FakeClock
+from orchestrator.client.clock import FakeClock
 from orchestrator.controllers.hpabehavior import Normalizer
 
 DEFAULT_BEHAVIOR: dict[str, Any] = {"scaleUp": default_behavior_rules(None, up=True),

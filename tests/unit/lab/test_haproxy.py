@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.supervisor import SupervisorError
-from orchestrator.cli.up import LabContext, control_plane
 from orchestrator.lab import haproxy
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.supervisor import SupervisorError
+from orchestrator.lab.up import LabContext, control_plane
 
 
 def _ctx(tmp_path: Path, *, apiservers: int, bind_address: str = "127.0.0.1") -> LabContext:
@@ -62,7 +62,7 @@ def test_render_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
     ca = tmp_path / "ca.crt"
     # haproxy -c loads the CA file: any valid certificate will do.
-    from orchestrator.pki import ensure_pki
+    from orchestrator.lab.pki import ensure_pki
 
     home = LabHome(tmp_path / "home")
     home.ensure()
@@ -83,7 +83,7 @@ def test_an_apiserver_count_out_of_range_is_refused_with_the_range(count: int) -
 
 
 def test_the_count_is_the_one_asked_else_the_one_remembered_else_one(tmp_path: Path) -> None:
-    from orchestrator.cli.supervisor import Supervisor
+    from orchestrator.lab.supervisor import Supervisor
 
     supervisor = Supervisor(LabHome(tmp_path))
     assert haproxy.check_count(supervisor, wanted=None, remembered=None) == 1
@@ -94,7 +94,7 @@ def test_the_count_is_the_one_asked_else_the_one_remembered_else_one(tmp_path: P
 
 def test_without_haproxy_two_apiservers_fail_before_anything_starts_saying_how_to_install_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.cli.supervisor import Supervisor
+    from orchestrator.lab.supervisor import Supervisor
 
     monkeypatch.setattr(haproxy.shutil, "which", lambda _: None)
     monkeypatch.setattr(haproxy, "_INSTALLED_PATHS", ())

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from orchestrator.client.rest import KubeconfigError
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_pki, write_kubeconfig
 from orchestrator.nodeagent.cluster import cluster_id, cluster_id_from
 from orchestrator.nodeagent.runtimes.base import LABEL_CLUSTER, ContainerSpec
 from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime
-from orchestrator.pki import ensure_pki, write_kubeconfig
 
 SERVER = "https://127.0.0.1:6443"
 

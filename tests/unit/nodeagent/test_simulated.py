@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.client.workqueue import FakeClock
+from orchestrator.client.clock import FakeClock
 from orchestrator.nodeagent.runtimes.base import (
     ContainerSpec,
     ContainerStartFailed,

@@ -1,7 +1,7 @@
 import pytest
 
 from orchestrator.api.errors import Conflict, NotFound
-from orchestrator.client.workqueue import FakeClock
+from orchestrator.client.clock import FakeClock
 from orchestrator.scheduler.cache import Cache
 from tests.unit.scheduler.builders import make_node, make_pod
 

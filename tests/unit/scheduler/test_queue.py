@@ -1,6 +1,6 @@
 import asyncio
 
-from orchestrator.client.workqueue import FakeClock
+from orchestrator.client.clock import FakeClock
 from orchestrator.scheduler.queue import NODE_ADD, SchedulingQueue
 from tests.unit.scheduler.builders import make_pod
 

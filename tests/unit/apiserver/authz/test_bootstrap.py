@@ -21,7 +21,7 @@ from orchestrator.apiserver.authz.chain import Attributes, Chain
 from orchestrator.apiserver.authz.node import NodeAuthorizer
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 from orchestrator.apiserver.authz.requestinfo import request_attributes
-from orchestrator.labhome import lab_identities
+from orchestrator.lab.home import lab_identities
 from tests.reliability.security.test_authorization_matrix import (
     OTHER,
     OWN,

@@ -10,7 +10,7 @@ from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.bootstrap import bootstrap_objects
 from orchestrator.apiserver.authz.rbac import RBACAuthorizer, RBACCache
 from orchestrator.apiserver.authz.requestinfo import request_attributes
-from orchestrator.labhome import lab_identities
+from orchestrator.lab.home import lab_identities
 
 IDENTITIES = {i.name: User(i.user, i.uid, i.groups) for i in lab_identities(nodes=1)}
 PODS = "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"

@@ -1,12 +1,12 @@
 """`labctl up`'s proxy and DNS components: iptables and the pods' nameserver on Docker, a dry run and
-loopback DNS on simulated labs, neither without nodes (orchestrator/cli/up.py, network_specs)."""
+loopback DNS on simulated labs, neither without nodes (orchestrator/lab/up.py, network_specs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.cli.up import DockerBridge, LabContext, control_plane
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.up import DockerBridge, LabContext, control_plane
 
 
 def ctx(tmp_path: Path, **kwargs) -> LabContext:  # type: ignore[no-untyped-def]

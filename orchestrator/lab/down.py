@@ -5,7 +5,7 @@ Stops the watchdog first (so it restarts nothing), then what run/state.json reco
 started first; then, as a safety net for a lost or
 stale state file, the embedded PostgreSQL and Redis found through their own pid files, and
 any stray lab process (see `Supervisor.strays`); then the pods' Docker containers
-(orchestrator/cli/containers.py), like ``minikube stop``: the next `up` starts them again as
+(orchestrator/lab/containers.py), like ``minikube stop``: the next `up` starts them again as
 their pods' restartPolicy says. External servers (DATABASE_URL, REDIS_URL) are never touched.
 Credentials, data and logs stay in the home: `up` resumes the same lab. `delete` removes it.
 """
@@ -16,13 +16,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.cli.containers import remove_lab_containers, stop_lab_containers
-from orchestrator.cli.errors import CliError
-from orchestrator.cli.supervisor import Supervisor
-from orchestrator.embedded.ports import stop_process
-from orchestrator.embedded.postgres import stop_postgres
-from orchestrator.embedded.redis import stop_redis
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.containers import remove_lab_containers, stop_lab_containers
+from orchestrator.lab.embedded.ports import stop_process
+from orchestrator.lab.embedded.postgres import stop_postgres
+from orchestrator.lab.embedded.redis import stop_redis
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.supervisor import Supervisor, SupervisorError
 
 
 @dataclass
@@ -66,7 +65,7 @@ def delete(settings: LabSettings, *, on_stop: Callable[[str], None] | None = Non
     """`down`, then remove the lab's containers and its home (data, credentials, logs)."""
     home = settings.home
     if home.root.exists() and not _is_lab_home(home):
-        raise CliError(f"{home.root} does not look like a lab home (no pki/, tokens.csv or run/): "
+        raise SupervisorError(f"{home.root} does not look like a lab home (no pki/, tokens.csv or run/): "
                        "refusing to delete it; check LABKIT_HOME")
     stopped = down(settings, on_stop=on_stop)
     containers = [c.name for c in remove_lab_containers(home)]

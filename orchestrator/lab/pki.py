@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from orchestrator.labhome import LabHome, lab_identities
+from orchestrator.lab.home import LabHome, lab_identities
 
 VALIDITY = dt.timedelta(days=3650)
 # A user's client certificate: kubeadm's default for the certificates it issues (one year).

@@ -31,21 +31,18 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from orchestrator.embedded.ports import (
+from orchestrator.lab.embedded.ports import (
     LOOPBACK,
     EmbeddedServerError,
     RunningServer,
     can_connect,
-    free_port,
     pid_alive,
     process_matches,
-    require_free_port,
     spawn_detached,
-    stop_process,
-    wait_port_free,
     with_log,
 )
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.server import EmbeddedServer
+from orchestrator.lab.home import LabHome
 
 DATABASE = "labkit"
 SUPERUSER = "postgres"
@@ -77,80 +74,48 @@ def database_url(port: int, *, host: str = LOOPBACK) -> str:
     return f"postgresql://{SUPERUSER}@{host}:{port}/{DATABASE}"
 
 
+class _Postgres(EmbeddedServer):
+    name, title, env_var = "postgres", "PostgreSQL", "DATABASE_URL"
+    # SIGINT is PostgreSQL's "fast" shutdown: abort transactions, checkpoint, exit.
+    stop_signal, abort_timeout = signal.SIGINT, 10.0
+
+    def url(self, port: int) -> str:
+        return database_url(port)
+
+    def running(self, notes: list[str] | None = None) -> tuple[int, int] | None:
+        return running_postgres(self.home, notes=notes)
+
+    def prepare(self) -> None:
+        self.bins = postgres_bin_dir()
+
+    def launch(self, *, port: int, log_file: Path) -> int:
+        home, bins = self.home, self.bins
+        self.user = _prepare_system_user(home, bins) if os.geteuid() == 0 else None
+        _initdb_once(home, bins=bins, user=self.user, log_file=log_file)
+        socket_dir = home.run_dir / "postgres"
+        if len(str(socket_dir / f".s.PGSQL.{port}")) > _MAX_SOCKET_PATH:
+            socket_arg = ""  # the home is too deep for a Unix socket; loopback TCP is enough
+        else:
+            socket_arg = str(socket_dir)
+        argv = [str(bins / "postgres"), "-D", str(data_dir(home)), "-p", str(port), "-h", LOOPBACK, "-k", socket_arg]
+        return spawn_detached(argv, log_file=log_file, env=_clean_env(), cwd=data_dir(home), user=self.user)
+
+    def wait_ready(self, *, pid: int, port: int, log_file: Path, timeout: float) -> None:
+        _wait_ready(self.bins, pid=pid, port=port, log_file=log_file, timeout=timeout)
+        _create_database(self.bins, port=port, log_file=log_file)
+
+    def forget(self) -> None:
+        """Nothing to remove: PostgreSQL deletes its postmaster.pid itself when it shuts down."""
+
+
 def start_postgres(home: LabHome, *, port: int | None = None, timeout: float = 60.0) -> RunningServer:
     """Start (or find already running) the lab's PostgreSQL; see the module docstring."""
-    bins = postgres_bin_dir()
-    log_file = home.log_file("postgres")
-    notes: list[str] = []
-
-    running = running_postgres(home, notes=notes)
-    if running is not None:
-        pid, running_port = running
-        return RunningServer(
-            name="postgres",
-            url=database_url(running_port),
-            host=LOOPBACK,
-            port=running_port,
-            pid=pid,
-            log_file=log_file,
-            notes=tuple(notes),
-            already_running=True,
-        )
-
-    port = port or free_port()
-    require_free_port(
-        port, what="PostgreSQL", hint="stop that process or choose another port (or set DATABASE_URL)"
-    )
-    home.ensure()
-    user = _prepare_system_user(home, bins) if os.geteuid() == 0 else None
-    _initdb_once(home, bins=bins, user=user, log_file=log_file)
-
-    socket_dir = home.run_dir / "postgres"
-    if len(str(socket_dir / f".s.PGSQL.{port}")) > _MAX_SOCKET_PATH:
-        socket_arg = ""  # the home is too deep for a Unix socket; loopback TCP is enough
-    else:
-        socket_arg = str(socket_dir)
-    argv = [
-        str(bins / "postgres"),
-        "-D",
-        str(data_dir(home)),
-        "-p",
-        str(port),
-        "-h",
-        LOOPBACK,
-        "-k",
-        socket_arg,
-    ]
-    pid = spawn_detached(argv, log_file=log_file, env=_clean_env(), cwd=data_dir(home), user=user)
-    try:
-        _wait_ready(bins, pid=pid, port=port, log_file=log_file, timeout=timeout)
-        _create_database(bins, port=port, log_file=log_file)
-    except BaseException:
-        stop_process(pid, sig=signal.SIGINT, timeout=10.0)
-        raise
-    return RunningServer(
-        name="postgres",
-        url=database_url(port),
-        host=LOOPBACK,
-        port=port,
-        pid=pid,
-        log_file=log_file,
-        notes=tuple(notes),
-    )
+    return _Postgres(home).start(port=port, timeout=timeout)
 
 
 def stop_postgres(home: LabHome, *, timeout: float = 30.0) -> bool:
     """Stop the lab's PostgreSQL if it runs (fast shutdown); True if one was stopped."""
-    notes: list[str] = []
-    running = running_postgres(home, notes=notes)
-    if running is None:
-        return False
-    pid, port = running
-    # SIGINT is PostgreSQL's "fast" shutdown: abort transactions, checkpoint, exit.
-    stop_process(pid, sig=signal.SIGINT, timeout=timeout)
-    if not wait_port_free(port):
-        raise EmbeddedServerError(f"PostgreSQL (pid {pid}) stopped but port {port} is still in use")
-    return True
+    return _Postgres(home).stop(timeout=timeout)
 
 
 def running_postgres(home: LabHome, *, notes: list[str] | None = None) -> tuple[int, int] | None:

@@ -7,7 +7,7 @@
 
 Every document is checked before anything is sent: it must be a mapping with ``apiVersion``,
 ``kind`` and ``metadata.name`` of a kind this server serves. A problem is
-one `CliError` naming the file, the line or document number and what to fix, so a typo never
+one `ManifestError` naming the file, the line or document number and what to fix, so a typo never
 leaves a half-applied directory behind.
 
 Kubernetes equivalent: staging/src/k8s.io/cli-runtime/pkg/resource/visitor.go (FileVisitor,
@@ -25,9 +25,14 @@ from typing import Any
 import yaml
 
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_kind
-from orchestrator.cli.errors import CliError
 
 SUFFIXES = (".yaml", ".yml", ".json")
+DEFAULT_NAMESPACE = "default"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read or is not an object this server serves; the message says
+    where (file, line or document) and what to fix. labctl prints it as one line (cli/errors.py)."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,12 @@ def files_of(path_text: str) -> list[Path | None]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
         if not files:
-            raise CliError(f"-f {path_text}: the directory has no *.yaml, *.yml or *.json files")
+            raise ManifestError(f"-f {path_text}: the directory has no *.yaml, *.yml or *.json files")
         return list(files)
     if not path.exists():
-        raise CliError(f"-f {path_text}: no such file or directory")
+        raise ManifestError(f"-f {path_text}: no such file or directory")
     if not path.is_file():
-        raise CliError(f"-f {path_text}: not a file or directory")
+        raise ManifestError(f"-f {path_text}: not a file or directory")
     return [path]
 
 
@@ -70,9 +75,9 @@ def _read(path: Path | None) -> tuple[str, str]:
     try:
         return str(path), path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise CliError(f"{path}: not a text file (UTF-8 YAML or JSON expected)") from None
+        raise ManifestError(f"{path}: not a text file (UTF-8 YAML or JSON expected)") from None
     except OSError as e:
-        raise CliError(f"{path}: cannot read it: {e.strerror or e}") from None
+        raise ManifestError(f"{path}: cannot read it: {e.strerror or e}") from None
 
 
 def parse_documents(text: str, *, source: str, as_json: bool = False) -> list[tuple[str, Any]]:
@@ -81,7 +86,7 @@ def parse_documents(text: str, *, source: str, as_json: bool = False) -> list[tu
         try:
             values: list[Any] = [json.loads(text)]
         except json.JSONDecodeError as e:
-            raise CliError(f"{source} line {e.lineno}: invalid JSON: {e.msg}") from None
+            raise ManifestError(f"{source} line {e.lineno}: invalid JSON: {e.msg}") from None
     else:
         try:
             values = list(yaml.safe_load_all(text))
@@ -89,9 +94,9 @@ def parse_documents(text: str, *, source: str, as_json: bool = False) -> list[tu
             mark = e.problem_mark or e.context_mark
             where = f" line {mark.line + 1}" if mark is not None else ""
             what = " ".join(part for part in (e.context, e.problem) if part)
-            raise CliError(f"{source}{where}: invalid YAML: {what}") from None
+            raise ManifestError(f"{source}{where}: invalid YAML: {what}") from None
         except yaml.YAMLError as e:
-            raise CliError(f"{source}: invalid YAML: {e}") from None
+            raise ManifestError(f"{source}: invalid YAML: {e}") from None
     present = [v for v in values if v is not None]
     if len(values) == 1:
         return [(source, v) for v in present]
@@ -103,34 +108,34 @@ def _served() -> str:
 
 
 def check(label: str, value: Any) -> list[Manifest]:
-    """One document as manifests (a List gives several), or a CliError saying what is wrong."""
+    """One document as manifests (a List gives several), or a ManifestError saying what is wrong."""
     if not isinstance(value, dict):
-        raise CliError(f"{label}: expected an object with apiVersion, kind and metadata, got {type(value).__name__}")
+        raise ManifestError(f"{label}: expected an object with apiVersion, kind and metadata, got {type(value).__name__}")
     kind, api_version = value.get("kind"), value.get("apiVersion")
     if not kind or not isinstance(kind, str):
-        raise CliError(f"{label}: the object has no kind")
+        raise ManifestError(f"{label}: the object has no kind")
     if not api_version or not isinstance(api_version, str):
-        raise CliError(f"{label}: the {kind} has no apiVersion")
+        raise ManifestError(f"{label}: the {kind} has no apiVersion")
     if kind == "List" or (kind.endswith("List") and isinstance(value.get("items"), list)):
         items = value.get("items")
         if not isinstance(items, list):
-            raise CliError(f"{label}: a {kind} needs an items list")
+            raise ManifestError(f"{label}: a {kind} needs an items list")
         return [m for i, item in enumerate(items) for m in check(f"{label}, item {i}", item)]
     info = by_kind(api_version, kind)
     if info is None:
-        raise CliError(f"{label}: this server does not serve kind {kind!r} in {api_version!r}; it serves {_served()}")
+        raise ManifestError(f"{label}: this server does not serve kind {kind!r} in {api_version!r}; it serves {_served()}")
     meta = value.get("metadata")
     if not isinstance(meta, dict) or not meta.get("name") or not isinstance(meta.get("name"), str):
-        raise CliError(f"{label}: the {kind} has no metadata.name")
+        raise ManifestError(f"{label}: the {kind} has no metadata.name")
     return [Manifest(label, info, value)]
 
 
 def load(paths: list[str]) -> list[Manifest]:
-    """Every manifest of every `-f`, in order; the first problem anywhere is a CliError."""
+    """Every manifest of every `-f`, in order; the first problem anywhere is a ManifestError."""
     if not paths:
-        raise CliError("-f is required: a file, a directory or - for stdin")
+        raise ManifestError("-f is required: a file, a directory or - for stdin")
     if paths.count("-") > 1:
-        raise CliError("-f - can be given only once: stdin is read once")
+        raise ManifestError("-f - can be given only once: stdin is read once")
     manifests: list[Manifest] = []
     for path_text in paths:
         for path in files_of(path_text):
@@ -139,5 +144,17 @@ def load(paths: list[str]) -> list[Manifest]:
             for label, value in parse_documents(text, source=source, as_json=as_json):
                 manifests.extend(check(label, value))
     if not manifests:
-        raise CliError(f"no objects in {', '.join(paths)}: the files hold only empty documents")
+        raise ManifestError(f"no objects in {', '.join(paths)}: the files hold only empty documents")
     return manifests
+
+
+def type_name(info: ResourceInfo) -> str:
+    """kubectl's ``kind.group`` prefix of printed names: ``pod``, ``deployment.apps``."""
+    return f"{info.kind.lower()}.{info.group}" if info.group else info.kind.lower()
+
+
+def namespace_of(info: ResourceInfo, namespace: str | None) -> str | None:
+    """The namespace to address `info` in: None for cluster-scoped kinds, else -n or default."""
+    if not info.namespaced:
+        return None
+    return namespace or DEFAULT_NAMESPACE

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.cli.up import fleets, node_component_names, uses_fleets
-from orchestrator.embedded.ports import ephemeral_range, free_port, port_is_free
+from orchestrator.lab.embedded.ports import ephemeral_range, free_port, port_is_free
+from orchestrator.lab.up import fleets, node_component_names, uses_fleets
 
 
 def test_a_thousand_simulated_nodes_run_in_four_fleets_numbered_as_one() -> None:

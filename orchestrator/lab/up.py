@@ -23,30 +23,44 @@ an earlier `up` keep working after `down` and `up`.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from orchestrator.cli.supervisor import ComponentSpec, Supervisor, SupervisorError
 from orchestrator.dns.dnat import cluster_dns_ip
-from orchestrator.embedded.ports import LOOPBACK, RunningServer, free_port, port_is_free, require_free_port
-from orchestrator.embedded.postgres import check_database_url, start_postgres
-from orchestrator.embedded.redis import check_redis_url, start_redis
 from orchestrator.lab import haproxy
-from orchestrator.labhome import LabHome, LabSettings
-from orchestrator.nodeagent.cluster import cluster_id_from
-from orchestrator.pki import (
+from orchestrator.lab.components import (
+    ApiServer,
+    ControllerManager,
+    Dns,
+    MetricsServer,
+    NodeAgent,
+    Proxy,
+    Relay,
+    Scheduler,
+)
+from orchestrator.lab.embedded.ports import (
+    LOOPBACK,
+    RunningServer,
+    free_port,
+    port_is_free,
+    require_free_port,
+)
+from orchestrator.lab.embedded.postgres import check_database_url, start_postgres
+from orchestrator.lab.embedded.redis import check_redis_url, start_redis
+from orchestrator.lab.home import LabHome, LabSettings
+from orchestrator.lab.pki import (
     ensure_encryption_config,
     ensure_pki,
     ensure_service_account_key,
     ensure_tokens,
     write_lab_kubeconfigs,
 )
+from orchestrator.lab.supervisor import ComponentSpec, Supervisor, SupervisorError
+from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.proxy.iptables import can_program
 
 Runtime = Literal["auto", "docker", "simulated"]
@@ -95,7 +109,7 @@ class LabContext:
     # Where the API server listens: loopback, or 0.0.0.0 for a classroom whose students connect
     # from their own laptops (labctl classroom); every other component stays on loopback.
     bind_address: str = LOOPBACK
-    metric_resolution: str = "15s"  # LABKIT_METRIC_RESOLUTION (orchestrator/labhome.py)
+    metric_resolution: str = "15s"  # LABKIT_METRIC_RESOLUTION (orchestrator/lab/home.py)
     hpa_sync_period: str = "15s"  # LABKIT_HPA_SYNC_PERIOD
     hpa_downscale_stabilization: str = "5m0s"  # LABKIT_HPA_DOWNSCALE_STABILIZATION
     # API servers: one, or several behind HAProxy on `apiserver_port` (orchestrator/lab/haproxy.py).
@@ -130,101 +144,66 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
     """The lab's own components, in start order. Adding one is one line here."""
     home, port = ctx.home, ctx.apiserver_port
     specs: list[ComponentSpec] = []
-    # The API server lands in a parallel change; until its entry point exists, the lab is
-    # just PostgreSQL and Redis.
-    if _module_exists("orchestrator.apiserver.__main__"):
-        # One API server on the lab's port, or several on ports of their own behind HAProxy there.
-        backends = haproxy.backends(ctx.apiservers, port_for=lambda name: ctx.port(name, component=name))
-        listeners = ([("apiserver", ctx.bind_address, port)] if ctx.apiservers == 1
-                     else [(b.name, b.host, b.port) for b in backends])
-        for name, bind, api_port in listeners:
-            specs.append(
-                ComponentSpec(
-                    name=name,
-                    argv=[
-                        sys.executable,
-                        "-m",
-                        "orchestrator.apiserver",
-                        "--database-url",
-                        ctx.database_url,
-                        "--redis-url",
-                        ctx.redis_url,
-                        "--bind-address",
-                        bind,
-                        "--secure-port",
-                        str(api_port),
-                        "--advertise-port",  # the `kubernetes` Service names the port clients use
-                        str(port),
-                        "--tls-cert-file",
-                        str(home.apiserver_cert),
-                        "--tls-private-key-file",
-                        str(home.apiserver_key),
-                        "--token-auth-file",
-                        str(home.token_file),
-                        "--client-ca-file",  # client certificates of `labctl kubeconfig --user`
-                        str(home.ca_cert),
-                        "--no-relay",  # the relay runs as its own process (below): one more core at work
-                        "--kubelet-client-token-file",
-                        str(home.kubelet_client_token),
-                        "--proxy-client-token-file",  # its credential towards the metrics server (APIService)
-                        str(home.proxy_client_token),
-                        "--encryption-provider-config",
-                        str(home.encryption_config),
-                        "--service-account-signing-key-file",
-                        str(home.service_account_key),
-                    ],  # fmt: skip
-                    health=f"https://{LOOPBACK}:{api_port}/readyz",
-                    depends_on=("postgres", "redis"),
-                    address=f"{LOOPBACK}:{api_port}",
-                )
-            )
-        if ctx.apiservers > 1 and "haproxy" not in ctx.skip:
-            specs.append(haproxy.haproxy_spec(home, bind=ctx.bind_address, port=port, backends=backends))
+    # One API server on the lab's port, or several on ports of their own behind HAProxy there.
+    backends = haproxy.backends(ctx.apiservers, port_for=lambda name: ctx.port(name, component=name))
+    listeners = ([("apiserver", ctx.bind_address, port)] if ctx.apiservers == 1
+                 else [(b.name, b.host, b.port) for b in backends])
+    for name, bind, api_port in listeners:
         specs.append(
             ComponentSpec(
-                name="relay",
-                argv=[sys.executable, "-m", "orchestrator.storage.relay",
-                      "--database-url", ctx.database_url, "--redis-url", ctx.redis_url],  # fmt: skip
+                name=name,
+                # --advertise-port: the `kubernetes` Service names the port clients use.
+                argv=ApiServer.for_lab(home, database_url=ctx.database_url, redis_url=ctx.redis_url, port=api_port,
+                                       bind_address=bind, advertise_port=port).argv(),
+                health=f"https://{LOOPBACK}:{api_port}/readyz",
                 depends_on=("postgres", "redis"),
+                address=f"{LOOPBACK}:{api_port}",
             )
         )
-        grpc_port = ctx.port("scheduler-grpc", component="scheduler")
-        metrics_port = ctx.port("scheduler-metrics", component="scheduler")
-        specs.append(
-            ComponentSpec(
-                name="scheduler",
-                argv=[sys.executable, "-m", "orchestrator.scheduler",
-                      "--kubeconfig", str(home.kubeconfig_for("scheduler")), "--leader-elect",
-                      "--bind-address", LOOPBACK, "--grpc-port", str(grpc_port),
-                      "--metrics-port", str(metrics_port)],  # fmt: skip
-                health=f"http://{LOOPBACK}:{metrics_port}/healthz",
-                depends_on=(ctx.front_door,),
-                address=f"{LOOPBACK}:{grpc_port}",
-            )
+    if ctx.apiservers > 1 and "haproxy" not in ctx.skip:
+        specs.append(haproxy.haproxy_spec(home, bind=ctx.bind_address, port=port, backends=backends))
+    # The relay runs as its own process (the API server runs with --no-relay): one more core at work.
+    specs.append(
+        ComponentSpec(
+            name="relay",
+            argv=Relay(database_url=ctx.database_url, redis_url=ctx.redis_url).argv(),
+            depends_on=("postgres", "redis"),
         )
-        cm_grpc = ctx.port("controller-manager-grpc", component="controller-manager")
-        cm_metrics = ctx.port("controller-manager-metrics", component="controller-manager")
-        specs.append(
-            ComponentSpec(
-                name="controller-manager",
-                argv=[sys.executable, "-m", "orchestrator.controllers",
-                      "--kubeconfig", str(home.kubeconfig_for("controller-manager")), "--leader-elect",
-                      "--bind-address", LOOPBACK, "--grpc-port", str(cm_grpc),
-                      "--metrics-port", str(cm_metrics),
-                      "--local-volume-dir", str(home.nodes_dir / "persistentvolumes"),
-                      "--horizontal-pod-autoscaler-sync-period", ctx.hpa_sync_period,
-                      "--horizontal-pod-autoscaler-downscale-stabilization", ctx.hpa_downscale_stabilization],  # fmt: skip
-                health=f"http://{LOOPBACK}:{cm_metrics}/healthz",
-                depends_on=(ctx.front_door,),
-                address=f"{LOOPBACK}:{cm_grpc}",
-            )
+    )
+    grpc_port = ctx.port("scheduler-grpc", component="scheduler")
+    metrics_port = ctx.port("scheduler-metrics", component="scheduler")
+    specs.append(
+        ComponentSpec(
+            name="scheduler",
+            argv=Scheduler(kubeconfig=home.kubeconfig_for("scheduler"), leader_elect=True, bind_address=LOOPBACK,
+                           grpc_port=grpc_port, metrics_port=metrics_port).argv(),
+            health=f"http://{LOOPBACK}:{metrics_port}/healthz",
+            depends_on=(ctx.front_door,),
+            address=f"{LOOPBACK}:{grpc_port}",
         )
-        if ctx.nodes and "nodes" not in ctx.skip:
-            # Node components: kube-proxy runs on every node and cluster DNS runs as pods, so a lab
-            # without nodes (storage or API-server-only test labs) needs neither.
-            specs.extend(network_specs(ctx))
-            specs.extend(metrics_specs(ctx))
-        specs.extend(node_specs(ctx))
+    )
+    cm_grpc = ctx.port("controller-manager-grpc", component="controller-manager")
+    cm_metrics = ctx.port("controller-manager-metrics", component="controller-manager")
+    specs.append(
+        ComponentSpec(
+            name="controller-manager",
+            argv=ControllerManager(kubeconfig=home.kubeconfig_for("controller-manager"), leader_elect=True,
+                                   bind_address=LOOPBACK, grpc_port=cm_grpc, metrics_port=cm_metrics,
+                                   local_volume_dir=home.nodes_dir / "persistentvolumes",
+                                   horizontal_pod_autoscaler_sync_period=ctx.hpa_sync_period,
+                                   horizontal_pod_autoscaler_downscale_stabilization=ctx.hpa_downscale_stabilization,
+                                   ).argv(),
+            health=f"http://{LOOPBACK}:{cm_metrics}/healthz",
+            depends_on=(ctx.front_door,),
+            address=f"{LOOPBACK}:{cm_grpc}",
+        )
+    )
+    if ctx.nodes and "nodes" not in ctx.skip:
+        # Node components: kube-proxy runs on every node and cluster DNS runs as pods, so a lab
+        # without nodes (storage or API-server-only test labs) needs neither.
+        specs.extend(network_specs(ctx))
+        specs.extend(metrics_specs(ctx))
+    specs.extend(node_specs(ctx))
     return [spec for spec in specs if spec.name not in ctx.skip
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
 
@@ -241,21 +220,19 @@ def network_specs(ctx: LabContext) -> list[ComponentSpec]:
     home = ctx.home
     proxy_port = ctx.port("proxy", component="proxy")
     dns_port = ctx.port("dns", component="dns")
-    proxy_argv = [sys.executable, "-m", "orchestrator.proxy", "--kubeconfig", str(home.kubeconfig_for("kube-proxy")),
-                  "--mode", "auto" if ctx.runtime == "docker" else "dry-run",
-                  "--bind-address", LOOPBACK, "--port", str(proxy_port),
-                  "--rules-file", str(home.proxy_rules_file)]  # fmt: skip
-    dns_argv = [sys.executable, "-m", "orchestrator.dns", "--kubeconfig", str(home.kubeconfig_for("dns")),
-                "--listen", f"{LOOPBACK}:{dns_port}"]
     bridge, cluster_dns = pod_network(ctx)
-    if bridge is not None:
-        proxy_argv += ["--cluster-cidr", bridge.subnet]
-        if cluster_dns:
-            dns_argv += ["--listen", f"{bridge.gateway}:{dns_port}", "--cluster-dns-ip", cluster_dns]
+    proxy = Proxy(kubeconfig=home.kubeconfig_for("kube-proxy"), mode="auto" if ctx.runtime == "docker" else "dry-run",
+                  cluster_cidr=bridge.subnet if bridge is not None else None,
+                  bind_address=LOOPBACK, port=proxy_port, rules_file=home.proxy_rules_file)
+    listen = [f"{LOOPBACK}:{dns_port}"]
+    if bridge is not None and cluster_dns:
+        listen.append(f"{bridge.gateway}:{dns_port}")
+    dns = Dns(kubeconfig=home.kubeconfig_for("dns"), listen=tuple(listen),
+              cluster_dns_ip=cluster_dns if bridge is not None and cluster_dns else None)
     return [
-        ComponentSpec(name="proxy", argv=proxy_argv, health=f"http://{LOOPBACK}:{proxy_port}/livez",
+        ComponentSpec(name="proxy", argv=proxy.argv(), health=f"http://{LOOPBACK}:{proxy_port}/livez",
                       depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{proxy_port}"),
-        ComponentSpec(name="dns", argv=dns_argv, depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{dns_port}"),
+        ComponentSpec(name="dns", argv=dns.argv(), depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{dns_port}"),
     ]
 
 
@@ -263,10 +240,9 @@ def metrics_specs(ctx: LabContext) -> list[ComponentSpec]:
     """The metrics server (orchestrator/metrics): scrapes the node agents, serves metrics.k8s.io
     through the API server once `register_metrics` has written its APIService."""
     home, port = ctx.home, ctx.port("metrics-server", component="metrics-server")
-    argv = [sys.executable, "-m", "orchestrator.metrics", "--kubeconfig", str(home.kubeconfig_for("metrics-server")),
-            "--kubelet-token-file", str(home.kubelet_client_token),
-            "--requestheader-token-file", str(home.proxy_client_token),
-            "--metric-resolution", ctx.metric_resolution, "--bind-address", LOOPBACK, "--port", str(port)]
+    argv = MetricsServer(kubeconfig=home.kubeconfig_for("metrics-server"), kubelet_token_file=home.kubelet_client_token,
+                         requestheader_token_file=home.proxy_client_token, metric_resolution=ctx.metric_resolution,
+                         bind_address=LOOPBACK, port=port).argv()
     return [ComponentSpec(name="metrics-server", argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
                           depends_on=(ctx.front_door,), address=f"{LOOPBACK}:{port}")]
 
@@ -351,12 +327,10 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
             specs.append(
                 ComponentSpec(
                     name=name,
-                    argv=[sys.executable, "-m", "orchestrator.nodeagent",
-                          "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
-                          "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                          "--apiserver-token-file", str(home.kubelet_client_token),
-                          "--root-dir", str(home.nodes_dir),
-                          *(["--cluster-dns", cluster_dns] if cluster_dns else [])],  # fmt: skip
+                    argv=NodeAgent(kubeconfig=home.kubeconfig_for(name), name=name, runtime=ctx.runtime,
+                                   log_port=log_port, log_bind=LOOPBACK,
+                                   apiserver_token_file=home.kubelet_client_token, root_dir=home.nodes_dir,
+                                   cluster_dns=cluster_dns or None).argv(),
                     health=f"http://{LOOPBACK}:{log_port}/healthz",
                     depends_on=(ctx.front_door,),
                     address=f"{LOOPBACK}:{log_port}",
@@ -368,12 +342,11 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
         specs.append(
             ComponentSpec(
                 name=name,
-                argv=[sys.executable, "-m", "orchestrator.nodeagent",
-                      "--kubeconfig", str(home.kubeconfig_for("controller-manager")),
-                      "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-",
-                      "--first-index", str(first), "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                      "--apiserver-token-file", str(home.kubelet_client_token),
-                      "--root-dir", str(home.nodes_dir), *ctx.fleet_args],  # fmt: skip
+                argv=NodeAgent(kubeconfig=home.kubeconfig_for("controller-manager"), runtime="simulated",
+                               count=count, name_prefix="node-", first_index=first,
+                               log_port=log_port, log_bind=LOOPBACK,
+                               apiserver_token_file=home.kubelet_client_token, root_dir=home.nodes_dir,
+                               extra=ctx.fleet_args).argv(),
                 health=f"http://{LOOPBACK}:{log_port}/healthz",
                 depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{log_port}",
@@ -630,13 +603,6 @@ def _ensure_token_file(path: Path) -> None:
 
 def _reusable(port: int | None) -> int | None:
     return port if port and port_is_free(port) else None
-
-
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _since(t0: float) -> str:

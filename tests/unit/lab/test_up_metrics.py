@@ -1,12 +1,12 @@
 """`labctl up`'s metrics server: its own identity, the node agents' token, the API server's front-proxy
-token, the resolution from LABKIT_METRIC_RESOLUTION; none without nodes (orchestrator/cli/up.py)."""
+token, the resolution from LABKIT_METRIC_RESOLUTION; none without nodes (orchestrator/lab/up.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.labhome import LabHome
-from tests.unit.cli.test_up_network import ctx, specs
+from orchestrator.lab.home import LabHome
+from tests.unit.lab.test_up_network import ctx, specs
 
 
 def test_the_metrics_server_gets_its_credentials_and_resolution(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-from orchestrator.labhome import LabHome
-from orchestrator.pki import (
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import (
     PkiError,
     _container_gateways,
     ensure_pki,

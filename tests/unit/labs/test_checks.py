@@ -14,8 +14,8 @@ import pytest
 
 from labs import checks
 from labs.checks import Checker, register, run_check
-from orchestrator.labhome import LabHome
-from orchestrator.pki import ensure_tokens
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.pki import ensure_tokens
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_crashing_check_is_reported_as_the_checks_problem_not_the_learners(reg
     registered("unit-crash", check)
     result = run_check("unit-crash")
     assert not result.passed
-    assert result.error.startswith("RuntimeError: database unreachable (at test_labs_checks.py:")
+    assert result.error.startswith("RuntimeError: database unreachable (at test_checks.py:")
     assert "the check could not run" in result.feedback
 
 

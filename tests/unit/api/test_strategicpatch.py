@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator.api.errors import BadRequest, Invalid, UnsupportedMediaType
-from orchestrator.apiserver.patch import (
+from orchestrator.api.strategicpatch import (
     apply_patch,
     create_two_way_merge_patch,
     decode_apply,

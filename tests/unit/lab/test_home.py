@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.labhome import LabHome, LabSettings, lab_identities
+from orchestrator.lab.home import LabHome, LabSettings, lab_identities
 
 
 def test_home_comes_from_labkit_home_and_is_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ Contract:
   clears the mark and starts it again from its record, waiting until it is healthy. Both
   take the lock themselves; an unknown name raises a SupervisorError listing the known ones.
 - `respawn(record)` starts a dead component again from its record without waiting (the
-  watchdog's restart, orchestrator/cli/watchdog.py, which also owns the back-off policy).
+  watchdog's restart, orchestrator/lab/watchdog.py, which also owns the back-off policy).
 - `stop_all()` stops the watchdog first (so nothing is restarted behind our back), then
   components in reverse start order: the component's stop signal, a grace period, then
   SIGKILL to its process group; then checks their ports are free.
@@ -37,7 +37,7 @@ Contract:
   re-entrant within one Supervisor object. The watchdog only ever takes it with `try_lock()`,
   so it never waits behind a verb and never acts in the middle of one.
 
-Adding a component to the lab is one `ComponentSpec(...)` line in orchestrator/cli/up.py.
+Adding a component to the lab is one `ComponentSpec(...)` line in orchestrator/lab/up.py.
 
 Kubernetes equivalent: none in the product; plays the part of kubelet's static pods on a
 kubeadm control-plane node (pkg/kubelet/config/file.go).
@@ -62,7 +62,7 @@ from typing import Any, Literal
 import httpx
 import psutil
 
-from orchestrator.embedded.ports import (
+from orchestrator.lab.embedded.ports import (
     EmbeddedServerError,
     RunningServer,
     can_connect,
@@ -75,7 +75,7 @@ from orchestrator.embedded.ports import (
     wait_port_free,
     with_log,
 )
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
 
 # A health check: a callable answering "healthy?", an http(s) URL that must answer 2xx,
 # or None (healthy = the process runs and, if it has an address, accepts TCP connections).
@@ -84,7 +84,7 @@ Kind = Literal["process", "embedded", "external"]
 # What `status` says about a component; render.py turns "back-off" into "restarting in 3s (back-off)".
 ComponentState = Literal["healthy", "running", "back-off", "stopped by user", "exited", "external", "unreachable"]
 _SETTLE_SECONDS = 1.0
-WATCHDOG_MODULE = "orchestrator.cli.watchdog"
+WATCHDOG_MODULE = "orchestrator.lab.watchdog"
 
 
 class SupervisorError(Exception):
@@ -131,7 +131,7 @@ class ComponentRecord:
     env: dict[str, str] = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
     start_timeout: float = 60.0
-    # The watchdog's bookkeeping (see orchestrator/cli/watchdog.py).
+    # The watchdog's bookkeeping (see orchestrator/lab/watchdog.py).
     restarts: int = 0
     last_exit: str | None = None
     last_exit_at: float | None = None
@@ -723,8 +723,8 @@ def _same_process(pid: int, born: float | None) -> bool:
 
 def _start_embedded(home: LabHome, name: str, *, port: int | None) -> RunningServer:
     # Imported here: the embedded servers' modules are only needed when one is (re)started.
-    from orchestrator.embedded.postgres import start_postgres
-    from orchestrator.embedded.redis import start_redis
+    from orchestrator.lab.embedded.postgres import start_postgres
+    from orchestrator.lab.embedded.redis import start_redis
 
     if name == "postgres":
         return start_postgres(home, port=port)
@@ -745,7 +745,7 @@ def _tcp_url(address: str) -> str | None:
 def recorded_address(component: str) -> str | None:
     """Where the lab in $LABKIT_HOME runs ``component`` (host:port), if it runs one; the CLI's
     gRPC commands use it so that `labctl scheduler ...` finds the lab's scheduler by itself."""
-    from orchestrator.labhome import LabSettings
+    from orchestrator.lab.home import LabSettings
 
     try:
         record = Supervisor(LabSettings.from_env().home).record(component)

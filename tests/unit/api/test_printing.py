@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 from orchestrator.api.errors import BadRequest
-from orchestrator.api.resources import by_group_resource
-from orchestrator.apiserver.registry import strategy_for
-from orchestrator.apiserver.tables import (
+from orchestrator.api.printing import (
     human_duration,
     partial_object_metadata_list,
     selector_string,
     table_for,
     table_for_watch_event,
 )
+from orchestrator.api.resources import by_group_resource
+from orchestrator.apiserver.registry import strategy_for
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 PODS = by_group_resource("pods")

@@ -18,7 +18,7 @@ last-applied had labels {app: web, tier: fe}, replicas 3; the file now has label
 replicas 3. Step 1 deletes ``tier``; step 2 sets replicas back to 3; the patch sent is
 ``{"metadata": {"labels": {"tier": null}, "annotations": {...}}, "spec": {"replicas": 3}}``.
 
-The patch arithmetic is the API server's own (`orchestrator.apiserver.patch`): pure functions,
+The patch arithmetic is the API server's own (`orchestrator.api.strategicpatch`): pure functions,
 so client and server merge lists by the same keys, as kubectl and kube-apiserver share
 apimachinery's strategicpatch.
 
@@ -33,11 +33,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from orchestrator.api.errors import ApiError, NotFound
-from orchestrator.apiserver.patch import create_two_way_merge_patch, strategic_merge_patch
-from orchestrator.cli.errors import CliError
-from orchestrator.cli.kube_common import api_message, namespace_of, type_name
-from orchestrator.cli.manifests import Manifest
+from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from orchestrator.api.strategicpatch import create_two_way_merge_patch, strategic_merge_patch
+from orchestrator.client.manifests import Manifest, ManifestError, namespace_of, type_name
 from orchestrator.client.rest import ApiClient
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -111,9 +109,18 @@ def check_namespaces(manifests: list[Manifest], namespace: str | None) -> None:
         return
     for m in manifests:
         if m.info.namespaced and m.namespace and m.namespace != namespace:
-            raise CliError(f"{m.source}: the namespace of {type_name(m.info)}/{m.name} is {m.namespace!r}, "
+            raise ManifestError(f"{m.source}: the namespace of {type_name(m.info)}/{m.name} is {m.namespace!r}, "
                            f"not {namespace!r} as -n says; drop -n or pass -n {m.namespace}")
 
 
 def describe_failure(manifest: Manifest, e: ApiError) -> str:
     return f"{manifest.source}: {type_name(manifest.info)}/{manifest.name}: {api_message(e)}"
+
+
+def api_message(e: ApiError) -> str:
+    """An API error as one line: the Status message, as kubectl prints it, plus its reason."""
+    if isinstance(e, NotFound | AlreadyExists | Conflict):
+        return e.message
+    causes = "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in e.causes)
+    detail = f" ({causes})" if causes and causes not in e.message else ""
+    return f"the API server refused ({e.reason}): {e.message}{detail}"

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from orchestrator.cli.main import app
-from orchestrator.cli.up import LabContext, control_plane
-from orchestrator.labhome import LabHome
+from orchestrator.lab.home import LabHome
+from orchestrator.lab.up import LabContext, control_plane
 
 
 def _argv(ctx: LabContext, name: str) -> list[str]:
