@@ -25,6 +25,7 @@ from labs.errors import LabError
 from labs.waiting import wait_for
 from orchestrator.cli.supervisor import ComponentSpec, SupervisorError
 from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.pki import node_agent_tls_args
 
 READY_TIMEOUT = 60.0
 
@@ -47,7 +48,8 @@ def node_agent_argv(
     argv = [sys.executable, "-m", "orchestrator.nodeagent",
             "--kubeconfig", str(lab.kubeconfig), "--name", name, "--runtime", runtime,
             "--log-port", str(log_port), "--log-bind", LOOPBACK,
-            "--apiserver-token-file", str(lab.home.kubelet_client_token), "--pods", str(pods)]  # fmt: skip
+            "--apiserver-token-file", str(lab.home.kubelet_client_token), "--pods", str(pods),
+            *node_agent_tls_args(lab.home, name)]  # fmt: skip
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     if memory is not None:
@@ -109,7 +111,7 @@ def add_node(
             crashloop_base=crashloop_base,
             crashloop_max=crashloop_max,
         ),
-        health=f"http://{LOOPBACK}:{log_port}/healthz",
+        health=f"https://{LOOPBACK}:{log_port}/healthz",
         depends_on=("apiserver",),
         address=f"{LOOPBACK}:{log_port}",
     )

@@ -40,6 +40,7 @@ from labs.watching import Follower
 from orchestrator.api.quantity import cpu_millis
 from orchestrator.cli.supervisor import ComponentSpec
 from orchestrator.embedded.ports import LOOPBACK, free_port
+from orchestrator.pki import node_agent_tls_args
 
 __all__ = ["Preset", "PodTracker", "create_pods", "delete_pods", "node_count", "preset", "start_fleet",
            "start_scheduler", "utilisation"]
@@ -75,8 +76,9 @@ def start_fleet(lab: Any, count: int, *, prefix: str, cpu: str = "4", memory: st
             "--runtime", "simulated", "--count", str(count), "--name-prefix", prefix,
             "--cpu", cpu, "--memory", memory, "--pods", str(pods),
             "--labels", ",".join(f"{k}={v}" for k, v in (labels or {}).items()),
-            "--log-port", str(port), "--log-bind", LOOPBACK]  # fmt: skip
-    spec = ComponentSpec(name=name, argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
+            "--log-port", str(port), "--log-bind", LOOPBACK,
+            *node_agent_tls_args(lab.home, name)]  # fmt: skip
+    spec = ComponentSpec(name=name, argv=argv, health=f"https://{LOOPBACK}:{port}/healthz",
                          depends_on=("apiserver",), address=f"{LOOPBACK}:{port}", start_timeout=120.0)
     with lab.supervisor.lock():
         record, _ = lab.supervisor.start(spec)

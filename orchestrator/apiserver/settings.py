@@ -27,6 +27,11 @@ class Settings:
     run_relay: bool = True  # publish the outbox from this process (single-active across processes)
     min_watch_timeout_seconds: int = 1800
     kubelet_client_token: str | None = None  # sent to node agents' log endpoints (pods/x/log)
+    # The node agent hop over HTTPS (orchestrator/apiserver/kubeletclient.py): the API server's
+    # client certificate, and the CA the agents' serving certificates must chain to.
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None
     # A request body must arrive whole within this many seconds (kube-apiserver --request-timeout,
     # 1m): a client that sends it a byte at a time, or never finishes, gets 408 and its connection back.
     request_timeout_seconds: float = 60.0
@@ -82,6 +87,12 @@ class Settings:
         p.add_argument("--no-relay", action="store_true", help="do not publish the outbox from this process")
         p.add_argument("--kubelet-client-token-file", type=Path,
                        help="a token the API server presents to node agents when it proxies pods/x/log")
+        p.add_argument("--kubelet-client-certificate", type=Path,
+                       help="the client certificate (PEM) the API server shows node agents; with it, node agents "
+                            "are called over HTTPS")
+        p.add_argument("--kubelet-client-key", type=Path, help="the key of --kubelet-client-certificate (PEM)")
+        p.add_argument("--kubelet-certificate-authority", type=Path,
+                       help="the CA (PEM) node agents' serving certificates must chain to (default: not checked)")
         p.add_argument("--encryption-provider-config", type=Path,
                        help="an EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
         p.add_argument("--rewrite-encrypted-resources", action="store_true",
@@ -122,11 +133,16 @@ class Settings:
         for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
                            ("--token-auth-file", a.token_auth_file), ("--client-ca-file", a.client_ca_file),
                            ("--kubelet-client-token-file", a.kubelet_client_token_file),
+                           ("--kubelet-client-certificate", a.kubelet_client_certificate),
+                           ("--kubelet-client-key", a.kubelet_client_key),
+                           ("--kubelet-certificate-authority", a.kubelet_certificate_authority),
                            ("--encryption-provider-config", a.encryption_provider_config),
                            ("--service-account-signing-key-file", a.service_account_signing_key_file),
                            *(("--service-account-key-file", f) for f in a.service_account_key_file)):
             if path is not None and not path.is_file():
                 p.error(f"{flag}: {path} does not exist (run `labctl up` to create the lab's certificates and tokens)")
+        if (a.kubelet_client_certificate is None) != (a.kubelet_client_key is None):
+            p.error("--kubelet-client-certificate and --kubelet-client-key go together")
         if a.client_ca_file is not None and a.tls_cert_file is None:
             p.error("--client-ca-file needs --tls-cert-file: client certificates are only shown over TLS")
         if a.rewrite_encrypted_resources and a.encryption_provider_config is None:
@@ -150,6 +166,9 @@ class Settings:
             max_requests_inflight=a.max_requests_inflight,
             kubelet_client_token=(a.kubelet_client_token_file.read_text().strip()
                                   if a.kubelet_client_token_file else None),
+            kubelet_client_certificate=a.kubelet_client_certificate,
+            kubelet_client_key=a.kubelet_client_key,
+            kubelet_certificate_authority=a.kubelet_certificate_authority,
             encryption_provider_config=a.encryption_provider_config,
             rewrite_encrypted_resources=a.rewrite_encrypted_resources,
             service_account_signing_key_file=a.service_account_signing_key_file,
@@ -180,3 +199,14 @@ def _check_key_files(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
             load_public_keys(path)
     except (ClientCAError, EncryptionConfigError, TokenKeyError) as exc:
         p.error(str(exc))
+    if a.kubelet_client_certificate is not None or a.kubelet_certificate_authority is not None:
+        import ssl
+
+        from orchestrator.apiserver.kubeletclient import KubeletClient
+
+        try:
+            KubeletClient(client_cert=a.kubelet_client_certificate, client_key=a.kubelet_client_key,
+                          ca_file=a.kubelet_certificate_authority)
+        except (OSError, ssl.SSLError) as exc:
+            p.error(f"--kubelet-client-certificate/--kubelet-client-key/--kubelet-certificate-authority: "
+                    f"cannot be loaded ({exc})")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from orchestrator.apiserver.auth import TokenAuthenticator
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import ResourceCatalog
+from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.serviceaccount_tokens import TokenIssuer
@@ -30,3 +31,5 @@ class ServerState:
     # The resources served now: built-ins plus Established CRDs, fed by the CRD watch (catalog.py).
     catalog: ResourceCatalog = field(default_factory=ResourceCatalog)
     token_issuer: TokenIssuer | None = None  # signs serviceaccounts/token (None: no signing key given)
+    # How node agents are reached for logs and streams (orchestrator/apiserver/kubeletclient.py).
+    kubelet: KubeletClient = field(default_factory=KubeletClient)

@@ -37,10 +37,12 @@ from orchestrator.embedded.redis import check_redis_url, start_redis
 from orchestrator.labhome import LabHome, LabSettings
 from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.pki import (
+    apiserver_kubelet_tls_args,
     ensure_encryption_config,
     ensure_pki,
     ensure_service_account_key,
     ensure_tokens,
+    node_agent_tls_args,
     write_lab_kubeconfigs,
 )
 from orchestrator.proxy.iptables import can_program
@@ -145,6 +147,7 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     "--no-relay",  # the relay runs as its own process (below): one more core at work
                     "--kubelet-client-token-file",
                     str(home.kubelet_client_token),
+                    *apiserver_kubelet_tls_args(home),  # HTTPS to node agents, both sides lab-CA certificates
                     "--encryption-provider-config",
                     str(home.encryption_config),
                     "--service-account-signing-key-file",
@@ -314,9 +317,10 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                           "--kubeconfig", str(home.kubeconfig_for(name)), "--name", name,
                           "--runtime", ctx.runtime, "--log-port", str(log_port), "--log-bind", LOOPBACK,
                           "--apiserver-token-file", str(home.kubelet_client_token),
+                          *node_agent_tls_args(home, name),
                           "--root-dir", str(home.nodes_dir),
                           *(["--cluster-dns", cluster_dns] if cluster_dns else [])],  # fmt: skip
-                    health=f"http://{LOOPBACK}:{log_port}/healthz",
+                    health=f"https://{LOOPBACK}:{log_port}/healthz",
                     depends_on=("apiserver",),
                     address=f"{LOOPBACK}:{log_port}",
                 )
@@ -332,8 +336,9 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                       "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-",
                       "--first-index", str(first), "--log-port", str(log_port), "--log-bind", LOOPBACK,
                       "--apiserver-token-file", str(home.kubelet_client_token),
+                      *node_agent_tls_args(home, name),  # one certificate for the fleet's nodes
                       "--root-dir", str(home.nodes_dir), *ctx.fleet_args],  # fmt: skip
-                health=f"http://{LOOPBACK}:{log_port}/healthz",
+                health=f"https://{LOOPBACK}:{log_port}/healthz",
                 depends_on=("apiserver",),
                 address=f"{LOOPBACK}:{log_port}",
                 start_timeout=180.0,

@@ -33,6 +33,8 @@ import yaml
 
 from orchestrator.client.rest import ApiClient
 from orchestrator.embedded.ports import free_port
+from orchestrator.labhome import LabHome
+from orchestrator.pki import node_agent_tls_args
 from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import ControllerManagerProcess, start_controller_manager
 from tests.labctl import run_labctl
@@ -69,7 +71,8 @@ class Fleet:
         argv = [sys.executable, "-m", "orchestrator.nodeagent", "--kubeconfig", str(lab.kubeconfig_for("controller-manager")),
                 "--runtime", "simulated", "--count", str(count), "--name-prefix", "node-", "--first-index", str(first),
                 "--log-port", "0", "--log-bind", "127.0.0.1", "--straight-to-running",
-                "--apiserver-token-file", str(lab.home / "pki" / "kubelet-client.token")]
+                "--apiserver-token-file", str(lab.home / "pki" / "kubelet-client.token"),
+                *node_agent_tls_args(LabHome(lab.home), f"fleet-{first}")]
         with log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 
