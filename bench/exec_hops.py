@@ -119,7 +119,7 @@ async def _run(home: Path, runs: int) -> dict[str, list[float]]:
             "kubectl": kubectl, "websocket": websocket, "agent": agent,
             "docker-sdk": lambda: asyncio.to_thread(docker_sdk), "docker-cli": docker_cli}
         times: dict[str, list[float]] = {name: [] for name in hops}
-        for name, hop in hops.items():  # warm up: kubectl's discovery cache, connections
+        for hop in hops.values():  # warm up: kubectl's discovery cache, connections
             await hop()
         for _ in range(runs):
             for name, hop in hops.items():

@@ -43,6 +43,7 @@ from orchestrator.api.streaming import (
     CHANNEL_PROTOCOLS,
     SPDY_PORTFORWARD_TUNNEL,
     choose_protocol,
+    framed_port,
 )
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes
@@ -173,9 +174,9 @@ async def portforward_ws(ws: WebSocket, namespace: str, name: str) -> None:
         judged = await _judge(state, _user(ws), "portforward", namespace, name)
 
         async def dial(port: int) -> Any:
-            return await agent.open_stream(state.store, state.kubelet,
-                                           node_name=judged.node, path=f"/portForward/{namespace}/{name}",
-                                           params=[("port", str(port))])
+            return framed_port(*await agent.open_stream(state.store, state.kubelet, node_name=judged.node,
+                                                        path=f"/portForward/{namespace}/{name}",
+                                                        params=[("port", str(port))]))
 
         if SPDY_PORTFORWARD_TUNNEL in offered:
             await ws.accept(subprotocol=SPDY_PORTFORWARD_TUNNEL)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from orchestrator.api.errors import BadRequest, Unavailable, from_status
-from orchestrator.api.streaming import AGENT_UPGRADE
+from orchestrator.api.streaming import AGENT_UPGRADE, FramedPortWriter
 from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.storage.store import Store
 
@@ -96,7 +96,7 @@ async def open_stream(store: Store, kubelet: KubeletClient, *, node_name: str, p
                           f"{body.decode(errors='replace')[:200]}") from None
 
 
-async def close_quietly(writer: asyncio.StreamWriter) -> None:
+async def close_quietly(writer: asyncio.StreamWriter | FramedPortWriter) -> None:
     writer.close()
     with contextlib.suppress(Exception):
         await writer.wait_closed()
