@@ -131,3 +131,12 @@ async def test_the_api_server_checks_the_agents_certificate(agent: Agent) -> Non
     wrong = KubeletClient(client_cert=client_cert, client_key=client_key, ca_file=agent.other.ca_cert)
     with pytest.raises(Unavailable, match="CERTIFICATE_VERIFY_FAILED"):
         await open_stream(store, wrong, node_name="node-1", path="/exec/ns/p/c", params=[("command", "true")])
+
+
+def test_only_the_client_ca_verifies_callers(tmp_path: Path) -> None:
+    # The system's CAs must not verify client certificates: a public CA's certificate named
+    # kube-apiserver-kubelet-client would otherwise get in.
+    home = LabHome(tmp_path)
+    ensure_pki(home)
+    cert, key = ensure_node_serving_certificate(home, "node-1")
+    assert server_context(cert, key, home.ca_cert).cert_store_stats()["x509_ca"] == 1
