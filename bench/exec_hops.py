@@ -1,6 +1,6 @@
 """Where `kubectl exec POD -- true` spends its time: each hop of the path timed on its own.
 
-    .venv/bin/python bench/exec_hops.py [--runs 30]
+    .venv/bin/python bench/exec_hops.py [--runs 30] [--home LAB_HOME]
 
 Starts a lab (`labctl up --nodes 1 --runtime docker`) in a temporary home, runs one busybox pod,
 and times, interleaved so that a noisy neighbour hurts all alike (medians, milliseconds):
@@ -15,7 +15,8 @@ and times, interleaved so that a noisy neighbour hurts all alike (medians, milli
                   what the agent asks Docker for
     docker-cli    `docker exec CONTAINER true` (the bench/exec_roundtrip.py baseline)
 
-The differences between neighbouring rows are the cost of each hop.
+The differences between neighbouring rows are the cost of each hop. With --home, an existing lab
+(Docker node) is used and left running; its pod `bench` is created if missing.
 """
 
 from __future__ import annotations
@@ -133,28 +134,31 @@ async def _run(home: Path, runs: int) -> dict[str, list[float]]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--home", type=Path, help="an existing lab's home (left running)")
     a = p.parse_args()
     if shutil.which("kubectl") is None:
         raise SystemExit("kubectl is required")
-    home = Path(tempfile.mkdtemp(prefix="bench-hops-"))
-    up = _labctl(home, "up", "--nodes", "1", "--runtime", "docker", "--port", str(free_port()))
-    if up.returncode != 0:
-        _labctl(home, "down")
-        raise SystemExit(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
+    home = a.home or Path(tempfile.mkdtemp(prefix="bench-hops-"))
+    if a.home is None:
+        up = _labctl(home, "up", "--nodes", "1", "--runtime", "docker", "--port", str(free_port()))
+        if up.returncode != 0:
+            _labctl(home, "down")
+            raise SystemExit(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
     try:
         env = dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home))
         subprocess.run(["kubectl", "run", "bench", "--image=labkit/busybox:1.0", "--image-pull-policy=IfNotPresent",
-                        "--restart=Never", "--command", "--", "sleep", "3600"], env=env, check=True, capture_output=True)
+                        "--restart=Never", "--command", "--", "sleep", "3600"], env=env, check=False, capture_output=True)
         subprocess.run(["kubectl", "wait", "--for=condition=Ready", "pod/bench", "--timeout=120s"], env=env, check=True,
                        capture_output=True)
         times = asyncio.run(_run(home, a.runs))
-        print(f"load average before/after: {os.getloadavg()[0]:.1f}")
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
         for name, values in times.items():
             print(f"{name:>11}: median {statistics.median(values) * 1000:6.1f} ms  "
                   f"(p10 {sorted(values)[len(values) // 10] * 1000:.1f}, p90 {sorted(values)[len(values) * 9 // 10] * 1000:.1f})")
     finally:
-        _labctl(home, "down")
-        shutil.rmtree(home, ignore_errors=True)
+        if a.home is None:
+            _labctl(home, "down")
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
