@@ -41,6 +41,11 @@ CLIENT_VALIDITY = dt.timedelta(days=365)
 # Re-issue a serving certificate this long before it expires.
 RENEW_BEFORE = dt.timedelta(days=30)
 DEFAULT_SANS = ("127.0.0.1", "::1", "localhost")
+# The names in-cluster clients dial (kubeadm's apiserver.crt has them too): the `kubernetes`
+# Service's DNS names and its ClusterIP, the first address of the service range.
+IN_CLUSTER_SANS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                   "kubernetes.default.svc.cluster.local")
+DEFAULT_KUBERNETES_SERVICE_IP = "10.96.0.1"
 
 SanEntry = x509.IPAddress | x509.DNSName
 
@@ -49,12 +54,15 @@ class PkiError(Exception):
     """The lab's PKI files cannot be used; the message says what to do."""
 
 
-def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
-    """Create the lab CA and the API server certificate (SANs: loopback, localhost, `extra_sans`)."""
+def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = (),
+               kubernetes_service_ip: str = DEFAULT_KUBERNETES_SERVICE_IP) -> None:
+    """Create the lab CA and the API server certificate (SANs: loopback, localhost, the Docker
+    bridge gateway, the `kubernetes` Service's names and ClusterIP, `extra_sans`)."""
     home.ensure()
     ca_key, ca_cert = _ensure_ca(home)
+    sans = [*DEFAULT_SANS, *_container_gateways(), *IN_CLUSTER_SANS, kubernetes_service_ip, *extra_sans]
     _ensure_serving_cert(home.apiserver_cert, home.apiserver_key, common_name="kube-apiserver",
-                         sans=[*DEFAULT_SANS, *_container_gateways(), *extra_sans], ca_key=ca_key, ca_cert=ca_cert)
+                         sans=sans, ca_key=ca_key, ca_cert=ca_cert)
 
 
 def _ensure_serving_cert(cert_path: Path, key_path: Path, *, common_name: str, sans: Sequence[str],

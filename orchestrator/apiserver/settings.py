@@ -6,6 +6,7 @@ Flag names follow kube-apiserver's, so a Kubernetes user recognises them.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ class Settings:
     database_url: str
     redis_url: str
     bind_address: str = "127.0.0.1"
+    # Also listen here, same port (the lab's own flag: the Docker bridge gateway, for pods).
+    extra_bind_addresses: tuple[str, ...] = ()
     secure_port: int = 6443
     tls_cert_file: Path | None = None
     tls_private_key_file: Path | None = None
@@ -65,6 +68,9 @@ class Settings:
         p.add_argument("--database-url", required=True, help="PostgreSQL, e.g. postgresql://postgres@127.0.0.1:5432/labkit")
         p.add_argument("--redis-url", required=True, help="Redis, e.g. redis://127.0.0.1:6379/0")
         p.add_argument("--bind-address", default="127.0.0.1")
+        p.add_argument("--extra-bind-address", action="append", default=[],
+                       help="also listen on this address, same port (repeatable; `labctl up` passes the Docker "
+                            "bridge gateway so that pods reach the `kubernetes` Service)")
         p.add_argument("--secure-port", type=int, default=6443)
         p.add_argument("--tls-cert-file", type=Path)
         p.add_argument("--tls-private-key-file", type=Path)
@@ -122,6 +128,11 @@ class Settings:
             NodePortRange.parse(a.service_node_port_range)
         except ValueError as exc:
             p.error(str(exc))
+        for address in a.extra_bind_address:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                p.error(f"--extra-bind-address {address!r}: not an IP address")
         if a.request_timeout <= 0:
             p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
         if a.max_watches < 1:
@@ -152,6 +163,7 @@ class Settings:
             database_url=a.database_url,
             redis_url=a.redis_url,
             bind_address=a.bind_address,
+            extra_bind_addresses=tuple(a.extra_bind_address),
             secure_port=a.secure_port,
             tls_cert_file=a.tls_cert_file,
             tls_private_key_file=a.tls_private_key_file,

@@ -148,6 +148,7 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     "--kubelet-client-token-file",
                     str(home.kubelet_client_token),
                     *apiserver_kubelet_tls_args(home),  # HTTPS to node agents, both sides lab-CA certificates
+                    *pod_reachable_args(ctx),
                     "--encryption-provider-config",
                     str(home.encryption_config),
                     "--service-account-signing-key-file",
@@ -201,6 +202,20 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
         specs.extend(node_specs(ctx))
     return [spec for spec in specs if spec.name not in ctx.skip
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
+
+
+def pod_reachable_args(ctx: LabContext) -> list[str]:
+    """On Docker, the API server also listens on the bridge gateway and names it as the `kubernetes`
+    Service's endpoint (kube-apiserver's --advertise-address), so that a pod reaches
+    https://kubernetes.default.svc through the proxy's rules (docs/networking.md). Only there: the
+    default bind stays loopback, and the gateway is reachable from this host's containers only."""
+    if ctx.runtime != "docker" or not ctx.nodes or "nodes" in ctx.skip:
+        return []
+    bridge = docker_bridge()
+    if bridge is None:
+        return []
+    extra = ["--extra-bind-address", bridge.gateway] if ctx.bind_address == LOOPBACK else []
+    return [*extra, "--advertise-address", bridge.gateway]
 
 
 def network_specs(ctx: LabContext) -> list[ComponentSpec]:
