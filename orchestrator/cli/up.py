@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import ipaddress
 import signal
 import sys
 import time
@@ -46,6 +47,9 @@ from orchestrator.pki import (
     write_lab_kubeconfigs,
 )
 from orchestrator.proxy.iptables import can_program
+
+# kubeadm's --service-cidr: the range of labs made before each lab had its own, kept for them.
+LEGACY_SERVICE_CIDR = "10.96.0.0/12"
 
 Runtime = Literal["auto", "docker", "simulated"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "docker", "simulated")
@@ -93,6 +97,8 @@ class LabContext:
     # Where the API server listens: loopback, or 0.0.0.0 for a classroom whose students connect
     # from their own laptops (labctl classroom); every other component stays on loopback.
     bind_address: str = LOOPBACK
+    # The lab's ClusterIP range (`lab_service_cidr`): labs that share docker0 must not share ClusterIPs.
+    service_cidr: str = LEGACY_SERVICE_CIDR
 
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
@@ -149,6 +155,8 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                     str(home.kubelet_client_token),
                     *apiserver_kubelet_tls_args(home),  # HTTPS to node agents, both sides lab-CA certificates
                     *pod_reachable_args(ctx),
+                    "--service-cluster-ip-range",
+                    ctx.service_cidr,
                     "--encryption-provider-config",
                     str(home.encryption_config),
                     "--service-account-signing-key-file",
@@ -202,6 +210,21 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
         specs.extend(node_specs(ctx))
     return [spec for spec in specs if spec.name not in ctx.skip
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
+
+
+def lab_service_cidr(home: LabHome) -> str:
+    """The lab's own ClusterIP range: one of the 256 /20 blocks of 10.96.0.0/12 (4,094 Services
+    each), picked by the lab's cluster id (a hash of its CA, orchestrator/nodeagent/cluster.py).
+    Labs on one host share docker0 and the host's iptables, where the first lab's rule for a
+    ClusterIP wins: with one range for all, every lab's `kubernetes` Service was 10.96.0.1."""
+    block = int(cluster_id_from(ca_pem=home.ca_cert.read_bytes(), server="")[:2], 16)
+    network = ipaddress.ip_network(LEGACY_SERVICE_CIDR)
+    return str(ipaddress.ip_network((int(network.network_address) + block * 4096, 20)))
+
+
+def first_service_ip(cidr: str) -> str:
+    """The `kubernetes` Service's ClusterIP: the range's first address (kube-apiserver's rule)."""
+    return str(ipaddress.ip_network(cidr).network_address + 1)
 
 
 def pod_reachable_args(ctx: LabContext) -> list[str]:
@@ -390,7 +413,10 @@ def up(
         ports: dict[str, int] = dict(remembered.get("ports", {}))
         sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
         bind = bind_address or str(remembered.get("bind_address") or LOOPBACK)
-        ensure_pki(home, extra_sans=sans)
+        ensure_pki(home, extra_sans=sans)  # the CA first: the lab's service range derives from it
+        service_cidr = str(remembered.get("service_cidr") or (LEGACY_SERVICE_CIDR if remembered.get("ports")
+                                                               else lab_service_cidr(home)))
+        ensure_pki(home, extra_sans=sans, kubernetes_service_ip=first_service_ip(service_cidr))
         ensure_service_account_key(home)
         ensure_encryption_config(home)
         # Fleets act as the controller manager: 1,000 simulated nodes need no 1,000 node tokens.
@@ -407,12 +433,13 @@ def up(
         try:
             _start_all(supervisor, settings, ports=ports, api_port=api_port, nodes=nodes, runtime=runtime,
                        skip=skip, tokens=tokens, progress=progress, result=result, identities=identities,
-                       fleet_args=fleet_args, bind_address=bind)
+                       fleet_args=fleet_args, bind_address=bind, service_cidr=service_cidr)
         except BaseException:
             if all(record.external for record in supervisor.records()):
                 supervisor.stop_watchdog()  # nothing was started: leave nothing behind
             raise
-        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans), bind_address=bind)
+        supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans), bind_address=bind,
+                            service_cidr=service_cidr)
     return result
 
 
@@ -431,6 +458,7 @@ def _start_all(
     identities: int,
     fleet_args: Sequence[str],
     bind_address: str = LOOPBACK,
+    service_cidr: str = LEGACY_SERVICE_CIDR,
 ) -> None:
     home = settings.home
     # The watchdog starts first: if whoever runs `up` is killed half-way, an owner's watchdog
@@ -489,6 +517,7 @@ def _start_all(
         skip=frozenset(skip),
         fleet_args=tuple(fleet_args),
         bind_address=bind_address,
+        service_cidr=service_cidr,
     )
     specs = control_plane(ctx)
     if not any(spec.name == "apiserver" for spec in specs):
