@@ -311,7 +311,7 @@ def test_a_pod_reaches_the_api_server_at_kubernetes_default_svc(lab: Lab) -> Non
     apiserver = psutil.Process(next(c["pid"] for c in state["components"] if c["name"] == "apiserver"))
     listening = {c.laddr.ip for c in apiserver.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
     assert listening == {"127.0.0.1", bridge.gateway}
-    # From a pod, through cluster DNS, the proxy's DNAT of 10.96.0.1:443 and the serving certificate's
+    # From a pod, through cluster DNS, the proxy's DNAT of the ClusterIP:443 and the serving certificate's
     # in-cluster names, verified with the CA every pod gets (busybox's wget cannot do this TLS).
     kubectl(lab.home, "run", "incluster", "--image=labkit/python-client:1.0", "--image-pull-policy=IfNotPresent",
             "--restart=Never", "--command", "--", "sleep", "600")
