@@ -25,7 +25,7 @@ from labs.errors import LabError
 from labs.waiting import wait_for
 from orchestrator.cli.supervisor import ComponentSpec, SupervisorError
 from orchestrator.embedded.ports import LOOPBACK, free_port
-from orchestrator.pki import node_agent_tls_args
+from orchestrator.pki import ensure_node_serving_certificate, node_agent_tls_flags
 
 READY_TIMEOUT = 60.0
 
@@ -49,7 +49,7 @@ def node_agent_argv(
             "--kubeconfig", str(lab.kubeconfig), "--name", name, "--runtime", runtime,
             "--log-port", str(log_port), "--log-bind", LOOPBACK,
             "--apiserver-token-file", str(lab.home.kubelet_client_token), "--pods", str(pods),
-            *node_agent_tls_args(lab.home, name)]  # fmt: skip
+            *node_agent_tls_flags(lab.home, name)]  # fmt: skip
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     if memory is not None:
@@ -96,6 +96,7 @@ def add_node(
     supervisor = lab.supervisor
     existing = supervisor.record(name)
     log_port = existing.port if existing is not None and existing.port else free_port()
+    ensure_node_serving_certificate(lab.home, name)  # it serves HTTPS, as every node agent of a lab
     spec = ComponentSpec(
         name=name,
         argv=node_agent_argv(

@@ -143,9 +143,16 @@ def ensure_kubelet_client_certificate(home: LabHome) -> tuple[Path, Path]:
 def node_agent_tls_args(home: LabHome, name: str, *, addresses: Sequence[str] = ()) -> list[str]:
     """The node agent flags that make it serve HTTPS with its lab-CA certificate and accept only
     clients with a lab-CA certificate (kubelet's --tls-cert-file, --tls-private-key-file,
-    --client-ca-file): every place that starts a node agent of a lab passes these."""
-    cert, key = ensure_node_serving_certificate(home, name, addresses=addresses)
-    return ["--tls-cert-file", str(cert), "--tls-private-key-file", str(key), "--client-ca-file", str(home.ca_cert)]
+    --client-ca-file), the certificate issued first: every place that starts a node agent of a
+    lab passes these."""
+    ensure_node_serving_certificate(home, name, addresses=addresses)
+    return node_agent_tls_flags(home, name)
+
+
+def node_agent_tls_flags(home: LabHome, name: str) -> list[str]:
+    """The flags of `node_agent_tls_args` without issuing anything (for a command line built ahead)."""
+    return ["--tls-cert-file", str(home.node_serving_cert(name)), "--tls-private-key-file",
+            str(home.node_serving_key(name)), "--client-ca-file", str(home.ca_cert)]
 
 
 def apiserver_kubelet_tls_args(home: LabHome) -> list[str]:

@@ -33,6 +33,7 @@ from orchestrator.embedded.ports import LOOPBACK, free_port, pid_alive
 from orchestrator.embedded.postgres import database_url
 from orchestrator.embedded.redis import redis_url
 from orchestrator.labhome import LabHome, LabSettings
+from orchestrator.pki import node_agent_tls_args
 
 REPO = Path(__file__).resolve().parents[3]
 STANDBY = "rel-standby"
@@ -117,9 +118,10 @@ class FaultLab:
                       "--state-file", str(self.state_file(node)),
                       "--kubeconfig", str(self.home.kubeconfig_for(node)), "--name", node,
                       "--log-port", str(log_port), "--log-bind", LOOPBACK,
-                      "--apiserver-token-file", str(self.home.kubelet_client_token)],
+                      "--apiserver-token-file", str(self.home.kubelet_client_token),
+                      *node_agent_tls_args(self.home, node)],  # as `labctl up` starts node agents
                 env={"PYTHONPATH": str(REPO)},
-                health=f"http://{LOOPBACK}:{log_port}/healthz",
+                health=f"https://{LOOPBACK}:{log_port}/healthz",
                 address=f"{LOOPBACK}:{log_port}",
             )
         for spec in self.specs.values():
