@@ -161,6 +161,9 @@ def main() -> None:
                   f"(p10 {sorted(values)[len(values) // 10] * 1000:.1f}, p90 {sorted(values)[len(values) * 9 // 10] * 1000:.1f})")
     finally:
         if a.home is None:
+            # The node agent removes the pod's container once the pod is deleted; `down` only stops it.
+            subprocess.run(["kubectl", "delete", "pod", "bench", "--now", "--timeout=60s"], env=env, check=False,
+                           capture_output=True)
             _labctl(home, "down")
             shutil.rmtree(home, ignore_errors=True)
 
