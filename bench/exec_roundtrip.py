@@ -119,6 +119,10 @@ def main() -> None:
               f"{tunnelled:.0f} MiB/s ({100 * tunnelled / direct:.0f} % of direct, target >= 30 %)", flush=True)
     finally:
         engine.close()
+        # The node agent removes the pod's container once the pod is deleted; `down` only stops it.
+        subprocess.run(["kubectl", "delete", "pod", "bench", "--now", "--timeout=60s"],
+                       env=dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home)),
+                       check=False, capture_output=True)
         _labctl(home, "down")
         shutil.rmtree(home, ignore_errors=True)
 

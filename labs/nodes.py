@@ -47,7 +47,7 @@ def node_agent_argv(
     return NodeAgent(kubeconfig=lab.kubeconfig, name=name, runtime=runtime, log_port=log_port, log_bind=LOOPBACK,
                      apiserver_token_file=lab.home.kubelet_client_token, pods=pods, cpu=cpu, memory=memory,
                      labels=labels, taints=tuple(taints), crashloop_base=crashloop_base,
-                     crashloop_max=crashloop_max).argv()
+                     crashloop_max=crashloop_max, **NodeAgent.tls_for(lab.home, name)).argv()
 
 
 def add_node(
@@ -96,7 +96,7 @@ def add_node(
             crashloop_base=crashloop_base,
             crashloop_max=crashloop_max,
         ),
-        health=f"http://{LOOPBACK}:{log_port}/healthz",
+        health=f"https://{LOOPBACK}:{log_port}/healthz",
         depends_on=("apiserver",),
         address=f"{LOOPBACK}:{log_port}",
     )

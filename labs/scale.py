@@ -72,8 +72,8 @@ def start_fleet(lab: Any, count: int, *, prefix: str, cpu: str = "4", memory: st
     # A node token may act only for its own node; the controller manager's may act for all.
     argv = NodeAgent(kubeconfig=lab.home.kubeconfig_for("controller-manager"), runtime="simulated", count=count,
                      name_prefix=prefix, cpu=cpu, memory=memory, pods=pods, labels=dict(labels or {}),
-                     log_port=port, log_bind=LOOPBACK).argv()
-    spec = ComponentSpec(name=name, argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
+                     log_port=port, log_bind=LOOPBACK, **NodeAgent.tls_for(lab.home, name)).argv()
+    spec = ComponentSpec(name=name, argv=argv, health=f"https://{LOOPBACK}:{port}/healthz",
                          depends_on=("apiserver",), address=f"{LOOPBACK}:{port}", start_timeout=120.0)
     with lab.supervisor.lock():
         record, _ = lab.supervisor.start(spec)

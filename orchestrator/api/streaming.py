@@ -15,8 +15,9 @@ A command that exits non-zero is reported on channel 3 as a ``Failure`` Status w
 ``101 Switching Protocols`` both sides send `agent frames`: the same channel byte, a 4-byte
 big-endian length, then the payload. Channel 3 carries the final Status, built by the agent
 (as kubelet builds it); 255 with an empty payload closes stdin. A port-forward connection
-carries no frames: after the upgrade it is the forwarded TCP connection itself, and a TCP
-half-close is the end of one direction.
+carries the forwarded bytes as frames on channel 0 and the end of one direction as a 255 frame
+(`FramedPort`): the hop is TLS, which has no half-close (asyncio's SSL transport cannot
+``write_eof``), and a client that half-closes must still get the server's answer.
 
 Kubernetes equivalent: k8s.io/apimachinery/pkg/util/remotecommand/constants.go,
 k8s.io/apimachinery/pkg/util/httpstream/wsstream/conn.go, pkg/kubelet/cri/streaming/remotecommand.
@@ -114,3 +115,56 @@ async def read_agent_frame(reader: Any) -> tuple[int, bytes] | None:
     if length > MAX_AGENT_FRAME:
         raise ValueError(f"agent frame of {length} bytes on channel {channel} exceeds {MAX_AGENT_FRAME}")
     return channel, (await reader.readexactly(length) if length else b"")
+
+
+class FramedPortReader:
+    """The reading half of a port-forward connection on the agent hop: frames in, bytes out;
+    ``b""`` once the peer ended its direction (a 255 frame) or the connection."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+        self._ended = False
+
+    async def read(self, n: int = -1) -> bytes:  # noqa: ARG002 - a frame is returned whole
+        while not self._ended:
+            frame = await read_agent_frame(self._reader)
+            if frame is None or frame[0] == CLOSE:
+                self._ended = True
+                break
+            if frame[1]:
+                return frame[1]
+        return b""
+
+
+class FramedPortWriter:
+    """The writing half: bytes as channel-0 frames, `write_eof` as a 255 frame (TLS cannot half-close)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        for start in range(0, len(data), MAX_AGENT_FRAME):
+            self._writer.write(agent_frame(STDIN, data[start:start + MAX_AGENT_FRAME]))
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self._writer.write(agent_frame(CLOSE))
+
+    def is_closing(self) -> bool:
+        return self._writer.is_closing()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    async def wait_closed(self) -> None:
+        await self._writer.wait_closed()
+
+
+def framed_port(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[FramedPortReader, FramedPortWriter]:
+    """A port-forward connection on the agent hop (after the upgrade), both sides use it."""
+    return FramedPortReader(reader), FramedPortWriter(writer)

@@ -1,8 +1,15 @@
-"""``python -m orchestrator.apiserver``: run the API server (HTTPS when given a certificate)."""
+"""``python -m orchestrator.apiserver``: run the API server (HTTPS when given a certificate).
+
+It listens on ``--bind-address`` and, when given, on each ``--extra-bind-address`` at the same port
+(the lab's Docker bridge gateway, so that pods reach it through the ``kubernetes`` Service:
+docs/networking.md). An extra address that cannot be bound is logged and left out: the API server
+still serves on its main address.
+"""
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import sys
 
@@ -18,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     client_ca = settings.client_ca_file
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.bind_address,
         port=settings.secure_port,
@@ -36,6 +43,28 @@ def main(argv: list[str] | None = None) -> None:
         http=TlsHTTPProtocol,  # uvicorn's own, plus the client certificate in the scope (serving.py)
         ws=TlsWSProtocol,
     )
+    sockets = [config.bind_socket()]
+    for address in settings.extra_bind_addresses:
+        try:
+            sockets.append(_listen(address, settings.secure_port))
+        except OSError as err:
+            logging.getLogger("orchestrator.apiserver").warning(
+                "--extra-bind-address %s:%d cannot be bound (%s): serving without it", address,
+                settings.secure_port, err)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _listen(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from orchestrator.apiserver.catalog import serve_catalog
 from orchestrator.apiserver.clientcert import X509Authenticator
 from orchestrator.apiserver.encryption import EncryptionConfigError, check_readable, load_config, rewrite
 from orchestrator.apiserver.flowcontrol import FlowController
+from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.apiserver.kubernetesservice import KubernetesService, primary_address
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.middleware import (
@@ -137,8 +138,11 @@ def create_app(settings: Settings) -> FastAPI:
         registry.admission = admission.Chain(mutating=registry.admission.mutating,
                                              validating=[*registry.admission.validating, authz.escalation],
                                              listers=registry.admission.listers)
-        state = ServerState(settings, store, watch_cache, authenticator, authz,
-                            registry, LogProxy(store, kubelet_token=settings.kubelet_client_token))
+        kubelet = KubeletClient(token=settings.kubelet_client_token,
+                                client_cert=settings.kubelet_client_certificate,
+                                client_key=settings.kubelet_client_key, ca_file=settings.kubelet_certificate_authority)
+        state = ServerState(settings, store, watch_cache, authenticator, authz, registry, LogProxy(store, kubelet),
+                            kubelet=kubelet)
         state.token_issuer = token_issuer
         state.aggregator = Aggregator(store, watch_cache, proxy_token=settings.proxy_client_token)
         token_subresource.issuer = token_issuer  # serviceaccounts/token signs with it (404 without)

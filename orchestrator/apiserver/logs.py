@@ -3,7 +3,10 @@ kube-apiserver proxies to the kubelet's ``/containerLogs/<ns>/<pod>/<container>`
 
 The node's address and port come from its Node object (``status.addresses`` InternalIP and
 ``status.daemonEndpoints.kubeletEndpoint.Port``); the agent's reply is streamed through line
-by line, so ``kubectl logs -f`` follows, and ends when the agent ends the stream.
+by line, so ``kubectl logs -f`` follows, and ends when the agent ends the stream. The connection
+is HTTPS with the API server's client certificate when it has one (orchestrator/apiserver/kubeletclient.py).
+
+Kubernetes equivalent: pkg/registry/core/pod/rest/log.go, pkg/registry/core/pod/strategy.go (LogLocation)
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import httpx
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from orchestrator.api.errors import BadRequest, NotFound, Unavailable, from_status
+from orchestrator.api.errors import BadRequest, Unavailable, from_status
+from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.storage.store import Store
 
 FORWARDED_PARAMS = ("follow", "tailLines", "timestamps", "sinceSeconds", "previous", "limitBytes")
 
 
 class LogProxy:
-    def __init__(self, store: Store, *, kubelet_token: str | None = None) -> None:
+    def __init__(self, store: Store, kubelet: KubeletClient) -> None:
         self._store = store
-        self._token = kubelet_token
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self._kubelet = kubelet
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None),
+                                         verify=kubelet.ssl_context if kubelet.ssl_context is not None else True)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -43,23 +48,16 @@ class LogProxy:
         node_name = spec.get("nodeName")
         if not node_name:
             raise BadRequest(f'container "{container}" in pod "{meta.get("name")}" is waiting to start: the pod is not scheduled yet')
-        try:
-            node = await self._store.get("nodes", None, node_name)
-        except NotFound:
-            raise NotFound(f'nodes "{node_name}" not found') from None
-        status = node.get("status") or {}
-        port = (((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port"))
-        address = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None)
-        if not port or not address:
-            raise Unavailable(f"node {node_name} does not serve logs (no kubelet endpoint in its status)")
-        url = f"http://{address}:{port}/containerLogs/{meta.get('namespace')}/{meta.get('name')}/{container}"
+        endpoint = await self._kubelet.locate(self._store, node_name, what="logs")
+        url = self._kubelet.url(endpoint, f"/containerLogs/{meta.get('namespace')}/{meta.get('name')}/{container}")
         params = {k: request.query_params[k] for k in FORWARDED_PARAMS if k in request.query_params}
-        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        headers = self._kubelet.headers()
         try:
             upstream = await self._client.send(self._client.build_request("GET", url, params=params, headers=headers),
                                                stream=True)
         except httpx.HTTPError as exc:
-            raise Unavailable(f"the node agent of {node_name} is not reachable at {address}:{port}: {exc}") from exc
+            raise Unavailable(f"the node agent of {node_name} is not reachable at "
+                              f"{endpoint.address}:{endpoint.port}: {exc}") from exc
         if upstream.status_code >= 400:
             body = await upstream.aread()
             await upstream.aclose()

@@ -6,6 +6,7 @@ Flag names follow kube-apiserver's, so a Kubernetes user recognises them.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ class Settings:
     database_url: str
     redis_url: str
     bind_address: str = "127.0.0.1"
+    # Also listen here, same port (the lab's own flag: the Docker bridge gateway, for pods).
+    extra_bind_addresses: tuple[str, ...] = ()
     secure_port: int = 6443
     tls_cert_file: Path | None = None
     tls_private_key_file: Path | None = None
@@ -30,6 +33,11 @@ class Settings:
     # Sent to aggregated API servers (APIServices: the metrics server) with X-Remote-User/-Group,
     # so they trust the user this server authenticated (kube-apiserver's --proxy-client-cert-file).
     proxy_client_token: str | None = None
+    # The node agent hop over HTTPS (orchestrator/apiserver/kubeletclient.py): the API server's
+    # client certificate, and the CA the agents' serving certificates must chain to.
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None
     # A request body must arrive whole within this many seconds (kube-apiserver --request-timeout,
     # 1m): a client that sends it a byte at a time, or never finishes, gets 408 and its connection back.
     request_timeout_seconds: float = 60.0
@@ -67,6 +75,9 @@ class Settings:
         p.add_argument("--database-url", required=True, help="PostgreSQL, e.g. postgresql://postgres@127.0.0.1:5432/labkit")
         p.add_argument("--redis-url", required=True, help="Redis, e.g. redis://127.0.0.1:6379/0")
         p.add_argument("--bind-address", default="127.0.0.1")
+        p.add_argument("--extra-bind-address", action="append", default=[],
+                       help="also listen on this address, same port (repeatable; `labctl up` passes the Docker "
+                            "bridge gateway so that pods reach the `kubernetes` Service)")
         p.add_argument("--secure-port", type=int, default=6443)
         p.add_argument("--tls-cert-file", type=Path)
         p.add_argument("--tls-private-key-file", type=Path)
@@ -91,6 +102,12 @@ class Settings:
                        help="a token the API server presents to node agents when it proxies pods/x/log")
         p.add_argument("--proxy-client-token-file", type=Path,
                        help="a token the API server presents to aggregated API servers (APIServices) it proxies to")
+        p.add_argument("--kubelet-client-certificate", type=Path,
+                       help="the client certificate (PEM) the API server shows node agents; with it, node agents "
+                            "are called over HTTPS")
+        p.add_argument("--kubelet-client-key", type=Path, help="the key of --kubelet-client-certificate (PEM)")
+        p.add_argument("--kubelet-certificate-authority", type=Path,
+                       help="the CA (PEM) node agents' serving certificates must chain to (default: not checked)")
         p.add_argument("--encryption-provider-config", type=Path,
                        help="an EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
         p.add_argument("--rewrite-encrypted-resources", action="store_true",
@@ -123,6 +140,11 @@ class Settings:
             NodePortRange.parse(a.service_node_port_range)
         except ValueError as exc:
             p.error(str(exc))
+        for address in a.extra_bind_address:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                p.error(f"--extra-bind-address {address!r}: not an IP address")
         if a.request_timeout <= 0:
             p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
         if a.max_watches < 1:
@@ -135,11 +157,16 @@ class Settings:
                            ("--token-auth-file", a.token_auth_file), ("--client-ca-file", a.client_ca_file),
                            ("--kubelet-client-token-file", a.kubelet_client_token_file),
                            ("--proxy-client-token-file", a.proxy_client_token_file),
+                           ("--kubelet-client-certificate", a.kubelet_client_certificate),
+                           ("--kubelet-client-key", a.kubelet_client_key),
+                           ("--kubelet-certificate-authority", a.kubelet_certificate_authority),
                            ("--encryption-provider-config", a.encryption_provider_config),
                            ("--service-account-signing-key-file", a.service_account_signing_key_file),
                            *(("--service-account-key-file", f) for f in a.service_account_key_file)):
             if path is not None and not path.is_file():
                 p.error(f"{flag}: {path} does not exist (run `labctl up` to create the lab's certificates and tokens)")
+        if (a.kubelet_client_certificate is None) != (a.kubelet_client_key is None):
+            p.error("--kubelet-client-certificate and --kubelet-client-key go together")
         if a.client_ca_file is not None and a.tls_cert_file is None:
             p.error("--client-ca-file needs --tls-cert-file: client certificates are only shown over TLS")
         if a.rewrite_encrypted_resources and a.encryption_provider_config is None:
@@ -149,6 +176,7 @@ class Settings:
             database_url=a.database_url,
             redis_url=a.redis_url,
             bind_address=a.bind_address,
+            extra_bind_addresses=tuple(a.extra_bind_address),
             secure_port=a.secure_port,
             tls_cert_file=a.tls_cert_file,
             tls_private_key_file=a.tls_private_key_file,
@@ -165,6 +193,9 @@ class Settings:
                                   if a.kubelet_client_token_file else None),
             proxy_client_token=(a.proxy_client_token_file.read_text().strip()
                                 if a.proxy_client_token_file else None),
+            kubelet_client_certificate=a.kubelet_client_certificate,
+            kubelet_client_key=a.kubelet_client_key,
+            kubelet_certificate_authority=a.kubelet_certificate_authority,
             encryption_provider_config=a.encryption_provider_config,
             rewrite_encrypted_resources=a.rewrite_encrypted_resources,
             service_account_signing_key_file=a.service_account_signing_key_file,
@@ -196,3 +227,14 @@ def _check_key_files(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
             load_public_keys(path)
     except (ClientCAError, EncryptionConfigError, TokenKeyError) as exc:
         p.error(str(exc))
+    if a.kubelet_client_certificate is not None or a.kubelet_certificate_authority is not None:
+        import ssl
+
+        from orchestrator.apiserver.kubeletclient import KubeletClient
+
+        try:
+            KubeletClient(client_cert=a.kubelet_client_certificate, client_key=a.kubelet_client_key,
+                          ca_file=a.kubelet_certificate_authority)
+        except (OSError, ssl.SSLError) as exc:
+            p.error(f"--kubelet-client-certificate/--kubelet-client-key/--kubelet-certificate-authority: "
+                    f"cannot be loaded ({exc})")

@@ -9,6 +9,7 @@ from orchestrator.apiserver.aggregator import Aggregator
 from orchestrator.apiserver.auth import TokenAuthenticator
 from orchestrator.apiserver.authz.server import Authorization
 from orchestrator.apiserver.catalog import ResourceCatalog
+from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.apiserver.logs import LogProxy
 from orchestrator.apiserver.registry.generic import Registry
 from orchestrator.apiserver.serviceaccount_tokens import TokenIssuer
@@ -32,3 +33,5 @@ class ServerState:
     catalog: ResourceCatalog = field(default_factory=ResourceCatalog)
     token_issuer: TokenIssuer | None = None  # signs serviceaccounts/token (None: no signing key given)
     aggregator: Aggregator | None = None  # APIServices: groups proxied to other servers (aggregator.py)
+    # How node agents are reached for logs and streams (orchestrator/apiserver/kubeletclient.py).
+    kubelet: KubeletClient = field(default_factory=KubeletClient)

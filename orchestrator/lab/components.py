@@ -109,14 +109,26 @@ class ApiServer(Component):
     advertise_port: int | None = None
     kubelet_client_token_file: Path | None = None
     proxy_client_token_file: Path | None = None  # its credential towards aggregated APIs (the metrics server)
+    # The node agent hop over HTTPS: its client certificate, and the CA node agents' certificates chain to.
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None
+    # On Docker also the bridge gateway, named as the `kubernetes` endpoint, so pods reach the API.
+    extra_bind_address: tuple[str, ...] = ()
+    advertise_address: str | None = None
+    service_cluster_ip_range: str | None = None
     encryption_provider_config: Path | None = None
     service_account_signing_key_file: Path | None = None
 
     @classmethod
     def for_lab(cls, home: LabHome, *, database_url: str, redis_url: str, port: int,
                 bind_address: str = LOOPBACK, relay: bool = False,
-                advertise_port: int | None = None) -> ApiServer:
-        """The API server of a lab home: its certificate, tokens and keys (orchestrator/lab/pki.py)."""
+                advertise_port: int | None = None, **more: Any) -> ApiServer:
+        """The API server of a lab home: its certificate, tokens and keys (orchestrator/lab/pki.py),
+        and the client certificate it shows node agents (issued here if missing)."""
+        from orchestrator.lab.pki import ensure_kubelet_client_certificate
+
+        kubelet_cert, kubelet_key = ensure_kubelet_client_certificate(home)
         return cls(
             database_url=database_url, redis_url=redis_url, bind_address=bind_address, secure_port=port,
             tls_cert_file=home.apiserver_cert, tls_private_key_file=home.apiserver_key,
@@ -124,8 +136,11 @@ class ApiServer(Component):
             advertise_port=advertise_port,
             kubelet_client_token_file=home.kubelet_client_token,
             proxy_client_token_file=home.proxy_client_token,
+            kubelet_client_certificate=kubelet_cert, kubelet_client_key=kubelet_key,
+            kubelet_certificate_authority=home.ca_cert,
             encryption_provider_config=home.encryption_config,
             service_account_signing_key_file=home.service_account_key,
+            **more,
         )
 
 
@@ -192,6 +207,7 @@ class MetricsServer(Component):
     module: ClassVar[str] = "orchestrator.metrics"
     kubeconfig: Path
     kubelet_token_file: Path | None = None
+    kubelet_certificate_authority: Path | None = None  # node agents over HTTPS, checked against the lab CA
     requestheader_token_file: Path | None = None  # the API server's front-proxy token: only it may ask
     metric_resolution: str | None = None
     bind_address: str | None = None
@@ -232,6 +248,19 @@ class NodeAgent(Component):
     relist_seconds: float | None = None
     metrics_port: int | None = None
     cluster_dns: str | None = None
+    # HTTPS with a lab-CA serving certificate, and only lab-CA clients (kubelet's flags of the same
+    # names; orchestrator/lab/pki.py node_agent_tls_args issues them).
+    tls_cert_file: Path | None = None
+    tls_private_key_file: Path | None = None
+    client_ca_file: Path | None = None
+
+    @staticmethod
+    def tls_for(home: LabHome, agent: str, *, addresses: tuple[str, ...] = ()) -> dict[str, Path]:
+        """The TLS fields of node agent process `agent` of a lab, its certificate issued first."""
+        from orchestrator.lab.pki import ensure_node_serving_certificate
+
+        cert, key = ensure_node_serving_certificate(home, agent, addresses=addresses)
+        return {"tls_cert_file": cert, "tls_private_key_file": key, "client_ca_file": home.ca_cert}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,8 @@ One directory (`$LABKIT_HOME`, default `./.labkit`, always made absolute) holds 
       pki/ca.crt ca.key apiserver.crt apiserver.key   the lab CA and the API server's serving cert
       pki/sa.key                                       signs ServiceAccount tokens (RSA)
       pki/encryption-config.yaml                       Secrets' encryption keys (EncryptionConfiguration)
+      pki/apiserver-kubelet-client.crt .key            the API server's client certificate for node agents
+      pki/nodes/<agent>.crt .key                       each node agent process's serving certificate
       tokens.csv                                       bearer tokens, kube-apiserver static token format
       admin.kubeconfig                                 what `labctl kubeconfig` prints
       kubeconfigs/<identity>.kubeconfig                one per identity (scheduler, node-1, ...)
@@ -138,6 +140,22 @@ class LabHome:
     def proxy_client_token(self) -> Path:
         """The API server's front-proxy credential towards aggregated API servers (the metrics server)."""
         return self.pki_dir / "front-proxy-client.token"
+
+    @property
+    def kubelet_client_cert(self) -> Path:
+        """The API server's client certificate for node agents (kubeadm's apiserver-kubelet-client.crt)."""
+        return self.pki_dir / "apiserver-kubelet-client.crt"
+
+    @property
+    def kubelet_client_key(self) -> Path:
+        return self.pki_dir / "apiserver-kubelet-client.key"
+
+    def node_serving_cert(self, agent: str) -> Path:
+        """The serving certificate of one node agent process (a node's name, or a fleet's)."""
+        return self.pki_dir / "nodes" / f"{agent}.crt"
+
+    def node_serving_key(self, agent: str) -> Path:
+        return self.pki_dir / "nodes" / f"{agent}.key"
 
     def kubeconfig_for(self, identity: str) -> Path:
         return self.kubeconfigs_dir / f"{identity}.kubeconfig"

@@ -41,6 +41,11 @@ CLIENT_VALIDITY = dt.timedelta(days=365)
 # Re-issue a serving certificate this long before it expires.
 RENEW_BEFORE = dt.timedelta(days=30)
 DEFAULT_SANS = ("127.0.0.1", "::1", "localhost")
+# The names in-cluster clients dial (kubeadm's apiserver.crt has them too): the `kubernetes`
+# Service's DNS names and its ClusterIP, the first address of the service range.
+IN_CLUSTER_SANS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                   "kubernetes.default.svc.cluster.local")
+DEFAULT_KUBERNETES_SERVICE_IP = "10.96.0.1"
 
 SanEntry = x509.IPAddress | x509.DNSName
 
@@ -49,20 +54,30 @@ class PkiError(Exception):
     """The lab's PKI files cannot be used; the message says what to do."""
 
 
-def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
-    """Create the lab CA and the API server certificate (SANs: loopback, localhost, `extra_sans`)."""
+def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = (),
+               kubernetes_service_ip: str = DEFAULT_KUBERNETES_SERVICE_IP) -> None:
+    """Create the lab CA and the API server certificate (SANs: loopback, localhost, the Docker
+    bridge gateway, the `kubernetes` Service's names and ClusterIP, `extra_sans`)."""
     home.ensure()
     ca_key, ca_cert = _ensure_ca(home)
-    wanted = _san_entries([*DEFAULT_SANS, *_container_gateways(), *extra_sans])
-    if home.apiserver_cert.exists() and home.apiserver_key.exists():
-        current = x509.load_pem_x509_certificate(home.apiserver_cert.read_bytes())
+    sans = [*DEFAULT_SANS, *_container_gateways(), *IN_CLUSTER_SANS, kubernetes_service_ip, *extra_sans]
+    _ensure_serving_cert(home.apiserver_cert, home.apiserver_key, common_name="kube-apiserver",
+                         sans=sans, ca_key=ca_key, ca_cert=ca_cert)
+
+
+def _ensure_serving_cert(cert_path: Path, key_path: Path, *, common_name: str, sans: Sequence[str],
+                         ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate) -> None:
+    """A serving certificate for `sans` signed by the lab CA at `cert_path`, unless a current one is there."""
+    wanted = _san_entries(sans)
+    if cert_path.exists() and key_path.exists():
+        current = x509.load_pem_x509_certificate(cert_path.read_bytes())
         if _serving_cert_is_current(current, ca_cert=ca_cert, wanted=wanted):
             return
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -78,8 +93,75 @@ def ensure_pki(home: LabHome, *, extra_sans: Sequence[str] = ()) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(home.apiserver_key, _key_pem(key))
-    home.apiserver_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+# --- the API server -> node agent hop (kubelet serving and client certificates) ---------------
+
+# kubeadm's names: the API server's client certificate for kubelets (apiserver-kubelet-client.crt)
+# has CN=kube-apiserver-kubelet-client; its group gives it every right on a node's endpoint.
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+KUBELET_CLIENT_GROUPS = ("system:masters",)
+
+
+def ensure_node_serving_certificate(home: LabHome, name: str, *, addresses: Sequence[str] = ()) -> tuple[Path, Path]:
+    """The serving certificate of the node agent process `name` (a node, or a fleet of simulated
+    nodes), signed by the lab CA for loopback, `name` and `addresses` (the nodes' InternalIPs, so
+    the API server's hostname check passes). Returns (certificate path, key path); kept across
+    `labctl up` while current, as the API server's is."""
+    home.ensure()
+    ca_key, ca_cert = _ensure_ca(home)
+    cert, key = home.node_serving_cert(name), home.node_serving_key(name)
+    _ensure_serving_cert(cert, key, common_name=name, sans=[*DEFAULT_SANS, name, *addresses],
+                         ca_key=ca_key, ca_cert=ca_cert)
+    return cert, key
+
+
+def ensure_kubelet_client_certificate(home: LabHome) -> tuple[Path, Path]:
+    """The API server's client certificate for node agents (kube-apiserver's
+    --kubelet-client-certificate), re-issued when the CA changed or it nears its end."""
+    home.ensure()
+    ca_key, ca_cert = _ensure_ca(home)
+    cert_path, key_path = home.kubelet_client_cert, home.kubelet_client_key
+    if cert_path.exists() and key_path.exists():
+        try:
+            current = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            current.verify_directly_issued_by(ca_cert)
+            if current.not_valid_after_utc - RENEW_BEFORE > _now():
+                return cert_path, key_path
+        except (ValueError, TypeError, InvalidSignature):
+            pass
+    cert, key = issue_client_certificate(home, user=KUBELET_CLIENT_USER, groups=KUBELET_CLIENT_GROUPS,
+                                         validity=VALIDITY)
+    _write_private(key_path, key)
+    cert_path.write_bytes(cert)
+    return cert_path, key_path
+
+
+def node_agent_tls_args(home: LabHome, name: str, *, addresses: Sequence[str] = ()) -> list[str]:
+    """The node agent flags that make it serve HTTPS with its lab-CA certificate and accept only
+    clients with a lab-CA certificate (kubelet's --tls-cert-file, --tls-private-key-file,
+    --client-ca-file), the certificate issued first: every place that starts a node agent of a
+    lab passes these."""
+    ensure_node_serving_certificate(home, name, addresses=addresses)
+    return node_agent_tls_flags(home, name)
+
+
+def node_agent_tls_flags(home: LabHome, name: str) -> list[str]:
+    """The flags of `node_agent_tls_args` without issuing anything (for a command line built ahead)."""
+    return ["--tls-cert-file", str(home.node_serving_cert(name)), "--tls-private-key-file",
+            str(home.node_serving_key(name)), "--client-ca-file", str(home.ca_cert)]
+
+
+def apiserver_kubelet_tls_args(home: LabHome) -> list[str]:
+    """The API server flags for the node agent hop: its client certificate, and the CA that signed
+    the node agents' serving certificates (kube-apiserver's --kubelet-client-certificate,
+    --kubelet-client-key, --kubelet-certificate-authority)."""
+    cert, key = ensure_kubelet_client_certificate(home)
+    return ["--kubelet-client-certificate", str(cert), "--kubelet-client-key", str(key),
+            "--kubelet-certificate-authority", str(home.ca_cert)]
 
 
 def _container_gateways() -> list[str]:

@@ -23,6 +23,7 @@ an earlier `up` keep working after `down` and `up`.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import signal
 import time
 from collections.abc import Sequence
@@ -62,6 +63,9 @@ from orchestrator.lab.pki import (
 from orchestrator.lab.supervisor import ComponentSpec, Supervisor, SupervisorError
 from orchestrator.nodeagent.cluster import cluster_id_from
 from orchestrator.proxy.iptables import can_program
+
+# kubeadm's --service-cidr: the range of labs made before each lab had its own, kept for them.
+LEGACY_SERVICE_CIDR = "10.96.0.0/12"
 
 Runtime = Literal["auto", "docker", "simulated"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "docker", "simulated")
@@ -114,6 +118,8 @@ class LabContext:
     hpa_downscale_stabilization: str = "5m0s"  # LABKIT_HPA_DOWNSCALE_STABILIZATION
     # API servers: one, or several behind HAProxy on `apiserver_port` (orchestrator/lab/haproxy.py).
     apiservers: int = 1
+    # The lab's ClusterIP range (`lab_service_cidr`): labs that share docker0 must not share ClusterIPs.
+    service_cidr: str = LEGACY_SERVICE_CIDR
 
     @property
     def front_door(self) -> str:
@@ -154,7 +160,8 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
                 name=name,
                 # --advertise-port: the `kubernetes` Service names the port clients use.
                 argv=ApiServer.for_lab(home, database_url=ctx.database_url, redis_url=ctx.redis_url, port=api_port,
-                                       bind_address=bind, advertise_port=port).argv(),
+                                       bind_address=bind, advertise_port=port, service_cluster_ip_range=ctx.service_cidr,
+                                       **pod_reachable(ctx)).argv(),
                 health=f"https://{LOOPBACK}:{api_port}/readyz",
                 depends_on=("postgres", "redis"),
                 address=f"{LOOPBACK}:{api_port}",
@@ -208,6 +215,36 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
             and not ("nodes" in ctx.skip and spec.name.startswith(("node-", "fleet-")))]
 
 
+def lab_service_cidr(home: LabHome) -> str:
+    """The lab's own ClusterIP range: one of the 256 /20 blocks of 10.96.0.0/12 (4,094 Services
+    each), picked by the lab's cluster id (a hash of its CA, orchestrator/nodeagent/cluster.py).
+    Labs on one host share docker0 and the host's iptables, where the first lab's rule for a
+    ClusterIP wins: with one range for all, every lab's `kubernetes` Service was 10.96.0.1."""
+    block = int(cluster_id_from(ca_pem=home.ca_cert.read_bytes(), server="")[:2], 16)
+    network = ipaddress.ip_network(LEGACY_SERVICE_CIDR)
+    return str(ipaddress.ip_network((int(network.network_address) + block * 4096, 20)))
+
+
+def first_service_ip(cidr: str) -> str:
+    """The `kubernetes` Service's ClusterIP: the range's first address (kube-apiserver's rule)."""
+    return str(ipaddress.ip_network(cidr).network_address + 1)
+
+
+def pod_reachable(ctx: LabContext) -> dict[str, object]:
+    """On Docker, the API server also listens on the bridge gateway and names it as the `kubernetes`
+    Service's endpoint (kube-apiserver's --advertise-address), so that a pod reaches
+    https://kubernetes.default.svc through the proxy's rules (docs/networking.md). Only there: the
+    default bind stays loopback, and the gateway is reachable from this host's containers only.
+    Not with several API servers: HAProxy listens on loopback (docs/multi-host.md)."""
+    if ctx.runtime != "docker" or not ctx.nodes or "nodes" in ctx.skip or ctx.apiservers > 1:
+        return {}
+    bridge = docker_bridge()
+    if bridge is None:
+        return {}
+    extra = {"extra_bind_address": (bridge.gateway,)} if ctx.bind_address == LOOPBACK else {}
+    return {**extra, "advertise_address": bridge.gateway}
+
+
 def network_specs(ctx: LabContext) -> list[ComponentSpec]:
     """The Service proxy and the cluster DNS server: one of each per lab machine.
 
@@ -241,6 +278,7 @@ def metrics_specs(ctx: LabContext) -> list[ComponentSpec]:
     through the API server once `register_metrics` has written its APIService."""
     home, port = ctx.home, ctx.port("metrics-server", component="metrics-server")
     argv = MetricsServer(kubeconfig=home.kubeconfig_for("metrics-server"), kubelet_token_file=home.kubelet_client_token,
+                         kubelet_certificate_authority=home.ca_cert,
                          requestheader_token_file=home.proxy_client_token, metric_resolution=ctx.metric_resolution,
                          bind_address=LOOPBACK, port=port).argv()
     return [ComponentSpec(name="metrics-server", argv=argv, health=f"http://{LOOPBACK}:{port}/healthz",
@@ -330,8 +368,8 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                     argv=NodeAgent(kubeconfig=home.kubeconfig_for(name), name=name, runtime=ctx.runtime,
                                    log_port=log_port, log_bind=LOOPBACK,
                                    apiserver_token_file=home.kubelet_client_token, root_dir=home.nodes_dir,
-                                   cluster_dns=cluster_dns or None).argv(),
-                    health=f"http://{LOOPBACK}:{log_port}/healthz",
+                                   cluster_dns=cluster_dns or None, **NodeAgent.tls_for(home, name)).argv(),
+                    health=f"https://{LOOPBACK}:{log_port}/healthz",
                     depends_on=(ctx.front_door,),
                     address=f"{LOOPBACK}:{log_port}",
                 )
@@ -346,8 +384,9 @@ def node_specs(ctx: LabContext) -> list[ComponentSpec]:
                                count=count, name_prefix="node-", first_index=first,
                                log_port=log_port, log_bind=LOOPBACK,
                                apiserver_token_file=home.kubelet_client_token, root_dir=home.nodes_dir,
+                               **NodeAgent.tls_for(home, name),  # one certificate for the fleet's nodes
                                extra=ctx.fleet_args).argv(),
-                health=f"http://{LOOPBACK}:{log_port}/healthz",
+                health=f"https://{LOOPBACK}:{log_port}/healthz",
                 depends_on=(ctx.front_door,),
                 address=f"{LOOPBACK}:{log_port}",
                 start_timeout=180.0,
@@ -387,7 +426,10 @@ def up(
         sans = tuple(extra_sans) or tuple(remembered.get("extra_sans", ()))
         bind = bind_address or str(remembered.get("bind_address") or LOOPBACK)
         apiserver_count = haproxy.check_count(supervisor, wanted=apiservers, remembered=remembered.get("apiservers"))
-        ensure_pki(home, extra_sans=sans)
+        ensure_pki(home, extra_sans=sans)  # the CA first: the lab's service range derives from it
+        service_cidr = str(remembered.get("service_cidr") or (LEGACY_SERVICE_CIDR if remembered.get("ports")
+                                                               else lab_service_cidr(home)))
+        ensure_pki(home, extra_sans=sans, kubernetes_service_ip=first_service_ip(service_cidr))
         ensure_service_account_key(home)
         ensure_encryption_config(home)
         # Fleets act as the controller manager: 1,000 simulated nodes need no 1,000 node tokens.
@@ -405,13 +447,14 @@ def up(
         try:
             _start_all(supervisor, settings, ports=ports, api_port=api_port, nodes=nodes, runtime=runtime,
                        skip=skip, tokens=tokens, progress=progress, result=result, identities=identities,
-                       fleet_args=fleet_args, bind_address=bind, apiservers=apiserver_count)
+                       fleet_args=fleet_args, bind_address=bind, apiservers=apiserver_count,
+                       service_cidr=service_cidr)
         except BaseException:
             if all(record.external for record in supervisor.records()):
                 supervisor.stop_watchdog()  # nothing was started: leave nothing behind
             raise
         supervisor.remember(ports=ports, nodes=nodes, runtime=runtime, extra_sans=list(sans), bind_address=bind,
-                            apiservers=apiserver_count)
+                            apiservers=apiserver_count, service_cidr=service_cidr)
     return result
 
 
@@ -431,6 +474,7 @@ def _start_all(
     fleet_args: Sequence[str],
     bind_address: str = LOOPBACK,
     apiservers: int = 1,
+    service_cidr: str = LEGACY_SERVICE_CIDR,
 ) -> None:
     home = settings.home
     # The watchdog starts first: if whoever runs `up` is killed half-way, an owner's watchdog
@@ -495,6 +539,7 @@ def _start_all(
         hpa_sync_period=settings.hpa_sync_period,
         hpa_downscale_stabilization=settings.hpa_downscale_stabilization,
         apiservers=apiservers,
+        service_cidr=service_cidr,
     )
     specs = control_plane(ctx)
     if not any(spec.name.startswith("apiserver") for spec in specs):

@@ -52,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m orchestrator.metrics", description=__doc__.split("\n")[0])
     p.add_argument("--kubeconfig", type=Path, required=True, help="an identity that may list and watch nodes and pods")
     p.add_argument("--kubelet-token-file", type=Path, help="the bearer token node agents accept for /stats/summary")
+    p.add_argument("--kubelet-certificate-authority", type=Path,
+                   help="scrape node agents over HTTPS, their certificates checked against this CA (default: HTTP)")
     p.add_argument("--requestheader-token-file", type=Path, required=True,
                    help="the front-proxy token the API server sends (its --proxy-client-token-file)")
     p.add_argument("--metric-resolution", type=parse_duration, default=DEFAULT_RESOLUTION,
@@ -85,7 +87,7 @@ async def serve(args: argparse.Namespace) -> None:
         nodes, pods = factory.informer("nodes"), factory.informer("pods")
         storage = MetricsStorage(stale_after=max(60.0, 4 * args.metric_resolution))
         scraper = Scraper(nodes=nodes.list, storage=storage, token=_token(args.kubelet_token_file),
-                          resolution=args.metric_resolution)
+                          resolution=args.metric_resolution, kubelet_ca=args.kubelet_certificate_authority)
 
         app = create_app(storage=storage, node_labels=labels_of(nodes), pod_labels=labels_of(pods),
                          proxy_tokens=[proxy_token], ready=lambda: scraper.scrapes > 0)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,7 +36,7 @@ def node_ready(node: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def summary_url(node: Mapping[str, Any]) -> str | None:
+def summary_url(node: Mapping[str, Any], *, scheme: str = "http") -> str | None:
     """Where a node's agent answers its Summary; None when its status does not say."""
     status = node.get("status") or {}
     port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
@@ -42,12 +44,13 @@ def summary_url(node: Mapping[str, Any]) -> str | None:
     if not port or not address:
         return None
     host = f"[{address}]" if ":" in str(address) else address
-    return f"http://{host}:{port}/stats/summary"
+    return f"{scheme}://{host}:{port}/stats/summary"
 
 
 class Scraper:
     def __init__(self, *, nodes: Callable[[], list[dict[str, Any]]], storage: MetricsStorage, token: str | None,
-                 resolution: float = DEFAULT_RESOLUTION, timeout: float | None = None, max_parallel: int = 50) -> None:
+                 resolution: float = DEFAULT_RESOLUTION, timeout: float | None = None, max_parallel: int = 50,
+                 kubelet_ca: Path | None = None) -> None:
         if resolution <= 0:
             raise ValueError(f"--metric-resolution must be positive, got {resolution}")
         self._nodes = nodes
@@ -56,7 +59,11 @@ class Scraper:
         self._timeout = timeout if timeout is not None else min(10.0, max(1.0, resolution * 0.9))
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._limit = asyncio.Semaphore(max_parallel)
-        self._client = httpx.AsyncClient(timeout=self._timeout)
+        # Node agents of a lab serve HTTPS with lab-CA certificates (metrics-server's
+        # --kubelet-certificate-authority); without a CA they are plain HTTP agents started by hand.
+        self._scheme = "https" if kubelet_ca is not None else "http"
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(kubelet_ca)) if kubelet_ca else True
+        self._client = httpx.AsyncClient(timeout=self._timeout, verify=verify)
         self.scrapes = 0
         self.last_duration = 0.0
         self.last_errors: dict[str, str] = {}
@@ -83,7 +90,7 @@ class Scraper:
 
     async def _scrape(self, node: Mapping[str, Any]) -> tuple[str, str | None]:
         name = node["metadata"]["name"]
-        url = summary_url(node)
+        url = summary_url(node, scheme=self._scheme)
         if url is None:
             return name, "the node's status names no InternalIP and kubelet port"
         async with self._limit:

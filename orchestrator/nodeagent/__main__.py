@@ -52,6 +52,12 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
     p.add_argument("--log-bind", default="0.0.0.0", help="address the log endpoint listens on")
     p.add_argument("--apiserver-token-file", type=Path,
                    help="tokens (one per line) the log endpoint accepts; default: this agent's own token")
+    p.add_argument("--tls-cert-file", type=Path,
+                   help="serve the log and stream endpoint over HTTPS with this certificate (PEM; kubelet's flag)")
+    p.add_argument("--tls-private-key-file", type=Path, help="the key of --tls-cert-file (PEM)")
+    p.add_argument("--client-ca-file", type=Path,
+                   help="accept only callers with a client certificate this CA signed (the API server's "
+                        "--kubelet-client-certificate) on the log and stream endpoint; needs --tls-cert-file")
     p.add_argument("--crashloop-base", type=float, default=10.0, help="first CrashLoopBackOff delay (default 10 s)")
     p.add_argument("--crashloop-max", type=float, default=300.0, help="CrashLoopBackOff cap (default 300 s)")
     p.add_argument("--root-dir", type=Path,
@@ -106,6 +112,22 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
         p.error("--relist-seconds and --orphan-check-seconds must be > 0")
     if a.crashloop_base <= 0 or a.crashloop_max < a.crashloop_base:
         p.error("--crashloop-base must be > 0 and <= --crashloop-max")
+    if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
+        p.error("--tls-cert-file and --tls-private-key-file go together")
+    if a.client_ca_file is not None and a.tls_cert_file is None:
+        p.error("--client-ca-file needs --tls-cert-file: client certificates are only shown over TLS")
+    for flag, path in (("--tls-cert-file", a.tls_cert_file), ("--tls-private-key-file", a.tls_private_key_file),
+                       ("--client-ca-file", a.client_ca_file)):
+        if path is not None and not path.is_file():
+            p.error(f"{flag}: {path} does not exist (`labctl up` writes the node agents' certificates "
+                    "under <lab home>/pki/nodes)")
+    if a.tls_cert_file is not None:
+        from orchestrator.nodeagent.serving import ServingConfigError, server_context
+
+        try:
+            server_context(a.tls_cert_file, a.tls_private_key_file, a.client_ca_file)
+        except ServingConfigError as err:
+            p.error(str(err))
     if not a.kubeconfig.is_file():
         p.error(f"--kubeconfig: {a.kubeconfig} does not exist (run `labctl up` first)")
     tokens: list[str] = []
@@ -137,7 +159,9 @@ def parse_args(argv: list[str] | None = None) -> ProcessConfig:
                          log_bind=a.log_bind, metrics_port=a.metrics_port, accepted_tokens=tokens,
                          relist_seconds=a.relist_seconds, orphan_check_seconds=a.orphan_check_seconds,
                          max_streams=a.max_streams, stream_idle_timeout=a.streaming_connection_idle_timeout,
-                         report_creating=not a.straight_to_running, status_senders=a.status_senders)
+                         report_creating=not a.straight_to_running, status_senders=a.status_senders,
+                         tls_cert_file=a.tls_cert_file, tls_private_key_file=a.tls_private_key_file,
+                         client_ca_file=a.client_ca_file)
 
 
 def _pairs(text: str) -> dict[str, str]:

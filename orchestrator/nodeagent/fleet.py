@@ -41,6 +41,7 @@ from orchestrator.nodeagent.heartbeat import LeaseRenewer
 from orchestrator.nodeagent.logserver import LogServer
 from orchestrator.nodeagent.metrics import AgentMetrics
 from orchestrator.nodeagent.runtimes.base import Runtime
+from orchestrator.nodeagent.serving import server_context
 from orchestrator.nodeagent.stats import SummaryProvider
 from orchestrator.nodeagent.statusmanager import StatusManager
 
@@ -75,6 +76,10 @@ class ProcessConfig:
     stream_idle_timeout: float = 4 * 3600.0
     report_creating: bool = True  # False: pods go straight to Running in one status update (KWOK-style)
     status_senders: int = 4  # pod status PATCHes in flight at once (orchestrator/nodeagent/statusmanager.py)
+    # HTTPS for the logs and stream endpoint, callers by client certificate (orchestrator/nodeagent/serving.py)
+    tls_cert_file: Path | None = None
+    tls_private_key_file: Path | None = None
+    client_ca_file: Path | None = None
 
 
 async def connect_runtime(name: RuntimeName, *, cluster: str) -> Runtime:
@@ -108,6 +113,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
             raise Unavailable("the node agent is starting: no summary yet")
         return await stats.summary_of(group.agents, node)
 
+    tls = (server_context(config.tls_cert_file, config.tls_private_key_file, config.client_ca_file)
+           if config.tls_cert_file is not None and config.tls_private_key_file is not None else None)
     server = LogServer(
         find_worker=lambda ns, name: group.find_worker(ns, name) if group is not None else None,
         tokens=tokens,
@@ -117,6 +124,7 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
         port=config.log_port,
         max_streams=config.max_streams,
         stream_idle_timeout=config.stream_idle_timeout,
+        ssl_context=tls,
     )
     extra: LogServer | None = None
     access: InPodAccess | None = None
@@ -143,8 +151,8 @@ async def run_nodes(config: ProcessConfig, *, ready: asyncio.Event | None = None
                            status_manager=statuses, heartbeat_client=lambda: heartbeat_client(config.kubeconfig),
                            lease_renewer=lambda: LeaseRenewer.from_kubeconfig(
                                config.kubeconfig, timeout=max(n.lease_seconds for n in config.nodes)))
-        log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs on port %d",
-                 len(agents), info.runtime_version, cluster, port)
+        log.info("node agent: %d node(s) on %s (containers labelled labkit.cluster=%s), logs and streams on "
+                 "%s port %d", len(agents), info.runtime_version, cluster, server.scheme, port)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(group.run(), name="agent-group")
             if ready is not None:

@@ -10,11 +10,15 @@ orchestrator/nodeagent/stats.py), which the metrics server scrapes; a fleet proc
 node with ``node``. ``/exec``, ``/attach`` and ``/portForward`` upgrade the connection to a stream for ``kubectl
 exec``, ``attach`` and ``port-forward`` (orchestrator/nodeagent/streamserver.py).
 
-Authentication: the logs and stream endpoints require ``Authorization: Bearer <token>`` with one of the
-accepted tokens (``--apiserver-token-file``: the token the API server sends as its kubelet
-client; without that flag, the agent's own kubeconfig token). Tokens are compared in constant
-time and never logged. ``/healthz`` and ``/metrics`` need no token (as kubelet's read-only
-port served them).
+Authentication. Over HTTPS with a client CA (``--tls-cert-file``, ``--tls-private-key-file``,
+``--client-ca-file``: what `labctl up` gives every agent), every path but ``/healthz`` and
+``/metrics`` requires a client certificate of the API server's (orchestrator/nodeagent/serving.py:
+401 without one, 403 for anyone else's); a bearer token is then not enough. Without TLS (an agent
+started by hand, with an API server that has no ``--kubelet-client-certificate``) the logs and
+stream endpoints require ``Authorization: Bearer <token>`` with one of the accepted tokens
+(``--apiserver-token-file``: the token the API server sends as its kubelet client; without that
+flag, the agent's own kubeconfig token). Tokens are compared in constant time and never logged.
+``/healthz`` and ``/metrics`` need no credential (as kubelet's read-only port served them).
 
 Errors are Kubernetes ``Status`` objects, so the API server passes them on unchanged.
 
@@ -32,6 +36,7 @@ import contextlib
 import hmac
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,14 +44,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from orchestrator.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from orchestrator.nodeagent.podworker import PodWorker
+from orchestrator.nodeagent.serving import authorize_peer
 from orchestrator.nodeagent.streamserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, StreamServer
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 STREAM_KINDS = ("exec", "attach", "portForward")  # served by orchestrator/nodeagent/streamserver.py
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
 class LogServer:
@@ -63,9 +70,14 @@ class LogServer:
         port: int = 0,
         max_streams: int = DEFAULT_MAX_STREAMS,
         stream_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """With `ssl_context` asking for client certificates (orchestrator/nodeagent/serving.py),
+        callers authenticate by certificate and `tokens` are not accepted."""
         if not tokens:
             raise ValueError("the log server needs at least one accepted token")
+        self._ssl = ssl_context
+        self._x509 = ssl_context is not None and ssl_context.verify_mode != ssl.CERT_NONE
         self._find_worker = find_worker
         self._tokens = [t.encode() for t in tokens]
         self._metrics = metrics
@@ -83,8 +95,13 @@ class LogServer:
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        tls = {"ssl": self._ssl, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT} if self._ssl is not None else {}
+        self._server = await asyncio.start_server(self._handle, self._host, self._port, **tls)
         return self.port
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._ssl is not None else "http"
 
     async def close(self) -> None:
         if self._server is not None:
@@ -132,23 +149,29 @@ class LogServer:
             await _send(writer, 200, self._metrics(), "text/plain; version=0.0.4")
             return
         if url.path == "/stats/summary" and self._summary is not None:
-            self._authenticate(headers.get("authorization"))
+            # The metrics server scrapes with the kubelet-client token (metrics-server's own
+            # credential towards kubelets); the API server's certificate is accepted too.
+            self._authenticate(headers.get("authorization"), writer, url.path, token_allowed=True)
             node = parse_qs(url.query).get("node", [None])[-1]
             await _send(writer, 200, json.dumps(await self._summary(node)).encode(), "application/json")
             return
+        # Everything else is the API server's alone: who calls is settled before what is asked.
+        self._authenticate(headers.get("authorization"), writer, url.path)
         parts = [unquote(p) for p in url.path.split("/")]
         if len(parts) > 2 and parts[1] in STREAM_KINDS:
-            self._authenticate(headers.get("authorization"))
             await self.streams.serve(parts[1], parts[2:], parse_qs(url.query), reader, writer)
             return
         if len(parts) != 5 or parts[1] != "containerLogs":
             raise NotFound(f"the node agent serves /containerLogs/<namespace>/<pod>/<container>, not {url.path}")
-        self._authenticate(headers.get("authorization"))
         _, _, namespace, pod_name, container = parts
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         await self._logs(namespace, pod_name, container, query, reader, writer)
 
-    def _authenticate(self, authorization: str | None) -> None:
+    def _authenticate(self, authorization: str | None, writer: asyncio.StreamWriter, path: str, *,
+                      token_allowed: bool = False) -> None:
+        if self._x509 and not (token_allowed and authorization):
+            authorize_peer(writer.get_extra_info("ssl_object"), path=path)
+            return
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("Unauthorized: the node agent's log endpoint requires a bearer token")
         token = authorization[7:].strip().encode()

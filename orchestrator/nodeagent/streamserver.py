@@ -46,6 +46,7 @@ from orchestrator.api.streaming import (
     agent_frame,
     exit_status,
     failure_status,
+    framed_port,
     parse_resize,
     read_agent_frame,
     status_bytes,
@@ -220,7 +221,8 @@ class StreamServer:
             writer.write(UPGRADED)
             await writer.drain()
             idle = _Idle(self.idle_timeout)
-            await _splice(reader, up_writer, idle, writer, up_reader)
+            api_reader, api_writer = framed_port(reader, writer)
+            await _splice(api_reader, up_writer, idle, api_writer, up_reader)
         finally:
             self.active -= 1
             up_writer.close()
@@ -243,11 +245,11 @@ class _Idle:
             await asyncio.sleep(min(left, 5.0))
 
 
-async def _splice(a_reader: asyncio.StreamReader, b_writer: asyncio.StreamWriter, idle: _Idle,
-                  a_writer: asyncio.StreamWriter, b_reader: asyncio.StreamReader) -> None:
+async def _splice(a_reader: Any, b_writer: asyncio.StreamWriter, idle: _Idle,
+                  a_writer: Any, b_reader: asyncio.StreamReader) -> None:
     """Copy both ways, passing each direction's end on as a half-close; done when both ended (or idle)."""
 
-    async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def copy(src: Any, dst: Any) -> None:
         try:
             while chunk := await src.read(CHUNK):
                 idle.touch()

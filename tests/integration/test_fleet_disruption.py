@@ -33,6 +33,7 @@ import yaml
 from orchestrator.client.rest import ApiClient
 from orchestrator.lab.components import NodeAgent
 from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome
 from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import ControllerManagerProcess, start_controller_manager
 from tests.labctl import run_labctl
@@ -68,7 +69,8 @@ class Fleet:
         self.first, self.count, self.log = first, count, log
         argv = NodeAgent(kubeconfig=lab.kubeconfig_for("controller-manager"), runtime="simulated", count=count,
                          name_prefix="node-", first_index=first, log_port=0, log_bind="127.0.0.1",
-                         straight_to_running=True, apiserver_token_file=lab.home / "pki" / "kubelet-client.token").argv()
+                         straight_to_running=True, apiserver_token_file=lab.home / "pki" / "kubelet-client.token",
+                         **NodeAgent.tls_for(LabHome(lab.home), f"fleet-{first}")).argv()
         with log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 

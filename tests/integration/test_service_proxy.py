@@ -291,6 +291,35 @@ def test_a_proxy_killed_with_sigkill_is_restarted_and_removes_stale_chains(lab: 
     assert sum(r.startswith("-A PREROUTING ") and f"-j {lab.prefix}SERVICES" in r for r in rules) == 1
 
 
+IN_CLUSTER_CHECK = """
+import ssl, urllib.request
+ctx = ssl.create_default_context(cafile="/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+print(urllib.request.urlopen("https://kubernetes.default.svc/healthz", context=ctx, timeout=5).read().decode())
+"""
+
+
+def test_a_pod_reaches_the_api_server_at_kubernetes_default_svc(lab: Lab) -> None:
+    # The `kubernetes` Service's endpoint is the bridge gateway, where the API server also listens
+    # (as kube-apiserver's --advertise-address), and never anywhere else than there and loopback.
+    bridge = docker_bridge()
+    assert bridge is not None
+    endpoints = json.loads(kubectl(lab.home, "get", "endpointslice", "kubernetes", "-o", "json"))["endpoints"]
+    assert [e["addresses"] for e in endpoints] == [[bridge.gateway]]
+    import psutil
+
+    state = json.loads((lab.home / "run" / "state.json").read_text())
+    apiserver = psutil.Process(next(c["pid"] for c in state["components"] if c["name"] == "apiserver"))
+    listening = {c.laddr.ip for c in apiserver.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    assert listening == {"127.0.0.1", bridge.gateway}
+    # From a pod, through cluster DNS, the proxy's DNAT of the ClusterIP:443 and the serving certificate's
+    # in-cluster names, verified with the CA every pod gets (busybox's wget cannot do this TLS).
+    kubectl(lab.home, "run", "incluster", "--image=labkit/python-client:1.0", "--image-pull-policy=IfNotPresent",
+            "--restart=Never", "--command", "--", "sleep", "600")
+    kubectl(lab.home, "wait", "--for=condition=Ready", "pod/incluster", "--timeout=120s")
+    answer = kubectl(lab.home, "exec", "incluster", "--", "python3", "-c", IN_CLUSTER_CHECK)
+    assert answer.strip() == "ok"
+
+
 def test_labctl_down_leaves_no_rule_behind(lab: Lab) -> None:
     remove_pods(lab.home)
     down = run_labctl(lab.home, "down")

@@ -43,6 +43,7 @@ from orchestrator.api.streaming import (
     CHANNEL_PROTOCOLS,
     SPDY_PORTFORWARD_TUNNEL,
     choose_protocol,
+    framed_port,
 )
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.authz.chain import Attributes
@@ -141,7 +142,7 @@ async def _process(ws: WebSocket, subresource: str, namespace: str, name: str) -
                 raise BadRequest("you must specify at least 1 command (the command query parameter)")
             params += [("command", c) for c in command]
         reader, writer = await agent.open_stream(
-            state.store, token=state.settings.kubelet_client_token, node_name=judged.node,
+            state.store, state.kubelet, node_name=judged.node,
             path=f"/{subresource}/{namespace}/{name}/{container}", params=params)
     except ApiError as err:
         await _deny(ws, err, subresource, namespace, name)
@@ -173,9 +174,9 @@ async def portforward_ws(ws: WebSocket, namespace: str, name: str) -> None:
         judged = await _judge(state, _user(ws), "portforward", namespace, name)
 
         async def dial(port: int) -> Any:
-            return await agent.open_stream(state.store, token=state.settings.kubelet_client_token,
-                                           node_name=judged.node, path=f"/portForward/{namespace}/{name}",
-                                           params=[("port", str(port))])
+            return framed_port(*await agent.open_stream(state.store, state.kubelet, node_name=judged.node,
+                                                        path=f"/portForward/{namespace}/{name}",
+                                                        params=[("port", str(port))]))
 
         if SPDY_PORTFORWARD_TUNNEL in offered:
             await ws.accept(subprotocol=SPDY_PORTFORWARD_TUNNEL)

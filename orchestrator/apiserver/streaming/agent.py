@@ -3,13 +3,10 @@
 The API server never runs anything itself. It checks what it can from the stored pod (is it
 scheduled, is the container one of its own, has it finished), then opens a connection to the
 node agent named by the Node's ``status.daemonEndpoints.kubeletEndpoint.Port`` and
-``InternalIP`` — the same address and the same kubelet-client bearer token as ``pods/x/log``
-(orchestrator/apiserver/logs.py) — and asks for an upgrade to `AGENT_UPGRADE`. Whatever the
+``InternalIP`` — the same address, TLS context and client certificate as ``pods/x/log``
+(orchestrator/apiserver/kubeletclient.py) — and asks for an upgrade to `AGENT_UPGRADE`. Whatever the
 agent refuses comes back as its Status (404 pod not on this node, 400 container not running,
 429 too many streams), which the route passes on to the client unchanged.
-
-Like the log path, this connection is plain HTTP with a bearer token; TLS with the lab CA on
-this hop is left for when the log path gets it, so both change together.
 
 Kubernetes equivalent: pkg/registry/core/pod/strategy.go (ExecLocation, AttachLocation,
 PortForwardLocation), k8s.io/apimachinery/pkg/util/proxy/upgradeaware.go.
@@ -23,8 +20,9 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from orchestrator.api.errors import BadRequest, NotFound, Unavailable, from_status
-from orchestrator.api.streaming import AGENT_UPGRADE
+from orchestrator.api.errors import BadRequest, Unavailable, from_status
+from orchestrator.api.streaming import AGENT_UPGRADE, FramedPortWriter
+from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.storage.store import Store
 
 CONNECT_TIMEOUT = 10.0
@@ -59,26 +57,19 @@ def check_running(pod: dict[str, Any], verb: str) -> str:
     return str(node)
 
 
-async def open_stream(store: Store, *, token: str | None, node_name: str, path: str,
+async def open_stream(store: Store, kubelet: KubeletClient, *, node_name: str, path: str,
                       params: list[tuple[str, str]]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Upgrade a connection to `node_name`'s agent at `path`; raises the agent's refusal as an ApiError."""
+    endpoint = await kubelet.locate(store, node_name, what="streams")
+    address, port = endpoint.address, endpoint.port
     try:
-        node = await store.get("nodes", None, node_name)
-    except NotFound:
-        raise NotFound(f'nodes "{node_name}" not found') from None
-    status = node.get("status") or {}
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    address = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None)
-    if not port or not address:
-        raise Unavailable(f"node {node_name} does not serve streams (no kubelet endpoint in its status)")
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, int(port)), CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as err:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, **kubelet.connect_kwargs(endpoint)), CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as err:  # ssl.SSLError (a certificate the CA did not sign) is an OSError
         raise Unavailable(f"the node agent of {node_name} is not reachable at {address}:{port}: {err}") from err
     target = quote(path) + ("?" + urlencode(params) if params else "")
     head = [f"GET {target} HTTP/1.1", f"Host: {address}:{port}", "Connection: Upgrade", f"Upgrade: {AGENT_UPGRADE}"]
-    if token:
-        head.append(f"Authorization: Bearer {token}")
+    head += [f"{k}: {v}" for k, v in kubelet.headers().items()]
     try:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         await writer.drain()
@@ -105,7 +96,7 @@ async def open_stream(store: Store, *, token: str | None, node_name: str, path: 
                           f"{body.decode(errors='replace')[:200]}") from None
 
 
-async def close_quietly(writer: asyncio.StreamWriter) -> None:
+async def close_quietly(writer: asyncio.StreamWriter | FramedPortWriter) -> None:
     writer.close()
     with contextlib.suppress(Exception):
         await writer.wait_closed()

@@ -103,9 +103,11 @@ async def bridge_process(ws: WebSocket, protocol: str, reader: asyncio.StreamRea
     try:
         await _run_until_first(client_to_agent(), agent_to_client())
     finally:
-        await close_quietly(writer)
+        # The client first: it has its Status and waits for the close, while the agent connection's
+        # TLS shutdown takes a round trip nobody needs to wait for.
         with contextlib.suppress(Exception):
             await ws.close(1000)
+        await close_quietly(writer)
 
 
 async def bridge_port_forward(ws: WebSocket, ports: list[int],

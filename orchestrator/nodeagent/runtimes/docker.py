@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import docker
+import httpx
 import docker.errors
 import docker.types
 import requests.exceptions
@@ -113,6 +114,7 @@ class DockerRuntime:
         self._timeout = timeout
         self._api_client: docker.APIClient | None = None
         self._api_lock = threading.Lock()
+        self._engine: httpx.AsyncClient | None = None  # exec's own calls (see `_engine_call`)
 
     @classmethod
     async def connect(
@@ -336,8 +338,21 @@ class DockerRuntime:
                     raise ContainerNotRunning(container_id) from e
                 raise ContainerStartFailed(str(e.explanation or e), waiting_reason="RunContainerError") from e
 
-        exec_id = await self._call(create)
         api_version = await self._api_version()
+        exec_body = {"AttachStdin": stdin, "AttachStdout": True, "AttachStderr": True, "Tty": tty,
+                     "Cmd": list(command)}
+        answer = await self._engine_call("POST", f"/v{api_version}/containers/{container_id}/exec", exec_body)
+        if answer is None:  # not a unix socket: through the SDK
+            exec_id = await self._call(create)
+        else:
+            status, created = answer
+            if status == 404:
+                raise ContainerNotFound(container_id)
+            if status == 409:  # "Container ... is not running"
+                raise ContainerNotRunning(container_id)
+            if status >= 400 or "Id" not in created:
+                raise ContainerStartFailed(str(created.get("message") or created), waiting_reason="RunContainerError")
+            exec_id = str(created["Id"])
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
         reader, writer = await self._hijack(f"/v{api_version}/exec/{exec_id}/start", body)
         return DockerProcessStream(self, reader, writer, tty=tty, exec_id=exec_id, container_id=container_id)
@@ -360,6 +375,38 @@ class DockerRuntime:
         if ip is None:
             raise ContainerNotRunning(container_id)
         return ip, port
+
+    async def _engine_call(self, method: str, path: str, body: dict[str, Any] | None = None
+                           ) -> tuple[int, dict[str, Any]] | None:
+        """One engine API call on the event loop, over a kept-alive connection to the engine's unix
+        socket: what an exec asks on its way (create, inspect) would otherwise cost a worker-thread
+        hop and, in the SDK, a new connection per exec id (its pools are keyed by URL). None when
+        the engine is not on a unix socket (then the caller uses the SDK)."""
+        url = urlsplit(self._base_url)
+        if url.scheme not in ("unix", "http+unix"):
+            return None
+        if self._engine is None:
+            self._engine = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(uds=url.path, limits=httpx.Limits(max_keepalive_connections=4)),
+                base_url="http://docker", timeout=self._timeout)
+        try:
+            response = await self._engine.request(method, path, json=body)
+        except httpx.HTTPError as e:
+            raise self._unavailable(e) from e
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {"message": response.text}
+        return response.status_code, answer if isinstance(answer, dict) else {"message": str(answer)}
+
+    async def _exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        answer = await self._engine_call("GET", f"/v{await self._api_version()}/exec/{exec_id}/json")
+        if answer is None:
+            return dict(await self._call(lambda api: api.exec_inspect(exec_id)))
+        status, info = answer
+        if status >= 400:
+            raise RuntimeUnavailable(f"Docker engine answered {status} to an exec inspect: {info.get('message')}")
+        return info
 
     async def _api_version(self) -> str:
         if self._api_client is not None:
@@ -409,6 +456,9 @@ class DockerRuntime:
         client, self._api_client = self._api_client, None
         if client is not None:
             await asyncio.to_thread(client.close)
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.aclose()
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,7 +756,7 @@ class DockerProcessStream:
         exec_id = self.exec_id
         # The output ends a moment before the engine records the exit; wait for it briefly.
         for _ in range(50):
-            info = await self._runtime._call(lambda api: api.exec_inspect(exec_id))
+            info = await self._runtime._exec_inspect(exec_id)
             if not info.get("Running"):
                 self._exited = True
                 return int(info.get("ExitCode") or 0)

@@ -18,7 +18,13 @@ from orchestrator.lab.components import ApiServer
 from orchestrator.lab.embedded.ports import free_port
 from tests.integration.apiserver.conftest import Lab, require_kubectl
 
-RANGE = ipaddress.ip_network("10.96.0.0/12")
+
+def lab_range(lab: Lab) -> ipaddress.IPv4Network:
+    """The lab's own ClusterIP range: `labctl up` derives one per lab (orchestrator/lab/up.py)."""
+    import json
+
+    cidr = json.loads((lab.home / "run" / "state.json").read_text())["lab"]["service_cidr"]
+    return ipaddress.IPv4Network(cidr)
 
 
 def svc(name: str, *, type_: str = "ClusterIP", ports: list[dict] | None = None, **spec: object) -> dict:
@@ -32,11 +38,11 @@ async def _create(api: httpx.AsyncClient, namespace: str, body: dict) -> httpx.R
 
 
 async def test_a_service_gets_kubernetes_defaults_and_a_cluster_ip_from_the_range(
-        api: httpx.AsyncClient, namespace: str) -> None:
+        lab: Lab, api: httpx.AsyncClient, namespace: str) -> None:
     r = await _create(api, namespace, svc("web", ports=[{"port": 80}]))
     assert r.status_code == 201, r.text
     spec = r.json()["spec"]
-    assert ipaddress.ip_address(spec["clusterIP"]) in RANGE and spec["clusterIPs"] == [spec["clusterIP"]]
+    assert ipaddress.ip_address(spec["clusterIP"]) in lab_range(lab) and spec["clusterIPs"] == [spec["clusterIP"]]
     assert spec["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
     assert (spec["ipFamilies"], spec["ipFamilyPolicy"], spec["sessionAffinity"], spec["internalTrafficPolicy"]) == \
         (["IPv4"], "SingleStack", "None", "Cluster")
@@ -143,17 +149,20 @@ async def test_node_port_to_cluster_ip_releases_the_node_port_and_the_cluster_ip
     ({"ports": [{"port": 80, "nodePort": 30001}]}, "spec.ports[0].nodePort",
      "Forbidden: may not be used when `type` is 'ClusterIP'"),
     ({"clusterIP": "10.0.0.5"}, "spec.clusterIPs", 'Invalid value: ["10.0.0.5"]: failed to allocate IP 10.0.0.5: '
-     "the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/12"),
-    ({"clusterIP": "10.96.0.1"}, "spec.clusterIPs",
-     'Invalid value: ["10.96.0.1"]: failed to allocate IP 10.96.0.1: provided IP is already allocated'),
+     "the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is {range}"),
+    ({"clusterIP": "{first}"}, "spec.clusterIPs",
+     'Invalid value: ["{first}"]: failed to allocate IP {first}: provided IP is already allocated'),
     ({"type": "Balanced"}, "spec.type",
      'Unsupported value: "Balanced": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"'),
     ({"ports": []}, "spec.ports", "Required value"),
 ])
-async def test_bad_services_are_422_naming_the_field(api: httpx.AsyncClient, namespace: str, spec: dict,
+async def test_bad_services_are_422_naming_the_field(lab: Lab, api: httpx.AsyncClient, namespace: str, spec: dict,
                                                     field: str, message: str) -> None:
+    cidr = lab_range(lab)
+    first = str(cidr.network_address + 1)  # the `kubernetes` Service's
+    message = message.replace("{range}", str(cidr)).replace("{first}", first)
     body = svc(f"bad-{uuid.uuid4().hex[:6]}")
-    body["spec"].update(spec)
+    body["spec"].update({k: (first if v == "{first}" else v) for k, v in spec.items()})
     r = await _create(api, namespace, body)
     assert r.status_code == 422, r.text
     assert r.json()["reason"] == "Invalid"
@@ -171,7 +180,7 @@ async def test_the_kubernetes_service_points_at_the_api_server(lab: Lab, api: ht
         if service["spec"]["ports"][0]["targetPort"] == port and eps["subsets"][0]["ports"][0]["port"] == port:
             break
         await asyncio.sleep(0.1)
-    assert service["spec"]["clusterIP"] == "10.96.0.1"
+    assert service["spec"]["clusterIP"] == str(lab_range(lab).network_address + 1)
     assert service["spec"]["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]
     assert eps["subsets"][0]["ports"] == [{"name": "https", "port": port, "protocol": "TCP"}]
     slice_ = (await api.get("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes")).json()
@@ -190,7 +199,7 @@ def test_kubectl_cluster_info_get_svc_wide_and_load_balancer_pending(lab: Lab, n
     assert row[0:2] == ["lb", "LoadBalancer"] and row[3] == "<pending>" and row[4].startswith("80:")
     assert row[4].endswith("/TCP") and row[6] == "app=lb"
     default = lab.kubectl("get", "svc", "kubernetes").stdout.splitlines()[1].split()
-    assert default[:5] == ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"]
+    assert default[:5] == ["kubernetes", "ClusterIP", str(lab_range(lab).network_address + 1), "<none>", "443/TCP"]
 
 
 async def test_python_client_creates_lists_and_watches_services(lab: Lab, namespace: str) -> None:

@@ -1,7 +1,8 @@
 """Node agent tests against the real API server (the session `lab`), with agents as subprocesses.
 
 `AgentProcess` starts ``python -m orchestrator.nodeagent`` with shortened timers (lease 2 s,
-CrashLoopBackOff 1 s doubling to 4 s) and stops it with SIGTERM — its containers keep running,
+CrashLoopBackOff 1 s doubling to 4 s), serving HTTPS with a lab-CA certificate and requiring the
+API server's client certificate as `labctl up` starts agents, and stops it with SIGTERM — its containers keep running,
 as when kubelet restarts. Each test works in its own namespace, so pods of one test never
 disturb another's.
 """
@@ -59,10 +60,13 @@ class AgentProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        from orchestrator.lab.home import LabHome
+
         # `args` names the runtime (and the node), as each test wants it.
         argv = [sys.executable, "-m", NodeAgent.module,
                 *NodeAgent.flags(kubeconfig=self.kubeconfig, log_port=0, log_bind="127.0.0.1",
-                                 apiserver_token_file=self.lab.home / "pki" / "kubelet-client.token"),
+                                 apiserver_token_file=self.lab.home / "pki" / "kubelet-client.token",
+                                 **NodeAgent.tls_for(LabHome(self.lab.home), f"test-{self.log_file.stem}")),
                 *FAST_TIMERS, *self.args]
         if "--root-dir" not in self.args:  # pod directories beside the log, removed with the test's files
             argv += ["--root-dir", str(self.log_file.parent / "root")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ import docker
 import httpx
 import pytest
 
+from orchestrator.lab.home import LabHome
 from tests.integration.nodeagent.conftest import (
     AgentProcess,
     Lab,
@@ -215,7 +217,7 @@ async def test_readiness_probe_drives_ready_and_liveness_failure_restarts(
     assert status_of(pod)["lastState"]["terminated"]["exitCode"] in (137, 143)
 
 
-async def test_log_endpoint_serves_logs_tail_and_follow_with_a_token(
+async def test_log_endpoint_serves_logs_tail_and_follow_over_https_to_the_api_servers_certificate(
     agent: AgentProcess, lab: Lab, api: httpx.AsyncClient, namespace: str
 ) -> None:
     await create(api, namespace, pod_manifest("talker", node=NODE,
@@ -223,12 +225,18 @@ async def test_log_endpoint_serves_logs_tail_and_follow_with_a_token(
     await wait_phase(api, namespace, "talker", "Running")
     node = (await api.get(f"/api/v1/nodes/{NODE}")).json()
     port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    base = f"http://127.0.0.1:{port}/containerLogs/{namespace}/talker/main"
+    base = f"https://127.0.0.1:{port}/containerLogs/{namespace}/talker/main"
     token = lab.tokens[f"system:node:{NODE}"]
-    async with httpx.AsyncClient(timeout=20) as client:
-        denied = await client.get(base)
+    anonymous = ssl.create_default_context(cafile=str(lab.ca_file))  # the agent's certificate: the lab CA's
+    async with httpx.AsyncClient(timeout=20, verify=anonymous) as client:
+        # Without the API server's client certificate, not even the node's own token gets in.
+        denied = await client.get(base, headers={"Authorization": f"Bearer {token}"})
         assert denied.status_code == 401 and denied.json()["reason"] == "Unauthorized"
-        headers = {"Authorization": f"Bearer {token}"}
+    home = LabHome(lab.home)
+    apiserver = ssl.create_default_context(cafile=str(lab.ca_file))
+    apiserver.load_cert_chain(str(home.kubelet_client_cert), str(home.kubelet_client_key))
+    headers: dict[str, str] = {}
+    async with httpx.AsyncClient(timeout=20, verify=apiserver) as client:
         await eventually(lambda: _has(client, base, headers, b"line 3"), what="the first lines")
         tail = await client.get(base, params={"tailLines": "1"}, headers=headers)
         assert tail.content.count(b"\n") == 1

@@ -116,9 +116,10 @@ class FaultLab:
                 argv=[sys.executable, "-m", "tests.reliability.faults.simnode",
                       "--state-file", str(self.state_file(node)),
                       *NodeAgent.flags(kubeconfig=self.home.kubeconfig_for(node), name=node, log_port=log_port,
-                                       log_bind=LOOPBACK, apiserver_token_file=self.home.kubelet_client_token)],
+                                       log_bind=LOOPBACK, apiserver_token_file=self.home.kubelet_client_token,
+                                       **NodeAgent.tls_for(self.home, node))],  # as `labctl up` starts node agents
                 env={"PYTHONPATH": str(REPO)},
-                health=f"http://{LOOPBACK}:{log_port}/healthz",
+                health=f"https://{LOOPBACK}:{log_port}/healthz",
                 address=f"{LOOPBACK}:{log_port}",
             )
         for spec in self.specs.values():

@@ -55,3 +55,30 @@ async def test_an_oversized_or_cut_agent_frame_is_an_error() -> None:
     cut.feed_eof()
     with pytest.raises(asyncio.IncompleteReadError):
         await streaming.read_agent_frame(cut)
+
+
+async def test_a_framed_port_passes_bytes_and_a_half_close_that_tls_cannot() -> None:
+    received: list[bytes] = []
+
+    async def echo_then_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port_reader, port_writer = streaming.framed_port(reader, writer)
+        while chunk := await port_reader.read(1024):
+            received.append(chunk)
+        port_writer.write(b"answer after the client's end")  # the other direction still open
+        port_writer.write_eof()
+        await port_writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo_then_answer, "127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        port_reader, port_writer = streaming.framed_port(reader, writer)
+        port_writer.write(b"x" * (streaming.MAX_AGENT_FRAME + 10))  # more than one frame holds
+        port_writer.write_eof()
+        await port_writer.drain()
+        assert await port_reader.read() == b"answer after the client's end"
+        assert await port_reader.read() == b""
+        writer.close()
+        assert b"".join(received) == b"x" * (streaming.MAX_AGENT_FRAME + 10) and len(received) == 2
+    finally:
+        server.close()

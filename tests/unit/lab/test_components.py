@@ -65,6 +65,9 @@ FULL: list[c.Component] = [
     c.ApiServer(database_url="postgresql://h/db", redis_url="redis://h/0", bind_address="0.0.0.0", secure_port=6443,
                 tls_cert_file=P, tls_private_key_file=P, token_auth_file=P, client_ca_file=P, relay=False,
                 advertise_port=16443, kubelet_client_token_file=P, proxy_client_token_file=P,
+                kubelet_client_certificate=P, kubelet_client_key=P, kubelet_certificate_authority=P,
+                extra_bind_address=("172.17.0.1",), advertise_address="172.17.0.1",
+                service_cluster_ip_range="10.96.0.0/20",
                 encryption_provider_config=P, service_account_signing_key_file=P),
     c.Relay(database_url="postgresql://h/db", redis_url="redis://h/0", watch_window=100),
     c.Scheduler(kubeconfig=P, config=P, leader_elect=True, lease_duration=4, renew_deadline=3, retry_period=0.5,
@@ -77,14 +80,14 @@ FULL: list[c.Component] = [
                         podgc_period=2, terminated_pod_gc_threshold=10, job_backoff_base=1, local_volume_dir=P,
                         horizontal_pod_autoscaler_sync_period="1s",
                         horizontal_pod_autoscaler_downscale_stabilization="5s"),
-    c.MetricsServer(kubeconfig=P, kubelet_token_file=P, requestheader_token_file=P, metric_resolution="15s",
+    c.MetricsServer(kubeconfig=P, kubelet_token_file=P, kubelet_certificate_authority=P, requestheader_token_file=P, metric_resolution="15s",
                     bind_address="127.0.0.1", port=0),
     c.NodeAgent(kubeconfig=P, name="node-1", runtime="simulated", count=2, name_prefix="n-", first_index=3,
                 straight_to_running=True, cpu="4", memory="8Gi", pods=10, labels={"a": "b", "c": "d"},
                 taints=("k=v:NoSchedule", "x:NoExecute"), node_ip="10.0.0.1", log_port=0, log_bind="127.0.0.1",
                 apiserver_token_file=P, lease_seconds=4, status_report_seconds=5, crashloop_base=1, crashloop_max=2, root_dir=P, volume_resync_seconds=1,
                 relist_seconds=0.5, metrics_port=0,
-                cluster_dns="169.254.20.10"),
+                cluster_dns="169.254.20.10", tls_cert_file=P, tls_private_key_file=P, client_ca_file=P),
     c.Proxy(kubeconfig=P, mode="dry-run", cluster_cidr="172.17.0.0/16", bind_address="127.0.0.1", port=0, rules_file=P),
     c.Dns(kubeconfig=P, zone="cluster.local", listen=("127.0.0.1:53", "172.17.0.1:53"), cluster_dns_ip="169.254.20.10"),
 ]
@@ -193,6 +196,20 @@ COMPOSE_DIFFERS = {
     "--horizontal-pod-autoscaler-downscale-stabilization": "Kubernetes' default in the stack",
     # The stack's node agents keep claims in their own volume; released ones stay (no reclaim dir).
     "--local-volume-dir": "claims' directories are not removed on reclaim in the stack",
+    # `labctl up` gives node agents lab-CA serving certificates and the API server its client
+    # certificate for them (docs/authentication.md); docker/credentials.py issues neither yet, so
+    # the stack's API server -> node agent hop is the plain-HTTP one with the kubelet-client token.
+    "--kubelet-client-certificate": "no node-agent certificates in the stack yet",
+    "--kubelet-client-key": "no node-agent certificates in the stack yet",
+    "--kubelet-certificate-authority": "no node-agent certificates in the stack yet",
+    "--tls-cert-file": "no node-agent certificates in the stack yet",
+    "--tls-private-key-file": "no node-agent certificates in the stack yet",
+    "--client-ca-file": "no node-agent certificates in the stack yet",
+    # Each lab's own ClusterIP range is derived from its CA; the stack keeps Kubernetes' default.
+    "--service-cluster-ip-range": "the stack keeps 10.96.0.0/12",
+    # Pods of the stack do not reach its API server (docs/compose.md).
+    "--extra-bind-address": "pods do not reach the stack's API server",
+    "--advertise-address": "pods do not reach the stack's API server",
 }
 
 

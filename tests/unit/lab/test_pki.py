@@ -16,6 +16,8 @@ from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import (
     PkiError,
     _container_gateways,
+    ensure_kubelet_client_certificate,
+    ensure_node_serving_certificate,
     ensure_pki,
     ensure_tokens,
     read_token_file,
@@ -40,7 +42,10 @@ def test_server_certificate_is_signed_by_the_lab_ca_with_loopback_sans(tmp_path:
     ca, cert = _load(home.ca_cert), _load(home.apiserver_cert)
     cert.verify_directly_issued_by(ca)
     # plus Docker's bridge address where this host has one (containers dial the API server there)
-    assert _sans(cert) - set(_container_gateways()) == {"127.0.0.1", "::1", "localhost", "10.0.0.7", "lab.example"}
+    # and the names in-cluster clients dial: the `kubernetes` Service's DNS names and ClusterIP
+    assert _sans(cert) - set(_container_gateways()) == {"127.0.0.1", "::1", "localhost", "10.0.0.7", "lab.example",
+                                                         "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                                                         "kubernetes.default.svc.cluster.local", "10.96.0.1"}
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert (ca.not_valid_after_utc - ca.not_valid_before_utc).days >= 3650
 
@@ -154,3 +159,24 @@ def test_a_corrupt_ca_key_is_a_clear_error_not_a_traceback(tmp_path: Path) -> No
     home.ca_key.write_text("not a key")
     with pytest.raises(PkiError, match="delete that directory to recreate it"):
         ensure_pki(home)
+
+
+def test_node_agent_and_kubelet_client_certificates_are_the_lab_cas_and_kept(tmp_path: Path) -> None:
+    home = LabHome(tmp_path)
+    ensure_pki(home)
+    ca = _load(home.ca_cert)
+    cert_path, key_path = ensure_node_serving_certificate(home, "node-1", addresses=["10.1.2.3"])
+    node = _load(cert_path)
+    node.verify_directly_issued_by(ca)
+    assert _sans(node) == {"127.0.0.1", "::1", "localhost", "node-1", "10.1.2.3"}
+    assert oct(key_path.stat().st_mode & 0o777) == "0o600"
+    client_path, client_key = ensure_kubelet_client_certificate(home)
+    client = _load(client_path)
+    client.verify_directly_issued_by(ca)
+    assert client.subject.rfc4514_string() == "CN=kube-apiserver-kubelet-client,O=system:masters"
+    assert oct(client_key.stat().st_mode & 0o777) == "0o600"
+    # Idempotent: the same certificates while the CA and the names are the same.
+    assert ensure_node_serving_certificate(home, "node-1", addresses=["10.1.2.3"]) == (cert_path, key_path)
+    assert _load(cert_path).serial_number == node.serial_number
+    ensure_kubelet_client_certificate(home)
+    assert _load(client_path).serial_number == client.serial_number

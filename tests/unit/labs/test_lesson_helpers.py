@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from labs import containers, nodes, rollouts, scheduling
+from orchestrator.lab.home import LabHome
 from orchestrator.proto import scheduler_pb2
 from orchestrator.scheduler.config import build_frameworks, parse_config
 
@@ -104,8 +105,7 @@ def test_a_rollout_is_complete_only_when_the_latest_spec_is_fully_available() ->
 
 
 def test_an_extra_node_agent_gets_its_size_labels_taints_and_back_off_as_flags() -> None:
-    lab = SimpleNamespace(kubeconfig=Path("/lab/admin.kubeconfig"),
-                          home=SimpleNamespace(kubelet_client_token=Path("/lab/pki/kubelet-client.token")))  # fmt: skip
+    lab = SimpleNamespace(kubeconfig=Path("/lab/admin.kubeconfig"), home=LabHome(Path("/lab")))
     argv = nodes.node_agent_argv(lab, "gpu", runtime="simulated", log_port=12345, cpu="8", memory="16Gi",
                                  labels={"accelerator": "gpu", "zone": "standard"},
                                  taints=["gpu=true:NoSchedule"], crashloop_base=2, crashloop_max=8)  # fmt: skip
@@ -117,3 +117,6 @@ def test_an_extra_node_agent_gets_its_size_labels_taints_and_back_off_as_flags()
     assert "--labels accelerator=gpu,zone=standard" in text
     assert "--taints gpu=true:NoSchedule" in text
     assert "--crashloop-base 2 --crashloop-max 8" in text
+    # HTTPS with its lab-CA certificate, callers by client certificate (docs/streaming.md)
+    assert "--tls-cert-file /lab/pki/nodes/gpu.crt --tls-private-key-file /lab/pki/nodes/gpu.key" in text
+    assert "--client-ca-file /lab/pki/ca.crt" in text
