@@ -17,7 +17,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,9 @@ import httpx
 import pytest
 
 from orchestrator.api.quantity import cpu_millis
+from orchestrator.lab.components import NodeAgent
 from orchestrator.lab.embedded.ports import free_port
+from orchestrator.lab.home import LabHome
 from tests.labctl import run_labctl
 
 pytestmark = pytest.mark.kubectl
@@ -139,11 +140,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         # Two more nodes, simulated, in one fleet process (what `labctl up` runs for big labs):
         # the metrics server scrapes them at their shared port, naming each with ?node=.
         with open(home / "fleet.log", "wb") as log:
+            # HTTPS with a lab-CA certificate, as `labctl up` starts node agents: the metrics server
+            # scrapes them over TLS checked against the lab CA.
             fleet = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.nodeagent", "--runtime", "simulated", "--count", "2",
-                 "--name-prefix", "sim-", "--kubeconfig", str(home / "kubeconfigs" / "controller-manager.kubeconfig"),
-                 "--apiserver-token-file", str(home / "pki" / "kubelet-client.token"), "--log-port", "0",
-                 "--log-bind", "127.0.0.1", "--cpu", "4", "--memory", "8Gi"],
+                NodeAgent(runtime="simulated", count=2, name_prefix="sim-",
+                          kubeconfig=home / "kubeconfigs" / "controller-manager.kubeconfig",
+                          apiserver_token_file=home / "pki" / "kubelet-client.token", log_port=0,
+                          log_bind="127.0.0.1", cpu="4", memory="8Gi",
+                          **NodeAgent.tls_for(LabHome(home), "fleet-sim")).argv(),
                 stdout=log, stderr=subprocess.STDOUT)
         lab = Lab(home, runtime)
         wait_for("the simulated nodes to be Ready", lambda: kubectl(
