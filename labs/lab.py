@@ -21,7 +21,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +83,17 @@ def start(
     that ``skip`` or ``nodes`` leaves out is already running (another notebook's lab, `labctl up`),
     `start` refuses with a `LabError` that says how to stop it. ``show=False`` displays nothing.
     ``port``: the API server's port (default: the one remembered, else 6443 if free, else any free one).
+    Timers come from the environment as for `labctl up` (LABKIT_METRIC_RESOLUTION, LABKIT_HPA_SYNC_PERIOD,
+    LABKIT_HPA_DOWNSCALE_STABILIZATION); they apply to the components this call starts, not reused ones.
     """
     if runtime not in RUNTIMES:
         raise LabError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if nodes < 0:
         raise LabError(f"nodes must be 0 or more, not {nodes}")
     home = lab_home()
-    settings = LabSettings(
-        home=home,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-    )
+    # The same environment `labctl up` reads (DATABASE_URL, LABKIT_METRIC_RESOLUTION, LABKIT_HPA_*),
+    # so a notebook can shorten the metrics and HPA timers as the tests do.
+    settings = replace(LabSettings.from_env(), home=home)
     if fresh:
         _wipe(settings)
     else:

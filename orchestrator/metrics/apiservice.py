@@ -16,12 +16,13 @@ import concurrent.futures
 from pathlib import Path
 from typing import Any
 
-from orchestrator.api.errors import NotFound
+from orchestrator.api.errors import Conflict, NotFound
 from orchestrator.client.rest import ApiClient
 from orchestrator.metrics.convert import GROUP, VERSION
 
 NAME = f"{VERSION}.{GROUP}"
 RESOURCE = "apiservices.apiregistration.k8s.io"
+CONFLICT_RETRIES = 5
 
 
 def apiservice(url: str) -> dict[str, Any]:
@@ -37,14 +38,25 @@ def apiservice(url: str) -> dict[str, Any]:
 async def register(client: ApiClient, url: str) -> dict[str, Any]:
     """Create the APIService, or point the existing one at `url`; returns the stored object."""
     wanted = apiservice(url)
-    try:
-        current = await client.get(RESOURCE, NAME)
-    except NotFound:
-        return await client.create(RESOURCE, wanted)
-    if current.get("spec") == wanted["spec"]:
-        return current
-    current["spec"] = wanted["spec"]
-    return await client.update(RESOURCE, current)
+    # The API server's availability check writes this object's status (the old address no longer
+    # answers after a restart), so an update can lose the race: read again and retry, as client-go's
+    # retry.RetryOnConflict does.
+    attempt = 0
+    while True:
+        try:
+            current = await client.get(RESOURCE, NAME)
+        except NotFound:
+            return await client.create(RESOURCE, wanted)
+        if current.get("spec") == wanted["spec"]:
+            return current
+        current["spec"] = wanted["spec"]
+        try:
+            return await client.update(RESOURCE, current)
+        except Conflict:
+            attempt += 1
+            if attempt == CONFLICT_RETRIES:
+                raise
+            await asyncio.sleep(0.1 * attempt)
 
 
 def register_with_kubeconfig(kubeconfig: Path, url: str) -> None:
