@@ -29,14 +29,9 @@ lab: $(STAMP)
 	JUPYTER_CONFIG_PATH="$(CURDIR)/labs/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None
 
-# Everything, as CI runs it: the suite on $(TEST_WORKERS) pytest-xdist workers, then the `serial`
-# tests alone (conftest.py says which and why); both parts always run, and either failing fails.
-TEST_WORKERS ?= 2
+# Everything: unit, integration, reliability and the notebooks (what CI runs).
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial"; parallel=$$?; \
-	$(PY) -m pytest -m serial; serial=$$?; \
-	echo "make test: parallel part exit $$parallel, serial part exit $$serial"; \
-	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
+	$(PY) -m pytest
 
 # The quick loop before a commit: lint, the import contracts and the unit tests. Measured: ~35 s on
 # a quiet 2-core machine (ruff 0.1 s, lint-imports 1 s, unit tests ~30 s), 2.6 min under a load

@@ -63,6 +63,17 @@ def _write(stream: object) -> streams.Sink:
     return write
 
 
+def _terminal_size() -> os.terminal_size:
+    """The size of the terminal we run in, as kubectl sends it: asked of the terminal itself
+    (shutil's answer prefers $COLUMNS/$LINES, which a parent process may have set to anything)."""
+    for stream in (sys.stdout, sys.stdin):
+        try:
+            return os.get_terminal_size(stream.fileno())
+        except (OSError, ValueError):
+            continue
+    return shutil.get_terminal_size()
+
+
 def exec_(
     pod: Annotated[str, typer.Argument(help="The pod (or pod/NAME).", show_default=False)],
     command: Annotated[list[str], typer.Argument(help="The command and its arguments, after --.", show_default=False)],
@@ -79,7 +90,7 @@ def exec_(
         use_tty = tty and sys.stdin.isatty()
         if tty and not use_tty:
             err.print("Unable to use a TTY - input is not a terminal", highlight=False, markup=False)
-        size = shutil.get_terminal_size() if use_tty else None
+        size = _terminal_size() if use_tty else None
         saved = None
         if use_tty:
             import termios
