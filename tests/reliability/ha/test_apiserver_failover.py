@@ -101,7 +101,8 @@ def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaLab]:
     if shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"):
         if os.environ.get("LABKIT_REQUIRE_HAPROXY") == "1":
             pytest.fail("haproxy is not installed, and LABKIT_REQUIRE_HAPROXY=1 says this test must run")
-        pytest.skip("haproxy is not installed (apt-get install haproxy; LABKIT_REQUIRE_HAPROXY=1 makes this a failure)")
+        pytest.skip(reason="haproxy is not installed (apt-get install haproxy; LABKIT_REQUIRE_HAPROXY=1 makes "
+                           "this a failure)")
     home = LabHome(tmp_path_factory.mktemp("halab"))
     lab = HaLab(home=home, port=free_port())
     try:
