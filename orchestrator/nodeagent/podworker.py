@@ -399,10 +399,13 @@ class PodWorker:
         annotations = (self.pod.get("metadata") or {}).get("annotations") or {}
         pulled = await runtime.ensure_image(image, pull_policy=_pull_policy(slot.spec), annotations=annotations)
         if not pulled.ok:
+            # The back-off counts from the failure, not from the start of a pull that may have spent
+            # seconds on a registry lookup (else ErrImagePull was replaced before anyone saw it).
+            failed_at = self.config.clock.now()
             slot.waiting = podstatus.Waiting(pulled.error_reason or "ErrImagePull", pulled.message)
-            self._back_off(slot, now)
+            self._back_off(slot, failed_at)
             # Show ErrImagePull now; a sync halfway through the back-off shows ImagePullBackOff.
-            self._schedule(now + min(1.0, (slot.retry_at or now) - now) / 2)
+            self._schedule(failed_at + min(1.0, (slot.retry_at or failed_at) - failed_at) / 2)
             return
         try:
             projection = await self.config.credentials.for_pod(self.pod) if self.config.credentials else None

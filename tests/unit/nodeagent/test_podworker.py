@@ -15,10 +15,12 @@ from orchestrator.nodeagent.runtimes.simulated import SimulatedRuntime
 class RecordingSink:
     def __init__(self) -> None:
         self.statuses: list[dict[str, Any]] = []
+        self.times: list[float] = []
         self.deleted: list[str] = []
 
     async def patch_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None:
         self.statuses.append(status)
+        self.times.append(time.monotonic())
 
     async def confirm_deletion(self, pod: Mapping[str, Any]) -> None:
         self.deleted.append(pod["metadata"]["name"])
@@ -102,3 +104,28 @@ async def test_deletion_stops_and_removes_containers_then_confirms() -> None:
     await worker.sync()
     assert worker.finished and sink.deleted == ["p"]
     assert await runtime.list_containers(node="n1") == []
+
+
+class SlowPullRuntime(SimulatedRuntime):
+    """A registry lookup that takes most of the first back-off, as on an offline machine."""
+
+    async def ensure_image(self, image: str, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await super().ensure_image(image, **kwargs)
+
+
+async def test_a_slow_failed_pull_shows_errimagepull_long_enough_to_be_sent_before_imagepullbackoff() -> None:
+    runtime, sink = SlowPullRuntime(), RecordingSink()
+    slow = {**config(runtime, sink).__dict__, "crashloop_base": 0.4, "crashloop_max": 0.8}
+    worker = PodWorker(pod(annotations={"sim.labkit.io/pull-fails": "true"}), config=WorkerConfig(**slow))
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: sink.reasons().count("ImagePullBackOff") >= 3)
+    finally:
+        task.cancel()
+    reasons = sink.reasons()
+    # The agent's status manager sends only a pod's newest status (orchestrator/nodeagent/statusmanager.py),
+    # so an ErrImagePull replaced at once never reaches the API server: each must stay newest a while.
+    shown_for = [sink.times[i + 1] - sink.times[i] for i, r in enumerate(reasons[:-1])
+                 if r == "ErrImagePull" and reasons[i + 1] == "ImagePullBackOff"]
+    assert len(shown_for) >= 3 and min(shown_for) >= 0.15, (reasons, shown_for)
