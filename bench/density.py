@@ -1,7 +1,7 @@
 """Density: 1,000 simulated nodes, N Deployments x 100 replicas -- does the lab converge, and at what cost?
 
     .venv/bin/python bench/density.py [--nodes 1000] [--deployments 50] [--replicas 100]
-        [--straight-to-running] [--timeout 900] [--sample-seconds 30] [--json]
+        [--straight-to-running] [--timeout 900] [--sample-seconds 30] [--hold 0] [--json]
 
 A lab is started with ``labctl up --nodes N --runtime simulated`` (fleet processes of 250 nodes)
 in a temporary home and taken down at the end. Steps and what is printed:
@@ -10,11 +10,15 @@ in a temporary home and taken down at the end. Steps and what is printed:
 2. every component's CPU (share of one core: CPU seconds / wall seconds, PostgreSQL with all its
    backends) and memory (RSS) over --sample-seconds with the lab idle;
 3. the Deployments created through the API (16 requests in flight), then the time until every
-   pod is Running, polled every 5 s;
+   pod is Running, polled every 5 s from the Deployments' status (``replicas``, ``readyReplicas``)
+   and confirmed by counting the pods themselves;
 4. during the whole run, Node readiness is polled every 5 s: a *NotReady transition* is a node
    seen Ready and later not Ready (a blip shorter than the poll can be missed; Unknown lasts at
    least a heartbeat, 10 s, so it is not); *evictions* are the ``TaintManagerEviction`` events;
-5. CPU and memory again at steady state, every pod Running.
+5. CPU and memory again at steady state, every pod Running;
+6. with ``--hold S``: S seconds more, every 30 s the pods counted again (the fewest Running seen
+   is printed: the lab must *stay* converged) and the time of one unpaged LIST of every pod in
+   all namespaces (what ``kubectl get pods -A`` asks for).
 
 The machine's load average is printed before and after: on a shared machine the figures move
 with the neighbours, so compare runs made side by side.
@@ -142,6 +146,14 @@ async def count_pods(client: ApiClient) -> tuple[int, int]:
             return total, running
 
 
+async def count_from_deployments(client: ApiClient) -> tuple[int, int]:
+    """(pods, ready pods) as the Deployments' status says: one small LIST instead of paging through
+    every pod every 5 s, which with 30,000 pods was the benchmark's own load on the API server."""
+    items = (await client.list("deployments.apps", namespace=NAMESPACE))["items"]
+    status = [d.get("status") or {} for d in items]
+    return sum(s.get("replicas", 0) for s in status), sum(s.get("readyReplicas", 0) for s in status)
+
+
 async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"nodes": args.nodes, "deployments": args.deployments, "replicas": args.replicas,
                               "straight_to_running": args.straight_to_running, "load_before": os.getloadavg()}
@@ -181,10 +193,12 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
               flush=True)
         progress: list[tuple[float, int, int]] = []
         while True:
-            total, running = await count_pods(client)
+            total, running = await count_from_deployments(client)
+            if running >= want and total == want:
+                total, running = await count_pods(client)  # the pods themselves have the last word
             elapsed = round(time.monotonic() - t1, 1)
             progress.append((elapsed, total, running))
-            print(f"  t={elapsed:6.1f}s pods={total} running={running} nodes-not-ready(max)={readiness.worst} "
+            print(f"  t={elapsed:6.1f}s pods={total} ready={running} nodes-not-ready(max)={readiness.worst} "
                   f"transitions={readiness.transitions}", flush=True)
             if running >= want and total == want:
                 result["all_running_seconds"] = elapsed
@@ -196,13 +210,32 @@ async def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         result["progress"] = progress
         result["steady"] = await sample(home, args.sample_seconds)
         print_usage("steady state", result["steady"])
+        if args.hold and result["all_running_seconds"] is not None:
+            result["hold"] = await hold(client, args.hold, want, readiness)
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
-        events = (await client.list("events", namespace=NAMESPACE))["items"]
-        result["evictions"] = sum(1 for e in events if e.get("reason") == "TaintManagerEviction")
+        evictions = await client.list("events", namespace=NAMESPACE, field_selector="reason=TaintManagerEviction")
+        result["evictions"] = len(evictions["items"])
         result["not_ready_transitions"] = readiness.transitions
     result["load_after"] = os.getloadavg()
     return result
+
+
+async def hold(client: ApiClient, seconds: float, want: int, readiness: Readiness) -> dict[str, Any]:
+    """Stay `seconds` after convergence: the fewest pods Running at any check, and LIST times."""
+    print(f"holding for {seconds:.0f}s", flush=True)
+    fewest, lists = want, []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(min(30.0, max(0.0, end - time.monotonic())))
+        _, running = await count_pods(client)
+        fewest = min(fewest, running)
+        t = time.perf_counter()
+        listed = await client.list("pods")
+        lists.append(round(time.perf_counter() - t, 2))
+        print(f"  +{seconds - (end - time.monotonic()):5.0f}s running={running} transitions={readiness.transitions} "
+              f"LIST all {len(listed['items'])} pods: {lists[-1]}s", flush=True)
+    return {"seconds": seconds, "fewest_running": fewest, "list_all_pods_seconds": lists}
 
 
 def print_usage(title: str, usage: dict[str, dict[str, float]]) -> None:
@@ -219,6 +252,7 @@ def main() -> None:
     p.add_argument("--straight-to-running", action="store_true", help="simulated pods report Running at once")
     p.add_argument("--timeout", type=float, default=900, help="seconds to wait for nodes, then for pods")
     p.add_argument("--sample-seconds", type=float, default=30)
+    p.add_argument("--hold", type=float, default=0, help="seconds to stay after all pods are Running")
     p.add_argument("--keep", action="store_true", help="leave the lab running (prints its home)")
     p.add_argument("--json", action="store_true", help="write the figures to bench/results/")
     args = p.parse_args()
@@ -235,6 +269,11 @@ def main() -> None:
     running = result["progress"][-1][2] if result.get("progress") else 0
     outcome = (f"all Running after {converged}s" if converged is not None
                else f"NOT all Running within --timeout ({running} of {want})")
+    if result.get("hold"):
+        h = result["hold"]
+        lists = sorted(h["list_all_pods_seconds"]) or [0.0]
+        outcome += (f"; held {h['seconds']:.0f}s, fewest Running {h['fewest_running']} of {want}, "
+                    f"LIST all pods median {lists[len(lists) // 2]}s")
     print(f"{outcome}; NotReady transitions: {result['not_ready_transitions']}; evictions: {result['evictions']}; "
           f"load {result['load_before']} -> {result['load_after']}")
     if args.json:

@@ -22,8 +22,12 @@ flag, the agent's own kubeconfig token). Tokens are compared in constant time an
 
 Errors are Kubernetes ``Status`` objects, so the API server passes them on unchanged.
 
-It is a small HTTP/1.1 server on asyncio streams (one request per connection, the body ends
-when the connection closes): nothing else is needed to stream, and it costs nothing while idle.
+It is a small HTTP/1.1 server on asyncio streams. Logs and streams take the connection for
+themselves (the body ends when the connection closes): nothing else is needed to stream, and it
+costs nothing while idle. The short answers (``/stats/summary``, ``/healthz``, ``/metrics``) keep
+the connection open for the caller's next GET, as kubelet's Go server does: the metrics server
+scrapes every node every 15 s, and a TLS handshake per scrape cost a 1,000-node lab's metrics
+server and fleets more CPU than the answers themselves (docs/benchmarks.md).
 
 Kubernetes equivalent: pkg/kubelet/server/server.go (getContainerLogs), the kubelet's
 authenticated port 10250.
@@ -54,6 +58,12 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 STREAM_KINDS = ("exec", "attach", "portForward")  # served by orchestrator/nodeagent/streamserver.py
 TLS_HANDSHAKE_TIMEOUT = 10.0
+FIRST_REQUEST_TIMEOUT = 10.0
+# How long a kept-alive connection may wait for its next request: longer than a scraper keeps an
+# idle connection (orchestrator/metrics/scraper.py), so the client always gives up first and
+# never sends into a connection this side is closing.
+KEEP_ALIVE_IDLE_TIMEOUT = 120.0
+WHOLE_ANSWERS = ("/healthz", "/readyz", "/livez", "/metrics", "/stats/summary")
 
 
 class LogServer:
@@ -113,22 +123,32 @@ class LogServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-                return
-            lines = head.decode("latin-1").split("\r\n")
-            method, _, rest = lines[0].partition(" ")
-            target = rest.rsplit(" ", 1)[0]
-            headers = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if sep:
-                    headers[name.strip().lower()] = value.strip()
-            try:
-                await self._route(method, target, headers, reader, writer)
-            except ApiError as err:
-                await _send(writer, err.code, json.dumps(err.status()).encode(), "application/json")
+            timeout = FIRST_REQUEST_TIMEOUT
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, _, rest = lines[0].partition(" ")
+                target, _, version = rest.rpartition(" ") if " " in rest else (rest, "", "")
+                headers = {}
+                for line in lines[1:]:
+                    name, sep, value = line.partition(":")
+                    if sep:
+                        headers[name.strip().lower()] = value.strip()
+                # Only a bodiless HTTP/1.1 GET for a whole answer leaves the connection reusable.
+                keep_alive = (method == "GET" and version == "HTTP/1.1" and urlsplit(target).path in WHOLE_ANSWERS
+                              and headers.get("connection", "").lower() != "close"
+                              and "content-length" not in headers and "transfer-encoding" not in headers)
+                try:
+                    await self._route(method, target, headers, reader, writer, keep_alive=keep_alive)
+                except ApiError as err:
+                    await _send(writer, err.code, json.dumps(err.status()).encode(), "application/json",
+                                keep_alive=keep_alive)
+                if not keep_alive:
+                    return
+                timeout = KEEP_ALIVE_IDLE_TIMEOUT
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:
@@ -138,22 +158,23 @@ class LogServer:
                 writer.close()
 
     async def _route(self, method: str, target: str, headers: dict[str, str], reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
+                     writer: asyncio.StreamWriter, *, keep_alive: bool = False) -> None:
         url = urlsplit(target)
         if method != "GET":
             raise MethodNotAllowed(f"{method} is not supported")
         if url.path in ("/healthz", "/readyz", "/livez"):
-            await _send(writer, 200, b"ok", "text/plain")
+            await _send(writer, 200, b"ok", "text/plain", keep_alive=keep_alive)
             return
         if url.path == "/metrics" and self._metrics is not None:
-            await _send(writer, 200, self._metrics(), "text/plain; version=0.0.4")
+            await _send(writer, 200, self._metrics(), "text/plain; version=0.0.4", keep_alive=keep_alive)
             return
         if url.path == "/stats/summary" and self._summary is not None:
             # The metrics server scrapes with the kubelet-client token (metrics-server's own
             # credential towards kubelets); the API server's certificate is accepted too.
             self._authenticate(headers.get("authorization"), writer, url.path, token_allowed=True)
             node = parse_qs(url.query).get("node", [None])[-1]
-            await _send(writer, 200, json.dumps(await self._summary(node)).encode(), "application/json")
+            await _send(writer, 200, json.dumps(await self._summary(node)).encode(), "application/json",
+                        keep_alive=keep_alive)
             return
         # Everything else is the API server's alone: who calls is settled before what is asked.
         self._authenticate(headers.get("authorization"), writer, url.path)
@@ -237,9 +258,11 @@ class LogServer:
             await writer.drain()
 
 
-async def _send(writer: asyncio.StreamWriter, code: int, body: bytes, content_type: str) -> None:
+async def _send(writer: asyncio.StreamWriter, code: int, body: bytes, content_type: str, *,
+                keep_alive: bool = False) -> None:
+    connection = "keep-alive" if keep_alive else "close"
     head = (f"HTTP/1.1 {code} {REASONS.get(code, 'Error')}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            f"Content-Length: {len(body)}\r\nConnection: {connection}\r\n\r\n")
     writer.write(head.encode() + body)
     await writer.drain()
 
