@@ -87,6 +87,14 @@ def test_on_docker_haproxy_also_listens_on_the_bridge_gateway_that_every_apiserv
     assert specs["haproxy"].address == "127.0.0.1:6443"
 
 
+def test_on_docker_one_apiserver_listens_on_the_bridge_gateway_itself(tmp_path: Path) -> None:
+    ctx = LabContext(home=LabHome(tmp_path), database_url="postgresql://x/y", redis_url="redis://x",
+                     apiserver_port=6443, nodes=1, runtime="docker",
+                     bridge=DockerBridge("172.17.0.0/16", "172.17.0.1"), cluster_dns="")
+    argv = {spec.name: spec for spec in control_plane(ctx)}["apiserver"].argv
+    assert _flag(argv, "--extra-bind-address") == "172.17.0.1" and _flag(argv, "--advertise-address") == "172.17.0.1"
+
+
 def test_render_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
     binary = _require_haproxy()
     ca = tmp_path / "ca.crt"
