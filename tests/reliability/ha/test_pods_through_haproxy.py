@@ -64,29 +64,28 @@ for _ in range(2):
 
 
 def _require() -> None:
-    missing: list[tuple[str, str]] = []  # (what, the LABKIT_REQUIRE_* variable that forbids its skip)
+    missing: list[tuple[str, tuple[str, ...]]] = []  # what, and the LABKIT_REQUIRE_* that forbid its skip
     if shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"):
-        missing.append(("haproxy (apt-get install haproxy)", "LABKIT_REQUIRE_HAPROXY"))
+        missing.append(("haproxy (apt-get install haproxy)", ("LABKIT_REQUIRE_HAPROXY",)))
     if shutil.which("kubectl") is None:
-        missing.append(("kubectl", "LABKIT_REQUIRE_KUBECTL"))
+        missing.append(("kubectl", ("LABKIT_REQUIRE_KUBECTL",)))
     if os.geteuid() != 0 or shutil.which("iptables-restore") is None:
-        missing.append(("root with iptables (the proxy programs the host)", "LABKIT_REQUIRE_DOCKER"))
+        missing.append(("root with iptables (the proxy programs the host)", ("LABKIT_REQUIRE_DOCKER",)))
     try:
         import docker
 
         docker.from_env().images.get(PYTHON_IMAGE)
     except Exception as err:  # no engine, no image: the same skip
         missing.append((f"a Docker engine with {PYTHON_IMAGE} (tests/images/build_python_client.sh; {err})",
-                        "LABKIT_REQUIRE_DOCKER"))
+                        ("LABKIT_REQUIRE_DOCKER", "LABKIT_REQUIRE_PYTHON_IMAGE")))
     if not missing:
         return
     message = "needs " + ", ".join(what for what, _ in missing)
-    required = sorted({var for _, var in missing if os.environ.get(var) == "1"}
-                      | ({"LABKIT_REQUIRE_PYTHON_IMAGE"} if os.environ.get("LABKIT_REQUIRE_PYTHON_IMAGE") == "1"
-                         and any(PYTHON_IMAGE in what for what, _ in missing) else set()))
+    variables = sorted({var for _, vars_ in missing for var in vars_})
+    required = [var for var in variables if os.environ.get(var) == "1"]
     if required:
         pytest.fail(f"{message} ({', '.join(required)}=1 says this test must run)")
-    pytest.skip(reason=f"{message} (set {', '.join(sorted({var for _, var in missing}))}=1 to make this a failure)")
+    pytest.skip(reason=f"{message} (set {', '.join(variables)}=1 to make this a failure)")
 
 
 def kubectl(home: Path, *args: str, input: str | None = None) -> str:
