@@ -168,9 +168,11 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
             )
         )
     if ctx.apiservers > 1 and "haproxy" not in ctx.skip:
-        # On Docker HAProxy also listens on the bridge gateway, the `kubernetes` endpoint pods reach.
+        # On Docker HAProxy also listens on the bridge gateway, the `kubernetes` endpoint pods reach;
+        # unlike the API server it cannot leave out an address it fails to bind (it would not
+        # start), so a gateway that is not this host's (a remote DOCKER_HOST) is not bound.
         gateway = pod_gateway(ctx)
-        pod_bind = (gateway,) if gateway is not None and ctx.bind_address == LOOPBACK else ()
+        pod_bind = (gateway,) if gateway is not None and ctx.bind_address == LOOPBACK and is_local_address(gateway) else ()
         specs.append(haproxy.haproxy_spec(home, bind=ctx.bind_address, port=port, backends=backends,
                                           extra_binds=pod_bind))
     # The relay runs as its own process (the API server runs with --no-relay): one more core at work.
@@ -242,6 +244,13 @@ def pod_gateway(ctx: LabContext) -> str | None:
         return None
     bridge = ctx.bridge if ctx.bridge is not None else docker_bridge()
     return bridge.gateway if bridge is not None else None
+
+
+def is_local_address(address: str) -> bool:
+    """Whether an interface of this host holds `address` (so that a listener can bind it)."""
+    import psutil
+
+    return any(a.address == address for addrs in psutil.net_if_addrs().values() for a in addrs)
 
 
 def pod_reachable(ctx: LabContext) -> dict[str, object]:

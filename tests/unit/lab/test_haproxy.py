@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lab import haproxy
+from orchestrator.lab import haproxy, up
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.supervisor import SupervisorError
 from orchestrator.lab.up import DockerBridge, LabContext, control_plane
@@ -69,8 +69,11 @@ def test_two_apiservers_listen_on_loopback_ports_of_their_own_behind_haproxy_on_
 
 @pytest.mark.parametrize("bind_address", ["127.0.0.1", "0.0.0.0"])
 def test_on_docker_haproxy_also_listens_on_the_bridge_gateway_that_every_apiserver_advertises(
-        tmp_path: Path, bind_address: str) -> None:
+        tmp_path: Path, bind_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _require_haproxy()  # the spec names its binary
+    # The plan, whatever this machine's interfaces: the bind itself is proven by
+    # tests/reliability/ha/test_pods_through_haproxy.py.
+    monkeypatch.setattr(up, "is_local_address", lambda address: address == "172.17.0.1")
     ctx = LabContext(home=LabHome(tmp_path), database_url="postgresql://x/y", redis_url="redis://x",
                      apiserver_port=6443, nodes=1, runtime="docker", apiservers=2, bind_address=bind_address,
                      bridge=DockerBridge("172.17.0.0/16", "172.17.0.1"), cluster_dns="")
@@ -85,6 +88,18 @@ def test_on_docker_haproxy_also_listens_on_the_bridge_gateway_that_every_apiserv
     # 0.0.0.0 covers the gateway already.
     assert binds == ([f"{bind_address}:6443", "172.17.0.1:6443"] if bind_address == "127.0.0.1" else ["0.0.0.0:6443"])
     assert specs["haproxy"].address == "127.0.0.1:6443"
+
+
+def test_haproxy_does_not_bind_a_gateway_that_is_not_this_hosts(tmp_path: Path) -> None:
+    _require_haproxy()
+    # 192.0.2.1 (TEST-NET-1) is no interface's: a remote DOCKER_HOST's gateway. HAProxy would not
+    # start on it; the API servers still advertise it (pods of that engine route to it).
+    ctx = LabContext(home=LabHome(tmp_path), database_url="postgresql://x/y", redis_url="redis://x",
+                     apiserver_port=6443, nodes=1, runtime="docker", apiservers=2,
+                     bridge=DockerBridge("192.0.2.0/24", "192.0.2.1"), cluster_dns="")
+    specs = {spec.name: spec for spec in control_plane(ctx)}
+    assert _flag(specs["apiserver-1"].argv, "--advertise-address") == "192.0.2.1"
+    assert "bind 192.0.2.1" not in haproxy.config_file(LabHome(tmp_path)).read_text()
 
 
 def test_on_docker_one_apiserver_listens_on_the_bridge_gateway_itself(tmp_path: Path) -> None:
