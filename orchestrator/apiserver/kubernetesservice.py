@@ -24,9 +24,10 @@ both; they then write the same endpoints instead of overwriting each other's eve
 
 The address is ``--advertise-address`` or else this host's primary address: an endpoint may not be
 a loopback address (clients in pods would reach themselves), even though the lab's API server
-listens on 127.0.0.1. On Docker, `labctl up` advertises the bridge gateway, where the API server
-also listens (``--extra-bind-address``), so the ClusterIP reaches it from pods through the proxy's
-rules (docs/networking.md).
+listens on 127.0.0.1. On Docker, `labctl up` advertises the bridge gateway, so the ClusterIP
+reaches it from pods through the proxy's rules (docs/networking.md): one API server also listens
+there (``--extra-bind-address``); several name ``<gateway>:<HAProxy's port>``, where HAProxy also
+listens and balances pods' connections over them (orchestrator/lab/haproxy.py).
 
 Kubernetes equivalent: pkg/controlplane/controller/kubernetesservice/controller.go,
 pkg/controlplane/reconcilers/ (endpointsadapter.go, mastercount.go)

@@ -1,8 +1,9 @@
 """Several API servers behind HAProxy: what `labctl up --apiservers N` (N >= 2) starts.
 
-    clients (kubectl, components, notebooks)
-        │ https://127.0.0.1:<the lab's API port>   (the kubeconfigs name HAProxy)
-        ▼
+    clients (kubectl, components, notebooks)        pods: https://kubernetes.default.svc
+        │ https://127.0.0.1:<the lab's API port>        │ the proxy DNATs the ClusterIP:443 to
+        │ (the kubeconfigs name HAProxy)                 │ <bridge gateway>:<the lab's API port>
+        ▼                                                ▼
     haproxy            Debian's haproxy, TCP mode: TLS passes through untouched
         │ round robin over the servers its /readyz check finds ready
         ▼
@@ -12,7 +13,14 @@
 Why TCP mode: the API server authenticates client certificates (`labctl kubeconfig --user`) and
 clients verify the API server's certificate; terminating TLS in HAProxy would break both. The
 certificate's names (127.0.0.1, localhost, every --san) are the addresses clients dial, which are
-now HAProxy's, so the one certificate serves every API server.
+now HAProxy's, so the one certificate serves every API server; it also names the Docker bridge
+gateway, the `kubernetes` Service's ClusterIP and ``kubernetes.default.svc`` (orchestrator/lab/pki.py),
+so a pod verifies it too.
+
+Pods (Docker labs): HAProxy also listens on the bridge gateway, same port, and every API server
+advertises ``<gateway>:<HAProxy's port>`` (``--advertise-address``, ``--advertise-port``), so the
+`kubernetes` Service's Endpoints and EndpointSlice name HAProxy, and a pod's connection to the
+ClusterIP is balanced like any other: one API server killed, pods reach the API through the others.
 
 Why any API server can serve any request (docs/multi-host.md):
 - writes: PostgreSQL serializes them across processes (one revision counter, row locks, unique
@@ -132,9 +140,12 @@ def haproxy_binary() -> str:
     return found
 
 
-def render_config(*, bind: str, port: int, backends: Sequence[Backend], ca_file: Path, stats: Path) -> str:
-    """HAProxy's configuration (see the module docstring for why each setting)."""
+def render_config(*, bind: str, port: int, backends: Sequence[Backend], ca_file: Path, stats: Path,
+                  extra_binds: Sequence[str] = ()) -> str:
+    """HAProxy's configuration (see the module docstring for why each setting); `extra_binds`:
+    more addresses its front door listens on, same port (the Docker bridge gateway for pods)."""
     servers = "\n".join(f"    server {b.name} {b.host}:{b.port}" for b in backends)
+    binds = "\n".join(f"    bind {address}:{port}" for address in (bind, *extra_binds))
     return f"""\
 # Written by `labctl up --apiservers {len(backends)}` (orchestrator/lab/haproxy.py); rewritten on every `up`.
 global
@@ -154,7 +165,7 @@ defaults
     option redispatch 1
 
 frontend apiserver
-    bind {bind}:{port}
+{binds}
     default_backend {BACKEND}
 
 backend {BACKEND}
@@ -166,14 +177,15 @@ backend {BACKEND}
 """
 
 
-def haproxy_spec(home: LabHome, *, bind: str, port: int, backends: Sequence[Backend]) -> ComponentSpec:
+def haproxy_spec(home: LabHome, *, bind: str, port: int, backends: Sequence[Backend],
+                 extra_binds: Sequence[str] = ()) -> ComponentSpec:
     """Write the configuration into the lab home and say how to run HAProxy on it, in the
     foreground (``-db``) so that the supervisor owns the process and its log."""
     binary = haproxy_binary()
     config = config_file(home)
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(render_config(bind=bind, port=port, backends=backends, ca_file=home.ca_cert,
-                                    stats=stats_socket(home)))
+                                    stats=stats_socket(home), extra_binds=extra_binds))
     return ComponentSpec(
         name=COMPONENT,
         argv=[binary, "-db", "-f", str(config)],

@@ -168,7 +168,13 @@ def control_plane(ctx: LabContext) -> list[ComponentSpec]:
             )
         )
     if ctx.apiservers > 1 and "haproxy" not in ctx.skip:
-        specs.append(haproxy.haproxy_spec(home, bind=ctx.bind_address, port=port, backends=backends))
+        # On Docker HAProxy also listens on the bridge gateway, the `kubernetes` endpoint pods reach;
+        # unlike the API server it cannot leave out an address it fails to bind (it would not
+        # start), so a gateway that is not this host's (a remote DOCKER_HOST) is not bound.
+        gateway = pod_gateway(ctx)
+        pod_bind = (gateway,) if gateway is not None and ctx.bind_address == LOOPBACK and is_local_address(gateway) else ()
+        specs.append(haproxy.haproxy_spec(home, bind=ctx.bind_address, port=port, backends=backends,
+                                          extra_binds=pod_bind))
     # The relay runs as its own process (the API server runs with --no-relay): one more core at work.
     specs.append(
         ComponentSpec(
@@ -230,19 +236,34 @@ def first_service_ip(cidr: str) -> str:
     return str(ipaddress.ip_network(cidr).network_address + 1)
 
 
+def pod_gateway(ctx: LabContext) -> str | None:
+    """The Docker bridge gateway where pods reach the API (None: not a Docker lab with nodes, or the
+    bridge is unknown). The gateway is reachable from this host's containers only, so listening
+    there exposes nothing beyond the host."""
+    if ctx.runtime != "docker" or not ctx.nodes or "nodes" in ctx.skip:
+        return None
+    bridge = ctx.bridge if ctx.bridge is not None else docker_bridge()
+    return bridge.gateway if bridge is not None else None
+
+
+def is_local_address(address: str) -> bool:
+    """Whether an interface of this host holds `address` (so that a listener can bind it)."""
+    import psutil
+
+    return any(a.address == address for addrs in psutil.net_if_addrs().values() for a in addrs)
+
+
 def pod_reachable(ctx: LabContext) -> dict[str, object]:
-    """On Docker, the API server also listens on the bridge gateway and names it as the `kubernetes`
-    Service's endpoint (kube-apiserver's --advertise-address), so that a pod reaches
-    https://kubernetes.default.svc through the proxy's rules (docs/networking.md). Only there: the
-    default bind stays loopback, and the gateway is reachable from this host's containers only.
-    Not with several API servers: HAProxy listens on loopback (docs/multi-host.md)."""
-    if ctx.runtime != "docker" or not ctx.nodes or "nodes" in ctx.skip or ctx.apiservers > 1:
+    """On Docker, the `kubernetes` Service's endpoint is the bridge gateway (kube-apiserver's
+    --advertise-address), so that a pod reaches https://kubernetes.default.svc through the proxy's
+    rules (docs/networking.md). One API server also listens there (--extra-bind-address); several
+    do not: HAProxy listens there on its port, which every API server advertises, and balances a
+    pod's connection like any other (docs/multi-host.md). The default bind stays loopback."""
+    gateway = pod_gateway(ctx)
+    if gateway is None:
         return {}
-    bridge = docker_bridge()
-    if bridge is None:
-        return {}
-    extra = {"extra_bind_address": (bridge.gateway,)} if ctx.bind_address == LOOPBACK else {}
-    return {**extra, "advertise_address": bridge.gateway}
+    listens = ctx.apiservers == 1 and ctx.bind_address == LOOPBACK
+    return {**({"extra_bind_address": (gateway,)} if listens else {}), "advertise_address": gateway}
 
 
 def network_specs(ctx: LabContext) -> list[ComponentSpec]:
