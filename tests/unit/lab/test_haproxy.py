@@ -45,8 +45,8 @@ def test_one_apiserver_is_the_lab_as_before_without_haproxy(tmp_path: Path) -> N
     assert specs["scheduler"].depends_on == ("apiserver",)
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (apt-get install haproxy)")
 def test_two_apiservers_listen_on_loopback_ports_of_their_own_behind_haproxy_on_the_lab_port(tmp_path: Path) -> None:
+    _require_haproxy()  # the spec names its binary
     home = LabHome(tmp_path)
     specs = {spec.name: spec for spec in control_plane(_ctx(tmp_path, apiservers=2, bind_address="0.0.0.0"))}
     assert "apiserver" not in specs
