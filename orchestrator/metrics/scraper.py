@@ -8,6 +8,10 @@ the same port (metrics-server's ``--kubelet-client-certificate``). A node that d
 within `timeout` is logged and keeps its previous metrics until they go stale; the others are
 not held up. A scrape of 100 nodes is 100 concurrent requests, capped at `max_parallel`.
 
+The requests go through aiohttp, each connection kept for the next scrape: with 1,000 simulated
+nodes a TLS handshake per node per scrape was half of this process's CPU, and httpx's pool, once
+it kept 50 connections, spent as much checking each of them on every request (docs/benchmarks.md).
+
 Kubernetes equivalent: sigs.k8s.io/metrics-server/pkg/scraper/scraper.go, pkg/scraper/client/resource
 """
 
@@ -21,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from orchestrator.metrics.convert import from_summary
 from orchestrator.metrics.storage import MetricsStorage
@@ -63,19 +67,25 @@ class Scraper:
         # Node agents of a lab serve HTTPS with lab-CA certificates (metrics-server's
         # --kubelet-certificate-authority); without a CA they are plain HTTP agents started by hand.
         self._scheme = "https" if kubelet_ca is not None else "http"
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(kubelet_ca)) if kubelet_ca else True
-        # Keep every connection of a scrape for the next one: a fresh TLS handshake per node per
-        # scrape was half of this process's CPU with 1,000 nodes (docs/benchmarks.md). The agents
-        # hold an idle connection longer than this (orchestrator/nodeagent/logserver.py).
-        limits = httpx.Limits(max_connections=max_parallel, max_keepalive_connections=max_parallel,
-                              keepalive_expiry=KEEP_ALIVE_SECONDS)
-        self._client = httpx.AsyncClient(timeout=self._timeout, verify=verify, limits=limits)
+        self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(kubelet_ca)) if kubelet_ca else True
+        self._max_parallel = max_parallel
+        self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
         self.scrapes = 0
         self.last_duration = 0.0
         self.last_errors: dict[str, str] = {}
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # The agents hold an idle connection longer than this (orchestrator/nodeagent/logserver.py).
+            connector = aiohttp.TCPConnector(limit=self._max_parallel, keepalive_timeout=KEEP_ALIVE_SECONDS,
+                                             ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                                  timeout=aiohttp.ClientTimeout(total=self._timeout))
+        return self._session
 
     async def run(self) -> None:
         """Scrape every `resolution` seconds (counted from each scrape's start) until cancelled."""
@@ -101,10 +111,10 @@ class Scraper:
             return name, "the node's status names no InternalIP and kubelet port"
         async with self._limit:
             try:
-                response = await self._client.get(url, params={"node": name}, headers=self._headers)
-                response.raise_for_status()
-                summary = response.json()
-            except (httpx.HTTPError, ValueError) as err:
+                async with self._client().get(url, params={"node": name}) as response:
+                    response.raise_for_status()
+                    summary = await response.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
                 log.warning("scraping node %s at %s failed: %s", name, url, err)
                 return name, str(err) or type(err).__name__
         node_usage, pods = from_summary(summary)
