@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+import psutil
+
 from orchestrator.dns.dnat import cluster_dns_ip
 from orchestrator.lab import haproxy
 from orchestrator.lab.components import (
@@ -248,8 +250,6 @@ def pod_gateway(ctx: LabContext) -> str | None:
 
 def is_local_address(address: str) -> bool:
     """Whether an interface of this host holds `address` (so that a listener can bind it)."""
-    import psutil
-
     return any(a.address == address for addrs in psutil.net_if_addrs().values() for a in addrs)
 
 
