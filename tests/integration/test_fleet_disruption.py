@@ -35,9 +35,9 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.lab.components import NodeAgent
 from orchestrator.lab.embedded.ports import free_port
 from orchestrator.lab.home import LabHome
-from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import ControllerManagerProcess, start_controller_manager
 from tests.labctl import run_labctl
+from tests.support.lab import Lab
 
 BIG, SMALL = 900, 100
 GRACE = 25
