@@ -79,15 +79,16 @@ class Lab:
 
 
 @contextmanager
-def start_lab(tmp_path_factory: pytest.TempPathFactory, name: str = "lab") -> Iterator[Lab]:
-    """`labctl up` with two node identities and no scheduler, controller manager or node agents (the
-    tests start their own where they need them, so that no cluster-wide one acts on objects another
-    test made); `labctl down` afterwards."""
+def start_lab(tmp_path_factory: pytest.TempPathFactory, name: str = "lab", *, nodes: int = 2,
+              skip: tuple[str, ...] = ("scheduler", "controller-manager", "nodes")) -> Iterator[Lab]:
+    """`labctl up --nodes N` without the `skip`ped components, `labctl down` afterwards. By default: two
+    node identities and no scheduler, controller manager or node agents (the tests start their own
+    where they need them, so that no cluster-wide one acts on objects another test made)."""
     from orchestrator.lab.embedded.ports import free_port
 
     home = tmp_path_factory.mktemp(name)
-    up = run_labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
-                    "--skip", "controller-manager", "--skip", "nodes")
+    up = run_labctl(home, "up", "--nodes", str(nodes), "--port", str(free_port()),
+                    *(arg for component in skip for arg in ("--skip", component)))
     if up.returncode != 0:
         run_labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")

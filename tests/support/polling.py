@@ -1,4 +1,5 @@
-"""`eventually`: poll a check until it holds, instead of sleeping a guessed time.
+"""Pollers: wait for a check to hold instead of sleeping a guessed time — `eventually` from async
+tests, `wait_until` from plain ones.
 
 Kubernetes equivalent: test/utils (wait.PollUntilContextTimeout in the integration tests)
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,3 +30,16 @@ async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout: float = 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+def wait_until(what: str, condition: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.5) -> T:
+    """Call `condition()` until it returns something truthy, which is returned; fail naming `what`
+    after `timeout` seconds. For tests that poll from plain (not async) code, as kubectl tests do."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
