@@ -4,6 +4,9 @@ By default the session starts the embedded servers (the same code `labctl up` us
 temporary lab home. ``LABKIT_TEST_DATABASE_URL`` / ``LABKIT_TEST_REDIS_URL`` point the tests at
 servers you already run instead. Every test that needs storage gets a fresh database and an
 empty Redis database, so tests never see each other's revisions.
+
+The lab fixtures (`lab`, `api`, `namespace`) are registered here once, from tests/support/fixtures.py:
+pytest takes ``pytest_plugins`` only from this top-level conftest.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import redis.asyncio as aioredis
 from orchestrator.storage.relay import Relay
 from orchestrator.storage.store import Store
 from orchestrator.storage.watchcache import WatchCache
+
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @dataclass(frozen=True)

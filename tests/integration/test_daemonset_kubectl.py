@@ -18,8 +18,9 @@ import pytest
 import urllib3
 from kubernetes import client, config, watch
 
-from tests.integration.test_workloads_kubectl import get, kubectl, wait_until
 from tests.labctl import run_labctl, simulated_lab
+from tests.support.kubectl import kubectl, kubectl_get
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.kubectl
 
@@ -42,7 +43,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def pods(home: Path, app: str) -> list[dict[str, Any]]:
-    return [p for p in get(home, "pods", "-l", f"app={app}")["items"] if not p["metadata"].get("deletionTimestamp")]
+    return [p for p in kubectl_get(home, "pods", "-l", f"app={app}")["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
 def nodes_of(home: Path, app: str) -> list[str]:
@@ -71,7 +72,7 @@ def test_one_pod_per_node_a_deleted_node_loses_it_and_a_new_node_gets_one(lab: P
     assert run_labctl(lab, "stop", "node-3").returncode == 0
     kubectl(lab, "delete", "node", "node-3")
     wait_until("node-3's daemon pod gone", lambda: nodes_of(lab, "agent") == ["node-1", "node-2"], timeout=60)
-    wait_until("desired 2", lambda: get(lab, "ds/agent")["status"]["desiredNumberScheduled"] == 2)
+    wait_until("desired 2", lambda: kubectl_get(lab, "ds/agent")["status"]["desiredNumberScheduled"] == 2)
     # It comes back (registers again): it gets its pod.
     assert run_labctl(lab, "start", "node-3").returncode == 0
     wait_until("node-3's new daemon pod", lambda: nodes_of(lab, "agent") == sorted(NODES), timeout=60)
@@ -174,14 +175,14 @@ def test_a_rolling_update_replaces_every_pod_at_most_max_unavailable_at_a_time(l
     assert {p["metadata"]["labels"]["pod-template-generation"] for p in after} == {"2"}
     assert watcher.error is None, watcher.error
     assert watcher.worst == 1, "\n".join(watcher.timeline)  # maxUnavailable 1: never two nodes without a ready pod
-    status = get(lab, "ds/roll")["status"]
+    status = kubectl_get(lab, "ds/roll")["status"]
     assert status["updatedNumberScheduled"] == status["numberAvailable"] == 3
     assert status["observedGeneration"] == 2
     # Each template is a ControllerRevision named after the pods' controller-revision-hash.
     history = kubectl(lab, "rollout", "history", "ds/roll").stdout.split()
     assert history[-6:] == ["REVISION", "CHANGE-CAUSE", "1", "<none>", "2", "<none>"], history
     hashes = {p["metadata"]["labels"]["controller-revision-hash"] for p in after}
-    revisions = {r["metadata"]["name"]: r["revision"] for r in get(lab, "controllerrevisions")["items"]
+    revisions = {r["metadata"]["name"]: r["revision"] for r in kubectl_get(lab, "controllerrevisions")["items"]
                  if r["metadata"]["ownerReferences"][0]["name"] == "roll"}
     assert revisions[f"roll-{hashes.pop()}"] == 2 and len(revisions) == 2
     kubectl(lab, "delete", "ds", "roll")

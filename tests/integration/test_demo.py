@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from orchestrator.cli.main import app
 from orchestrator.lab.embedded.ports import free_port
-from tests.integration.nodeagent.conftest import require_docker
 from tests.labctl import run_labctl
+from tests.support.skips import require_docker
 
 STEPS = (
     "1  you POST the desired state: a Deployment of 3 pods",

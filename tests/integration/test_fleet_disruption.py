@@ -17,7 +17,6 @@ FullDisruption lifts its taint), --node-eviction-rate 1 node/s so the rate shows
 from __future__ import annotations
 
 import asyncio
-import csv
 import signal
 import subprocess
 import time
@@ -28,16 +27,13 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.client.rest import ApiClient
 from orchestrator.lab.components import NodeAgent
-from orchestrator.lab.embedded.ports import free_port
 from orchestrator.lab.home import LabHome
-from tests.integration.apiserver.conftest import Lab
 from tests.integration.controllers.conftest import ControllerManagerProcess, start_controller_manager
-from tests.labctl import run_labctl
+from tests.support.lab import Lab, start_lab
 
 BIG, SMALL = 900, 100
 GRACE = 25
@@ -47,20 +43,8 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    home = tmp_path_factory.mktemp("fleetlab")
-    up = run_labctl(home, "up", "--nodes", "0", "--port", str(free_port()), "--skip", "scheduler",
-                    "--skip", "controller-manager")
-    if up.returncode != 0:
-        run_labctl(home, "down")
-        raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
-    try:
-        kubeconfig = Path(run_labctl(home, "kubeconfig").stdout.strip())
-        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-        tokens = {row[1]: row[0] for row in csv.reader((home / "tokens.csv").read_text().splitlines()) if row}
-        yield Lab(home, kubeconfig, server, home / "pki" / "ca.crt", tokens)
-    finally:
-        down = run_labctl(home, "down")
-        assert down.returncode == 0, down.stdout + down.stderr
+    with start_lab(tmp_path_factory, "fleetlab", nodes=0, skip=("scheduler", "controller-manager")) as started:
+        yield started
 
 
 class Fleet:

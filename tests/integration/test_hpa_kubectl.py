@@ -11,19 +11,17 @@ The lab runs with a 1 s metric resolution, a 1 s HPA sync period and a 6 s scale
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
 from tests.labctl import simulated_lab
+from tests.support.kubectl import kubectl, kubectl_get
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.kubectl
-T = TypeVar("T")
 
 LAB_ENV = {"LABKIT_METRIC_RESOLUTION": "1s", "LABKIT_HPA_SYNC_PERIOD": "1s",
            "LABKIT_HPA_DOWNSCALE_STABILIZATION": "6s"}
@@ -67,30 +65,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-def kubectl(home: Path, *args: str, input: str | None = None, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home))
-    result = subprocess.run(["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def get(home: Path, *args: str) -> dict[str, Any]:
-    return json.loads(kubectl(home, "get", *args, "-o", "json").stdout)  # type: ignore[no-any-return]
-
-
-def wait_until(what: str, condition: Callable[[], T], timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
-
-
 def steer(home: Path, cpu: str) -> None:
     """Every pod of the Deployment now uses `cpu` (the next stats sample shows it)."""
     kubectl(home, "annotate", "pods", "-l", "app=web", f"sim.labkit.io/cpu-usage={cpu}", "--overwrite")
@@ -110,12 +84,12 @@ def test_load_scales_the_deployment_up_and_after_the_window_down(cluster: Path) 
     assert row.split()[:3] == ["web", "Deployment/web", "cpu:"] and row.split()[4:7] == ["1", "5", "1"]
 
     steer(cluster, "400m")  # 200%: ratio 4 -> 4 replicas (max(1 + 4, 2x) allows it)
-    wait_until("a scale up", lambda: (get(cluster, "deployment", "web")["spec"]["replicas"] or 0) >= 4)
-    hpa = get(cluster, "hpa", "web")
+    wait_until("a scale up", lambda: (kubectl_get(cluster, "deployment", "web")["spec"]["replicas"] or 0) >= 4)
+    hpa = kubectl_get(cluster, "hpa", "web")
     assert hpa["status"]["lastScaleTime"]
     conditions = {c["type"]: c for c in hpa["status"]["conditions"]}
     assert conditions["AbleToScale"]["status"] == "True" and conditions["ScalingActive"]["reason"] == "ValidMetricFound"
-    events = get(cluster, "events", "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler")["items"]
+    events = kubectl_get(cluster, "events", "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler")["items"]
     rescales = [e["message"] for e in events if e["reason"] == "SuccessfulRescale"]
     assert any(m.startswith("New size: 4; reason: cpu resource utilization (percentage of request) above target")
                for m in rescales), rescales
@@ -125,13 +99,13 @@ def test_load_scales_the_deployment_up_and_after_the_window_down(cluster: Path) 
     assert "ScalingActive" in described and "ValidMetricFound" in described and "SuccessfulRescale" in described
 
     wait_until("the new pods to be ready",
-               lambda: get(cluster, "deployment", "web").get("status", {}).get("readyReplicas", 0) >= 4)
+               lambda: kubectl_get(cluster, "deployment", "web").get("status", {}).get("readyReplicas", 0) >= 4)
     lowered = time.monotonic()
     steer(cluster, "20m")  # 10%: wants 1 replica, but only after the 6 s window of higher recommendations
-    wait_until("a scale down", lambda: get(cluster, "deployment", "web")["spec"]["replicas"] == 1, timeout=45)
+    wait_until("a scale down", lambda: kubectl_get(cluster, "deployment", "web")["spec"]["replicas"] == 1, timeout=45)
     assert time.monotonic() - lowered >= 6  # not before the stabilization window has passed
     assert "All metrics below target" in json.dumps(
-        get(cluster, "events", "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler")["items"])
+        kubectl_get(cluster, "events", "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler")["items"])
 
 
 def rows_header(home: Path) -> list[str]:
@@ -157,14 +131,14 @@ def test_kubectl_autoscale_writes_autoscaling_v1_which_is_served_converted(clust
     kubectl(cluster, "create", "deployment", "api", "--image=busybox:1.36")
     created = kubectl(cluster, "autoscale", "deployment", "api", "--cpu-percent=60", "--min=2", "--max=4")
     assert "horizontalpodautoscaler.autoscaling/api autoscaled" in created.stdout
-    v2 = get(cluster, "hpa", "api")
+    v2 = kubectl_get(cluster, "hpa", "api")
     assert v2["apiVersion"] == "autoscaling/v2"
     assert v2["spec"]["metrics"] == [{"type": "Resource", "resource": {
         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]
-    v1 = get(cluster, "horizontalpodautoscalers.v1.autoscaling", "api")
+    v1 = kubectl_get(cluster, "horizontalpodautoscalers.v1.autoscaling", "api")
     assert v1["apiVersion"] == "autoscaling/v1" and v1["spec"]["targetCPUUtilizationPercentage"] == 60
     kubectl(cluster, "patch", "horizontalpodautoscalers.v1.autoscaling", "api", "--type=merge",
             "-p", '{"spec": {"targetCPUUtilizationPercentage": 70}}')
-    assert get(cluster, "hpa", "api")["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    assert kubectl_get(cluster, "hpa", "api")["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
     # one replica is below minReplicas: the controller brings it up without needing metrics
-    wait_until("api scaled to minReplicas", lambda: get(cluster, "deployment", "api")["spec"]["replicas"] == 2)
+    wait_until("api scaled to minReplicas", lambda: kubectl_get(cluster, "deployment", "api")["spec"]["replicas"] == 2)

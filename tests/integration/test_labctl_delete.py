@@ -16,8 +16,8 @@ import httpx
 from orchestrator.lab.containers import lab_cluster_id
 from orchestrator.lab.embedded.ports import free_port
 from orchestrator.lab.home import LabHome
-from tests.integration.nodeagent.conftest import require_docker
 from tests.labctl import processes_mentioning, run_labctl
+from tests.support.skips import require_docker
 
 
 def _pod(name: str, restart: str) -> dict[str, Any]:

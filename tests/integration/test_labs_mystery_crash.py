@@ -14,8 +14,8 @@ from labs.mysteries import CRASH_VARIABLE, REPLICAS
 from labs.solutions import mystery_crash
 from orchestrator.lab.embedded.ports import free_port
 from orchestrator.nodeagent.cluster import cluster_id
-from tests.integration.nodeagent.conftest import require_docker
 from tests.integration.test_labs_mysteries import delete_pods, once_running
+from tests.support.skips import require_docker
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-from tests.integration.test_workloads_kubectl import get, kubectl, wait_until
 from tests.labctl import simulated_lab
+from tests.support.kubectl import kubectl, kubectl_get
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.kubectl
 
@@ -59,7 +60,7 @@ def test_a_limitrange_defaults_a_bare_pod_and_refuses_one_over_its_max(cluster: 
                              "default": {"cpu": "200m", "memory": "128Mi"},
                              "defaultRequest": {"cpu": "100m", "memory": "64Mi"}}]}})
     kubectl(cluster, "-n", ns, "run", "bare", "--image=busybox:1.36")
-    resources = get(cluster, "-n", ns, "pod", "bare")["spec"]["containers"][0]["resources"]
+    resources = kubectl_get(cluster, "-n", ns, "pod", "bare")["spec"]["containers"][0]["resources"]
     assert resources == {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
 
     refused = kubectl(cluster, "-n", ns, "apply", "-f", "-", check=False, input=str(pod(

@@ -16,23 +16,21 @@ The image is the local labkit/busybox:1.0 serving /usr/share/nginx/html with bus
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from orchestrator.lab.embedded.ports import free_port
 from tests.labctl import run_labctl
+from tests.support.kubectl import kubectl, kubectl_get
+from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.docker]
 
-T = TypeVar("T")
 
 WEB = """\
 apiVersion: v1
@@ -103,30 +101,6 @@ def _require() -> None:
         pytest.skip(reason=message + " (set LABKIT_REQUIRE_DOCKER=1 to make this a failure)")
 
 
-def kubectl(home: Path, *args: str, input: str | None = None, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home))
-    result = subprocess.run(["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def get(home: Path, *args: str) -> dict[str, Any]:
-    return json.loads(kubectl(home, "get", *args, "-o", "json").stdout)  # type: ignore[no-any-return]
-
-
-def wait_for(what: str, condition: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _require()
@@ -153,8 +127,8 @@ def _remove_pods(home: Path) -> None:
 
     engine = docker.from_env()
     label = f"labkit.cluster={cluster_id(home / 'admin.kubeconfig')}"
-    wait_for("the pods' containers to be removed",
-             lambda: not engine.api.containers(all=True, filters={"label": label}), timeout=60)
+    wait_until("the pods' containers to be removed",
+               lambda: not engine.api.containers(all=True, filters={"label": label}), timeout=60)
 
 
 def test_the_web_statefulset_rolls_out_with_bound_claims_and_a_revision(lab: Path) -> None:
@@ -181,31 +155,31 @@ def test_the_web_statefulset_rolls_out_with_bound_claims_and_a_revision(lab: Pat
 def test_data_in_the_claim_outlives_the_pod(lab: Path) -> None:
     kubectl(lab, "rollout", "status", "sts/web", "--timeout=120s", timeout=150)
     kubectl(lab, "exec", "web-0", "--", "sh", "-c", "echo kept by www-web-0 > /usr/share/nginx/html/index.html")
-    old_uid = get(lab, "pod", "web-0")["metadata"]["uid"]
+    old_uid = kubectl_get(lab, "pod", "web-0")["metadata"]["uid"]
     kubectl(lab, "delete", "pod", "web-0", "--wait=false")
 
     def back() -> dict[str, Any] | None:
-        pod = get(lab, "pods", "-l", "statefulset.kubernetes.io/pod-name=web-0")["items"]
+        pod = kubectl_get(lab, "pods", "-l", "statefulset.kubernetes.io/pod-name=web-0")["items"]
         ready = [p for p in pod if p["metadata"]["uid"] != old_uid and any(
             c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]
         return ready[0] if ready else None
 
-    wait_for("web-0 recreated and ready", back, timeout=90)
+    wait_until("web-0 recreated and ready", back, timeout=90)
     assert kubectl(lab, "exec", "web-0", "--", "cat", "/usr/share/nginx/html/index.html").stdout == \
         "kept by www-web-0\n"
 
 
 def test_scaling_down_keeps_the_claim_and_a_deleted_claim_takes_its_volume(lab: Path) -> None:
     kubectl(lab, "scale", "sts", "web", "--replicas=1")
-    wait_for("web-1 gone", lambda: [p["metadata"]["name"] for p in get(lab, "pods")["items"]] == ["web-0"], timeout=60)
-    claim = get(lab, "pvc", "www-web-1")
+    wait_until("web-1 gone", lambda: [p["metadata"]["name"] for p in kubectl_get(lab, "pods")["items"]] == ["web-0"], timeout=60)
+    claim = kubectl_get(lab, "pvc", "www-web-1")
     assert claim["status"]["phase"] == "Bound"
     volume = claim["spec"]["volumeName"]
     directory = lab / "nodes" / "persistentvolumes" / volume
     assert directory.is_dir()  # the node agent made it when web-1 started
     kubectl(lab, "delete", "pvc", "www-web-1")
-    wait_for("the released volume deleted",
-             lambda: volume not in {v["metadata"]["name"] for v in get(lab, "pv")["items"]}, timeout=60)
+    wait_until("the released volume deleted",
+               lambda: volume not in {v["metadata"]["name"] for v in kubectl_get(lab, "pv")["items"]}, timeout=60)
     assert not directory.exists()
 
 

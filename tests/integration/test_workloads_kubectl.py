@@ -10,17 +10,14 @@ The simulated runtime decides what a container does from the pod's annotations
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.labctl import simulated_lab
+from tests.support.kubectl import kubectl, kubectl_get
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.kubectl
 
@@ -76,30 +73,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-def kubectl(home: Path, *args: str, input: str | None = None, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, KUBECONFIG=str(home / "admin.kubeconfig"), HOME=str(home))
-    result = subprocess.run(["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def get(home: Path, *args: str) -> dict[str, Any]:
-    return json.loads(kubectl(home, "get", *args, "-o", "json").stdout)  # type: ignore[no-any-return]
-
-
-def wait_until(what: str, condition, timeout: float = 60):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
-
-
 def test_a_job_runs_to_completion_and_kubectl_waits_gets_and_reads_its_logs(cluster: Path) -> None:
     kubectl(cluster, "apply", "-f", "-", input=JOB_PI)
     waited = kubectl(cluster, "wait", "--for=condition=complete", "job/pi", "--timeout=60s")
@@ -109,34 +82,34 @@ def test_a_job_runs_to_completion_and_kubectl_waits_gets_and_reads_its_logs(clus
     assert table[1].split()[:3] == ["pi", "Complete", "1/1"]
     logs = kubectl(cluster, "logs", "job/pi").stdout
     assert "started busybox:1.36 as pi" in logs and "exited with code 0" in logs
-    job = get(cluster, "job/pi")
+    job = kubectl_get(cluster, "job/pi")
     assert job["status"]["succeeded"] == 1 and job["status"]["completionTime"]
 
     kubectl(cluster, "apply", "-f", "-", input=JOB_FAILING)
     waited = kubectl(cluster, "wait", "--for=condition=failed", "job/broken", "--timeout=60s")
     assert "job.batch/broken condition met" in waited.stdout
-    failed = next(c for c in get(cluster, "job/broken")["status"]["conditions"] if c["type"] == "Failed")
+    failed = next(c for c in kubectl_get(cluster, "job/broken")["status"]["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "BackoffLimitExceeded"
     assert "Failed" in kubectl(cluster, "get", "job/broken").stdout
 
     # Deleting the Job takes its pods with it (ownerReferences + the garbage collector).
     kubectl(cluster, "delete", "job/pi", "job/broken")
-    wait_until("the Jobs' pods gone", lambda: not get(cluster, "pods", "-l", "batch.kubernetes.io/job-name")["items"])
+    wait_until("the Jobs' pods gone", lambda: not kubectl_get(cluster, "pods", "-l", "batch.kubernetes.io/job-name")["items"])
 
 
 def test_kubectl_create_job_cronjob_and_a_job_from_the_cronjob(cluster: Path) -> None:
     kubectl(cluster, "create", "job", "once", "--image=busybox:1.36", "--", "echo", "hi")
-    job = get(cluster, "job/once")
+    job = kubectl_get(cluster, "job/once")
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
-    wait_until("the Job's pod", lambda: get(cluster, "pods", "-l", "batch.kubernetes.io/job-name=once")["items"])
+    wait_until("the Job's pod", lambda: kubectl_get(cluster, "pods", "-l", "batch.kubernetes.io/job-name=once")["items"])
 
     kubectl(cluster, "create", "cronjob", "hello", "--image=busybox:1.36", "--schedule=*/1 * * * *", "--", "date")
     table = kubectl(cluster, "get", "cronjobs").stdout.splitlines()
     assert table[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]
     assert table[1].split()[:7] == ["hello", "*/1", "*", "*", "*", "*", "<none>"]
     kubectl(cluster, "create", "job", "manual", "--from=cronjob/hello")
-    manual = get(cluster, "job/manual")
-    cronjob = get(cluster, "cronjob/hello")
+    manual = kubectl_get(cluster, "job/manual")
+    cronjob = kubectl_get(cluster, "cronjob/hello")
     assert manual["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     assert manual["metadata"]["ownerReferences"][0]["uid"] == cronjob["metadata"]["uid"]
     bad = kubectl(cluster, "create", "cronjob", "bad", "--image=busybox:1.36", "--schedule=every minute", check=False)
@@ -149,16 +122,16 @@ def test_drain_is_held_back_by_a_pod_disruption_budget_then_allowed(cluster: Pat
     kubectl(cluster, "rollout", "status", "deploy/web", "--timeout=60s")
     kubectl(cluster, "create", "pdb", "web", "--selector=app=web", "--min-available=2")
     wait_until("the budget counted 2 healthy pods",
-               lambda: get(cluster, "pdb/web").get("status", {}).get("currentHealthy") == 2)
+               lambda: kubectl_get(cluster, "pdb/web").get("status", {}).get("currentHealthy") == 2)
     assert kubectl(cluster, "get", "pdb").stdout.splitlines()[1].split()[:4] == ["web", "2", "N/A", "0"]
-    node = get(cluster, "pods", "-l", "app=web")["items"][0]["spec"]["nodeName"]
+    node = kubectl_get(cluster, "pods", "-l", "app=web")["items"][0]["spec"]["nodeName"]
 
     held = kubectl(cluster, "drain", node, "--ignore-daemonsets", "--timeout=5s", check=False, timeout=60)
     assert held.returncode != 0
     assert "Cannot evict pod as it would violate the pod's disruption budget." in held.stderr
 
     kubectl(cluster, "patch", "pdb/web", "--type=merge", "-p", '{"spec": {"minAvailable": 1}}')
-    wait_until("one disruption allowed", lambda: get(cluster, "pdb/web").get("status", {}).get("disruptionsAllowed") == 1)
+    wait_until("one disruption allowed", lambda: kubectl_get(cluster, "pdb/web").get("status", {}).get("disruptionsAllowed") == 1)
     done = kubectl(cluster, "drain", node, "--ignore-daemonsets", "--timeout=60s", timeout=90)
     assert f"node/{node} drained" in done.stdout, done.stdout + done.stderr
     kubectl(cluster, "uncordon", node)

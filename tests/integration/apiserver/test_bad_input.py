@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests import factories
-from tests.integration.apiserver.conftest import Lab
+from tests.support.lab import Lab
 
 pytestmark = [
     # The shared conftest passes the CA path to httpx as a string, which httpx 0.28 deprecates.

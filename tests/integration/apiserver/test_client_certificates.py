@@ -23,9 +23,10 @@ import yaml
 
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import ensure_pki, issue_client_certificate, write_kubeconfig
-from tests.integration.apiserver.conftest import Lab, require_kubectl
 from tests.integration.apiserver.test_rbac import can_i, namespace, until
 from tests.labctl import run_labctl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 pytestmark = [pytest.mark.timeout(300)]
 

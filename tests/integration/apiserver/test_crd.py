@@ -23,7 +23,8 @@ import pytest
 from orchestrator.lab.components import ApiServer
 from orchestrator.lab.embedded.ports import free_port
 from tests.factories import crontab_crd
-from tests.integration.apiserver.conftest import Lab, require_kubectl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 pytestmark = pytest.mark.kubectl
 

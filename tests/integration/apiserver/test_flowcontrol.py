@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from orchestrator.apiserver.flowcontrol import FLOW_SCHEMAS, PRIORITY_LEVELS
-from tests.integration.apiserver.conftest import Lab, require_kubectl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.factories import crontab_crd
-from tests.integration.apiserver.conftest import Lab, require_kubectl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 pytestmark = pytest.mark.kubectl
 

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from tests.integration.apiserver.conftest import Lab, require_kubectl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from kubernetes.client.rest import ApiException
 from orchestrator.lab.embedded.postgres import database_url
 from orchestrator.lab.embedded.redis import redis_url
 from orchestrator.storage.relay import compact_now
-from tests.integration.apiserver.conftest import Lab
+from tests.support.lab import Lab
 
 COUNTER = "labkit.test/counter"
 # No node has this label: test pods stay unbound, so only the test writes them and deletes are immediate.

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from orchestrator.lab.pki import write_kubeconfig
-from tests.integration.apiserver.conftest import Lab, require_kubectl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")]

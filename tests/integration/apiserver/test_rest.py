@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.factories import node, pod
-from tests.integration.apiserver.conftest import Lab
+from tests.support.lab import Lab
 
 
 def pods_path(ns: str) -> str:

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from orchestrator.apiserver import openapi
-from tests.integration.apiserver.conftest import Lab
+from tests.support.lab import Lab
 
 pytestmark = [
     # The shared conftest passes the CA path to httpx as a string, which httpx 0.28 deprecates.

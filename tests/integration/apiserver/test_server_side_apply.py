@@ -14,7 +14,8 @@ import pytest
 import yaml
 from kubernetes import client, config, utils
 
-from tests.integration.apiserver.conftest import Lab, require_kubectl
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 # No node has this label: the deployment's pods (none: no controller runs here) would stay Pending.
 UNSCHEDULABLE = {"labkit.test/no-such-node": "true"}

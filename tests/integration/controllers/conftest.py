@@ -1,9 +1,13 @@
-# ruff: noqa: F811  (pytest fixtures are re-exported from the API server conftest and used by name)
-"""Controller-manager integration fixtures: the session lab (re-exported), an admin ApiClient, a
+"""Controller-manager integration fixtures: a lab of this directory's own, an admin ApiClient, a
 controller manager subprocess per test (acting only in the test's namespace, on its own Lease),
 and `SimKubelet` — a stand-in for the scheduler and node agents (bind pods round-robin to the
 test's nodes, report them Running and Ready, finish graceful deletions, renew node Leases) so
-these tests do not depend on those components."""
+these tests do not depend on those components.
+
+The lab is this directory's own, not the session lab of tests/support/fixtures.py: node-lifecycle
+tests count every node of the lab in their zone (a lab other directories left NotReady nodes in puts
+the zone in PartialDisruption, where a small cluster evicts nothing), and the persistent-volume
+binder binds claims to any PersistentVolume of the lab. `api` and `namespace` follow this `lab`."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.lab.components import ControllerManager
 from orchestrator.proto import controllers_pb2, controllers_pb2_grpc
 from tests import factories
-from tests.integration.apiserver.conftest import Lab, api, lab, namespace  # noqa: F401
+from tests.support.lab import Lab, start_lab
 
 SCHEDULER_NAME = "labkit-test-nobody"  # no real scheduler picks these pods up
 
@@ -95,6 +99,12 @@ def start_controller_manager(lab: Lab, namespace: str, log_dir: Path, *extra: st
     grpc_port = int(words[words.index("gRPC") + 2].rsplit(":", 1)[1])
     metrics_port = int(words[words.index("metrics") + 2].rsplit(":", 1)[1])
     return ControllerManagerProcess(proc, grpc_port, metrics_port, log_path)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with start_lab(tmp_path_factory, "controllers-lab") as started:
+        yield started
 
 
 @pytest.fixture
@@ -249,22 +259,6 @@ async def kubelet(admin: ApiClient, namespace: str) -> AsyncIterator[SimKubelet]
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await sim.delete_nodes()
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2,
-                     message: str = "") -> Any:
-    """Await `check()` until it returns a truthy value (returned) or `timeout` passes."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {message} (last: {last!r})")
-        await asyncio.sleep(interval)
 
 
 def rs_body(name: str, namespace: str, *, replicas: int, labels: dict[str, str], image: str = "busybox") -> dict[str, Any]:

@@ -24,7 +24,8 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.controller import ControllerContext
 from orchestrator.controllers.cronjob import CronJobController
 from orchestrator.controllers.ownerrefs import parse_time
-from tests.integration.controllers.conftest import SCHEDULER_NAME, eventually
+from tests.integration.controllers.conftest import SCHEDULER_NAME
+from tests.support.polling import eventually
 
 
 @dataclass

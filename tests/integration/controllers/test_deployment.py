@@ -6,13 +6,9 @@ import asyncio
 from typing import Any
 
 from orchestrator.client.rest import ApiClient
-from tests.integration.apiserver.conftest import Lab
-from tests.integration.controllers.conftest import (
-    ControllerManagerProcess,
-    SimKubelet,
-    deployment_body,
-    eventually,
-)
+from tests.integration.controllers.conftest import ControllerManagerProcess, SimKubelet, deployment_body
+from tests.support.lab import Lab
+from tests.support.polling import eventually
 
 
 async def kubectl(lab: Lab, *args: str) -> Any:

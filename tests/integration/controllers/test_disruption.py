@@ -10,13 +10,9 @@ import httpx
 from kubernetes import client, config
 
 from orchestrator.client.rest import ApiClient
-from tests.integration.controllers.conftest import (
-    ControllerManagerProcess,
-    Lab,
-    SimKubelet,
-    eventually,
-    rs_body,
-)
+from tests.integration.controllers.conftest import ControllerManagerProcess, SimKubelet, rs_body
+from tests.support.lab import Lab
+from tests.support.polling import eventually
 
 
 def _pdb(name: str, **spec: Any) -> dict[str, Any]:

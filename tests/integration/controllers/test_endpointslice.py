@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """The endpoint and endpointslice controllers against a real API server and controller manager:
 EndpointSlices and Endpoints follow pods becoming ready, unready and deleted (within 2 s), named
 target ports resolve per pod, and kubectl expose / get / describe show them.
@@ -14,18 +13,10 @@ from typing import Any
 
 from orchestrator.api.errors import NotFound
 from orchestrator.client.rest import ApiClient
-from tests.integration.apiserver.conftest import require_kubectl
-from tests.integration.controllers.conftest import (  # noqa: F401
-    SCHEDULER_NAME,
-    ControllerManagerProcess,
-    Lab,
-    admin,
-    eventually,
-    lab,
-    manager_factory,
-    namespace,
-    stamp,
-)
+from tests.integration.controllers.conftest import SCHEDULER_NAME, stamp
+from tests.support.lab import Lab
+from tests.support.polling import eventually
+from tests.support.skips import require_kubectl
 
 SLICES = "endpointslices.discovery.k8s.io"
 CONTROLLERS = ("--controllers", "endpoint,endpointslice,replicaset,deployment")

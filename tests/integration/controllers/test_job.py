@@ -19,14 +19,9 @@ from kubernetes import client, config
 
 from orchestrator.api.errors import Conflict, NotFound
 from orchestrator.client.rest import ApiClient
-from tests.integration.controllers.conftest import (
-    SCHEDULER_NAME,
-    ControllerManagerProcess,
-    Lab,
-    SimKubelet,
-    eventually,
-    stamp,
-)
+from tests.integration.controllers.conftest import SCHEDULER_NAME, ControllerManagerProcess, SimKubelet, stamp
+from tests.support.lab import Lab
+from tests.support.polling import eventually
 
 Outcome = Callable[[dict[str, Any]], int | None]  # exit code of a pod's container; None: keeps running
 

@@ -15,13 +15,9 @@ from orchestrator.api.errors import NotFound
 from orchestrator.client.rest import ApiClient
 from orchestrator.proto import controllers_pb2
 from tests.factories import crontab_crd
-from tests.integration.apiserver.conftest import Lab
-from tests.integration.controllers.conftest import (
-    ControllerManagerProcess,
-    SimKubelet,
-    deployment_body,
-    eventually,
-)
+from tests.integration.controllers.conftest import ControllerManagerProcess, SimKubelet, deployment_body
+from tests.support.lab import Lab
+from tests.support.polling import eventually
 
 
 async def _active_pods(admin: ApiClient, namespace: str) -> list[dict[str, Any]]:

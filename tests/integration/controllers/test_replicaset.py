@@ -6,12 +6,8 @@ from typing import Any
 
 from orchestrator.client.rest import ApiClient
 from tests import factories
-from tests.integration.controllers.conftest import (
-    ControllerManagerProcess,
-    SimKubelet,
-    eventually,
-    rs_body,
-)
+from tests.integration.controllers.conftest import ControllerManagerProcess, SimKubelet, rs_body
+from tests.support.polling import eventually
 
 
 async def _pods(admin: ApiClient, namespace: str, selector: str = "") -> list[dict[str, Any]]:

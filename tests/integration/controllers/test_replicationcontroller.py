@@ -10,12 +10,8 @@ from typing import Any
 import httpx
 
 from orchestrator.client.rest import ApiClient
-from tests.integration.controllers.conftest import (
-    SCHEDULER_NAME,
-    ControllerManagerProcess,
-    SimKubelet,
-    eventually,
-)
+from tests.integration.controllers.conftest import SCHEDULER_NAME, ControllerManagerProcess, SimKubelet
+from tests.support.polling import eventually
 
 
 def rc_body(name: str, replicas: int) -> dict[str, Any]:

@@ -1,19 +1,11 @@
-# ruff: noqa: F811
 """The service-account controller against a real API server: ``default`` in every namespace."""
 
 from __future__ import annotations
 
 from orchestrator.api.errors import NotFound
 from orchestrator.client.rest import ApiClient
-from tests.integration.controllers.conftest import (  # noqa: F401
-    ControllerManagerProcess,
-    admin,
-    eventually,
-    lab,
-    manager,
-    manager_factory,
-    namespace,
-)
+from tests.integration.controllers.conftest import ControllerManagerProcess
+from tests.support.polling import eventually
 
 
 async def _default_uid(admin: ApiClient, namespace: str) -> str | None:

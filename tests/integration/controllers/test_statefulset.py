@@ -16,12 +16,8 @@ import httpx
 
 from orchestrator.client.informer import Informer
 from orchestrator.client.rest import ApiClient
-from tests.integration.controllers.conftest import (
-    SCHEDULER_NAME,
-    ControllerManagerProcess,
-    SimKubelet,
-    eventually,
-)
+from tests.integration.controllers.conftest import SCHEDULER_NAME, ControllerManagerProcess, SimKubelet
+from tests.support.polling import eventually
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 

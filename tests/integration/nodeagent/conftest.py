@@ -1,52 +1,36 @@
-"""Node agent tests against the real API server (the session `lab`), with agents as subprocesses.
+"""Node agent tests against the real API server (a lab of this directory's own), with agents as subprocesses.
 
 `AgentProcess` starts ``python -m orchestrator.nodeagent`` with shortened timers (lease 2 s,
 CrashLoopBackOff 1 s doubling to 4 s), serving HTTPS with a lab-CA certificate and requiring the
 API server's client certificate as `labctl up` starts agents, and stops it with SIGTERM — its containers keep running,
 as when kubelet restarts. Each test works in its own namespace, so pods of one test never
 disturb another's.
+
+The lab is this directory's own, not the session lab of tests/support/fixtures.py: the agents here
+run as node-1 (and node-2), and an agent runs every pod of the lab bound to its node — the API
+server tests leave pods bound to node-1 and node-2 (tests/integration/apiserver/test_authz.py).
+`api` and `namespace` follow this `lab`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from orchestrator.lab.components import NodeAgent
-from tests.integration.apiserver.conftest import Lab, api, namespace  # noqa: F401
-from tests.integration.apiserver.conftest import lab as lab  # noqa: F401
-
-T = TypeVar("T")
+from tests.support.lab import Lab, start_lab
+from tests.support.skips import require_docker
 
 FAST_TIMERS = tuple(NodeAgent.flags(lease_seconds=2, crashloop_base=1, crashloop_max=4, relist_seconds=0.5,
                                      volume_resync_seconds=1))
-
-
-def require_docker() -> None:
-    """Skip without a Docker engine and the test image, unless LABKIT_REQUIRE_DOCKER=1 makes it a failure."""
-    required = os.environ.get("LABKIT_REQUIRE_DOCKER") == "1"
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        client.images.get("labkit/busybox:1.0")
-        client.close()
-    except Exception as err:  # any failure means: no usable engine here
-        message = f"no Docker engine with labkit/busybox:1.0 ({err}); .ci/docker.sh prepares one"
-        if required:
-            pytest.fail(message + " (LABKIT_REQUIRE_DOCKER=1 says the Docker tests must run)")
-        pytest.skip(reason=message + " (set LABKIT_REQUIRE_DOCKER=1 to make this a failure)")
 
 
 class AgentProcess:
@@ -126,7 +110,13 @@ def wait_node_ready(lab: Lab, name: str, agent: AgentProcess, timeout: float = 3
 
 
 @pytest.fixture(scope="session")
-def docker_agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:  # noqa: F811
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with start_lab(tmp_path_factory, "nodeagent-lab") as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def docker_agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     """node-1 on Docker, with its own node token."""
     require_docker()
     ensure_node_object(lab, "node-1")
@@ -166,18 +156,6 @@ def remove_node_containers(node: str, *, cluster: str | None = None) -> None:
                 pass  # removed meanwhile, or still used by another session's container
     finally:
         client.close()
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 30, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def pod_manifest(name: str, *, node: str, script: str | None = None, restart: str = "Always",

@@ -19,13 +19,13 @@ import pytest
 from orchestrator.lab.home import LabHome
 from tests.integration.nodeagent.conftest import (
     AgentProcess,
-    Lab,
     ensure_node_object,
-    eventually,
     pod_manifest,
-    require_docker,
     wait_node_ready,
 )
+from tests.support.lab import Lab
+from tests.support.polling import eventually
+from tests.support.skips import require_docker
 
 NODE = "node-1"
 
@@ -64,7 +64,7 @@ async def wait_phase(api: httpx.AsyncClient, namespace: str, name: str, phase: s
         pod = await get(api, namespace, name)
         return pod if pod and pod["status"].get("phase") == phase else None
 
-    return await eventually(check, timeout=timeout, what=f"pod {name} to be {phase}")
+    return await eventually(check, timeout=timeout, message=f"pod {name} to be {phase}")
 
 
 async def test_pod_reaches_running_with_a_docker_container_id_and_conditions(
@@ -109,7 +109,7 @@ async def test_crashing_container_is_restarted_with_crashloopbackoff(
         waiting = (cs.get("state") or {}).get("waiting") or {}
         return pod if waiting.get("reason") == "CrashLoopBackOff" and cs.get("restartCount", 0) >= 2 else None
 
-    pod = await eventually(backing_off, timeout=30, what="CrashLoopBackOff with 2 restarts")
+    pod = await eventually(backing_off, timeout=30, message="CrashLoopBackOff with 2 restarts")
     cs = status_of(pod)
     assert pod["status"]["phase"] == "Running"  # restartPolicy Always: it will run again
     assert cs["lastState"]["terminated"]["exitCode"] == 2
@@ -126,7 +126,7 @@ async def test_on_failure_pod_restarts_until_success(agent: AgentProcess, api: h
         pod = await get(api, namespace, "retry")
         return pod if status_of(pod or {}).get("restartCount", 0) >= 1 else None
 
-    pod = await eventually(restarted, what="a restart under OnFailure")
+    pod = await eventually(restarted, message="a restart under OnFailure")
     assert pod["status"]["phase"] == "Running"  # OnFailure with a failed container: it will run again
 
 
@@ -139,7 +139,7 @@ async def test_delete_stops_the_container_within_the_grace_period(
     started = time.monotonic()
     r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/bye")
     assert r.status_code == 200
-    await eventually(lambda: _gone(api, namespace, "bye"), timeout=15, what="the pod to be deleted")
+    await eventually(lambda: _gone(api, namespace, "bye"), timeout=15, message="the pod to be deleted")
     elapsed = time.monotonic() - started
     # A process that honours SIGTERM ends at once (PID 1 without a handler would ignore it).
     assert elapsed < 6, f"the container exits on SIGTERM; took {elapsed:.1f}s"
@@ -154,7 +154,7 @@ async def test_sigterm_ignoring_container_is_killed_after_the_grace_period(
     await wait_phase(api, namespace, "stubborn", "Running")
     started = time.monotonic()
     await api.delete(f"/api/v1/namespaces/{namespace}/pods/stubborn")
-    await eventually(lambda: _gone(api, namespace, "stubborn"), timeout=20, what="the pod to be deleted")
+    await eventually(lambda: _gone(api, namespace, "stubborn"), timeout=20, message="the pod to be deleted")
     elapsed = time.monotonic() - started
     assert 2.5 <= elapsed < 10, f"expected the 3 s grace period, then SIGKILL; took {elapsed:.1f}s"
     assert containers_of(pod["metadata"]["uid"]) == []
@@ -182,7 +182,7 @@ async def test_unpullable_image_gives_errimagepull_then_imagepullbackoff(
 
     # Each failed pull waits for the registry lookup, which a slow resolver can stretch to tens of seconds.
     try:
-        await eventually(both, timeout=120, what="ErrImagePull then ImagePullBackOff")
+        await eventually(both, timeout=120, message="ErrImagePull then ImagePullBackOff")
     except AssertionError as err:
         raise AssertionError(f"{err}; waiting reasons seen, in order: {seen}") from None
     pod = await get(api, namespace, "nopull")
@@ -203,7 +203,7 @@ async def test_readiness_probe_drives_ready_and_liveness_failure_restarts(
         p = await get(api, namespace, "probed")
         return p if status_of(p or {}).get("ready") else None
 
-    pod = await eventually(ready, timeout=20, what="readiness to pass")
+    pod = await eventually(ready, timeout=20, message="readiness to pass")
     assert next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
 
     liveness = {"exec": {"command": ["cat", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 2}
@@ -213,7 +213,7 @@ async def test_readiness_probe_drives_ready_and_liveness_failure_restarts(
         p = await get(api, namespace, "dying")
         return p if status_of(p or {}).get("restartCount", 0) >= 1 else None
 
-    pod = await eventually(restarted, timeout=30, what="a liveness restart")
+    pod = await eventually(restarted, timeout=30, message="a liveness restart")
     assert status_of(pod)["lastState"]["terminated"]["exitCode"] in (137, 143)
 
 
@@ -237,7 +237,7 @@ async def test_log_endpoint_serves_logs_tail_and_follow_over_https_to_the_api_se
     apiserver.load_cert_chain(str(home.kubelet_client_cert), str(home.kubelet_client_key))
     headers: dict[str, str] = {}
     async with httpx.AsyncClient(timeout=20, verify=apiserver) as client:
-        await eventually(lambda: _has(client, base, headers, b"line 3"), what="the first lines")
+        await eventually(lambda: _has(client, base, headers, b"line 3"), message="the first lines")
         tail = await client.get(base, params={"tailLines": "1"}, headers=headers)
         assert tail.content.count(b"\n") == 1
         lines: list[str] = []
@@ -296,7 +296,7 @@ async def test_restarted_agent_adopts_its_containers_without_restarting_them(
             return "adopted 1 container" in agent.log()
 
         # The Node still looks Ready from the first run: wait for the new agent's own word.
-        await eventually(adopted, timeout=30, what="the restarted agent to adopt the container")
+        await eventually(adopted, timeout=30, message="the restarted agent to adopt the container")
         await asyncio.sleep(3)  # a few relists: time for a wrong restart to show
         pod = await get(api, namespace, "steady")
         assert pod is not None

@@ -39,13 +39,13 @@ from orchestrator.nodeagent.runtimes.base import (
 )
 from tests.integration.nodeagent.conftest import (
     AgentProcess,
-    Lab,
     ensure_node_object,
-    eventually,
     pod_manifest,
-    require_docker,
     wait_node_ready,
 )
+from tests.support.lab import Lab
+from tests.support.polling import eventually
+from tests.support.skips import require_docker
 
 IMAGE = "labkit/busybox:1.0"
 
@@ -135,7 +135,7 @@ async def test_an_agent_neither_adopts_nor_removes_another_labs_containers_on_it
             statuses = r.json().get("status", {}).get("containerStatuses") or []
             return statuses[0] if statuses and "running" in statuses[0].get("state", {}) else None
 
-        status = await eventually(running_status, timeout=60, what="pod web to run in a container of its own")
+        status = await eventually(running_status, timeout=60, message="pod web to run in a container of its own")
         own_id = status["containerID"].removeprefix("docker://")
         assert own_id != foreign_twin.id
         assert present(client, own_id)["Config"]["Labels"][LABEL_CLUSTER] == ours  # type: ignore[index]
@@ -145,7 +145,7 @@ async def test_an_agent_neither_adopts_nor_removes_another_labs_containers_on_it
         async def own_orphan_removed() -> bool:
             return present(client, own_orphan.id) is None
 
-        await eventually(own_orphan_removed, timeout=60, what="the agent to remove its own cluster's orphan")
+        await eventually(own_orphan_removed, timeout=60, message="the agent to remove its own cluster's orphan")
 
         for container_id, before in untouchable.items():
             after = present(client, container_id)

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.nodeagent.conftest import AgentProcess, Lab, eventually, pod_manifest
+from tests.integration.nodeagent.conftest import AgentProcess, pod_manifest
+from tests.support.lab import Lab
+from tests.support.polling import eventually
 
 COUNT = 100
 
@@ -43,7 +45,7 @@ async def test_hundred_simulated_nodes_register_and_stay_ready_with_fresh_leases
         nodes = [n for n in (await api.get("/api/v1/nodes")).json()["items"] if n["metadata"]["name"].startswith(prefix)]
         return nodes if len(nodes) == COUNT and all(_ready(n) for n in nodes) else None
 
-    nodes = await eventually(all_ready, timeout=60, what=f"{COUNT} Ready nodes")
+    nodes = await eventually(all_ready, timeout=60, message=f"{COUNT} Ready nodes")
     assert {n["status"]["nodeInfo"]["containerRuntimeVersion"] for n in nodes} == {"labkit-sim://1.0"}
     await asyncio.sleep(11)  # more than two lease periods (5 s)
     leases = (await api.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")).json()["items"]
@@ -74,7 +76,7 @@ async def test_pods_bound_to_simulated_nodes_run_and_complete(fleet: Any, api: h
             pod = (await api.get(f"/api/v1/namespaces/{namespace}/pods/{name}")).json()
             return pod if pod["status"].get("phase") == phase else None
 
-        pod = await eventually(reached, timeout=30, what=f"{name} to be {phase}")
+        pod = await eventually(reached, timeout=30, message=f"{name} to be {phase}")
         cs = pod["status"]["containerStatuses"][0]
         assert cs["containerID"].startswith("labkit-sim://")
         if phase == "Failed":
@@ -85,4 +87,4 @@ async def test_pods_bound_to_simulated_nodes_run_and_complete(fleet: Any, api: h
     async def gone() -> bool:
         return (await api.get(f"/api/v1/namespaces/{namespace}/pods/runs")).status_code == 404
 
-    await eventually(gone, timeout=20, what="the deleted pod to be confirmed gone by its node")
+    await eventually(gone, timeout=20, message="the deleted pod to be confirmed gone by its node")

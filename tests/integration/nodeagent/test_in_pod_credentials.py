@@ -15,7 +15,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from tests.integration.nodeagent.conftest import AgentProcess, Lab, eventually, pod_manifest
+from tests.integration.nodeagent.conftest import AgentProcess, pod_manifest
+from tests.support.lab import Lab
+from tests.support.polling import eventually
 
 NODE = "node-1"
 DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -75,7 +77,7 @@ async def test_a_pod_gets_its_service_account_token_and_reaches_the_api_server_w
         text = c.logs().decode() if c is not None else ""
         return text if "reached=" in text else None
 
-    logs = await eventually(logged, timeout=60, what=f"the container to reach the API server\n{docker_agent.log()}")
+    logs = await eventually(logged, timeout=60, message=f"the container to reach the API server\n{docker_agent.log()}")
     assert f"namespace={namespace}" in logs and "ca-ok" in logs
 
     token = _container(uid).exec_run(["cat", f"{DIR}/token"]).output.decode()
@@ -114,7 +116,7 @@ async def test_a_pod_that_opts_out_gets_no_token_but_the_service_address(
         text = c.logs().decode() if c is not None else ""
         return text if "service=" in text else None
 
-    logs = await eventually(logged, timeout=60, what="the container's output")
+    logs = await eventually(logged, timeout=60, message="the container's output")
     assert "no-token" in logs and "service=" in logs and "service=\n" not in logs
 
 
@@ -148,7 +150,7 @@ async def test_the_official_client_in_a_container_works_with_load_incluster_conf
         c.reload()
         return c.logs().decode() if c.status == "exited" else None
 
-    logs = await eventually(finished, timeout=90, what="the in-cluster client to finish")
+    logs = await eventually(finished, timeout=90, message="the in-cluster client to finish")
     assert "versions=v1" in logs, logs
     # Authenticated as system:serviceaccount:<ns>:default; RBAC (when it lands) decides pods.
     assert "pods=403" in logs or "pods=allowed" in logs, logs

@@ -23,14 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.apiserver.conftest import require_kubectl
-from tests.integration.nodeagent.conftest import (
-    AgentProcess,
-    Lab,
-    ensure_node_object,
-    eventually,
-    wait_node_ready,
-)
+from tests.integration.nodeagent.conftest import AgentProcess, ensure_node_object, wait_node_ready
+from tests.support.lab import Lab
+from tests.support.polling import eventually
+from tests.support.skips import require_kubectl
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
@@ -107,7 +103,7 @@ async def wait_for(api: httpx.AsyncClient, ns: str, name: str, what: str, check:
         p = await get_pod(api, ns, name)
         return p if check(p) else None
 
-    return await eventually(probe, timeout=timeout, what=f"pod {name}: {what}")
+    return await eventually(probe, timeout=timeout, message=f"pod {name}: {what}")
 
 
 def exec_in(lab: Lab, ns: str, name: str, *command: str, container: str | None = None) -> str:
@@ -180,7 +176,7 @@ async def test_env_and_volumes_from_secrets_config_maps_and_the_downward_api_rea
     async def updated() -> bool:
         return exec_in(lab, ns, "env", "cat", "/etc/app/MODE") == "v2"
 
-    await eventually(updated, timeout=30, what="the configMap volume to show the update")
+    await eventually(updated, timeout=30, message="the configMap volume to show the update")
     assert exec_in(lab, ns, "env", "cat", "/level") == "3"
     assert (await get_pod(api, ns, "env"))["status"]["containerStatuses"][0]["restartCount"] == 0
 
@@ -195,7 +191,7 @@ async def test_env_and_volumes_from_secrets_config_maps_and_the_downward_api_rea
             async def released() -> bool:
                 return not engine.volumes.list(filters={"label": f"io.kubernetes.pod.uid={uid}"})
 
-            await eventually(released, timeout=30, what="the pod's tmpfs volume to be removed")
+            await eventually(released, timeout=30, message="the pod's tmpfs volume to be removed")
         finally:
             engine.close()
 
@@ -237,7 +233,7 @@ async def test_init_containers_run_in_order_and_share_an_empty_dir_with_the_app(
             shown.append(status)
         return status == "Running"
 
-    await eventually(running, timeout=60, what="the pod to run after its init containers")
+    await eventually(running, timeout=60, message="the pod to run after its init containers")
     assert "Init:0/2" in shown or "Init:1/2" in shown, shown
     p = await get_pod(api, ns, "init")
     inits_done = p["status"]["initContainerStatuses"]

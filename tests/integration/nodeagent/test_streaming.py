@@ -33,8 +33,9 @@ import websockets.exceptions
 import websockets.sync.client
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.apiserver.conftest import require_kubectl
-from tests.integration.nodeagent.conftest import AgentProcess, Lab, pod_manifest
+from tests.integration.nodeagent.conftest import AgentProcess, pod_manifest
+from tests.support.lab import Lab
+from tests.support.skips import require_kubectl
 
 NODE = "node-1"
 WEB_SCRIPT = "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 8080 -h /www"

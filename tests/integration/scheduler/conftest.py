@@ -1,4 +1,4 @@
-"""Scheduler integration fixtures: the session lab (re-exported), an admin client, and a
+"""Scheduler integration fixtures: the session lab (tests/support/fixtures.py), an admin client, and a
 `cluster` per test — its own namespace, its own schedulerName profile and its own nodes
 (labelled, and seen by the scheduler through --node-selector), so tests do not see each
 other's nodes or pods, nor whatever else the lab runs."""
@@ -27,7 +27,7 @@ from orchestrator.client.rest import ApiClient
 from orchestrator.lab.components import Scheduler
 from orchestrator.proto import scheduler_pb2, scheduler_pb2_grpc
 from tests import factories
-from tests.integration.apiserver.conftest import Lab, api, lab, namespace  # noqa: F401
+from tests.support.lab import Lab
 
 TEST_LABEL = "labkit.test/cluster"
 
@@ -193,13 +193,13 @@ class Cluster:
 
 
 @pytest.fixture
-async def admin(lab: Lab) -> AsyncIterator[ApiClient]:  # noqa: F811
+async def admin(lab: Lab) -> AsyncIterator[ApiClient]:
     async with ApiClient.from_kubeconfig(lab.kubeconfig) as client:
         yield client
 
 
 @pytest.fixture
-async def cluster(lab: Lab, admin: ApiClient, namespace: str, tmp_path: Path) -> AsyncIterator[Cluster]:  # noqa: F811
+async def cluster(lab: Lab, admin: ApiClient, namespace: str, tmp_path: Path) -> AsyncIterator[Cluster]:
     label = f"s{uuid.uuid4().hex[:6]}"
     c = Cluster(lab, admin, namespace, f"sched-{label}", label, tmp_path)
     try:

@@ -264,7 +264,7 @@ def test_the_docker_runtime_sets_host_access_only_to_fixed_safe_values() -> None
 @pytest.mark.docker
 async def test_a_container_the_docker_runtime_starts_has_no_host_access() -> None:
     from orchestrator.nodeagent.runtimes.docker import DockerRuntime
-    from tests.integration.nodeagent.conftest import require_docker
+    from tests.support.skips import require_docker
 
     require_docker()
     import docker

@@ -1,16 +1,24 @@
-"""A real lab for API server tests: `labctl up` in a temporary lab home (embedded PostgreSQL and
-Redis, the API server over HTTPS with the lab CA and tokens), shared by the session; each test
-works in its own namespace."""
+"""A real lab for integration tests: `labctl up` in a temporary lab home (embedded PostgreSQL and
+Redis, the API server over HTTPS with the lab CA and tokens), and `Lab`, the handle tests use to
+reach it (httpx clients, kubectl as a lab identity, the lab's PostgreSQL and Redis URLs).
+
+`start_lab` is what the session `lab` fixture (tests/support/fixtures.py) runs; a directory whose
+tests need a lab of their own (tests/integration/controllers, tests/integration/nodeagent) runs it
+from its own `lab` fixture.
+
+Kubernetes equivalent: test/integration/framework/test_server.go
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import ssl
 import subprocess
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +37,6 @@ class Lab:
     tokens: dict[str, str]  # user name -> token
 
     def _ports(self) -> dict[str, int]:
-        import json
-
         return json.loads((self.home / "run" / "state.json").read_text())["lab"]["ports"]
 
     @property
@@ -72,15 +78,17 @@ class Lab:
         return result
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    home = tmp_path_factory.mktemp("lab")
-    # The tests start their own scheduler, controller manager and node agents where they need them, so
-    # that no cluster-wide one acts on objects another test made.
+@contextmanager
+def start_lab(tmp_path_factory: pytest.TempPathFactory, name: str = "lab", *, nodes: int = 2,
+              skip: tuple[str, ...] = ("scheduler", "controller-manager", "nodes")) -> Iterator[Lab]:
+    """`labctl up --nodes N` without the `skip`ped components, `labctl down` afterwards. By default: two
+    node identities and no scheduler, controller manager or node agents (the tests start their own
+    where they need them, so that no cluster-wide one acts on objects another test made)."""
     from orchestrator.lab.embedded.ports import free_port
 
-    up = run_labctl(home, "up", "--nodes", "2", "--port", str(free_port()), "--skip", "scheduler",
-                 "--skip", "controller-manager", "--skip", "nodes")
+    home = tmp_path_factory.mktemp(name)
+    up = run_labctl(home, "up", "--nodes", str(nodes), "--port", str(free_port()),
+                    *(arg for component in skip for arg in ("--skip", component)))
     if up.returncode != 0:
         run_labctl(home, "down")
         raise AssertionError(f"labctl up failed:\n{up.stdout}\n{up.stderr}")
@@ -94,24 +102,3 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     finally:
         down = run_labctl(home, "down")
         assert down.returncode == 0, down.stdout + down.stderr
-
-
-@pytest.fixture
-async def api(lab: Lab) -> AsyncIterator[httpx.AsyncClient]:
-    async with lab.client() as client:
-        yield client
-
-
-@pytest.fixture
-async def namespace(lab: Lab, api: httpx.AsyncClient) -> AsyncIterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    r = await api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    assert r.status_code == 201, r.text
-    yield name
-
-
-def require_kubectl() -> None:
-    if shutil.which("kubectl") is None:
-        if os.environ.get("LABKIT_REQUIRE_KUBECTL") == "1":
-            pytest.fail("kubectl is not installed, and LABKIT_REQUIRE_KUBECTL=1 says these tests must run")
-        pytest.skip(reason="kubectl is not installed (set LABKIT_REQUIRE_KUBECTL=1 to make this a failure)")
