@@ -95,7 +95,9 @@ def test_a_quota_of_two_pods_refuses_the_third_and_a_delete_or_a_finished_pod_fr
     ns = namespace(cluster, "two-pods")
     kubectl(cluster, "-n", ns, "create", "quota", "two", "--hard=pods=2")
     core.create_namespaced_pod(ns, pod("a"))
-    core.create_namespaced_pod(ns, pod("b", annotations={"sim.labkit.io/run-seconds": "1"}))
+    # b runs long enough that the quota still counts it when kubectl reads it below (with 1 s, a
+    # loaded machine could see b Succeed and the controller free its pod first: "pods: 1/2").
+    core.create_namespaced_pod(ns, pod("b", annotations={"sim.labkit.io/run-seconds": "4"}))
     with pytest.raises(ApiException) as refused:
         core.create_namespaced_pod(ns, pod("c"))
     assert refused.value.status == 403
@@ -105,7 +107,7 @@ def test_a_quota_of_two_pods_refuses_the_third_and_a_delete_or_a_finished_pod_fr
     assert table[0].split() == ["NAME", "AGE", "REQUEST", "LIMIT"]
     assert "pods: 2/2" in table[1]
 
-    # b runs for a second and Succeeds: the controller gives its pod back.
+    # b runs for a few seconds and Succeeds: the controller gives its pod back.
     wait_until("pod c admitted after b succeeded", lambda: _status(lambda: core.create_namespaced_pod(ns, pod("c"))) == 201)
     assert _status(lambda: core.create_namespaced_pod(ns, pod("d"))) == 403
     kubectl(cluster, "-n", ns, "delete", "pod", "a", "--wait=false")
