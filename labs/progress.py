@@ -30,6 +30,7 @@ from typing import Any
 from labs.checks import CheckResult, known_checks
 from labs.lab import lab_home
 from labs.table import Table
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.classroom import PROGRESS_CONFIGMAP, PROGRESS_KEY
 
 
@@ -51,7 +52,7 @@ def load(path: Path | None = None) -> dict[str, Any]:
 
 def merge(document: dict[str, Any], result: CheckResult, *, notebook: str, now: datetime) -> dict[str, Any]:
     """`document` with `result` recorded: a pass is never undone by a later failure."""
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = rfc3339(now)
     entry = dict(document["checks"].get(result.name) or {})
     passed_before = bool(entry.get("passed"))
     entry.update(title=result.title, notebook=notebook or entry.get("notebook", ""), last_run=stamp,

@@ -60,6 +60,7 @@ import jwt
 from orchestrator.api.errors import AlreadyExists, NotFound
 from orchestrator.api.names import dns1123_label
 from orchestrator.api.resources import RBAC_GROUP
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.client.rest import ApiClient
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import write_kubeconfig
@@ -321,7 +322,7 @@ def _write_times(obj: Obj) -> list[datetime]:
     for stamp in stamps:
         if isinstance(stamp, str):
             try:
-                out.append(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+                out.append(parse_rfc3339(stamp))
             except ValueError:
                 continue
     return out

@@ -38,6 +38,7 @@ from typing import Any, Literal, Protocol
 from orchestrator.api.errors import BadRequest
 from orchestrator.api.quantity import canonical
 from orchestrator.api.resources import ResourceInfo
+from orchestrator.api.timestamps import rfc3339
 
 IncludeObject = Literal["None", "Metadata", "Object"]
 Cell = str | int
@@ -741,7 +742,7 @@ _DEFAULT_COLUMNS = [_NAME, _column("Created At", _AGE_DOC, type_="date")]
 def _default_row(obj: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
     created = _parse_time(_meta(obj).get("creationTimestamp"))
     return [_meta(obj).get("name", ""),
-            created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if created else ""], None
+            rfc3339(created) if created else ""], None
 
 
 # One resource's printer: (object, now) -> (cells in column order, row conditions or None).

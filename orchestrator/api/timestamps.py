@@ -14,7 +14,9 @@ Kubernetes equivalent: k8s.io/apimachinery/pkg/apis/meta/v1/time.go and micro_ti
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 _SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -34,8 +36,15 @@ def rfc3339_micro(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_MICRO)
 
 
+_second: list[Any] = [0, ""]  # the last second formatted, and its text
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime(_SECONDS)
+    """Now, to the second; formatted once a second (every write stamps times: it is on the hot path)."""
+    second = int(time.time())
+    if _second[0] != second:
+        _second[:] = [second, datetime.fromtimestamp(second, UTC).strftime(_SECONDS)]
+    return str(_second[1])
 
 
 def now_rfc3339_micro() -> str:
@@ -45,3 +54,14 @@ def now_rfc3339_micro() -> str:
 def parse_rfc3339(text: str) -> datetime:
     """A timestamp as either form writes it (``Z`` or an offset); ValueError if it is not one."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def parse_rfc3339_or_none(text: str | None) -> datetime | None:
+    """`parse_rfc3339`, with an absent or malformed timestamp read as no time at all (controllers
+    reading what anyone may have written)."""
+    if not text:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        return None

@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.api.errors import BadRequest, UnsupportedMediaType
+from orchestrator.api.timestamps import rfc3339, rfc3339_micro
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
@@ -808,9 +809,7 @@ def _time(data: bytes, *, micro: bool, where: str) -> str | None:
     except OverflowError:
         raise BadRequest(f"the protobuf request body has {where} out of range") from None
     # Time has second precision on the wire in JSON; MicroTime keeps microseconds.
-    if micro:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339_micro(moment) if micro else rfc3339(moment)
 
 
 def _int_or_string(data: bytes, where: str) -> int | str:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.api.errors import ApiError, NotFound, Unavailable
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.client.rest import ApiClient, resource_info
 
@@ -50,9 +51,7 @@ AGGREGATION_WINDOW = dt.timedelta(minutes=10)
 CACHE_SIZE = 4096  # client-go's maxLruCacheEntries
 
 
-def format_time(moment: dt.datetime) -> str:
-    """``2024-05-01T12:00:00Z`` (metav1.Time: RFC 3339, whole seconds)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+format_time = rfc3339  # ``2024-05-01T12:00:00Z`` (metav1.Time), orchestrator/api/timestamps.py
 
 
 def _utc_now() -> dt.datetime:

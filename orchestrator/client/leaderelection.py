@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from orchestrator.api.timestamps import parse_rfc3339, rfc3339_micro
 from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.client.rest import ApiClient, resource_info
 
@@ -50,13 +51,10 @@ LEASES = resource_info("leases.coordination.k8s.io")
 JITTER_FACTOR = 1.2  # client-go's: candidates retry at retry_period * (1 + random * 1.2)
 
 
-def format_micro_time(moment: dt.datetime) -> str:
-    """``2024-05-01T12:00:00.123456Z`` (metav1.MicroTime on the wire)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+format_micro_time = rfc3339_micro  # ``2024-05-01T12:00:00.123456Z`` (metav1.MicroTime on the wire)
 
 
-def parse_micro_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+parse_micro_time = parse_rfc3339
 
 
 def _utc_now() -> dt.datetime:

@@ -44,7 +44,7 @@ from orchestrator.api.errors import ApiError, Invalid
 from orchestrator.api.quantity import format_quantity
 from orchestrator.api.resources import by_kind
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.api.timestamps import rfc3339, utc_now
+from orchestrator.api.timestamps import parse_rfc3339, rfc3339, utc_now
 from orchestrator.client.informer import DeletedFinalStateUnknown, meta_namespace_key
 from orchestrator.client.metrics import list_pod_metrics, pod_metric
 from orchestrator.controllers.controller import (
@@ -95,7 +95,7 @@ def pod_metrics_from(items: list[dict[str, Any]], resource: str, container: str 
         if metric is None:
             continue
         try:
-            at = dt.datetime.fromisoformat(metric.timestamp.replace("Z", "+00:00"))
+            at = parse_rfc3339(metric.timestamp)
         except ValueError:
             continue
         found[meta(item).get("name", "")] = PodMetric(metric.value_milli, at, metric.window_seconds)

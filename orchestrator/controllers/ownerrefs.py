@@ -31,6 +31,7 @@ from typing import Any
 from orchestrator.api.errors import Invalid, NotFound
 from orchestrator.api.objects import TERMINAL_PHASES
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.api.timestamps import parse_rfc3339_or_none
 from orchestrator.client.rest import ApiClient
 
 __all__ = [
@@ -76,13 +77,7 @@ def new_controller_ref(owner: Object, *, api_version: str, kind: str) -> dict[st
     }
 
 
-def parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+parse_time = parse_rfc3339_or_none  # the controllers' name for it (orchestrator/api/timestamps.py)
 
 
 def is_pod_active(pod: Object) -> bool:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.api.quantity import parse_quantity
+from orchestrator.api.timestamps import parse_rfc3339_or_none
 
 __all__ = [
     "DEFAULT_CPU_INITIALIZATION_PERIOD",
@@ -104,12 +105,7 @@ def _name(pod: Mapping[str, Any]) -> str:
 
 
 def _parse(text: Any) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_rfc3339_or_none(str(text)) if text else None
 
 
 def group_pods(pods: Sequence[Mapping[str, Any]], metrics: Mapping[str, PodMetric], resource: str, *,

@@ -27,7 +27,6 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,6 +36,7 @@ from starlette.routing import Route
 
 from orchestrator.api.errors import ApiError, MethodNotAllowed, NotFound, Unauthorized
 from orchestrator.api.selectors import FieldSelector, LabelSelector
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.metrics.convert import API_VERSION, GROUP, VERSION, metrics_list, node_metrics, pod_metrics
 from orchestrator.metrics.storage import MetricsStorage
 
@@ -62,8 +62,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json")
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_now = now_rfc3339
 
 
 def create_app(*, storage: MetricsStorage, node_labels: Labels, pod_labels: Labels, proxy_tokens: list[str],

@@ -40,12 +40,11 @@ import platform
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.api.errors import AlreadyExists, ApiError, Conflict, NotFound
-from orchestrator.api.timestamps import now_rfc3339
+from orchestrator.api.timestamps import now_rfc3339, now_rfc3339_micro
 from orchestrator.client.informer import DeletedFinalStateUnknown, Informer, deleted_object
 from orchestrator.client.rest import ApiClient
 from orchestrator.nodeagent.apiobjects import ApiObjectSource
@@ -117,9 +116,7 @@ def host_capacity(*, cpu: str | None, memory: str | None, pods: int) -> dict[str
     return {"cpu": cpu or str(os.cpu_count() or 1), "memory": memory, "pods": str(pods)}
 
 
-def now_micro() -> str:
-    """A MicroTime (``renewTime``): RFC3339 with microseconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+now_micro = now_rfc3339_micro  # a MicroTime (``renewTime``)
 
 
 

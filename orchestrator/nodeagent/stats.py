@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 from orchestrator.api.errors import BadRequest, NotFound
 from orchestrator.api.quantity import parse_quantity
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.nodeagent.podworker import PodWorker
 from orchestrator.nodeagent.runtimes.base import ContainerNotFound, Runtime
 from orchestrator.nodeagent.runtimes.simulated import sim_annotation
@@ -88,12 +89,12 @@ class _History:
     latest: UsageSample
 
 
-def rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _at(moment: float) -> str:
+    return rfc3339(datetime.fromtimestamp(moment, UTC))
 
 
 def _cpu(history: _History) -> dict[str, Any]:
-    cpu: dict[str, Any] = {"time": rfc3339(history.latest.timestamp),
+    cpu: dict[str, Any] = {"time": _at(history.latest.timestamp),
                            "usageCoreNanoSeconds": history.latest.cpu_usage_core_nanoseconds}
     rate = usage_nano_cores(history.previous, history.latest)
     if rate is not None:
@@ -104,7 +105,7 @@ def _cpu(history: _History) -> dict[str, Any]:
 
 
 def _memory(sample: UsageSample) -> dict[str, Any]:
-    return {"time": rfc3339(sample.timestamp), "workingSetBytes": sample.memory_working_set_bytes,
+    return {"time": _at(sample.timestamp), "workingSetBytes": sample.memory_working_set_bytes,
             "usageBytes": sample.memory_usage_bytes}
 
 
@@ -216,7 +217,7 @@ class SummaryProvider:
                            memory_usage_bytes=memory)
 
     async def _node_stats(self, node_name: str, pods: list[dict[str, Any]]) -> dict[str, Any]:
-        node: dict[str, Any] = {"nodeName": node_name, "startTime": rfc3339(self._started),
+        node: dict[str, Any] = {"nodeName": node_name, "startTime": _at(self._started),
                                 "labkit": {"source": self.source}}
         history = self._nodes.get(node_name)
         now = self._clock()

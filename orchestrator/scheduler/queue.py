@@ -29,9 +29,9 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.scheduler.framework.interfaces import Pod
 from orchestrator.scheduler.framework.nodeinfo import pod_key
@@ -86,7 +86,7 @@ def _creation(pod: Pod) -> float:
     if not stamp:
         return math.inf  # unknown age: after dated pods, then first come first served
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(stamp).timestamp()
     except ValueError:
         return math.inf
 

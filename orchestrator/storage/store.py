@@ -46,7 +46,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import asyncpg
@@ -69,6 +68,7 @@ from orchestrator.api.errors import (
 from orchestrator.api.jsontext import check_storable_text, storable_json_text
 from orchestrator.api.resources import ResourceInfo, by_group_resource
 from orchestrator.api.selectors import FieldSelector, LabelSelector
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.storage.schema import migrate
 from orchestrator.storage.streams import NOTIFY_CHANNEL
 from orchestrator.storage.transform import ValueTransformer
@@ -92,10 +92,6 @@ def _connect_args(database_url: str) -> dict[str, Any]:
     """On loopback, skip asyncpg's TLS negotiation attempt: it costs a round trip per connection."""
     host = database_url.split("@", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
     return {"ssl": False} if host in ("127.0.0.1", "localhost", "[::1]", "") else {}
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

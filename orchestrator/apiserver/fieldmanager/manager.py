@@ -43,16 +43,15 @@ merge/update.go, k8s.io/apiserver/pkg/endpoints/handlers/rest.go (managerOrUserA
 from __future__ import annotations
 
 import json
-import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from orchestrator.api.errors import BadRequest, Cause, Conflict, Invalid
 from orchestrator.api.resources import RESOURCES
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.apiserver.fieldmanager import entries as managed
 from orchestrator.apiserver.fieldmanager import fieldpath, typed
 from orchestrator.apiserver.fieldmanager.entries import APPLY, UPDATE, Entry
@@ -79,17 +78,6 @@ _ZERO: dict[str, dict[str, Any]] = {
     "ReplicaSet": {"metadata": {}, "spec": {"template": {"metadata": {}, "spec": _POD_SPEC_ZERO}}, "status": {}},
 }
 _ZERO_DEFAULT: dict[str, Any] = {"metadata": {}, "spec": {}, "status": {}}
-
-
-_clock: list[Any] = [0, ""]
-
-
-def now_rfc3339() -> str:
-    """Now, to the second (managedFields times have no fraction); formatted once per second."""
-    second = int(time.time())
-    if _clock[0] != second:
-        _clock[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
-    return str(_clock[1])
 
 
 # --------------------------------------------------------------------------- manager names

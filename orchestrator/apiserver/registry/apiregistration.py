@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from orchestrator.api import names
 from orchestrator.api import printing as tables
 from orchestrator.api.resources import by_group_resource
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.validation import FieldErrors
 
@@ -69,7 +70,7 @@ def available_text(obj: Mapping[str, Any]) -> str:
 def _row(obj: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
     meta = obj.get("metadata") or {}
     try:
-        created = datetime.fromisoformat(str(meta.get("creationTimestamp")).replace("Z", "+00:00"))
+        created = parse_rfc3339(str(meta.get("creationTimestamp")))
         age = tables.human_duration(max(0.0, (now - created).total_seconds()))
     except ValueError:
         age = "<unknown>"

@@ -32,6 +32,7 @@ from orchestrator.api import names
 from orchestrator.api.errors import BadRequest, Cause, MethodNotAllowed
 from orchestrator.api.printing import human_duration
 from orchestrator.api.resources import ResourceInfo
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.apiserver.fieldmanager import FieldManager, typed
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.schema import jsonpath, structural
@@ -234,7 +235,7 @@ def _cell(kind: str, value: Any, now: datetime) -> Any:
         if not isinstance(value, str):
             return "<invalid>"
         try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = parse_rfc3339(value)
         except ValueError:
             return "<invalid>"
         if when.tzinfo is None:

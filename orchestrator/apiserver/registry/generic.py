@@ -36,6 +36,7 @@ from orchestrator.api import strategicpatch as patching
 from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.apiserver import admission
 from orchestrator.apiserver.auth import User
 from orchestrator.apiserver.fieldmanager import FieldManager, field_manager_for
@@ -424,7 +425,7 @@ class Registry:
         for ev in result.items:
             stamp = ev.get("lastTimestamp") or ev.get("eventTime") or _meta(ev).get("creationTimestamp")
             try:
-                when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+                when = parse_rfc3339(str(stamp))
             except ValueError:
                 continue
             if when < cutoff:

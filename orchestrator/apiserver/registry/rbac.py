@@ -33,6 +33,7 @@ from orchestrator.api.names import path_segment_name
 from orchestrator.api.printing import human_duration
 from orchestrator.api.resources import RBAC_GROUP, by_group_resource
 from orchestrator.api.selectors import LabelSelector
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.validation import FieldErrors
 
@@ -196,7 +197,7 @@ def _age(created: Any, now: datetime) -> str:
     if not isinstance(created, str) or not created:
         return "<unknown>"
     try:
-        then = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        then = parse_rfc3339(created)
     except ValueError:
         return "<unknown>"
     return human_duration((now - then).total_seconds())

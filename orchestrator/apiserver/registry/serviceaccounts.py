@@ -28,6 +28,7 @@ from orchestrator.api import printing as tables
 from orchestrator.api.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 from orchestrator.api.printing import _AGE, _NAME, _column, _since
 from orchestrator.api.resources import by_group_resource
+from orchestrator.api.timestamps import rfc3339
 from orchestrator.apiserver.authz.chain import Attributes, forbidden
 from orchestrator.apiserver.registry.base import BaseStrategy
 from orchestrator.apiserver.serviceaccount_tokens import (
@@ -134,7 +135,7 @@ class TokenRequestREST:
                                    expiration_seconds=expiration, pod=pod, now=now)
         spec["audiences"] = list(issued.audiences)
         return 201, _token_request(namespace, name, now, spec, {
-            "token": issued.token, "expirationTimestamp": issued.expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            "token": issued.token, "expirationTimestamp": rfc3339(issued.expires)})
 
 
 def _node_forbidden(user: Any, namespace: str, name: str, why: str) -> Forbidden:
@@ -173,7 +174,7 @@ async def _resolve_bound(registry: Any, ref: dict[str, Any], *, namespace: str, 
 def _token_request(namespace: str, name: str, now: datetime, spec: dict[str, Any],
                    status: dict[str, Any] | None) -> dict[str, Any]:
     return {"kind": "TokenRequest", "apiVersion": TOKEN_REQUEST_API_VERSION,
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": rfc3339(now)},
             "spec": spec, "status": status or {"token": "", "expirationTimestamp": None}}
 
 

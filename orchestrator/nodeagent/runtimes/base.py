@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, NewType, Protocol, runtime_checkable
 
+from orchestrator.api import timestamps
 from orchestrator.api.errors import BadRequest, Conflict, NotFound, Unavailable
 
 ContainerId = NewType("ContainerId", str)
@@ -324,7 +325,7 @@ def rfc3339(moment: datetime | float | None) -> str | None:
         return None
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment, UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamps.rfc3339(moment)
 
 
 def normalize_image(image: str) -> str:
