@@ -328,6 +328,22 @@ def rfc3339(moment: datetime | float | None) -> str | None:
     return timestamps.rfc3339(moment)
 
 
+def without_pull(image: str, pull_policy: PullPolicy, present: str | None) -> ImageResult | None:
+    """What `imagePullPolicy` decides before any registry is asked, the same for every runtime:
+    ``Never`` uses the local image or fails with ErrImageNeverPull, ``IfNotPresent`` uses a local
+    one; None means pull. `present` is the local image's id, if any.
+
+    Kubernetes equivalent: pkg/kubelet/images/image_manager.go (shouldPullImage, EnsureImageExists)."""
+    if pull_policy == "Never":
+        if present:
+            return ImageResult(image=image, image_id=present)
+        return ImageResult(image=image, error_reason=ERR_IMAGE_NEVER_PULL,
+                           message=f'Container image "{image}" is not present with pull policy of Never')
+    if pull_policy == "IfNotPresent" and present:
+        return ImageResult(image=image, image_id=present)
+    return None
+
+
 def normalize_image(image: str) -> str:
     """``busybox`` → ``busybox:latest``: a reference without tag or digest means ``:latest``."""
     if "@" in image:

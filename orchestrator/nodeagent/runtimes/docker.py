@@ -61,8 +61,8 @@ import requests.exceptions
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from orchestrator.nodeagent.runtimes.base import (
+    without_pull,
     DEFAULT_CLUSTER,
-    ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
     LABEL_CLUSTER,
     LABEL_NODE,
@@ -476,16 +476,9 @@ def _image_id(api: docker.APIClient, ref: str) -> str | None:
 def _ensure_image(api: docker.APIClient, image: str, pull_policy: PullPolicy) -> ImageResult:
     ref = normalize_image(image)
     present = _image_id(api, ref)
-    if pull_policy == "Never":
-        if present:
-            return ImageResult(image=image, image_id=present)
-        return ImageResult(
-            image=image,
-            error_reason=ERR_IMAGE_NEVER_PULL,
-            message=f'Container image "{image}" is not present with pull policy of Never',
-        )
-    if pull_policy == "IfNotPresent" and present:
-        return ImageResult(image=image, image_id=present)
+    decided = without_pull(image, pull_policy, present)
+    if decided is not None:
+        return decided
     error = _pull(api, ref)
     if error is None:
         return ImageResult(image=image, image_id=_image_id(api, ref), pulled=True)

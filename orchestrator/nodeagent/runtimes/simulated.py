@@ -54,7 +54,6 @@ from datetime import UTC, datetime
 from orchestrator.client.clock import Clock, LoopClock
 from orchestrator.nodeagent.runtimes.base import (
     DEFAULT_CLUSTER,
-    ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
     LABEL_CLUSTER,
     REASON_ERROR,
@@ -72,6 +71,7 @@ from orchestrator.nodeagent.runtimes.base import (
     exit_reason,
     normalize_image,
     rfc3339,
+    without_pull,
 )
 
 ANNOTATION_PREFIX = "sim.labkit.io/"
@@ -340,17 +340,9 @@ class SimulatedRuntime:
         ref = normalize_image(image)
         # pull-fails simulates a node that does not have the image and cannot get it.
         fails = _is_true(sim_annotation(annotations or {}, PULL_FAILS))
-        present = None if fails else self._images.get(ref)
-        if pull_policy == "Never":
-            if present:
-                return ImageResult(image=image, image_id=present)
-            return ImageResult(
-                image=image,
-                error_reason=ERR_IMAGE_NEVER_PULL,
-                message=f'Container image "{image}" is not present with pull policy of Never',
-            )
-        if pull_policy == "IfNotPresent" and present:
-            return ImageResult(image=image, image_id=present)
+        decided = without_pull(image, pull_policy, None if fails else self._images.get(ref))
+        if decided is not None:
+            return decided
         if fails:
             message = f'Error response from daemon: simulated pull failure ({ANNOTATION_PREFIX}{PULL_FAILS}: "true")'
         elif "doesnotexist" in ref:
