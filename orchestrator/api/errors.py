@@ -48,6 +48,10 @@ class ApiError(Exception):
 
     code: ClassVar[int] = 500
     reason: ClassVar[str] = "InternalError"
+    # Answered before the request body was read to its end: the connection cannot carry another
+    # request, so the answer says ``Connection: close`` and the server closes it (as Go's server
+    # does when a handler leaves a body unread).
+    closes_connection: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -140,11 +144,13 @@ class Expired(ApiError):
 class RequestTimeout(ApiError):
     code = 408
     reason = "Timeout"
+    closes_connection = True
 
 
 class RequestEntityTooLarge(ApiError):
     code = 413
     reason = "RequestEntityTooLarge"
+    closes_connection = True
 
 
 class UnsupportedMediaType(ApiError):

@@ -64,9 +64,11 @@ log = logging.getLogger("orchestrator.apiserver")
 
 
 def status_response(err: ApiError) -> Response:
-    headers = {"Retry-After": str(err.retry_after_seconds)} if err.retry_after_seconds is not None else None
+    headers = {"Retry-After": str(err.retry_after_seconds)} if err.retry_after_seconds is not None else {}
+    if err.closes_connection:
+        headers["Connection"] = "close"  # uvicorn closes the connection after this answer
     return Response(json.dumps(err.status(), separators=(",", ":")), status_code=err.code,
-                    media_type="application/json", headers=headers)
+                    media_type="application/json", headers=headers or None)
 
 
 async def _expire_events(state: ServerState) -> None:

@@ -89,6 +89,8 @@ async def test_a_body_that_never_finishes_gets_408_within_the_request_timeout(se
         waited = time.monotonic() - started
     assert code == 408, answer[:300]
     assert headers["content-type"].startswith("application/json")
+    # The body never came, so the connection cannot carry another request: it is closed at once.
+    assert headers.get("connection") == "close", headers
     status = assert_status_body(answer, 408, "Timeout")
     assert f"({sent} bytes received)" in status["message"]
     assert waited >= secure_server.request_timeout_seconds * 0.9  # answered by the timeout, not by accident
