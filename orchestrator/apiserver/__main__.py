@@ -19,8 +19,6 @@ from orchestrator.apiserver.app import create_app
 from orchestrator.apiserver.serving import TlsHTTPProtocol, TlsWSProtocol, client_ca_context
 from orchestrator.apiserver.settings import Settings
 
-IDLE_TIMEOUT_SECONDS = 90  # kube-apiserver's http.Server IdleTimeout
-
 
 def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_args(argv)
@@ -41,10 +39,6 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=3,
-        # kube-apiserver's IdleTimeout (k8s.io/apiserver/pkg/server/secure_serving.go): a client's
-        # idle connection outlives the client's own keep-alive (orchestrator/client/rest.py), so the
-        # client gives it up first and a burst of writes does not pay a TLS handshake each.
-        timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
         loop="auto",  # uvloop and httptools when installed (uvicorn[standard]): much cheaper TLS and parsing
         http=TlsHTTPProtocol,  # uvicorn's own, plus the client certificate in the scope (serving.py)
         ws=TlsWSProtocol,

@@ -142,8 +142,6 @@ def _client_cert(file: Path, user: dict[str, Any]) -> tuple[bytes, bytes] | None
 
 
 MAX_THROTTLED_RETRIES = 10  # client-go's maxRetries for 429 / Retry-After
-MAX_CONNECTIONS = 100  # httpx's default connection limit, now all of them kept alive
-KEEP_ALIVE_SECONDS = 60.0  # under the API server's 90 s idle timeout
 
 
 class ApiClient:
@@ -191,11 +189,6 @@ class ApiClient:
             transport=transport,
             http1=True,
             http2=False,
-            # Every connection a burst opened stays for the next burst (httpx keeps 20 for 5 s):
-            # fresh TLS handshakes were 7 % of a busy controller manager (docs/benchmarks.md).
-            # The API server keeps an idle connection longer, 90 s (orchestrator/apiserver/__main__.py).
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS,
-                                keepalive_expiry=KEEP_ALIVE_SECONDS),
         )
 
     # --- construction ----------------------------------------------------------------------
