@@ -18,8 +18,10 @@ shares), reduced to what the lab's identities need:
     precedence  flow schema               matches                                         → level
     1           exempt                    group system:masters                              exempt
     2           probes                    /healthz /readyz /livez                           exempt
-    100         system-leader-election    scheduler, controller manager: leases             leader-election
+    100         system-leader-election    scheduler, controller manager: get/create/update  leader-election
+                                          of leases
     400         system-node-high          group system:nodes: nodes, leases                 node-high
+    450         node-fleets (this lab's)  controller manager: Leases in kube-node-lease     node-high
     500         system-nodes              group system:nodes: everything else               system
     800         kube-controller-manager   user system:kube-controller-manager               workload-high
     800         kube-scheduler            user system:kube-scheduler                        workload-high
@@ -113,12 +115,22 @@ FLOW_SCHEMAS: tuple[FlowSchema, ...] = tuple(sorted((
     FlowSchema("exempt", 1, "exempt", _group("system:masters")),
     FlowSchema("probes", 2, "exempt",
                lambda a: not a.resource_request and a.path in ("/healthz", "/readyz", "/livez")),
+    # Upstream's rule names the verbs get, create and update: leader election never patches.
     FlowSchema("system-leader-election", 100, "leader-election",
                lambda a: a.user.name in ("system:kube-controller-manager", "system:kube-scheduler")
-               and a.resource == "leases" and a.api_group == "coordination.k8s.io"),
+               and a.resource == "leases" and a.api_group == "coordination.k8s.io"
+               and a.verb in ("get", "create", "update")),
     FlowSchema("system-node-high", 400, "node-high",
                lambda a: "system:nodes" in a.user.groups and a.resource_request
                and (a.resource == "nodes" or (a.resource == "leases" and a.api_group == "coordination.k8s.io"))),
+    # Not upstream's: a simulated fleet (orchestrator/nodeagent/fleet.py) acts for 250 nodes with the
+    # controller manager's identity (a node's token may act only for its own node), so its Lease
+    # renewals are node heartbeats and get the level a kubelet's get. Without this they waited at
+    # leader-election (10 shares) and a 30,000-pod backlog made them 429 until nodes went NotReady.
+    FlowSchema("node-fleets", 450, "node-high",
+               lambda a: a.user.name == "system:kube-controller-manager" and a.resource == "leases"
+               and a.api_group == "coordination.k8s.io" and a.namespace == "kube-node-lease"
+               and a.verb in ("patch", "update")),
     FlowSchema("system-nodes", 500, "system", _group("system:nodes")),
     FlowSchema("kube-controller-manager", 800, "workload-high", _users("system:kube-controller-manager")),
     FlowSchema("kube-scheduler", 800, "workload-high", _users("system:kube-scheduler")),

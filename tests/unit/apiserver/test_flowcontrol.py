@@ -34,7 +34,12 @@ def pods(user: User, verb: str = "create") -> Attributes:
      "system-node-high", "node-high"),
     (Attributes(user=NODE, verb="patch", resource="pods", subresource="status", namespace="d", name="p"),
      "system-nodes", "system"),
-    (lease(CM), "system-leader-election", "leader-election"),
+    (Attributes(user=CM, verb="update", resource="leases", api_group="coordination.k8s.io",
+                namespace="kube-system", name="kube-controller-manager"), "system-leader-election", "leader-election"),
+    # A simulated fleet renews its nodes' Leases with the controller manager's identity.
+    (lease(CM), "node-fleets", "node-high"),
+    (Attributes(user=CM, verb="patch", resource="leases", api_group="coordination.k8s.io",
+                namespace="kube-system", name="x"), "kube-controller-manager", "workload-high"),
     (pods(CM), "kube-controller-manager", "workload-high"),
     (pods(ADMIN), "exempt", "exempt"),
     (Attributes.non_resource(ALICE, "get", "/readyz"), "probes", "exempt"),
