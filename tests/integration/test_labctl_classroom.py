@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,20 +21,12 @@ from orchestrator.classroom import PROGRESS_CONFIGMAP, PROGRESS_KEY, STUDENT_LAB
 from orchestrator.client.rest import ApiClient
 from orchestrator.lab.embedded.ports import free_port
 from tests.labctl import run_labctl
+from tests.support.polling import wait_until
 
 T = TypeVar("T")
 STUDENTS = 30
 
 
-def wait_until(what: str, condition: Callable[[], T], timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.3)
 
 
 def admin(home: Path, call: Callable[[ApiClient], Any]) -> Any:

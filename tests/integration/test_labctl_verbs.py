@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typer.testing import CliRunner
 from orchestrator.cli.main import app
 from orchestrator.client.rest import ApiClient
 from orchestrator.lab.embedded.ports import free_port
+from tests.support.polling import wait_until as _wait_until
 
 T = TypeVar("T")
 
@@ -94,14 +94,7 @@ class Lab:
 
 
 def wait_until(what: str, condition: Callable[[], T], timeout: float = 90) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
+    return _wait_until(what, condition, timeout=timeout)  # labctl verbs are slower: a longer default
 
 
 def rows(table: str) -> list[list[str]]:
