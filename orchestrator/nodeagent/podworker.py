@@ -154,6 +154,7 @@ class _Slot:
     retry_at: float | None = None  # clock time before which nothing is retried
     handled_exit: str | None = None  # id of the exited container whose back-off is computed
     waiting_delay: float = 0.0  # the back-off being waited now, for the message
+    pull_error_until: float = 0.0  # clock time until which a failed pull shows ErrImagePull
     startup: ProbeWorker | None = None
     startup_passed: bool = False  # the current attempt's startup probe succeeded (or there is none)
     liveness: ProbeWorker | None = None
@@ -393,7 +394,13 @@ class PodWorker:
         if slot.retry_at is not None and now < slot.retry_at and slot.current is None:
             # Still backing off a failed pull or start.
             if slot.waiting is not None and slot.waiting.reason == "ErrImagePull":
-                slot.waiting = podstatus.Waiting(podstatus.IMAGE_PULL_BACK_OFF, f'Back-off pulling image "{image}"')
+                if now < slot.pull_error_until:
+                    # Any wake-up (the informer echoing this agent's own status write is the usual one)
+                    # would otherwise replace ErrImagePull within milliseconds, before a watcher saw it.
+                    self._schedule(slot.pull_error_until)
+                else:
+                    slot.waiting = podstatus.Waiting(podstatus.IMAGE_PULL_BACK_OFF,
+                                                     f'Back-off pulling image "{image}"')
             self._schedule(slot.retry_at)
             return
         annotations = (self.pod.get("metadata") or {}).get("annotations") or {}
@@ -404,8 +411,9 @@ class PodWorker:
             failed_at = self.config.clock.now()
             slot.waiting = podstatus.Waiting(pulled.error_reason or "ErrImagePull", pulled.message)
             self._back_off(slot, failed_at)
-            # Show ErrImagePull now; a sync halfway through the back-off shows ImagePullBackOff.
-            self._schedule(failed_at + min(1.0, (slot.retry_at or failed_at) - failed_at) / 2)
+            # Show ErrImagePull now; a sync halfway through the back-off (at most 0.5 s) shows ImagePullBackOff.
+            slot.pull_error_until = failed_at + min(1.0, (slot.retry_at or failed_at) - failed_at) / 2
+            self._schedule(slot.pull_error_until)
             return
         try:
             projection = await self.config.credentials.for_pod(self.pod) if self.config.credentials else None

@@ -114,10 +114,22 @@ class SlowPullRuntime(SimulatedRuntime):
         return await super().ensure_image(image, **kwargs)
 
 
+class EchoingSink(RecordingSink):
+    """Hands each status back to the worker, as the agent's pod informer does when the write comes back."""
+
+    worker: PodWorker | None = None
+
+    async def patch_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None:
+        await super().patch_status(pod, status)
+        if self.worker is not None:
+            self.worker.update({**pod, "status": status})
+
+
 async def test_a_slow_failed_pull_shows_errimagepull_long_enough_to_be_sent_before_imagepullbackoff() -> None:
-    runtime, sink = SlowPullRuntime(), RecordingSink()
+    runtime, sink = SlowPullRuntime(), EchoingSink()
     slow = {**config(runtime, sink).__dict__, "crashloop_base": 0.4, "crashloop_max": 0.8}
-    worker = PodWorker(pod(annotations={"sim.labkit.io/pull-fails": "true"}), config=WorkerConfig(**slow))
+    worker = sink.worker = PodWorker(pod(annotations={"sim.labkit.io/pull-fails": "true"}),
+                                     config=WorkerConfig(**slow))
     task = asyncio.create_task(worker.run())
     try:
         await until(lambda: sink.reasons().count("ImagePullBackOff") >= 3)
