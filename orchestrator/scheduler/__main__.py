@@ -84,13 +84,16 @@ async def _lead_and_schedule(elector: LeaderElector, leading: asyncio.Event, sch
 async def serve(args: argparse.Namespace) -> None:
     config = load_config_file(args.config) if args.config else default_config()
     identity = new_identity(args.identity)
-    async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-scheduler") as client:
+    # Leader election has a client (a connection pool) of its own, as kube-scheduler's: binds in
+    # flight must not queue the Lease renewal behind them.
+    async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-scheduler") as client, \
+            ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-scheduler/leader-election") as election:
         recorder = EventRecorder(client, component=DEFAULT_SCHEDULER_NAME, host=identity)
         scheduler = Scheduler(client, config=config, recorder=recorder, max_concurrent_binds=args.max_concurrent_binds)
         factory = SharedInformerFactory(client)
         scheduler.attach(factory, node_selector=args.node_selector)
         leading = asyncio.Event()
-        elector = leader_elector(client, args, identity=identity, on_started_leading=leading.set,
+        elector = leader_elector(election, args, identity=identity, on_started_leading=leading.set,
                                  on_stopped_leading=leading.clear)
         if elector is not None:
             leadership = Leadership(identity, True, lambda: elector.is_leader, lambda: elector.leader)
