@@ -415,6 +415,54 @@ def _lease_row(lease: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
             _since(_meta(lease).get("creationTimestamp"), now)], None
 
 
+# --- flow schemas, priority levels (API Priority and Fairness) ------------------------------------
+
+_FLOW_SCHEMA_COLUMNS = [
+    _NAME,
+    _column("PriorityLevel", "The name of the priority level this flow schema refers to."),
+    _column("MatchingPrecedence", "matchingPrecedence is used to choose among the FlowSchemas that match a "
+                                  "given request: the lowest number wins.", type_="integer"),
+    _column("DistinguisherMethod", "distinguisherMethod defines how to compute the flow distinguisher."),
+    _AGE,
+    _column("MissingPL", "indicates whether the priority level this flow schema refers to is missing"),
+]
+
+
+def _flow_schema_row(fs: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    spec = fs.get("spec") or {}
+    method = (spec.get("distinguisherMethod") or {}).get("type") or "<none>"
+    missing = next((c.get("status") or "?" for c in _get(fs, "status", "conditions") or []
+                    if c.get("type") == "Dangling"), "?")
+    return [_meta(fs).get("name", ""), (spec.get("priorityLevelConfiguration") or {}).get("name") or "",
+            spec.get("matchingPrecedence") or 0, method, _since(_meta(fs).get("creationTimestamp"), now),
+            missing], None
+
+
+_PRIORITY_LEVEL_COLUMNS = [
+    _NAME,
+    _column("Type", 'type indicates whether this priority level is subject to limitation on request '
+                    'execution: "Exempt" or "Limited".'),
+    _column("NominalConcurrencyShares", "nominalConcurrencyShares: this level's share of the server's "
+                                        "concurrency limit."),
+    _column("Queues", "queues is the number of queues for this priority level."),
+    _column("HandSize", "handSize configures the shuffle sharding of requests into queues."),
+    _column("QueueLengthLimit", "queueLengthLimit is the maximum number of requests waiting in one queue."),
+    _AGE,
+]
+
+
+def _priority_level_row(pl: dict[str, Any], now: datetime) -> tuple[list[Cell], None]:
+    spec = pl.get("spec") or {}
+    limited = spec.get("limited")
+    cells: list[Cell] = ["<none>"] * 4
+    if limited is not None:
+        queuing = (limited.get("limitResponse") or {}).get("queuing") or {}
+        cells = [limited.get("nominalConcurrencyShares", 0), *(queuing.get(k, "<none>") for k in
+                                                               ("queues", "handSize", "queueLengthLimit"))]
+    return [_meta(pl).get("name", ""), spec.get("type") or "", *cells,
+            _since(_meta(pl).get("creationTimestamp"), now)], None
+
+
 # --- deployments, replicasets --------------------------------------------------------------------
 
 _TEMPLATE_COLUMNS = [
@@ -767,6 +815,8 @@ REPLICASET = TablePrinter(_REPLICASET_COLUMNS, _replicaset_row)
 REPLICATIONCONTROLLER = TablePrinter(_REPLICASET_COLUMNS, _replication_controller_row)
 DAEMONSET = TablePrinter(_DAEMONSET_COLUMNS, _daemonset_row)
 LEASE = TablePrinter(_LEASE_COLUMNS, _lease_row)
+FLOW_SCHEMA = TablePrinter(_FLOW_SCHEMA_COLUMNS, _flow_schema_row)
+PRIORITY_LEVEL = TablePrinter(_PRIORITY_LEVEL_COLUMNS, _priority_level_row)
 JOB = TablePrinter(_JOB_COLUMNS, _job_row)
 CRONJOB = TablePrinter(_CRONJOB_COLUMNS, _cronjob_row)
 PDB = TablePrinter(_PDB_COLUMNS, _pdb_row)

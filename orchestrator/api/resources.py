@@ -22,10 +22,13 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 # Reviews (SubjectAccessReview, SelfSubjectReview...) are questions: created, answered, never stored.
 CREATE_ONLY = ("create",)
+# Objects the API server writes itself and serves for reading only (API Priority and Fairness' configuration).
+READ_ONLY = ("get", "list", "watch")
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 AUTHORIZATION_GROUP = "authorization.k8s.io"
 AUTHENTICATION_GROUP = "authentication.k8s.io"
+FLOWCONTROL_GROUP = "flowcontrol.apiserver.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,11 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", False, (),
                  ("api-extensions",), ("status",)),
     ResourceInfo("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", False, ("sc",)),
+    # API Priority and Fairness' configuration, fixed in code (orchestrator/apiserver/flowcontrol.py)
+    # and written by the API server at start-up so that kubectl can show it.
+    ResourceInfo(FLOWCONTROL_GROUP, "v1", "flowschemas", "flowschema", "FlowSchema", False, verbs=READ_ONLY),
+    ResourceInfo(FLOWCONTROL_GROUP, "v1", "prioritylevelconfigurations", "prioritylevelconfiguration",
+                 "PriorityLevelConfiguration", False, verbs=READ_ONLY),
 )
 
 # Versions served beside a resource's stored one (its row above), converted at the request's edge

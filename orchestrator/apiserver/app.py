@@ -20,8 +20,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound
-from orchestrator.api.resources import ResourceInfo
+from orchestrator.api.errors import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Conflict,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+)
+from orchestrator.api.resources import ResourceInfo, by_kind
 from orchestrator.apiserver import admission
 from orchestrator.apiserver.aggregator import Aggregator
 from orchestrator.apiserver.auth import RequestAuthenticator, TokenAuthenticator, User
@@ -88,6 +96,34 @@ def _bootstrap_create(registry: Registry) -> Callable[[ResourceInfo, dict[str, A
     async def create(info: ResourceInfo, obj: dict[str, Any]) -> Any:
         return await registry.create(info, None, obj, field_validation="Strict", user=None)
     return create
+
+
+async def _ensure_flow_configuration(registry: Registry, controller: FlowController) -> list[str]:
+    """Write the priority levels and flow schemas the server classifies by as read-only objects
+    (creating missing ones, bringing a changed spec up to date as upstream's autoupdate does) and
+    answer with their uids. Returns ``kind/name`` of what was written."""
+    written: list[str] = []
+    stored: list[dict[str, Any]] = []
+    for obj in controller.objects():
+        info = by_kind(obj["apiVersion"], obj["kind"])
+        assert info is not None
+        name = obj["metadata"]["name"]
+        try:
+            current = await registry.get(info, None, name)
+        except NotFound:
+            try:
+                current = (await registry.create(info, None, obj, field_validation="Strict", user=None)).obj
+                written.append(f"{obj['kind']}/{name}")
+            except AlreadyExists:  # another API server of the lab wrote it a moment ago
+                current = await registry.get(info, None, name)
+        if current.get("spec") != obj["spec"]:
+            body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}}
+            with contextlib.suppress(Conflict):  # another API server of the lab updated it meanwhile
+                current = (await registry.update(info, None, name, body, field_validation="Strict", user=None)).obj
+                written.append(f"{obj['kind']}/{name}")
+        stored.append(current)
+    controller.use_stored_uids(stored)
+    return written
 
 
 def _service_account_tokens(settings: Settings, authenticator: TokenAuthenticator,
@@ -173,6 +209,10 @@ def create_app(settings: Settings) -> FastAPI:
             if created:
                 log.info("bootstrap RBAC policy: created %s", ", ".join(created))
             tasks.append(asyncio.create_task(authz.run(), name="apiserver-rbac-informer"))
+            if settings.enable_priority_and_fairness:
+                written = await _ensure_flow_configuration(registry, app.state.flowcontrol)
+                if written:
+                    log.info("API Priority and Fairness configuration: wrote %s", ", ".join(written))
             tasks.append(asyncio.create_task(state.aggregator.run(), name="apiserver-aggregator"))
             for lister in registry.admission.listers:  # what LimitRanger and ResourceQuota read
                 tasks.append(asyncio.create_task(lister.run(store, watch_cache), name=f"apiserver-lister-{lister.resource}"))

@@ -38,9 +38,12 @@ docs/flowcontrol.md walks through it.
 
 Kubernetes equivalent: k8s.io/apiserver/pkg/util/flowcontrol (apf_controller.go, fairqueuing),
 k8s.io/apiserver/pkg/server/filters/priority-and-fairness.go, the bootstrap configuration in
-k8s.io/apiserver/pkg/apis/flowcontrol/bootstrap/default.go. Not built: FlowSchema and
-PriorityLevelConfiguration as API objects (the configuration is fixed), shuffle sharding (one
-queue per flow instead), work estimation (every request is one seat), borrowing between levels.
+k8s.io/apiserver/pkg/apis/flowcontrol/bootstrap/default.go, the rule matching in
+k8s.io/apiserver/pkg/util/flowcontrol/rule.go. The schemas and levels are written as read-only
+FlowSchema and PriorityLevelConfiguration objects at start-up (``FlowController.objects``), so
+kubectl shows them and the headers carry their uids. Not built: editing them (the configuration
+is this module's), shuffle sharding (one queue per flow instead), work estimation (every request
+is one seat), borrowing between levels.
 """
 
 from __future__ import annotations
@@ -50,14 +53,14 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.api.errors import TooManyRequests
+from orchestrator.api.resources import FLOWCONTROL_GROUP
 from orchestrator.apiserver import metrics
 from orchestrator.apiserver.auth import User
-from orchestrator.apiserver.authz.chain import ANONYMOUS, SERVICE_ACCOUNT_PREFIX, Attributes
+from orchestrator.apiserver.authz.chain import Attributes, groups_of
 
 DEFAULT_MAX_REQUESTS_INFLIGHT = 600  # kube-apiserver: --max-requests-inflight 400 + --max-mutating-requests-inflight 200
 DEFAULT_QUEUE_LENGTH = 50
@@ -79,25 +82,148 @@ class PriorityLevel:
     def uid(self) -> str:
         return _uid("prioritylevel/" + self.name)
 
+    def to_object(self, queue_length: int) -> dict[str, Any]:
+        """The PriorityLevelConfiguration that shows this level (kubectl get prioritylevelconfigurations).
+        No ``queues`` or ``handSize``: the lab keeps one queue per flow instead of shuffle sharding."""
+        if self.exempt:
+            spec: dict[str, Any] = {"type": "Exempt", "exempt": {"nominalConcurrencyShares": 0}}
+        else:
+            spec = {"type": "Limited", "limited": {
+                "nominalConcurrencyShares": self.shares,
+                "limitResponse": {"type": "Queue", "queuing": {"queueLengthLimit": queue_length}}}}
+        return {"apiVersion": f"{FLOWCONTROL_GROUP}/v1", "kind": "PriorityLevelConfiguration",
+                "metadata": {"name": self.name, "annotations": dict(_AUTOUPDATE)}, "spec": spec}
+
+
+ALL = "*"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a rule is about: ``Subject("User", "alice")``, ``Subject("Group", "system:nodes")``;
+    ``"*"`` matches every name."""
+
+    kind: str  # "User" or "Group"
+    name: str
+
+    def matches(self, user: User, groups: tuple[str, ...]) -> bool:
+        if self.kind == "User":
+            return self.name in (ALL, user.name)
+        return self.name == ALL or self.name in groups
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, self.kind.lower(): {"name": self.name}}
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    """Matches resource requests: each list holds the accepted values, ``"*"`` any; ``resources``
+    names a subresource as ``nodes/status``; a request without a namespace matches only with
+    ``cluster_scope``."""
+
+    verbs: tuple[str, ...] = (ALL,)
+    api_groups: tuple[str, ...] = (ALL,)
+    resources: tuple[str, ...] = (ALL,)
+    namespaces: tuple[str, ...] = (ALL,)
+    cluster_scope: bool = True
+
+    def matches(self, a: Attributes) -> bool:
+        resource = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
+        return (_among(a.verb, self.verbs) and _among(a.api_group, self.api_groups)
+                and _among(resource, self.resources)
+                and (self.cluster_scope if not a.namespace else _among(a.namespace, self.namespaces)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verbs": list(self.verbs), "apiGroups": list(self.api_groups),
+                               "resources": list(self.resources)}
+        if self.cluster_scope:
+            out["clusterScope"] = True
+        if self.namespaces:
+            out["namespaces"] = list(self.namespaces)
+        return out
+
+
+@dataclass(frozen=True)
+class NonResourceRule:
+    """Matches requests for a path that names no resource (``/healthz``)."""
+
+    verbs: tuple[str, ...] = (ALL,)
+    urls: tuple[str, ...] = (ALL,)
+
+    def matches(self, a: Attributes) -> bool:
+        return _among(a.verb, self.verbs) and _among(a.path, self.urls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verbs": list(self.verbs), "nonResourceURLs": list(self.urls)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Matches when one of the subjects is the requester and one of the rules (of the request's
+    kind, resource or non-resource) matches what it asks."""
+
+    subjects: tuple[Subject, ...]
+    resource_rules: tuple[ResourceRule, ...] = ()
+    non_resource_rules: tuple[NonResourceRule, ...] = ()
+
+    def matches(self, a: Attributes, groups: tuple[str, ...]) -> bool:
+        if not any(s.matches(a.user, groups) for s in self.subjects):
+            return False
+        rules: tuple[ResourceRule, ...] | tuple[NonResourceRule, ...] = (
+            self.resource_rules if a.resource_request else self.non_resource_rules)
+        return any(r.matches(a) for r in rules)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"subjects": [s.to_dict() for s in self.subjects]}
+        if self.resource_rules:
+            out["resourceRules"] = [r.to_dict() for r in self.resource_rules]
+        if self.non_resource_rules:
+            out["nonResourceRules"] = [r.to_dict() for r in self.non_resource_rules]
+        return out
+
+
+def _among(value: str, accepted: tuple[str, ...]) -> bool:
+    return value in accepted or ALL in accepted
+
 
 @dataclass(frozen=True)
 class FlowSchema:
     name: str
     precedence: int
     level: str
-    matches: Callable[[Attributes], bool]
+    rules: tuple[Rule, ...]
 
     @property
     def uid(self) -> str:
         return _uid("flowschema/" + self.name)
 
+    def matches(self, a: Attributes, groups: tuple[str, ...]) -> bool:
+        return any(rule.matches(a, groups) for rule in self.rules)
 
-def _group(name: str) -> Callable[[Attributes], bool]:
-    return lambda a: name in a.user.groups
+    def to_object(self) -> dict[str, Any]:
+        """The FlowSchema object that shows this schema (kubectl get flowschemas)."""
+        return {"apiVersion": f"{FLOWCONTROL_GROUP}/v1", "kind": "FlowSchema",
+                "metadata": {"name": self.name, "annotations": dict(_AUTOUPDATE)},
+                "spec": {"priorityLevelConfiguration": {"name": self.level}, "matchingPrecedence": self.precedence,
+                         "distinguisherMethod": {"type": "ByUser"}, "rules": [r.to_dict() for r in self.rules]},
+                # The level it names exists: kubectl's MISSINGPL column says False.
+                "status": {"conditions": [{"type": "Dangling", "status": "False", "reason": "Found",
+                                           "message": f"This FlowSchema references the PriorityLevelConfiguration "
+                                                      f"object named {self.level!r} and it exists"}]}}
 
 
-def _users(*names: str) -> Callable[[Attributes], bool]:
-    return lambda a: a.user.name in names
+# Upstream marks its suggested objects so; here nothing may edit them at all (the resources are read-only).
+_AUTOUPDATE = {"apf.kubernetes.io/autoupdate-spec": "true"}
+_EVERYTHING = (ResourceRule(),)
+_EVERY_PATH = (NonResourceRule(),)
+
+
+def _users(*names: str) -> tuple[Subject, ...]:
+    return tuple(Subject("User", n) for n in names)
+
+
+def _groups(*names: str) -> tuple[Subject, ...]:
+    return tuple(Subject("Group", n) for n in names)
 
 
 PRIORITY_LEVELS: tuple[PriorityLevel, ...] = (
@@ -111,34 +237,38 @@ PRIORITY_LEVELS: tuple[PriorityLevel, ...] = (
     PriorityLevel("catch-all", 5),
 )
 
+_LEASES = {"api_groups": ("coordination.k8s.io",), "resources": ("leases",), "cluster_scope": False}
+
 FLOW_SCHEMAS: tuple[FlowSchema, ...] = tuple(sorted((
-    FlowSchema("exempt", 1, "exempt", _group("system:masters")),
-    FlowSchema("probes", 2, "exempt",
-               lambda a: not a.resource_request and a.path in ("/healthz", "/readyz", "/livez")),
+    FlowSchema("exempt", 1, "exempt", (Rule(_groups("system:masters"), _EVERYTHING, _EVERY_PATH),)),
+    FlowSchema("probes", 2, "exempt", (Rule(_groups("system:unauthenticated", "system:authenticated"),
+                                            non_resource_rules=(NonResourceRule(("get",), ("/healthz", "/readyz",
+                                                                                           "/livez")),)),)),
     # Upstream's rule names the verbs get, create and update: leader election never patches.
-    FlowSchema("system-leader-election", 100, "leader-election",
-               lambda a: a.user.name in ("system:kube-controller-manager", "system:kube-scheduler")
-               and a.resource == "leases" and a.api_group == "coordination.k8s.io"
-               and a.verb in ("get", "create", "update")),
-    FlowSchema("system-node-high", 400, "node-high",
-               lambda a: "system:nodes" in a.user.groups and a.resource_request
-               and (a.resource == "nodes" or (a.resource == "leases" and a.api_group == "coordination.k8s.io"))),
+    FlowSchema("system-leader-election", 100, "leader-election", (
+        Rule(_users("system:kube-controller-manager", "system:kube-scheduler"),
+             (ResourceRule(verbs=("get", "create", "update"), **_LEASES),)),)),
+    FlowSchema("system-node-high", 400, "node-high", (
+        Rule(_groups("system:nodes"), (ResourceRule(api_groups=("",), resources=("nodes", "nodes/status")),
+                                       ResourceRule(**_LEASES))),)),
     # Not upstream's: a simulated fleet (orchestrator/nodeagent/fleet.py) acts for 250 nodes with the
     # controller manager's identity (a node's token may act only for its own node), so its Lease
     # renewals are node heartbeats and get the level a kubelet's get. Without this they waited at
     # leader-election (10 shares) and a 30,000-pod backlog made them 429 until nodes went NotReady.
-    FlowSchema("node-fleets", 450, "node-high",
-               lambda a: a.user.name == "system:kube-controller-manager" and a.resource == "leases"
-               and a.api_group == "coordination.k8s.io" and a.namespace == "kube-node-lease"
-               and a.verb in ("patch", "update")),
-    FlowSchema("system-nodes", 500, "system", _group("system:nodes")),
-    FlowSchema("kube-controller-manager", 800, "workload-high", _users("system:kube-controller-manager")),
-    FlowSchema("kube-scheduler", 800, "workload-high", _users("system:kube-scheduler")),
-    # The next two are groups every authenticator adds (authz/chain.py groups_of); matched by name
-    # here rather than building the group list for every request.
-    FlowSchema("service-accounts", 9000, "workload-low", lambda a: a.user.name.startswith(SERVICE_ACCOUNT_PREFIX)),
-    FlowSchema("global-default", 9900, "global-default", lambda a: a.user.name != ANONYMOUS),
-    FlowSchema("catch-all", 10000, "catch-all", lambda a: True),
+    FlowSchema("node-fleets", 450, "node-high", (
+        Rule(_users("system:kube-controller-manager"),
+             (ResourceRule(verbs=("patch", "update"), **{**_LEASES, "namespaces": ("kube-node-lease",)}),)),)),
+    FlowSchema("system-nodes", 500, "system", (Rule(_groups("system:nodes"), _EVERYTHING, _EVERY_PATH),)),
+    FlowSchema("kube-controller-manager", 800, "workload-high",
+               (Rule(_users("system:kube-controller-manager"), _EVERYTHING, _EVERY_PATH),)),
+    FlowSchema("kube-scheduler", 800, "workload-high",
+               (Rule(_users("system:kube-scheduler"), _EVERYTHING, _EVERY_PATH),)),
+    FlowSchema("service-accounts", 9000, "workload-low",
+               (Rule(_groups("system:serviceaccounts"), _EVERYTHING, _EVERY_PATH),)),
+    FlowSchema("global-default", 9900, "global-default",
+               (Rule(_groups("system:authenticated"), _EVERYTHING, _EVERY_PATH),)),
+    FlowSchema("catch-all", 10000, "catch-all",
+               (Rule(_groups("system:unauthenticated", "system:authenticated"), _EVERYTHING, _EVERY_PATH),)),
 ), key=lambda s: s.precedence))
 
 
@@ -191,10 +321,28 @@ class FlowController:
         self.schemas = schemas
         self.queue_length = queue_length
         self.queue_timeout = queue_timeout
+        # What the X-Kubernetes-PF-*-UID headers say: the stored objects' uids once `use_stored_uids`
+        # has read them (the objects are written at start-up), name-based ones until then.
+        self.schema_uids = {s.name: s.uid for s in schemas}
+        self.level_uids = {lv.name: lv.uid for lv in levels}
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The PriorityLevelConfigurations, then the FlowSchemas that refer to them, as API objects."""
+        return ([lv.config.to_object(self.queue_length) for lv in self.levels.values()]
+                + [s.to_object() for s in self.schemas])
+
+    def use_stored_uids(self, stored: list[dict[str, Any]]) -> None:
+        """Answer with the uids of the stored objects, so a header names the object kubectl shows."""
+        for obj in stored:
+            meta = obj.get("metadata") or {}
+            uids = self.schema_uids if obj.get("kind") == "FlowSchema" else self.level_uids
+            if meta.get("name") in uids and meta.get("uid"):
+                uids[meta["name"]] = meta["uid"]
 
     def classify(self, attrs: Attributes) -> FlowSchema:
+        groups = groups_of(attrs.user)
         for schema in self.schemas:
-            if schema.matches(attrs):
+            if schema.matches(attrs, groups):
                 return schema
         return self.schemas[-1]
 

@@ -165,8 +165,9 @@ class PriorityAndFairnessMiddleware:
             await _reject(scope, receive, send, err)
             return None
         held = True
-        pf_headers = [(b"x-kubernetes-pf-flowschema-uid", ticket.schema.uid.encode()),
-                      (b"x-kubernetes-pf-prioritylevel-uid", ticket.level.config.uid.encode())]
+        pf_headers = [(b"x-kubernetes-pf-flowschema-uid", self.controller.schema_uids[ticket.schema.name].encode()),
+                      (b"x-kubernetes-pf-prioritylevel-uid",
+                       self.controller.level_uids[ticket.level.config.name].encode())]
 
         async def started(message: dict[str, Any]) -> None:
             nonlocal held

@@ -30,6 +30,7 @@ from orchestrator.api.models.config import ConfigMap, Secret
 from orchestrator.api.models.coordination import Lease
 from orchestrator.api.models.core import Binding, Event, Namespace, Node, Pod
 from orchestrator.api.models.discovery import EndpointSlice
+from orchestrator.api.models.flowcontrol import FlowSchema, PriorityLevelConfiguration
 from orchestrator.api.models.meta import (
     DeleteOptions,
     K8sModel,
@@ -56,7 +57,7 @@ KINDS: tuple[type[TypedModel], ...] = (
     DaemonSet,
     ResourceQuota, LimitRange, APIService,
     StatefulSet, ControllerRevision, PersistentVolumeClaim, PersistentVolume, StorageClass,
-    HorizontalPodAutoscaler, HorizontalPodAutoscalerV1,
+    HorizontalPodAutoscaler, HorizontalPodAutoscalerV1, FlowSchema, PriorityLevelConfiguration,
 )
 
 _BY_API_VERSION_KIND: dict[tuple[str, str], type[TypedModel]] = {}
@@ -74,8 +75,8 @@ def model_for(api_version: str, kind: str) -> type[TypedModel] | None:
 __all__ = [
     "KINDS", "Binding", "LimitRange", "ResourceQuota", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CronJob",
     "CustomResourceDefinition", "DaemonSet",
-    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "HorizontalPodAutoscaler", "Job", "K8sModel", "Lease",
-    "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "ReplicaSet",
+    "DeleteOptions", "Deployment", "EndpointSlice", "Endpoints", "Event", "FlowSchema", "HorizontalPodAutoscaler", "Job", "K8sModel", "Lease",
+    "LocalSubjectAccessReview", "Namespace", "Node", "ObjectMeta", "Pod", "PodDisruptionBudget", "PriorityLevelConfiguration", "ReplicaSet",
     "ReplicationController", "Role", "RoleBinding", "Scale", "Secret", "SelfSubjectAccessReview", "SelfSubjectReview",
     "SelfSubjectRulesReview", "Service", "ServiceAccount", "Status", "SubjectAccessReview", "TokenRequest", "TypedModel",
     "model_for", "prune", "unknown_fields",

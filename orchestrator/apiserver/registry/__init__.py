@@ -35,6 +35,7 @@ from orchestrator.apiserver.registry import (
     daemonsets,
     endpoints,
     events,
+    flowcontrol,
     leases,
     namespaces,
     nodes,
@@ -54,7 +55,7 @@ from orchestrator.apiserver.registry.strategy import Strategy, SubresourceHandle
 _FAMILIES = (pods, nodes, namespaces, events, leases, replicationcontrollers, apps, daemonsets, batch, policy,
              autoscaling,
              apiextensions, config, quota, serviceaccounts, rbac, authorization, services, endpoints, apiregistration,
-             statefulsets, storage)
+             statefulsets, storage, flowcontrol)
 
 STRATEGIES: dict[str, Strategy] = {s.info.group_resource: s for family in _FAMILIES for s in family.STRATEGIES}
 SUBRESOURCES: dict[tuple[str, str], SubresourceHandler] = {

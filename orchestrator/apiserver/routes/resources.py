@@ -272,10 +272,12 @@ def request_verb(method: str, target: Target, query: Any) -> str:
             return "create"
         if method == "DELETE" and "deletecollection" in target.info.verbs:
             return "deletecollection"
-        raise MethodNotAllowed(f"{method} is not supported on a collection of {target.info.plural}")
+        raise MethodNotAllowed(f"{method} is not supported on a collection of {target.info.plural} "
+                               f"(it serves {', '.join(target.info.verbs)})")
     verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
     if verb is None or (target.subresource is None and verb not in target.info.verbs):
-        raise MethodNotAllowed(f"{method} is not supported on {target.info.plural}")
+        raise MethodNotAllowed(f"{method} is not supported on {target.info.plural} "
+                               f"(it serves {', '.join(target.info.verbs)})")
     return verb
 
 

@@ -9,6 +9,7 @@ level without racing the clock.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 from collections.abc import Iterator
@@ -58,17 +59,57 @@ async def _wait_for(lab: Lab, level: str, column: str, value: str) -> dict[str, 
     raise AssertionError(f"{level}: {column} never became {value}: {row}")
 
 
-async def test_every_response_says_its_flow_schema_and_priority_level(lab: Lab) -> None:
-    uids = {s.uid: s.name for s in FLOW_SCHEMAS}
-    level_uids = {lv.uid: lv.name for lv in PRIORITY_LEVELS}
+def _uids(lab: Lab, resource: str) -> dict[str, str]:
+    listed = json.loads(lab.kubectl("get", resource, "-o", "json").stdout)["items"]
+    return {o["metadata"]["uid"]: o["metadata"]["name"] for o in listed}
+
+
+async def test_every_response_names_the_flow_schema_and_priority_level_kubectl_shows(lab: Lab) -> None:
+    require_kubectl()
+    schemas, levels = _uids(lab, "flowschemas"), _uids(lab, "prioritylevelconfigurations")
+    assert set(schemas.values()) == {s.name for s in FLOW_SCHEMAS}
+    assert set(levels.values()) == {lv.name for lv in PRIORITY_LEVELS}
     for user, schema, level in (("viewer", "global-default", "global-default"), ("admin", "exempt", "exempt"),
                                 ("system:node:node-1", "system-node-high", "node-high"),
                                 ("system:kube-controller-manager", "kube-controller-manager", "workload-high")):
         async with lab.client(user) as client:
             r = await client.get("/api/v1/nodes")
         assert r.status_code in (200, 403), r.text
-        assert (uids[r.headers["x-kubernetes-pf-flowschema-uid"]],
-                level_uids[r.headers["x-kubernetes-pf-prioritylevel-uid"]]) == (schema, level), user
+        assert (schemas[r.headers["x-kubernetes-pf-flowschema-uid"]],
+                levels[r.headers["x-kubernetes-pf-prioritylevel-uid"]]) == (schema, level), user
+
+
+def test_kubectl_and_the_python_client_read_the_configuration_and_nobody_edits_it(lab: Lab) -> None:
+    require_kubectl()
+    table = lab.kubectl("get", "flowschemas").stdout.splitlines()
+    assert table[0].split() == ["NAME", "PRIORITYLEVEL", "MATCHINGPRECEDENCE", "DISTINGUISHERMETHOD", "AGE",
+                                "MISSINGPL"]
+    # Sorted by name as kubectl lists; the columns as upstream prints them.
+    fleets = next(line.split() for line in table if line.startswith("node-fleets "))
+    assert fleets[:4] == ["node-fleets", "node-high", "450", "ByUser"] and fleets[-1] == "False", fleets
+    levels = lab.kubectl("get", "prioritylevelconfigurations").stdout.splitlines()
+    assert levels[0].split() == ["NAME", "TYPE", "NOMINALCONCURRENCYSHARES", "QUEUES", "HANDSIZE",
+                                 "QUEUELENGTHLIMIT", "AGE"]
+    rows = {line.split()[0]: line.split()[1:6] for line in levels[1:]}
+    assert rows["exempt"] == ["Exempt", "<none>", "<none>", "<none>", "<none>"]
+    assert rows["leader-election"] == ["Limited", "10", "<none>", "<none>", "50"]
+
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    api = k8s.FlowcontrolApiserverV1Api(k8s_config.new_client_from_config(str(lab.kubeconfig)))
+    election = api.read_flow_schema("system-leader-election")
+    assert election.spec.priority_level_configuration.name == "leader-election"
+    assert election.spec.rules[0].resource_rules[0].verbs == ["get", "create", "update"]
+    assert {pl.metadata.name: pl.spec.type for pl in api.list_priority_level_configuration().items}["exempt"] == "Exempt"
+
+    # The configuration is code: no verb but get, list and watch, and the object stays.
+    refused = lab.kubectl("delete", "flowschema", "global-default", check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "(MethodNotAllowed): DELETE is not supported on flowschemas (it serves get, list, watch)" in \
+        refused.stderr, refused.stderr
+    assert lab.kubectl("get", "flowschema", "global-default", "-o", "name").stdout.strip() == \
+        "flowschema.flowcontrol.apiserver.k8s.io/global-default"
 
 
 async def test_a_full_level_queues_its_requests_while_other_levels_are_served(lab: Lab) -> None:

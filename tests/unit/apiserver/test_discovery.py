@@ -37,7 +37,8 @@ def test_apis_lists_named_groups_with_preferred_version_and_not_the_core_group()
     groups = {g["name"]: g for g in doc["groups"]}
     assert set(groups) == {"apps", "batch", "policy", "autoscaling", "coordination.k8s.io", "apiextensions.k8s.io",
                            "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io",
-                           "discovery.k8s.io", "apiregistration.k8s.io", "storage.k8s.io"}
+                           "discovery.k8s.io", "apiregistration.k8s.io", "storage.k8s.io",
+                           "flowcontrol.apiserver.k8s.io"}
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
     assert groups["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
 
@@ -123,7 +124,7 @@ def test_aggregated_apis_holds_named_groups_with_scale_subresource() -> None:
     assert [i["metadata"]["name"] for i in doc["items"]] == [
         "apps", "batch", "autoscaling", "policy", "coordination.k8s.io", "apiextensions.k8s.io",
         "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io", "discovery.k8s.io",
-        "apiregistration.k8s.io", "storage.k8s.io"]
+        "apiregistration.k8s.io", "storage.k8s.io", "flowcontrol.apiserver.k8s.io"]
     apps = doc["items"][0]["versions"][0]["resources"]
     deploy = next(r for r in apps if r["resource"] == "deployments")
     scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")

@@ -146,3 +146,40 @@ async def test_exempt_requests_never_wait_and_the_dump_lists_every_level() -> No
     assert dump[0].split(",")[0] == "PriorityLevelName"
     assert [line.split(",")[0].strip() for line in dump[1:]] == list(fc.levels)
     assert "50" in dump[1]  # exempt dispatched 50
+
+
+def test_the_configuration_is_written_as_objects_kubectl_and_the_clients_can_read() -> None:
+    from datetime import UTC, datetime
+
+    from orchestrator.api.resources import by_kind
+    from orchestrator.apiserver.registry import strategy_for
+    from orchestrator.apiserver.validation import decode
+
+    objects = FlowController().objects()
+    kinds = [o["kind"] for o in objects]
+    # Levels first: a schema written before its level would show MISSINGPL True for a moment.
+    assert kinds == ["PriorityLevelConfiguration"] * 8 + ["FlowSchema"] * 11
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = {}
+    for obj in objects:
+        info = by_kind(obj["apiVersion"], obj["kind"])
+        assert info is not None
+        decoded, warnings = decode(info, obj, field_validation="Strict")  # every field is one the model knows
+        assert warnings == [] and strategy_for(info).validate(decoded) == []
+        rows[obj["metadata"]["name"]] = strategy_for(info).row(decoded, now)[0]
+    assert rows["node-fleets"][:4] == ["node-fleets", "node-high", 450, "ByUser"] and rows["node-fleets"][-1] == "False"
+    assert rows["workload-low"][1:5] == ["Limited", 100, "<none>", "<none>"]
+    election = next(o for o in objects if o["metadata"]["name"] == "system-leader-election")
+    assert election["spec"]["rules"] == [{
+        "subjects": [{"kind": "User", "user": {"name": "system:kube-controller-manager"}},
+                     {"kind": "User", "user": {"name": "system:kube-scheduler"}}],
+        "resourceRules": [{"verbs": ["get", "create", "update"], "apiGroups": ["coordination.k8s.io"],
+                           "resources": ["leases"], "namespaces": ["*"]}]}]
+
+
+def test_the_headers_name_the_stored_objects_once_their_uids_are_known() -> None:
+    fc = FlowController()
+    fc.use_stored_uids([{"kind": "FlowSchema", "metadata": {"name": "exempt", "uid": "u-1"}},
+                        {"kind": "PriorityLevelConfiguration", "metadata": {"name": "exempt", "uid": "u-2"}}])
+    assert (fc.schema_uids["exempt"], fc.level_uids["exempt"]) == ("u-1", "u-2")
+    assert fc.schema_uids["global-default"] != "u-1"  # the others keep their name-based uids until read

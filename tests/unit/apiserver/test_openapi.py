@@ -36,7 +36,8 @@ def test_root_lists_every_served_group_version_with_a_hash() -> None:
                                   "apis/coordination.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
                                   "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
                                   "apis/authentication.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/autoscaling/v2",
-                                  "apis/apiregistration.k8s.io/v1", "apis/storage.k8s.io/v1"}
+                                  "apis/apiregistration.k8s.io/v1", "apis/storage.k8s.io/v1",
+                                  "apis/flowcontrol.apiserver.k8s.io/v1"}
     url = root["paths"]["api/v1"]["serverRelativeURL"]
     assert re.fullmatch(r"/openapi/v3/api/v1\?hash=[0-9A-F]{128}", url)
 
@@ -107,7 +108,8 @@ def test_each_kind_has_an_upstream_named_schema_with_its_gvk(info: Any) -> None:
                "authentication.k8s.io": "io.k8s.api.authentication.v1",
                "discovery.k8s.io": "io.k8s.api.discovery.v1",
                "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1",
-               "storage.k8s.io": "io.k8s.api.storage.v1"}[info.group]
+               "storage.k8s.io": "io.k8s.api.storage.v1",
+               "flowcontrol.apiserver.k8s.io": "io.k8s.api.flowcontrol.v1"}[info.group]
     schema = doc["components"]["schemas"][f"{package}.{info.kind}"]
     assert schema["x-kubernetes-group-version-kind"] == [
         {"group": info.group, "kind": info.kind, "version": info.version}
