@@ -1,4 +1,4 @@
-"""The exercises of notebooks 00-02, 09 and 11 on a live lab: reference solutions pass, the notebooks'
+"""The exercises of notebooks 00-02, 07, 09 and 11 on a live lab: reference solutions pass, the notebooks'
 starting stubs fail with feedback that says what to do next.
 
 One lab serves all of them, driven by `labs.start()` as a notebook does: first quiet (API server
@@ -16,6 +16,7 @@ import labs
 from labs.checks import run_check
 from labs.solutions import bind_by_hand, first_pod, forbidden_request, predict_revision
 from orchestrator.lab.embedded.ports import free_port
+from tests.support.polling import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +207,23 @@ def test_service_selector_hints_grow_from_nudge_to_answer_and_the_solution_passe
     solved = run_check("service-selector", lab=lab, namespace=ns)
     assert solved.passed, solved.feedback
     assert "its EndpointSlice lists them, ready" in solved.feedback
+
+
+def test_priority_levels_stub_a_near_miss_and_the_solution(lab_with_node: labs.Lab) -> None:
+    # Notebook 07's exercise; the check sends the five requests and reads the levels from the API server.
+    from labs.exercises.priority_levels import QUESTIONS, any_node_lease
+    from labs.solutions import priority_levels
+
+    wait_until("the node's Lease", lambda: any_node_lease(lab_with_node), timeout=30)
+
+    stub = run_check("priority-levels", lab=lab_with_node, predictions={q: None for q in QUESTIONS})
+    assert not stub.passed and "kubectl get prioritylevelconfigurations lists the names" in stub.feedback
+    # The near miss a learner makes: a fleet acts as the controller manager, so its level must be workload-high.
+    near_miss = run_check("priority-levels", lab=lab_with_node,
+                          predictions={**priority_levels.PREDICTIONS, "fleet renews a node Lease": "workload-high"})
+    assert not near_miss.passed
+    assert "you said 'workload-high', the API server said 'node-high'" in near_miss.feedback
+    assert "node-fleets" in near_miss.feedback
+    solved = run_check("priority-levels", lab=lab_with_node, predictions=priority_levels.PREDICTIONS)
+    assert solved.passed, solved.feedback
+    assert "(flow schema node-fleets)" in solved.feedback
