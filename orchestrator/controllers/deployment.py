@@ -50,7 +50,14 @@ from orchestrator.controllers.controller import (
     ensure_indexer,
     write_status,
 )
-from orchestrator.controllers.ownerrefs import claim, controller_ref, meta, new_controller_ref, parse_time
+from orchestrator.controllers.ownerrefs import (
+    claim,
+    claimable,
+    controller_ref,
+    meta,
+    new_controller_ref,
+    parse_time,
+)
 
 __all__ = ["DeploymentController"]
 
@@ -188,7 +195,9 @@ class DeploymentController(Controller):
                 raise Conflict(f"Deployment {m.get('namespace')}/{m['name']} is gone or being deleted: "
                                "not adopting ReplicaSets into it")
 
-        candidates = [copy.deepcopy(rs) for rs in self.rs_informer.by_index("namespace", namespace)]
+        uid = meta(d).get("uid")
+        candidates = [copy.deepcopy(rs) for rs in self.rs_informer.by_index("namespace", namespace)
+                      if claimable(rs, uid, selector)]
         return await claim(client=self.client, resource=RS, owner=d, owner_api_version="apps/v1",
                            owner_kind="Deployment", selector=selector, candidates=candidates, can_adopt=can_adopt)
 

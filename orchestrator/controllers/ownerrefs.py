@@ -115,6 +115,16 @@ def is_pod_available(pod: Object, min_ready_seconds: int, now: dt.datetime) -> b
     return since is not None and since + dt.timedelta(seconds=min_ready_seconds) <= now
 
 
+def claimable(obj: Object, owner_uid: str | None, selector: LabelSelector) -> bool:
+    """Whether `claim` could keep, release or adopt `obj` for the owner: it is the owner's, or an
+    orphan the selector matches. Filtering candidates with it first spares copying the rest (a
+    Deployment among 300 in one namespace copied all 300 ReplicaSets on every sync)."""
+    ref = controller_ref(obj)
+    if ref is not None:
+        return bool(ref.get("uid") == owner_uid)
+    return selector.matches(meta(obj).get("labels") or {})
+
+
 async def claim(
     *,
     client: ApiClient,

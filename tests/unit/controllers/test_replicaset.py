@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.api.errors import Conflict, Invalid
 from orchestrator.api.selectors import LabelSelector
-from orchestrator.controllers.ownerrefs import claim
+from orchestrator.controllers.ownerrefs import claim, claimable
 from orchestrator.controllers.replicaset import pod_from_template, pods_to_delete, slow_start_batch
 
 
@@ -123,6 +123,13 @@ async def test_claim_adopts_matching_orphans_releases_strays_and_ignores_others(
     assert patched["orphan"]["metadata"]["uid"] == "uid-orphan"  # a precondition: same object
     assert patched["stray"]["metadata"]["ownerReferences"] is None
     assert checked == [True]
+
+
+def test_claimable_keeps_exactly_what_claim_would_keep_release_or_adopt() -> None:
+    pods = [pod("mine", owner="rs-uid"), pod("orphan"), pod("stray", owner="rs-uid", labels={"app": "debug"}),
+            pod("theirs", owner="other-uid"), pod("unrelated", labels={"app": "db"})]
+    kept = [p for p in pods if claimable(p, "rs-uid", LabelSelector.parse("app=web"))]
+    assert names(kept) == ["mine", "orphan", "stray"]
 
 
 async def test_claim_refuses_to_adopt_when_the_owner_check_fails() -> None:
