@@ -52,6 +52,9 @@ SUBRESOURCE_VERBS = {"status": ("get", "update", "patch"), "scale": ("get", "upd
 ALL = "glwcupdD"
 READ = "glw-----"
 NONE = "--------"
+FLOWCONTROL = ("flowschemas", "prioritylevelconfigurations")
+FLOWCONTROL_READ = {kind: "glwxxxxx" for kind in FLOWCONTROL}
+FLOWCONTROL_NONE = {kind: "---xxxxx" for kind in FLOWCONTROL}  # as upstream's view: not readable
 
 # ---------------------------------------------------------------------------------------------------
 # The expected table. Keys: "<plural>" or "<plural>/<subresource>".
@@ -83,6 +86,8 @@ ADMIN = {
     **{sub: "g...up.." for sub in ("statefulsets/status", "statefulsets/scale", "persistentvolumeclaims/status",
                                    "persistentvolumes/status")},
     "horizontalpodautoscalers": ALL, "horizontalpodautoscalers/status": "g...up..",
+    # API Priority and Fairness' configuration: written by the API server, served read-only.
+    **FLOWCONTROL_READ,
     # Reviews are questions: created (answered), never stored, so nothing else is served.
     **{review: "xxxcxxxx" for review in ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
                                          "subjectaccessreviews", "localsubjectaccessreviews")},
@@ -115,7 +120,7 @@ VIEWER = {
     # Not Secrets: Kubernetes' view role leaves them out too.
     "configmaps": READ, "secrets": NONE, "serviceaccounts": READ, "serviceaccounts/token": "...-....",
     # `view` reads no RBAC objects (upstream: they say who may do what, which is an admin's to know).
-    **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
+    **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE, **FLOWCONTROL_NONE,
     **{kind: READ for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
                                "poddisruptionbudgets", "limitranges", "resourcequotas")},
     **{sub: "g...--.." for sub in ("services/status", "daemonsets/status", "jobs/status", "cronjobs/status",
@@ -186,7 +191,7 @@ NODE = {
         # Allowed past authorization, refused by the token handler: a node gets tokens only bound
         # to a pod it runs (registry/serviceaccounts.py), and this request binds none.
         "serviceaccounts/token": "...-....",
-        **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE,
+        **RBAC_NONE, **SELF_REVIEWS, **CRD_NONE, **FLOWCONTROL_NONE,
         **{kind: NONE for kind in ("services", "endpoints", "endpointslices", "daemonsets", "jobs", "cronjobs",
                                    "poddisruptionbudgets", "limitranges", "resourcequotas", "replicationcontrollers",
                                    "horizontalpodautoscalers")},
@@ -394,6 +399,9 @@ def manifest(resource: str, name: str, namespace: str | None, *, labels: dict[st
                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                          "storageClassName": "matrix-none",
                          "csi": {"driver": "local-path.labkit.io", "volumeHandle": name}}}
+    if resource in FLOWCONTROL:  # only sent to be refused: the resources serve no write
+        return {"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "metadata": meta,
+                "kind": "FlowSchema" if resource == "flowschemas" else "PriorityLevelConfiguration"}
     if resource == "storageclasses":
         return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": meta,
                 "provisioner": "example.com/matrix"}
@@ -452,6 +460,8 @@ def setup_for(row: Row, namespace: str) -> Setup:
     if row.resource == "apiservices":
         fresh = f"v1.{fresh}.example.com"  # an APIService is named <version>.<group>
     ns = namespace if NAMESPACED[row.resource] else None
+    if row.resource in FLOWCONTROL:
+        return Setup("global-default", None)  # nobody creates them: the API server's own object
     if row.scope == "any":
         return Setup(fresh, ns)
     node = {"own": OWN, "other": OTHER}.get(row.scope)
@@ -469,7 +479,7 @@ async def prepare(admin: httpx.AsyncClient, row: Row, at: Setup, label: dict[str
     """As the admin: make the row's object exist (or not, for a create), bound where it should be."""
     item = f"{collection(row.resource, at.namespace)}/{at.name}"
     wants_absent = row.verb == "create" and row.subresource is None
-    if row.verb in ("list", "watch") and row.subresource is None:
+    if row.verb in ("list", "watch") and row.subresource is None or row.resource in FLOWCONTROL:
         return
     r = await admin.delete(item, params={"gracePeriodSeconds": "0"}) if at.name in (OWN, OTHER) else None
     assert r is None or r.status_code in (200, 404), r.text
