@@ -74,6 +74,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+LIST_PAGE_SIZE = 500  # client-go's pager default (tools/pager)
+
 Object = dict[str, Any]
 
 IndexFunc = Callable[[Object], Iterable[str] | str | None]
@@ -331,16 +333,34 @@ class Informer:
             self.relists += 1
 
     async def _list_and_replace(self) -> None:
-        listed = await self.client.list(
-            self.resource,
-            namespace=self.namespace,
-            label_selector=self.label_selector,
-            field_selector=self.field_selector,
-        )
-        items = [self._with_type(item) for item in listed.get("items") or []]
-        self._replace(items)
-        self._last_resource_version = (listed.get("metadata") or {}).get("resourceVersion", "")
+        items, resource_version = await self._list_in_pages()
+        self._replace([self._with_type(item) for item in items])
+        self._last_resource_version = resource_version
         self._synced.set()
+
+    async def _list_in_pages(self) -> tuple[builtins.list[dict[str, Any]], str]:
+        """The objects and the list's resourceVersion, read `LIST_PAGE_SIZE` at a time as client-go's
+        reflector pages: each page is one short request, so relisting 30,000 pods never holds the
+        API server for seconds, and the pages of one list are one snapshot (the continue token
+        pins its revision). A token that expired mid-list means a full list, as client-go's pager."""
+        items: builtins.list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            try:
+                page = await self.client.list(self.resource, namespace=self.namespace,
+                                              label_selector=self.label_selector, field_selector=self.field_selector,
+                                              limit=LIST_PAGE_SIZE, continue_=token)
+            except Expired:
+                if token is None:
+                    raise
+                log.info("%s: the list's snapshot expired between pages; listing in one request", self)
+                page = await self.client.list(self.resource, namespace=self.namespace,
+                                              label_selector=self.label_selector, field_selector=self.field_selector)
+                return page.get("items") or [], (page.get("metadata") or {}).get("resourceVersion", "")
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue") or None
+            if token is None:
+                return items, (page.get("metadata") or {}).get("resourceVersion", "")
 
     async def _watch_until_broken(self) -> None:
         """Watch, and watch again each time the server ends the stream normally.

@@ -189,7 +189,11 @@ class _StreamReader:
 class WatchCache:
     """Watches over Redis Streams for every resource; one per API server process."""
 
-    def __init__(self, redis_url: str, *, buffer_size: int = 4096, queue_size: int = 2048,
+    # A watcher's queue holds references to events every watcher shares, so a long one is cheap; it
+    # must outlast a stall of the API server. 2,048 (20 s of a 30,000-pod rollout's ~100 pod events
+    # a second) let every pod watcher of a density run overflow at once, and their seven relists of
+    # 20,000 pods stalled the server long enough for the next overflow (docs/benchmarks.md).
+    def __init__(self, redis_url: str, *, buffer_size: int = 4096, queue_size: int = 16384,
                  relay_wait_seconds: float = 10.0, transformer: ValueTransformer | None = None) -> None:
         self._redis = redis_client(redis_url, socket_timeout=30, max_connections=64)
         self._transformer = transformer

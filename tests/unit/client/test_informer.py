@@ -21,7 +21,7 @@ from orchestrator.client.informer import (
     split_key,
 )
 from orchestrator.client.rest import ApiClient
-from tests.unit.client.test_rest import NODES, PODS, FakeApiServer, pod
+from tests.unit.client.test_rest import NODES, PODS, FakeApiServer, pod, status
 
 
 async def eventually(condition: Callable[[], bool], *, timeout: float = 3.0) -> None:
@@ -390,5 +390,64 @@ async def test_the_factory_shares_one_informer_per_resource_and_selectors_and_ru
         await asyncio.wait_for(nodes.wait_for_sync(), timeout=3)
         assert factory.has_synced
         assert nodes.store.keys() == ["n1"] and pods.store.keys() == ["default/a"]
+    finally:
+        await stop(task)
+
+
+def _paged(server: FakeApiServer, *, expire_second_page: bool = False) -> list[httpx.Request]:
+    """Serve pod lists a page of one object at a time, as the API server does with `limit`; the
+    second page's continue token answers 410 when `expire_second_page`. Returns the list requests."""
+    seen: list[httpx.Request] = []
+
+    def pages(request: httpx.Request) -> httpx.Response | None:
+        if "watch" in request.url.params or not request.url.path.endswith("/pods"):
+            return None
+        seen.append(request)
+        items = [o for k, o in sorted(server.objects.items()) if k[0] == "pods"]
+        limit = request.url.params.get("limit")
+        if limit is None:
+            return httpx.Response(200, json={"kind": "PodList", "apiVersion": "v1", "items": items,
+                                             "metadata": {"resourceVersion": str(server.revision)}})
+        start = int(request.url.params.get("continue") or 0)
+        if start and expire_second_page:
+            return status(410, "Expired", "The provided continue parameter is too old")
+        end = start + 1
+        meta: dict[str, Any] = {"resourceVersion": str(server.revision)}
+        if end < len(items):
+            meta["continue"] = str(end)
+        return httpx.Response(200, json={"kind": "PodList", "apiVersion": "v1", "items": items[start:end],
+                                         "metadata": meta})
+
+    server.intercept = pages
+    return seen
+
+
+async def test_the_list_is_read_in_pages_that_make_one_snapshot(server: FakeApiServer, client: ApiClient) -> None:
+    for name in ("a", "b", "c"):
+        server.put(PODS, pod(name))
+    requests = _paged(server)
+    informer = Informer(client, "pods")
+    task = await running(informer)
+    try:
+        assert sorted(informer.store.keys()) == ["default/a", "default/b", "default/c"]
+        assert [r.url.params.get("limit") for r in requests] == ["500"] * 3  # client-go's page size
+        assert [r.url.params.get("continue") for r in requests] == [None, "1", "2"]
+        assert informer.last_sync_resource_version == "3"
+    finally:
+        await stop(task)
+
+
+async def test_a_continue_token_that_expired_between_pages_means_one_full_list(
+    server: FakeApiServer, client: ApiClient
+) -> None:
+    for name in ("a", "b"):
+        server.put(PODS, pod(name))
+    requests = _paged(server, expire_second_page=True)
+    informer = Informer(client, "pods")
+    task = await running(informer)
+    try:
+        assert sorted(informer.store.keys()) == ["default/a", "default/b"]
+        assert [(r.url.params.get("limit"), r.url.params.get("continue")) for r in requests] == [
+            ("500", None), ("500", "1"), (None, None)]
     finally:
         await stop(task)
