@@ -9,6 +9,7 @@ The loop (the reflector), and why each step is so:
 
 1. **List**, then **watch from the list's resourceVersion**: the list is a consistent snapshot
    at revision R and the watch delivers every change after R, so no change falls between them.
+   The list is read in pages of 500 (client-go's pager); the continue token keeps every page at R.
 2. A watch **ends normally** after ``timeoutSeconds`` (300 s here): watch again from the last
    resourceVersion seen (an event's, or a BOOKMARK's) — no relist needed.
 3. **410 Expired** (the server no longer has the history after our resourceVersion) or a
