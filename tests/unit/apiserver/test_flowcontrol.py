@@ -166,6 +166,8 @@ def test_the_configuration_is_written_as_objects_kubectl_and_the_clients_can_rea
         assert info is not None
         decoded, warnings = decode(info, obj, field_validation="Strict")  # every field is one the model knows
         assert warnings == [] and strategy_for(info).validate(decoded) == []
+        # Stored as written: a restart compares the stored spec with this one and must find no change.
+        assert decoded["spec"] == obj["spec"]
         rows[obj["metadata"]["name"]] = strategy_for(info).row(decoded, now)[0]
     assert rows["node-fleets"][:4] == ["node-fleets", "node-high", 450, "ByUser"] and rows["node-fleets"][-1] == "False"
     assert rows["workload-low"][1:5] == ["Limited", 100, "<none>", "<none>"]
