@@ -49,16 +49,28 @@ def requests(node_lease: str) -> dict[str, Request]:
 QUESTIONS = tuple(requests("node").keys())
 
 
-def classify(lab: Any, request: Request) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Names:
+    """The flow schemas' and priority levels' names by uid, as the API server lists them."""
+
+    schemas: dict[str, str]
+    levels: dict[str, str]
+
+    @classmethod
+    def read(cls, lab: Any) -> Names:
+        with lab.http("admin") as admin:
+            return cls(_names_by_uid(admin.get("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas").json()),
+                       _names_by_uid(admin.get("/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations")
+                                     .json()))
+
+
+def classify(lab: Any, request: Request, names: Names) -> tuple[str, str]:
     """Send `request` as its identity; (flow schema, priority level) named by the answer's headers."""
-    with lab.http("admin") as admin:
-        schemas = _names_by_uid(admin.get("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas").json())
-        levels = _names_by_uid(admin.get("/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations").json())
     with lab.http(request.identity) as client:
         headers = {"Content-Type": "application/merge-patch+json"} if request.method == "PATCH" else {}
         response = client.request(request.method, request.path, json=request.body, headers=headers)
-    return (schemas.get(response.headers.get("X-Kubernetes-PF-FlowSchema-UID", ""), "?"),
-            levels.get(response.headers.get("X-Kubernetes-PF-PriorityLevel-UID", ""), "?"))
+    return (names.schemas.get(response.headers.get("X-Kubernetes-PF-FlowSchema-UID", ""), "?"),
+            names.levels.get(response.headers.get("X-Kubernetes-PF-PriorityLevel-UID", ""), "?"))
 
 
 def any_node_lease(lab: Any) -> str | None:
@@ -107,8 +119,9 @@ def check(c: Checker, *, lab: Any, predictions: Any = None) -> None:
                     failed="there is no Lease in kube-node-lease", hint="start the fleets first (the cells above)"):
         return
     assert lease is not None
+    names = Names.read(lab)
     for question, request in requests(lease).items():
-        schema, level = classify(lab, request)
+        schema, level = classify(lab, request, names)
         c.expect(
             predictions[question] == level,
             passed=f"{question}: {level} (flow schema {schema})",

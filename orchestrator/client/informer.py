@@ -345,19 +345,19 @@ class Informer:
         API server for seconds, and the pages of one list are one snapshot (the continue token
         pins its revision). A token that expired mid-list means a full list, as client-go's pager."""
         items: builtins.list[dict[str, Any]] = []
+        limit: int | None = LIST_PAGE_SIZE
         token: str | None = None
         while True:
             try:
                 page = await self.client.list(self.resource, namespace=self.namespace,
                                               label_selector=self.label_selector, field_selector=self.field_selector,
-                                              limit=LIST_PAGE_SIZE, continue_=token)
+                                              limit=limit, continue_=token)
             except Expired:
                 if token is None:
                     raise
                 log.info("%s: the list's snapshot expired between pages; listing in one request", self)
-                page = await self.client.list(self.resource, namespace=self.namespace,
-                                              label_selector=self.label_selector, field_selector=self.field_selector)
-                return page.get("items") or [], (page.get("metadata") or {}).get("resourceVersion", "")
+                items, limit, token = [], None, None
+                continue
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:

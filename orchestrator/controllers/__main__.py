@@ -132,7 +132,7 @@ async def serve(args: argparse.Namespace) -> None:
     )
     # Leader election has a client (a connection pool) of its own, as kube-controller-manager's:
     # a burst of 500 pod creates must not queue the Lease renewal behind it (a 30,000-pod run lost
-    # its leadership 5 times in 5 minutes that way, and each loss restarts every controller).
+    # its leadership 4 times in its first 6 minutes that way, and each loss restarts every controller).
     async with ApiClient.from_kubeconfig(args.kubeconfig, user_agent="orchestrator-controller-manager") as client, \
             ApiClient.from_kubeconfig(args.kubeconfig,
                                       user_agent="orchestrator-controller-manager/leader-election") as election:
