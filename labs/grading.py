@@ -226,7 +226,11 @@ def load_class(spec: Any, *, default: str, where: Path | None = None) -> tuple[A
 
 @dataclass
 class Running:
-    """The learner's component while the grader runs it."""
+    """The learner's component while the grader runs it.
+
+    `component` and `factory` are replaced when the component loses its Lease: as a Kubernetes
+    component exits then and starts afresh (see `running`).
+    """
 
     component: Any
     factory: SharedInformerFactory
@@ -234,6 +238,8 @@ class Running:
     client: ApiClient
     leading: asyncio.Event = field(default_factory=asyncio.Event)
     crashed: list[str] = field(default_factory=list)
+    restarts: int = 0
+    past_relists: dict[str, int] = field(default_factory=dict)
 
     def informer(self, plural: str) -> Informer | None:
         """The learner's informer on `plural` (pods, nodes, podsets), if it made one."""
@@ -248,25 +254,47 @@ class Running:
         return bool(self.crashed) or (stats.errors >= 3 and stats.reconciles == stats.errors)
 
     def relists(self, plural: str) -> int:
+        """How often its informer on `plural` listed again, counting those of the components it replaced."""
         informer = self.informer(plural)
-        return informer.relists if informer is not None else 0
+        return self.past_relists.get(plural, 0) + (informer.relists if informer is not None else 0)
+
+    def replace(self, component: Any, factory: SharedInformerFactory) -> None:
+        for informer in self.factory.informers:
+            plural = informer.resource.plural
+            # Its first list is a relist too: the new component lists what the old one watched.
+            self.past_relists[plural] = self.past_relists.get(plural, 0) + informer.relists + 1
+        self.component, self.factory = component, factory
+        self.restarts += 1
 
 
 @contextlib.asynccontextmanager
 async def running(lab: Any, build: Callable[[ControllerContext], Any], *, namespace: str,
                   lease: str) -> AsyncIterator[Running]:
     """Build the component from a `ControllerContext`, run its informers, and its workers while it
-    holds the Lease ``namespace/lease``. Cancelled (and the Lease released) on leaving."""
+    holds the Lease ``namespace/lease``. Cancelled (and the Lease released) on leaving.
+
+    A component that loses its Lease (the API server was down longer than the renew deadline) is
+    thrown away with its caches and built again, as kube-controller-manager and kube-scheduler
+    exit and are restarted then. Standing again with the old object would be wrong: a sync
+    cancelled halfway through its writes leaves expectations that nothing will ever meet (the
+    controller waits 5 minutes for them), and a cache that may lag the writes it made.
+    """
     faults = Faults()
     client = client_for(lab, faults)
-    factory = SharedInformerFactory(client)
-    ctx = ControllerContext(client=client, factory=factory, clock=LoopClock(), namespace=namespace,
-                            recorder=EventRecorder(client, component=lease))
+
+    def build_one() -> tuple[Any, SharedInformerFactory]:
+        factory = SharedInformerFactory(client)
+        ctx = ControllerContext(client=client, factory=factory, clock=LoopClock(), namespace=namespace,
+                                recorder=EventRecorder(client, component=lease))
+        return build(ctx), factory
+
     try:
-        component = build(ctx)
+        component, factory = build_one()
         run = Running(component=component, factory=factory, faults=faults, client=client)
+        informers = asyncio.ensure_future(factory.run())
 
         async def lead() -> None:
+            nonlocal informers
             workers: asyncio.Task[None] | None = None
 
             def started() -> None:
@@ -279,23 +307,34 @@ async def running(lab: Any, build: Callable[[ControllerContext], Any], *, namesp
                 if workers is not None:
                     workers.cancel()
 
-            await factory.wait_for_sync()
             elector = LeaderElector(client, lease_name=lease, namespace=namespace,
                                     identity=f"learner-{uuid.uuid4().hex[:6]}", lease_duration=LEASE_DURATION,
                                     renew_deadline=RENEW_DEADLINE, retry_period=RETRY_PERIOD,
                                     on_started_leading=started, on_stopped_leading=stopped)
-            while True:  # a leader that lost its Lease (the API server was down) stands again
-                await elector.run()
+            while True:
+                await run.factory.wait_for_sync()
+                await elector.run()  # returns when the Lease is lost
+                informers.cancel()
+                # asyncio.wait, not await: their errors are reported elsewhere, and our own
+                # cancellation must still end this loop.
+                await asyncio.wait([t for t in (workers, informers) if t is not None])
+                log.info("%s lost its Lease: building it afresh, as its process would restart", lease)
+                try:
+                    run.replace(*build_one())
+                except Exception as err:  # noqa: BLE001 - the learner's __init__, reported as a crash
+                    run.crashed.append(f"{type(err).__name__}: {err}")
+                    return
+                informers = asyncio.ensure_future(run.factory.run())
 
-        tasks = [asyncio.ensure_future(factory.run()), asyncio.ensure_future(lead())]
+        leader = asyncio.ensure_future(lead())
         try:
             async with asyncio.timeout(20):
                 await factory.wait_for_sync()
             yield run
         finally:
-            for task in tasks:
+            for task in (leader, informers):
                 task.cancel()
-            for task in tasks:
+            for task in (leader, informers):
                 with contextlib.suppress(BaseException):
                     await task
     finally:

@@ -9,16 +9,22 @@ only one acting; the grader's pods name no real scheduler and its nodes run no a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import labs
+from labs import aio
 from labs.checks import run_check
+from labs.exercises import replicaset_controller_check as podset_check
+from labs.grading import poll, running, settle
+from labs.podset import PODSETS, is_pod_active, owner_key, podset
 from labs.solutions.pod_scheduler import PodScheduler
 from labs.solutions.replicaset_controller import PodSetController
-from orchestrator.client.informer import DeletedFinalStateUnknown
+from orchestrator.client.informer import DeletedFinalStateUnknown, meta_namespace_key
+from orchestrator.client.rest import ApiClient
 from orchestrator.controllers.controller import Object
 from orchestrator.lab.embedded.ports import free_port
 
@@ -60,6 +66,51 @@ class NoAssume(PodScheduler):
     def requested(self, node_name: str) -> int:
         self.assumed.clear()
         return super().requested(node_name)
+
+
+class CutOffMidScaleDown(PodSetController):
+    """The first of its kind to scale down expects its deletions and is then cut off before any
+    delete returns (as when the API server goes away mid-sync), until it loses its Lease."""
+
+    cut_off = False
+
+    async def sync(self, key: str) -> None:
+        owner = self.podsets.get(key)
+        pods = [p for p in self.pods.list() if owner_key(p) == key and is_pod_active(p)]
+        if owner is not None and not CutOffMidScaleDown.cut_off and len(pods) > owner["spec"]["replicas"]:
+            CutOffMidScaleDown.cut_off = True
+            self.expectations.expect_deletions(key, [meta_namespace_key(p) for p in pods])
+            await asyncio.Event().wait()  # until cancelled: the Lease is lost
+        await super().sync(key)
+
+
+def test_a_component_that_loses_its_lease_mid_sync_is_built_afresh_and_finishes_the_job(lab: labs.Lab) -> None:
+    # CI once saw the reference solution stall after the API server restart: it lost its Lease
+    # halfway through a scale-down, stood again as the same object, and waited on expectations
+    # for deletions it never sent. Kubernetes components exit on a lost Lease; the grader rebuilds.
+    async def scenario() -> tuple[int, int]:
+        namespace = podset_check.NAMESPACE
+        async with ApiClient.from_kubeconfig(lab.kubeconfig) as admin:
+            await podset_check._prepare(admin)
+            pods = podset_check._Pods(admin)
+            async with running(lab, CutOffMidScaleDown, namespace=namespace, lease="podset-controller") as run:
+                await admin.create(PODSETS, podset("web", namespace, replicas=3,
+                                                   scheduler_name=podset_check.SCHEDULER_NAME),
+                                   namespace=namespace)
+                assert await settle(pods.active, want=3, timeout=15) == 3
+                await podset_check._scale(admin, 1)
+                assert await poll(lambda: CutOffMidScaleDown.cut_off, timeout=10)
+                # Another candidate takes the Lease for 4 s: ours cannot renew for its deadline (2 s) and loses it.
+                lease = await admin.get("leases.coordination.k8s.io", "podset-controller", namespace=namespace)
+                lease["spec"].update(holderIdentity="another-candidate", leaseDurationSeconds=4)
+                await admin.update("leases.coordination.k8s.io", lease, namespace=namespace)
+                count = await settle(pods.active, want=1, timeout=20)
+                return count, run.restarts
+
+    CutOffMidScaleDown.cut_off = False
+    count, restarts = aio.run(scenario())
+    assert count == 1, f"scaled 3 → 1, {count} pods active: the component stood again with its old expectations"
+    assert restarts == 1
 
 
 def test_the_replicaset_reference_solution_passes_every_fault(lab: labs.Lab) -> None:
