@@ -114,6 +114,17 @@ class Controller:
     def resync_all(self) -> None:
         """Queue every object this controller looks after (called when we start leading)."""
 
+    def interrupted(self, key: str) -> None:
+        """`sync(key)` was cancelled halfway (this process lost the Lease, or is stopping).
+
+        Which of its writes reached the API server is unknown. A controller that records what it
+        expects to see of its own writes (expectations) forgets them for `key` here: waiting for
+        writes that were never sent stalls the owner until the expectations expire (5 minutes),
+        and when this process leads again its caches show what did land. kube-controller-manager
+        exits on a lost Lease, which forgets everything; this process stands by again instead
+        (see `manager`).
+        """
+
     # --- helpers for handlers ----------------------------------------------------------------
 
     def enqueue(self, obj: Object | DeletedFinalStateUnknown) -> None:
@@ -146,6 +157,7 @@ class Controller:
         try:
             await self.sync(key)
         except asyncio.CancelledError:
+            self.interrupted(key)
             self.queue.add(key)  # not done: whoever leads next must look at it again
             raise
         except Exception as err:  # noqa: BLE001 - any failure is retried with backoff

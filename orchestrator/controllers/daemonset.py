@@ -237,6 +237,9 @@ class DaemonSetController(Controller):
         for ds in self.ds_informer.list():
             self.enqueue(ds)
 
+    def interrupted(self, key: str) -> None:
+        self.expectations.delete(key)  # see Controller.interrupted
+
     # --- handlers: compute keys, never reconcile ---------------------------------------------
 
     def _delete_ds(self, obj: Object | DeletedFinalStateUnknown) -> None:

@@ -237,6 +237,9 @@ class JobController(Controller):
         for job in self.job_informer.list():
             self.enqueue(job)
 
+    def interrupted(self, key: str) -> None:
+        self.expectations.delete(key)  # see Controller.interrupted
+
     # --- handlers: compute keys, never reconcile ---------------------------------------------
 
     def _delete_job(self, obj: Object | DeletedFinalStateUnknown) -> None:

@@ -13,8 +13,9 @@ Lifecycle (shutdown in reverse):
    nobody to restart it.) Because ``renew_deadline < lease_duration``, the old leader has
    stopped acting before any standby can take the Lease: two replicas never both act.
 
-A sync interrupted by losing the lead puts its key back in the queue; syncs are
-level-triggered, so the next leader (or this one, later) simply does it again.
+A sync interrupted by losing the lead puts its key back in the queue and forgets what it
+expected of its own writes (`Controller.interrupted`); syncs are level-triggered, so the next
+leader (or this one, later) simply does it again.
 
 Kubernetes equivalent: cmd/kube-controller-manager/app/controllermanager.go
 """

@@ -194,6 +194,9 @@ class ReplicaSetController(Controller):
         for rs in self.rs_informer.list():
             self.enqueue(rs)
 
+    def interrupted(self, key: str) -> None:
+        self.expectations.delete(key)  # see Controller.interrupted
+
     # --- handlers: compute keys, never reconcile ---------------------------------------------
 
     def _update_rs(self, old: Object, cur: Object) -> None:

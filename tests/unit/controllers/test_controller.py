@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from orchestrator.api.errors import Conflict
 from orchestrator.client.clock import FakeClock, LoopClock
+from orchestrator.client.informer import SharedInformerFactory
 from orchestrator.controllers.controller import Controller, ControllerContext
+from orchestrator.controllers.daemonset import DaemonSetController
+from orchestrator.controllers.job import JobController
+from orchestrator.controllers.replicaset import ReplicaSetController
 
 
 class Recording(Controller):
@@ -106,6 +112,29 @@ async def test_reconcile_now_waits_for_that_sync_and_returns_its_error() -> None
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("cls", [ReplicaSetController, JobController, DaemonSetController])
+async def test_a_sync_cancelled_mid_write_forgets_its_expectations_and_is_queued_again(cls: type[Any]) -> None:
+    # The Lease lost while the creates were in flight: had the controller kept expecting them, its
+    # next sync as leader would wait 5 minutes for pods that were never created.
+    factory = SharedInformerFactory(None)  # type: ignore[arg-type]  # never started: no client needed
+    c = cls(ControllerContext(client=None, factory=factory, recorder=None, clock=FakeClock()))  # type: ignore[arg-type]
+    writing = asyncio.Event()
+
+    async def sync(key: str) -> None:
+        c.expectations.expect_creations(key, 3)
+        writing.set()
+        await asyncio.Event().wait()  # the creates never return
+
+    c.sync = sync  # type: ignore[method-assign]
+    task = asyncio.create_task(c.process("ns/web"))
+    await writing.wait()
+    assert not c.expectations.satisfied("ns/web")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert c.expectations.satisfied("ns/web")
+    assert c.queue.depth == 1  # whoever leads next syncs it again
 
 
 def asyncio_clock() -> Any:
