@@ -54,7 +54,9 @@ class Harness:
                     "schedulerName": SCHEDULER_NAME, "restartPolicy": "OnFailure",
                     "containers": [{"name": "hello", "image": "busybox:1.36"}]}}}}}}
         created = await self.admin.create("cronjobs.batch", body)
-        self.clock.now = parse_time(created["metadata"]["creationTimestamp"]) + dt.timedelta(seconds=1)  # type: ignore[operator]
+        # Half a second, not one: creationTimestamp is whole seconds, and from hh:mm:59 one second
+        # on is the next whole minute, a schedule time already due (a run here created that job).
+        self.clock.now = parse_time(created["metadata"]["creationTimestamp"]) + dt.timedelta(seconds=0.5)  # type: ignore[operator]
         await self.synced(name)
         return created
 
