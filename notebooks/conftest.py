@@ -6,6 +6,10 @@
   run one after another and share it; each one's clean-up cell stops its lab.
 - The kernel is this interpreter (``--nbval-current-env`` in pyproject's addopts), so notebooks
   import this checkout's `labs` and `orchestrator`, whatever kernelspecs the machine has.
+- They run in a shuffled order, as a learner may open them (issue #14: "any notebook, in any
+  order"); each notebook's cells stay in their order. The seed is printed in the report header
+  and at the end: ``LABKIT_NOTEBOOK_ORDER=<seed>`` repeats an order, ``=sorted`` runs them by
+  number.
 - At the end of the session any lab still up in that home is stopped (a notebook that failed
   before its clean-up cell is stopped by the supervisor's owner watchdog already; this is the
   belt to those braces), and the home is deleted.
@@ -14,6 +18,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +29,7 @@ _NOTEBOOKS = Path(__file__).resolve().parent
 # Notebook 07's experiment size (labs/scale.py): under pytest the CI size unless asked otherwise.
 os.environ.setdefault("LABKIT_NOTEBOOK_SCALE", "small")
 _home: Path | None = None
+_order: list[str] = []  # the notebooks in the order this session runs them
 _saved: dict[str, str | None] = {}
 
 
@@ -38,6 +44,50 @@ def notebook_home() -> Path:
     if _home is None:
         _home = Path(tempfile.mkdtemp(prefix="labkit-nb-"))
     return _home
+
+
+def _seed() -> int | None:
+    """The shuffle's seed (drawn once per session), or None for the numbered order."""
+    wanted = os.environ.get("LABKIT_NOTEBOOK_ORDER", "random")
+    if wanted == "sorted":
+        return None
+    if wanted == "random":
+        os.environ["LABKIT_NOTEBOOK_ORDER"] = wanted = str(random.randrange(10**6))
+    try:
+        return int(wanted)
+    except ValueError:
+        raise pytest.UsageError(f"LABKIT_NOTEBOOK_ORDER={wanted!r}: give a seed (an integer), random or sorted") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _seed()  # drawn before pytest-xdist starts its workers: they inherit it and collect alike
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = _seed()
+    return "notebooks: numbered order" if seed is None else f"notebooks: shuffled, LABKIT_NOTEBOOK_ORDER={seed}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    seed = _seed()
+    slots = [i for i, item in enumerate(items) if _is_notebook_item(item)]
+    notebooks: dict[str, list[pytest.Item]] = {}
+    for i in slots:
+        notebooks.setdefault(str(items[i].fspath), []).append(items[i])
+    names = sorted(notebooks)
+    if seed is not None:
+        random.Random(seed).shuffle(names)
+    _order[:] = [Path(name).stem for name in names]
+    # The cells of one notebook stay together and in order; only whole notebooks move.
+    for slot, item in zip(slots, (item for name in names for item in notebooks[name]), strict=True):
+        items[slot] = item
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _order:
+        seed = os.environ.get("LABKIT_NOTEBOOK_ORDER")
+        terminalreporter.write_line(f"notebooks, in the order run (LABKIT_NOTEBOOK_ORDER={seed}): "
+                                    + " ".join(name.split("-", 1)[0] for name in _order))
 
 
 @pytest.hookimpl(tryfirst=True)
