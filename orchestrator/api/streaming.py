@@ -48,6 +48,11 @@ BEARER_PROTOCOL_PREFIX = "base64url.bearer.authorization.k8s.io."
 AGENT_UPGRADE = "labkit-stream/1"  # the Upgrade token of API server → node agent streams
 _AGENT_HEAD = struct.Struct(">BI")
 MAX_AGENT_FRAME = 1 << 20
+# What a relay reads and forwards at a time, and the read buffer of each relayed connection.
+# Per chunk the Python relays pay a fixed cost (a frame header, a WebSocket message, a few
+# awaits); at 32 KiB that cost capped port-forward (docs/benchmarks.md, "Port-forward chunks").
+RELAY_CHUNK = 256 * 1024
+RELAY_BUFFER = 2 * RELAY_CHUNK
 
 
 def choose_protocol(offered: list[str], supported: tuple[str, ...]) -> str | None:

@@ -41,6 +41,8 @@ from orchestrator.api.errors import BadRequest, NotFound, TooManyRequests, Unava
 from orchestrator.api.streaming import (
     CLOSE,
     ERROR,
+    RELAY_BUFFER,
+    RELAY_CHUNK,
     RESIZE,
     STDIN,
     agent_frame,
@@ -67,7 +69,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_STREAMS = 64
 DEFAULT_IDLE_TIMEOUT = 4 * 3600.0
 DIAL_TIMEOUT = 5.0
-CHUNK = 32 * 1024
 UPGRADED = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: labkit-stream/1\r\n\r\n"
 
 
@@ -210,7 +211,7 @@ class StreamServer:
             except (ContainerNotRunning, ContainerNotFound):
                 raise BadRequest(f'container "{container}" in pod "{pod_name}" is not running') from None
             try:
-                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, target), DIAL_TIMEOUT)
+                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, target, limit=RELAY_BUFFER), DIAL_TIMEOUT)
             except (OSError, TimeoutError) as err:
                 raise Unavailable(f"error forwarding port {port} to pod {pod_name}: cannot connect to "
                                   f"{host}:{target}: {err or 'timed out'}") from None
@@ -251,7 +252,7 @@ async def _splice(a_reader: Any, b_writer: asyncio.StreamWriter, idle: _Idle,
 
     async def copy(src: Any, dst: Any) -> None:
         try:
-            while chunk := await src.read(CHUNK):
+            while chunk := await src.read(RELAY_CHUNK):
                 idle.touch()
                 dst.write(chunk)
                 await dst.drain()

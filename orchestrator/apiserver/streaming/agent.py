@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from orchestrator.api.errors import BadRequest, Unavailable, from_status
-from orchestrator.api.streaming import AGENT_UPGRADE, FramedPortWriter
+from orchestrator.api.streaming import AGENT_UPGRADE, RELAY_BUFFER, FramedPortWriter
 from orchestrator.apiserver.kubeletclient import KubeletClient
 from orchestrator.storage.store import Store
 
@@ -64,7 +64,7 @@ async def open_stream(store: Store, kubelet: KubeletClient, *, node_name: str, p
     address, port = endpoint.address, endpoint.port
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(address, port, **kubelet.connect_kwargs(endpoint)), CONNECT_TIMEOUT)
+            asyncio.open_connection(address, port, limit=RELAY_BUFFER, **kubelet.connect_kwargs(endpoint)), CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as err:  # ssl.SSLError (a certificate the CA did not sign) is an OSError
         raise Unavailable(f"the node agent of {node_name} is not reachable at {address}:{port}: {err}") from err
     target = quote(path) + ("?" + urlencode(params) if params else "")

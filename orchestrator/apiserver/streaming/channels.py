@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from orchestrator.api.streaming import (
     CLOSE,
     ERROR,
+    RELAY_CHUNK,
     RESIZE,
     STDIN,
     V5,
@@ -44,7 +45,6 @@ from orchestrator.apiserver.streaming.agent import close_quietly
 
 log = logging.getLogger(__name__)
 
-CHUNK = 32 * 1024
 
 
 async def _receive(ws: WebSocket) -> bytes | None:
@@ -133,7 +133,7 @@ async def bridge_port_forward(ws: WebSocket, ports: list[int],
 
     async def agent_to_client(i: int) -> None:
         reader = conns[i][0]
-        while chunk := await reader.read(CHUNK):
+        while chunk := await reader.read(RELAY_CHUNK):
             await send(2 * i, chunk)
 
     async def all_remotes_closed() -> None:

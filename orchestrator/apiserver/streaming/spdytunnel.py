@@ -31,11 +31,11 @@ from starlette.websockets import WebSocket
 
 from orchestrator.api import spdy
 from orchestrator.api.errors import ApiError
+from orchestrator.api.streaming import RELAY_CHUNK
 from orchestrator.apiserver.streaming.agent import close_quietly
 
 log = logging.getLogger(__name__)
 
-CHUNK = 32 * 1024
 Dial = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 
@@ -150,7 +150,7 @@ class SpdyPortForward:
                 await asyncio.Event().wait()  # half-closed: wait for the remote to finish
 
             async def down() -> None:
-                while chunk := await reader.read(CHUNK):
+                while chunk := await reader.read(RELAY_CHUNK):
                     await self.send(spdy.DataFrame(data_id, chunk))
 
             tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]

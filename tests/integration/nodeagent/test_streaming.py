@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
+import hashlib
 import os
 import pty
 import re
@@ -421,6 +422,11 @@ def test_kubectl_port_forward_carries_parallel_connections(lab: Lab, ns: str, no
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             bodies = list(pool.map(fetch, range(16)))
         assert bodies == ["hello from web\n"] * 16
+        # Several MiB: many relay chunks (256 KiB each) in a row, every byte in order.
+        made = lab.kubectl("exec", "-n", ns, "web", "--", "sh", "-c",
+                           "dd if=/dev/urandom of=/www/big bs=65536 count=100 2>/dev/null && sha256sum /www/big").stdout
+        big = httpx.get(f"http://127.0.0.1:{local}/big", timeout=30).content
+        assert len(big) == 100 * 65536 and hashlib.sha256(big).hexdigest() == made.split()[0]
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     finally:
         proc.terminate()
