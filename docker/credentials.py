@@ -9,6 +9,10 @@ What `labctl up` does first (orchestrator/lab/pki.py), for a cluster whose parts
   https://apiserver:6443 (inside the compose network); host-admin.kubeconfig points at
   https://127.0.0.1:6443 for kubectl on the host, where compose publishes the port;
 - pki/kubelet-client.token, which the API server shows node agents when it proxies pods/x/log;
+- the node agent hop over HTTPS, as `labctl up` makes it (docs/streaming.md): a serving certificate
+  per node agent, pki/nodes/node-N.crt naming `node-N` (its service name, which it publishes as
+  its InternalIP), and the API server's client certificate for them,
+  pki/apiserver-kubelet-client.crt;
 - pki/sa.key, which signs ServiceAccount tokens, and pki/encryption-config.yaml, the key Secrets
   are encrypted with at rest (both as `labctl up` makes them).
 
@@ -25,6 +29,8 @@ import secrets
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import (
     ensure_encryption_config,
+    ensure_kubelet_client_certificate,
+    ensure_node_serving_certificate,
     ensure_pki,
     ensure_service_account_key,
     ensure_tokens,
@@ -53,10 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     write_lab_kubeconfigs(home, server=a.server, tokens=tokens, nodes=a.nodes)
     write_kubeconfig(home.root / HOST_KUBECONFIG, server=a.host_server, ca_pem=home.ca_cert.read_bytes(),
                      token=tokens["admin"], user="admin")
+    for i in range(1, a.nodes + 1):
+        ensure_node_serving_certificate(home, f"node-{i}")  # names node-i, the address the API server dials
+    ensure_kubelet_client_certificate(home)
     if not home.kubelet_client_token.exists():
         home.kubelet_client_token.write_text(secrets.token_urlsafe(32) + "\n")
         home.kubelet_client_token.chmod(0o600)
-    print(f"credentials for {a.nodes} node(s) in {home.root}: CA, API server certificate, tokens, kubeconfigs")
+    print(f"credentials for {a.nodes} node(s) in {home.root}: CA, API server and node agent certificates, tokens, "
+          "kubeconfigs")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from orchestrator.cli.errors import cli_errors, err
 from orchestrator.lab import haproxy
 from orchestrator.lab.down import down as lab_down
 from orchestrator.lab.home import LabSettings
-from orchestrator.lab.pki import write_user_kubeconfig
+from orchestrator.lab.pki import ensure_node_serving_certificate, write_user_kubeconfig
 from orchestrator.lab.supervisor import Supervisor
 from orchestrator.lab.up import RUNTIMES, Runtime
 from orchestrator.lab.up import up as lab_up
@@ -218,6 +218,32 @@ def kubeconfig(
     with _cli_errors():
         write_user_kubeconfig(home, path, user=user, groups=group or [], validity=dt.timedelta(days=days))
     print(path)
+
+
+@app.command(name="node-certificate")
+def node_certificate(
+    name: Annotated[str, typer.Argument(help="The node agent's --name, e.g. node-3.")],
+    address: Annotated[list[str] | None, typer.Option(
+        "--address", help="Where the API server reaches that agent: its --node-ip (the Node's InternalIP), "
+                          "an IP or a DNS name; repeatable.")] = None,
+) -> None:
+    """Issue the serving certificate of a node agent on another machine (signed by the lab CA) and
+    print the flags it runs with."""
+    home = LabSettings.from_env().home
+    if not name.strip() or "/" in name:
+        render.error(err, f"NAME {name!r}: give the node agent's --name, e.g. node-3")
+        raise typer.Exit(2)
+    if not address:
+        render.error(err, "--address is required: the address the API server dials, the agent's --node-ip "
+                          "(its certificate must name it, or the API server refuses the agent)")
+        raise typer.Exit(2)
+    if not home.ca_cert.exists() or not home.ca_key.exists():
+        render.error(err, f"no lab CA in {home.pki_dir}: run `labctl up` first (its CA signs the certificate)")
+        raise typer.Exit(1)
+    with _cli_errors():
+        cert, key = ensure_node_serving_certificate(home, name, addresses=address)
+    # Plain print, one flag per line: meant to be copied to the worker with the files it names.
+    print(f"--tls-cert-file {cert}\n--tls-private-key-file {key}\n--client-ca-file {home.ca_cert}")
 
 
 @app.command(name="doctor")

@@ -5,7 +5,8 @@ cached, so a second run takes seconds), docker/docker-compose.yml starts Postgre
 API server, the relay, the scheduler, the controller manager and two node agents driving this
 host's Docker engine. The real kubectl then sees both node agents Ready and a Deployment's pods
 Running on them (their containers in the engine, labelled with the stack's node and cluster id),
-reads a pod's log through the API server from the node agent's log endpoint, and after the
+reads a pod's log and runs an exec through the API server on the node agent (over HTTPS, the
+agent's lab-CA certificate checked against its service name), and after the
 Deployment is deleted and `down -v` nothing of the stack is left: no container, network or volume.
 
 The project name is unique per run and the API server's host port a free one, so the test never
@@ -206,6 +207,9 @@ def test_compose_stack_runs_a_deployment_on_its_node_agents_and_down_leaves_noth
             # pods/x/log: kubectl → API server → the node agent's log endpoint, found by its service name.
             log = kubectl("logs", pod["metadata"]["name"])
             assert log.returncode == 0 and "hello from the compose stack" in log.stdout, log.stdout + log.stderr
+            # pods/x/exec over the same hop: HTTPS, the agent's lab-CA certificate checked against its name.
+            run = kubectl("exec", pod["metadata"]["name"], "--", "echo", f"exec on {node}")
+            assert run.returncode == 0 and run.stdout == f"exec on {node}\n", run.stdout + run.stderr
         running_at = time.monotonic()
 
         deleted = kubectl("delete", "deployment", "compose-web", "--wait=true")

@@ -185,10 +185,10 @@ def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
     try:
         ports = json.loads(lh.state_file.read_text())["lab"]["ports"]
         remote_port = free_port()
-        c.spawn("apiserver-2", ApiServer(
-            database_url=database_url(ports["postgres"]), redis_url=redis_url(ports["redis"]),
-            bind_address=link.host_ip, secure_port=remote_port, tls_cert_file=lh.apiserver_cert,
-            tls_private_key_file=lh.apiserver_key, token_auth_file=lh.token_file, relay=False,
+        # As `labctl up` starts its own: the lab's certificate, tokens and keys, and HTTPS to node agents.
+        c.spawn("apiserver-2", ApiServer.for_lab(
+            lh, database_url=database_url(ports["postgres"]), redis_url=redis_url(ports["redis"]),
+            bind_address=link.host_ip, port=remote_port, relay=False,
         ).argv())
         c.spawn("controller-manager", ControllerManager(
             kubeconfig=lh.kubeconfig_for("controller-manager"), grpc_port=0, metrics_port=0,
@@ -198,7 +198,7 @@ def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
         # Both node agents renew their leases every second, well inside the short grace period.
         c.spawn("node-1", NodeAgent(
             kubeconfig=lh.kubeconfig_for("node-1"), name="node-1", runtime="simulated", log_bind="127.0.0.1",
-            log_port=0, lease_seconds=1,
+            log_port=0, lease_seconds=1, **NodeAgent.tls_for(lh, "node-1"),
         ).argv())
         # node-2's kubeconfig, pointed across the link at API server #2.
         node_kubeconfig = yaml.safe_load(lh.kubeconfig_for("node-2").read_text())
@@ -210,6 +210,8 @@ def cluster(link: Link, tmp_path: Path) -> Iterator[Cluster]:
             "ip", "netns", "exec", link.netns, *NodeAgent(
                 kubeconfig=remote_kubeconfig, name="node-2", runtime="docker", node_ip=link.remote_ip,
                 log_bind=link.remote_ip, log_port=0, lease_seconds=1, relist_seconds=0.5,
+                # What `labctl node-certificate node-2 --address <its IP>` issues for a worker machine.
+                **NodeAgent.tls_for(lh, "node-2", addresses=(link.remote_ip,)),
             ).argv(),
         ])
         yield c
@@ -290,6 +292,11 @@ def test_cut_link_makes_node_unreachable_evicts_and_recovers(link: Link, cluster
     containers = _containers("node-2")
     assert remote_uids <= {uid for uid, state in containers.items() if state == "running"}, (
         f"each pod on node-2 should be a running Docker container labelled with its uid: {containers}")
+    # Across the link the API server calls node-2 over HTTPS and checks its certificate names the
+    # link address (its InternalIP): a pod's log (kubectl logs) comes back through that hop.
+    name = remote_pods[0]["metadata"]["name"]
+    log = c.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}/log")
+    assert log.status_code == 200, log.text
     c.cordon("node-1", False)
 
     # 2. Cut the link: node-2 goes silent.
