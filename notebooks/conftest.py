@@ -79,8 +79,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         random.Random(seed).shuffle(names)
     _order[:] = [Path(name).stem for name in names]
     # The cells of one notebook stay together and in order; only whole notebooks move.
-    for slot, item in zip(slots, (item for name in names for item in notebooks[name]), strict=True):
-        items[slot] = item
+    ordered = [item for name in names for item in notebooks[name]]
+    if os.environ.get("LABKIT_NOTEBOOK_TWICE"):
+        ordered = [item for name in names for item in notebooks[name] * 2]
+    first = slots[0] if slots else len(items)
+    items[first:first + len(slots)] = ordered
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -25,6 +25,9 @@ class Settings:
     # Client certificates signed by a CA in this file authenticate (user: Subject CN, groups: O).
     client_ca_file: Path | None = None
     watch_window: int = 10_000  # revisions kept watchable in Redis
+    # A watch that asked for bookmarks gets one after this long without an event (kube-apiserver:
+    # about a minute); it carries the cluster's progress (orchestrator/storage/watchcache.py).
+    watch_bookmark_seconds: float = 30.0
     event_ttl_seconds: int = 3600  # core/v1 Events older than this are deleted (kube-apiserver --event-ttl=1h)
     max_request_bytes: int = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
     run_relay: bool = True  # publish the outbox from this process (single-active across processes)
@@ -87,6 +90,9 @@ class Settings:
                             "CommonName as the user and its Organizations as the groups (needs --tls-cert-file)")
         p.add_argument("--watch-window", type=int, default=10_000,
                        help="revisions kept watchable; an older watch gets 410 Expired")
+        p.add_argument("--watch-bookmark-seconds", type=float, default=30.0,
+                       help="the lab's own flag: seconds without an event after which a watch that allows "
+                            "bookmarks gets a BOOKMARK (default 30)")
         p.add_argument("--event-ttl", type=int, default=3600, help="seconds an Event is kept (default 1h)")
         p.add_argument("--request-timeout", type=float, default=60.0,
                        help="seconds a client has to send its whole request body (default 60); then 408")
@@ -149,6 +155,8 @@ class Settings:
             p.error(f"--request-timeout must be a positive number of seconds, got {a.request_timeout}")
         if a.max_watches < 1:
             p.error(f"--max-watches must be at least 1, got {a.max_watches}")
+        if not a.watch_bookmark_seconds > 0:
+            p.error(f"--watch-bookmark-seconds must be a positive number of seconds, got {a.watch_bookmark_seconds}")
         if a.max_requests_inflight < 1:
             p.error(f"--max-requests-inflight must be at least 1, got {a.max_requests_inflight}")
         if (a.tls_cert_file is None) != (a.tls_private_key_file is None):
@@ -183,6 +191,7 @@ class Settings:
             token_auth_file=a.token_auth_file,
             client_ca_file=a.client_ca_file,
             watch_window=a.watch_window,
+            watch_bookmark_seconds=a.watch_bookmark_seconds,
             event_ttl_seconds=a.event_ttl,
             run_relay=not a.no_relay,
             request_timeout_seconds=a.request_timeout,

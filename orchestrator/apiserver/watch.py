@@ -35,7 +35,7 @@ from orchestrator.apiserver.negotiation import Negotiated
 from orchestrator.apiserver.registry import strategy_for
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent
-from orchestrator.storage.watchcache import WatchCache
+from orchestrator.storage.watchcache import WatchCache, WatchCursor
 
 BOOKMARK_INTERVAL_SECONDS = 30.0
 _ENCODED_CACHE_SIZE = 4096
@@ -74,6 +74,7 @@ async def watch_stream(
     timeout_seconds: float,
     bookmarks: bool,
     negotiated: Negotiated,
+    bookmark_seconds: float = BOOKMARK_INTERVAL_SECONDS,
 ) -> AsyncIterator[bytes]:
     """The body of a watch response."""
 
@@ -106,8 +107,9 @@ async def watch_stream(
             for obj in listed.items:
                 yield render("ADDED", obj)
             since = listed.revision
+        cursor = WatchCursor()
         stream = watch_cache.watch(info.group_resource, since=since, namespace=namespace,
-                                   label_selector=label_selector, field_selector=field_selector)
+                                   label_selector=label_selector, field_selector=field_selector, cursor=cursor)
         last_rv = since
         next_event: asyncio.Task[WatchEvent] | None = None
         try:
@@ -117,10 +119,13 @@ async def watch_stream(
                     return
                 if next_event is None:
                     next_event = asyncio.ensure_future(anext(stream))
-                wait = min(remaining, BOOKMARK_INTERVAL_SECONDS) if bookmarks else remaining
+                wait = min(remaining, bookmark_seconds) if bookmarks else remaining
                 done, _ = await asyncio.wait([next_event], timeout=wait)
                 if not done:
                     if bookmarks and deadline - loop.time() > 0:
+                        # Where the cluster is, not where this resource last changed: a quiet
+                        # watcher's next watch then starts inside the window (no 410, no relist).
+                        last_rv = max(last_rv, cursor.progress() or 0)
                         yield _line("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
                                                  "metadata": {"resourceVersion": str(last_rv)}})
                     continue

@@ -119,6 +119,7 @@ class ApiServer(Component):
     service_cluster_ip_range: str | None = None
     encryption_provider_config: Path | None = None
     service_account_signing_key_file: Path | None = None
+    watch_bookmark_seconds: float | None = None
 
     @classmethod
     def for_lab(cls, home: LabHome, *, database_url: str, redis_url: str, port: int,

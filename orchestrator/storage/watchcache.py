@@ -24,6 +24,15 @@ trip, and wakes at once when an ordinary watcher joins.
 Selectors are applied the Kubernetes way, with the previous state carried in each event: an
 object that starts matching arrives as ADDED, one that stops matching as DELETED.
 
+**Progress** (what a BOOKMARK may say): each read asks Redis for the relay's ``published`` mark
+*before* its XREAD, in the same round trip. The relay raises that mark in the same MULTI as the
+entries it publishes, so every change of this resource up to the mark is in the stream when the
+XREAD runs; a read that was not cut short by its batch size has them all. A watcher whose queue
+is empty has then seen everything up to the mark, though its resource has not changed since: a
+quiet watcher's resourceVersion moves on with the cluster's, and when its watch ends it watches
+again from a revision still in the window, instead of getting 410 and listing everything again
+(kube-apiserver's bookmarks do this with etcd's progress notifications).
+
 Kubernetes equivalent: k8s.io/apiserver/pkg/storage/cacher/cacher.go
 """
 
@@ -43,7 +52,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.api.errors import Expired, Unavailable
 from orchestrator.api.selectors import FieldSelector, LabelSelector
-from orchestrator.storage.streams import COMPACTED_KEY, WatchEvent, entry_id, redis_client, stream_key
+from orchestrator.storage.streams import (
+    COMPACTED_KEY,
+    PUBLISHED_KEY,
+    WatchEvent,
+    entry_id,
+    redis_client,
+    stream_key,
+)
 from orchestrator.storage.transform import ValueTransformer
 
 log = logging.getLogger(__name__)
@@ -65,6 +81,20 @@ class _Subscriber:
 
 
 @dataclass(eq=False)
+class WatchCursor:
+    """Handed to `WatchCache.watch`: how far its watcher is known to have every change, for a
+    BOOKMARK. ``progress()`` is None while events wait in the watcher's queue."""
+
+    _reader: _StreamReader | None = None
+    _sub: _Subscriber | None = None
+
+    def progress(self) -> int | None:
+        if self._reader is None or self._sub is None or self._sub.closed or not self._sub.queue.empty():
+            return None
+        return self._reader.progress or None
+
+
+@dataclass(eq=False)
 class _StreamReader:
     """Reads one resource's stream and hands each event to every subscriber."""
 
@@ -72,6 +102,7 @@ class _StreamReader:
     redis: aioredis.Redis
     buffer_size: int
     position: int = 0  # the last revision read from the stream
+    progress: int = 0  # every change of this resource up to this revision has been read (module docstring)
     floor: int = 0  # the buffer holds every event of this stream with revision > floor
     buffer: deque[WatchEvent] = field(default_factory=deque)
     subscribers: set[_Subscriber] = field(default_factory=set)
@@ -107,13 +138,17 @@ class _StreamReader:
                 # an emptied Redis raises the mark before it appends, so a rebuilt range can never
                 # pass unnoticed). Short blocks so `stop()` returns promptly: cancelling a blocked
                 # XREAD can leave redis-py waiting on the connection it is tearing down.
+                # The published mark is read *before* the entries: see "Progress" above.
                 async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.get(PUBLISHED_KEY)
                     pipe.xread({stream_key(self.resource): entry_id(self.position)}, block=500, count=batch)
                     pipe.get(COMPACTED_KEY)
-                    reply, mark = await pipe.execute()
+                    published, reply, mark = await pipe.execute()
                 backoff = 0.05
                 if not reply:
                     full = False
+                    if mark is not None and published is not None:
+                        self.progress = max(self.progress, int(published))
                     continue
             except asyncio.CancelledError:
                 raise
@@ -131,6 +166,8 @@ class _StreamReader:
                 full = len(entries) >= batch  # more may be waiting: read on without a pause
                 for eid, fields in entries:
                     self._deliver(self.decode(eid, fields))
+            if not full and published is not None:
+                self.progress = max(self.progress, int(published), self.position)
 
     def _check_gap(self, mark: int) -> None:
         """Events up to the compaction mark may be gone. A reader behind the mark (Redis was
@@ -262,9 +299,11 @@ class WatchCache:
         label_selector: LabelSelector | None = None,
         field_selector: FieldSelector | None = None,
         patient: bool = False,
+        cursor: WatchCursor | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """Every change of ``resource`` after revision ``since`` that matches, in order;
-        ``patient``: each up to PATIENT_SECONDS after it was published, not at once.
+        ``patient``: each up to PATIENT_SECONDS after it was published, not at once; `cursor`
+        tells how far this watcher has every change (for bookmarks).
 
         Raises Expired (at the start or later) when that history is no longer available."""
         labels = label_selector or LabelSelector.parse(None)
@@ -281,6 +320,8 @@ class WatchCache:
         everything = not namespace and labels.empty and fields.empty
         sub = await self._subscribe(resource, since, patient=patient)
         reader = self._readers[resource]
+        if cursor is not None:
+            cursor._reader, cursor._sub = reader, sub
         try:
             while True:
                 item = await sub.queue.get()

@@ -545,6 +545,7 @@ def _watch_response(state: ServerState, target: Target, labels: LabelSelector, f
         resource_version=rv or None, label_selector=labels, field_selector=fields,
         timeout_seconds=float(timeout if timeout is not None else state.settings.min_watch_timeout_seconds),
         bookmarks=_bool(q.get("allowWatchBookmarks")), negotiated=negotiated,
+        bookmark_seconds=state.settings.watch_bookmark_seconds,
     )
     ctype = negotiated.content_type if (negotiated.as_table or negotiated.as_partial_object_metadata) else JSON_TYPE
     if state.open_watches >= state.settings.max_watches:

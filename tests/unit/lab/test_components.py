@@ -68,7 +68,7 @@ FULL: list[c.Component] = [
                 kubelet_client_certificate=P, kubelet_client_key=P, kubelet_certificate_authority=P,
                 extra_bind_address=("172.17.0.1",), advertise_address="172.17.0.1",
                 service_cluster_ip_range="10.96.0.0/20",
-                encryption_provider_config=P, service_account_signing_key_file=P),
+                encryption_provider_config=P, service_account_signing_key_file=P, watch_bookmark_seconds=0.5),
     c.Relay(database_url="postgresql://h/db", redis_url="redis://h/0", watch_window=100),
     c.Scheduler(kubeconfig=P, config=P, leader_elect=True, lease_duration=4, renew_deadline=3, retry_period=0.5,
                 lease_name="l", lease_namespace="kube-system", identity="s-2", bind_address="127.0.0.1",
