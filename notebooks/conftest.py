@@ -86,6 +86,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ordered = [item for name in names for item in notebooks[name]]
     if os.environ.get("LABKIT_NOTEBOOK_TWICE"):
         ordered = [item for name in names for item in notebooks[name] * 2]
+    contiguous = not slots or slots == list(range(slots[0], slots[0] + len(slots)))
+    if not contiguous:
+        ordered = [item for name in names for item in notebooks[name]]  # interleaved with tests: order only
+        for slot, item in zip(slots, ordered, strict=True):
+            items[slot] = item
+        return
     first = slots[0] if slots else len(items)
     items[first:first + len(slots)] = ordered
 
