@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 from pathlib import Path
 
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -16,13 +15,6 @@ from typer.testing import CliRunner
 from orchestrator.cli.main import app
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import ensure_pki, write_kubeconfig
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabHome:
-    home = LabHome(tmp_path / "lab")
-    monkeypatch.setenv("LABKIT_HOME", str(home.root))
-    return home
 
 
 def test_it_writes_a_client_certificate_kubeconfig_and_prints_its_path(home: LabHome) -> None:

@@ -5,9 +5,7 @@ without a lab or an address it says what to do instead."""
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from typer.testing import CliRunner
@@ -15,13 +13,6 @@ from typer.testing import CliRunner
 from orchestrator.cli.main import app
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import ensure_pki
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabHome:
-    home = LabHome(tmp_path / "lab")
-    monkeypatch.setenv("LABKIT_HOME", str(home.root))
-    return home
 
 
 def test_it_issues_a_serving_certificate_for_the_address_and_prints_the_agent_flags(home: LabHome) -> None:
