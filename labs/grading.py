@@ -334,9 +334,11 @@ async def running(lab: Any, build: Callable[[ControllerContext], Any], *, namesp
         finally:
             for task in (leader, informers):
                 task.cancel()
+            # asyncio.wait, not await: their errors are not ours to raise, and a cancellation of
+            # whoever leaves this block must still reach them.
+            await asyncio.wait([leader, informers])
             for task in (leader, informers):
-                with contextlib.suppress(BaseException):
-                    await task
+                _retrieve(task)
     finally:
         await client.close()
 

@@ -11,7 +11,8 @@
   and at the end: ``LABKIT_NOTEBOOK_ORDER=<seed>`` repeats an order, ``=sorted`` runs them by
   number. CI pins a seed that passed (.ci/run), so its verdict does not depend on the draw.
 - ``LABKIT_NOTEBOOK_TWICE=1`` runs every notebook twice in a row in the same kernel (Run All,
-  then Run All again, without a restart): twice as long, so not in CI. One such run (seed 451696)
+  then Run All again, without a restart): twice as long, so not in CI. Only when the notebooks
+  are collected together (a command line that puts tests between them only shuffles). One such run (seed 451696)
   failed once: 05's ``labs.start`` found node-2's port held by a python process an earlier
   notebook had left; 07 then 05 twice in a row passed on its own.
 - At the end of the session any lab still up in that home is stopped (a notebook that failed

@@ -230,8 +230,13 @@ def node_certificate(
     """Issue the serving certificate of a node agent on another machine (signed by the lab CA) and
     print the flags it runs with."""
     home = LabSettings.from_env().home
-    if not name.strip() or "/" in name:
+    if not name or name != name.strip() or any(c in name for c in "/ \t"):
         render.error(err, f"NAME {name!r}: give the node agent's --name, e.g. node-3")
+        raise typer.Exit(2)
+    if Supervisor(home).record(name) is not None:
+        # `labctl up` re-issues a local agent's certificate for this machine, which would void the copy.
+        render.error(err, f"{name} runs on this machine (labctl up starts it); a worker elsewhere needs a node "
+                          f"the lab skips: labctl up --nodes N --skip node-N")
         raise typer.Exit(2)
     if not address:
         render.error(err, "--address is required: the address the API server dials, the agent's --node-ip "

@@ -119,8 +119,10 @@ class Controller:
 
         Which of its writes reached the API server is unknown. A controller that records what it
         expects to see of its own writes (expectations) forgets them for `key` here: waiting for
-        writes that were never sent stalls the owner until the expectations expire (5 minutes),
-        and when this process leads again its caches show what did land. kube-controller-manager
+        writes that were never sent stalls the owner until the expectations expire (5 minutes).
+        When this process leads again its caches show what did land once their watches have
+        caught up; a sync before that may write once too often, and the next sync, level-triggered,
+        takes it back. kube-controller-manager
         exits on a lost Lease, which forgets everything; this process stands by again instead
         (see `manager`).
         """
@@ -157,8 +159,10 @@ class Controller:
         try:
             await self.sync(key)
         except asyncio.CancelledError:
-            self.interrupted(key)
-            self.queue.add(key)  # not done: whoever leads next must look at it again
+            try:
+                self.interrupted(key)
+            finally:
+                self.queue.add(key)  # not done: whoever leads next must look at it again
             raise
         except Exception as err:  # noqa: BLE001 - any failure is retried with backoff
             error = err

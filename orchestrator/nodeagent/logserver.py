@@ -47,7 +47,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from orchestrator.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized
-from orchestrator.api.streaming import RELAY_BUFFER
 from orchestrator.nodeagent.podworker import PodWorker
 from orchestrator.nodeagent.serving import authorize_peer
 from orchestrator.nodeagent.streamserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, StreamServer
@@ -107,7 +106,7 @@ class LogServer:
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
         tls = {"ssl": self._ssl, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT} if self._ssl is not None else {}
-        self._server = await asyncio.start_server(self._handle, self._host, self._port, limit=RELAY_BUFFER, **tls)
+        self._server = await asyncio.start_server(self._handle, self._host, self._port, **tls)
         return self.port
 
     @property

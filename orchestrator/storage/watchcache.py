@@ -148,7 +148,10 @@ class _StreamReader:
                 if not reply:
                     full = False
                     if mark is not None and published is not None:
-                        self.progress = max(self.progress, int(published))
+                        # A mark past all we know of means a rebuilt or trimmed stream: what it
+                        # lost must end our watchers before any bookmark claims to be past it.
+                        self._check_gap(int(mark))
+                        self._advance(int(published))
                     continue
             except asyncio.CancelledError:
                 raise
@@ -167,14 +170,23 @@ class _StreamReader:
                 for eid, fields in entries:
                     self._deliver(self.decode(eid, fields))
             if not full and published is not None:
-                self.progress = max(self.progress, int(published), self.position)
+                self._advance(max(int(published), self.position))
+
+    def _advance(self, revision: int) -> None:
+        """Every change of this resource up to `revision` has been read and queued to every
+        watcher (see "Progress" in the module docstring)."""
+        self.progress = max(self.progress, revision)
+        for sub in self.subscribers:
+            sub.seen = max(sub.seen, self.progress)
 
     def _check_gap(self, mark: int) -> None:
         """Events up to the compaction mark may be gone. A reader behind the mark (Redis was
-        emptied and rebuilt past our position, or we fell a whole window behind) may have
+        emptied and rebuilt past what it had read, or it fell a whole window behind) may have
         missed some, so every watcher that still needed one must relist; a watcher that has
-        everything up to the mark (it joined from a revision at or after it) loses nothing."""
-        if mark > self.position:
+        everything up to the mark (it joined from a revision at or after it) loses nothing. What
+        the reader has read is its position or, for a quiet resource, its progress: ordinary
+        compaction passes a quiet stream's last entry without anything being lost."""
+        if mark > max(self.position, self.progress):
             behind = [sub for sub in self.subscribers if sub.seen < mark]
             log.warning("watch cache %s: the stream now starts after revision %d, past our position %d; "
                         "expiring %d of %d watchers", self.resource, mark, self.position, len(behind),
@@ -206,7 +218,7 @@ class _StreamReader:
         for sub in list(self.subscribers):
             try:
                 sub.queue.put_nowait(event)
-                sub.seen = event.revision
+                sub.seen = max(sub.seen, event.revision)
             except asyncio.QueueFull:
                 self._drop(sub, Expired("the watcher fell too far behind; watch again from the last resourceVersion"))
 

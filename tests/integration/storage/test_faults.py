@@ -19,7 +19,7 @@ from orchestrator.lab.home import LabHome
 from orchestrator.storage.relay import Relay
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent
-from orchestrator.storage.watchcache import WatchCache
+from orchestrator.storage.watchcache import WatchCache, WatchCursor
 from tests.factories import pod
 
 
@@ -141,3 +141,42 @@ async def test_redis_restarted_empty_after_the_window_moved_on_expires_watchers_
         relay_task.cancel()
         await asyncio.gather(relay_task, return_exceptions=True)
         await cache.close()
+
+
+async def test_a_quiet_watcher_whose_change_was_lost_with_redis_is_expired_not_bookmarked_past_it(
+    store: Store, database_url: str, private_redis
+) -> None:
+    # A quiet resource's reader reads nothing after the rebuild, and the published mark jumps past
+    # the ConfigMap written while Redis was down (the rebuild starts after it): its watcher must get
+    # Expired and relist, not a bookmark (cursor progress) that claims it has seen that revision.
+    home, server = private_redis
+    relay = Relay(database_url=database_url, redis_url=server.url, window=20, poll_interval=0.1)
+    relay_task = asyncio.create_task(relay.run())
+    cache = WatchCache(server.url)
+    try:
+        before = await store.create("configmaps", {"metadata": {"name": "before", "namespace": "default"}})
+        cursor = WatchCursor()
+        watch = cache.watch("configmaps", since=int(before["metadata"]["resourceVersion"]), cursor=cursor)
+        waiting = asyncio.ensure_future(anext(watch))
+        for i in range(3):  # the cluster moves on; the quiet watcher's progress with it
+            await store.create("pods", pod(f"a-{i}"))
+        moved = await store.current_revision()
+        await asyncio.wait_for(_until(lambda: (cursor.progress() or 0) >= moved), 10)
+        os.kill(server.pid, signal.SIGKILL)
+        lost = await store.create("configmaps", {"metadata": {"name": "lost", "namespace": "default"}})
+        for i in range(40):  # more than the window: the rebuild starts after the ConfigMap
+            await store.create("pods", pod(f"b-{i}"))
+        start_redis(home, port=server.port)
+        with pytest.raises(Expired):
+            await asyncio.wait_for(waiting, 30)
+        assert (cursor.progress() or 0) < int(lost["metadata"]["resourceVersion"])
+        await watch.aclose()
+    finally:
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        await cache.close()
+
+
+async def _until(condition) -> None:  # type: ignore[no-untyped-def]
+    while not condition():
+        await asyncio.sleep(0.05)

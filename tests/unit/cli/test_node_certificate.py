@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from orchestrator.cli.main import app
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.pki import ensure_pki
+from orchestrator.lab.supervisor import ComponentRecord, Supervisor
 
 
 def test_it_issues_a_serving_certificate_for_the_address_and_prints_the_agent_flags(home: LabHome) -> None:
@@ -38,3 +39,14 @@ def test_without_an_address_or_a_lab_it_says_what_to_do(home: LabHome) -> None:
     no_lab = CliRunner().invoke(app, ["node-certificate", "node-3", "--address", "192.0.2.20"])
     assert no_lab.exit_code == 1 and "labctl up" in no_lab.output
     assert not home.ca_key.exists()  # no CA made up on the side
+
+
+def test_a_node_this_lab_runs_or_a_blank_name_is_refused(home: LabHome) -> None:
+    ensure_pki(home)
+    Supervisor(home).put(ComponentRecord(name="node-1", pid=None, address="127.0.0.1:1", log_file=None,
+                                         started_at=0.0))
+    local = CliRunner().invoke(app, ["node-certificate", "node-1", "--address", "192.0.2.20"])
+    assert local.exit_code == 2 and "runs on this machine" in local.output and "--skip node-N" in local.output
+    assert not home.node_serving_cert("node-1").exists()  # the local agent's certificate is left alone
+    blank = CliRunner().invoke(app, ["node-certificate", " node-3", "--address", "192.0.2.20"])
+    assert blank.exit_code == 2 and "NAME" in blank.output
