@@ -4,9 +4,11 @@ restarted empty. Nothing committed is lost; watchers see every change once, or g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,20 @@ async def drain(watch, *, until: int, timeout: float = 30) -> list[WatchEvent]: 
 
     await asyncio.wait_for(run(), timeout)
     return seen
+
+
+@contextlib.asynccontextmanager
+async def relayed(database_url: str, redis_url: str, *, window: int) -> AsyncIterator[WatchCache]:
+    """A relay publishing to `redis_url` with a small window, and a watch cache reading it."""
+    relay = Relay(database_url=database_url, redis_url=redis_url, window=window, poll_interval=0.1)
+    relay_task = asyncio.create_task(relay.run())
+    cache = WatchCache(redis_url)
+    try:
+        yield cache
+    finally:
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        await cache.close()
 
 
 def start_relay_process(database_url: str, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
@@ -89,10 +105,7 @@ async def test_redis_restarted_empty_is_rebuilt_and_watchers_inside_the_window_c
     store: Store, database_url: str, private_redis
 ) -> None:
     home, server = private_redis
-    relay = Relay(database_url=database_url, redis_url=server.url, window=50, poll_interval=0.1)
-    relay_task = asyncio.create_task(relay.run())
-    cache = WatchCache(server.url)
-    try:
+    async with relayed(database_url, server.url, window=50) as cache:
         for i in range(10):
             await store.create("pods", pod(f"a-{i}"))
         watch = cache.watch("pods", since=0)
@@ -106,20 +119,13 @@ async def test_redis_restarted_empty_is_rebuilt_and_watchers_inside_the_window_c
         seen += await drain(watch, until=await store.current_revision())
         await watch.aclose()
         assert [e.revision for e in seen] == await outbox_revisions(store)
-    finally:
-        relay_task.cancel()
-        await asyncio.gather(relay_task, return_exceptions=True)
-        await cache.close()
 
 
 async def test_redis_restarted_empty_after_the_window_moved_on_expires_watchers_and_a_relist_converges(
     store: Store, database_url: str, private_redis
 ) -> None:
     home, server = private_redis
-    relay = Relay(database_url=database_url, redis_url=server.url, window=20, poll_interval=0.1)
-    relay_task = asyncio.create_task(relay.run())
-    cache = WatchCache(server.url)
-    try:
+    async with relayed(database_url, server.url, window=20) as cache:
         await store.create("pods", pod("first"))
         watch = cache.watch("pods", since=0)
         await drain(watch, until=await store.current_revision())
@@ -137,10 +143,6 @@ async def test_redis_restarted_empty_after_the_window_moved_on_expires_watchers_
         events = await drain(rewatch, until=int(created["metadata"]["resourceVersion"]))
         await rewatch.aclose()
         assert [(e.type, e.object["metadata"]["name"]) for e in events] == [("ADDED", "after-relist")]
-    finally:
-        relay_task.cancel()
-        await asyncio.gather(relay_task, return_exceptions=True)
-        await cache.close()
 
 
 async def test_a_quiet_watcher_whose_change_was_lost_with_redis_is_expired_not_bookmarked_past_it(
@@ -150,10 +152,7 @@ async def test_a_quiet_watcher_whose_change_was_lost_with_redis_is_expired_not_b
     # the ConfigMap written while Redis was down (the rebuild starts after it): its watcher must get
     # Expired and relist, not a bookmark (cursor progress) that claims it has seen that revision.
     home, server = private_redis
-    relay = Relay(database_url=database_url, redis_url=server.url, window=20, poll_interval=0.1)
-    relay_task = asyncio.create_task(relay.run())
-    cache = WatchCache(server.url)
-    try:
+    async with relayed(database_url, server.url, window=20) as cache:
         before = await store.create("configmaps", {"metadata": {"name": "before", "namespace": "default"}})
         cursor = WatchCursor()
         watch = cache.watch("configmaps", since=int(before["metadata"]["resourceVersion"]), cursor=cursor)
@@ -171,10 +170,6 @@ async def test_a_quiet_watcher_whose_change_was_lost_with_redis_is_expired_not_b
             await asyncio.wait_for(waiting, 30)
         assert (cursor.progress() or 0) < int(lost["metadata"]["resourceVersion"])
         await watch.aclose()
-    finally:
-        relay_task.cancel()
-        await asyncio.gather(relay_task, return_exceptions=True)
-        await cache.close()
 
 
 async def _until(condition) -> None:  # type: ignore[no-untyped-def]
