@@ -45,6 +45,7 @@ from orchestrator.client.events import EventRecorder
 from orchestrator.client.informer import DeletedFinalStateUnknown, SharedInformerFactory, meta_namespace_key
 from orchestrator.client.rest import ApiClient
 from orchestrator.client.workqueue import WorkQueue
+from orchestrator.controllers.expectations import Expectations
 
 __all__ = ["Controller", "ControllerContext", "ControllerStats", "Object", "SyncObserver"]
 
@@ -83,6 +84,9 @@ class Controller:
     name: ClassVar[str] = ""
     #: Workers when the manager is not told otherwise (--workers).
     default_workers: ClassVar[int] = 2
+    #: What a subclass expects to see of its own writes, if it keeps such a record (ReplicaSet,
+    #: Job, DaemonSet): forgotten per key when a sync is cut off (`interrupted`).
+    expectations: Expectations | None = None
 
     def __init__(self, ctx: ControllerContext, *, workers: int | None = None) -> None:
         if not self.name:
@@ -117,15 +121,15 @@ class Controller:
     def interrupted(self, key: str) -> None:
         """`sync(key)` was cancelled halfway (this process lost the Lease, or is stopping).
 
-        Which of its writes reached the API server is unknown. A controller that records what it
-        expects to see of its own writes (expectations) forgets them for `key` here: waiting for
-        writes that were never sent stalls the owner until the expectations expire (5 minutes).
-        When this process leads again its caches show what did land once their watches have
-        caught up; a sync before that may write once too often, and the next sync, level-triggered,
-        takes it back. kube-controller-manager
-        exits on a lost Lease, which forgets everything; this process stands by again instead
-        (see `manager`).
+        Which of its writes reached the API server is unknown, so the `expectations` for `key`
+        are forgotten: waiting for writes that were never sent stalls the owner until the
+        expectations expire (5 minutes). When this process leads again its caches show what did
+        land once their watches have caught up; a sync before that may write once too often, and
+        the next sync, level-triggered, takes it back. kube-controller-manager exits on a lost
+        Lease, which forgets everything; this process stands by again instead (see `manager`).
         """
+        if self.expectations is not None:
+            self.expectations.delete(key)
 
     # --- helpers for handlers ----------------------------------------------------------------
 

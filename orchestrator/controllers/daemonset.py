@@ -219,7 +219,7 @@ class DaemonSetController(Controller):
                  burst_replicas: int = BURST_REPLICAS) -> None:
         super().__init__(ctx, workers=workers)
         self.burst_replicas = burst_replicas
-        self.expectations = Expectations(clock=ctx.clock)
+        self.expectations: Expectations = Expectations(clock=ctx.clock)
         self.ds_informer = ctx.factory.informer("daemonsets.apps", namespace=ctx.namespace)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         self.node_informer = ctx.factory.informer("nodes")
@@ -236,9 +236,6 @@ class DaemonSetController(Controller):
     def resync_all(self) -> None:
         for ds in self.ds_informer.list():
             self.enqueue(ds)
-
-    def interrupted(self, key: str) -> None:
-        self.expectations.delete(key)  # see Controller.interrupted
 
     # --- handlers: compute keys, never reconcile ---------------------------------------------
 

@@ -224,7 +224,7 @@ class JobController(Controller):
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.wall_clock = wall_clock
-        self.expectations = Expectations(clock=ctx.clock)
+        self.expectations: Expectations = Expectations(clock=ctx.clock)
         self.job_informer = ctx.factory.informer("jobs.batch", namespace=ctx.namespace)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         ensure_indexer(self.job_informer, "namespace", by_namespace)
@@ -236,9 +236,6 @@ class JobController(Controller):
     def resync_all(self) -> None:
         for job in self.job_informer.list():
             self.enqueue(job)
-
-    def interrupted(self, key: str) -> None:
-        self.expectations.delete(key)  # see Controller.interrupted
 
     # --- handlers: compute keys, never reconcile ---------------------------------------------
 

@@ -182,7 +182,7 @@ class ReplicaSetController(Controller):
                  burst_replicas: int = BURST_REPLICAS) -> None:
         super().__init__(ctx, workers=workers)
         self.burst_replicas = burst_replicas
-        self.expectations = Expectations(clock=ctx.clock)
+        self.expectations: Expectations = Expectations(clock=ctx.clock)
         self.rs_informer = ctx.factory.informer(self.resource, namespace=ctx.namespace)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         ensure_indexer(self.rs_informer, "namespace", by_namespace)
@@ -193,9 +193,6 @@ class ReplicaSetController(Controller):
     def resync_all(self) -> None:
         for rs in self.rs_informer.list():
             self.enqueue(rs)
-
-    def interrupted(self, key: str) -> None:
-        self.expectations.delete(key)  # see Controller.interrupted
 
     # --- handlers: compute keys, never reconcile ---------------------------------------------
 
