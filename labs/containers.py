@@ -69,7 +69,7 @@ def of_pod(lab: Any, pod: str, *, namespace: str = "default") -> Table:
     uid = obj["metadata"]["uid"]
     client = _docker()
     try:
-        found = client.containers.list(all=True, filters={"label": f"{POD_UID_LABEL}={uid}"})
+        found = client.containers.list(all=True, filters={"label": f"{POD_UID_LABEL}={uid}"}, ignore_removed=True)
         rows = [
             {
                 "name": c.name,

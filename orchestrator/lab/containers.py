@@ -73,7 +73,7 @@ def _client() -> docker.DockerClient | None:
 
 def _list(client: docker.DockerClient, cluster: str) -> list[LabContainer]:
     found = []
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster}"}):
+    for c in client.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster}"}, ignore_removed=True):
         labels = c.labels or {}
         name = "/".join(labels.get(k, "?") for k in (LABEL_POD_NAMESPACE, LABEL_POD_NAME, LABEL_CONTAINER_NAME))
         found.append(LabContainer(c.id, name, c.status == "running"))

@@ -54,7 +54,7 @@ def _lab_containers(home: Path) -> list[Any]:
     client = docker.from_env()
     try:
         cluster = lab_cluster_id(LabHome(home))
-        return client.containers.list(all=True, filters={"label": f"labkit.cluster={cluster}"})
+        return client.containers.list(all=True, filters={"label": f"labkit.cluster={cluster}"}, ignore_removed=True)
     finally:
         client.close()
 
@@ -102,7 +102,7 @@ def test_down_stops_the_containers_up_brings_the_pods_back_and_delete_removes_ev
 
     client = docker.from_env()
     try:  # no container of this lab is left, running or not (the cluster id is gone with the CA: look by node label)
-        left = [c for c in client.containers.list(all=True, filters={"label": "labkit.node=node-1"})
+        left = [c for c in client.containers.list(all=True, filters={"label": "labkit.node=node-1"}, ignore_removed=True)
                 if c.id in {x.id for x in containers}]
     finally:
         client.close()

@@ -43,7 +43,7 @@ def _remove_containers(cluster: str) -> None:
 
     client = docker.from_env()
     try:
-        for container in client.containers.list(all=True, filters={"label": f"labkit.cluster={cluster}"}):
+        for container in client.containers.list(all=True, filters={"label": f"labkit.cluster={cluster}"}, ignore_removed=True):
             container.remove(force=True)
     finally:
         client.close()

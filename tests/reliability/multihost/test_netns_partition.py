@@ -238,7 +238,7 @@ def _containers(node: str) -> dict[str, str]:
     client = docker.from_env()
     try:
         return {c.labels.get(LABEL_POD_UID, "?"): c.status
-                for c in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"})}
+                for c in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}, ignore_removed=True)}
     finally:
         client.close()
 
@@ -248,7 +248,7 @@ def _remove_containers(node: str) -> None:
 
     client = docker.from_env()
     try:
-        for container in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+        for container in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}, ignore_removed=True):
             container.remove(force=True)
     finally:
         client.close()
