@@ -20,7 +20,6 @@ Each event's JSON is encoded once and shared by all the watchers that receive it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -35,7 +34,7 @@ from orchestrator.apiserver.negotiation import Negotiated
 from orchestrator.apiserver.registry import strategy_for
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent
-from orchestrator.storage.watchcache import WatchCache, WatchCursor
+from orchestrator.storage.watchcache import WatchCache
 
 BOOKMARK_INTERVAL_SECONDS = 30.0
 _ENCODED_CACHE_SIZE = 4096
@@ -107,43 +106,28 @@ async def watch_stream(
             for obj in listed.items:
                 yield render("ADDED", obj)
             since = listed.revision
-        cursor = WatchCursor()
-        stream = watch_cache.watch(info.group_resource, since=since, namespace=namespace,
-                                   label_selector=label_selector, field_selector=field_selector, cursor=cursor)
+        watcher = await watch_cache.subscribe(info.group_resource, since=since, namespace=namespace,
+                                              label_selector=label_selector, field_selector=field_selector)
         last_rv = since
-        next_event: asyncio.Task[WatchEvent] | None = None
         try:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return
-                if next_event is None:
-                    next_event = asyncio.ensure_future(anext(stream))
-                wait = min(remaining, bookmark_seconds) if bookmarks else remaining
-                done, _ = await asyncio.wait([next_event], timeout=wait)
-                if not done:
+                event = await watcher.next(min(remaining, bookmark_seconds) if bookmarks else remaining)
+                if event is None:
                     if bookmarks and deadline - loop.time() > 0:
                         # Where the cluster is, not where this resource last changed: a quiet
                         # watcher's next watch then starts inside the window (no 410, no relist).
-                        last_rv = max(last_rv, cursor.progress() or 0)
+                        last_rv = max(last_rv, watcher.progress() or 0)
                         yield _line("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
                                                  "metadata": {"resourceVersion": str(last_rv)}})
                     continue
-                try:
-                    event = next_event.result()
-                except StopAsyncIteration:
-                    return
-                finally:
-                    next_event = None
                 last_rv = event.revision
                 yield render(event.type, event.object, event)
                 events_sent.inc()
         finally:
-            if next_event is not None:
-                next_event.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, ApiError):
-                    await next_event
-            await stream.aclose()
+            watcher.close()
     except ApiError as err:  # Expired above all: the client relists
         yield error_line(err)
     finally:

@@ -81,20 +81,6 @@ class _Subscriber:
 
 
 @dataclass(eq=False)
-class WatchCursor:
-    """Handed to `WatchCache.watch`: how far its watcher is known to have every change, for a
-    BOOKMARK. ``progress()`` is None while events wait in the watcher's queue."""
-
-    _reader: _StreamReader | None = None
-    _sub: _Subscriber | None = None
-
-    def progress(self) -> int | None:
-        if self._reader is None or self._sub is None or self._sub.closed or not self._sub.queue.empty():
-            return None
-        return self._reader.progress or None
-
-
-@dataclass(eq=False)
 class _StreamReader:
     """Reads one resource's stream and hands each event to every subscriber."""
 
@@ -302,7 +288,7 @@ class WatchCache:
                 self._readers[resource] = reader
         return reader
 
-    async def watch(
+    async def subscribe(
         self,
         resource: str,
         *,
@@ -311,13 +297,12 @@ class WatchCache:
         label_selector: LabelSelector | None = None,
         field_selector: FieldSelector | None = None,
         patient: bool = False,
-        cursor: WatchCursor | None = None,
-    ) -> AsyncIterator[WatchEvent]:
-        """Every change of ``resource`` after revision ``since`` that matches, in order;
-        ``patient``: each up to PATIENT_SECONDS after it was published, not at once; `cursor`
-        tells how far this watcher has every change (for bookmarks).
+    ) -> Watcher:
+        """A watcher of every change of ``resource`` after revision ``since`` that matches, in
+        order; ``patient``: each up to PATIENT_SECONDS after it was published, not at once.
+        Close it when done.
 
-        Raises Expired (at the start or later) when that history is no longer available."""
+        Raises Expired (here or from `Watcher.next`) when that history is no longer available."""
         labels = label_selector or LabelSelector.parse(None)
         fields = field_selector or FieldSelector.parse(None, group_resource=resource)
 
@@ -329,25 +314,31 @@ class WatchCache:
                 return False
             return labels.matches(meta.get("labels")) and fields.matches(obj)
 
+        # Unfiltered, _filter is the identity: skip it, and leave the object undecoded.
         everything = not namespace and labels.empty and fields.empty
         sub = await self._subscribe(resource, since, patient=patient)
-        reader = self._readers[resource]
-        if cursor is not None:
-            cursor._reader, cursor._sub = reader, sub
+        return Watcher(self._readers[resource], sub, since, None if everything else matches)
+
+    async def watch(
+        self,
+        resource: str,
+        *,
+        since: int,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+        patient: bool = False,
+    ) -> AsyncIterator[WatchEvent]:
+        """`subscribe` as an async iterator, for followers that wait for events with no deadline."""
+        watcher = await self.subscribe(resource, since=since, namespace=namespace, label_selector=label_selector,
+                                       field_selector=field_selector, patient=patient)
         try:
             while True:
-                item = await sub.queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if item.revision <= since:
-                    continue
-                since = item.revision
-                # Unfiltered, _filter is the identity: skip it, and leave the object undecoded
-                out = item if everything else _filter(item, matches)
-                if out is not None:
-                    yield out
+                event = await watcher.next()
+                assert event is not None  # no timeout: only an event or an error ends the wait
+                yield event
         finally:
-            reader.subscribers.discard(sub)
+            watcher.close()
 
     def _decoder(self, resource: str) -> Callable[[str | bytes, dict[Any, Any]], WatchEvent]:
         """Stream entries of an encrypted resource hold ciphertext (the outbox row's document);
@@ -398,6 +389,56 @@ class WatchCache:
         if not patient:
             reader.wake.set()  # a reader pausing for patient watchers reads on at once
         return sub
+
+
+class Watcher:
+    """One watcher of a resource (`WatchCache.subscribe`). ``next`` reads its queue directly: an
+    event already queued costs no task and no timer, and a wait with a deadline (the API server's
+    bookmark interval) is a timer, not a task per event as ``asyncio.wait`` on an async
+    generator's ``anext`` would be (docs/benchmarks.md, watch delivery)."""
+
+    def __init__(self, reader: _StreamReader, sub: _Subscriber, since: int,
+                 matches: Callable[[dict[str, Any] | None], bool] | None) -> None:
+        self._reader = reader
+        self._sub = sub
+        self._since = since
+        self._matches = matches
+
+    async def next(self, timeout: float | None = None) -> WatchEvent | None:
+        """The next matching event, or None when ``timeout`` seconds pass first.
+
+        Raises Expired when this watcher's history was lost (it must relist)."""
+        queue = self._sub.queue
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            if not queue.empty():
+                item = queue.get_nowait()
+            elif deadline is None:
+                item = await queue.get()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        item = await queue.get()  # cancellation leaves the queue intact
+                except TimeoutError:
+                    return None
+            if isinstance(item, BaseException):
+                raise item
+            if item.revision <= self._since:
+                continue
+            self._since = item.revision
+            out = item if self._matches is None else _filter(item, self._matches)
+            if out is not None:
+                return out
+
+    def progress(self) -> int | None:
+        """How far this watcher is known to have every change, for a BOOKMARK (the module
+        docstring): None while events wait in its queue."""
+        if self._sub.closed or not self._sub.queue.empty():
+            return None
+        return self._reader.progress or None
+
+    def close(self) -> None:
+        self._reader.subscribers.discard(self._sub)
 
 
 def _filter(event: WatchEvent, matches: Any) -> WatchEvent | None:

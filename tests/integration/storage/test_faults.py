@@ -21,7 +21,7 @@ from orchestrator.lab.home import LabHome
 from orchestrator.storage.relay import Relay
 from orchestrator.storage.store import Store
 from orchestrator.storage.streams import WatchEvent
-from orchestrator.storage.watchcache import WatchCache, WatchCursor
+from orchestrator.storage.watchcache import WatchCache
 from tests.factories import pod
 
 
@@ -154,13 +154,12 @@ async def test_a_quiet_watcher_whose_change_was_lost_with_redis_is_expired_not_b
     home, server = private_redis
     async with relayed(database_url, server.url, window=20) as cache:
         before = await store.create("configmaps", {"metadata": {"name": "before", "namespace": "default"}})
-        cursor = WatchCursor()
-        watch = cache.watch("configmaps", since=int(before["metadata"]["resourceVersion"]), cursor=cursor)
-        waiting = asyncio.ensure_future(anext(watch))
+        watcher = await cache.subscribe("configmaps", since=int(before["metadata"]["resourceVersion"]))
+        waiting = asyncio.ensure_future(watcher.next())
         for i in range(3):  # the cluster moves on; the quiet watcher's progress with it
             await store.create("pods", pod(f"a-{i}"))
         moved = await store.current_revision()
-        await asyncio.wait_for(_until(lambda: (cursor.progress() or 0) >= moved), 10)
+        await asyncio.wait_for(_until(lambda: (watcher.progress() or 0) >= moved), 10)
         os.kill(server.pid, signal.SIGKILL)
         lost = await store.create("configmaps", {"metadata": {"name": "lost", "namespace": "default"}})
         for i in range(40):  # more than the window: the rebuild starts after the ConfigMap
@@ -168,8 +167,8 @@ async def test_a_quiet_watcher_whose_change_was_lost_with_redis_is_expired_not_b
         start_redis(home, port=server.port)
         with pytest.raises(Expired):
             await asyncio.wait_for(waiting, 30)
-        assert (cursor.progress() or 0) < int(lost["metadata"]["resourceVersion"])
-        await watch.aclose()
+        assert (watcher.progress() or 0) < int(lost["metadata"]["resourceVersion"])
+        watcher.close()
 
 
 async def _until(condition) -> None:  # type: ignore[no-untyped-def]

@@ -173,3 +173,45 @@ async def test_a_patient_watcher_gets_every_change_in_order_from_batched_reads_a
     assert (event.type, event.revision) == ("ADDED", int(created["metadata"]["resourceVersion"]))
     await ordinary.aclose()
     await patient.aclose()
+
+
+async def test_a_watcher_with_a_deadline_takes_events_without_a_task_each_and_a_timeout_loses_nothing(
+    store: Store, relay: Relay, watch_cache: WatchCache
+) -> None:
+    # The API server's watch loop waits with its bookmark interval as the deadline. A timed-out
+    # wait must leave the queue intact, and taking an event must not cost a task (docs/benchmarks.md).
+    since = await store.current_revision()
+    watcher = await watch_cache.subscribe("pods", since=since, namespace="default")
+    try:
+        assert await watcher.next(0.05) is None  # nothing yet: the deadline passes
+        created = [await store.create("pods", pod(f"t-{i}")) for i in range(50)]
+        last = int(created[-1]["metadata"]["resourceVersion"])
+        first = await watcher.next(10)  # the relay publishes in batches: wait for the first
+        assert first is not None
+        await asyncio.wait_for(_until(lambda: watcher.progress() is None and watch_cache.stats()["pods"]["position"] >= last), 10)
+        loop = asyncio.get_running_loop()
+        factory, tasks = loop.get_task_factory(), 0
+
+        def counting(loop_: asyncio.AbstractEventLoop, coro, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal tasks
+            tasks += 1
+            return asyncio.Task(coro, loop=loop_, **kwargs) if factory is None else factory(loop_, coro, **kwargs)
+
+        loop.set_task_factory(counting)
+        try:
+            rest = [await watcher.next(10) for _ in range(49)]
+        finally:
+            loop.set_task_factory(factory)
+        assert tasks == 0, f"{tasks} tasks for 49 queued events"
+        names = [e.object["metadata"]["name"] for e in [first, *rest] if e is not None]
+        assert names == [f"t-{i}" for i in range(50)]
+        assert await watcher.next(0.05) is None
+        assert watcher.progress() is not None and watcher.progress() >= last  # type: ignore[operator]
+    finally:
+        watcher.close()
+    assert watch_cache.stats()["pods"]["watchers"] == 0
+
+
+async def _until(condition) -> None:  # type: ignore[no-untyped-def]
+    while not condition():
+        await asyncio.sleep(0.02)
