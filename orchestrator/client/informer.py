@@ -30,6 +30,9 @@ The loop (the reflector), and why each step is so:
 
 4. Errors from the list itself (server down) are retried with capped exponential backoff
    (0.8 s doubling to 30 s, as client-go's reflector backoff).
+5. ``catch_up(R)`` (a controller manager taking over the lead): wait until the cache reflects
+   revision R; a watch still behind after a short patience is replaced by a fresh list.
+   kube-controller-manager gets the same from being a new process whose caches start with a list.
 
 Handlers are synchronous callables called in registration order, from the informer's task,
 after the cache already reflects the change. They receive the cached dicts: they must not
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -76,6 +80,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LIST_PAGE_SIZE = 500  # client-go's pager default (tools/pager)
+CATCH_UP_POLL_SECONDS = 0.05
 
 Object = dict[str, Any]
 
@@ -260,6 +265,7 @@ class Informer:
         self._handlers: list[_Callbacks] = []
         self._synced = asyncio.Event()
         self._last_resource_version = ""
+        self._relist_asked = asyncio.Event()  # set by catch_up: list afresh instead of watching on
         self.relists = 0  # lists after the first one: how often the watch could not continue
 
     def __repr__(self) -> str:
@@ -306,6 +312,39 @@ class Informer:
         """The resourceVersion the cache reflects (of the last list, event or bookmark)."""
         return self._last_resource_version
 
+    def reflects(self, revision: int) -> bool:
+        """Whether the cache holds every change up to ``revision``, a resourceVersion of this
+        cluster (its last list, event or bookmark is at or past it). The orchestrator's
+        resourceVersions are one cluster-wide counter (docs/architecture.md), so any object's
+        revision can be compared with any informer's."""
+        try:
+            return int(self._last_resource_version or 0) >= revision
+        except ValueError:
+            return False
+
+    async def catch_up(self, revision: int, *, patience: float) -> bool:
+        """Wait until the cache `reflects` ``revision``; a watch that has not brought it there
+        within ``patience`` seconds (behind, or quiet until its next bookmark) is replaced by a
+        fresh list, which is as new as the server. Returns whether it listed again.
+
+        A controller manager that takes over the lead calls this with the revision of its Lease
+        write: what the old leader wrote before it stopped came before that, so no controller
+        then acts on a cache that misses it (two creates for one missing pod). A quiet
+        informer's watch moves only at its next bookmark, so it usually lists afresh."""
+        if self.reflects(revision):
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(patience):
+                while not self.reflects(revision):
+                    await asyncio.sleep(CATCH_UP_POLL_SECONDS)
+                return False
+        log.info("%s: at resourceVersion %s after %.1fs, not yet %d: listing again",
+                 self, self._last_resource_version or "-", patience, revision)
+        self._relist_asked.set()
+        while not self.reflects(revision):
+            await asyncio.sleep(CATCH_UP_POLL_SECONDS)
+        return True
+
     async def run(self) -> None:
         """List and watch until cancelled."""
         async with asyncio.TaskGroup() as tg:
@@ -319,9 +358,12 @@ class Informer:
         failures = 0
         while True:
             try:
+                # Cleared before the list, not after: an ask that comes while this list runs
+                # (which may predate what the asker needs) makes the next one.
+                self._relist_asked.clear()
                 await self._list_and_replace()
                 failures = 0
-                await self._watch_until_broken()
+                await self._watch_until_asked()
             except Expired as err:
                 # The history after our resourceVersion is gone: relist at once.
                 log.info("%s: watch expired (%s); listing again", self, err.message)
@@ -362,6 +404,19 @@ class Informer:
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:
                 return items, (page.get("metadata") or {}).get("resourceVersion", "")
+
+    async def _watch_until_asked(self) -> None:
+        """`_watch_until_broken`, or return when `catch_up` asks for a fresh list."""
+        watching = asyncio.ensure_future(self._watch_until_broken())
+        asked = asyncio.ensure_future(self._relist_asked.wait())
+        try:
+            await asyncio.wait({watching, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watching, asked):
+                task.cancel()
+            await asyncio.gather(watching, asked, return_exceptions=True)
+        if not watching.cancelled():
+            watching.result()  # its Expired or ApiError: the reflector's to handle
 
     async def _watch_until_broken(self) -> None:
         """Watch, and watch again each time the server ends the stream normally.
@@ -535,6 +590,12 @@ class SharedInformerFactory:
 
     async def wait_for_sync(self) -> None:
         await asyncio.gather(*(i.wait_for_sync() for i in self.informers))
+
+    async def catch_up(self, revision: int, *, patience: float) -> list[Informer]:
+        """`Informer.catch_up` for every informer, at once; returns those that listed again."""
+        informers = self.informers
+        relisted = await asyncio.gather(*(i.catch_up(revision, patience=patience) for i in informers))
+        return [i for i, again in zip(informers, relisted, strict=True) if again]
 
     @property
     def has_synced(self) -> bool:

@@ -133,6 +133,15 @@ class LeaderElector:
         return self._is_leader
 
     @property
+    def lease_revision(self) -> int:
+        """The resourceVersion of the Lease as we last read or wrote it: once `run` has called
+        ``on_started_leading``, the revision of the write that took the lead (0 if none)."""
+        try:
+            return int(((self._lease or {}).get("metadata") or {}).get("resourceVersion") or 0)
+        except ValueError:
+            return 0
+
+    @property
     def leader(self) -> str:
         """The holder identity last seen in the lease ("" if none)."""
         return (self._lease or {}).get("spec", {}).get("holderIdentity") or ""

@@ -13,7 +13,9 @@ Lifecycle (shutdown in reverse):
    nobody to restart it.) Because ``renew_deadline < lease_duration``, the old leader has
    stopped acting before any standby can take the Lease: two replicas never both act.
 
-A sync interrupted by losing the lead puts its key back in the queue and forgets what it
+A new leader's controllers start once its caches hold every write of the old leader: each
+informer reaches the revision of the Lease write that made it the leader, or lists afresh after
+``catch_up_patience`` (`Informer.catch_up`). A sync interrupted by losing the lead puts its key back in the queue and forgets what it
 expected of its own writes (`Controller.interrupted`); syncs are level-triggered, so the next
 leader (or this one, later) simply does it again.
 
@@ -59,6 +61,8 @@ __all__ = ["CONTROLLERS", "ControllerManager", "ManagerOptions"]
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_REPORT_SECONDS = 10.0
+
 #: Every controller this manager can run, by the name --controllers uses.
 CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
@@ -99,6 +103,9 @@ class ManagerOptions:
     hpa_sync_period: float = DEFAULT_SYNC_PERIOD
     hpa_downscale_stabilization: float = DEFAULT_DOWNSCALE_STABILIZATION
     hpa_cpu_initialization_period: float = DEFAULT_CPU_INITIALIZATION_PERIOD
+    # A new leader's informers get this long to reach its Lease revision by their watches (a quiet
+    # one only moves at its next bookmark), then list afresh: a takeover costs at most this more.
+    catch_up_patience: float = 2.0
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
@@ -187,6 +194,33 @@ class ControllerManager:
         finally:
             self.leading = False
 
+    async def _catch_up_and_run(self, lease_revision: int) -> None:
+        """Run the controllers once every cache holds what the old leader wrote before it stopped:
+        those writes came before the Lease write that made us the leader (``lease_revision``),
+        and a cache missing them (a standby's watch can lag behind a busy server) would, for
+        example, have the ReplicaSet controller create pods the old leader already created. (A
+        write still in flight when the old leader stopped may commit later; syncs are level-
+        triggered, and expectations plus optimistic concurrency handle that one.)
+
+        Like kube-controller-manager's controllers waiting for their caches to sync, this waits
+        as long as it takes, saying every CATCH_UP_REPORT_SECONDS which caches are behind."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        catching = asyncio.ensure_future(self.factory.catch_up(lease_revision, patience=self.options.catch_up_patience))
+        try:
+            while not (await asyncio.wait({catching}, timeout=CATCH_UP_REPORT_SECONDS))[0]:
+                behind = [i.resource.group_resource for i in self.factory.informers if not i.reflects(lease_revision)]
+                log.warning("%s: leading, but %d cache(s) have not reached revision %d after %.0fs (%s); the "
+                            "controllers wait for them", self.identity, len(behind), lease_revision,
+                            loop.time() - started, ", ".join(behind))
+        finally:
+            catching.cancel()
+        relisted = catching.result()
+        log.info("%s: leading: caches at revision %d after %.2fs (%d listed again: %s); starting %d controllers",
+                 self.identity, lease_revision, loop.time() - started, len(relisted),
+                 ", ".join(i.resource.group_resource for i in relisted) or "none", len(self.controllers))
+        await self._run_controllers()
+
     async def _lead(self, elector: LeaderElector) -> None:
         """Candidate -> leader (controllers run) -> renewal failed (they stop) -> candidate again."""
         became_leader = self._became_leader
@@ -197,13 +231,16 @@ class ControllerManager:
             try:
                 await asyncio.wait({election, waiting}, return_when=asyncio.FIRST_COMPLETED)
                 if became_leader.is_set():
-                    log.info("%s: leading: starting %d controllers", self.identity, len(self.controllers))
-                    running = asyncio.create_task(self._run_controllers(), name="controllers")
+                    running = asyncio.create_task(self._catch_up_and_run(elector.lease_revision), name="controllers")
                     try:
                         await asyncio.wait({election, running}, return_when=asyncio.FIRST_COMPLETED)
                     finally:
                         running.cancel()
                         await asyncio.gather(running, return_exceptions=True)
+                    if not running.cancelled() and running.exception() is not None:
+                        # A controller crashed: leading on without controllers would hold the
+                        # Lease and do nothing. Exit, as kube-controller-manager does, and be restarted.
+                        raise running.exception()  # type: ignore[misc]
                 await election
             finally:
                 waiting.cancel()

@@ -451,3 +451,71 @@ async def test_a_continue_token_that_expired_between_pages_means_one_full_list(
             ("500", None), ("500", "1"), (None, None)]
     finally:
         await stop(task)
+
+
+# --------------------------------------------------------------------------------------------
+# Catching up to a revision (a controller manager taking over the lead)
+# --------------------------------------------------------------------------------------------
+
+
+async def test_catch_up_is_at_once_when_the_cache_is_there_and_waits_for_the_watch_when_it_brings_it(
+    server: FakeApiServer, client: ApiClient
+) -> None:
+    server.put(PODS, pod("a"))
+    informer = Informer(client, "pods")
+    task = await running(informer)
+    try:
+        assert await asyncio.wait_for(informer.catch_up(1, patience=5), 1) is False
+        await eventually(lambda: server.open_watches == 1)
+        waiting = asyncio.ensure_future(informer.catch_up(2, patience=5))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # revision 2 is not written yet
+        server.put(PODS, pod("b"))
+        assert await asyncio.wait_for(waiting, 3) is False  # the watch brought it: no list
+        assert informer.get("default/b") is not None
+        assert len(server.list_requests()) == 1
+    finally:
+        await stop(task)
+
+
+async def test_a_watch_still_behind_after_the_patience_is_replaced_by_a_fresh_list(
+    server: FakeApiServer, client: ApiClient
+) -> None:
+    informer = Informer(client, "pods")
+    calls = Recorder().register(informer)
+    task = await running(informer)
+    try:
+        await eventually(lambda: server.open_watches == 1)
+        server.put(PODS, pod("a"), hidden=True)  # written, but this watch lags: it never sees it
+        relisted = await asyncio.wait_for(informer.catch_up(1, patience=0.2), 3)
+        assert relisted is True
+        assert calls.calls == ["add a@1"]
+        assert informer.reflects(1) and len(server.list_requests()) == 2
+        await eventually(lambda: server.open_watches == 1)  # watching again, from the new list
+        server.put(PODS, pod("b"))
+        await eventually(lambda: calls.calls == ["add a@1", "add b@2"])
+        assert informer.relists == 1
+    finally:
+        await stop(task)
+
+
+async def test_the_factory_catches_every_informer_up_and_names_those_that_listed_again(
+    server: FakeApiServer, client: ApiClient
+) -> None:
+    factory = SharedInformerFactory(client)
+    pods, nodes = factory.informer("pods"), factory.informer("nodes")
+    task = asyncio.create_task(factory.run(), name="test-factory")
+    try:
+        await asyncio.wait_for(factory.wait_for_sync(), 3)
+        await eventually(lambda: server.open_watches == 2)
+        server.put(PODS, pod("a"))  # the pod watch brings revision 1
+        server.put(NODES, {"metadata": {"name": "n1"}}, hidden=True)  # revision 2: the node watch lags
+        await eventually(lambda: pods.reflects(1))
+        relisted = await asyncio.wait_for(factory.catch_up(2, patience=0.2), 3)
+        # The quiet pod informer had no event past 1: it lists too, as a quiet informer would
+        # between bookmarks. The node informer lists and finds n1.
+        assert set(relisted) == {pods, nodes}
+        assert nodes.get("n1") is not None and pods.reflects(2) and nodes.reflects(2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
