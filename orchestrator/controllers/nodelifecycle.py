@@ -9,7 +9,9 @@ A **monitor pass** runs every `monitor_period` seconds (upstream --node-monitor-
    MemoryPressure, DiskPressure and PIDPressure conditions become ``Unknown`` with reason
    ``NodeStatusUnknown``, "Kubelet stopped posting node status.", and its pods' Ready
    conditions become False (so ReplicaSets and Services stop counting them). A Node status
-   posted only every 5 minutes is fine: the Lease alone proves the node alive.
+   posted only every 5 minutes is fine: the Lease alone proves the node alive. Before a node is
+   marked, the Lease cache is brought up to the server's current revision (`_leases_current`),
+   so a lagging watch cannot make live nodes look silent.
 2. **Zones** (orchestrator/controllers/disruption.py). Nodes are grouped by
    ``topology.kubernetes.io/zone``; each zone is Normal, PartialDisruption or FullDisruption
    from its fraction of nodes that are not Ready, and that state sets how many nodes per second
@@ -80,6 +82,8 @@ __all__ = ["NodeLifecycleController", "UNREACHABLE", "NOT_READY", "eviction_dela
 
 log = logging.getLogger(__name__)
 
+LEASES = "leases.coordination.k8s.io"
+NODE_LEASE_NAMESPACE = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 _CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
@@ -158,7 +162,7 @@ class NodeLifecycleController(Controller):
         self.rates = rates or EvictionRates()
         self.eviction_tick = eviction_tick  # upstream nodeEvictionPeriod: how often the zone queues are served
         self.node_informer = ctx.factory.informer("nodes")
-        self.lease_informer = ctx.factory.informer("leases.coordination.k8s.io", namespace="kube-node-lease")
+        self.lease_informer = ctx.factory.informer(LEASES, namespace=NODE_LEASE_NAMESPACE)
         self.pod_informer = ctx.factory.informer("pods", namespace=ctx.namespace)
         ensure_indexer(self.pod_informer, "node", lambda p: (p.get("spec") or {}).get("nodeName"))
         self.node_informer.add_handler(on_add=self.enqueue, on_update=self._node_updated, on_delete=self._node_deleted)
@@ -168,7 +172,10 @@ class NodeLifecycleController(Controller):
         self.all_fully_disrupted = False
         self._admitted: set[str] = set()  # nodes the zone limiter let have their NoExecute taint
         self._ready: dict[str, bool] = {}  # node -> Ready is True, as of the last monitor pass
-        self._to_mark: set[str] = set()  # nodes past their grace period, to be marked Unknown by a worker
+        # Nodes past their grace period, to be marked Unknown by a worker: when the pass decided so.
+        self._to_mark: dict[str, float] = {}
+        self._leases_current_at = float("-inf")  # our clock when the Lease cache last proved current
+        self._leases_checking = asyncio.Lock()
         self.evictions: dict[str, int] = {}  # zone -> pods deleted by taint eviction
         self.tainted: list[tuple[float, str]] = []  # (our clock, node) of recent NoExecute admissions, for tests
         self.monitor_passes = 0
@@ -189,7 +196,7 @@ class NodeLifecycleController(Controller):
 
     def _forget(self, name: str) -> None:
         self._health.pop(name, None)
-        self._to_mark.discard(name)
+        self._to_mark.pop(name, None)
         self._admitted.discard(name)
         self._ready.pop(name, None)
         for zone in self.zones.values():
@@ -245,10 +252,10 @@ class NodeLifecycleController(Controller):
             ready[name] = status == "True" and not stale
             if stale and status != "Unknown":
                 if name not in self._to_mark:
-                    self._to_mark.add(name)
+                    self._to_mark[name] = local_now
                     self.queue.add(name)
             else:
-                self._to_mark.discard(name)
+                self._to_mark.pop(name, None)
         self._ready = ready
         self._handle_disruption(nodes)
         for node in nodes:
@@ -337,21 +344,59 @@ class NodeLifecycleController(Controller):
         if node is None:
             self._forget(key)
             return
-        now = dt.datetime.now(dt.UTC)
-        if key in self._to_mark:
-            # Decided by the monitor pass; looked at again in case the Lease was renewed since.
+        decided = self._to_mark.get(key)
+        if decided is not None:
+            # Decided by the monitor pass; looked at again in case the Lease was renewed since,
+            # with a Lease cache that holds every renewal committed before the decision.
             if self._past_grace(node, self.clock.now()) and _ready(node) != "Unknown":
-                node = await self._mark_unknown(node, now)
-            self._to_mark.discard(key)
+                await self._leases_current(decided)
+                node = self.node_informer.get(key)  # the wait may have brought a newer one, or none
+                if node is None:
+                    self._forget(key)
+                    return
+                if self._past_grace(node, self.clock.now()) and _ready(node) != "Unknown":
+                    node = await self._mark_unknown(node, dt.datetime.now(dt.UTC))
+            if self._to_mark.get(key) == decided:  # not a newer pass's decision, made meanwhile
+                self._to_mark.pop(key, None)
+        now = dt.datetime.now(dt.UTC)
         node = await self._reconcile_taints(node, now)
         next_eviction = await self._evict(node, now)
         if next_eviction is not None:
             self.queue.add_after(key, max(next_eviction, 0.05))
 
+    async def _leases_current(self, decided: float) -> None:
+        """Make the Lease cache hold every renewal committed before `decided` (our clock), once
+        for all the nodes one pass found stale.
+
+        Upstream trusts its Lease informer here. Ours lagged behind a busy API server in a
+        1,000-node run (docs/benchmarks.md): renewals that had been committed were still on
+        their way, every node looked silent, and each was marked Unknown. So the cache first
+        catches up to the revision the server is at now (`Informer.catch_up`: its watch
+        brings it, or a fresh list of the Leases). A server that cannot say or a cache that
+        cannot get there within a monitor period (the API server is down or swamped) leaves
+        the decision to the cache as it is, as upstream would."""
+        if self._leases_current_at >= decided:
+            return
+        async with self._leases_checking:
+            if self._leases_current_at >= decided:
+                return
+            asked = self.clock.now()
+            revision = 0
+            try:
+                async with asyncio.timeout(self.monitor_period):
+                    listed = await self.client.list(LEASES, namespace=NODE_LEASE_NAMESPACE, limit=1)
+                    revision = int((listed.get("metadata") or {}).get("resourceVersion") or 0)
+                    await self.lease_informer.catch_up(revision, patience=self.monitor_period / 2)
+            except (TimeoutError, ApiError) as err:
+                log.info("%s: the node Lease cache could not be brought to the server's revision %s within %gs "
+                         "(%s); deciding on it as it is", self.name, revision or "(unknown)", self.monitor_period,
+                         str(err) or "timed out")
+            self._leases_current_at = asked
+
     def _past_grace(self, node: Object, local_now: float) -> bool:
         """True if neither the node's Lease nor its Ready heartbeat changed for `grace_period`."""
         name = meta(node)["name"]
-        lease = self.lease_informer.get(f"kube-node-lease/{name}")
+        lease = self.lease_informer.get(f"{NODE_LEASE_NAMESPACE}/{name}")
         renew = (lease.get("spec") or {}).get("renewTime") if lease is not None else None
         heartbeat = (_condition(node, "Ready") or {}).get("lastHeartbeatTime")
         health = self._health.get(name)
