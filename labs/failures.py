@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -60,7 +61,7 @@ from orchestrator.lab.up import LabContext, control_plane
 
 __all__ = ["DrillSettings", "Timeline", "back_up", "flush_redis", "freeze", "node_agents", "node_ready", "pods_by_node",
            "prepare_drills", "retune", "running", "scheduler_leader", "start_standby_scheduler", "stream_lengths",
-           "thaw", "wait_rows", "zone_states", "zone_states_from_metrics"]
+           "takeovers", "takeovers_from_log", "thaw", "wait_rows", "zone_states", "zone_states_from_metrics"]
 
 STANDBY_SCHEDULER = "scheduler-2"
 
@@ -390,6 +391,31 @@ class Timeline:
                 involved = obj.get("involvedObject") or {}
                 key = f"{involved.get('kind', '')}/{involved.get('name', '')}"
             self.add(watch.resource, key, summary)
+
+
+_TAKEOVER = re.compile(
+    r"^(?P<time>\S+ \S+) \S+ orchestrator\.controllers\.manager: (?P<identity>\S+): leading: caches at revision "
+    r"(?P<revision>\d+) after (?P<seconds>[\d.]+)s \((?P<count>\d+) listed again: (?P<listed>[^)]*)\)")
+
+
+def takeovers_from_log(text: str) -> list[dict[str, Any]]:
+    """The "leading: caches at revision ..." lines of a controller manager's log, one row each:
+    when it took the lead, at which Lease revision, how long its caches took to reach it, and
+    which informers listed afresh instead (their watch had not brought it within the patience)."""
+    rows = []
+    for line in text.splitlines():
+        m = _TAKEOVER.match(line)
+        if m:
+            rows.append({"time": m["time"], "identity": m["identity"], "lease revision": int(m["revision"]),
+                         "caught up in (s)": float(m["seconds"]), "listed again": int(m["count"]),
+                         "which": "" if m["listed"] == "none" else m["listed"]})
+    return rows
+
+
+def takeovers(lab: Any, component: str = "controller-manager") -> list[dict[str, Any]]:
+    """`takeovers_from_log` of the component's log file in the lab home (its restarts append to it)."""
+    path = lab.home.log_file(component)
+    return takeovers_from_log(path.read_text(errors="replace")) if path.exists() else []
 
 
 def _lines(lines: Iterator[str]) -> Iterator[str]:

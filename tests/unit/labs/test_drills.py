@@ -160,3 +160,19 @@ def test_predict_fleet_outage_answers_only_after_the_drill() -> None:
     like_drill_1 = run_check("predict-fleet-outage", prediction=4, evicted=0, pods=4)
     assert not like_drill_1.passed and "FullDisruption" in like_drill_1.feedback
     assert not run_check("predict-fleet-outage", prediction=True, evicted=0).passed
+
+
+def test_takeovers_are_read_from_the_controller_managers_log() -> None:
+    log = "\n".join([
+        "2026-12-07 06:00:00,001 INFO orchestrator.controllers.manager: cm-a: leading: caches at revision 120 "
+        "after 0.00s (0 listed again: none); starting 19 controllers",
+        "2026-12-07 06:00:05,002 WARNING orchestrator.controllers.manager: cm-a: not leading any more; standing by",
+        "2026-12-07 06:00:09,500 INFO orchestrator.controllers.manager: cm-b: leading: caches at revision 175 "
+        "after 2.03s (2 listed again: configmaps, leases.coordination.k8s.io); starting 19 controllers",
+    ])
+    assert failures.takeovers_from_log(log) == [
+        {"time": "2026-12-07 06:00:00,001", "identity": "cm-a", "lease revision": 120, "caught up in (s)": 0.0,
+         "listed again": 0, "which": ""},
+        {"time": "2026-12-07 06:00:09,500", "identity": "cm-b", "lease revision": 175, "caught up in (s)": 2.03,
+         "listed again": 2, "which": "configmaps, leases.coordination.k8s.io"},
+    ]
