@@ -14,7 +14,8 @@
   with ``allowWatchBookmarks=true``: others would print them as junk.
 - When a Table was asked (``kubectl get -w``), every object is a one-row Table.
 
-Each event's JSON is encoded once and shared by all the watchers that receive it.
+Each event's JSON is encoded once and shared by all the watchers that receive it. The events
+already queued for a watcher are sent in one write, as many as BATCH_EVENTS.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from orchestrator.storage.streams import WatchEvent
 from orchestrator.storage.watchcache import WatchCache
 
 BOOKMARK_INTERVAL_SECONDS = 30.0
+BATCH_EVENTS = 256  # events queued for one watcher that are sent in one write, at most
 _ENCODED_CACHE_SIZE = 4096
 _encoded: OrderedDict[tuple[int, str, str], bytes] = OrderedDict()
 
@@ -123,9 +125,12 @@ async def watch_stream(
                         yield _line("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
                                                  "metadata": {"resourceVersion": str(last_rv)}})
                     continue
-                last_rv = event.revision
-                yield render(event.type, event.object, event)
-                events_sent.inc()
+                # What else is queued goes out in the same write (a watcher that fell behind
+                # catches up in a few large writes, not one per event).
+                events = [event, *watcher.ready(BATCH_EVENTS - 1)]
+                last_rv = events[-1].revision
+                yield b"".join(render(e.type, e.object, e) for e in events)
+                events_sent.inc(len(events))
         finally:
             watcher.close()
     except ApiError as err:  # Expired above all: the client relists

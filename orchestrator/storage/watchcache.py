@@ -430,6 +430,33 @@ class Watcher:
             if out is not None:
                 return out
 
+    def ready(self, limit: int) -> list[WatchEvent]:
+        """Up to ``limit`` more matching events that are already queued, without waiting: a
+        watcher that fell behind sends them in one write instead of one each.
+
+        Raises Expired as `next` does, once the events queued before it are taken."""
+        out: list[WatchEvent] = []
+        queue = self._sub.queue
+        while len(out) < limit and not queue.empty():
+            item = queue.get_nowait()
+            if isinstance(item, BaseException):
+                if out:  # deliver what came before the error first; it is raised on the next call
+                    self._put_back(item)
+                    return out
+                raise item
+            if item.revision <= self._since:
+                continue
+            self._since = item.revision
+            event = item if self._matches is None else _filter(item, self._matches)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def _put_back(self, error: BaseException) -> None:
+        # Only an error that ended this watcher comes back: its reader has dropped it, so
+        # nothing else is put in the queue after it, and the queue has room (we just took one).
+        self._sub.queue.put_nowait(error)
+
     def progress(self) -> int | None:
         """How far this watcher is known to have every change, for a BOOKMARK (the module
         docstring): None while events wait in its queue."""

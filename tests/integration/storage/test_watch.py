@@ -215,3 +215,33 @@ async def test_a_watcher_with_a_deadline_takes_events_without_a_task_each_and_a_
 async def _until(condition) -> None:  # type: ignore[no-untyped-def]
     while not condition():
         await asyncio.sleep(0.02)
+
+
+async def test_ready_takes_what_is_queued_in_order_and_an_overflowed_watcher_gets_its_events_then_expired(
+    store: Store, relay: Relay, redis_url: str
+) -> None:
+    # The API server sends a watcher's queued events in one write (`Watcher.ready`); a watcher that
+    # overflowed gets what was queued before its Expired, then the Expired (and relists).
+    cache = WatchCache(redis_url, queue_size=5)  # a queue of 16 (the least `subscribe` gives)
+    try:
+        since = await store.current_revision()
+        watcher = await cache.subscribe("pods", since=since)
+        created = [await store.create("pods", pod(f"q-{i}")) for i in range(8)]
+        last = int(created[-1]["metadata"]["resourceVersion"])
+        await asyncio.wait_for(_until(lambda: cache.stats()["pods"]["position"] >= last), 10)
+        first = watcher.ready(3)
+        rest = watcher.ready(100)
+        assert [e.object["metadata"]["name"] for e in [*first, *rest]] == [f"q-{i}" for i in range(8)]
+        assert len(first) == 3 and watcher.ready(10) == []
+        watcher.close()
+
+        overflowing = await cache.subscribe("pods", since=last)
+        more = [await store.create("pods", pod(f"o-{i}")) for i in range(20)]
+        await asyncio.wait_for(_until(lambda: cache.stats()["pods"]["position"] >= int(more[-1]["metadata"]["resourceVersion"])), 10)
+        # 16 queued, the 17th overflowed: the reader dropped the oldest to make room for Expired.
+        delivered = overflowing.ready(100)
+        assert [e.object["metadata"]["name"] for e in delivered] == [f"o-{i}" for i in range(1, 16)]
+        with pytest.raises(Expired):
+            await overflowing.next(1)
+    finally:
+        await cache.close()
