@@ -400,13 +400,14 @@ _TAKEOVER = re.compile(
 
 def takeovers_from_log(text: str) -> list[dict[str, Any]]:
     """The "leading: caches at revision ..." lines of a controller manager's log, one row each:
-    when it took the lead, at which Lease revision, how long its caches took to reach it, and
+    when it took the lead, the Lease's handover revision (the old leader's release, or the
+    write that took its expired Lease; 0 if there was none), how long its caches took to reach it, and
     which informers listed afresh instead (their watch had not brought it within the patience)."""
     rows = []
     for line in text.splitlines():
         m = _TAKEOVER.match(line)
         if m:
-            rows.append({"time": m["time"], "identity": m["identity"], "lease revision": int(m["revision"]),
+            rows.append({"time": m["time"], "identity": m["identity"], "handover revision": int(m["revision"]),
                          "caught up in (s)": float(m["seconds"]), "listed again": int(m["count"]),
                          "which": "" if m["listed"] == "none" else m["listed"]})
     return rows

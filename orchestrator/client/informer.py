@@ -327,9 +327,9 @@ class Informer:
         within ``patience`` seconds (behind, or quiet until its next bookmark) is replaced by a
         fresh list, which is as new as the server. Returns whether it listed again.
 
-        A controller manager that takes over the lead calls this with the revision of its Lease
-        write: what the old leader wrote before it stopped came before that, so no controller
-        then acts on a cache that misses it (two creates for one missing pod). A quiet
+        A controller manager that takes over the lead calls this with the Lease's handover
+        revision (`LeaderElector.handover_revision`): what the old leader wrote before it stopped
+        came before that, so no controller then acts on a cache that misses it (two creates for one missing pod). A quiet
         informer's watch moves only at its next bookmark, so it usually lists afresh."""
         if self.reflects(revision):
             return False

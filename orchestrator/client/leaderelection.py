@@ -61,6 +61,13 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _revision(obj: dict[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
 def _record(spec: dict[str, Any]) -> tuple[Any, ...]:
     """What we compare to notice that the lease changed."""
     return tuple(
@@ -123,6 +130,7 @@ class LeaderElector:
         self._observed_time = 0.0
         self._reported_leader: str | None = None
         self._is_leader = False
+        self._handover_revision = 0
 
     def __repr__(self) -> str:
         return f"<LeaderElector {self.namespace}/{self.lease_name} {self.identity} leader={self.is_leader}>"
@@ -133,13 +141,13 @@ class LeaderElector:
         return self._is_leader
 
     @property
-    def lease_revision(self) -> int:
-        """The resourceVersion of the Lease as we last read or wrote it: once `run` has called
-        ``on_started_leading``, the revision of the write that took the lead (0 if none)."""
-        try:
-            return int(((self._lease or {}).get("metadata") or {}).get("resourceVersion") or 0)
-        except ValueError:
-            return 0
+    def handover_revision(self) -> int:
+        """Up to which revision a previous leader may have written, once `run` has called
+        ``on_started_leading``: 0 if we created the Lease (there was none); the revision of its
+        release if the last holder released it (it had stopped acting before); the revision of our
+        own taking write if it expired (its holder may have acted until then). A new leader's
+        caches must hold that revision before it acts (orchestrator/controllers/manager.py)."""
+        return self._handover_revision
 
     @property
     def leader(self) -> str:
@@ -208,6 +216,7 @@ class LeaderElector:
             except AlreadyExists:
                 return False  # another candidate created it first
             self._observe(created)
+            self._handover_revision = 0
             self._is_leader = True
             return True
 
@@ -236,6 +245,8 @@ class LeaderElector:
             log.info("%s: the lease changed under us; reading it again", self)
             return False
         self._observe(updated)
+        if not self._is_leader:  # taking the lead, not renewing it
+            self._handover_revision = _revision(lease) if not holder else _revision(updated)
         self._is_leader = True
         return True
 

@@ -14,8 +14,8 @@ Lifecycle (shutdown in reverse):
    stopped acting before any standby can take the Lease: two replicas never both act.
 
 A new leader's controllers start once its caches hold every write of the old leader: each
-informer reaches the revision of the Lease write that made it the leader, or lists afresh after
-``catch_up_patience`` (`Informer.catch_up`). A sync interrupted by losing the lead puts its key back in the queue and forgets what it
+informer reaches the Lease's handover revision (the old leader's release, or the write that took
+an expired Lease), or lists afresh after ``catch_up_patience`` (`Informer.catch_up`). A sync interrupted by losing the lead puts its key back in the queue and forgets what it
 expected of its own writes (`Controller.interrupted`); syncs are level-triggered, so the next
 leader (or this one, later) simply does it again.
 
@@ -194,30 +194,31 @@ class ControllerManager:
         finally:
             self.leading = False
 
-    async def _catch_up_and_run(self, lease_revision: int) -> None:
+    async def _catch_up_and_run(self, handover_revision: int) -> None:
         """Run the controllers once every cache holds what the old leader wrote before it stopped:
-        those writes came before the Lease write that made us the leader (``lease_revision``),
-        and a cache missing them (a standby's watch can lag behind a busy server) would, for
-        example, have the ReplicaSet controller create pods the old leader already created. (A
-        write still in flight when the old leader stopped may commit later; syncs are level-
-        triggered, and expectations plus optimistic concurrency handle that one.)
+        those writes came before ``handover_revision`` (`LeaderElector.handover_revision`: its
+        release, or our taking write if its Lease expired; 0 when there was no leader), and a
+        cache missing them (a standby's watch can lag behind a busy server) would, for example,
+        have the ReplicaSet controller create pods the old leader already created. (A write still
+        in flight when the old leader stopped may commit later; syncs are level-triggered, and
+        expectations plus optimistic concurrency handle that one.)
 
         Like kube-controller-manager's controllers waiting for their caches to sync, this waits
         as long as it takes, saying every CATCH_UP_REPORT_SECONDS which caches are behind."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        catching = asyncio.ensure_future(self.factory.catch_up(lease_revision, patience=self.options.catch_up_patience))
+        catching = asyncio.ensure_future(self.factory.catch_up(handover_revision, patience=self.options.catch_up_patience))
         try:
             while not (await asyncio.wait({catching}, timeout=CATCH_UP_REPORT_SECONDS))[0]:
-                behind = [i.resource.group_resource for i in self.factory.informers if not i.reflects(lease_revision)]
+                behind = [i.resource.group_resource for i in self.factory.informers if not i.reflects(handover_revision)]
                 log.warning("%s: leading, but %d cache(s) have not reached revision %d after %.0fs (%s); the "
-                            "controllers wait for them", self.identity, len(behind), lease_revision,
+                            "controllers wait for them", self.identity, len(behind), handover_revision,
                             loop.time() - started, ", ".join(behind))
         finally:
             catching.cancel()
         relisted = catching.result()
         log.info("%s: leading: caches at revision %d after %.2fs (%d listed again: %s); starting %d controllers",
-                 self.identity, lease_revision, loop.time() - started, len(relisted),
+                 self.identity, handover_revision, loop.time() - started, len(relisted),
                  ", ".join(i.resource.group_resource for i in relisted) or "none", len(self.controllers))
         await self._run_controllers()
 
@@ -231,7 +232,7 @@ class ControllerManager:
             try:
                 await asyncio.wait({election, waiting}, return_when=asyncio.FIRST_COMPLETED)
                 if became_leader.is_set():
-                    running = asyncio.create_task(self._catch_up_and_run(elector.lease_revision), name="controllers")
+                    running = asyncio.create_task(self._catch_up_and_run(elector.handover_revision), name="controllers")
                     try:
                         await asyncio.wait({election, running}, return_when=asyncio.FIRST_COMPLETED)
                     finally:

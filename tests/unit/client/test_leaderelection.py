@@ -227,3 +227,31 @@ async def test_cancelling_the_leader_releases_the_lease_so_a_standby_takes_over_
         assert lease(server)["spec"]["leaseTransitions"] == 1
     finally:
         await b.stop()
+
+
+async def test_the_handover_revision_is_none_for_a_new_lease_the_release_for_a_released_one_and_ours_for_an_expired_one(
+    server: FakeApiServer, client: ApiClient
+) -> None:
+    clock = FakeClock()
+    a = Candidate(client, clock, "a")
+    await eventually(lambda: a.elector.is_leader)
+    assert a.elector.handover_revision == 0  # it created the Lease: nobody led before
+    b = Candidate(client, clock, "b")
+    await advance(clock, 2, sleepers=2)
+    await a.stop()  # releases the Lease, after its work stopped
+    released = int(lease(server)["metadata"]["resourceVersion"])
+    await advance(clock, 2)
+    assert b.elector.is_leader
+    assert b.elector.handover_revision == released
+    await advance(clock, 4)  # b renews: the handover stays what it was
+    assert b.elector.handover_revision == released
+    b.task.cancel()  # b "crashes": it keeps the Lease (no release), which then expires
+    b.elector._release_on_cancel = False
+    await asyncio.gather(b.task, return_exceptions=True)
+    c = Candidate(client, clock, "c")
+    try:
+        await advance(clock, 16)
+        assert c.elector.is_leader
+        assert c.elector.handover_revision == int(lease(server)["metadata"]["resourceVersion"]) > released
+    finally:
+        await c.stop()

@@ -8,9 +8,12 @@ import asyncio
 
 import pytest
 
+from orchestrator.api.resources import lookup
 from orchestrator.client.leaderelection import LeaderElector
 from orchestrator.controllers.manager import ControllerManager, ManagerOptions
 from tests.unit.client.test_rest import PODS, FakeApiServer, pod
+
+LEASES = lookup("coordination.k8s.io", "leases")
 
 
 def _manager(client, **options) -> ControllerManager:  # type: ignore[no-untyped-def]
@@ -32,7 +35,7 @@ async def test_a_new_leader_starts_its_controllers_only_once_its_caches_hold_the
         elector = _elector(client, manager)
 
         async def run_controllers() -> None:
-            started.append((pod_informer.get("default/made-by-the-old-leader") is not None, elector.lease_revision))
+            started.append((pod_informer.get("default/made-by-the-old-leader") is not None, elector.handover_revision))
             await asyncio.Event().wait()
 
         manager._run_controllers = run_controllers  # type: ignore[method-assign]
@@ -41,6 +44,8 @@ async def test_a_new_leader_starts_its_controllers_only_once_its_caches_hold_the
             await asyncio.wait_for(manager.factory.wait_for_sync(), 3)
             # The old leader's last create, which this standby's lagging watch never delivers; the
             # Lease write that makes the standby the leader comes after it.
+            server.put(LEASES, {"metadata": {"name": "kube-controller-manager", "namespace": "kube-system"},
+                                "spec": {"holderIdentity": "old-leader", "leaseDurationSeconds": 1}})
             made = server.put(PODS, pod("made-by-the-old-leader"), hidden=True)
             leading = asyncio.create_task(manager._lead(elector), name="test-lead")
             async with asyncio.timeout(5):
@@ -51,8 +56,9 @@ async def test_a_new_leader_starts_its_controllers_only_once_its_caches_hold_the
         finally:
             informers.cancel()
             await asyncio.gather(informers, return_exceptions=True)
-    (seen, lease_revision), = started
-    assert lease_revision > int(made["metadata"]["resourceVersion"])
+    (seen, handover), = started
+    # The old leader's Lease expired: it may have written until our taking write.
+    assert handover > int(made["metadata"]["resourceVersion"])
     assert seen, "the controllers started on a pod cache that misses the old leader's pod"
 
 

@@ -171,8 +171,8 @@ def test_takeovers_are_read_from_the_controller_managers_log() -> None:
         "after 2.03s (2 listed again: configmaps, leases.coordination.k8s.io); starting 19 controllers",
     ])
     assert failures.takeovers_from_log(log) == [
-        {"time": "2026-12-07 06:00:00,001", "identity": "cm-a", "lease revision": 120, "caught up in (s)": 0.0,
+        {"time": "2026-12-07 06:00:00,001", "identity": "cm-a", "handover revision": 120, "caught up in (s)": 0.0,
          "listed again": 0, "which": ""},
-        {"time": "2026-12-07 06:00:09,500", "identity": "cm-b", "lease revision": 175, "caught up in (s)": 2.03,
+        {"time": "2026-12-07 06:00:09,500", "identity": "cm-b", "handover revision": 175, "caught up in (s)": 2.03,
          "listed again": 2, "which": "configmaps, leases.coordination.k8s.io"},
     ]
