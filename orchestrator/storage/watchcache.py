@@ -319,19 +319,10 @@ class WatchCache:
         sub = await self._subscribe(resource, since, patient=patient)
         return Watcher(self._readers[resource], sub, since, None if everything else matches)
 
-    async def watch(
-        self,
-        resource: str,
-        *,
-        since: int,
-        namespace: str | None = None,
-        label_selector: LabelSelector | None = None,
-        field_selector: FieldSelector | None = None,
-        patient: bool = False,
-    ) -> AsyncIterator[WatchEvent]:
-        """`subscribe` as an async iterator, for followers that wait for events with no deadline."""
-        watcher = await self.subscribe(resource, since=since, namespace=namespace, label_selector=label_selector,
-                                       field_selector=field_selector, patient=patient)
+    async def watch(self, resource: str, *, since: int, **options: Any) -> AsyncIterator[WatchEvent]:
+        """`subscribe` (the same options) as an async iterator, for followers that wait for events
+        with no deadline."""
+        watcher = await self.subscribe(resource, since=since, **options)
         try:
             while True:
                 event = await watcher.next()
