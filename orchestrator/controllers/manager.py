@@ -15,7 +15,9 @@ Lifecycle (shutdown in reverse):
 
 A new leader's controllers start once its caches hold every write of the old leader: each
 informer reaches the Lease's handover revision (the old leader's release, or the write that took
-an expired Lease), or lists afresh after ``catch_up_patience`` (`Informer.catch_up`). A sync interrupted by losing the lead puts its key back in the queue and forgets what it
+an expired Lease), or lists afresh after ``catch_up_patience`` (`Informer.catch_up`).
+
+A sync interrupted by losing the lead puts its key back in the queue and forgets what it
 expected of its own writes (`Controller.interrupted`); syncs are level-triggered, so the next
 leader (or this one, later) simply does it again.
 
@@ -103,8 +105,8 @@ class ManagerOptions:
     hpa_sync_period: float = DEFAULT_SYNC_PERIOD
     hpa_downscale_stabilization: float = DEFAULT_DOWNSCALE_STABILIZATION
     hpa_cpu_initialization_period: float = DEFAULT_CPU_INITIALIZATION_PERIOD
-    # A new leader's informers get this long to reach its Lease revision by their watches (a quiet
-    # one only moves at its next bookmark), then list afresh: a takeover costs at most this more.
+    # A new leader's informers get this long to reach the Lease's handover revision by their watches
+    # (a quiet one only moves at its next bookmark), then list afresh: a takeover costs at most this more.
     catch_up_patience: float = 2.0
 
     def __post_init__(self) -> None:
