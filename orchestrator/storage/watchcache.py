@@ -412,12 +412,7 @@ class Watcher:
                         item = await queue.get()  # cancellation leaves the queue intact
                 except TimeoutError:
                     return None
-            if isinstance(item, BaseException):
-                raise item
-            if item.revision <= self._since:
-                continue
-            self._since = item.revision
-            out = item if self._matches is None else _filter(item, self._matches)
+            out = self._take(item)
             if out is not None:
                 return out
 
@@ -430,23 +425,25 @@ class Watcher:
         queue = self._sub.queue
         while len(out) < limit and not queue.empty():
             item = queue.get_nowait()
-            if isinstance(item, BaseException):
-                if out:  # deliver what came before the error first; it is raised on the next call
-                    self._put_back(item)
-                    return out
-                raise item
-            if item.revision <= self._since:
-                continue
-            self._since = item.revision
-            event = item if self._matches is None else _filter(item, self._matches)
+            if isinstance(item, BaseException) and out:
+                # Deliver what came before the error first; it is raised on the next call. The
+                # reader dropped this watcher, so nothing follows the error, and there is room.
+                queue.put_nowait(item)
+                return out
+            event = self._take(item)
             if event is not None:
                 out.append(event)
         return out
 
-    def _put_back(self, error: BaseException) -> None:
-        # Only an error that ended this watcher comes back: its reader has dropped it, so
-        # nothing else is put in the queue after it, and the queue has room (we just took one).
-        self._sub.queue.put_nowait(error)
+    def _take(self, item: WatchEvent | BaseException) -> WatchEvent | None:
+        """What a queued item is for this watcher: the error that ended it (raised), an event
+        it already has or that does not match (None), or the event as its selectors see it."""
+        if isinstance(item, BaseException):
+            raise item
+        if item.revision <= self._since:
+            return None
+        self._since = item.revision
+        return item if self._matches is None else _filter(item, self._matches)
 
     def progress(self) -> int | None:
         """How far this watcher is known to have every change, for a BOOKMARK (the module
