@@ -12,10 +12,15 @@ b) store: ``Store.create`` of ~700-byte pods from ``--writers`` concurrent tasks
 c) watch latency: a Relay and a WatchCache running, one writer creating pods at ``--rate`` per
    second; for each revision, the time from ``create`` returning to the watcher receiving the
    event (p50, p99).
+d) with ``--etcd``: what the store simulates. A single-member etcd (the ``etcd`` binary on PATH,
+   e.g. Debian's etcd-server; fsync on, as always in etcd) started fresh for each run, and
+   ``--writers`` concurrent puts of the same documents through one gRPC client (the ``aetcd``
+   package: ``.venv/bin/pip install aetcd``), as kube-apiserver's writers share one client. Also
+   reports the CPU etcd and this process spent per write, so a client-bound figure shows as one.
 
 Usage (from the repository root):
 
-    .venv/bin/python bench/store_writes.py [--writers 16] [--seconds 10] [--repeat 3] [--json]
+    .venv/bin/python bench/store_writes.py [--writers 16] [--seconds 10] [--repeat 3] [--etcd] [--json]
 
 Without DATABASE_URL/REDIS_URL it starts the embedded PostgreSQL and Redis in a temporary lab
 home and removes them afterwards. With them it uses those servers: it creates (and drops) its own
@@ -32,7 +37,9 @@ import json
 import logging
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +55,7 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from orchestrator.lab.embedded.ports import free_port  # noqa: E402
 from orchestrator.storage.relay import Relay, plain_dsn  # noqa: E402
 from orchestrator.storage.store import JSON_SEPARATORS, Store  # noqa: E402
 from orchestrator.storage.watchcache import WatchCache  # noqa: E402
@@ -219,9 +227,11 @@ async def measure_store(srv: Servers, *, writers: int, seconds: float) -> dict[s
                     n += 1
                 count += n
 
+            own_cpu0 = time.process_time()
             start = time.perf_counter()
             await asyncio.gather(*(writer(i, start + seconds) for i in range(writers)))
             elapsed = time.perf_counter() - start
+            own_cpu = time.process_time() - own_cpu0
             batches = store.batches_committed - batches0
             writes = store.writes_committed - writes0
             size = len(json.dumps(await store.get("pods", "bench", "w0-0"), separators=JSON_SEPARATORS))
@@ -229,7 +239,7 @@ async def measure_store(srv: Servers, *, writers: int, seconds: float) -> dict[s
             await store.close()
     assert writes == count, f"store committed {writes} writes but callers saw {count}"
     return {"writes_per_s": count / elapsed, "writes": count, "avg_batch": writes / max(batches, 1),
-            "doc_bytes": size}
+            "doc_bytes": size, "client_cpu_ms_per_write": own_cpu / max(count, 1) * 1000}
 
 
 async def measure_watch_latency(srv: Servers, *, seconds: float, rate: float) -> dict[str, float]:
@@ -286,6 +296,81 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[k]
 
 
+# -- etcd, for comparison -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def local_etcd(binary: str) -> Iterator[tuple[int, int]]:
+    """A fresh single-member etcd on loopback in a temporary data directory: (client port, pid)."""
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-etcd-") as tmp:
+        client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        log = open(Path(tmp) / "etcd.log", "wb")  # noqa: SIM115 - closed below, after the process
+        proc = subprocess.Popen(
+            [binary, "--name", "bench", "--data-dir", str(Path(tmp) / "data"),
+             "--listen-client-urls", client, "--advertise-client-urls", client,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"bench={peer}", "--quota-backend-bytes", str(8 * 2**30)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield int(client.rsplit(":", 1)[1]), proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (0 where /proc is not there)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def etcd_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
+    return out.split("\n", 1)[0].removeprefix("etcd Version: ").strip() or "unknown"
+
+
+async def measure_etcd(binary: str, *, writers: int, seconds: float) -> dict[str, float]:
+    """(d) the same documents as etcd puts: ``writers`` tasks on one client, each waiting for its put."""
+    import aetcd  # an optional benchmark dependency: only --etcd needs it
+
+    with local_etcd(binary) as (port, pid):
+        async with aetcd.Client(host="127.0.0.1", port=port, connect_wait_timeout=10) as client:
+            for _ in range(100):  # the member elects itself leader shortly after it starts
+                with contextlib.suppress(Exception):
+                    await client.put(b"/registry/pods/bench/warm-up", raw_doc("warm-up").encode())
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("etcd did not accept a put within 10 s")
+            doc = raw_doc("x").encode()
+            count = 0
+
+            async def writer(i: int, deadline: float) -> None:
+                nonlocal count
+                n = 0
+                while time.perf_counter() < deadline:
+                    await client.put(f"/registry/pods/bench/w{i}-{n}".encode(), doc)
+                    n += 1
+                count += n
+
+            etcd_cpu0, own_cpu0 = process_cpu_seconds(pid), time.process_time()
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(i, start + seconds) for i in range(writers)))
+            elapsed = time.perf_counter() - start
+            etcd_cpu, own_cpu = process_cpu_seconds(pid) - etcd_cpu0, time.process_time() - own_cpu0
+    return {"puts_per_s": count / elapsed, "writes": count,
+            "etcd_cpu_ms_per_put": etcd_cpu / max(count, 1) * 1000,
+            "client_cpu_ms_per_put": own_cpu / max(count, 1) * 1000}
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -298,20 +383,28 @@ class Summary:
     avg_batch: float
     watch_p50_ms: float
     watch_p99_ms: float
+    etcd_puts_per_s: float | None = None
+    store_vs_etcd: float | None = None  # the median of each run's ratio
 
 
 async def run(args: argparse.Namespace, srv: Servers) -> dict[str, Any]:
     facts = await server_facts(srv)
+    if args.etcd:
+        facts["etcd"] = etcd_version(args.etcd)
     print("machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()), flush=True)
-    raws, stores, lats = [], [], []
+    raws, stores, lats, etcds = [], [], [], []
     for i in range(1, args.repeat + 1):
         # interleaved, so a noisy neighbour hurts both sides of the ratio alike
         raws.append(await measure_raw(srv, writers=args.writers, seconds=args.seconds))
         stores.append(await measure_store(srv, writers=args.writers, seconds=args.seconds))
+        if args.etcd:
+            etcds.append(await measure_etcd(args.etcd, writers=args.writers, seconds=args.seconds))
         lats.append(await measure_watch_latency(srv, seconds=args.seconds, rate=args.rate))
         ratio = stores[-1]["writes_per_s"] / raws[-1]["commits_per_s"]
+        etcd = (f" | etcd {etcds[-1]['puts_per_s']:8.0f} puts/s (store {stores[-1]['writes_per_s'] / etcds[-1]['puts_per_s']:.2f}x)"
+                if etcds else "")
         print(f"run {i}: raw {raws[-1]['commits_per_s']:8.0f} commits/s | store {stores[-1]['writes_per_s']:8.0f} "
-              f"writes/s ({ratio:.0%}, avg batch {stores[-1]['avg_batch']:.1f}) | watch p50 {lats[-1]['p50_ms']:.1f} ms "
+              f"writes/s ({ratio:.0%}, avg batch {stores[-1]['avg_batch']:.1f}){etcd} | watch p50 {lats[-1]['p50_ms']:.1f} ms "
               f"p99 {lats[-1]['p99_ms']:.1f} ms", flush=True)
     med = statistics.median
     raw_rate, store_rate = med(r["commits_per_s"] for r in raws), med(s["writes_per_s"] for s in stores)
@@ -324,17 +417,27 @@ async def run(args: argparse.Namespace, srv: Servers) -> dict[str, Any]:
         watch_p50_ms=med(lat["p50_ms"] for lat in lats),
         watch_p99_ms=med(lat["p99_ms"] for lat in lats),
     )
+    if etcds:
+        summary.etcd_puts_per_s = med(e["puts_per_s"] for e in etcds)
+        summary.store_vs_etcd = med(s["writes_per_s"] / e["puts_per_s"] for s, e in zip(stores, etcds, strict=True))
     print(f"\nmedians of {args.repeat} runs, {args.writers} writers, {args.seconds:g} s each, "
           f"~{DOC_BYTES}-byte documents, fsync={facts['fsync']}")
     print(f"  raw INSERT+COMMIT        {summary.raw_commits_per_s:10.0f} commits/s")
     print(f"  Store.create             {summary.store_writes_per_s:10.0f} writes/s   "
           f"ratio {summary.ratio:.0%} (per-run median {summary.ratio_median:.0%})   avg batch {summary.avg_batch:.1f}")
+    print(f"  this process's CPU       {med(s['client_cpu_ms_per_write'] for s in stores):.3f} ms per store write")
+    if etcds:
+        print(f"  etcd {facts['etcd']:<8} put       {summary.etcd_puts_per_s:10.0f} puts/s     "
+              f"store / etcd {summary.store_vs_etcd:.2f}x (per-run median)   CPU per put: etcd "
+              f"{med(e['etcd_cpu_ms_per_put'] for e in etcds):.3f} ms, this process "
+              f"{med(e['client_cpu_ms_per_put'] for e in etcds):.3f} ms")
     print(f"  commit -> watcher        p50 {summary.watch_p50_ms:.1f} ms   p99 {summary.watch_p99_ms:.1f} ms "
           f"(one writer at {args.rate:g}/s)")
     ok = summary.ratio >= 0.5 and summary.watch_p99_ms < 20
     print(f"  targets (ratio >= 50%, p99 < 20 ms): {'met' if ok else 'NOT met'}")
     return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
-            "args": vars(args), "summary": asdict(summary), "runs": {"raw": raws, "store": stores, "watch": lats}}
+            "args": vars(args), "summary": asdict(summary),
+            "runs": {"raw": raws, "store": stores, "watch": lats, "etcd": etcds}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -343,8 +446,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; medians are reported")
     parser.add_argument("--rate", type=float, default=200.0, help="creates per second for the latency run")
+    parser.add_argument("--etcd", nargs="?", const="etcd", default=None, metavar="BINARY",
+                        help="also measure a local etcd's puts with the same writers (default binary: etcd on PATH)")
     parser.add_argument("--json", action="store_true", help=f"also write the results to {RESULTS_DIR}/")
     args = parser.parse_args(argv)
+    if args.etcd:
+        found = shutil.which(args.etcd)
+        if found is None:
+            parser.error(f"--etcd: no etcd binary {args.etcd!r} on PATH (Debian: apt-get install etcd-server)")
+        try:
+            import aetcd  # noqa: F401
+        except ImportError:
+            parser.error("--etcd needs the aetcd client: .venv/bin/pip install aetcd")
+        args.etcd = found
     # each latency run starts on an empty Redis, which the relay rightly warns about
     logging.getLogger("orchestrator.storage.relay").setLevel(logging.ERROR)
     with servers() as srv:
