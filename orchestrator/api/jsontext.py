@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from orchestrator.api.errors import BadRequest
 
 MAX_DEPTH = 100
@@ -34,6 +36,26 @@ def storable_json_text(value: Any) -> str | None:
         return None
     # NUL is written as \u0000; a backslash before it (the text "\\u0000") only sends us to the walk
     return None if "\\u0000" in text else text
+
+
+def loads_stored(text: str | bytes) -> Any:
+    """Decode JSON text the server wrote itself (a stored document, as PostgreSQL prints it) with
+    orjson, in C and about 2-3x as fast as the json module. A number orjson cannot hold (an integer
+    beyond 64 bits, which the limits keep out of new writes) is decoded by the json module instead."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def dumps_compact(value: Any) -> bytes:
+    """``value`` as compact JSON bytes, by orjson (about 5x the json module on a large answer). It
+    writes non-ASCII text as UTF-8 rather than \\u escapes; both are the same JSON. What orjson refuses
+    (an integer beyond 64 bits, an unpaired surrogate) is encoded by the json module, as before."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 class _NeedsCheck(Exception):

@@ -838,9 +838,10 @@ class Printable(Protocol):
 
 
 def partial_object_metadata(obj: dict[str, Any], *, api_version: str = "meta.k8s.io/v1") -> dict[str, Any]:
-    """The object reduced to its metadata (``as=PartialObjectMetadata``)."""
-    return {"kind": "PartialObjectMetadata", "apiVersion": api_version,
-            "metadata": copy.deepcopy(_meta(obj))}
+    """The object reduced to its metadata (``as=PartialObjectMetadata``). It shares the object's
+    metadata, not a copy: every caller encodes it at once (copying the metadata of 10,000 pods was
+    most of a Table LIST's time)."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": _meta(obj)}
 
 
 def partial_object_metadata_list(objects: list[dict[str, Any]], *, list_meta: dict[str, Any],
@@ -863,7 +864,7 @@ def _row_object(info: ResourceInfo, obj: dict[str, Any], include_object: str,
         return partial_object_metadata(obj, api_version=api_version)
     if include_object == "Object":
         # Stored items may omit kind/apiVersion; a row object must say what it is.
-        return {"kind": info.kind, "apiVersion": info.api_version, **copy.deepcopy(obj)}
+        return {"kind": info.kind, "apiVersion": info.api_version, **obj}
     if include_object == "None":
         return None
     raise BadRequest(f'unrecognized includeObject value: "{include_object}"')
@@ -880,6 +881,7 @@ def table_for(
     include_column_definitions: bool = True,
 ) -> dict[str, Any]:
     """The Table kube-apiserver would answer for ``objects`` of ``resource`` (its strategy).
+    Its rows share the objects' parts instead of copying them: encode it before they change.
 
     ``list_meta`` becomes the Table's metadata (``resourceVersion``, ``continue``).
     ``include_object`` is the ``includeObject`` query parameter (``None``, ``Metadata`` the
@@ -896,7 +898,7 @@ def table_for(
         cells, conditions = resource.row(obj, now)
         row: dict[str, Any] = {"cells": cells}
         if conditions:
-            row["conditions"] = copy.deepcopy(conditions)
+            row["conditions"] = conditions
         row["object"] = _row_object(info, obj, include_object, api_version)
         rows.append(row)
     table: dict[str, Any] = {"kind": "Table", "apiVersion": api_version, "metadata": dict(list_meta)}

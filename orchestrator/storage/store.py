@@ -65,7 +65,7 @@ from orchestrator.api.errors import (
     NotFound,
     Unavailable,
 )
-from orchestrator.api.jsontext import check_storable_text, storable_json_text
+from orchestrator.api.jsontext import check_storable_text, loads_stored, storable_json_text
 from orchestrator.api.resources import ResourceInfo, by_group_resource
 from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.api.timestamps import now_rfc3339
@@ -97,6 +97,26 @@ def _connect_args(database_url: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ListResult:
     items: list[dict[str, Any]]
+    revision: int
+    continue_token: str | None = None
+
+
+@dataclass(frozen=True)
+class TypeMeta:
+    """The ``apiVersion`` and ``kind`` every item of a served list carries. Stored documents may lack
+    them (they are filled in where missing); ``replace`` sets ``apiVersion`` even where there is one:
+    a custom resource is read at the version asked, not the one it was written at."""
+
+    api_version: str
+    kind: str
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class TextListResult:
+    """A list whose items are JSON text, ready to be joined into a response without decoding."""
+
+    items: list[str]
     revision: int
     continue_token: str | None = None
 
@@ -435,6 +455,33 @@ class Store:
         from the revision log, as etcd serves a continued range at a past revision. A token
         older than the retained history is Expired.
         """
+        query = self._list_query(resource, namespace, label_selector, field_selector, limit, continue_token)
+        items, revision, token = await _read_retrying_once(self._list_snapshot, query, None)
+        return ListResult(items, revision, token)
+
+    async def list_text(
+        self,
+        resource: str,
+        type_meta: TypeMeta,
+        *,
+        namespace: str | None = None,
+        label_selector: LabelSelector | str | None = None,
+        field_selector: FieldSelector | str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> TextListResult:
+        """`list`, with each item as its stored JSON text carrying ``type_meta``: a plain JSON LIST
+        is then served without decoding and encoding every object again (PostgreSQL prints the
+        documents, and adds ``apiVersion``/``kind``). Objects are decoded only where a selector must
+        be checked that SQL did not apply, or the resource is transformed at rest."""
+        query = self._list_query(resource, namespace, label_selector, field_selector, limit, continue_token)
+        items, revision, token = await _read_retrying_once(self._list_snapshot, query, type_meta)
+        return TextListResult(items, revision, token)
+
+    def _list_query(
+        self, resource: str, namespace: str | None, label_selector: LabelSelector | str | None,
+        field_selector: FieldSelector | str | None, limit: int | None, continue_token: str | None,
+    ) -> _ListQuery:
         info = self.resolve(resource)
         labels = label_selector if isinstance(label_selector, LabelSelector) else LabelSelector.parse(label_selector)
         fields = (
@@ -453,100 +500,114 @@ class Store:
         at_revision: int | None = None
         if continue_token:
             at_revision, after = _decode_continue(continue_token)
+        # Every field requirement SQL applied as asked (an `=` to the very value in the WHERE clause,
+        # each field once) needs no check in Python; anything else does.
+        in_sql = {"metadata.namespace": ns, "metadata.name": name_eq, "spec.nodeName": node_eq}
+        reqs = fields.requirements
+        pushed = (len({r.field for r in reqs}) == len(reqs)
+                  and all(r.operator == "=" and in_sql.get(r.field) == r.value for r in reqs))
+        matches = None
+        if not (labels.empty and pushed):
+            def matches(obj: dict[str, Any]) -> bool:
+                return labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
+        return _ListQuery(resource, ns, name_eq, node_eq, after, at_revision, limit, matches)
 
-        def matches(obj: dict[str, Any]) -> bool:
-            return labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
-
-        return await _read_retrying_once(self._list_snapshot, resource, ns, name_eq, node_eq, after, at_revision,
-                                         limit, matches)
-
-    async def _list_snapshot(
-        self, resource: str, ns: str | None, name_eq: str | None, node_eq: str | None, after: tuple[str, str] | None,
-        at_revision: int | None, limit: int | None, matches: Callable[[dict[str, Any]], bool],
-    ) -> ListResult:
+    async def _list_snapshot(self, q: _ListQuery, type_meta: TypeMeta | None) -> tuple[list[Any], int, str | None]:
+        """The items of one list (decoded, or JSON text when ``type_meta`` is given), its revision and
+        continue token."""
+        transformed = q.resource in self._transformed
         async with self._connect(snapshot=True) as conn:
             revision = int((await conn.execute(text("SELECT value FROM revision"))).scalar_one())
-            if at_revision is not None:
+            if q.at_revision is not None:
                 compacted = int((await conn.execute(text("SELECT compacted FROM revision"))).scalar_one())
-                if at_revision < compacted:
+                if q.at_revision < compacted:
                     raise Expired(
                         "The provided continue parameter is too old to display a consistent list result. "
                         "You can start a new list without the continue parameter."
                     )
-                revision = at_revision
-            chunk = max(limit or 0, 500) if limit else None
-            items: list[dict[str, Any]] = []
-            cursor = after
+                revision = q.at_revision
+            chunk = max(q.limit or 0, 500) if q.limit else None
+            items: list[Any] = []
+            cursor = q.after
             while True:
-                rows = await self._fetch_page(
-                    conn, resource=resource, namespace=ns, name=name_eq, node=node_eq,
-                    after=cursor, limit=chunk, at_revision=at_revision,
-                )
-                for key, obj in rows:
+                rows = await self._fetch_page(conn, q, after=cursor, limit=chunk,
+                                              type_meta=None if transformed else type_meta)
+                for key, doc in rows:
                     cursor = key
-                    if matches(obj):
-                        items.append(obj)
-                        if limit and len(items) == limit:
-                            more = await self._exists_after(
-                                conn, resource=resource, namespace=ns, after=key, at_revision=at_revision
-                            )
-                            token = _encode_continue(revision, key) if more else None
-                            return ListResult(items, revision, token)
+                    item: Any = doc
+                    if type_meta is None or transformed or q.matches is not None:
+                        obj = self._from_storage(q.resource, key[0], key[1], loads_stored(doc))
+                        if q.matches is not None and not q.matches(obj):
+                            continue
+                        item = obj
+                        if type_meta is not None and transformed:
+                            _set_type_meta(obj, type_meta)
+                            item = json.dumps(obj, separators=JSON_SEPARATORS)
+                        elif type_meta is not None:
+                            item = doc
+                    items.append(item)
+                    if q.limit and len(items) == q.limit:
+                        more = await self._exists_after(
+                            conn, resource=q.resource, namespace=q.ns, after=key, at_revision=q.at_revision
+                        )
+                        return items, revision, _encode_continue(revision, key) if more else None
                 if chunk is None or len(rows) < chunk:
-                    return ListResult(items, revision, None)
+                    return items, revision, None
 
     async def _fetch_page(
-        self,
-        conn: AsyncConnection,
-        *,
-        resource: str,
-        namespace: str | None,
-        name: str | None,
-        node: str | None,
-        after: tuple[str, str] | None,
-        limit: int | None,
-        at_revision: int | None,
-    ) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        self, conn: AsyncConnection, q: _ListQuery, *, after: tuple[str, str] | None, limit: int | None,
+        type_meta: TypeMeta | None,
+    ) -> list[tuple[tuple[str, str], str]]:
+        """One page of the list's rows as (key, JSON text); with ``type_meta``, the text carries it."""
         where = ["resource = :r"]
-        params: dict[str, Any] = {"r": resource}
-        if namespace is not None:
+        params: dict[str, Any] = {"r": q.resource}
+        if q.ns is not None:
             where.append("namespace = :ns")
-            params["ns"] = namespace
-        if name is not None:
+            params["ns"] = q.ns
+        if q.name_eq is not None:
             where.append("name = :name")
-            params["name"] = name
+            params["name"] = q.name_eq
         if after is not None:
             where.append("(namespace, name) > (:after_ns, :after_name)")
             params["after_ns"], params["after_name"] = after
-        if node is not None:
-            where.append("(data -> 'spec' ->> 'nodeName') = :node" if node else
+        if q.node_eq is not None:
+            where.append("(data -> 'spec' ->> 'nodeName') = :node" if q.node_eq else
                          "coalesce(data -> 'spec' ->> 'nodeName', '') = ''")
-            params["node"] = node
+            params["node"] = q.node_eq
         limit_sql = ""
         if limit is not None:
             limit_sql = "LIMIT :limit"
             params["limit"] = limit
+        printed = "data::text"
+        if type_meta is not None:
+            # jsonb's || keeps the right operand's value of a key both sides have
+            params["av"], params["kind"] = type_meta.api_version, type_meta.kind
+            if type_meta.replace:
+                printed = ("(jsonb_build_object('kind', CAST(:kind AS text)) || data"
+                           " || jsonb_build_object('apiVersion', CAST(:av AS text)))::text")
+            else:
+                printed = "(jsonb_build_object('apiVersion', CAST(:av AS text), 'kind', CAST(:kind AS text)) || data)::text"
         cond = " AND ".join(where)
-        if at_revision is None:
-            sql = f"SELECT namespace, name, data::text FROM objects WHERE {cond} ORDER BY namespace, name {limit_sql}"
+        if q.at_revision is None:
+            sql = f"SELECT namespace, name, {printed} FROM objects WHERE {cond} ORDER BY namespace, name {limit_sql}"
         else:
             # The state at revision R: rows unchanged since R, plus, for keys changed after R,
             # the `prev` of their first change after R (no row if that change created the key).
             # Only events after R are needed, so any R at or above the compaction revision works.
-            params["at"] = at_revision
+            params["at"] = q.at_revision
             ev_cond = cond.replace("(data -> 'spec'", "(prev -> 'spec'")
             sql = f"""
-            SELECT namespace, name, data FROM (
-                SELECT namespace, name, data::text AS data FROM objects WHERE {cond} AND revision <= :at
+            SELECT namespace, name, {printed} FROM (
+                SELECT namespace, name, data FROM objects WHERE {cond} AND revision <= :at
                 UNION ALL
-                SELECT namespace, name, prev::text FROM (
+                SELECT namespace, name, prev FROM (
                     SELECT DISTINCT ON (namespace, name) namespace, name, type, prev FROM events
                     WHERE {ev_cond} AND revision > :at
                     ORDER BY namespace, name, revision
                 ) first_change WHERE type <> 'ADDED'
             ) state ORDER BY namespace, name {limit_sql}"""
         rows = (await conn.execute(text(sql), params)).all()
-        return [((r[0], r[1]), self._from_storage(resource, r[0], r[1], json.loads(r[2]))) for r in rows]
+        return [((r[0], r[1]), r[2]) for r in rows]
 
     async def _exists_after(
         self, conn: AsyncConnection, *, resource: str, namespace: str | None, after: tuple[str, str],
@@ -821,6 +882,28 @@ class Store:
                 kind=info.kind, name=name if isinstance(name, str) else None, group=info.group, causes=causes,
             )
         return ns, name  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _ListQuery:
+    """What one list asks for, resolved: the filters SQL applies, where to resume, and the check
+    left for Python (None when SQL applied every selector)."""
+
+    resource: str
+    ns: str | None
+    name_eq: str | None
+    node_eq: str | None
+    after: tuple[str, str] | None
+    at_revision: int | None
+    limit: int | None
+    matches: Callable[[dict[str, Any]], bool] | None
+
+
+def _set_type_meta(obj: dict[str, Any], type_meta: TypeMeta) -> None:
+    if type_meta.replace:
+        obj["apiVersion"] = type_meta.api_version
+    obj.setdefault("apiVersion", type_meta.api_version)
+    obj.setdefault("kind", type_meta.kind)
 
 
 class _BatchNotStarted(Exception):

@@ -36,6 +36,7 @@ from orchestrator.api import strategicpatch as patching
 from orchestrator.api.errors import AlreadyExists, BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.api.jsontext import check_storable_text
 from orchestrator.api.resources import RESOURCES, ResourceInfo, by_group_resource
+from orchestrator.api.selectors import FieldSelector, LabelSelector
 from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.apiserver import admission
 from orchestrator.apiserver.auth import User
@@ -43,7 +44,7 @@ from orchestrator.apiserver.fieldmanager import FieldManager, field_manager_for
 from orchestrator.apiserver.registry import strategy_for
 from orchestrator.apiserver.registry.rest import prepare_create, prepare_update
 from orchestrator.apiserver.validation import Prepared, rfc3339
-from orchestrator.storage.store import Claim, ClaimTaken, ListResult, Store
+from orchestrator.storage.store import Claim, ClaimTaken, ListResult, Store, TextListResult, TypeMeta
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
 _ALLOCATION_ATTEMPTS = 16
@@ -114,6 +115,16 @@ class Registry:
                    field_selector: str | None, limit: int | None, continue_token: str | None) -> ListResult:
         return await self.store.list(info.group_resource, namespace=namespace, label_selector=label_selector,
                                      field_selector=field_selector, limit=limit, continue_token=continue_token)
+
+    async def list_text(self, info: ResourceInfo, *, namespace: str | None, label_selector: LabelSelector | str | None,
+                        field_selector: FieldSelector | str | None, limit: int | None,
+                        continue_token: str | None) -> TextListResult:
+        """`list` with each item as JSON text at the version asked (``info``), for a plain JSON answer."""
+        # A custom resource is read at the version asked, whatever version wrote it (registry: `_with_type`).
+        type_meta = TypeMeta(info.api_version, info.kind, replace=getattr(info, "strategy", None) is not None)
+        return await self.store.list_text(info.group_resource, type_meta, namespace=namespace,
+                                          label_selector=label_selector, field_selector=field_selector,
+                                          limit=limit, continue_token=continue_token)
 
     # -- create -----------------------------------------------------------------------------
 

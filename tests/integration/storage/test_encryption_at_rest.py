@@ -20,7 +20,7 @@ from orchestrator.apiserver.encryption import (
     rewrite,
 )
 from orchestrator.storage.relay import Relay
-from orchestrator.storage.store import Store
+from orchestrator.storage.store import Store, TypeMeta
 from orchestrator.storage.streams import stream_key
 from orchestrator.storage.watchcache import WatchCache
 
@@ -58,6 +58,9 @@ async def test_the_row_and_the_outbox_hold_ciphertext_while_get_and_list_return_
         assert [o["data"] for o in (await store.list("secrets")).items] == [{"password": PASSWORD}]
         page = await store.list("secrets", limit=1)
         assert page.items[0]["data"] == {"password": PASSWORD}
+        [as_text] = (await store.list_text("secrets", TypeMeta("v1", "Secret"))).items
+        assert json.loads(as_text)["data"] == {"password": PASSWORD} and json.loads(as_text)["kind"] == "Secret"
+        assert ENVELOPE_FIELD not in json.loads(as_text)
         deleted = await store.delete("secrets", "default", "db")
         assert deleted["data"] == {"password": PASSWORD}
     finally:

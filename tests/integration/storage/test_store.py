@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy import text
@@ -16,7 +17,7 @@ from orchestrator.api.errors import (
     NotFound,
     Unavailable,
 )
-from orchestrator.storage.store import Store
+from orchestrator.storage.store import Store, TypeMeta
 from tests.factories import node, pod
 
 
@@ -133,6 +134,49 @@ async def test_list_filters_by_namespace_label_and_field_selectors(store: Store)
     assert await names(field_selector="spec.nodeName=") == ["c", "d"]
     assert await names(field_selector="status.phase!=Pending,metadata.namespace=default") == ["a"]
     assert await names(field_selector="metadata.name=c") == ["c"]
+
+
+@pytest.mark.parametrize("selectors", [
+    {},
+    {"namespace": "default"},
+    {"label_selector": "app=web"},
+    {"label_selector": "app notin (db),!tier"},
+    {"field_selector": "spec.nodeName=n2"},
+    {"field_selector": "spec.nodeName="},
+    {"field_selector": "status.phase!=Pending,metadata.namespace=default"},
+    {"field_selector": "metadata.name=c"},
+    # pinned twice: SQL filters on the first value, so the rows must still be checked (matches none)
+    {"field_selector": "metadata.name=a,metadata.name=b"},
+    # the URL's namespace and another in the selector: SQL filters on the URL's (matches none)
+    {"namespace": "default", "field_selector": "metadata.namespace=other"},
+    {"namespace": "default", "limit": 2},
+])
+async def test_list_text_is_the_decoded_list_as_json_with_kind_and_api_version(store: Store, selectors: dict) -> None:
+    await store.create("pods", pod("a", labels={"app": "web", "tier": "fe"}, node="n1", phase="Running"))
+    await store.create("pods", pod("b", labels={"app": "web"}, node="n2", phase="Pending"))
+    bare = pod("c", labels={"app": "db"}, phase="Pending")
+    del bare["kind"], bare["apiVersion"]  # stored without them, as some writers do
+    await store.create("pods", bare)
+    await store.create("pods", pod("d", namespace="other", labels={"app": "web"}))
+
+    decoded = await store.list("pods", **selectors)
+    as_text = await store.list_text("pods", TypeMeta("v1", "Pod"), **selectors)
+    expected = [{"apiVersion": "v1", "kind": "Pod", **o} for o in decoded.items]
+    assert [json.loads(t) for t in as_text.items] == expected
+    assert (as_text.revision, as_text.continue_token) == (decoded.revision, decoded.continue_token)
+    if decoded.continue_token:  # the next page, from the same snapshot, the same way
+        rest = await store.list_text("pods", TypeMeta("v1", "Pod"), namespace="default",
+                                     continue_token=as_text.continue_token)
+        assert [json.loads(t)["metadata"]["name"] for t in rest.items] == ["c"]
+        assert json.loads(rest.items[0])["kind"] == "Pod"
+
+
+async def test_list_text_replaces_the_api_version_only_when_asked(store: Store) -> None:
+    await store.create("pods", pod("a"))
+    [kept] = (await store.list_text("pods", TypeMeta("v2", "Other"))).items
+    [replaced] = (await store.list_text("pods", TypeMeta("v2", "Other", replace=True))).items
+    assert (json.loads(kept)["apiVersion"], json.loads(kept)["kind"]) == ("v1", "Pod")
+    assert (json.loads(replaced)["apiVersion"], json.loads(replaced)["kind"]) == ("v2", "Pod")
 
 
 async def test_list_reports_the_revision_of_its_snapshot(store: Store) -> None:
