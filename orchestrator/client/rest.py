@@ -142,7 +142,14 @@ def _client_cert(file: Path, user: dict[str, Any]) -> tuple[bytes, bytes] | None
 
 
 MAX_THROTTLED_RETRIES = 10  # client-go's maxRetries for 429 / Retry-After
-MAX_CONNECTIONS = 100  # httpx's default; watches hold one each for their lifetime
+# Requests and streams (watches, followed logs) have a connection pool each. A pool's cost per
+# request grows with the square of its kept connections: httpcore checks every idle connection
+# (two system calls each) and counts the idle ones again for each of them, on every request and
+# every release. With one pool of 100 kept connections that was half of the scheduler's CPU
+# (docs/benchmarks.md, "Scheduler"). 16 requests in flight keep a one-process API server busy; a
+# stream holds its connection for its whole life, so streams get as many as they need.
+REQUEST_CONNECTIONS = 16
+STREAM_CONNECTIONS = 100
 KEEPALIVE_EXPIRY = 4.0  # seconds; below the API server's (uvicorn's) 5 s idle timeout
 
 
@@ -183,22 +190,30 @@ class ApiClient:
         verify: ssl.SSLContext | bool = tls_context(
             ca_data=ca_data, ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
             client_cert=client_cert)
-        self._http = httpx.AsyncClient(
-            base_url=self.server,
-            headers=headers,
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            http1=True,
-            http2=False,
-            # Every connection the pool opens stays for the next request: with httpx's default of 20
-            # kept, a ReplicaSet's burst of creates over 100 connections closed 80 of them and the
-            # next burst paid 80 TLS handshakes (15 % of a busy controller manager's CPU). The
-            # expiry stays under uvicorn's 5 s idle timeout, so the pool never reuses a connection
-            # the server is closing.
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS,
-                                keepalive_expiry=KEEPALIVE_EXPIRY),
-        )
+        def pool(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=self.server,
+                headers=headers,
+                verify=verify,
+                timeout=httpx.Timeout(timeout),
+                transport=transport,
+                http1=True,
+                http2=False,
+                # Every connection the pool opens stays for the next request: with httpx's default of
+                # 20 kept, a ReplicaSet's burst of creates over 100 connections closed 80 of them and
+                # the next burst paid 80 TLS handshakes (15 % of a busy controller manager's CPU).
+                # The expiry stays under uvicorn's 5 s idle timeout, so the pool never reuses a
+                # connection the server is closing.
+                limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                                    keepalive_expiry=KEEPALIVE_EXPIRY),
+            )
+
+        self._http = pool(REQUEST_CONNECTIONS)
+        self._streams = pool(STREAM_CONNECTIONS)
+        # Requests beyond the pool's connections wait here, not in httpcore's queue, which the pool
+        # walks whole (every queued request against every connection) each time a request starts
+        # or ends: 64 binds in flight on 16 connections made that a quarter of the scheduler's CPU.
+        self._in_flight = asyncio.Semaphore(REQUEST_CONNECTIONS)
 
     # --- construction ----------------------------------------------------------------------
 
@@ -268,6 +283,7 @@ class ApiClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._streams.aclose()
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -567,9 +583,10 @@ class ApiClient:
         attempt = 0
         while True:
             try:
-                response = await self._http.request(
-                    method, path, params=params, content=content, headers=headers
-                )
+                async with self._in_flight:
+                    response = await self._http.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
             except httpx.TransportError as err:
                 attempt += 1
                 if attempt >= attempts:
@@ -622,15 +639,15 @@ class _Streaming:
         accept: str | None = None,
     ) -> None:
         self._client = client
-        self._request = client._http.build_request(
-            method, path, params=params, timeout=timeout if timeout is not None else client._http.timeout,
+        self._request = client._streams.build_request(
+            method, path, params=params, timeout=timeout if timeout is not None else client._streams.timeout,
             headers={"Accept": accept} if accept else None,
         )
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> httpx.Response:
         try:
-            self._response = await self._client._http.send(self._request, stream=True)
+            self._response = await self._client._streams.send(self._request, stream=True)
         except httpx.TransportError as err:
             raise self._client._unavailable(err, f"{self._request.method} {self._request.url.path}") from None
         if not self._response.is_success:
