@@ -47,6 +47,7 @@ import yaml
 
 from orchestrator.api.errors import ApiError, InternalError, NotFound, Unavailable, from_status
 from orchestrator.api.resources import ResourceInfo, by_group_resource, resolve
+from orchestrator.client.transport import transport as http_transport
 
 __all__ = [
     "ApiClient",
@@ -191,21 +192,19 @@ class ApiClient:
             ca_data=ca_data, ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
             client_cert=client_cert)
         def pool(connections: int) -> httpx.AsyncClient:
+            # Every connection the pool opens stays for the next request: with httpx's default of
+            # 20 kept, a ReplicaSet's burst of creates over 100 connections closed 80 of them and
+            # the next burst paid 80 TLS handshakes (15 % of a busy controller manager's CPU).
+            # The expiry stays under uvicorn's 5 s idle timeout, so the pool never reuses a
+            # connection the server is closing.
+            limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                                  keepalive_expiry=KEEPALIVE_EXPIRY)
             return httpx.AsyncClient(
                 base_url=self.server,
                 headers=headers,
-                verify=verify,
+                verify=verify,  # for a proxy from the environment; the transport has its own
                 timeout=httpx.Timeout(timeout),
-                transport=transport,
-                http1=True,
-                http2=False,
-                # Every connection the pool opens stays for the next request: with httpx's default of
-                # 20 kept, a ReplicaSet's burst of creates over 100 connections closed 80 of them and
-                # the next burst paid 80 TLS handshakes (15 % of a busy controller manager's CPU).
-                # The expiry stays under uvicorn's 5 s idle timeout, so the pool never reuses a
-                # connection the server is closing.
-                limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
-                                    keepalive_expiry=KEEPALIVE_EXPIRY),
+                transport=transport if transport is not None else http_transport(verify=verify, limits=limits),
             )
 
         self._http = pool(REQUEST_CONNECTIONS)
