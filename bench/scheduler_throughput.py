@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scheduler_throughput.py [--pods 1000] [--nodes 100 1000] [--kubeconfig PATH]
     .venv/bin/python bench/scheduler_throughput.py --scheduler-only     # no API server, no network
+    .venv/bin/python bench/scheduler_throughput.py --server-baseline --nodes 1000   # the server's ceiling first
 
 Without --kubeconfig a lab is started with `labctl up` in a temporary home and stopped at the
 end (PostgreSQL, Redis and the API server on this machine, as the issue asks). Node objects
@@ -178,6 +179,33 @@ async def run_once(
     }
 
 
+async def server_baseline(kubeconfig: Path, scheduler_kubeconfig: Path, *, pods: int) -> dict[str, float]:
+    """What the API server allows end to end, with no scheduler: `pods` creates alone, then their
+    Bindings alone (as the scheduler's identity), then creates and Bindings together (each pod bound
+    as soon as it exists), each side on its own client."""
+    label = f"b{uuid.uuid4().hex[:6]}"
+    namespace = f"bench-{label}"
+    async with ApiClient.from_kubeconfig(kubeconfig) as admin, \
+            ApiClient.from_kubeconfig(scheduler_kubeconfig) as binder:
+        await admin.create("namespaces", {"metadata": {"name": namespace}})
+        try:
+            t0 = time.perf_counter()
+            await _gather_limited(pods, lambda i: admin.create("pods", _pod(f"a-{i:05d}", namespace)))
+            t1 = time.perf_counter()
+            await _gather_limited(pods, lambda i: binder.bind(namespace, f"a-{i:05d}", f"{label}-node"))
+            t2 = time.perf_counter()
+
+            async def create_and_bind(i: int) -> None:
+                await admin.create("pods", _pod(f"b-{i:05d}", namespace))
+                await binder.bind(namespace, f"b-{i:05d}", f"{label}-node")
+
+            await _gather_limited(pods, create_and_bind)
+            t3 = time.perf_counter()
+        finally:
+            await admin.delete("namespaces", namespace)
+    return {"creates_per_s": pods / (t1 - t0), "binds_per_s": pods / (t2 - t1), "pods_per_s": pods / (t3 - t2)}
+
+
 async def scheduler_only(*, nodes: int, pods: int, percentage: int | None = None) -> dict[str, float]:
     """The scheduler process's own code path without the network: the same Scheduler (queue,
     cache snapshot, framework, assume, binding task, finish_binding) with a Binding that costs
@@ -238,6 +266,10 @@ async def main_async(args: argparse.Namespace) -> None:
         kubeconfig = Path(_labctl(home, "kubeconfig").stdout.strip())
         scheduler_kubeconfig = home / "kubeconfigs" / "scheduler.kubeconfig"
     try:
+        if args.server_baseline:
+            b = await server_baseline(kubeconfig, scheduler_kubeconfig, pods=args.pods)
+            print(f"API server alone: {b['creates_per_s']:.0f} creates/s, {b['binds_per_s']:.0f} bindings/s; "
+                  f"created and bound together {b['pods_per_s']:.0f} pods/s (the ceiling end to end)", flush=True)
         print(f"{'nodes':>6} {'pods':>6} {'created/s':>10} {'bound/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'algo ms/pod':>12}")
         for nodes in args.nodes:
             r = await run_once(kubeconfig, scheduler_kubeconfig, nodes=nodes, pods=args.pods,
@@ -256,6 +288,8 @@ def main() -> None:
     p.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--kubeconfig", help="an existing lab's admin kubeconfig (default: start a lab)")
     p.add_argument("--percentage", type=int, help="percentageOfNodesToScore (default: adaptive, 42%% at 1,000)")
+    p.add_argument("--server-baseline", action="store_true",
+                   help="first measure the API server alone: creates, Bindings, and both together")
     p.add_argument("--scheduler-only", action="store_true",
                    help="no API server: the scheduler's own code path with a free Binding")
     p.add_argument("--scheduler-kubeconfig", help="the scheduler's kubeconfig (default: --kubeconfig)")
