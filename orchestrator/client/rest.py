@@ -3,9 +3,9 @@
 One `ApiClient` wraps two `httpx.AsyncClient`s, one for requests and one for streams (HTTP/1.1,
 TLS verified against the lab CA, a bearer token on every request), and speaks the Kubernetes REST
 protocol: the paths come from the resource table (``/api/v1/namespaces/{ns}/pods/{name}``,
-``/apis/apps/v1/...``), objects are plain JSON dicts, and the query parameters carry their Kubernetes names (``labelSelector``,
-``fieldSelector``, ``resourceVersion``, ``watch=true``, ``timeoutSeconds``,
-``allowWatchBookmarks``, ``limit``, ``continue``).
+``/apis/apps/v1/...``), objects are plain JSON dicts, and the query parameters carry their
+Kubernetes names (``labelSelector``, ``fieldSelector``, ``resourceVersion``, ``watch=true``,
+``timeoutSeconds``, ``allowWatchBookmarks``, ``limit``, ``continue``).
 
 Errors, translated once, here at the boundary:
 

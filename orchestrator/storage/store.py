@@ -534,17 +534,16 @@ class Store:
                                               type_meta=None if transformed else type_meta)
                 for key, doc in rows:
                     cursor = key
-                    item: Any = doc
+                    item: Any = doc  # as PostgreSQL printed it, when nothing needs the object
                     if type_meta is None or transformed or q.matches is not None:
                         obj = self._from_storage(q.resource, key[0], key[1], loads_stored(doc))
                         if q.matches is not None and not q.matches(obj):
                             continue
-                        item = obj
-                        if type_meta is not None and transformed:
+                        if type_meta is None:
+                            item = obj
+                        elif transformed:
                             _set_type_meta(obj, type_meta)
                             item = json.dumps(obj, separators=JSON_SEPARATORS)
-                        elif type_meta is not None:
-                            item = doc
                     items.append(item)
                     if q.limit and len(items) == q.limit:
                         more = await self._exists_after(
