@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.client.rest import ApiClient  # noqa: E402
+from orchestrator.lab.home import LabHome  # noqa: E402
 
 NAMESPACE = "density"
 
@@ -264,6 +266,12 @@ def main() -> None:
             print(f"lab left running: LABKIT_HOME={home}")
         else:
             labctl(home, "down")
+            # The databases of 30,000 pods are gigabytes: gone with the lab. The components' logs
+            # stay for reading the run afterwards (takeovers, double creates).
+            lab_home = LabHome(home)
+            for data in (lab_home.postgres_dir, lab_home.redis_dir, lab_home.nodes_dir):
+                shutil.rmtree(data, ignore_errors=True)
+            print(f"lab stopped; its logs: {lab_home.logs_dir}")
     converged = result["all_running_seconds"]
     want = args.deployments * args.replicas
     running = result["progress"][-1][2] if result.get("progress") else 0

@@ -111,7 +111,8 @@ async def run_once(
         await admin.create("namespaces", {"metadata": {"name": namespace}})
         await _gather_limited(nodes, lambda i: admin.create("nodes", _node(f"{label}-node-{i:04d}", label)))
         grpc_port, metrics_port = _free_port(), _free_port()
-        log = open(Path(tempfile.gettempdir()) / f"scheduler-{label}.log", "wb")  # noqa: ASYNC230 - once, before timing
+        log_path = Path(tempfile.gettempdir()) / f"scheduler-{label}.log"
+        log = open(log_path, "wb")  # noqa: ASYNC230, SIM115 - once, before timing; closed below
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
             Scheduler(kubeconfig=scheduler_kubeconfig, grpc_port=grpc_port, metrics_port=metrics_port,
                       node_selector=f"bench={label}", extra=tuple(_config_args(percentage, label))).argv(),
@@ -120,10 +121,14 @@ async def run_once(
         try:
             async with httpx.AsyncClient() as http:
                 for _ in range(300):
+                    if proc.poll() is not None:
+                        raise SystemExit(f"the scheduler exited with {proc.returncode}; its log: {log_path}")
                     with contextlib.suppress(httpx.HTTPError):
                         text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
                         break
                     await asyncio.sleep(0.1)
+                else:
+                    raise SystemExit(f"the scheduler's metrics did not answer within 30 s; its log: {log_path}")
                 await asyncio.sleep(1.0)  # informers synced (the node list is small next to the pods)
 
                 created: dict[str, float] = {}

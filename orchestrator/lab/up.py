@@ -335,10 +335,26 @@ def docker_bridge() -> DockerBridge | None:
 
     try:
         out = subprocess.run(["docker", "network", "inspect", "bridge"], capture_output=True, timeout=10, text=True)
-        config = json.loads(out.stdout)[0]["IPAM"]["Config"][0]
-        return DockerBridge(subnet=config["Subnet"], gateway=config["Gateway"])
+        network = json.loads(out.stdout)[0]
+        config = network["IPAM"]["Config"][0]
+        subnet = config["Subnet"]
+        gateway = config.get("Gateway") or _bridge_address(
+            (network.get("Options") or {}).get("com.docker.network.bridge.name") or "docker0", subnet)
+        return DockerBridge(subnet=subnet, gateway=gateway) if gateway else None
     except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError):
         return None
+
+
+def _bridge_address(interface: str, subnet: str) -> str | None:
+    """The bridge interface's own address in `subnet`: the gateway, where `docker network inspect`
+    does not name it (Debian's Docker 20.10.24 left it out on a fresh machine)."""
+    import socket
+
+    network = ipaddress.ip_network(subnet, strict=False)
+    for addr in psutil.net_if_addrs().get(interface, []):
+        if addr.family == socket.AF_INET and ipaddress.ip_address(addr.address) in network:
+            return str(addr.address)
+    return None
 
 
 def uses_fleets(*, nodes: int, runtime: Runtime) -> bool:

@@ -38,6 +38,9 @@ ALLOWED: dict[tuple[str, str], str] = {
         "either '' or the fixed text 'LIMIT :limit' (the limit itself is a bound parameter)",
     ("orchestrator/storage/store.py", "ns_sql"):
         "either '' or the fixed text ' AND namespace = :ns' (the namespace is a bound parameter)",
+    ("orchestrator/storage/store.py", "printed"):
+        "either 'data::text' or one of two fixed jsonb_build_object expressions whose apiVersion and kind "
+        "are the bound parameters :av and :kind",
     ("orchestrator/storage/store.py", "sql"):
         "the statement built just above from the fragments allowed here, wrapped in a UNION",
     ("orchestrator/storage/store.py", "NOTIFY_CHANNEL"):

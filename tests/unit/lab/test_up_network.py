@@ -3,8 +3,15 @@ loopback DNS on simulated labs, neither without nodes (orchestrator/lab/up.py, n
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from orchestrator.lab import up
 from orchestrator.lab.home import LabHome
 from orchestrator.lab.up import DockerBridge, LabContext, control_plane
 
@@ -43,3 +50,24 @@ def test_no_proxy_or_dns_without_nodes(tmp_path: Path) -> None:
     assert not {"proxy", "dns"} & set(specs(ctx(tmp_path, skip=frozenset({"nodes"}))))
     assert "dns" in specs(ctx(tmp_path, skip=frozenset({"proxy"})))
     assert "proxy" not in specs(ctx(tmp_path, skip=frozenset({"proxy"})))
+
+
+def _inspect(monkeypatch: pytest.MonkeyPatch, config: dict[str, str]) -> None:
+    network = [{"IPAM": {"Config": [config]}, "Options": {"com.docker.network.bridge.name": "docker0"}}]
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, json.dumps(network), ""))
+    up.docker_bridge.cache_clear()
+
+
+def test_the_bridge_gateway_comes_from_docker_or_else_from_the_bridge_interface(monkeypatch: pytest.MonkeyPatch) -> None:
+    _inspect(monkeypatch, {"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"})
+    assert up.docker_bridge() == DockerBridge("172.17.0.0/16", "172.17.0.1")
+    # Some engines leave the gateway out of `docker network inspect`: the bridge's own address is it.
+    interfaces = {"docker0": [SimpleNamespace(family=socket.AF_INET6, address="fe80::1"),
+                              SimpleNamespace(family=socket.AF_INET, address="172.17.0.1")],
+                  "eth0": [SimpleNamespace(family=socket.AF_INET, address="192.0.2.2")]}
+    monkeypatch.setattr(up.psutil, "net_if_addrs", lambda: interfaces)
+    _inspect(monkeypatch, {"Subnet": "172.17.0.0/16"})
+    assert up.docker_bridge() == DockerBridge("172.17.0.0/16", "172.17.0.1")
+    _inspect(monkeypatch, {"Subnet": "10.99.0.0/16"})  # no address of the bridge in its subnet: unknown
+    assert up.docker_bridge() is None
+    up.docker_bridge.cache_clear()
