@@ -569,9 +569,10 @@ class Store:
         if after is not None:
             where.append("(namespace, name) > (:after_ns, :after_name)")
             params["after_ns"], params["after_name"] = after
+        node_sql = ""
         if q.node_eq is not None:
-            where.append("(data -> 'spec' ->> 'nodeName') = :node" if q.node_eq else
-                         "coalesce(data -> 'spec' ->> 'nodeName', '') = ''")
+            node_sql = ("(data -> 'spec' ->> 'nodeName') = :node" if q.node_eq else
+                        "coalesce(data -> 'spec' ->> 'nodeName', '') = ''")
             params["node"] = q.node_eq
         limit_sql = ""
         if limit is not None:
@@ -586,15 +587,18 @@ class Store:
                            " || jsonb_build_object('apiVersion', CAST(:av AS text)))::text")
             else:
                 printed = "(jsonb_build_object('apiVersion', CAST(:av AS text), 'kind', CAST(:kind AS text)) || data)::text"
-        cond = " AND ".join(where)
+        cond = " AND ".join(where + [node_sql] if node_sql else where)
         if q.at_revision is None:
             sql = f"SELECT namespace, name, {printed} FROM objects WHERE {cond} ORDER BY namespace, name {limit_sql}"
         else:
             # The state at revision R: rows unchanged since R, plus, for keys changed after R,
             # the `prev` of their first change after R (no row if that change created the key).
             # Only events after R are needed, so any R at or above the compaction revision works.
+            # The node filter applies to that state, so only after the first change is picked: filtering
+            # the changes first would pick a later one (a pod created after R, or bound after R).
             params["at"] = q.at_revision
-            ev_cond = cond.replace("(data -> 'spec'", "(prev -> 'spec'")
+            ev_cond = " AND ".join(where)
+            prev_node = " AND " + node_sql.replace("data -> 'spec'", "prev -> 'spec'") if node_sql else ""
             sql = f"""
             SELECT namespace, name, {printed} FROM (
                 SELECT namespace, name, data FROM objects WHERE {cond} AND revision <= :at
@@ -603,7 +607,7 @@ class Store:
                     SELECT DISTINCT ON (namespace, name) namespace, name, type, prev FROM events
                     WHERE {ev_cond} AND revision > :at
                     ORDER BY namespace, name, revision
-                ) first_change WHERE type <> 'ADDED'
+                ) first_change WHERE type <> 'ADDED'{prev_node}
             ) state ORDER BY namespace, name {limit_sql}"""
         rows = (await conn.execute(text(sql), params)).all()
         return [((r[0], r[1]), r[2]) for r in rows]

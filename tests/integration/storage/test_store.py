@@ -207,6 +207,33 @@ async def test_pagination_serves_later_pages_from_the_first_pages_snapshot(store
     assert page3.continue_token is None
 
 
+async def test_later_pages_filtered_by_node_show_each_pod_as_it_was_at_the_first_page(store: Store) -> None:
+    for i in range(4):
+        await store.create("pods", pod(f"p{i}", node="n1"))
+    await store.create("pods", pod("p2b"))  # unbound when the list starts
+    page1 = await store.list("pods", namespace="default", field_selector="spec.nodeName=n1", limit=2)
+    assert [p["metadata"]["name"] for p in page1.items] == ["p0", "p1"]
+    # After the first page: a pod created on n1 and changed, and the unbound pod bound to n1 and changed.
+    created = await store.create("pods", pod("p2a", node="n1"))
+    created["metadata"]["labels"] = {"changed": "yes"}
+    await store.update("pods", created)
+    bound = await store.get("pods", "default", "p2b")
+    bound["spec"]["nodeName"] = "n1"
+    bound = await store.update("pods", bound)
+    bound["metadata"]["labels"] = {"changed": "yes"}
+    await store.update("pods", bound)
+    # Neither was on n1 at the first page's revision, so neither belongs to this list.
+    rest = await store.list("pods", namespace="default", field_selector="spec.nodeName=n1", limit=10,
+                            continue_token=page1.continue_token)
+    assert [p["metadata"]["name"] for p in rest.items] == ["p2", "p3"]
+    as_text = await store.list_text("pods", TypeMeta("v1", "Pod"), namespace="default",
+                                    field_selector="spec.nodeName=n1", limit=10, continue_token=page1.continue_token)
+    assert [json.loads(t)["metadata"]["name"] for t in as_text.items] == ["p2", "p3"]
+    unbound = await store.list("pods", namespace="default", field_selector="spec.nodeName=", limit=10,
+                               continue_token=page1.continue_token)
+    assert [p["metadata"]["name"] for p in unbound.items] == ["p2b"]  # as it was: not yet bound
+
+
 async def test_a_continue_token_older_than_the_retained_history_is_expired(store: Store) -> None:
     for i in range(3):
         await store.create("pods", pod(f"p{i}"))

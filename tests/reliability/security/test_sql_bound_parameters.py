@@ -33,7 +33,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("orchestrator/storage/store.py", "cond"):
         "' AND '.join(where) of fixed fragments appended in the same function; every value is in params",
     ("orchestrator/storage/store.py", "ev_cond"):
-        "cond with the column name data replaced by prev: the same fixed fragments",
+        "' AND '.join(where): the same fixed fragments as cond, without the node filter",
+    ("orchestrator/storage/store.py", "prev_node"):
+        "either '' or the fixed node filter text with the column data replaced by prev (the node is :node)",
     ("orchestrator/storage/store.py", "limit_sql"):
         "either '' or the fixed text 'LIMIT :limit' (the limit itself is a bound parameter)",
     ("orchestrator/storage/store.py", "ns_sql"):
