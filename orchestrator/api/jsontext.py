@@ -40,8 +40,10 @@ def storable_json_text(value: Any) -> str | None:
 
 def loads_stored(text: str | bytes) -> Any:
     """Decode JSON text the server wrote itself (a stored document, as PostgreSQL prints it) with
-    orjson, in C and about 2-3x as fast as the json module. A number orjson cannot hold (an integer
-    beyond 64 bits, which the limits keep out of new writes) is decoded by the json module instead."""
+    orjson, in C and about 2-3x as fast as the json module. One difference: orjson reads an integer
+    beyond 64 bits as a float, where the json module gives an int. The limits keep such integers out
+    of every write (``check_json_limits``); a float that large (``1e+20``) is read back as a float,
+    as it was sent. Text orjson refuses is decoded by the json module."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

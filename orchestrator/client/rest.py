@@ -202,7 +202,8 @@ class ApiClient:
             return httpx.AsyncClient(
                 base_url=self.server,
                 headers=headers,
-                verify=verify,  # for a proxy from the environment; the transport has its own
+                verify=verify,  # with `limits`, for a proxy from the environment; the transport has its own
+                limits=limits,
                 timeout=httpx.Timeout(timeout),
                 transport=transport if transport is not None else http_transport(verify=verify, limits=limits),
             )
@@ -281,8 +282,10 @@ class ApiClient:
         )
 
     async def close(self) -> None:
-        await self._http.aclose()
-        await self._streams.aclose()
+        try:
+            await self._http.aclose()
+        finally:
+            await self._streams.aclose()
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -582,10 +585,13 @@ class ApiClient:
         attempt = 0
         while True:
             try:
-                async with self._in_flight:
+                await self._take_slot()
+                try:
                     response = await self._http.request(
                         method, path, params=params, content=content, headers=headers
                     )
+                finally:
+                    self._in_flight.release()
             except httpx.TransportError as err:
                 attempt += 1
                 if attempt >= attempts:
@@ -608,6 +614,15 @@ class ApiClient:
         if not response.is_success:
             raise _error_from_response(response)
         return response
+
+    async def _take_slot(self) -> None:
+        """One of the requests in flight, waiting at most the pool timeout, as httpx's pool did:
+        a request that cannot start in time fails as httpx's PoolTimeout would (Unavailable)."""
+        try:
+            async with asyncio.timeout(self._http.timeout.pool):
+                await self._in_flight.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout(f"no connection to {self.server} free within {self._http.timeout.pool}s") from None
 
     def _stream(
         self,

@@ -1,5 +1,6 @@
 """The REST client's transport (client/transport.py) on a real loopback server: its streams are in
-use, and a kept connection the server has closed is noticed and replaced, never reused."""
+use, and a kept connection the server has closed is noticed and replaced, never reused. And the
+client's limit on requests in flight (client/rest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import socket
 
 import httpx
+import pytest
 
+from orchestrator.api.errors import Unavailable
+from orchestrator.client.rest import REQUEST_CONNECTIONS, ApiClient
 from orchestrator.client.transport import _readable, transport, uses_cheap_streams
 
 LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=30)
@@ -62,3 +66,26 @@ async def _quietly(coro: object) -> None:
         await coro  # type: ignore[misc]
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
+
+
+async def test_requests_beyond_the_in_flight_limit_wait_and_one_waiting_too_long_is_unavailable() -> None:
+    release = asyncio.Event()
+    started = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal started
+        started += 1
+        await release.wait()
+        return httpx.Response(201, json={"kind": "Status", "status": "Success"})
+
+    async with ApiClient("https://api.test", transport=httpx.MockTransport(handler), timeout=0.3) as client:
+        held = [asyncio.create_task(client.bind("default", f"p{i}", "n1")) for i in range(REQUEST_CONNECTIONS)]
+        await asyncio.sleep(0.05)
+        assert started == REQUEST_CONNECTIONS  # all of them sent at once
+        with pytest.raises(Unavailable, match="no connection to https://api.test free"):
+            await client.bind("default", "late", "n1")  # waited the pool timeout for a slot, never sent
+        assert started == REQUEST_CONNECTIONS
+        release.set()
+        await asyncio.gather(*held)
+        await client.bind("default", "after", "n1")  # the slots came back
+        assert started == REQUEST_CONNECTIONS + 1
