@@ -348,9 +348,7 @@ async def _list(call: Call, _: Any) -> Response:
     result = await call.state.registry.list(info, namespace=call.target.namespace, label_selector=labels,
                                             field_selector=fields, limit=_int(q, "limit"),
                                             continue_token=q.get("continue"))
-    list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
-    if result.continue_token:
-        list_meta["continue"] = result.continue_token
+    list_meta = _list_meta(result.revision, result.continue_token)
     custom = getattr(info, "strategy", None) is not None  # read at the asked version (registry/generic.py)
     for obj in result.items:
         if custom:
@@ -374,13 +372,17 @@ async def _list_json(call: Call, labels: LabelSelector, fields: FieldSelector) -
     result = await call.state.registry.list_text(info, namespace=call.target.namespace, label_selector=labels,
                                                  field_selector=fields, limit=_int(q, "limit"),
                                                  continue_token=q.get("continue"))
-    list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
-    if result.continue_token:
-        list_meta["continue"] = result.continue_token
-    head = json.dumps({"kind": info.list_kind_name, "apiVersion": info.api_version, "metadata": list_meta},
-                      separators=(",", ":"))
+    head = json.dumps({"kind": info.list_kind_name, "apiVersion": info.api_version,
+                       "metadata": _list_meta(result.revision, result.continue_token)}, separators=(",", ":"))
     payload = "".join((head[:-1], ',"items":[', ",".join(result.items), "]}")).encode()
     return Response(payload, media_type=JSON_TYPE)
+
+
+def _list_meta(revision: int, continue_token: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"resourceVersion": str(revision)}
+    if continue_token:
+        meta["continue"] = continue_token
+    return meta
 
 
 async def _watch(call: Call, _: Any) -> Response:
