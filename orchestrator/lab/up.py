@@ -51,6 +51,7 @@ from orchestrator.lab.embedded.ports import (
     free_port,
     port_is_free,
     require_free_port,
+    reserve,
 )
 from orchestrator.lab.embedded.postgres import check_database_url, start_postgres
 from orchestrator.lab.embedded.redis import check_redis_url, start_redis
@@ -131,7 +132,7 @@ class LabContext:
     def port(self, key: str, *, component: str) -> int:
         remembered = self.ports.get(key)
         if remembered and (component in self.running or port_is_free(remembered)):
-            return remembered
+            return reserve(remembered)
         self.ports[key] = free_port()
         return self.ports[key]
 
@@ -648,13 +649,13 @@ def _apiserver_port(supervisor: Supervisor, *, requested: int | None, remembered
                 f"the API server already runs on port {record.port}: "
                 f"run `labctl down` first to move it to port {requested}"
             )
-        return record.port
+        return reserve(record.port)
     if requested is not None:
         require_free_port(requested, what="the API server", hint="choose another with --port")
-        return requested
+        return reserve(requested)
     for candidate in (remembered, DEFAULT_APISERVER_PORT):
         if candidate and port_is_free(candidate):
-            return candidate
+            return reserve(candidate)
     return free_port()
 
 

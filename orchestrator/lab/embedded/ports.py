@@ -107,6 +107,15 @@ def free_port(host: str = LOOPBACK) -> int:
     return port
 
 
+def reserve(port: int) -> int:
+    """Keep `free_port` in this process from handing out `port`, and return it: for a port chosen
+    without `free_port` (one a lab remembered from its last start, or asked for) whose component
+    binds it only later. Unreserved, the API server's remembered port was once handed to the lab's
+    PostgreSQL, started first."""
+    _handed_out.add(port)
+    return port
+
+
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     """True if a server could bind `host:port` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

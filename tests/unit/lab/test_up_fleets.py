@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from orchestrator.lab.embedded import ports
 from orchestrator.lab.embedded.ports import ephemeral_range, free_port, port_is_free
 from orchestrator.lab.up import fleets, node_component_names, uses_fleets
 
@@ -30,3 +33,12 @@ def test_free_ports_are_never_handed_out_twice_and_lie_below_the_ephemeral_range
     assert len(set(ports)) == len(ports)
     assert all(p < low for p in ports)
     assert all(port_is_free(p) for p in ports[:20])
+
+
+def test_a_remembered_port_a_lab_will_bind_later_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API server's remembered port, free until it starts, must not go to PostgreSQL started first.
+    remembered = free_port() + 1
+    picks = iter([remembered, remembered, remembered + 1])
+    monkeypatch.setattr(ports.random, "randrange", lambda *a: next(picks))
+    assert ports.reserve(remembered) == remembered
+    assert free_port() == remembered + 1
