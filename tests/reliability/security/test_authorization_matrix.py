@@ -529,16 +529,22 @@ async def perform(client: httpx.AsyncClient, admin: httpx.AsyncClient, row: Row,
             # nothing stored to start from (a review): the verb itself must be refused
             return await client.put(target, json=manifest(row.resource, at.name, at.namespace, labels=label))
         case ("update", _):
-            current = await admin.get(target)
-            assert current.status_code == 200, current.text
-            body = current.json()
-            if row.subresource == "status":
-                body.update(STATUS_CHANGE[row.resource])
-            elif row.subresource == "scale":
-                body["spec"]["replicas"] = 0
-            else:
-                body["metadata"].setdefault("labels", {})["touched"] = "yes"
-            return await client.put(target, json=body)
+            # Read and write again on a conflict, as client-go's RetryOnConflict: a controller may write
+            # the object in between (the APIService availability controller writes its status).
+            for _attempt in range(5):
+                current = await admin.get(target)
+                assert current.status_code == 200, current.text
+                body = current.json()
+                if row.subresource == "status":
+                    body.update(STATUS_CHANGE[row.resource])
+                elif row.subresource == "scale":
+                    body["spec"]["replicas"] = 0
+                else:
+                    body["metadata"].setdefault("labels", {})["touched"] = "yes"
+                answer = await client.put(target, json=body)
+                if answer.status_code != 409:
+                    break
+            return answer
         case ("patch", _):
             patch = (STATUS_CHANGE[row.resource] if row.subresource == "status" else
                      {"spec": {"replicas": 0}} if row.subresource == "scale" else
