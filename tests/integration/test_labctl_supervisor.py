@@ -191,8 +191,10 @@ def test_the_lab_goes_down_when_its_owner_process_ends(lab_home: Path) -> None:
     finally:
         owner.kill()
         owner.wait()
-    wait_until(lambda: processes_mentioning(lab_home) == [], what="every lab process to end")
-    assert not pid_alive(watchdog)
+    # Waited for together: a process part-way through exiting has no command line any more (so
+    # processes_mentioning no longer lists it) but is not yet a zombie (so pid_alive is still true).
+    wait_until(lambda: processes_mentioning(lab_home) == [] and not pid_alive(watchdog),
+               what="every lab process, the watchdog too, to end")
     assert all(port_is_free(p) for p in ports)
     assert state(lab_home)["components"] == [] and "owner" not in state(lab_home)["lab"]
     assert "owner process" in (lab_home / "logs" / "watchdog.log").read_text()
