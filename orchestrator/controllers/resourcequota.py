@@ -7,6 +7,12 @@ controller syncs a quota when it appears or its spec changes, when a pod is dele
 terminal (*replenishment*: giving usage back), and every `FULL_RESYNC_SECONDS` — not on every
 pod create, which admission has already counted.
 
+Admission charges a create before the object is stored, so for a moment a quota counts a pod
+that no cache (and no list) has yet. A count that would *lower* a quota's usage is therefore
+written only when a second count, `CONFIRM_LOWER_SECONDS` later and of the same quota version,
+agrees: written at once, it would give the charge of a pod still on its way back, and let a
+create past the quota (upstream has this race: kubernetes/kubernetes#123434).
+
 Kubernetes equivalent: pkg/controller/resourcequota/resource_quota_controller.go,
 pkg/controller/resourcequota/resource_quota_monitor.go
 """
@@ -19,7 +25,7 @@ from typing import Any
 
 from orchestrator.api.errors import Conflict, NotFound
 from orchestrator.api.objects import TERMINAL_PHASES
-from orchestrator.api.quota import LEGACY_COUNTS, format_usage, pod_usage
+from orchestrator.api.quota import LEGACY_COUNTS, format_usage, pod_usage, quantity
 from orchestrator.api.resources import resolve
 from orchestrator.client.informer import DeletedFinalStateUnknown
 from orchestrator.controllers.controller import Controller, ControllerContext, Object
@@ -30,6 +36,7 @@ __all__ = ["FULL_RESYNC_SECONDS", "ResourceQuotaController"]
 log = logging.getLogger(__name__)
 
 FULL_RESYNC_SECONDS = 300.0  # --resource-quota-sync-period's default (5m)
+CONFIRM_LOWER_SECONDS = 1.0
 
 
 class ResourceQuotaController(Controller):
@@ -42,6 +49,7 @@ class ResourceQuotaController(Controller):
         self.pods = ctx.factory.informer("pods", namespace=ctx.namespace)
         self.quotas.add_handler(on_add=self.enqueue, on_update=self._quota_updated)
         self.pods.add_handler(on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self._lowering: dict[str, str] = {}  # quota key -> the version a lower count was first seen at
 
     def _quota_updated(self, old: Object, cur: Object) -> None:
         hard = (cur.get("spec") or {}).get("hard") or {}
@@ -88,18 +96,31 @@ class ResourceQuotaController(Controller):
     async def sync(self, key: str) -> None:
         quota = self.quotas.get(key)
         if quota is None:
+            self._lowering.pop(key, None)
             return
         namespace = meta(quota).get("namespace") or ""
         hard = dict((quota.get("spec") or {}).get("hard") or {})
         status = {"hard": hard, "used": await self._usage(namespace, hard)}
         self.queue.add_after(key, FULL_RESYNC_SECONDS)
         if quota.get("status") == status:
+            self._lowering.pop(key, None)
             return
+        version = meta(quota).get("resourceVersion") or ""
+        if _lowers(((quota.get("status") or {}).get("used")) or {}, status["used"]) and self._lowering.get(key) != version:
+            self._lowering[key] = version  # count again shortly; a new charge meanwhile starts over
+            self.queue.add_after(key, CONFIRM_LOWER_SECONDS)
+            return
+        self._lowering.pop(key, None)
         try:
             await self.client.update_status("resourcequotas", {**quota, "status": status}, namespace=namespace)
         except NotFound:
             return
         except Conflict:
-            self.queue.add(key)  # admission charged it meanwhile: recompute from what is now there
+            self.queue.add_rate_limited(key)  # admission charged it meanwhile: count again once the cache has it
             return
         log.info("%s: %s used %s", self.name, key, status["used"])
+
+
+def _lowers(current: dict[str, Any], counted: dict[str, str]) -> bool:
+    """True if `counted` gives back some of what `current` (a quota's ``status.used``) holds."""
+    return any(name in current and quantity(counted[name]) < quantity(current[name]) for name in counted)

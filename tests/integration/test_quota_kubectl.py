@@ -143,3 +143,21 @@ def test_a_quota_on_requests_cpu_refuses_a_pod_without_requests(cluster: Path, c
             in json.loads(over.value.body)["message"])
     table = kubectl(cluster, "-n", ns, "get", "quota", "cpu").stdout.splitlines()
     assert "requests.cpu: 600m/1" in table[1] and "limits.memory: 256Mi/1Gi" in table[1], table
+
+
+def test_a_new_quota_races_its_controller_and_still_counts_the_first_pod(
+        cluster: Path, core: k8s.CoreV1Api) -> None:
+    # The race of a new quota: admission charges the first pod while the resourcequota controller
+    # writes the quota's first status from a pod cache that has not seen that pod yet. The
+    # controller must not write the charge away (CI saw the second pod admitted, once).
+    admitted = []
+    for i in range(25):
+        ns = namespace(cluster, f"race-{i}")
+        core.create_namespaced_resource_quota(ns, {"metadata": {"name": "one"}, "spec": {"hard": {"pods": "1"}}})
+        core.create_namespaced_pod(ns, pod("first"))
+        try:
+            core.create_namespaced_pod(ns, pod("second"))
+            admitted.append(ns)
+        except ApiException as err:
+            assert err.status == 403, err.body
+    assert admitted == [], f"a second pod got past pods=1 in {admitted}"
