@@ -10,11 +10,13 @@
   order"); each notebook's cells stay in their order. The seed is printed in the report header
   and at the end: ``LABKIT_NOTEBOOK_ORDER=<seed>`` repeats an order, ``=sorted`` runs them by
   number. CI pins a seed that passed (.ci/run), so its verdict does not depend on the draw.
-- ``LABKIT_NOTEBOOK_TWICE=1`` runs every notebook twice in a row in the same kernel (Run All,
-  then Run All again, without a restart): twice as long, so not in CI. Only when the notebooks
-  are collected together (a command line that puts tests between them only shuffles). One such run (seed 451696)
-  failed once: 05's ``labs.start`` found node-2's port held by a python process an earlier
-  notebook had left; 07 then 05 twice in a row passed on its own.
+- Each notebook runs twice in a row (issue #14: "a learner can run any notebook twice"): Run
+  All, then Kernel → Restart Kernel and Run All, as a learner does after a fix or the next day. The
+  second run's cells are reported as ``Cell N (run 2)``, after a ``restart the kernel`` step.
+  ``LABKIT_NOTEBOOK_TWICE=same-kernel`` runs the second time without the restart (Run All twice:
+  the first run's variables and threads still there); ``=0`` runs each notebook once (a quicker
+  loop). Twice needs the notebooks collected together (a command line that puts tests between
+  them runs each once, shuffled).
 - At the end of the session any lab still up in that home is stopped (a notebook that failed
   before its clean-up cell is stopped by the supervisor's owner watchdog already; this is the
   belt to those braces), and the home is deleted.
@@ -70,7 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     seed = _seed()
-    return "notebooks: numbered order" if seed is None else f"notebooks: shuffled, LABKIT_NOTEBOOK_ORDER={seed}"
+    order = "numbered order" if seed is None else f"shuffled, LABKIT_NOTEBOOK_ORDER={seed}"
+    runs = {"restart": "each twice, the kernel restarted between", "same-kernel": "each twice in one kernel",
+            "": "each once"}[_twice()]
+    return f"notebooks: {order}; {runs} (LABKIT_NOTEBOOK_TWICE)"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -85,16 +90,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _order[:] = [Path(name).stem for name in names]
     # The cells of one notebook stay together and in order; only whole notebooks move.
     ordered = [item for name in names for item in notebooks[name]]
-    if os.environ.get("LABKIT_NOTEBOOK_TWICE"):
-        ordered = [item for name in names for item in notebooks[name] * 2]
     contiguous = not slots or slots == list(range(slots[0], slots[0] + len(slots)))
-    if not contiguous:
-        ordered = [item for name in names for item in notebooks[name]]  # interleaved with tests: order only
+    if not contiguous:  # interleaved with tests: order only
         for slot, item in zip(slots, ordered, strict=True):
             items[slot] = item
         return
+    if twice := _twice():
+        ordered = [item for name in names for item in _run_twice(notebooks[name], restart=twice == "restart")]
     first = slots[0] if slots else len(items)
     items[first:first + len(slots)] = ordered
+
+
+def _twice() -> str:
+    """How the notebooks run a second time: "restart" (the default), "same-kernel", or "" (once)."""
+    wanted = os.environ.get("LABKIT_NOTEBOOK_TWICE", "restart").strip().lower()
+    if wanted in ("0", "no", "false", "once"):
+        return ""
+    if wanted in ("1", "yes", "true", "restart"):
+        return "restart"
+    if wanted == "same-kernel":
+        return wanted
+    raise pytest.UsageError(f"LABKIT_NOTEBOOK_TWICE={wanted!r}: give restart (the default), same-kernel or 0")
+
+
+def _run_twice(cells: list[pytest.Item], *, restart: bool) -> list[pytest.Item]:
+    """One notebook's cells, then (after a kernel restart) the same cells again as new items, so
+    that a failure names the run it happened in."""
+    notebook = cells[0].parent
+    again: list[pytest.Item] = [_RestartKernel.from_parent(notebook, name="restart the kernel")] if restart else []
+    again += [type(cell).from_parent(notebook, name=f"{cell.name} (run 2)", cell_num=cell.cell_num,  # type: ignore[attr-defined]
+                                     cell=cell.cell, options=cell.options)  # type: ignore[attr-defined]
+              for cell in cells]
+    return [*cells, *again]
+
+
+class _RestartKernel(pytest.Item):
+    """Kernel → Restart Kernel between a notebook's two runs: nbval's kernel is stopped and the
+    notebook's setup starts a new one, with nothing of the first run in it."""
+
+    def runtest(self) -> None:
+        notebook = self.parent
+        assert notebook is not None
+        kernel = getattr(notebook, "kernel", None)
+        if kernel is not None and kernel.is_alive():
+            kernel.stop()
+        notebook.timed_out = False  # type: ignore[attr-defined]
+        notebook.setup()
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.parent.name if self.parent else '?'}: restart the kernel"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
