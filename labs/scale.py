@@ -8,6 +8,7 @@ times every pod from creation to bound to Running, and node utilisation for spre
     tracker.wait(250)
     tracker.latencies()            # {"create→bound": [...], "create→Running": [...]} in ms
     scale.utilisation(lab, pool="spread")
+    scale.list_cost(lab)           # a JSON LIST beside kubectl's Table LIST: time, bytes, server CPU
 
 A fleet is one OS process (``python -m orchestrator.nodeagent --count N``) hosting N Nodes on one
 simulated runtime, KWOK's idea: it costs one informer, one lease loop and one relist loop for all of
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import yaml
 
 from labs.waiting import wait_for
@@ -41,8 +43,8 @@ from orchestrator.lab.components import NodeAgent, Scheduler
 from orchestrator.lab.embedded.ports import LOOPBACK, free_port
 from orchestrator.lab.supervisor import ComponentSpec
 
-__all__ = ["Preset", "PodTracker", "create_pods", "delete_pods", "node_count", "preset", "start_fleet",
-           "start_scheduler", "utilisation"]
+__all__ = ["LIST_FORMATS", "Preset", "PodTracker", "create_pods", "delete_pods", "list_cost", "node_count",
+           "preset", "start_fleet", "start_scheduler", "utilisation"]
 
 
 @dataclass(frozen=True)
@@ -286,3 +288,61 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     return {"count": len(values), "p50": round(float(np.percentile(arr, 50)), 1),
             "p90": round(float(np.percentile(arr, 90)), 1), "p99": round(float(np.percentile(arr, 99)), 1),
             "max": round(float(arr.max()), 1)}
+
+
+# What each kind of client puts in its Accept header when it lists (the header kubectl -v=8 shows).
+LIST_FORMATS = {
+    "JSON": "application/json",  # client-go informers, the Python client, curl
+    "Table": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",  # kubectl get
+}
+
+
+def list_cost(lab: Any, *, path: str = "/api/v1/pods", requests: int = 20, rounds: int = 3) -> list[dict[str, Any]]:
+    """What one LIST of `path` costs, asked for as JSON and as a Table: per request, the wall time,
+    the API server's CPU time and the answer's size. Medians of `rounds` rounds of `requests`
+    requests each, the formats taking turns, one connection.
+
+    The server's CPU is read from its process (user + system, as `top` counts it). The lab is never
+    quite idle (node Leases, status updates), so each round also measures the server while nothing
+    is asked, for as long as the slower format took, and the table shows that as its own row: the
+    formats' figures include it, and a difference smaller than it means nothing.
+    """
+    record = lab.supervisor.record("apiserver")
+    if record is None or not record.pid:
+        raise RuntimeError("the lab has no running API server to measure")
+    server = psutil.Process(record.pid)
+
+    def cpu_seconds() -> float:
+        times = server.cpu_times()
+        return times.user + times.system
+
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in (*LIST_FORMATS, "idle")}
+    sizes: dict[str, tuple[int, int]] = {}
+    with lab.http() as http:
+        for _ in range(rounds):
+            slowest = 0.0
+            for name, accept in LIST_FORMATS.items():
+                cpu0, t0 = cpu_seconds(), time.monotonic()
+                for _ in range(requests):
+                    answer = http.get(path, headers={"Accept": accept})
+                    answer.raise_for_status()
+                wall, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
+                samples[name].append((wall / requests, cpu / requests))
+                slowest = max(slowest, wall)
+                body = answer.json()
+                sizes[name] = (len(answer.content), len(body.get("items", body.get("rows")) or []))
+            cpu0, t0 = cpu_seconds(), time.monotonic()
+            time.sleep(slowest)
+            samples["idle"].append(((time.monotonic() - t0) / requests, (cpu_seconds() - cpu0) / requests))
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    rows = []
+    for name, measured in samples.items():
+        size, count = sizes.get(name, (0, 0))
+        rows.append({"format": name, "Accept": LIST_FORMATS.get(name, "(nothing asked)"),
+                     "objects": count, "bytes": size,
+                     "ms per request": round(1000 * median([wall for wall, _ in measured]), 2),
+                     "server CPU ms per request": round(1000 * median([cpu for _, cpu in measured]), 2)})
+    return rows
