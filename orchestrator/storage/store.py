@@ -413,7 +413,7 @@ class Store:
         if row is None:
             raise NotFound(f'{info.plural}{"." + info.group if info.group else ""} "{name}" not found',
                            kind=info.plural, name=name, group=info.group)
-        return self._from_storage(resource, ns, name, json.loads(row[0]))
+        return self._from_storage(resource, ns, name, loads_stored(row[0]))
 
     async def _get_row(self, resource: str, ns: str, name: str) -> asyncpg.Record | None:
         try:
@@ -967,7 +967,7 @@ def _outcome(w: _Write, row: asyncpg.Record) -> dict[str, Any] | ApiError:
     rev: int | None = row["rev"]
     if rev is not None:
         if w.verb == "delete":
-            last = json.loads(row["object"])
+            last = loads_stored(row["object"])
             return w.decode(last) if w.decode is not None else last
         assert w.obj is not None
         w.obj["metadata"]["resourceVersion"] = str(rev)
