@@ -11,7 +11,10 @@ Admission charges a create before the object is stored, so for a moment a quota 
 that no cache (and no list) has yet. A count that would *lower* a quota's usage is therefore
 written only when a second count, `CONFIRM_LOWER_SECONDS` later and of the same quota version,
 agrees: written at once, it would give the charge of a pod still on its way back, and let a
-create past the quota (upstream has this race: kubernetes/kubernetes#123434).
+create past the quota (upstream has this race: kubernetes/kubernetes#123434). The price: usage
+comes down only after a second in which no create was charged to the quota, so a namespace at
+its quota and creating without pause has creates refused for a second or two that upstream would
+admit.
 
 Kubernetes equivalent: pkg/controller/resourcequota/resource_quota_controller.go,
 pkg/controller/resourcequota/resource_quota_monitor.go
@@ -49,7 +52,8 @@ class ResourceQuotaController(Controller):
         self.pods = ctx.factory.informer("pods", namespace=ctx.namespace)
         self.quotas.add_handler(on_add=self.enqueue, on_update=self._quota_updated)
         self.pods.add_handler(on_update=self._pod_updated, on_delete=self._pod_deleted)
-        self._lowering: dict[str, str] = {}  # quota key -> the version a lower count was first seen at
+        # quota key -> (its version, the time) when a count lower than its status.used was first seen
+        self._lowering: dict[str, tuple[str, float]] = {}
 
     def _quota_updated(self, old: Object, cur: Object) -> None:
         hard = (cur.get("spec") or {}).get("hard") or {}
@@ -105,18 +109,27 @@ class ResourceQuotaController(Controller):
         if quota.get("status") == status:
             self._lowering.pop(key, None)
             return
-        version = meta(quota).get("resourceVersion") or ""
-        if _lowers(((quota.get("status") or {}).get("used")) or {}, status["used"]) and self._lowering.get(key) != version:
-            self._lowering[key] = version  # count again shortly; a new charge meanwhile starts over
-            self.queue.add_after(key, CONFIRM_LOWER_SECONDS)
-            return
+        if _lowers(((quota.get("status") or {}).get("used")) or {}, status["used"]):
+            # Any sync may be the second count (a pod deleted meanwhile triggers one at once), but
+            # only one a whole CONFIRM_LOWER_SECONDS after the first, of the same quota version.
+            version, now = meta(quota).get("resourceVersion") or "", self.clock.now()
+            first_version, first_seen = self._lowering.get(key, (None, now))
+            if first_version != version:  # first sight, or a new charge meanwhile: start over
+                self._lowering[key] = (version, now)
+                self.queue.add_after(key, CONFIRM_LOWER_SECONDS)
+                return
+            if now - first_seen < CONFIRM_LOWER_SECONDS:
+                self.queue.add_after(key, first_seen + CONFIRM_LOWER_SECONDS - now)
+                return
         self._lowering.pop(key, None)
         try:
             await self.client.update_status("resourcequotas", {**quota, "status": status}, namespace=namespace)
         except NotFound:
             return
         except Conflict:
-            self.queue.add_rate_limited(key)  # admission charged it meanwhile: count again once the cache has it
+            # Admission charged it meanwhile; our cache is behind. A fixed pause, not the rate
+            # limiter: a sync that returns normally resets its back-off (Controller.process).
+            self.queue.add_after(key, CONFIRM_LOWER_SECONDS)
             return
         log.info("%s: %s used %s", self.name, key, status["used"])
 

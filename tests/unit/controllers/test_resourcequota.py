@@ -70,11 +70,26 @@ async def test_a_charge_for_a_pod_not_yet_in_the_cache_is_kept_and_the_pod_then_
 
 
 async def test_a_charge_whose_create_failed_is_given_back_on_the_second_count() -> None:
-    rq, client, _ = controller()
+    rq, client, clock = controller()
     rq.quotas._apply("ADDED", quota(6, {"pods": "1"}))
     await rq.sync(KEY)
     assert client.status_writes == []
-    await rq.sync(KEY)  # CONFIRM_LOWER_SECONDS later: same quota version, still no pod: the create that was charged failed
+    clock.advance(CONFIRM_LOWER_SECONDS)
+    await rq.sync(KEY)  # same quota version, still no pod: the create that was charged failed
+    assert [w["status"]["used"] for w in client.status_writes] == [{"pods": "0"}]
+
+
+async def test_a_sync_sooner_than_a_second_later_is_not_the_second_count() -> None:
+    rq, client, clock = controller()
+    rq.quotas._apply("ADDED", quota(6, {"pods": "1"}))
+    await rq.sync(KEY)
+    clock.advance(CONFIRM_LOWER_SECONDS / 10)
+    rq.pods._apply("ADDED", pod("other"))
+    rq.pods._apply("DELETED", pod("other"))  # a delete in the namespace: a sync at once, same version
+    await rq.sync(KEY)
+    assert client.status_writes == [], "the charged pod may still be on its way: not given back yet"
+    clock.advance(CONFIRM_LOWER_SECONDS)
+    await rq.sync(KEY)
     assert [w["status"]["used"] for w in client.status_writes] == [{"pods": "0"}]
 
 
