@@ -78,6 +78,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"notebooks: {order}; {runs} (LABKIT_NOTEBOOK_TWICE)"
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: a selected cell's second run keeps its restart
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     seed = _seed()
     slots = [i for i, item in enumerate(items) if _is_notebook_item(item)]
@@ -125,15 +126,13 @@ def _run_twice(cells: list[pytest.Item], *, restart: bool) -> list[pytest.Item]:
 
 
 class _RestartKernel(pytest.Item):
-    """Kernel → Restart Kernel between a notebook's two runs: nbval's kernel is stopped and the
-    notebook's setup starts a new one, with nothing of the first run in it."""
+    """Kernel → Restart Kernel between a notebook's two runs: nbval's own teardown stops the
+    kernel and its setup starts a new one, with nothing of the first run in it."""
 
     def runtest(self) -> None:
         notebook = self.parent
         assert notebook is not None
-        kernel = getattr(notebook, "kernel", None)
-        if kernel is not None and kernel.is_alive():
-            kernel.stop()
+        notebook.teardown()
         notebook.timed_out = False  # type: ignore[attr-defined]
         notebook.setup()
 
