@@ -292,8 +292,10 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 # What each kind of client puts in its Accept header when it lists (the header kubectl -v=8 shows).
 LIST_FORMATS = {
-    "JSON": "application/json",  # client-go informers, the Python client, curl
-    "Table": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",  # kubectl get
+    "JSON": "application/json",  # the Python client, curl, this kit's components
+    # kubectl get, word for word (orchestrator/apiserver/negotiation.py)
+    "Table": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+             "application/json",
 }
 
 
