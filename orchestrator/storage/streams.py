@@ -15,7 +15,6 @@ Two plain keys complete the picture:
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -23,6 +22,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from orchestrator.api.jsontext import loads_stored
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -83,13 +84,13 @@ class WatchEvent:
     def object(self) -> dict[str, Any]:
         obj = self._object
         if obj is None:
-            obj = self._object = json.loads(self._object_text or "{}")
+            obj = self._object = loads_stored(self._object_text or "{}")
         return obj
 
     @property
     def prev(self) -> dict[str, Any] | None:
         if self._prev is None and self._prev_text is not None:
-            self._prev = json.loads(self._prev_text)
+            self._prev = loads_stored(self._prev_text)
         return self._prev
 
     def undecoded(self) -> WatchEvent:
