@@ -115,9 +115,12 @@ class Lab:
         return [line.split() for line in kubectl(self.home, "exec", POD, "--", "python3", "-c", IN_CLUSTER).splitlines()]
 
     def served(self) -> list[str]:
-        """The API server of each of the pod's connections HAProxy has logged, in order."""
+        """The API server of each of the pod's connections HAProxy has logged, in order: those that
+        reached a server. A connect that HAProxy cut because the server was marked DOWN meanwhile
+        (Tc = -1, state "DC": the client sees a closed connection and retries) served nothing."""
         log = (self.home / "logs" / "haproxy.log").read_text(errors="replace")
-        return re.findall(rf"{re.escape(self.pod_ip)}:\d+ .*? {haproxy.BACKEND}/(\S+) ", log)
+        return [server for server, connect in re.findall(
+            rf"{re.escape(self.pod_ip)}:\d+ .*? {haproxy.BACKEND}/(\S+) -?\d+/(-?\d+)/", log) if connect != "-1"]
 
 
 def _wait(what: str, condition: object, timeout: float) -> None:
