@@ -72,6 +72,14 @@ async def _run_until_first(*coros: Any) -> None:
             log.warning("stream ended with %r", result)
 
 
+# client-go's WebSocket executor (kubectl exec) reads frames as soon as the handshake is done but
+# registers its stdout/stderr streams a moment later, and drops a frame for a stream it does not have
+# yet ("Unknown stream id 2, discarding message"). Output ready at once (the simulated runtime's
+# answer, a command that fails to start) is held back this long after the accept; a real process
+# takes longer than that to print anything.
+CLIENT_STREAMS_GRACE_SECONDS = 0.025
+
+
 async def bridge_process(ws: WebSocket, protocol: str, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
     """Exec or attach: the accepted WebSocket ⇄ the agent's frames, until the Status or a hang-up."""
@@ -92,8 +100,13 @@ async def bridge_process(ws: WebSocket, protocol: str, reader: asyncio.StreamRea
             await writer.drain()
 
     async def agent_to_client() -> None:
+        loop = asyncio.get_running_loop()
+        first_at: float | None = loop.time() + CLIENT_STREAMS_GRACE_SECONDS
         while (frame := await read_agent_frame(reader)) is not None:
             channel, payload = frame
+            if first_at is not None:
+                await asyncio.sleep(max(0.0, first_at - loop.time()))
+                first_at = None
             await ws.send_bytes(bytes([channel]) + payload)
             if channel == ERROR:
                 return
