@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import statistics
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -318,7 +319,8 @@ def list_cost(lab: Any, *, path: str = "/api/v1/pods", requests: int = 20, round
         times = server.cpu_times()
         return times.user + times.system
 
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in (*LIST_FORMATS, "idle")}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in LIST_FORMATS}  # (wall, CPU)
+    idle: list[float] = []  # the server's CPU per request-time while nothing is asked
     sizes: dict[str, tuple[int, int]] = {}
     with lab.http() as http:
         for _ in range(rounds):
@@ -335,16 +337,13 @@ def list_cost(lab: Any, *, path: str = "/api/v1/pods", requests: int = 20, round
                 sizes[name] = (len(answer.content), len(body.get("items", body.get("rows")) or []))
             cpu0, t0 = cpu_seconds(), time.monotonic()
             time.sleep(slowest)
-            samples["idle"].append(((time.monotonic() - t0) / requests, (cpu_seconds() - cpu0) / requests))
+            idle.append((cpu_seconds() - cpu0) / requests)
 
-    def median(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
-
-    rows: list[dict[str, Any]] = []
-    for name, measured in samples.items():
-        size, count = sizes[name] if name in sizes else ("", "")
-        wall = round(1000 * median([wall for wall, _ in measured]), 2) if name in LIST_FORMATS else ""
-        rows.append({"format": name, "Accept": LIST_FORMATS.get(name, "(nothing asked, as long as the slower)"),
-                     "objects": count, "bytes": size, "ms per request": wall,
-                     "server CPU ms per request": round(1000 * median([cpu for _, cpu in measured]), 2)})
+    rows: list[dict[str, Any]] = [
+        {"format": name, "Accept": LIST_FORMATS[name], "objects": sizes[name][1], "bytes": sizes[name][0],
+         "ms per request": round(1000 * statistics.median(wall for wall, _ in measured), 2),
+         "server CPU ms per request": round(1000 * statistics.median(cpu for _, cpu in measured), 2)}
+        for name, measured in samples.items()]
+    rows.append({"format": "idle", "Accept": "(nothing asked, as long as the slower)", "objects": "", "bytes": "",
+                 "ms per request": "", "server CPU ms per request": round(1000 * statistics.median(idle), 2)})
     return rows

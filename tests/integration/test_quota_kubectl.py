@@ -149,7 +149,9 @@ def test_a_new_quota_races_its_controller_and_still_counts_the_first_pod(
         cluster: Path, core: k8s.CoreV1Api) -> None:
     # The race of a new quota: admission charges the first pod while the resourcequota controller
     # writes the quota's first status from a pod cache that has not seen that pod yet. The
-    # controller must not write the charge away (CI saw the second pod admitted, once).
+    # controller must not write the charge away (CI saw the second pod admitted, once). This guards
+    # the invariant on the real thing; it did not reproduce the race on the old code here, so the
+    # fix itself is proven by tests/unit/controllers/test_resourcequota.py.
     admitted = []
     for i in range(25):
         ns = namespace(cluster, f"race-{i}")
