@@ -244,8 +244,11 @@ def create_app(settings: Settings) -> FastAPI:
             await state.aggregator.close()
             await store.close()
 
+    # No OpenTelemetry from FastAPI (its telemetry, new in 0.16x; older versions keep the argument
+    # unused): the API server's metrics are Prometheus' (/metrics), and deciding per request whether
+    # OpenTelemetry is configured read the environment three times.
     app = FastAPI(title="Orchestrator Lab Kit API server", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, telemetry={"tracing": False, "metrics": False, "logs": False})
     # The authenticator is built in the lifespan; the middleware (built before it) reads it here.
     authenticators: list[RequestAuthenticator] = []
 
@@ -298,4 +301,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(discovery_routes.router)
     app.include_router(streaming_routes.router)  # before resources: its POST routes win over the catch-all
     app.include_router(resource_routes.router)
+    # First: the resource paths without FastAPI's per-route work (routes/resources.py, ResourceRoute)
+    app.router.routes.insert(0, resource_routes.ResourceRoute(frozenset(streaming_routes.VERB)))
     return app

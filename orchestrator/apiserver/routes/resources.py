@@ -28,6 +28,8 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Match, get_route_path
+from starlette.types import Receive, Scope, Send
 
 from orchestrator.api import printing as tables
 from orchestrator.api import strategicpatch as patching
@@ -606,6 +608,49 @@ async def named_group(request: Request, group: str, version: str, path: str) -> 
     if state.aggregator is not None and state.aggregator.serves(group, version):
         return await _aggregated(request, state, group, version)
     return await handle(request, group, version, path)
+
+
+class ResourceRoute(BaseRoute):
+    """The two routes above, matched and dispatched as one plain Starlette route placed first in the
+    app's router (app.py). Through FastAPI, a create spent ~13% of the API server's CPU choosing and
+    entering its route: every route's matcher up to the catch-all, then dependency solving for an
+    endpoint that has none (docs/benchmarks.md, "Routing without FastAPI's per-route machinery").
+    It answers exactly what the two routes did: the same paths and methods, anything else (HEAD,
+    OPTIONS, a WebSocket, a GET or POST of a pod's streaming subresource) falls through to the
+    routes after it (tests/unit/apiserver/test_resource_route.py compares the two, path by path)."""
+
+    METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
+
+    def __init__(self, streamed_pod_subresources: frozenset[str]) -> None:
+        # pods/exec, attach, portforward: routes/streaming.py's routes, tried after this one
+        self._streamed = streamed_pod_subresources
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] not in self.METHODS:
+            return Match.NONE, {}
+        path = get_route_path(scope)
+        if path.startswith("/api/v1/"):
+            rest = path[len("/api/v1/"):]
+            parts = rest.split("/")
+            # those routes serve GET and POST only: a PUT there was always the catch-all's
+            if (len(parts) == 5 and parts[0] == "namespaces" and parts[2] == "pods" and parts[4] in self._streamed
+                    and parts[1] and parts[3] and scope["method"] in ("GET", "POST")):
+                return Match.NONE, {}
+            return Match.FULL, {"path_params": {"group": "", "version": "v1", "path": rest}}
+        if path.startswith("/apis/"):
+            parts = path[len("/apis/"):].split("/", 2)
+            if len(parts) == 3 and parts[0] and parts[1]:
+                return Match.FULL, {"path_params": {"group": parts[0], "version": parts[1], "path": parts[2]}}
+        return Match.NONE, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        params = scope["path_params"]
+        if params["group"]:
+            response = await named_group(request, params["group"], params["version"], params["path"])
+        else:
+            response = await core_v1(request, params["path"])
+        await response(scope, receive, send)
 
 
 async def _aggregated(request: Request, state: ServerState, group: str, version: str) -> Response:
