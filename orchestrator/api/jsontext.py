@@ -20,22 +20,19 @@ from orchestrator.api.errors import BadRequest
 MAX_DEPTH = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-# The encoder of the storable-text check: ensure_ascii=False keeps unpaired surrogates as they are
-# (so encoding the text as UTF-8 finds them) and writes NUL as the escape \u0000.
-_TEXT_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
-
 
 def storable_json_text(value: Any) -> str | None:
     """``value`` as compact JSON text (not ASCII-escaped) when it holds only text PostgreSQL's
-    jsonb can store, else None; one encode in C instead of a walk in Python. The text is what the
-    store writes, so the check costs nothing more there."""
+    jsonb can store, else None; one encode in C (orjson) instead of a walk in Python. The text is
+    what the store writes, so the check costs nothing more there. orjson refuses an unpaired
+    surrogate and writes NUL as the escape ``\\u0000``; what it refuses for other reasons (an integer
+    beyond 64 bits, a key that is not a string) is also None: the caller walks the document."""
     try:
-        text = _TEXT_ENCODER.encode(value)
-        text.encode("utf-8")  # fails on an unpaired surrogate
-    except (UnicodeEncodeError, TypeError, ValueError, RecursionError):
+        raw = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
         return None
     # NUL is written as \u0000; a backslash before it (the text "\\u0000") only sends us to the walk
-    return None if "\\u0000" in text else text
+    return None if b"\\u0000" in raw else raw.decode()
 
 
 def loads_stored(text: str | bytes) -> Any:

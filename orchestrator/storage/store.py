@@ -649,8 +649,11 @@ class Store:
         info = self.resolve(resource)
         obj, meta = _with_own_metadata(obj)
         ns, name = self._key(info, meta)
-        meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", now_rfc3339())
+        # Not setdefault: its default would be computed for every create the API server already stamped.
+        if "uid" not in meta:
+            meta["uid"] = str(uuid.uuid4())
+        if "creationTimestamp" not in meta:
+            meta["creationTimestamp"] = now_rfc3339()
         if info.namespaced:
             meta["namespace"] = ns
         return await self._submit("create", resource, ns, name, obj, None, claims)
