@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import orjson
 import psutil
 import uvloop
 
@@ -435,7 +436,7 @@ async def measure_list(client: httpx.AsyncClient, cpu: CpuMeter, *, namespace: s
 
 
 async def measure_watch(lab_: Lab, cpu: CpuMeter, *, namespace: str, watchers: int, rate: float,
-                        seconds: float) -> dict[str, Any]:
+                        seconds: float, loadgen: str) -> dict[str, Any]:
     """(e) `watchers` watch connections on `namespace`; one writer POSTs pods at `rate`/s.
 
     Before timing, one warm-up pod must reach every watcher: that proves each watch is
@@ -450,11 +451,26 @@ async def measure_watch(lab_: Lab, cpu: CpuMeter, *, namespace: str, watchers: i
         arrivals: list[dict[str, float]] = [{} for _ in range(watchers)]
         opened = 0
         open_errors: collections.Counter[str] = collections.Counter()
-        clients = [lab_.client(timeout=None) for _ in range(watchers)]
+        clients: list[Any] = [lab_.client(timeout=None) if loadgen == "httpx" else lab_.load_client("raw")
+                              for _ in range(watchers)]
+
+        def arrived(i: int, line: str | bytes, t: float) -> str | None:
+            """Note one watch line's arrival; "stop" after the last pod, "again" after an ERROR event."""
+            mine = arrivals[i]
+            event = orjson.loads(line)
+            if event["type"] == "ERROR":
+                if "warm-up" in mine:
+                    raise RuntimeError(f"watch {i} got an error event while timed: {line[:300]!r}")
+                # set-up failed (e.g. 503): re-watch after a pause, as a reflector does
+                status = event["object"]
+                open_errors[f"{status.get('code')} {status.get('message', '')[:80]}"] += 1
+                return "again"
+            name = event["object"]["metadata"]["name"]
+            mine[name] = t
+            return "stop" if name == "stop" else None
 
         async def watch(i: int, client: httpx.AsyncClient) -> None:
             nonlocal opened
-            mine = arrivals[i]
             counted = False
             while True:
                 async with client.stream("GET", path, params={"watch": "true", "resourceVersion": rv}) as resp:
@@ -466,24 +482,41 @@ async def measure_watch(lab_: Lab, cpu: CpuMeter, *, namespace: str, watchers: i
                         t = time.perf_counter()
                         if not line:
                             continue
-                        event = json.loads(line)
-                        if event["type"] == "ERROR":
-                            if "warm-up" in mine:
-                                raise RuntimeError(f"watch {i} got an error event while timed: {line[:300]}")
-                            # set-up failed (e.g. 503): re-watch after a pause, as a reflector does
-                            status = event["object"]
-                            open_errors[f"{status.get('code')} {status.get('message', '')[:80]}"] += 1
+                        outcome = arrived(i, line, t)
+                        if outcome == "stop":
+                            return
+                        if outcome == "again":
                             await asyncio.sleep(0.2 + random.random() * 0.3)
                             break
-                        name = event["object"]["metadata"]["name"]
-                        mine[name] = t
-                        if name == "stop":
-                            return
                     else:
                         raise RuntimeError(f"watch {i} ended early")
 
+        async def watch_raw(i: int, client: RawClient) -> None:
+            outcome: str | None = None
+            counted = False
+
+            def on_open() -> None:
+                nonlocal opened, counted
+                if not counted:
+                    opened += 1
+                    counted = True
+
+            def on_line(line: bytes, t: float) -> bool:
+                nonlocal outcome
+                outcome = arrived(i, line, t)
+                return outcome is not None
+
+            while True:
+                status = await client.stream_lines(f"{path}?watch=true&resourceVersion={rv}", on_line, on_open=on_open)
+                if status != 200:
+                    raise RuntimeError(f"watch {i}: HTTP {status}")
+                if outcome == "stop":
+                    return
+                await asyncio.sleep(0.2 + random.random() * 0.3)
+
         setup_started = time.perf_counter()
-        tasks = [asyncio.create_task(watch(i, c)) for i, c in enumerate(clients)]
+        tasks = [asyncio.create_task(watch(i, c) if loadgen == "httpx" else watch_raw(i, c))
+                 for i, c in enumerate(clients)]
         try:
             async def wait_for(cond: Any, what: str, timeout: float = 30.0) -> None:
                 deadline = time.perf_counter() + timeout
@@ -665,7 +698,8 @@ async def run(args: argparse.Namespace, lab_: Lab) -> dict[str, Any]:
             watch_ns = f"bench-watch-{i}"
             await ensure_namespace(admin, watch_ns)
             runs["watch"].append(await measure_watch(lab_, cpu, namespace=watch_ns, watchers=args.watchers,
-                                                     rate=args.rate, seconds=args.seconds))
+                                                     rate=args.rate, seconds=args.seconds,
+                                                     loadgen=args.loadgen))
             s, c, g, li, w = (runs[k][-1] for k in ("store", "create", "get", "list", "watch"))
             print(f"run {i}: store {s['writes_per_s']:.0f} w/s | API {c['creates_per_s']:.0f} creates/s "
                   f"(p50 {c['p50_ms']:.1f} p99 {c['p99_ms']:.1f} ms) | GET p50 {g['p50_ms']:.1f} p99 {g['p99_ms']:.1f} ms "

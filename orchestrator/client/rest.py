@@ -154,6 +154,71 @@ STREAM_CONNECTIONS = 100
 KEEPALIVE_EXPIRY = 4.0  # seconds; below the API server's (uvicorn's) 5 s idle timeout
 
 
+class KubeconfigCredentials(NamedTuple):
+    """Where a kubeconfig context points and who it says the user is."""
+
+    server: str
+    token: str | None
+    client_cert: tuple[bytes, bytes] | None
+    ca_data: bytes | None
+    ca_file: Path | None
+    insecure_skip_tls_verify: bool
+
+    def tls_context(self) -> ssl.SSLContext | bool:
+        return tls_context(ca_data=self.ca_data, ca_file=self.ca_file,
+                           insecure_skip_tls_verify=self.insecure_skip_tls_verify, client_cert=self.client_cert)
+
+
+def read_kubeconfig(path: str | os.PathLike[str] | None = None, *, context: str | None = None) -> KubeconfigCredentials:
+    """The current (or named) context of a kubeconfig file.
+
+    Without `path`: ``$KUBECONFIG`` (its first entry), else ``~/.kube/config``. Reads the
+    cluster's ``server`` and ``certificate-authority-data`` (or ``certificate-authority``,
+    a file path relative to the kubeconfig) and the user's ``token`` (or ``tokenFile``), or
+    client certificate (``client-certificate-data`` + ``client-key-data``, or the file paths
+    ``client-certificate`` + ``client-key``).
+    """
+    if path is None:
+        env = os.environ.get("KUBECONFIG", "")
+        path = env.split(os.pathsep)[0] if env else Path.home() / ".kube" / "config"
+    file = Path(path)
+    try:
+        config = yaml.safe_load(file.read_text()) or {}
+    except OSError as err:
+        raise KubeconfigError(f"cannot read kubeconfig {file}: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise KubeconfigError(f"kubeconfig {file} is not valid YAML: {err}") from None
+
+    def named(section: str, name: str) -> dict[str, Any]:
+        for entry in config.get(section) or []:
+            if entry.get("name") == name:
+                return dict(entry.get(section[:-1]) or {})
+        known = [e.get("name") for e in config.get(section) or []]
+        raise KubeconfigError(f"kubeconfig {file}: no {section[:-1]} named {name!r} (have {known})")
+
+    context_name = context or config.get("current-context")
+    if not context_name:
+        raise KubeconfigError(f"kubeconfig {file}: no current-context set and no context given")
+    ctx = named("contexts", context_name)
+    cluster = named("clusters", ctx.get("cluster", ""))
+    user = named("users", ctx.get("user", "")) if ctx.get("user") else {}
+    server = cluster.get("server")
+    if not server:
+        raise KubeconfigError(f"kubeconfig {file}: cluster {ctx.get('cluster')!r} has no server")
+
+    ca_data: bytes | None = None
+    ca_file: Path | None = None
+    if cluster.get("certificate-authority-data"):
+        ca_data = base64.b64decode(cluster["certificate-authority-data"])
+    elif cluster.get("certificate-authority"):
+        ca_file = file.parent / cluster["certificate-authority"]
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        token = (file.parent / user["tokenFile"]).read_text().strip()
+    return KubeconfigCredentials(server, token, _client_cert(file, user), ca_data, ca_file,
+                                 bool(cluster.get("insecure-skip-tls-verify", False)))
+
+
 class ApiClient:
     """An async Kubernetes REST client for one API server.
 
@@ -225,61 +290,12 @@ class ApiClient:
         context: str | None = None,
         **kwargs: Any,
     ) -> ApiClient:
-        """A client for the current (or named) context of a kubeconfig file.
-
-        Without `path`: ``$KUBECONFIG`` (its first entry), else ``~/.kube/config``. Reads the
-        cluster's ``server`` and ``certificate-authority-data`` (or ``certificate-authority``,
-        a file path relative to the kubeconfig) and the user's ``token`` (or ``tokenFile``), or
-        client certificate (``client-certificate-data`` + ``client-key-data``, or the file paths
-        ``client-certificate`` + ``client-key``).
+        """A client for the current (or named) context of a kubeconfig file (`read_kubeconfig`).
         Extra keyword arguments go to the constructor.
         """
-        if path is None:
-            env = os.environ.get("KUBECONFIG", "")
-            path = env.split(os.pathsep)[0] if env else Path.home() / ".kube" / "config"
-        file = Path(path)
-        try:
-            config = yaml.safe_load(file.read_text()) or {}
-        except OSError as err:
-            raise KubeconfigError(f"cannot read kubeconfig {file}: {err.strerror or err}") from None
-        except yaml.YAMLError as err:
-            raise KubeconfigError(f"kubeconfig {file} is not valid YAML: {err}") from None
-
-        def named(section: str, name: str) -> dict[str, Any]:
-            for entry in config.get(section) or []:
-                if entry.get("name") == name:
-                    return dict(entry.get(section[:-1]) or {})
-            known = [e.get("name") for e in config.get(section) or []]
-            raise KubeconfigError(f"kubeconfig {file}: no {section[:-1]} named {name!r} (have {known})")
-
-        context_name = context or config.get("current-context")
-        if not context_name:
-            raise KubeconfigError(f"kubeconfig {file}: no current-context set and no context given")
-        ctx = named("contexts", context_name)
-        cluster = named("clusters", ctx.get("cluster", ""))
-        user = named("users", ctx.get("user", "")) if ctx.get("user") else {}
-        server = cluster.get("server")
-        if not server:
-            raise KubeconfigError(f"kubeconfig {file}: cluster {ctx.get('cluster')!r} has no server")
-
-        ca_data: bytes | None = None
-        ca_file: Path | None = None
-        if cluster.get("certificate-authority-data"):
-            ca_data = base64.b64decode(cluster["certificate-authority-data"])
-        elif cluster.get("certificate-authority"):
-            ca_file = file.parent / cluster["certificate-authority"]
-        token = user.get("token")
-        if not token and user.get("tokenFile"):
-            token = (file.parent / user["tokenFile"]).read_text().strip()
-        return cls(
-            server,
-            token=token,
-            client_cert=_client_cert(file, user),
-            ca_data=ca_data,
-            ca_file=ca_file,
-            insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),
-            **kwargs,
-        )
+        creds = read_kubeconfig(path, context=context)
+        return cls(creds.server, token=creds.token, client_cert=creds.client_cert, ca_data=creds.ca_data,
+                   ca_file=creds.ca_file, insecure_skip_tls_verify=creds.insecure_skip_tls_verify, **kwargs)
 
     async def close(self) -> None:
         try:
