@@ -47,6 +47,7 @@ import yaml
 
 from orchestrator.api.errors import ApiError, InternalError, NotFound, Unavailable, from_status
 from orchestrator.api.resources import ResourceInfo, by_group_resource, resolve
+from orchestrator.client.aiohttp_transport import AiohttpTransport
 from orchestrator.client.transport import transport as http_transport
 
 __all__ = [
@@ -256,7 +257,7 @@ class ApiClient:
         verify: ssl.SSLContext | bool = tls_context(
             ca_data=ca_data, ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
             client_cert=client_cert)
-        def pool(connections: int) -> httpx.AsyncClient:
+        def pool(connections: int, *, streams: bool) -> httpx.AsyncClient:
             # Every connection the pool opens stays for the next request: with httpx's default of
             # 20 kept, a ReplicaSet's burst of creates over 100 connections closed 80 of them and
             # the next burst paid 80 TLS handshakes (15 % of a busy controller manager's CPU).
@@ -270,11 +271,14 @@ class ApiClient:
                 verify=verify,  # with `limits`, for a proxy from the environment; the transport has its own
                 limits=limits,
                 timeout=httpx.Timeout(timeout),
-                transport=transport if transport is not None else http_transport(verify=verify, limits=limits),
+                transport=transport if transport is not None else (
+                    http_transport(verify=verify, limits=limits) if streams else
+                    # requests: on aiohttp's pool, a third of httpcore's CPU per request (aiohttp_transport.py)
+                    AiohttpTransport(verify=verify, connections=connections, keepalive_expiry=KEEPALIVE_EXPIRY)),
             )
 
-        self._http = pool(REQUEST_CONNECTIONS)
-        self._streams = pool(STREAM_CONNECTIONS)
+        self._http = pool(REQUEST_CONNECTIONS, streams=False)
+        self._streams = pool(STREAM_CONNECTIONS, streams=True)
         # Requests beyond the pool's connections wait here, not in httpcore's queue, which the pool
         # walks whole (every queued request against every connection) each time a request starts
         # or ends: 64 binds in flight on 16 connections made that a quarter of the scheduler's CPU.
