@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import os
 import ssl
@@ -46,6 +45,7 @@ import httpx
 import yaml
 
 from orchestrator.api.errors import ApiError, InternalError, NotFound, Unavailable, from_status
+from orchestrator.api.jsontext import dumps_compact, loads_stored
 from orchestrator.api.resources import ResourceInfo, by_group_resource, resolve
 from orchestrator.client.aiohttp_transport import AiohttpTransport
 from orchestrator.client.transport import transport as http_transport
@@ -576,7 +576,7 @@ class ApiClient:
             accept=accept,
         )
         try:
-            decoded = response.json()
+            decoded = loads_stored(response.content)  # orjson: the server's JSON, decoded in C
         except ValueError:
             raise InternalError(
                 f"the server answered {method} {path} with a body that is not JSON: {response.text[:200]!r}"
@@ -596,7 +596,7 @@ class ApiClient:
         idempotent: bool,
         accept: str | None = None,
     ) -> httpx.Response:
-        content = None if body is None else json.dumps(body).encode()
+        content = None if body is None else dumps_compact(body)
         headers = {"Content-Type": content_type} if content is not None else {}
         if accept:
             headers["Accept"] = accept
@@ -730,7 +730,7 @@ async def _split_lines(response: httpx.Response) -> AsyncIterator[bytes]:
 
 def _decode_event(line: bytes) -> WatchEvent:
     try:
-        event = json.loads(line)
+        event = loads_stored(line)
         type_ = event["type"]
         obj = event["object"]
     except (ValueError, KeyError, TypeError):
