@@ -22,12 +22,17 @@ import asyncio
 import ssl
 
 import aiohttp
+import certifi
 import httpx
 
 __all__ = ["AiohttpTransport"]
 
 # Framing headers aiohttp writes itself from the body it is given.
 _FRAMING = frozenset((b"content-length", b"transfer-encoding"))
+# The longest response line and header field read. aiohttp's default is 8,190 bytes, but the API
+# server sends all of a request's warnings in one Warning header (one per unknown field), and
+# httpcore read far longer ones. kube-apiserver bounds request headers at 1 MiB.
+MAX_HEADER_BYTES = 1 << 20
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -36,7 +41,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     trust store, or False)."""
 
     def __init__(self, *, verify: ssl.SSLContext | bool, connections: int, keepalive_expiry: float) -> None:
-        self._ssl: ssl.SSLContext | bool = verify
+        # True: the trust store httpx uses (certifi's), as the stream pool does, not the system's
+        self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=certifi.where()) if verify is True else verify
         self._connections = connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
@@ -53,7 +59,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),
                 # httpx already wrote these (or chose not to): aiohttp must not add its own
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES,
             )
+            # aiohttp sends a GET, PUT or DELETE again, once, when a kept-alive connection fails
+            # under it, before this transport sees an error. ApiClient decides what is resent
+            # (reads only): an update resent after the server applied it would come back a
+            # Conflict. No public switch; tests/unit/client/test_aiohttp_transport.py checks it.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._loop = loop
         return self._session
 
@@ -93,6 +106,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.NetworkError(str(err), request=request) from err
         except aiohttp.ClientError as err:
             raise httpx.ProtocolError(str(err), request=request) from err
+        except ValueError as err:  # a header aiohttp will not send (a newline in a token): httpcore's LocalProtocolError
+            raise httpx.LocalProtocolError(str(err), request=request) from err
 
     async def aclose(self) -> None:
         session = self._session

@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Match, get_route_path
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound, get_route_path
 from starlette.types import Receive, Scope, Send
 
 from orchestrator.api import printing as tables
@@ -629,6 +630,11 @@ class ResourceRoute(BaseRoute):
         if scope["type"] != "http" or scope["method"] not in self.METHODS:
             return Match.NONE, {}
         path = get_route_path(scope)
+        if "\n" in path:
+            # As Starlette's `{path:path}` (`.*$`): no newline inside; one at the very end is dropped
+            if path.index("\n") != len(path) - 1:
+                return Match.NONE, {}
+            path = path[:-1]
         if path.startswith("/api/v1/"):
             rest = path[len("/api/v1/"):]
             parts = rest.split("/")
@@ -642,6 +648,9 @@ class ResourceRoute(BaseRoute):
             if len(parts) == 3 and parts[0] and parts[1]:
                 return Match.FULL, {"path_params": {"group": parts[0], "version": parts[1], "path": parts[2]}}
         return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)  # no name to build a URL for: the routes after it are asked
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)

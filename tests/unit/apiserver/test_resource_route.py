@@ -61,6 +61,12 @@ PATHS = [
     "/healthz",
     "/openapi/v3/api/v1",
     "/version",
+    # Starlette's `{path:path}` is `.*$`: no newline inside, one at the end dropped
+    "/api/v1/pods\n",
+    "/api/v1/po\nds",
+    "/api/v1/namespaces/default/pods/web/exec\n",
+    "/apis/apps/v1/deployments\n",
+    "/apis/apps/v1/deploy\nments",
 ]
 
 
@@ -88,6 +94,13 @@ def test_it_takes_what_the_catch_all_routes_took_and_nothing_else(method: str, p
 @pytest.mark.parametrize("method,kind", [("HEAD", "http"), ("OPTIONS", "http"), ("GET", "websocket")])
 def test_other_methods_and_websockets_fall_through_to_the_routes_after_it(method: str, kind: str) -> None:
     assert ROUTE.matches(scope(method, "/api/v1/namespaces/default/pods", kind))[0] == Match.NONE
+
+
+def test_building_a_url_by_name_passes_it_by() -> None:
+    from starlette.routing import NoMatchFound
+
+    with pytest.raises(NoMatchFound):
+        ROUTE.url_path_for("core_v1", path="pods")
 
 
 def test_the_app_tries_it_first() -> None:

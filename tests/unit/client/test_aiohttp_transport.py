@@ -162,3 +162,62 @@ async def test_apiclient_reads_are_retried_and_then_unavailable_through_it() -> 
         async with ApiClient(f"http://127.0.0.1:{port}", read_retries=1, retry_backoff=0.01) as client:
             with pytest.raises(Unavailable):
                 await client.get("pods", "web", namespace="default")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+async def test_a_write_the_server_read_is_never_sent_again(method: str) -> None:
+    # aiohttp would resend a PUT or DELETE once when a kept-alive connection fails under it; an
+    # update the server had applied then comes back a Conflict. ApiClient alone decides resends.
+    seen: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            verb = head.split(b" ", 1)[0].decode()
+            seen.append(verb)
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if length:
+                await reader.readexactly(length)
+            if verb != "GET":
+                break  # read, maybe applied, never answered
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(transport=_transport()) as client:
+            await client.get(f"http://127.0.0.1:{port}/warm")  # the connection is kept alive
+            with pytest.raises(httpx.TransportError):
+                await client.request(method, f"http://127.0.0.1:{port}/x", content=b"{}")
+    finally:
+        server.close()
+    assert seen == ["GET", method]
+
+
+async def test_a_long_warning_header_is_read_as_httpcore_read_it() -> None:
+    warning = "299 - " + 'unknown field \\"spec.x\\", ' * 400  # ~9 KB: many unknown fields
+
+    async def warn(request: web.Request) -> web.Response:
+        return web.json_response({}, status=201, headers={"Warning": warning})
+
+    runner, url = await _serve(warn)
+    try:
+        async with httpx.AsyncClient(transport=_transport()) as client:
+            answer = await client.post(url, content=b"{}")
+    finally:
+        await runner.cleanup()
+    assert answer.status_code == 201 and answer.headers["warning"] == warning.strip()
+
+
+async def test_a_header_aiohttp_will_not_send_is_a_transport_error(echo: tuple[str, list[dict[str, object]]]) -> None:
+    # e.g. a kubeconfig token with a newline in it: httpcore said LocalProtocolError too
+    url, _ = echo
+    async with httpx.AsyncClient(base_url=url, transport=_transport()) as client:
+        with pytest.raises(httpx.TransportError):
+            await client.get("/x", headers={"Authorization": "Bearer abc\ndef"})
